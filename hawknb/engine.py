@@ -1,0 +1,29 @@
+"""The one place heavy aggregation runs.
+
+Kernels express their aggregations as polars lazy queries and collect them here, so that the
+execution strategy (streaming, a future distributed backend) is chosen in one place.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def collect(lf: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """Run a lazy query with the streaming engine (bounded memory on large serving logs)."""
+    if isinstance(lf, pl.DataFrame):
+        return lf
+    return lf.collect(engine="streaming")
+
+
+def as_lazy(frame: object) -> pl.LazyFrame:
+    """Accept a pandas or polars frame (eager or lazy) without copying or mutating it."""
+    if isinstance(frame, pl.LazyFrame):
+        return frame
+    if isinstance(frame, pl.DataFrame):
+        return frame.lazy()
+    import pandas as pd
+
+    if isinstance(frame, pd.DataFrame):
+        return pl.from_pandas(frame).lazy()
+    raise TypeError(f"expected a pandas or polars DataFrame, got {type(frame).__name__}")

@@ -1,0 +1,178 @@
+"""Content checks of a workspace: one aggregate query per table, errors that name the fix."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from . import contract as c
+from .errors import WorkspaceError, WorkspaceWarning
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+
+def _warn(out: list[str], msg: str) -> None:
+    out.append(msg)
+    warnings.warn(msg, WorkspaceWarning, stacklevel=4)
+
+
+def _read(ws: Workspace, name: str, lf: pl.LazyFrame) -> pl.DataFrame:
+    try:
+        return lf.collect()
+    except WorkspaceError:
+        raise
+    except Exception as exc:
+        raise WorkspaceError(
+            ws.where(name),
+            "cannot be read",
+            found=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            fix="re-export the table as Parquet",
+        ) from exc
+
+
+def validate_contents(ws: Workspace) -> list[str]:
+    """See `Workspace.validate`."""
+    out: list[str] = []
+    for name, spec in c.TABLES.items():
+        if not ws.has(name):
+            continue
+        lf = ws.table(name)
+        where = ws.where(name)
+        schema = lf.collect_schema()
+        required = list(spec.required)
+        aggs = [pl.len().alias("__rows")]
+        aggs += [pl.col(col).null_count().alias(f"__null_{col}") for col in required]
+        key = [k for k in spec.key if k in schema]
+        if key:
+            aggs.append(pl.struct(key).is_duplicated().sum().alias("__dup"))
+        float_cols = [col for col in required if spec.required[col] == "float"]
+        if name == "serving":
+            float_cols = [*float_cols, *ws.feature_columns]
+            aggs.append(pl.struct(pl.all()).is_duplicated().sum().alias("__dup_rows"))
+        aggs += [
+            pl.col(col).cast(pl.Float64).is_nan().sum().alias(f"__nan_{col}") for col in float_cols
+        ]
+        aggs += [
+            pl.col(col).cast(pl.Float64).is_infinite().sum().alias(f"__inf_{col}")
+            for col in float_cols
+        ]
+        row = _read(ws, name, lf.select(aggs)).row(0, named=True)
+        if row["__rows"] == 0:
+            if spec.mandatory:
+                raise WorkspaceError(where, "is empty", expected="at least one row")
+            _warn(out, f"{where}: is empty; the steps that need it are skipped")
+            continue
+        for col in required:
+            nulls = row[f"__null_{col}"]
+            if nulls and not (name == "serving" and col == c.PREDICTION):
+                raise WorkspaceError(
+                    f"{where}, column '{col}'",
+                    f"has {nulls} null values",
+                    expected="no nulls in a required column",
+                    fix="drop or fill those rows",
+                )
+        if key and row["__dup"]:
+            raise WorkspaceError(
+                where,
+                f"has {row['__dup']} duplicate rows for the key {key}",
+                expected="one row per key",
+                fix="deduplicate (e.g. df.drop_duplicates(subset=key))",
+            )
+        if name == "serving" and row["__dup_rows"]:
+            _warn(out, f"{where}: {row['__dup_rows']} rows are exact duplicates")
+        for col in float_cols:
+            nan, inf = row[f"__nan_{col}"], row[f"__inf_{col}"]
+            if not (nan or inf):
+                continue
+            if name == "serving":
+                what = "prediction" if col == c.PREDICTION else "feature"
+                _warn(
+                    out,
+                    f"{where}, {what} '{col}': {nan} NaN and {inf} inf values "
+                    "(kept: they are evidence)",
+                )
+            elif name == "metrics":
+                _warn(out, f"{where}, column '{col}': {nan} NaN and {inf} inf values are ignored")
+            else:
+                raise WorkspaceError(
+                    f"{where}, column '{col}'",
+                    f"has {nan} NaN and {inf} inf values",
+                    expected="finite numbers",
+                    fix="drop or fix those rows",
+                )
+    _check_rollouts(ws)
+    _check_snapshot_refs(ws)
+    graph = ws.lineage()
+    if graph is not None and ws.has("lineage_stats"):
+        nodes = ws.table("lineage_stats").select(pl.col(c.NODE).unique()).collect()[c.NODE]
+        unknown = sorted(set(nodes.to_list()) - set(graph.nodes))
+        if unknown:
+            _warn(
+                out,
+                f"{ws.where('lineage_stats')}: nodes {unknown[:5]} are not in the lineage graph",
+            )
+    return out
+
+
+def _check_rollouts(ws: Workspace) -> None:
+    if not ws.has("rollouts"):
+        return
+    where = ws.where("rollouts")
+    lf = ws.table("rollouts")
+    bad = lf.filter((pl.col(c.TRAFFIC) < 0) | (pl.col(c.TRAFFIC) > 1)).head(1).collect()
+    if bad.height:
+        r = bad.row(0, named=True)
+        raise WorkspaceError(
+            f"{where}, column '{c.TRAFFIC}'",
+            f"is out of range at {r[c.TS]} for {r[c.MODEL]}/{r[c.EXPERIMENT]}",
+            expected="a share in [0, 1]",
+            found=str(r[c.TRAFFIC]),
+        )
+    sums = (
+        lf.group_by(c.TS, c.MODEL, c.EXPERIMENT)
+        .agg(pl.col(c.TRAFFIC).sum())
+        .filter((pl.col(c.TRAFFIC) - 1).abs() > 1e-6)
+        .sort(c.TS)
+        .head(1)
+        .collect()
+    )
+    if sums.height:
+        r = sums.row(0, named=True)
+        raise WorkspaceError(
+            where,
+            f"shares at {r[c.TS]} for {r[c.MODEL]}/{r[c.EXPERIMENT]} do not sum to 1",
+            expected="every snapshot with a non-zero share listed, shares summing to 1",
+            found=f"{r[c.TRAFFIC]:.6g}",
+        )
+
+
+def _check_snapshot_refs(ws: Workspace) -> None:
+    known = []
+    for name in ("rollouts", "snapshots"):
+        if ws.has(name):
+            known.append(ws.table(name).select(c.MODEL, c.SNAPSHOT).unique())
+    if not known:
+        return
+    ref = pl.concat(known).unique()
+    missing = (
+        ws.serving.select(c.MODEL, c.SNAPSHOT)
+        .unique()
+        .join(ref, on=[c.MODEL, c.SNAPSHOT], how="anti")
+        .sort(c.MODEL, c.SNAPSHOT)
+        .collect()
+    )
+    if missing.height:
+        pairs = [f"{m}/{s}" for m, s in missing.iter_rows()]
+        tables = " / ".join(
+            ws.where(n) for n in ("rollouts", "snapshots") if ws.has(n)
+        )
+        raise WorkspaceError(
+            ws.where("serving"),
+            "serves snapshots that are not in the rollout/snapshot tables",
+            expected=f"every (model, snapshot) to appear in {tables}",
+            found=", ".join(pairs[:5]) + (" ..." if len(pairs) > 5 else ""),
+            fix="add them to rollouts.parquet/snapshots.parquet or fix the serving log",
+        )

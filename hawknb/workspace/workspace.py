@@ -1,0 +1,581 @@
+"""The `Workspace`: a lazy, validated view of an investigation's data.
+
+A workspace is opened from a directory (Parquet files scanned lazily by polars) or built from
+in-memory pandas/polars frames. Nothing is read until a step needs it, nothing the user owns is
+modified, and nothing is ever written inside the workspace directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import polars as pl
+
+from . import contract as c
+from .errors import WorkspaceError, WorkspaceWarning
+
+FrameLike = Any  # a pandas or polars (lazy) DataFrame
+
+_FLOAT_TYPES = (pl.Float32, pl.Float64)
+_INT_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+
+
+def _to_lazy(frame: FrameLike, where: str) -> pl.LazyFrame:
+    """Wrap a user's frame without copying its data and without ever mutating it."""
+    if isinstance(frame, pl.LazyFrame):
+        return frame
+    if isinstance(frame, pl.DataFrame):
+        return frame.lazy()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(frame, pd.DataFrame):
+        return pl.from_pandas(frame).lazy()
+    raise WorkspaceError(
+        where,
+        "is not a table",
+        expected="a pandas or polars DataFrame",
+        found=type(frame).__name__,
+    )
+
+
+def _dtype_name(dtype: pl.DataType) -> str:
+    return str(dtype)
+
+
+def _is_numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean
+
+
+def _normalize_column(
+    where: str, col: str, kind: c.Kind, dtype: pl.DataType
+) -> pl.Expr:
+    """Check one column's dtype against the contract and return the expression that
+    normalizes it (UTC microseconds, Float64, Int64, String, Date)."""
+    e = pl.col(col)
+    if kind == "utc_datetime":
+        if not isinstance(dtype, pl.Datetime):
+            raise WorkspaceError(
+                f"{where}, column '{col}'",
+                "is not a timestamp",
+                expected="a UTC datetime",
+                found=_dtype_name(dtype),
+                fix="store it as a timezone-aware UTC timestamp, e.g. pd.to_datetime(s, utc=True)",
+            )
+        if dtype.time_zone is None:
+            raise WorkspaceError(
+                f"{where}, column '{col}'",
+                "has naive timestamps (no time zone)",
+                expected="UTC timestamps",
+                found=_dtype_name(dtype),
+                fix="localize them, e.g. s.dt.tz_localize('UTC') in pandas or "
+                "pl.col(c).dt.replace_time_zone('UTC') in polars",
+            )
+        if dtype.time_zone != "UTC":
+            e = e.dt.convert_time_zone("UTC")
+        return e.dt.cast_time_unit("us").alias(col)
+    if kind == "float":
+        if not _is_numeric(dtype):
+            raise WorkspaceError(
+                f"{where}, column '{col}'",
+                "is not numeric",
+                expected="a float (f64)",
+                found=_dtype_name(dtype),
+                fix=f"cast '{col}' to float64",
+            )
+        return e.cast(pl.Float64)
+    if kind == "int":
+        if not isinstance(dtype, _INT_TYPES):
+            raise WorkspaceError(
+                f"{where}, column '{col}'",
+                "is not an integer",
+                expected="an integer (i64)",
+                found=_dtype_name(dtype),
+                fix=f"cast '{col}' to int64",
+            )
+        return e.cast(pl.Int64)
+    if kind == "str":
+        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+            return e.cast(pl.String)
+        raise WorkspaceError(
+            f"{where}, column '{col}'",
+            "is not a string",
+            expected="str",
+            found=_dtype_name(dtype),
+            fix=f"cast '{col}' to string",
+        )
+    if kind == "date":
+        if dtype == pl.Date:
+            return e
+        if isinstance(dtype, pl.Datetime):
+            return e.dt.date()
+        raise WorkspaceError(
+            f"{where}, column '{col}'",
+            "is not a date",
+            expected="a date",
+            found=_dtype_name(dtype),
+            fix=f"store '{col}' as a date (datetime.date / pl.Date)",
+        )
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _normalize_table(
+    spec: c.TableSpec, lf: pl.LazyFrame, where: str
+) -> tuple[pl.LazyFrame, pl.Schema]:
+    try:
+        schema = lf.collect_schema()
+    except Exception as exc:  # a corrupt Parquet surfaces here
+        raise WorkspaceError(
+            where,
+            "cannot be read as Parquet",
+            found=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            fix="re-export the table as Parquet (e.g. df.to_parquet)",
+        ) from exc
+    exprs = []
+    for col, kind in spec.required.items():
+        if col not in schema:
+            raise WorkspaceError(
+                where,
+                f"missing required column '{col}'",
+                expected=f"columns {list(spec.required)}",
+                found=f"columns {list(schema.names())}",
+                fix=f"add or rename a column to '{col}' (see docs/workspace.md)",
+            )
+        exprs.append(_normalize_column(where, col, kind, schema[col]))
+    for col, kind in spec.optional.items():
+        if col in schema and schema[col] != pl.Null:
+            exprs.append(_normalize_column(where, col, kind, schema[col]))
+    lf = lf.with_columns(exprs) if exprs else lf
+    return lf, lf.collect_schema()
+
+
+def _is_pt2_archive(path: Path) -> bool:
+    """A torch.export archive is a zip with `archive_format` and `models/*.json` entries.
+
+    Checked before `torch.export.load` so that a file that is not an exported program (a pickle,
+    a `torch.save` zip) is never handed to a loader that may unpickle it.
+    """
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        fmt = [n for n in names if n.endswith("/archive_format") or n == "archive_format"]
+        has_model = any("/models/" in n and n.endswith(".json") for n in names)
+        if not fmt or not has_model:
+            return False
+        if any(n.endswith("data.pkl") for n in names):
+            return False
+        return zf.read(fmt[0]).strip() == b"pt2"
+
+
+class Workspace:
+    """An investigation workspace: the tables, lineage and snapshots of one production system.
+
+    Build one from frames, ``Workspace(metrics=df, serving=df, ...)``, or open a directory with
+    :meth:`Workspace.open`. Only ``metrics`` and ``serving`` are required; a triage step whose
+    inputs are missing is skipped with a finding that says so. Schemas are checked at
+    construction (cheap: only Parquet footers are read); :meth:`validate` checks contents.
+    """
+
+    def __init__(
+        self,
+        metrics: FrameLike,
+        serving: FrameLike,
+        *,
+        rollouts: FrameLike | None = None,
+        snapshots: FrameLike | None = None,
+        training: FrameLike | None = None,
+        training_curves: FrameLike | None = None,
+        lineage_stats: FrameLike | None = None,
+        lineage: Mapping[str, Any] | nx.DiGraph | None = None,
+        features: Mapping[str, list[str]] | None = None,
+        programs: Mapping[tuple[str, str], Any] | None = None,
+        _root: Path | None = None,
+        _sources: Mapping[str, str] | None = None,
+    ) -> None:
+        self.root = _root
+        self._tables: dict[str, pl.LazyFrame] = {}
+        self._schemas: dict[str, pl.Schema] = {}
+        given = {
+            "metrics": metrics,
+            "serving": serving,
+            "rollouts": rollouts,
+            "snapshots": snapshots,
+            "training": training,
+            "training_curves": training_curves,
+            "lineage_stats": lineage_stats,
+        }
+        sources = dict(_sources or {})
+        for name, frame in given.items():
+            spec = c.TABLES[name]
+            where = sources.get(name, f"the '{name}' table")
+            if frame is None:
+                if spec.mandatory:
+                    raise WorkspaceError(
+                        where, "is missing", expected="a table", fix=f"provide {spec.file}"
+                    )
+                continue
+            lf, schema = _normalize_table(spec, _to_lazy(frame, where), where)
+            self._tables[name] = lf
+            self._schemas[name] = schema
+        self._where = {name: sources.get(name, f"the '{name}' table") for name in given}
+        self._lineage_raw = lineage
+        self._lineage: nx.DiGraph | None = None
+        self._features_given = {k: list(v) for k, v in (features or {}).items()}
+        self._programs = dict(programs or {})
+        self._check_serving_columns()
+        self._check_features_json()
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> Workspace:
+        """Open a workspace directory lazily (see docs/workspace.md for the contract)."""
+        root = Path(path)
+        if not root.exists():
+            raise WorkspaceError(str(root), "does not exist", fix="pass a workspace directory")
+        if not root.is_dir():
+            raise WorkspaceError(str(root), "is not a directory", fix="pass a workspace directory")
+        frames: dict[str, pl.LazyFrame] = {}
+        sources: dict[str, str] = {}
+        for name, spec in c.TABLES.items():
+            file = root / spec.file
+            sources[name] = str(file)
+            if not file.exists():
+                if spec.mandatory:
+                    raise WorkspaceError(
+                        str(file),
+                        "is missing",
+                        expected=f"{spec.file} with columns {list(spec.required)}",
+                        fix="see docs/workspace.md for the workspace contract",
+                    )
+                continue
+            frames[name] = pl.scan_parquet(file)
+        lineage_file = root / c.LINEAGE_FILE
+        lineage = None
+        if lineage_file.exists():
+            try:
+                lineage = json.loads(lineage_file.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise WorkspaceError(
+                    str(lineage_file), "is not valid JSON", found=str(exc), fix="rewrite it"
+                ) from exc
+        features: dict[str, list[str]] = {}
+        snap_dir = root / c.SNAPSHOTS_DIR
+        if snap_dir.is_dir():
+            for model_dir in sorted(p for p in snap_dir.iterdir() if p.is_dir()):
+                ffile = model_dir / c.FEATURES_FILE
+                if ffile.exists():
+                    try:
+                        names = json.loads(ffile.read_text())
+                    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                        raise WorkspaceError(
+                            str(ffile), "is not valid JSON", found=str(exc), fix="rewrite it"
+                        ) from exc
+                    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                        raise WorkspaceError(
+                            str(ffile),
+                            "has the wrong shape",
+                            expected="a JSON list of feature column names",
+                            found=type(names).__name__,
+                        )
+                    features[model_dir.name] = names
+        return cls(
+            metrics=frames.get("metrics"),
+            serving=frames.get("serving"),
+            rollouts=frames.get("rollouts"),
+            snapshots=frames.get("snapshots"),
+            training=frames.get("training"),
+            training_curves=frames.get("training_curves"),
+            lineage_stats=frames.get("lineage_stats"),
+            lineage=lineage,
+            features=features,
+            _root=root,
+            _sources=sources,
+        )
+
+    # -- tables ------------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        """Whether an optional input is present: a table name, 'lineage' or 'programs'."""
+        if name == "lineage":
+            return self._lineage_raw is not None
+        if name == "programs":
+            return bool(self._programs) or bool(self._program_files())
+        return name in self._tables
+
+    def table(self, name: str) -> pl.LazyFrame:
+        """The normalized lazy table (UTC microsecond `ts`, Float64 values, String names)."""
+        if name not in c.TABLES:
+            raise KeyError(f"unknown table {name!r}; the contract has {list(c.TABLES)}")
+        if name not in self._tables:
+            raise WorkspaceError(
+                self._where[name], "is missing", fix=f"add {c.TABLES[name].file}"
+            )
+        return self._tables[name]
+
+    def where(self, name: str) -> str:
+        """Where a table came from (a path, or 'the X table' for in-memory frames)."""
+        return self._where.get(name, name)
+
+    @property
+    def metrics(self) -> pl.LazyFrame:
+        return self.table("metrics")
+
+    @property
+    def serving(self) -> pl.LazyFrame:
+        return self.table("serving")
+
+    # -- features ----------------------------------------------------------------------------
+    @property
+    def feature_columns(self) -> list[str]:
+        """Every numeric serving column that is not one of the reserved columns."""
+        schema = self._schemas["serving"]
+        return [
+            n for n in schema.names() if n not in c.SERVING_RESERVED and _is_numeric(schema[n])
+        ]
+
+    def features(self, model: str) -> list[str]:
+        """The model's input features in its input order (features.json), or, without one,
+        the serving columns that are non-null on the model's rows."""
+        if model in self._features_given:
+            return list(self._features_given[model])
+        cols = self.feature_columns
+        if not cols:
+            return []
+        counts = (
+            self.serving.filter(pl.col(c.MODEL) == model)
+            .select(pl.col(cols).is_not_null().sum())
+            .collect()
+        )
+        return [col for col in cols if counts[col][0] > 0]
+
+    def models(self) -> list[str]:
+        """Models present in the serving log, sorted."""
+        return sorted(
+            self.serving.select(pl.col(c.MODEL).unique()).collect()[c.MODEL].drop_nulls()
+        )
+
+    def metric_names(self) -> list[str]:
+        """Metrics present in metrics.parquet, sorted."""
+        return sorted(
+            self.metrics.select(pl.col(c.METRIC).unique()).collect()[c.METRIC].drop_nulls()
+        )
+
+    def _check_serving_columns(self) -> None:
+        schema = self._schemas["serving"]
+        odd = [
+            n
+            for n in schema.names()
+            if n not in c.SERVING_RESERVED and not _is_numeric(schema[n])
+        ]
+        if odd:
+            warnings.warn(
+                f"{self._where['serving']}: non-numeric columns {odd} are not features and are "
+                "ignored",
+                WorkspaceWarning,
+                stacklevel=3,
+            )
+
+    def _check_features_json(self) -> None:
+        schema = self._schemas["serving"]
+        for model, names in self._features_given.items():
+            where = (
+                str(self.root / c.SNAPSHOTS_DIR / model / c.FEATURES_FILE)
+                if self.root
+                else f"features[{model!r}]"
+            )
+            if len(set(names)) != len(names):
+                dup = sorted({n for n in names if names.count(n) > 1})
+                raise WorkspaceError(where, "lists a feature twice", found=str(dup))
+            missing = [n for n in names if n not in schema]
+            if missing:
+                raise WorkspaceError(
+                    where,
+                    "lists features that are not serving columns",
+                    expected=f"each name to be a column of {self._where['serving']}",
+                    found=f"missing {missing[:10]}" + (" ..." if len(missing) > 10 else ""),
+                    fix="make features.json match the serving log's feature columns",
+                )
+            reserved = [n for n in names if n in c.SERVING_RESERVED]
+            bad = reserved + [n for n in names if n not in reserved and not _is_numeric(schema[n])]
+            if bad:
+                raise WorkspaceError(
+                    where,
+                    "lists columns that are not numeric features",
+                    found=str(bad),
+                    fix="list only numeric feature columns",
+                )
+
+    # -- lineage -----------------------------------------------------------------------------
+    def lineage(self) -> nx.DiGraph | None:
+        """The lineage DAG (edges point downstream, source -> target), or None if absent.
+
+        Node attributes: `kind` and `name`. Raises WorkspaceError on a malformed file, an edge
+        to an unknown node, or a cycle (naming the cycle).
+        """
+        if self._lineage_raw is None:
+            return None
+        if self._lineage is None:
+            self._lineage = _build_lineage(
+                self._lineage_raw,
+                str(self.root / c.LINEAGE_FILE) if self.root else "the lineage graph",
+            )
+        return self._lineage
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def _program_files(self) -> dict[tuple[str, str], Path]:
+        if self.root is None:
+            return {}
+        snap_dir = self.root / c.SNAPSHOTS_DIR
+        if not snap_dir.is_dir():
+            return {}
+        return {
+            (p.parent.name, p.name[: -len(c.PROGRAM_SUFFIX)]): p
+            for p in sorted(snap_dir.glob(f"*/*{c.PROGRAM_SUFFIX}"))
+        }
+
+    def programs(self, model: str | None = None) -> list[tuple[str, str]]:
+        """(model, snapshot) pairs whose exported program is available."""
+        keys = set(self._programs) | set(self._program_files())
+        return sorted(k for k in keys if model is None or k[0] == model)
+
+    def load_program(self, model: str, snapshot: str) -> Any:
+        """Load a snapshot's `torch.export` program.
+
+        The file is checked to be a torch.export archive before it is loaded, so a file that is
+        not one is never unpickled. Load failures become a WorkspaceError naming the file (and
+        torch's own logged traceback is silenced).
+        """
+        key = (model, snapshot)
+        if key in self._programs:
+            obj = self._programs[key]
+            if not isinstance(obj, (str, Path)):
+                return obj
+            path = Path(obj)
+        else:
+            path = self._program_files().get(key)  # type: ignore[assignment]
+            if path is None:
+                raise WorkspaceError(
+                    f"snapshot {model}/{snapshot}",
+                    "has no exported program",
+                    expected=f"{c.SNAPSHOTS_DIR}/{model}/{snapshot}{c.PROGRAM_SUFFIX}",
+                    fix="export it with torch.export.save",
+                )
+        return load_exported_program(path)
+
+    # -- content validation ------------------------------------------------------------------
+    def validate(self) -> list[str]:
+        """Check the contents against the contract (reads the data once per table).
+
+        Raises WorkspaceError on the first violation; returns the warnings (also emitted as
+        WorkspaceWarning) for what is suspicious but usable.
+        """
+        from .checks import validate_contents
+
+        return validate_contents(self)
+
+    def __repr__(self) -> str:
+        tables = ", ".join(sorted(self._tables))
+        where = f" at {self.root}" if self.root else ""
+        return f"Workspace({tables}{where})"
+
+
+def _build_lineage(raw: Any, where: str) -> nx.DiGraph:
+    if isinstance(raw, nx.DiGraph):
+        graph = raw.copy()
+    else:
+        if not isinstance(raw, Mapping) or "nodes" not in raw or "edges" not in raw:
+            raise WorkspaceError(
+                where,
+                "has the wrong shape",
+                expected='{"nodes": [{"id", "kind", "name"}], "edges": [{"source", "target"}]}',
+                found=type(raw).__name__ if not isinstance(raw, Mapping) else f"keys {list(raw)}",
+            )
+        graph = nx.DiGraph()
+        for i, node in enumerate(raw["nodes"]):
+            if not isinstance(node, Mapping) or "id" not in node:
+                raise WorkspaceError(where, f"node #{i} has no 'id'", found=repr(node)[:80])
+            nid = str(node["id"])
+            if nid in graph:
+                raise WorkspaceError(where, f"node id '{nid}' appears twice")
+            graph.add_node(nid, kind=node.get("kind", ""), name=node.get("name", nid))
+        for i, edge in enumerate(raw["edges"]):
+            if not isinstance(edge, Mapping) or "source" not in edge or "target" not in edge:
+                raise WorkspaceError(
+                    where, f"edge #{i} needs 'source' and 'target'", found=repr(edge)[:80]
+                )
+            s, t = str(edge["source"]), str(edge["target"])
+            for end in (s, t):
+                if end not in graph:
+                    raise WorkspaceError(
+                        where,
+                        f"edge #{i} refers to unknown node '{end}'",
+                        fix="add the node to 'nodes' or remove the edge",
+                    )
+            graph.add_edge(s, t)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return graph
+    path = " -> ".join([str(u) for u, _ in cycle] + [str(cycle[0][0])])
+    raise WorkspaceError(
+        where, "has a cycle", found=path, fix="lineage must be a DAG; remove one of these edges"
+    )
+
+
+class _SilenceTorchLogs:
+    """torch.export.load logs a traceback at WARNING level for a corrupt file; mute it so the
+    command line shows only our one-line error."""
+
+    def __enter__(self) -> None:
+        self._levels = {}
+        for name in ("torch", "torch.export", "torch._export", "torch._export.serde"):
+            lg = logging.getLogger(name)
+            self._levels[name] = lg.level
+            lg.setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc: object) -> None:
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def load_exported_program(path: str | Path) -> Any:
+    """Load a `torch.export.save`d program, refusing anything that is not one."""
+    path = Path(path)
+    if not path.exists():
+        raise WorkspaceError(str(path), "does not exist")
+    if not _is_pt2_archive(path):
+        raise WorkspaceError(
+            str(path),
+            "is not a torch.export program (refused without unpickling it)",
+            expected="a file written by torch.export.save",
+            fix="re-export the snapshot with torch.export.save",
+        )
+    import torch
+
+    try:
+        with _SilenceTorchLogs(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.export.load(str(path))
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise WorkspaceError(
+            str(path),
+            "cannot be loaded as a torch.export program",
+            found=f"{type(exc).__name__}: {first[:200]}",
+            fix="re-export the snapshot with torch.export.save",
+        ) from exc
+
+
+def iter_tables(ws: Workspace) -> Iterable[tuple[str, pl.LazyFrame]]:
+    """The present tables, in contract order."""
+    for name in c.TABLES:
+        if ws.has(name):
+            yield name, ws.table(name)
