@@ -25,5 +25,5 @@ def as_lazy(frame: object) -> pl.LazyFrame:
     import pandas as pd
 
     if isinstance(frame, pd.DataFrame):
-        return pl.from_pandas(frame).lazy()
+        return pl.from_pandas(frame, nan_to_null=False).lazy()
     raise TypeError(f"expected a pandas or polars DataFrame, got {type(frame).__name__}")

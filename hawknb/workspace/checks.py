@@ -166,9 +166,7 @@ def _check_snapshot_refs(ws: Workspace) -> None:
     )
     if missing.height:
         pairs = [f"{m}/{s}" for m, s in missing.iter_rows()]
-        tables = " / ".join(
-            ws.where(n) for n in ("rollouts", "snapshots") if ws.has(n)
-        )
+        tables = " / ".join(ws.where(n) for n in ("rollouts", "snapshots") if ws.has(n))
         raise WorkspaceError(
             ws.where("serving"),
             "serves snapshots that are not in the rollout/snapshot tables",

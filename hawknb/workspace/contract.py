@@ -89,7 +89,13 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec(
             "rollouts",
-            {TS: "utc_datetime", MODEL: "str", EXPERIMENT: "str", SNAPSHOT: "str", TRAFFIC: "float"},
+            {
+                TS: "utc_datetime",
+                MODEL: "str",
+                EXPERIMENT: "str",
+                SNAPSHOT: "str",
+                TRAFFIC: "float",
+            },
             key=(TS, MODEL, EXPERIMENT, SNAPSHOT),
             doc="from ts on, snapshot serves that share of the (model, experiment) traffic",
         ),

@@ -38,7 +38,7 @@ def _to_lazy(frame: FrameLike, where: str) -> pl.LazyFrame:
     except ImportError:  # pragma: no cover - pandas is a dependency
         pd = None
     if pd is not None and isinstance(frame, pd.DataFrame):
-        return pl.from_pandas(frame).lazy()
+        return pl.from_pandas(frame, nan_to_null=False).lazy()
     raise WorkspaceError(
         where,
         "is not a table",
@@ -55,9 +55,7 @@ def _is_numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() or dtype == pl.Boolean
 
 
-def _normalize_column(
-    where: str, col: str, kind: c.Kind, dtype: pl.DataType
-) -> pl.Expr:
+def _normalize_column(where: str, col: str, kind: c.Kind, dtype: pl.DataType) -> pl.Expr:
     """Check one column's dtype against the contract and return the expression that
     normalizes it (UTC microseconds, Float64, Int64, String, Date)."""
     e = pl.col(col)
@@ -91,7 +89,11 @@ def _normalize_column(
                 found=_dtype_name(dtype),
                 fix=f"cast '{col}' to float64",
             )
-        return e.cast(pl.Float64)
+        e = e.cast(pl.Float64)
+        if col == c.LABEL:
+            # a label that has not arrived is null; pandas users write it as NaN
+            e = e.fill_nan(None)
+        return e
     if kind == "int":
         if not isinstance(dtype, _INT_TYPES):
             raise WorkspaceError(
@@ -315,9 +317,7 @@ class Workspace:
         if name not in c.TABLES:
             raise KeyError(f"unknown table {name!r}; the contract has {list(c.TABLES)}")
         if name not in self._tables:
-            raise WorkspaceError(
-                self._where[name], "is missing", fix=f"add {c.TABLES[name].file}"
-            )
+            raise WorkspaceError(self._where[name], "is missing", fix=f"add {c.TABLES[name].file}")
         return self._tables[name]
 
     def where(self, name: str) -> str:
@@ -337,9 +337,7 @@ class Workspace:
     def feature_columns(self) -> list[str]:
         """Every numeric serving column that is not one of the reserved columns."""
         schema = self._schemas["serving"]
-        return [
-            n for n in schema.names() if n not in c.SERVING_RESERVED and _is_numeric(schema[n])
-        ]
+        return [n for n in schema.names() if n not in c.SERVING_RESERVED and _is_numeric(schema[n])]
 
     def features(self, model: str) -> list[str]:
         """The model's input features in its input order (features.json), or, without one,
@@ -358,9 +356,7 @@ class Workspace:
 
     def models(self) -> list[str]:
         """Models present in the serving log, sorted."""
-        return sorted(
-            self.serving.select(pl.col(c.MODEL).unique()).collect()[c.MODEL].drop_nulls()
-        )
+        return sorted(self.serving.select(pl.col(c.MODEL).unique()).collect()[c.MODEL].drop_nulls())
 
     def metric_names(self) -> list[str]:
         """Metrics present in metrics.parquet, sorted."""
@@ -371,9 +367,7 @@ class Workspace:
     def _check_serving_columns(self) -> None:
         schema = self._schemas["serving"]
         odd = [
-            n
-            for n in schema.names()
-            if n not in c.SERVING_RESERVED and not _is_numeric(schema[n])
+            n for n in schema.names() if n not in c.SERVING_RESERVED and not _is_numeric(schema[n])
         ]
         if odd:
             warnings.warn(
