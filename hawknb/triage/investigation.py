@@ -1,0 +1,74 @@
+"""An `Investigation`: the findings of one walk down the decision tree, and its verdict."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .findings import Finding, Verdict
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+_ICON = {"done": "✔", "skipped": "–", "warning": "!", "failed": "✘"}
+
+
+@dataclass
+class Investigation:
+    """The result of `hawknb.triage`: one finding per step walked and the verdict.
+
+    `context` holds the intermediate results the views draw (the metric series and its
+    anomalies, the health table, the feature ranking, ...), keyed by step name.
+    """
+
+    workspace: Workspace | None
+    findings: list[Finding] = field(default_factory=list)
+    verdict: Verdict = field(default_factory=Verdict)
+    context: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def finding(self, step: str) -> Finding | None:
+        """The finding of a step, or None if the walk did not reach it."""
+        return next((f for f in self.findings if f.step == step), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.verdict.to_dict()
+        out["findings"] = [f.to_dict() for f in self.findings]
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_markdown(self) -> str:
+        v = self.verdict
+        lines = ["# hawknb triage", ""]
+        lines.append(f"**Verdict:** {v.summary or v.cause}  ")
+        lines.append(f"**Confidence:** {v.confidence:.2f}")
+        lines.append("")
+        rows = [
+            ("metric", v.metric),
+            ("onset", v.onset.isoformat() if v.onset else None),
+            ("cause", v.cause),
+            ("model", v.model),
+            ("experiment", v.experiment),
+            ("snapshot", v.snapshot),
+            ("layer", v.layer),
+            ("features", ", ".join(v.features[:10]) or None),
+            ("upstream", " → ".join(v.upstream[:5]) or None),
+        ]
+        lines += ["| field | value |", "|---|---|"]
+        lines += [f"| {k} | {'—' if val in (None, '') else val} |" for k, val in rows]
+        lines.append("")
+        lines.append("## Steps")
+        for f in self.findings:
+            conf = "" if f.confidence is None else f" (confidence {f.confidence:.2f})"
+            lines.append(f"### {_ICON.get(f.status, '')} {f.title}{conf}")
+            lines.append(f"- **Checked:** {f.checked}")
+            lines.append(f"- **Decision:** {f.decision}")
+            if f.next_step:
+                lines.append(f"- **Next:** {f.next_step}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
