@@ -1,0 +1,176 @@
+"""Prediction health: how each model-experiment's predictions look, window by window.
+
+Model isolation needs one comparable time series per (model, experiment): is the output level
+moving (mean / median / p90), are predictions breaking (NaN/inf rate), are they still calibrated
+against the labels that have arrived (sum pred / sum label) and, for probability models, is the
+normalized entropy getting worse. All of it is computed in ONE lazy polars aggregation over the
+serving log so that it runs in the streaming engine on logs larger than memory.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ..engine import as_lazy, collect
+from ..workspace.contract import EXPERIMENT, LABEL, MODEL, PREDICTION, SNAPSHOT, TS
+from ..workspace.errors import WorkspaceError
+
+#: health series that model isolation looks at, in order of interpretability
+HEALTH_SERIES: tuple[str, ...] = ("mean_prediction", "calibration", "ne", "nan_rate")
+#: health series whose increase is a degradation (the others can degrade in either direction)
+WORSE_WHEN_HIGHER: frozenset[str] = frozenset({"ne", "log_loss", "nan_rate"})
+
+#: clip probabilities away from 0 and 1 so one confident miss does not make log loss infinite
+_EPS = 1e-7
+#: share of finite predictions inside [0, 1] above which a model counts as a probability model
+_PROB_SHARE = 0.5
+
+
+def _check_columns(schema: pl.Schema, ts: str, by_snapshot: bool) -> None:
+    need = [ts, MODEL, EXPERIMENT, PREDICTION] + ([SNAPSHOT] if by_snapshot else [])
+    missing = [col for col in need if col not in schema]
+    if missing:
+        raise WorkspaceError(
+            "the serving table",
+            f"is missing columns {missing}",
+            expected=f"columns {need}",
+            found=f"columns {list(schema.names())}",
+            fix="pass the serving log (ws.table('serving')) or rename the columns",
+        )
+    if not isinstance(schema[ts], pl.Datetime):
+        raise WorkspaceError(
+            f"the serving table, column '{ts}'",
+            "is not a timestamp",
+            expected="a UTC datetime",
+            found=str(schema[ts]),
+            fix="pass a datetime column as ts=...",
+        )
+    if not schema[PREDICTION].is_numeric():
+        raise WorkspaceError(
+            f"the serving table, column '{PREDICTION}'",
+            "is not numeric",
+            expected="a float",
+            found=str(schema[PREDICTION]),
+        )
+
+
+def prediction_health(
+    serving: object,
+    *,
+    every: str = "1h",
+    ts: str = TS,
+    by_snapshot: bool = False,
+) -> pl.DataFrame:
+    """Per (model, experiment[, snapshot], window) prediction health, in one lazy pass.
+
+    ``serving`` is a pandas or polars (lazy) frame following the serving contract; ``every`` is
+    a polars duration string (``"1h"``, ``"15m"``, ``"1d"``); windows start at the truncated
+    timestamp, which is returned in the column ``ts``.
+
+    Columns: model, experiment, [snapshot], ts, rows, labeled_rows, mean_prediction,
+    median_prediction, p90_prediction (over finite predictions), nan_rate (share of NaN/inf/null
+    predictions), label_mean, calibration (sum pred / sum label over rows with a label and a
+    finite prediction; null without labels or when the labels sum to 0), log_loss and ne
+    (normalized entropy = log loss / entropy of the window's base rate; only for models whose
+    predictions are probabilities and whose labels are in [0, 1], else null), traffic_share (the
+    group's share of the model's rows in the window) and, with ``by_snapshot``, snapshot_share
+    (the snapshot's share of the (model, experiment) rows in the window).
+
+    Why NE per window: log loss alone moves with the base rate (a quieter hour has fewer
+    positives); dividing by the base rate's entropy makes windows comparable.
+    """
+    lf = as_lazy(serving)
+    schema = lf.collect_schema()
+    _check_columns(schema, ts, by_snapshot)
+    try:
+        pl.select(pl.lit(0).cast(pl.Datetime("us", "UTC")).dt.truncate(every))
+    except Exception as exc:
+        raise ValueError(
+            f"every={every!r} is not a polars duration; use e.g. '1h', '15m' or '1d'"
+        ) from exc
+
+    keys = [MODEL, EXPERIMENT] + ([SNAPSHOT] if by_snapshot else [])
+    p = pl.col(PREDICTION).cast(pl.Float64)
+    if LABEL in schema and schema[LABEL] != pl.Null:
+        y = pl.col(LABEL).cast(pl.Float64).fill_nan(None)
+    else:
+        y = pl.lit(None, dtype=pl.Float64)
+    finite = p.is_finite().fill_null(False)
+    labeled = finite & y.is_not_null()
+    p_fin = pl.when(finite).then(p)
+    p_lab = pl.when(labeled).then(p)
+    y_lab = pl.when(labeled).then(y)
+    p_clip = p_lab.clip(_EPS, 1.0 - _EPS)
+    ll_term = -(y_lab * p_clip.log() + (1.0 - y_lab) * (1.0 - p_clip).log())
+
+    agg = (
+        lf.select(
+            pl.col(ts).dt.truncate(every).alias(TS),
+            *[pl.col(k).cast(pl.String) for k in keys],
+            p.alias("_p"),
+            finite.alias("_fin"),
+            labeled.alias("_lab"),
+            p_fin.alias("_pf"),
+            p_lab.alias("_pl"),
+            y_lab.alias("_yl"),
+            ll_term.alias("_ll"),
+            (finite & p.is_between(0.0, 1.0)).alias("_unit"),
+            (y.is_between(0.0, 1.0) | y.is_null()).alias("_yok"),
+        )
+        .group_by([*keys, TS])
+        .agg(
+            pl.len().cast(pl.Int64).alias("rows"),
+            pl.col("_lab").sum().cast(pl.Int64).alias("labeled_rows"),
+            pl.col("_fin").sum().cast(pl.Int64).alias("_n_fin"),
+            pl.col("_unit").sum().cast(pl.Int64).alias("_n_unit"),
+            pl.col("_yok").all().alias("_y_ok"),
+            pl.col("_pf").mean().alias("mean_prediction"),
+            pl.col("_pf").median().alias("median_prediction"),
+            pl.col("_pf").quantile(0.9, interpolation="linear").alias("p90_prediction"),
+            pl.col("_pl").sum().alias("_sum_p"),
+            pl.col("_yl").sum().alias("_sum_y"),
+            pl.col("_yl").mean().alias("label_mean"),
+            pl.col("_ll").mean().alias("_ll"),
+        )
+    )
+    b = pl.col("label_mean")
+    base_entropy = -(b * b.log() + (1.0 - b) * (1.0 - b).log())
+    is_prob = (
+        (pl.col("_n_unit").sum().over(MODEL) >= _PROB_SHARE * pl.col("_n_fin").sum().over(MODEL))
+        & (pl.col("_n_fin").sum().over(MODEL) > 0)
+        & pl.col("_y_ok").all().over(MODEL)
+    )
+    has_ll = is_prob & (pl.col("labeled_rows") > 0)
+    out = agg.with_columns(
+        (1.0 - pl.col("_n_fin") / pl.col("rows")).alias("nan_rate"),
+        pl.when((pl.col("labeled_rows") > 0) & (pl.col("_sum_y") != 0))
+        .then(pl.col("_sum_p") / pl.col("_sum_y"))
+        .alias("calibration"),
+        pl.when(has_ll).then(pl.col("_ll")).alias("log_loss"),
+        pl.when(has_ll & (b > 0) & (b < 1)).then(pl.col("_ll") / base_entropy).alias("ne"),
+        (pl.col("rows") / pl.col("rows").sum().over([MODEL, TS])).alias("traffic_share"),
+    )
+    cols = [
+        *keys[:2],
+        *keys[2:],
+        TS,
+        "rows",
+        "labeled_rows",
+        "mean_prediction",
+        "median_prediction",
+        "p90_prediction",
+        "nan_rate",
+        "label_mean",
+        "calibration",
+        "log_loss",
+        "ne",
+        "traffic_share",
+    ]
+    if by_snapshot:
+        out = out.with_columns(
+            (pl.col("rows") / pl.col("rows").sum().over([MODEL, EXPERIMENT, TS])).alias(
+                "snapshot_share"
+            )
+        )
+        cols.append("snapshot_share")
+    return collect(out.select(cols).sort([*keys, TS]))

@@ -1,0 +1,157 @@
+"""Prediction health: values against hand computation and a numpy reference; bad inputs."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hawknb.kernels.health import prediction_health
+from hawknb.workspace import contract as c
+from hawknb.workspace.errors import WorkspaceError
+
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+def _small() -> pl.DataFrame:
+    m = timedelta(minutes=1)
+    return pl.DataFrame(
+        {
+            c.TS: [T0, T0 + 10 * m, T0 + 20 * m, T0 + 30 * m, T0 + 40 * m, T0 + 65 * m, T0],
+            c.MODEL: ["a", "a", "a", "a", "a", "a", "b"],
+            c.EXPERIMENT: ["e", "e", "e", "e", "f", "e", "e"],
+            c.SNAPSHOT: ["s1", "s1", "s2", "s2", "s1", "s1", "s9"],
+            c.PREDICTION: [0.2, 0.4, float("nan"), 0.6, 0.5, float("inf"), 3.0],
+            c.LABEL: [0.0, 1.0, 1.0, None, 1.0, 0.0, 2.0],
+        }
+    )
+
+
+def test_hand_computed_window() -> None:
+    h = prediction_health(_small())
+    row = h.filter((pl.col(c.MODEL) == "a") & (pl.col(c.EXPERIMENT) == "e")).row(0, named=True)
+    assert row[c.TS] == T0
+    assert row["rows"] == 4
+    assert row["nan_rate"] == pytest.approx(0.25)
+    assert row["mean_prediction"] == pytest.approx(0.4)
+    assert row["median_prediction"] == pytest.approx(0.4)
+    assert row["p90_prediction"] == pytest.approx(0.56)  # linear between 0.4 and 0.6
+    # labeled rows with finite predictions: (0.2, 0) and (0.4, 1)
+    assert row["labeled_rows"] == 2
+    assert row["calibration"] == pytest.approx(0.6)
+    ll = -(math.log(0.8) + math.log(0.4)) / 2
+    assert row["log_loss"] == pytest.approx(ll)
+    assert row["ne"] == pytest.approx(ll / math.log(2))
+    # model a at T0 has 4 rows in e and 1 in f
+    assert row["traffic_share"] == pytest.approx(0.8)
+
+
+def test_all_nan_window_and_non_probability_model() -> None:
+    h = prediction_health(_small())
+    late = h.filter(pl.col(c.TS) == T0 + timedelta(hours=1)).row(0, named=True)
+    assert late["nan_rate"] == 1.0
+    assert late["mean_prediction"] is None
+    assert late["calibration"] is None
+    b = h.filter(pl.col(c.MODEL) == "b").row(0, named=True)
+    # predictions of 3 and labels of 2 are not probabilities: no log loss / NE, still calibration
+    assert b["log_loss"] is None and b["ne"] is None
+    assert b["calibration"] == pytest.approx(1.5)
+
+
+def test_by_snapshot_shares_and_pandas_input_not_mutated() -> None:
+    df = _small().to_pandas()
+    before = df.copy()
+    h = prediction_health(df, by_snapshot=True)
+    pd.testing.assert_frame_equal(df, before)
+    assert {c.SNAPSHOT, "snapshot_share"} <= set(h.columns)
+    sums = h.group_by(c.MODEL, c.EXPERIMENT, c.TS).agg(pl.col("snapshot_share").sum())
+    assert np.allclose(sums["snapshot_share"].to_numpy(), 1.0)
+    s2 = h.filter((pl.col(c.SNAPSHOT) == "s2") & (pl.col(c.TS) == T0)).row(0, named=True)
+    assert s2["snapshot_share"] == pytest.approx(0.5)
+    assert s2["nan_rate"] == pytest.approx(0.5)
+    assert s2["calibration"] is None  # the only labeled s2 row has a NaN prediction
+
+
+def test_no_label_column_and_lazy_input() -> None:
+    lf = _small().drop(c.LABEL).lazy()
+    h = prediction_health(lf, every="1d")
+    assert h.height == 3  # (a,e), (a,f), (b,e) in one day
+    assert h["calibration"].null_count() == 3
+    assert h["ne"].null_count() == 3
+    assert h.filter(pl.col(c.EXPERIMENT) == "e", pl.col(c.MODEL) == "a")["rows"][0] == 5
+
+
+def test_zero_label_sum_gives_null_calibration() -> None:
+    df = _small().with_columns(pl.lit(0.0).alias(c.LABEL))
+    h = prediction_health(df)
+    assert h["calibration"].null_count() == h.height
+    assert h["ne"].null_count() == h.height  # base rate 0: entropy 0, NE undefined
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(WorkspaceError, match="prediction"):
+        prediction_health(_small().drop(c.PREDICTION))
+    with pytest.raises(WorkspaceError, match="snapshot"):
+        prediction_health(_small().drop(c.SNAPSHOT), by_snapshot=True)
+    with pytest.raises(WorkspaceError, match="timestamp"):
+        prediction_health(_small().with_columns(pl.col(c.TS).cast(pl.String)))
+    with pytest.raises(ValueError, match="duration"):
+        prediction_health(_small(), every="hourly")
+    with pytest.raises(TypeError):
+        prediction_health([1, 2, 3])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    preds=st.lists(
+        st.one_of(
+            st.floats(0, 1),
+            st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    seed=st.integers(0, 10_000),
+)
+def test_matches_numpy_reference(preds: list[float], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = len(preds)
+    p = np.asarray(preds)
+    y = rng.integers(0, 2, n).astype(float)
+    y[rng.random(n) < 0.3] = np.nan
+    hours = rng.integers(0, 3, n)
+    exps = rng.choice(["x", "y"], n)
+    df = pd.DataFrame(
+        {
+            c.TS: pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(hours * 60 + 7, "m"),
+            c.MODEL: "m",
+            c.EXPERIMENT: exps,
+            c.SNAPSHOT: "s",
+            c.PREDICTION: p,
+            c.LABEL: y,
+        }
+    )
+    h = prediction_health(df)
+    assert h["rows"].sum() == n
+    for row in h.iter_rows(named=True):
+        sel = (exps == row[c.EXPERIMENT]) & (hours == row[c.TS].hour)
+        ps, ys = p[sel], y[sel]
+        fin = np.isfinite(ps)
+        assert row["rows"] == sel.sum()
+        assert row["nan_rate"] == pytest.approx(1 - fin.mean())
+        if fin.any():
+            assert row["mean_prediction"] == pytest.approx(ps[fin].mean())
+            assert row["median_prediction"] == pytest.approx(np.median(ps[fin]))
+        lab = fin & ~np.isnan(ys)
+        if lab.any() and ys[lab].sum() > 0:
+            assert row["calibration"] == pytest.approx(ps[lab].sum() / ys[lab].sum())
+        else:
+            assert row["calibration"] is None
+        model_rows = (hours == row[c.TS].hour).sum()
+        assert row["traffic_share"] == pytest.approx(sel.sum() / model_rows)
