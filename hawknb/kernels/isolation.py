@@ -1,0 +1,424 @@
+"""Model isolation: which model-experiment's predictions degraded when the top line broke.
+
+Nothing links a metric to a model by name, so the model is found by evidence: a model whose
+prediction health series (mean prediction, calibration, NE, NaN rate) shifts *at* the top-line
+onset, by much more than its usual hour-to-hour noise, explains the anomaly; one that shifted
+days earlier, or never, does not. Both questions are answered per series by two robust
+statistics shared with the lineage and rollout kernels (:func:`series_shift`):
+
+* size: the median post-onset residual in units of the reference window's robust spread
+  (1.4826 * MAD), where the residual removes the same-hour-of-day median of the reference days
+  when the reference spans at least two days (a daily peak is not an anomaly);
+* timing: the single best mean-shift change point of the residual series, and how far it lies
+  from the onset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from ..engine import as_lazy, collect
+from ..workspace.contract import EXPERIMENT, MODEL, TS, VALUE
+from .health import HEALTH_SERIES, WORSE_WHEN_HIGHER
+
+_DAY_US = 86_400_000_000
+_MAD_TO_SIGMA = 1.4826
+#: a robust z below this is noise; strength() grows from 0 here ...
+Z_LOW = 2.0
+#: ... to 1 here
+Z_HIGH = 6.0
+
+
+# -- shared change statistics -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shift:
+    """How one series changed at an onset.
+
+    before/after: median level in the reference / post window; delta: median residual shift
+    (after minus the seasonal baseline); z: delta in units of the reference robust spread;
+    change_ts: the best single change point of the series (None if too short); timing: 1 when
+    that change point is at the onset, decaying with distance; seasonal: whether a time-of-day
+    baseline was removed; n_before/n_after: points used.
+    """
+
+    before: float
+    after: float
+    delta: float
+    z: float
+    change_ts: datetime | None
+    timing: float
+    seasonal: bool
+    n_before: int
+    n_after: int
+
+
+def strength(z: float) -> float:
+    """Map |robust z| to 0..1: 0 up to Z_LOW (noise), 1 from Z_HIGH on, linear between."""
+    if not math.isfinite(z):
+        return 1.0 if not math.isnan(z) else 0.0
+    return float(np.clip((abs(z) - Z_LOW) / (Z_HIGH - Z_LOW), 0.0, 1.0))
+
+
+def _to_us(t: datetime) -> int:
+    if t.tzinfo is None:
+        raise ValueError(
+            f"the datetime {t!r} is naive; pass a timezone-aware UTC datetime "
+            "(e.g. datetime(..., tzinfo=timezone.utc))"
+        )
+    return int(pl.Series([t]).cast(pl.Datetime("us", "UTC")).cast(pl.Int64)[0])
+
+
+def _from_us(us: int) -> datetime:
+    return pl.Series([us], dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))[0]
+
+
+def _change_point(x: np.ndarray) -> int | None:
+    """Index of the first point after the best single mean shift (a two-segment split maximising
+    |mean difference| * sqrt(k (n - k) / n), the likelihood-ratio statistic for a Gaussian mean
+    change); None for fewer than 3 points or a constant series."""
+    n = x.size
+    if n < 3:
+        return None
+    c = np.cumsum(x)
+    k = np.arange(1, n)
+    left = c[:-1] / k
+    right = (c[-1] - c[:-1]) / (n - k)
+    stat = np.abs(left - right) * np.sqrt(k * (n - k) / n)
+    if not np.any(stat > 1e-12 * (np.abs(x).max() + 1e-300)):
+        return None
+    return int(k[np.argmax(stat)])
+
+
+def series_shift(
+    ts_us: np.ndarray,
+    values: np.ndarray,
+    *,
+    onset_us: int,
+    end_us: int,
+    ref_start_us: int,
+    tolerance_us: int,
+    ref_end_us: int | None = None,
+    period_us: int = _DAY_US,
+) -> Shift | None:
+    """Robust, seasonality-aware shift of one series at an onset (see the module docstring).
+
+    ``ts_us`` are UTC microseconds (sorted or not), ``values`` floats (non-finite are ignored).
+    The reference window is [ref_start, ref_end) (ref_end defaults to the onset), the post
+    window [onset, end]; the change point is searched over [ref_start, end]. Returns None when
+    the reference has fewer than 3 points or the post window is empty.
+    """
+    ts_us = np.asarray(ts_us, dtype=np.int64)
+    x = np.asarray(values, dtype=np.float64)
+    order = np.argsort(ts_us, kind="stable")
+    ts_us, x = ts_us[order], x[order]
+    ok = np.isfinite(x) & (ts_us >= ref_start_us) & (ts_us <= end_us)
+    ts_us, x = ts_us[ok], x[ok]
+    ref = ts_us < (onset_us if ref_end_us is None else min(ref_end_us, onset_us))
+    post = ts_us >= onset_us
+    if ref.sum() < 3 or post.sum() < 1:
+        return None
+    uniq = np.unique(ts_us)
+    step = int(np.median(np.diff(uniq))) if uniq.size > 1 else period_us
+    span = int(ts_us[ref].max() - ts_us[ref].min()) + step
+    seasonal = 0 < step < period_us and period_us % step == 0 and span >= 2 * period_us
+    baseline = np.full(x.size, np.median(x[ref]))
+    if seasonal:
+        phase = (ts_us % period_us) // step
+        ref_phase, ref_x = phase[ref], x[ref]
+        n_phase = period_us // step
+        counts = np.bincount(ref_phase, minlength=n_phase)
+        # per-phase medians (vectorized: sort by phase then value, pick the middle)
+        o = np.lexsort((ref_x, ref_phase))
+        sp, sx = ref_phase[o], ref_x[o]
+        starts = np.searchsorted(sp, np.arange(n_phase))
+        med = np.full(n_phase, np.nan)
+        has = counts >= 2
+        lo = starts + (counts - 1) // 2
+        hi = starts + counts // 2
+        med[has] = 0.5 * (sx[lo[has]] + sx[hi[has]])
+        use = has[phase]
+        baseline[use] = med[phase[use]]
+    resid = x - baseline
+    center = float(np.median(resid[ref]))
+    mad = float(np.median(np.abs(resid[ref] - center))) * _MAD_TO_SIGMA
+    level = float(np.median(x[ref]))
+    scale = max(mad, 1e-4 * abs(level), 1e-12)
+    delta = float(np.median(resid[post]) - center)
+    z = delta / scale
+    cp = _change_point(resid)
+    if cp is None:
+        change_ts, timing = None, 0.0
+    else:
+        change_us = int(ts_us[cp])
+        change_ts = _from_us(change_us)
+        timing = float(math.exp(-abs(change_us - onset_us) / max(tolerance_us, 1)))
+    return Shift(
+        before=level,
+        after=float(np.median(x[post])),
+        delta=delta,
+        z=float(z),
+        change_ts=change_ts,
+        timing=timing,
+        seasonal=bool(seasonal),
+        n_before=int(ref.sum()),
+        n_after=int(post.sum()),
+    )
+
+
+# -- model isolation ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelLevel:
+    """Is a model's degradation in all its experiments (the model itself) or in one only?
+
+    scope: "model" (every experiment degraded: not experiment specific), "experiment" (only
+    some did), "single" (the model has one experiment, so it cannot tell) or "none".
+    """
+
+    model: str
+    experiments: tuple[str, ...]
+    degraded: tuple[str, ...]
+    scope: str
+
+    @property
+    def experiment_specific(self) -> bool | None:
+        return {"model": False, "experiment": True}.get(self.scope)
+
+
+@dataclass(frozen=True)
+class ModelIsolation:
+    """Ranked model-experiments.
+
+    ranking columns: rank, model, experiment, score (0..1, for ordering), confidence (0..1, that
+    this model-experiment's predictions degraded at the onset), shifted_series (list of health
+    series that moved), series (the strongest), shift (its robust z), delta (its raw shift),
+    before, after (its levels), change_ts, timing, correlation (with the metric; null if none
+    given). series: the same statistics for every (model, experiment, series).
+    """
+
+    ranking: pl.DataFrame
+    series: pl.DataFrame
+    model_level: dict[str, ModelLevel]
+    onset: datetime
+    end: datetime
+
+    @property
+    def top(self) -> tuple[str, str] | None:
+        if self.ranking.is_empty():
+            return None
+        row = self.ranking.row(0, named=True)
+        return (row[MODEL], row[EXPERIMENT])
+
+    @property
+    def confidence(self) -> float:
+        return 0.0 if self.ranking.is_empty() else float(self.ranking["confidence"][0])
+
+
+def _window_us(ts_us: np.ndarray) -> int:
+    u = np.unique(ts_us)
+    return int(np.median(np.diff(u))) if u.size > 1 else 3_600_000_000
+
+
+def _metric_correlation(
+    metric: pl.DataFrame | None, ts_us: np.ndarray, x: np.ndarray, lo: int, hi: int
+) -> float | None:
+    if metric is None or metric.is_empty():
+        return None
+    m_ts = metric["_us"].to_numpy()
+    m_v = metric[VALUE].to_numpy()
+    common, ia, ib = np.intersect1d(ts_us, m_ts, return_indices=True)
+    keep = (common >= lo) & (common <= hi)
+    a, b = x[ia[keep]], m_v[ib[keep]]
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if a.size < 4 or np.std(a) == 0 or np.std(b) == 0:
+        return None
+    return float(abs(np.corrcoef(a, b)[0, 1]))
+
+
+def rank_model_experiments(
+    health: object,
+    *,
+    onset: datetime,
+    end: datetime,
+    reference: tuple[datetime, datetime] | timedelta | None = None,
+    metric_series: object | None = None,
+    direction: int | None = None,
+    series: tuple[str, ...] = HEALTH_SERIES,
+) -> ModelIsolation:
+    """Rank (model, experiment) pairs by how well their prediction degradation explains a
+    top-line anomaly in [onset, end].
+
+    ``health`` is :func:`hawknb.kernels.health.prediction_health` output (pandas or polars).
+    ``reference`` is the baseline: a (start, end) pair, a duration before the onset, or None
+    for the 7 days before the onset. ``metric_series`` (optional; columns ts, value on the same
+    window grid) adds the |correlation| of each health series with the metric over the reference
+    and anomaly windows. ``direction`` (+1/-1, the top-line anomaly's sign) is recorded only:
+    a model's prediction can move either way and still cause it.
+
+    Per series, score = strength(z) * timing * (0.5 + 0.5 * |corr| when a metric is given),
+    where NE and NaN rate count only when they increase; a model-experiment's score is the
+    best of its series, its confidence the same with a floor-free strength (0 when nothing
+    moved by more than Z_LOW robust sigmas).
+    """
+    del direction
+    onset_us, end_us = _to_us(onset), _to_us(end)
+    if end_us < onset_us:
+        raise ValueError(f"end ({end}) is before onset ({onset}); pass end >= onset")
+    lf = as_lazy(health)
+    schema = lf.collect_schema()
+    for col in (MODEL, EXPERIMENT, TS):
+        if col not in schema:
+            raise ValueError(
+                f"health is missing column '{col}'; pass prediction_health(serving) output"
+            )
+    present = [s for s in series if s in schema]
+    if not present:
+        raise ValueError(
+            f"health has none of the series {list(series)}; pass prediction_health output"
+        )
+    ref_end_us = onset_us
+    if reference is None:
+        ref_start_us = onset_us - 7 * _DAY_US
+    elif isinstance(reference, timedelta):
+        ref_start_us = onset_us - int(reference / timedelta(microseconds=1))
+    else:
+        ref_start_us, ref_end_us = _to_us(reference[0]), _to_us(reference[1])
+        if ref_end_us > onset_us or ref_start_us >= ref_end_us:
+            raise ValueError("reference must be a (start, end) pair with start < end <= onset")
+    df = collect(
+        lf.select(
+            pl.col(MODEL).cast(pl.String),
+            pl.col(EXPERIMENT).cast(pl.String),
+            pl.col(TS).cast(pl.Datetime("us", "UTC")).cast(pl.Int64).alias("_us"),
+            *[pl.col(s).cast(pl.Float64) for s in present],
+        ).sort(MODEL, EXPERIMENT, "_us")
+    )
+    if df.is_empty():
+        raise ValueError("health is empty; is the serving log empty?")
+    step = _window_us(df["_us"].to_numpy())
+    tolerance = max(2 * step, (end_us - onset_us) // 4)
+    metric = None
+    if metric_series is not None:
+        m = collect(as_lazy(metric_series))
+        if TS not in m.columns or VALUE not in m.columns:
+            raise ValueError("metric_series needs columns 'ts' and 'value'")
+        metric = m.select(
+            pl.col(TS).cast(pl.Datetime("us", "UTC")).cast(pl.Int64).alias("_us"),
+            pl.col(VALUE).cast(pl.Float64),
+        )
+
+    series_rows = []
+    for (model, experiment), part in df.group_by([MODEL, EXPERIMENT], maintain_order=True):
+        ts_us = part["_us"].to_numpy()
+        for s in present:
+            x = part[s].to_numpy()
+            sh = series_shift(
+                ts_us,
+                x,
+                onset_us=onset_us,
+                end_us=end_us,
+                ref_start_us=ref_start_us,
+                ref_end_us=ref_end_us,
+                tolerance_us=tolerance,
+            )
+            if sh is None:
+                continue
+            worse_z = max(sh.z, 0.0) if s in WORSE_WHEN_HIGHER else abs(sh.z)
+            corr = _metric_correlation(metric, ts_us, x, ref_start_us, end_us)
+            corr_term = 1.0 if corr is None else 0.5 + 0.5 * corr
+            st = strength(worse_z)
+            series_rows.append(
+                {
+                    MODEL: model,
+                    EXPERIMENT: experiment,
+                    "series": s,
+                    "shift": sh.z,
+                    "delta": sh.delta,
+                    "before": sh.before,
+                    "after": sh.after,
+                    "change_ts": sh.change_ts,
+                    "timing": sh.timing,
+                    "correlation": corr,
+                    "seasonal": sh.seasonal,
+                    "score": (worse_z / (worse_z + Z_HIGH)) * sh.timing * corr_term,
+                    "confidence": st * sh.timing * corr_term,
+                }
+            )
+    series_schema = {
+        MODEL: pl.String,
+        EXPERIMENT: pl.String,
+        "series": pl.String,
+        "shift": pl.Float64,
+        "delta": pl.Float64,
+        "before": pl.Float64,
+        "after": pl.Float64,
+        "change_ts": pl.Datetime("us", "UTC"),
+        "timing": pl.Float64,
+        "correlation": pl.Float64,
+        "seasonal": pl.Boolean,
+        "score": pl.Float64,
+        "confidence": pl.Float64,
+    }
+    sdf = pl.DataFrame(series_rows, schema=series_schema)
+    pairs = df.select(MODEL, EXPERIMENT).unique(maintain_order=True)
+    best = (
+        sdf.sort(["confidence", "score"], descending=True)
+        .group_by([MODEL, EXPERIMENT], maintain_order=True)
+        .agg(
+            pl.all().first(),
+            pl.col("series")
+            .filter(
+                (pl.col("confidence") >= 0.5 * pl.col("confidence").max())
+                & (pl.col("confidence") > 0)
+            )
+            .alias("shifted_series"),
+        )
+    )
+    ranking = (
+        pairs.join(best, on=[MODEL, EXPERIMENT], how="left")
+        .with_columns(
+            pl.col("score").fill_null(0.0),
+            pl.col("confidence").fill_null(0.0),
+            pl.col("shifted_series").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        )
+        .sort(["confidence", "score", MODEL, EXPERIMENT], descending=[True, True, False, False])
+        .with_row_index("rank", offset=1)
+        .select(
+            "rank",
+            MODEL,
+            EXPERIMENT,
+            "score",
+            "confidence",
+            "shifted_series",
+            "series",
+            "shift",
+            "delta",
+            "before",
+            "after",
+            "change_ts",
+            "timing",
+            "correlation",
+        )
+    )
+    model_level: dict[str, ModelLevel] = {}
+    for model in ranking[MODEL].unique(maintain_order=True).to_list():
+        rows = ranking.filter(pl.col(MODEL) == model).sort(EXPERIMENT)
+        exps = tuple(rows[EXPERIMENT].to_list())
+        degraded = tuple(rows.filter(pl.col("confidence") >= 0.5)[EXPERIMENT].to_list())
+        if not degraded:
+            scope = "none"
+        elif len(exps) == 1:
+            scope = "single"
+        elif len(degraded) == len(exps):
+            scope = "model"
+        else:
+            scope = "experiment"
+        model_level[model] = ModelLevel(model, exps, degraded, scope)
+    return ModelIsolation(
+        ranking=ranking, series=sdf, model_level=model_level, onset=onset, end=end
+    )
