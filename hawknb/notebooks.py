@@ -1,0 +1,424 @@
+"""Templated investigation notebooks: discovery, parameter checks, instantiation, execution.
+
+An on-call engineer should not start from a blank notebook at 3 a.m.: each workflow of the
+decision tree (top-line triage, feature isolation, snapshot diagnosis, lineage root cause,
+training data, snapshot validation) ships as a notebook with a papermill ``parameters`` cell.
+``hawknb new`` fills the parameters in and, optionally, runs it with the widget state saved into
+the notebook, so the views render again when the file is reopened or exported to HTML.
+
+The templates live in ``hawknb/templates/`` (shipped in the wheel); ``notebooks/`` in the
+repository holds the same files for people browsing the source or opening Binder, and a test
+checks that the two are identical (:func:`sync_templates` copies notebooks/ over).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .workspace.errors import HawknbError
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+#: the repository's copy, present in a source checkout only
+REPO_NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+#: the papermill parameters every template declares, in this order
+PARAMETERS: tuple[str, ...] = ("workspace", "metric", "start", "end", "model", "snapshot")
+
+
+class ParameterError(HawknbError, ValueError):
+    """A notebook parameter does not fit the workspace (unknown metric, model, window ...).
+
+    Raised by the first code cell of every template so that a wrong ``-p`` fails at once with a
+    one-line message saying what to pass instead, not ten cells later with a KeyError.
+    """
+
+
+class NotebookExecutionError(HawknbError):
+    """An instantiated notebook failed while executing; the message names the cell and error."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """One investigation notebook template."""
+
+    name: str
+    path: Path
+    title: str
+    description: str
+    #: parameter name -> default value, as written in the template's parameters cell
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _literal_assignments(src: str) -> dict[str, Any]:
+    """``name = literal`` lines of a parameters cell, read without executing anything."""
+    out: dict[str, Any] = {}
+    for node in ast.parse(src).body:
+        target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
+        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+            try:
+                out[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                out[target.id] = ast.unparse(node.value)
+    return out
+
+
+def _template_from(path: Path) -> Template:
+    nb = _read_json(path)
+    meta = nb.get("metadata", {}).get("hawknb", {})
+    defaults: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get(
+            "tags", []
+        ):
+            defaults = _literal_assignments("".join(cell.get("source", "")))
+            break
+    return Template(
+        name=path.stem,
+        path=path,
+        title=meta.get("title", path.stem),
+        description=meta.get("description", ""),
+        parameters=defaults,
+    )
+
+
+def list_templates() -> list[Template]:
+    """Every shipped template, sorted with ``triage`` (the demo, the whole tree) first."""
+    paths = sorted(TEMPLATE_DIR.glob("*.ipynb"))
+    found = [_template_from(p) for p in paths]
+    return sorted(found, key=lambda t: (t.name != "triage", t.name))
+
+
+def get_template(name: str) -> Template:
+    """A template by name (``triage`` or ``triage.ipynb``); a clear error lists the others."""
+    stem = name[: -len(".ipynb")] if name.endswith(".ipynb") else name
+    names = [t.name for t in list_templates()]
+    if stem not in names:
+        close = difflib.get_close_matches(stem, names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise HawknbError(
+            f"unknown template '{name}'{hint}; expected one of {names}. "
+            "Fix: run `hawknb new --list`"
+        )
+    return _template_from(TEMPLATE_DIR / f"{stem}.ipynb")
+
+
+def sync_templates(src: Path = REPO_NOTEBOOKS_DIR, dst: Path = TEMPLATE_DIR) -> list[Path]:
+    """Copy the repository's notebooks/*.ipynb into the package (the one source of truth is
+    notebooks/; the package copy is what ``pip install`` users get). Returns the copied files."""
+    dst.mkdir(parents=True, exist_ok=True)
+    out = []
+    for nb in sorted(src.glob("*.ipynb")):
+        target = dst / nb.name
+        shutil.copyfile(nb, target)
+        out.append(target)
+    return out
+
+
+# -- parameter validation (run by each template's first code cell) --------------------------------
+@dataclass(frozen=True)
+class Parameters:
+    """A template's parameters, checked against the workspace and normalized.
+
+    ``start``/``end`` are UTC ``datetime``s (or None); ``data_start``/``data_end`` is the span of
+    the metrics table, so a notebook can default its window to the data it has.
+    """
+
+    workspace: Any
+    metric: str | None
+    start: datetime | None
+    end: datetime | None
+    model: str | None
+    snapshot: str | None
+    data_start: datetime
+    data_end: datetime
+    metrics: tuple[str, ...]
+    models: tuple[str, ...]
+
+
+def _one_of(what: str, value: str, choices: list[str], param: str) -> ParameterError:
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    shown = choices[:12] + (["..."] if len(choices) > 12 else [])
+    return ParameterError(
+        f"{what} '{value}' is not in the workspace{hint}; it has {shown}. "
+        f"Fix: pass one of them as -p {param} NAME, or leave {param} as None to let triage choose"
+    )
+
+
+def _parse_ts(name: str, value: Any) -> datetime | None:
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None", "null")):
+        return None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(
+            f"parameter {name}={value!r} is not a timestamp; "
+            f"Fix: pass an ISO time such as -p {name} 2024-01-05T12:00Z"
+        ) from exc
+    if ts is pd.NaT:
+        raise ParameterError(f"parameter {name}={value!r} is not a timestamp (NaT)")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.to_pydatetime()
+
+
+def check_parameters(
+    workspace: Any,
+    metric: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    model: str | None = None,
+    snapshot: str | None = None,
+) -> Parameters:
+    """Check a template's parameters against the workspace before any analysis runs.
+
+    Fails with a one-line :class:`ParameterError` naming the bad value and the fix for: a
+    workspace that cannot be opened, an unknown metric, an unparsable or empty window, a window
+    outside the metrics' time span, a model not in the serving log, a snapshot the model never
+    served. ``workspace`` is a path or an open :class:`~hawknb.Workspace`.
+    """
+    import polars as pl
+
+    from .workspace import Workspace
+    from .workspace import contract as c
+
+    _short_hawknb_errors()
+    if workspace is None or (isinstance(workspace, str) and not workspace.strip()):
+        raise ParameterError(
+            "parameter workspace is not set; Fix: pass -p workspace PATH (a workspace directory)"
+        )
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(os.fspath(workspace))
+
+    metrics = ws.metric_names()
+    if metric is not None and metric not in metrics:
+        raise _one_of("metric", str(metric), metrics, "metric")
+
+    span = ws.metrics.select(pl.col(c.TS).min().alias("lo"), pl.col(c.TS).max().alias("hi"))
+    row = span.collect().row(0)
+    if row[0] is None:
+        raise ParameterError(f"{ws.where('metrics')} has no rows; Fix: export some metric values")
+    lo, hi = (t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t for t in row)
+
+    t0, t1 = _parse_ts("start", start), _parse_ts("end", end)
+    if t0 is not None and t1 is not None and t0 >= t1:
+        raise ParameterError(
+            f"window start={t0.isoformat()} is not before end={t1.isoformat()}; "
+            "Fix: pass start earlier than end"
+        )
+    data = f"the metrics cover {lo.isoformat()} .. {hi.isoformat()}"
+    if t0 is not None and t0 > hi:
+        raise ParameterError(
+            f"window start={t0.isoformat()} is after the data ends ({data}); "
+            "Fix: pass a start inside that span or leave start as None"
+        )
+    if t1 is not None and t1 < lo:
+        raise ParameterError(
+            f"window end={t1.isoformat()} is before the data begins ({data}); "
+            "Fix: pass an end inside that span or leave end as None"
+        )
+
+    models = ws.models()
+    if model is not None and model not in models:
+        raise _one_of("model", str(model), models, "model")
+    if snapshot is not None:
+        serving = ws.serving
+        if model is not None:
+            serving = serving.filter(pl.col(c.MODEL) == model)
+        owners = (
+            serving.filter(pl.col(c.SNAPSHOT) == snapshot)
+            .select(pl.col(c.MODEL).unique())
+            .collect()[c.MODEL]
+            .to_list()
+        )
+        known = {s for m, s in ws.programs(model)}
+        if not owners and snapshot not in known:
+            snaps = sorted(
+                serving.select(pl.col(c.SNAPSHOT).unique()).collect()[c.SNAPSHOT].drop_nulls()
+            )
+            what = f"snapshot of model '{model}'" if model else "snapshot"
+            raise _one_of(what, str(snapshot), snaps, "snapshot")
+        if model is None and len(owners) == 1:
+            model = owners[0]
+    return Parameters(
+        workspace=ws,
+        metric=metric,
+        start=t0,
+        end=t1,
+        model=model,
+        snapshot=snapshot,
+        data_start=lo,
+        data_end=hi,
+        metrics=tuple(metrics),
+        models=tuple(models),
+    )
+
+
+# -- helpers the templates call -------------------------------------------------------------------
+def _short_hawknb_errors() -> None:
+    """In IPython, show a HawknbError as its one-line message instead of a traceback.
+
+    These errors are the user's to fix (a wrong parameter, a bad file) and their message says
+    how; a 40-line traceback through hawknb's internals only hides that line. Other exceptions
+    keep their full traceback.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_hawknb_short_errors", False):
+        return
+
+    def handler(_shell: Any, etype: type, value: BaseException, _tb: Any, tb_offset: Any = None):
+        return [f"\x1b[31m{etype.__name__}\x1b[0m: {value}"]
+
+    shell.set_custom_exc((HawknbError,), handler)
+    shell._hawknb_short_errors = True
+
+
+def findings_markdown(investigation: Any, steps: tuple[str, ...] | list[str] | None = None) -> str:
+    """Markdown of the findings of ``steps`` (all when None): what was checked, the evidence,
+    the decision. Steps the walk did not reach are listed as such, so a reader knows why a
+    section is empty."""
+    wanted = list(steps) if steps is not None else [f.step for f in investigation.findings]
+    lines: list[str] = []
+    for step in wanted:
+        f = investigation.finding(step)
+        if f is None:
+            lines.append(f"**{step}**: not reached by this walk (an earlier step decided).\n")
+            continue
+        conf = "" if f.confidence is None else f" — confidence {f.confidence:.2f}"
+        lines.append(f"#### {f.title} [{f.status}]{conf}")
+        lines.append(f"- **Checked:** {f.checked}")
+        lines.append(f"- **Decision:** {f.decision}")
+        if f.next_step:
+            lines.append(f"- **Next:** {f.next_step}")
+        ev = {k: v for k, v in (f.to_dict().get("evidence") or {}).items() if v not in (None, "")}
+        if ev:
+            shown = ", ".join(f"{k}={json.dumps(v)[:80]}" for k, v in list(ev.items())[:8])
+            lines.append(f"- **Evidence:** {shown}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def show_verdict(investigation: Any) -> None:
+    """Display the verdict as a table for people and as JSON for machines (papermill tests,
+    scrapbook-style tooling read the ``application/json`` part of this output)."""
+    from IPython.display import display
+
+    verdict = investigation.verdict.to_dict()
+    rows = [f"| {k} | {'—' if v in (None, '', []) else v} |" for k, v in verdict.items()]
+    md = "### Verdict\n\n| field | value |\n|---|---|\n" + "\n".join(rows)
+    display({"text/markdown": md, "application/json": verdict}, raw=True)
+
+
+# -- instantiation -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Instantiated:
+    """Where ``hawknb new`` wrote a notebook, with what, and whether it ran."""
+
+    path: Path
+    template: str
+    parameters: dict[str, Any]
+    executed: bool
+    seconds: float
+    widget_state_saved: bool
+
+
+def _clean_parameters(template: Template, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(parameters) - set(template.parameters) - set(PARAMETERS))
+    if unknown:
+        raise HawknbError(
+            f"template '{template.name}' has no parameter(s) {unknown}; it takes "
+            f"{list(template.parameters) or list(PARAMETERS)}. Fix: drop or rename them"
+        )
+    out: dict[str, Any] = {}
+    for k, v in parameters.items():
+        out[k] = None if isinstance(v, str) and v in ("None", "null") else v
+    return out
+
+
+def instantiate(
+    template: str,
+    output: str | os.PathLike[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+    execute: bool = False,
+    kernel_name: str | None = None,
+    timeout: float | None = 900,
+) -> Instantiated:
+    """Write ``template`` to ``output`` with its papermill parameters set; optionally run it.
+
+    ``workspace`` (or ``parameters["workspace"]``) is written as given: a relative path is
+    relative to the notebook's own directory, where the notebook executes, so a notebook and
+    its workspace can move together (the CLI passes a path relative to the output). Executed
+    notebooks keep their widget state in the metadata
+    (``application/vnd.jupyter.widget-state+json``), so the views render when reopened and in
+    ``hawknb report``'s offline HTML. A cell that fails raises :class:`NotebookExecutionError`
+    with the cell's one-line error; the partly run notebook is still written for inspection.
+    """
+    import time
+
+    import papermill as pm
+
+    tpl = get_template(template)
+    params = _clean_parameters(tpl, dict(parameters or {}))
+    if workspace is not None:
+        params["workspace"] = os.fspath(workspace)
+    if not params.get("workspace"):
+        raise HawknbError(
+            f"template '{tpl.name}' needs a workspace; Fix: pass --workspace DIR "
+            "(or parameters={'workspace': DIR})"
+        )
+    params["workspace"] = os.fspath(params["workspace"])
+    out = Path(output) if output is not None else Path(f"{tpl.name}.ipynb")
+    if out.resolve() == tpl.path.resolve():
+        raise HawknbError(f"{out}: refusing to overwrite the template; Fix: pass -o another path")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(tpl.path),
+            str(out),
+            parameters=params,
+            prepare_only=not execute,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            cwd=str(out.resolve().parent),
+            store_widget_state=True,
+            execution_timeout=timeout,
+        )
+    except pm.PapermillExecutionError as exc:
+        evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
+        raise NotebookExecutionError(
+            f"{out}: cell {exc.exec_count} failed: {exc.ename}: {evalue}"
+        ) from exc
+    seconds = time.perf_counter() - t0
+    saved = False
+    if execute:
+        from ._offline_html import has_widget_state
+
+        saved = has_widget_state(_read_json(out))
+    return Instantiated(
+        path=out,
+        template=tpl.name,
+        parameters=params,
+        executed=execute,
+        seconds=seconds,
+        widget_state_saved=saved,
+    )
