@@ -1,0 +1,520 @@
+"""Feature-ablation importance of a model snapshot, and how it shifts.
+
+Following "Root Causing Prediction Anomalies Using Explainable AI" (Meta, arXiv 2403.02439):
+a feature's per-example importance is how much the prediction changes when the feature is
+replaced by a *baseline* -- the control window's per-feature median (or mean), not zero, because
+zero is often an impossible value for a production feature and would measure the model's
+behaviour off its input manifold. Per-example attributions are aggregated as mean |attr| over a
+few thousand sampled rows, for a control window and an anomaly window (or for two snapshots on
+the same rows), and features are ranked by the *shift* of their importance.
+
+Two extra quantities come for free from the same attributions:
+
+* the signed mean attribution, whose change between windows estimates how much of the mean
+  prediction shift each feature carries (exact for a linear model);
+* a bootstrap over sampled rows, giving the top-k stability of the ranking (reported in every
+  result, and used to grow the sample until the ranking stops moving).
+
+Works on a ``torch.export`` ``ExportedProgram`` (``ep.module()``; programs exported with a
+static batch size are fed in padded chunks of that size) or on any ``nn.Module`` / callable
+that maps float32 ``[batch, n_features]`` to ``[batch]`` or ``[batch, 1]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import torch
+
+ArrayLike = Any  # np.ndarray | torch.Tensor | nested sequences
+BaselineSpec = Literal["median", "mean"] | ArrayLike
+
+DEFAULT_BOOTSTRAP = 200
+
+
+# -- the model adapter ------------------------------------------------------------------------
+
+
+def _static_batch(program: Any) -> int | None:
+    """The batch size an ExportedProgram was traced with, if it was not exported dynamic."""
+    try:
+        names = set(program.graph_signature.user_inputs)
+        for node in program.graph.nodes:
+            if node.op == "placeholder" and node.name in names:
+                dim0 = node.meta["val"].shape[0]
+                return int(dim0) if isinstance(dim0, int) else None
+    except (AttributeError, KeyError, IndexError):
+        return None
+    return None
+
+
+class _Forward:
+    """Calls the model on any batch size and returns one float per example."""
+
+    def __init__(self, model: Any) -> None:
+        self.static_batch: int | None = None
+        if isinstance(model, torch.export.ExportedProgram):
+            self.static_batch = _static_batch(model)
+            model = model.module()
+        if isinstance(model, torch.nn.Module):
+            # ep.module() refuses eval(): an exported graph is already in its inference form
+            with contextlib.suppress(NotImplementedError):
+                model.eval()
+        if not callable(model):
+            raise TypeError(
+                f"model: expected a torch.export ExportedProgram, an nn.Module or a callable, "
+                f"got {type(model).__name__}"
+            )
+        self.model: Callable[[torch.Tensor], torch.Tensor] = model
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        out = torch.as_tensor(out)
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.ndim != 1 or out.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"model output has shape {tuple(out.shape)} for an input of {tuple(x.shape)}; "
+                "expected [batch] or [batch, 1] (one prediction per row)"
+            )
+        return out.to(torch.float32)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            sb = self.static_batch
+            if sb is None or x.shape[0] == sb:
+                return self._call(x)
+            outs = []
+            for start in range(0, x.shape[0], sb):
+                chunk = x[start : start + sb]
+                n = chunk.shape[0]
+                if n < sb:
+                    chunk = torch.cat([chunk, chunk[-1:].expand(sb - n, -1)])
+                outs.append(self._call(chunk)[:n])
+            return torch.cat(outs)
+
+
+def predict(model: Any, X: ArrayLike, *, batch_size: int = 8192) -> np.ndarray:
+    """The model's predictions on rows ``X`` (float32), as a float64 numpy vector."""
+    fwd = _Forward(model)
+    x = _as_matrix(X, None)
+    out = [fwd(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+    return torch.cat(out).double().numpy() if out else np.empty(0)
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportanceResult:
+    """Ablation importance of each feature on one set of rows."""
+
+    feature_names: tuple[str, ...]
+    importance: np.ndarray  # mean |attr| over finite rows, per feature
+    mean_attribution: np.ndarray  # signed mean attr: the feature's pull on the mean prediction
+    baseline: np.ndarray  # the value each feature was replaced with
+    mean_prediction: float
+    n_rows: int
+    n_nonfinite_inputs: int  # rows with a NaN/inf feature value
+    n_nonfinite_outputs: int  # rows whose prediction or attribution is NaN/inf (excluded)
+    k: int  # size of the top set whose stability was bootstrapped
+    topk_stability: float  # share of bootstrap resamples that keep the same top-k set
+    attributions: np.ndarray = field(repr=False)  # [n_rows, n_features] per-example attrs
+
+    def frame(self) -> pl.DataFrame:
+        order = np.argsort(-np.nan_to_num(self.importance, nan=-1.0), kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(1, len(order) + 1)
+        return pl.DataFrame(
+            {
+                "feature": list(self.feature_names),
+                "rank": rank,
+                "importance": self.importance,
+                "mean_attribution": self.mean_attribution,
+                "baseline": self.baseline,
+            }
+        ).sort("rank")
+
+    def top(self, k: int = 5) -> list[str]:
+        return self.frame()["feature"].head(k).to_list()
+
+
+@dataclass(frozen=True)
+class ImportanceShift:
+    """How feature importance moved between two windows (or two snapshots on one window)."""
+
+    feature_names: tuple[str, ...]
+    before: ImportanceResult
+    after: ImportanceResult
+    shift: np.ndarray  # importance after - before (mean |attr|)
+    relative_shift: np.ndarray  # shift / max(importance before, tiny)
+    explained_shift: (
+        np.ndarray
+    )  # mean attr after - before: the feature's share of the prediction shift
+    attribution_change: (
+        np.ndarray
+    )  # paired only: mean |attr_after - attr_before| per row, else |shift|
+    prediction_shift: float  # mean prediction after - before
+    k: int
+    topk_stability: float  # share of bootstrap resamples with the same top-k set by |shift|
+    top_frequency: np.ndarray  # per feature: share of resamples in which it is in that top-k
+    n_rows: int  # rows per side
+    paired: bool  # True when both sides were computed on the same rows (two snapshots)
+
+    def score(self) -> np.ndarray:
+        """What ranks features: the largest of the importance shift, the share of the
+        prediction shift a feature carries and (paired) the per-row attribution change -- all
+        in prediction units. The last one sees a weight whose sign flipped, which leaves mean
+        |attr| unchanged."""
+        return np.maximum(
+            np.maximum(np.abs(self.shift), np.abs(self.explained_shift)), self.attribution_change
+        )
+
+    def frame(self) -> pl.DataFrame:
+        s = self.score()
+        order = np.argsort(-np.nan_to_num(s, nan=-1.0), kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(1, len(order) + 1)
+        return pl.DataFrame(
+            {
+                "feature": list(self.feature_names),
+                "rank": rank,
+                "importance_before": self.before.importance,
+                "importance_after": self.after.importance,
+                "importance_shift": self.shift,
+                "relative_shift": self.relative_shift,
+                "explained_shift": self.explained_shift,
+                "attribution_change": self.attribution_change,
+                "top_frequency": self.top_frequency,
+            }
+        ).sort("rank")
+
+    def top(self, k: int = 5) -> list[str]:
+        return self.frame()["feature"].head(k).to_list()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _as_matrix(X: ArrayLike, feature_names: Sequence[str] | None, where: str = "X") -> torch.Tensor:
+    if isinstance(X, torch.Tensor):
+        x = X.detach().to(torch.float32).cpu()
+    else:
+        x = torch.from_numpy(np.asarray(X, dtype=np.float32))
+    if x.ndim != 2:
+        raise ValueError(
+            f"{where}: expected a 2-d [rows, features] matrix, got shape {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{where}: has no rows; sample rows from a non-empty window")
+    if feature_names is not None and x.shape[1] != len(feature_names):
+        raise ValueError(
+            f"{where}: has {x.shape[1]} columns but {len(feature_names)} feature_names were given; "
+            "pass the columns in the model's input order (snapshots/<model>/features.json)"
+        )
+    return x.contiguous()
+
+
+def _names(feature_names: Sequence[str] | None, n: int) -> tuple[str, ...]:
+    if feature_names is None:
+        return tuple(f"x{i}" for i in range(n))
+    names = tuple(str(f) for f in feature_names)
+    if len(set(names)) != len(names):
+        raise ValueError("feature_names: contains duplicates; names must identify columns")
+    return names
+
+
+def resolve_baseline(
+    baseline: BaselineSpec, X: ArrayLike, feature_names: Sequence[str]
+) -> np.ndarray:
+    """Per-feature replacement values: ``"median"``/``"mean"`` of ``X`` (nan-safe), or given."""
+    if isinstance(baseline, str):
+        x = _as_matrix(X, feature_names, "baseline rows").double().numpy()
+        x = np.where(np.isfinite(x), x, np.nan)
+        if baseline not in ("median", "mean"):
+            raise ValueError(f"baseline: expected 'median', 'mean' or an array, got '{baseline}'")
+        empty = ~np.isfinite(x).any(axis=0)
+        if empty.any():
+            bad = [feature_names[i] for i in np.flatnonzero(empty)]
+            raise ValueError(
+                f"baseline: features {bad} have no finite value in the control rows, so no "
+                "baseline can be computed; pass baseline= explicitly or drop those features"
+            )
+        b = np.nanmedian(x, axis=0) if baseline == "median" else np.nanmean(x, axis=0)
+    else:
+        b = np.asarray(
+            baseline.detach().cpu() if isinstance(baseline, torch.Tensor) else baseline,
+            dtype=np.float64,
+        ).ravel()
+        if b.size != len(feature_names):
+            raise ValueError(f"baseline: has {b.size} values for {len(feature_names)} features")
+        if not np.isfinite(b).all():
+            raise ValueError(
+                "baseline: contains NaN/inf; a baseline must be a finite value per feature"
+            )
+    return b
+
+
+def _attributions(
+    fwd: _Forward, x: torch.Tensor, baseline: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example ablation attributions [n, f] and predictions [n] via captum."""
+    from captum.attr import FeatureAblation
+
+    fa = FeatureAblation(fwd)
+    base = torch.as_tensor(baseline, dtype=torch.float32).reshape(1, -1)
+    n, f = x.shape
+    chunk = max(1, min(batch_size, n))
+    per_eval = max(1, min(f, batch_size // chunk))
+    attrs, preds = [], []
+    for start in range(0, n, chunk):
+        xb = x[start : start + chunk]
+        attrs.append(fa.attribute(xb, baselines=base, perturbations_per_eval=per_eval).double())
+        preds.append(fwd(xb).double())
+    return torch.cat(attrs).numpy(), torch.cat(preds).numpy()
+
+
+def _finite_rows(a: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.isfinite(a).all(axis=1) & np.isfinite(p)
+
+
+def _topk_mask(values: np.ndarray, k: int) -> np.ndarray:
+    """Boolean [..., f] mask of the k largest entries along the last axis."""
+    idx = np.argsort(-values, axis=-1, kind="stable")[..., :k]
+    mask = np.zeros(values.shape, dtype=bool)
+    np.put_along_axis(mask, idx, True, axis=-1)
+    return mask
+
+
+def _effective_k(point: np.ndarray, boot: np.ndarray, k: int) -> int:
+    """How many top features stand out of the noise: |value| at least 10% of the largest and
+    at least 2 bootstrap standard errors; between 1 and k. Bootstrapping the stability of a
+    top-k that includes pure-noise features would only measure the noise."""
+    sd = boot.std(axis=0)
+    mx = float(np.max(point)) if point.size else 0.0
+    if not np.isfinite(mx) or mx <= 0:
+        return 1
+    strong = (point >= 0.1 * mx) & (point >= 2 * sd)
+    return int(min(k, max(1, strong.sum())))
+
+
+def _bootstrap_weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """[b, n] resampling weights (multinomial counts / n): a resample as one matmul."""
+    idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n) / n
+
+
+def _importance(a: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    af = a[ok]
+    if af.shape[0] == 0:
+        nanv = np.full(a.shape[1], np.nan)
+        return nanv, nanv
+    return np.abs(af).mean(axis=0), af.mean(axis=0)
+
+
+def _single(
+    fwd: _Forward,
+    x: torch.Tensor,
+    names: tuple[str, ...],
+    baseline: np.ndarray,
+    batch_size: int,
+    k: int,
+    n_bootstrap: int,
+    seed: int,
+) -> ImportanceResult:
+    a, p = _attributions(fwd, x, baseline, batch_size)
+    ok = _finite_rows(a, p)
+    imp, mean_attr = _importance(a, ok)
+    stab, k_eff = float("nan"), min(k, len(names))
+    if ok.sum() >= 2 and n_bootstrap > 0:
+        rng = np.random.default_rng(seed)
+        af = np.abs(a[ok])
+        boot = _bootstrap_weights(rng, af.shape[0], n_bootstrap) @ af
+        k_eff = _effective_k(imp, boot, k)
+        full = _topk_mask(imp, k_eff)
+        stab = float((_topk_mask(boot, k_eff) == full).all(axis=1).mean())
+    return ImportanceResult(
+        feature_names=names,
+        importance=imp,
+        mean_attribution=mean_attr,
+        baseline=baseline,
+        mean_prediction=float(p[ok].mean()) if ok.any() else float("nan"),
+        n_rows=int(x.shape[0]),
+        n_nonfinite_inputs=int((~torch.isfinite(x).all(dim=1)).sum()),
+        n_nonfinite_outputs=int((~ok).sum()),
+        k=k_eff,
+        topk_stability=stab,
+        attributions=a,
+    )
+
+
+# -- public API -------------------------------------------------------------------------------
+
+
+def ablation_importance(
+    model: Any,
+    X: ArrayLike,
+    *,
+    baseline: BaselineSpec = "median",
+    feature_names: Sequence[str] | None = None,
+    batch_size: int = 4096,
+    k: int = 5,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> ImportanceResult:
+    """Feature-ablation importance (captum ``FeatureAblation``) of ``model`` on rows ``X``.
+
+    ``baseline`` is the per-feature value a feature is replaced with: an array, or
+    ``"median"``/``"mean"`` of ``X`` itself. Rows whose prediction or attribution is not
+    finite are counted and left out of the means.
+    """
+    x = _as_matrix(X, feature_names)
+    names = _names(feature_names, x.shape[1])
+    b = resolve_baseline(baseline, x, names)
+    return _single(_Forward(model), x, names, b, batch_size, k, n_bootstrap, seed)
+
+
+def _shift_result(
+    before: ImportanceResult,
+    after: ImportanceResult,
+    *,
+    paired: bool,
+    k: int,
+    n_bootstrap: int,
+    seed: int,
+) -> ImportanceShift:
+    a0, a1 = before.attributions, after.attributions
+    ok0 = _finite_rows(a0, np.zeros(a0.shape[0]))
+    ok1 = _finite_rows(a1, np.zeros(a1.shape[0]))
+    if paired:
+        ok0 = ok1 = ok0 & ok1
+    shift = after.importance - before.importance
+    explained = after.mean_attribution - before.mean_attribution
+    if paired:
+        ok = ok0 & ok1
+        change = np.abs(a1[ok] - a0[ok]).mean(axis=0) if ok.any() else np.full(a0.shape[1], np.nan)
+    else:
+        change = np.abs(shift)
+    point = np.maximum(np.maximum(np.abs(shift), np.abs(explained)), change)
+    nf = len(before.feature_names)
+    stab, k_eff, freq = float("nan"), min(k, nf), np.full(nf, np.nan)
+    if ok0.sum() >= 2 and ok1.sum() >= 2 and n_bootstrap > 0:
+        rng = np.random.default_rng(seed + 1)
+        f0, f1 = a0[ok0], a1[ok1]
+        w0 = _bootstrap_weights(rng, f0.shape[0], n_bootstrap)
+        w1 = w0 if paired else _bootstrap_weights(rng, f1.shape[0], n_bootstrap)
+        bshift = w1 @ np.abs(f1) - w0 @ np.abs(f0)
+        bexpl = w1 @ f1 - w0 @ f0
+        boot = np.maximum(np.abs(bshift), np.abs(bexpl))
+        if paired:
+            boot = np.maximum(boot, w0 @ np.abs(f1 - f0))
+        k_eff = _effective_k(point, boot, k)
+        full = _topk_mask(point, k_eff)
+        bm = _topk_mask(boot, k_eff)
+        stab = float((bm == full).all(axis=1).mean())
+        freq = bm.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = shift / np.maximum(before.importance, 1e-12)
+    return ImportanceShift(
+        feature_names=before.feature_names,
+        before=before,
+        after=after,
+        shift=shift,
+        relative_shift=rel,
+        explained_shift=explained,
+        attribution_change=change,
+        prediction_shift=after.mean_prediction - before.mean_prediction,
+        k=k_eff,
+        topk_stability=stab,
+        top_frequency=freq,
+        n_rows=min(before.n_rows, after.n_rows),
+        paired=paired,
+    )
+
+
+def _sample(x: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
+    if x.shape[0] <= n:
+        return x
+    idx = np.sort(rng.choice(x.shape[0], size=n, replace=False))
+    return x[torch.from_numpy(idx)]
+
+
+def importance_shift(
+    model: Any,
+    X_control: ArrayLike,
+    X_anomaly: ArrayLike,
+    *,
+    feature_names: Sequence[str] | None = None,
+    baseline: BaselineSpec = "median",
+    sample_rows: int = 2048,
+    max_rows: int = 8192,
+    target_stability: float = 0.9,
+    batch_size: int = 4096,
+    k: int = 5,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> ImportanceShift:
+    """Importance in the control window vs the anomaly window, for one model.
+
+    The baseline comes from the *control* rows for both windows (so "ablated" means "set to
+    what was normal"). Each window is sampled to ``sample_rows`` rows (deterministic for a
+    seed); while the bootstrapped top-k stability is below ``target_stability`` the sample is
+    doubled, up to ``max_rows``.
+    """
+    xc = _as_matrix(X_control, feature_names, "X_control")
+    xa = _as_matrix(X_anomaly, feature_names, "X_anomaly")
+    if xc.shape[1] != xa.shape[1]:
+        raise ValueError(
+            f"X_control has {xc.shape[1]} columns and X_anomaly {xa.shape[1]}; pass the same features"
+        )
+    names = _names(feature_names, xc.shape[1])
+    b = resolve_baseline(baseline, xc, names)
+    fwd = _Forward(model)
+    rng = np.random.default_rng(seed)
+    perm_c = torch.from_numpy(rng.permutation(xc.shape[0]))
+    perm_a = torch.from_numpy(rng.permutation(xa.shape[0]))
+    n = max(2, min(sample_rows, max_rows))
+    while True:
+        sc, sa = xc[perm_c[:n]], xa[perm_a[:n]]
+        before = _single(fwd, sc, names, b, batch_size, k, n_bootstrap, seed)
+        after = _single(fwd, sa, names, b, batch_size, k, n_bootstrap, seed + 7)
+        res = _shift_result(before, after, paired=False, k=k, n_bootstrap=n_bootstrap, seed=seed)
+        exhausted = n >= max_rows or (n >= xc.shape[0] and n >= xa.shape[0])
+        if exhausted or not (res.topk_stability < target_stability):
+            return res
+        n = min(2 * n, max_rows)
+
+
+def snapshot_importance_shift(
+    model_a: Any,
+    model_b: Any,
+    X: ArrayLike,
+    *,
+    feature_names: Sequence[str] | None = None,
+    baseline: BaselineSpec = "median",
+    sample_rows: int = 4096,
+    batch_size: int = 4096,
+    k: int = 5,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> ImportanceShift:
+    """Importance under snapshot ``model_a`` (before) vs ``model_b`` (after) on the same rows.
+
+    The rows and the baseline are shared, so any shift is the model's doing: a feature whose
+    weight changed between snapshots moves, features the snapshots treat alike do not. The
+    bootstrap resamples rows jointly (paired).
+    """
+    x = _as_matrix(X, feature_names)
+    names = _names(feature_names, x.shape[1])
+    b = resolve_baseline(baseline, x, names)
+    x = _sample(x, sample_rows, np.random.default_rng(seed))
+    before = _single(_Forward(model_a), x, names, b, batch_size, k, n_bootstrap, seed)
+    after = _single(_Forward(model_b), x, names, b, batch_size, k, n_bootstrap, seed)
+    return _shift_result(before, after, paired=True, k=k, n_bootstrap=n_bootstrap, seed=seed)

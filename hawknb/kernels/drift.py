@@ -1,0 +1,439 @@
+"""Distribution drift between two windows of a frame, and time-aggregated feature quantiles.
+
+Why several distances: each one misses something the others catch. PSI (population stability
+index) on reference-quantile bins is the industry habit and is scale free; Wasserstein-1 says
+*how far* the mass moved (normalized by the reference spread so features are comparable); the
+KS statistic is the largest CDF gap (bounded in [0, 1], good for ranking); the robust mean shift
+is signed, so it tells the direction. Null and non-finite values are not "values": they are
+counted separately (a feature that goes missing is a drift of its own kind) and excluded from
+the distances, which are then computed on finite values only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ..engine import as_lazy, collect
+from ..workspace import contract as c
+from ..workspace.errors import WorkspaceError
+
+FrameLike = Any
+
+#: Floor on bin proportions in PSI: an empty bin would make the log blow up.
+PSI_EPS = 1e-4
+DEFAULT_BINS = 10
+DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+# -- one-column distances (finite numpy arrays) -----------------------------------------------
+
+
+def _finite(x: np.ndarray | Sequence[float]) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64).ravel()
+    return a[np.isfinite(a)]
+
+
+def robust_scale(reference: np.ndarray) -> float:
+    """A spread of the reference that one outlier cannot inflate: 1.4826*MAD, else IQR/1.349,
+    else the std, else 1 (a constant reference: distances are then in raw units)."""
+    r = _finite(reference)
+    if r.size == 0:
+        return float("nan")
+    med = np.median(r)
+    mad = 1.4826 * float(np.median(np.abs(r - med)))
+    if mad > 0:
+        return mad
+    q75, q25 = np.quantile(r, [0.75, 0.25])
+    if q75 > q25:
+        return float(q75 - q25) / 1.349
+    sd = float(np.std(r))
+    return sd if sd > 0 else 1.0
+
+
+def spread_scale(reference: np.ndarray) -> float:
+    """The normalizer of Wasserstein-1: the reference IQR, else its std, else 1."""
+    r = _finite(reference)
+    if r.size == 0:
+        return float("nan")
+    q75, q25 = np.quantile(r, [0.75, 0.25])
+    if q75 > q25:
+        return float(q75 - q25)
+    sd = float(np.std(r))
+    return sd if sd > 0 else 1.0
+
+
+def quantile_edges(reference: np.ndarray, n_bins: int = DEFAULT_BINS) -> np.ndarray:
+    """Inner bin edges at the reference quantiles (deduplicated, so point masses such as a
+    default value get one bin instead of several empty ones)."""
+    r = _finite(reference)
+    if r.size == 0:
+        return np.empty(0)
+    return np.unique(np.quantile(r, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
+
+
+def psi_from_counts(
+    ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float = PSI_EPS
+) -> np.ndarray:
+    """PSI from bin counts along the last axis (broadcasts, so many windows at once)."""
+    rc = np.asarray(ref_counts, dtype=np.float64)
+    cc = np.asarray(cur_counts, dtype=np.float64)
+    rn = rc.sum(axis=-1, keepdims=True)
+    cn = cc.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rp = np.maximum(rc / rn, eps)
+        cp = np.maximum(cc / cn, eps)
+        out = np.sum((cp - rp) * np.log(cp / rp), axis=-1)
+    return np.where((rn[..., 0] > 0) & (cn[..., 0] > 0), out, np.nan)
+
+
+def psi(
+    reference: np.ndarray, current: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
+) -> float:
+    """Population stability index on reference-quantile bins, finite values only."""
+    r, cur = _finite(reference), _finite(current)
+    if r.size == 0 or cur.size == 0:
+        return float("nan")
+    edges = quantile_edges(r, n_bins)
+    nb = edges.size + 1
+    rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=nb)
+    cc = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=nb)
+    return float(psi_from_counts(rc, cc, eps))
+
+
+def _cdf_gaps(r_sorted: np.ndarray, c_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pooled values and |F_ref - F_cur| just after each, exactly.
+
+    Both inputs are sorted, so a stable argsort of their concatenation is a linear merge of
+    two runs (much cheaper than binary-searching every pooled value in both samples)."""
+    both = np.concatenate([r_sorted, c_sorted])
+    order = np.argsort(both, kind="stable")
+    grid = both[order]
+    gap = np.cumsum(np.where(order < r_sorted.size, 1.0 / r_sorted.size, -1.0 / c_sorted.size))
+    last = np.empty(grid.size, dtype=bool)  # F is only defined after the last of tied values
+    last[:-1] = grid[1:] != grid[:-1]
+    last[-1] = True
+    return grid[last], np.abs(gap[last])
+
+
+def wasserstein(reference: np.ndarray, current: np.ndarray, *, normalize: bool = True) -> float:
+    """Wasserstein-1 (earth mover's) distance, divided by the reference IQR (else std) so that
+    features of different units are comparable: 1.0 means "moved by one IQR"."""
+    r, cur = np.sort(_finite(reference)), np.sort(_finite(current))
+    if r.size == 0 or cur.size == 0:
+        return float("nan")
+    grid, gap = _cdf_gaps(r, cur)
+    w = float(np.sum(gap[:-1] * np.diff(grid)))
+    return w / spread_scale(r) if normalize else w
+
+
+def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs."""
+    r, cur = np.sort(_finite(reference)), np.sort(_finite(current))
+    if r.size == 0 or cur.size == 0:
+        return float("nan")
+    return float(_cdf_gaps(r, cur)[1].max())
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """Drift of one column between the reference and the current window."""
+
+    column: str
+    n_reference: int  # finite values used for the distances
+    n_current: int
+    psi: float
+    wasserstein: float  # in reference-IQR units
+    ks: float
+    mean_shift: float  # (mean_cur - mean_ref) / robust scale of the reference; signed
+    null_rate_reference: float
+    null_rate_current: float
+    nonfinite_rate_reference: float  # NaN / +-inf share (not counted as null)
+    nonfinite_rate_current: float
+    note: str
+
+    @property
+    def null_rate_change(self) -> float:
+        return self.null_rate_current - self.null_rate_reference
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Per-column drift between two windows; ``frame()`` is the display form."""
+
+    columns: tuple[ColumnDrift, ...]
+    n_reference_rows: int
+    n_current_rows: int
+
+    def frame(self) -> pl.DataFrame:
+        rows = [
+            {
+                "column": d.column,
+                "psi": d.psi,
+                "wasserstein": d.wasserstein,
+                "ks": d.ks,
+                "mean_shift": d.mean_shift,
+                "null_rate_reference": d.null_rate_reference,
+                "null_rate_current": d.null_rate_current,
+                "null_rate_change": d.null_rate_change,
+                "nonfinite_rate_reference": d.nonfinite_rate_reference,
+                "nonfinite_rate_current": d.nonfinite_rate_current,
+                "n_reference": d.n_reference,
+                "n_current": d.n_current,
+                "note": d.note,
+            }
+            for d in self.columns
+        ]
+        schema = {
+            "column": pl.String,
+            **{
+                k: pl.Float64
+                for k in (
+                    "psi",
+                    "wasserstein",
+                    "ks",
+                    "mean_shift",
+                    "null_rate_reference",
+                    "null_rate_current",
+                    "null_rate_change",
+                    "nonfinite_rate_reference",
+                    "nonfinite_rate_current",
+                )
+            },
+            "n_reference": pl.Int64,
+            "n_current": pl.Int64,
+            "note": pl.String,
+        }
+        return (
+            pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+        )
+
+    def __getitem__(self, column: str) -> ColumnDrift:
+        for d in self.columns:
+            if d.column == column:
+                return d
+        raise KeyError(
+            f"no drift computed for column '{column}'; have {[d.column for d in self.columns]}"
+        )
+
+
+def _resolve_columns(
+    schemas: dict[str, pl.Schema], columns: Sequence[str] | None, exclude: Sequence[str]
+) -> list[str]:
+    names = list(schemas)
+    if columns is None:
+        first = schemas[names[0]]
+        cols = [
+            col
+            for col, dt in first.items()
+            if dt.is_numeric() and col not in exclude and all(col in s for s in schemas.values())
+        ]
+        if not cols:
+            raise WorkspaceError(
+                " and ".join(names),
+                "have no numeric column in common",
+                fix="pass columns=[...] naming the numeric columns to compare",
+            )
+        return cols
+    if isinstance(columns, str):
+        columns = [columns]
+    for where, schema in schemas.items():
+        for col in columns:
+            if col not in schema:
+                raise WorkspaceError(
+                    f"{where}, column '{col}'",
+                    "is missing",
+                    found=f"columns {list(schema.names())[:20]}",
+                    fix="pass only columns that both windows have",
+                )
+            dt = schema[col]
+            if not (dt.is_numeric() or dt == pl.Boolean):
+                raise WorkspaceError(
+                    f"{where}, column '{col}'",
+                    "is not numeric",
+                    found=str(dt),
+                    fix="drift compares numeric columns only; drop it or cast it to float",
+                )
+    return list(columns)
+
+
+def distances(
+    reference: np.ndarray, current: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
+) -> tuple[float, float, float, float]:
+    """(PSI, normalized Wasserstein-1, KS, robust mean shift) of two samples' finite values,
+    sharing one sort per sample; NaNs when either side has no finite value."""
+    r, cur = np.sort(_finite(reference)), np.sort(_finite(current))
+    if r.size == 0 or cur.size == 0:
+        return (float("nan"),) * 4
+    grid, gap = _cdf_gaps(r, cur)
+    w1 = float(np.sum(gap[:-1] * np.diff(grid))) / spread_scale(r)
+    edges = quantile_edges(r, n_bins)
+    nb = edges.size + 1
+    p = float(
+        psi_from_counts(
+            np.bincount(np.searchsorted(edges, r, side="right"), minlength=nb),
+            np.bincount(np.searchsorted(edges, cur, side="right"), minlength=nb),
+            eps,
+        )
+    )
+    ms = (float(cur.mean()) - float(r.mean())) / robust_scale(r)
+    return p, w1, float(gap.max()), ms
+
+
+def _split(series: pl.Series) -> tuple[np.ndarray, int, int]:
+    """Finite values, null count, non-finite (NaN/inf) count of one column."""
+    s = series.cast(pl.Float64)
+    n_null = s.null_count()
+    a = s.to_numpy()  # nulls become NaN
+    fin = np.isfinite(a)
+    n_nonfinite = int(a.size - fin.sum() - n_null)
+    return a[fin], n_null, n_nonfinite
+
+
+def column_drift(
+    column: str,
+    reference: pl.Series | np.ndarray,
+    current: pl.Series | np.ndarray,
+    *,
+    n_bins: int = DEFAULT_BINS,
+    eps: float = PSI_EPS,
+) -> ColumnDrift:
+    """Drift of one column given its values in both windows (polars Series keep nulls apart
+    from NaN; numpy arrays count both as non-finite)."""
+    rs = (
+        reference
+        if isinstance(reference, pl.Series)
+        else pl.Series(np.asarray(reference, dtype=np.float64))
+    )
+    cs = (
+        current
+        if isinstance(current, pl.Series)
+        else pl.Series(np.asarray(current, dtype=np.float64))
+    )
+    if rs.len() == 0 or cs.len() == 0:
+        raise ValueError(f"column '{column}': a window is empty; pass windows that contain rows")
+    r, rn, rnf = _split(rs)
+    cur, cn, cnf = _split(cs)
+    notes = []
+    if r.size == 0:
+        notes.append("no finite values in the reference window")
+    if cur.size == 0:
+        notes.append("no finite values in the current window")
+    p, w1, ks, ms = distances(r, cur, n_bins=n_bins, eps=eps)
+    return ColumnDrift(
+        column=column,
+        n_reference=int(r.size),
+        n_current=int(cur.size),
+        psi=p,
+        wasserstein=w1,
+        ks=ks,
+        mean_shift=ms,
+        null_rate_reference=rn / rs.len(),
+        null_rate_current=cn / cs.len(),
+        nonfinite_rate_reference=rnf / rs.len(),
+        nonfinite_rate_current=cnf / cs.len(),
+        note="; ".join(notes),
+    )
+
+
+def drift(
+    reference: FrameLike,
+    current: FrameLike,
+    columns: Sequence[str] | None = None,
+    *,
+    n_bins: int = DEFAULT_BINS,
+    eps: float = PSI_EPS,
+    exclude: Sequence[str] = (c.TS,),
+) -> DriftReport:
+    """Drift of every requested numeric column from ``reference`` to ``current``.
+
+    ``columns=None`` compares every numeric column the two frames share (except ``exclude``).
+    A column with no finite values in one window gets NaN distances and a note rather than an
+    error: a feature that went entirely missing is a finding, visible in its null rate.
+    """
+    ref_lf, cur_lf = as_lazy(reference), as_lazy(current)
+    cols = _resolve_columns(
+        {"reference window": ref_lf.collect_schema(), "current window": cur_lf.collect_schema()},
+        columns,
+        exclude,
+    )
+    ref = collect(ref_lf.select(cols))
+    cur = collect(cur_lf.select(cols))
+    for where, df in (("reference window", ref), ("current window", cur)):
+        if df.height == 0:
+            raise WorkspaceError(where, "has no rows", fix="widen the window or check its bounds")
+    out = tuple(column_drift(col, ref[col], cur[col], n_bins=n_bins, eps=eps) for col in cols)
+    return DriftReport(out, ref.height, cur.height)
+
+
+# -- time-aggregated view ---------------------------------------------------------------------
+
+
+def _qname(q: float) -> str:
+    return f"p{q * 100:g}"
+
+
+def windowed_quantiles(
+    frame: FrameLike,
+    *,
+    ts: str = c.TS,
+    columns: Sequence[str],
+    every: str = "1h",
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+) -> pl.DataFrame:
+    """Per time window and column: row count, null and non-finite counts, mean, std and
+    quantiles of the finite values -- in one lazy polars ``group_by`` pass.
+
+    Long format (one row per window and column: ``ts, column, count, null_count,
+    nonfinite_count, mean, std, p5, p25, ...``) so that feature and prediction series line up by
+    ``ts`` for correlation.
+    """
+    lf = as_lazy(frame)
+    schema = lf.collect_schema()
+    if isinstance(columns, str):
+        columns = [columns]
+    if not columns:
+        raise ValueError("windowed_quantiles: columns is empty; name at least one numeric column")
+    for q in quantiles:
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"windowed_quantiles: quantile {q} is outside [0, 1]")
+    _resolve_columns({"frame": schema}, list(columns), ())
+    if ts not in schema or not isinstance(schema[ts], pl.Datetime):
+        raise WorkspaceError(
+            f"frame, column '{ts}'",
+            "is missing or not a timestamp",
+            found=str(schema.get(ts)),
+            fix="pass ts= naming the frame's datetime column",
+        )
+    aggs: list[pl.Expr] = [pl.len().alias("__rows")]
+    for i, col in enumerate(columns):
+        x = pl.col(col).cast(pl.Float64)
+        fin = x.filter(x.is_finite())
+        aggs += [
+            x.null_count().alias(f"{i}|null_count"),
+            (x.is_not_null() & ~x.is_finite()).sum().alias(f"{i}|nonfinite_count"),
+            fin.mean().alias(f"{i}|mean"),
+            fin.std().alias(f"{i}|std"),
+            *[fin.quantile(q, "linear").alias(f"{i}|{_qname(q)}") for q in quantiles],
+        ]
+    wide = collect(lf.group_by(pl.col(ts).dt.truncate(every).alias(ts)).agg(aggs).sort(ts))
+    stats = ["null_count", "nonfinite_count", "mean", "std", *[_qname(q) for q in quantiles]]
+    parts = [
+        wide.select(
+            pl.col(ts),
+            pl.lit(col).alias("column"),
+            pl.col("__rows").cast(pl.Int64).alias("count"),
+            *[pl.col(f"{i}|{s}").alias(s) for s in stats],
+        ).with_columns(
+            pl.col("null_count").cast(pl.Int64), pl.col("nonfinite_count").cast(pl.Int64)
+        )
+        for i, col in enumerate(columns)
+    ]
+    return pl.concat(parts).sort(ts, "column")
