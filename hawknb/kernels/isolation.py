@@ -94,6 +94,42 @@ def _change_point(x: np.ndarray) -> int | None:
     return int(k[np.argmax(stat)])
 
 
+def seasonal_baseline(
+    ts_us: np.ndarray, x: np.ndarray, ref: np.ndarray, *, period_us: int = _DAY_US
+) -> tuple[np.ndarray, bool]:
+    """The expected value of each point from the reference points (mask ``ref``): the median of
+    the reference points at the same phase of the period (hour of day) when the reference spans
+    at least two periods and the sampling step divides the period, else the reference median.
+    Returns (baseline per point, whether it was seasonal)."""
+    ts_us = np.asarray(ts_us, dtype=np.int64)
+    x = np.asarray(x, dtype=np.float64)
+    ref = np.asarray(ref, dtype=bool) & np.isfinite(x)
+    if not ref.any():
+        return np.full(x.size, np.nan), False
+    uniq = np.unique(ts_us)
+    step = int(np.median(np.diff(uniq))) if uniq.size > 1 else period_us
+    span = int(ts_us[ref].max() - ts_us[ref].min()) + step
+    seasonal = 0 < step < period_us and period_us % step == 0 and span >= 2 * period_us
+    baseline = np.full(x.size, np.median(x[ref]))
+    if seasonal:
+        phase = (ts_us % period_us) // step
+        ref_phase, ref_x = phase[ref], x[ref]
+        n_phase = period_us // step
+        counts = np.bincount(ref_phase, minlength=n_phase)
+        # per-phase medians (vectorized: sort by phase then value, pick the middle)
+        o = np.lexsort((ref_x, ref_phase))
+        sx = ref_x[o]
+        starts = np.searchsorted(ref_phase[o], np.arange(n_phase))
+        med = np.full(n_phase, np.nan)
+        has = counts >= 2
+        lo = starts + (counts - 1) // 2
+        hi = starts + counts // 2
+        med[has] = 0.5 * (sx[lo[has]] + sx[hi[has]])
+        use = has[phase]
+        baseline[use] = med[phase[use]]
+    return baseline, bool(seasonal)
+
+
 def series_shift(
     ts_us: np.ndarray,
     values: np.ndarray,
@@ -122,27 +158,7 @@ def series_shift(
     post = ts_us >= onset_us
     if ref.sum() < 3 or post.sum() < 1:
         return None
-    uniq = np.unique(ts_us)
-    step = int(np.median(np.diff(uniq))) if uniq.size > 1 else period_us
-    span = int(ts_us[ref].max() - ts_us[ref].min()) + step
-    seasonal = 0 < step < period_us and period_us % step == 0 and span >= 2 * period_us
-    baseline = np.full(x.size, np.median(x[ref]))
-    if seasonal:
-        phase = (ts_us % period_us) // step
-        ref_phase, ref_x = phase[ref], x[ref]
-        n_phase = period_us // step
-        counts = np.bincount(ref_phase, minlength=n_phase)
-        # per-phase medians (vectorized: sort by phase then value, pick the middle)
-        o = np.lexsort((ref_x, ref_phase))
-        sp, sx = ref_phase[o], ref_x[o]
-        starts = np.searchsorted(sp, np.arange(n_phase))
-        med = np.full(n_phase, np.nan)
-        has = counts >= 2
-        lo = starts + (counts - 1) // 2
-        hi = starts + counts // 2
-        med[has] = 0.5 * (sx[lo[has]] + sx[hi[has]])
-        use = has[phase]
-        baseline[use] = med[phase[use]]
+    baseline, seasonal = seasonal_baseline(ts_us, x, ref, period_us=period_us)
     resid = x - baseline
     center = float(np.median(resid[ref]))
     mad = float(np.median(np.abs(resid[ref] - center))) * _MAD_TO_SIGMA

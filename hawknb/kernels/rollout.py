@@ -1,0 +1,449 @@
+"""Snapshot isolation: did a snapshot rollout cause the degradation, or only coincide with it?
+
+A new snapshot that ramps up at the onset is the obvious suspect, and often an innocent one:
+incidents that hit every snapshot (an upstream feature breaks, traffic shifts) also start at
+some hour, and rollouts happen every day. Two pieces of evidence separate the cases:
+
+* same-hours A/B: while two snapshots serve the same (model, experiment) in the same windows,
+  anything that varies with time hits both; the per-window *paired* difference of their health
+  isolates the snapshot itself. A benign snapshot's paired difference is ~0 even in the middle
+  of a time-wide incident.
+* dose-response: a bad snapshot's harm to the (model, experiment) grows with its traffic share,
+  so share x paired difference should account for the total post-onset degradation
+  ("explained"). A real but tiny snapshot difference during a large incident explains little.
+
+Timing (a ramp event at or just before the onset) ranks suspects but never convicts alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from ..engine import as_lazy, collect
+from ..workspace.contract import EXPERIMENT, MODEL, SNAPSHOT, TRAFFIC, TS
+from ..workspace.errors import WorkspaceError
+from .health import HEALTH_SERIES, WORSE_WHEN_HIGHER
+from .isolation import Shift, _from_us, _to_us, seasonal_baseline, series_shift, strength
+
+#: share increase between consecutive health windows that counts as a ramp without rollouts
+_RAMP_STEP = 0.2
+#: cause score above which a snapshot is convicted
+_CAUSE = 0.5
+#: explained factor used when the total degradation of a series is unknown or not a degradation
+_UNKNOWN_EXPLAINED = 0.4
+#: fewest same-hour windows for a paired A/B test
+_MIN_SHARED = 3
+
+
+def _check_rollouts(lf: pl.LazyFrame) -> pl.DataFrame:
+    schema = lf.collect_schema()
+    need = [TS, MODEL, EXPERIMENT, SNAPSHOT, TRAFFIC]
+    missing = [col for col in need if col not in schema]
+    if missing:
+        raise WorkspaceError(
+            "the rollouts table",
+            f"is missing columns {missing}",
+            expected=f"columns {need}",
+            found=f"columns {list(schema.names())}",
+            fix="pass ws.table('rollouts')",
+        )
+    df = collect(
+        lf.select(
+            pl.col(TS).cast(pl.Datetime("us", "UTC")),
+            pl.col(MODEL).cast(pl.String),
+            pl.col(EXPERIMENT).cast(pl.String),
+            pl.col(SNAPSHOT).cast(pl.String),
+            pl.col(TRAFFIC).cast(pl.Float64),
+        )
+    )
+    bad = df.filter(~pl.col(TRAFFIC).is_between(0.0, 1.0) | pl.col(TRAFFIC).is_null())
+    if bad.height:
+        raise WorkspaceError(
+            "the rollouts table, column 'traffic'",
+            "has shares outside [0, 1]",
+            found=f"{bad.height} rows, e.g. {bad.row(0)}",
+            fix="store traffic as a share of the (model, experiment) traffic in [0, 1]",
+        )
+    dup = df.group_by(TS, MODEL, EXPERIMENT, SNAPSHOT).len().filter(pl.col("len") > 1)
+    if dup.height:
+        raise WorkspaceError(
+            "the rollouts table",
+            "lists a snapshot twice at the same ts",
+            found=str(dup.row(0)[:4]),
+            fix="keep one row per (ts, model, experiment, snapshot)",
+        )
+    return df
+
+
+def rollout_timeline(rollouts: object) -> pl.DataFrame:
+    """The rollouts as step series: at every rollout ts of a (model, experiment), one row per
+    snapshot that ever served it, with traffic 0 where the snapshot was not listed.
+
+    Columns ts, model, experiment, snapshot, traffic; each row holds from its ts until the next
+    ts of the same (model, experiment). Filling the zeros is what makes a drained snapshot's
+    line drop instead of hanging at its last share.
+    """
+    df = _check_rollouts(as_lazy(rollouts))
+    events = df.select(MODEL, EXPERIMENT, TS).unique()
+    snaps = df.select(MODEL, EXPERIMENT, SNAPSHOT).unique()
+    return (
+        events.join(snaps, on=[MODEL, EXPERIMENT])
+        .join(df, on=[TS, MODEL, EXPERIMENT, SNAPSHOT], how="left")
+        .with_columns(pl.col(TRAFFIC).fill_null(0.0))
+        .select(TS, MODEL, EXPERIMENT, SNAPSHOT, TRAFFIC)
+        .sort(MODEL, EXPERIMENT, SNAPSHOT, TS)
+    )
+
+
+@dataclass(frozen=True)
+class SnapshotIsolation:
+    """Verdict of snapshot isolation for one (model, experiment).
+
+    suspect: the convicted snapshot, or None ("not the snapshot"); is_snapshot_cause;
+    confidence (0..1) in the verdict as stated (that the suspect is the cause, or that no
+    snapshot is); rolled_out: the snapshot whose ramp is nearest the onset (convicted or not);
+    snapshots: one row per snapshot (share_before, share_after, ramp_ts, timing,
+    shared_windows, series, value, others, delta, z, explained, dose_response, cause_score);
+    evidence: the same statistics per (snapshot, series); notes: plain-language reasons.
+    """
+
+    model: str
+    experiment: str
+    suspect: str | None
+    is_snapshot_cause: bool
+    confidence: float
+    rolled_out: str | None
+    snapshots: pl.DataFrame
+    evidence: pl.DataFrame
+    notes: tuple[str, ...] = field(default=())
+
+
+def _badness(series: str, x: np.ndarray) -> np.ndarray:
+    """Put a series on a 'higher is worse' scale where one exists; calibration is worse the
+    further it is from 1 on a log scale; mean prediction keeps its sign (no intrinsic good)."""
+    if series == "calibration":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, np.abs(np.log(np.where(x > 0, x, 1.0))), np.nan)
+    return x
+
+
+def _ramp_events(
+    timeline: pl.DataFrame | None,
+    snap: str,
+    windows: np.ndarray,
+    share: np.ndarray,
+) -> list[int]:
+    """UTC-microsecond times at which the snapshot's share went up."""
+    if timeline is not None:
+        t = timeline.filter(pl.col(SNAPSHOT) == snap).sort(TS)
+        if t.height:
+            us = t[TS].cast(pl.Int64).to_numpy()
+            tr = t[TRAFFIC].to_numpy()
+            prev = np.concatenate([[0.0], tr[:-1]])
+            return [int(u) for u in us[tr > prev + 1e-9]]
+    prev = np.concatenate([[0.0], share[:-1]])
+    first = (share > 0) & (prev == 0)
+    up = share - prev >= _RAMP_STEP
+    return [int(u) for u in windows[first | up]]
+
+
+def isolate_snapshot(
+    rollouts: object | None,
+    health_by_snapshot: object,
+    *,
+    model: str,
+    experiment: str,
+    onset: datetime,
+    end: datetime,
+    reference: timedelta = timedelta(days=7),
+    series: tuple[str, ...] = HEALTH_SERIES,
+) -> SnapshotIsolation:
+    """Decide whether a snapshot of (model, experiment) caused the degradation in [onset, end].
+
+    ``health_by_snapshot`` is ``prediction_health(serving, by_snapshot=True)`` output;
+    ``rollouts`` the rollouts table (or None: ramps are then read from the serving shares).
+    ``reference`` is how far before the onset to look for baselines and shared windows.
+
+    Per snapshot S and health series: the paired same-window difference d of S against the
+    other snapshots (rows-weighted) over every window both served in [onset - reference, end],
+    its robust z (median / standard error from the MAD), and explained = S's post-onset share *
+    median d / the total post-onset shift of the (model, experiment). cause_score =
+    strength(z) * (0.3 + 0.7 * timing of S's ramp nearest the onset) * explained. The best
+    snapshot is convicted when its cause_score exceeds 0.5. Without same-hour overlap (a full
+    cut-over) the verdict leans on timing and the total shift only, with confidence <= 0.4.
+    """
+    onset_us, end_us = _to_us(onset), _to_us(end)
+    if end_us < onset_us:
+        raise ValueError(f"end ({end}) is before onset ({onset}); pass end >= onset")
+    lf = as_lazy(health_by_snapshot)
+    schema = lf.collect_schema()
+    for col in (MODEL, EXPERIMENT, SNAPSHOT, TS, "rows"):
+        if col not in schema:
+            raise ValueError(
+                f"health_by_snapshot is missing column '{col}'; pass "
+                "prediction_health(serving, by_snapshot=True)"
+            )
+    present = [s for s in series if s in schema]
+    if not present:
+        raise ValueError(f"health_by_snapshot has none of the series {list(series)}")
+    ref_start_us = onset_us - int(reference / timedelta(microseconds=1))
+    weight_col = "labeled_rows" if "labeled_rows" in schema else "rows"
+    h = collect(
+        lf.filter((pl.col(MODEL) == model) & (pl.col(EXPERIMENT) == experiment)).select(
+            pl.col(TS).cast(pl.Datetime("us", "UTC")).cast(pl.Int64).alias("_us"),
+            pl.col(SNAPSHOT).cast(pl.String),
+            pl.col("rows").cast(pl.Float64),
+            pl.col(weight_col).cast(pl.Float64).alias("_lw"),
+            *[pl.col(s).cast(pl.Float64) for s in present],
+        )
+    )
+    if h.is_empty():
+        raise ValueError(
+            f"health_by_snapshot has no rows for model={model!r}, experiment={experiment!r}; "
+            "check the names against the serving log"
+        )
+    timeline = None
+    if rollouts is not None:
+        tl = rollout_timeline(rollouts).filter(
+            (pl.col(MODEL) == model) & (pl.col(EXPERIMENT) == experiment)
+        )
+        timeline = tl if tl.height else None
+
+    windows = np.unique(h["_us"].to_numpy())
+    snaps = sorted(h[SNAPSHOT].unique().to_list())
+    n_w, n_s = windows.size, len(snaps)
+    wi = np.searchsorted(windows, h["_us"].to_numpy())
+    si = np.searchsorted(np.asarray(snaps, dtype=object), h[SNAPSHOT].to_numpy())
+    rows = np.zeros((n_w, n_s))
+    rows[wi, si] = h["rows"].to_numpy()
+    lw = np.zeros((n_w, n_s))
+    lw[wi, si] = np.nan_to_num(h["_lw"].to_numpy())
+    vals = {}
+    for s in present:
+        m = np.full((n_w, n_s), np.nan)
+        m[wi, si] = h[s].to_numpy()
+        vals[s] = m
+    share = rows / rows.sum(axis=1, keepdims=True)
+    step = int(np.median(np.diff(windows))) if n_w > 1 else 3_600_000_000
+    tolerance = max(2 * step, (end_us - onset_us) // 4)
+    in_range = (windows >= ref_start_us) & (windows <= end_us)
+    post = (windows >= onset_us) & (windows <= end_us)
+    pre = (windows >= ref_start_us) & (windows < onset_us)
+
+    # the (model, experiment) as a whole: how much each series moved at the onset
+    totals: dict[str, Shift | None] = {}
+    for s in present:
+        w = lw if s in ("calibration", "ne", "log_loss") else rows
+        v = vals[s]
+        ok = np.isfinite(v) & (w > 0)
+        tot = np.where(ok, v * w, 0).sum(1) / np.where(ok, w, 0).sum(1).clip(min=1e-300)
+        tot[~ok.any(1)] = np.nan
+        sh = series_shift(
+            windows,
+            _badness(s, tot),
+            onset_us=onset_us,
+            end_us=end_us,
+            ref_start_us=ref_start_us,
+            tolerance_us=tolerance,
+        )
+        totals[s] = sh
+
+    ev_rows = []
+    snap_rows = []
+    for j, snap in enumerate(snaps):
+        ramps = [r for r in _ramp_events(timeline, snap, windows, share[:, j]) if r <= end_us]
+        if ramps:
+            ramp = min(ramps, key=lambda r: abs(r - onset_us))
+            late = max(0, ramp - onset_us - step)  # a ramp within the onset window is on time
+            early = max(0, onset_us - ramp)
+            timing = math.exp(-(late + early) / tolerance)
+            ramp_ts = _from_us(ramp)
+        else:
+            timing, ramp_ts = 0.0, None
+        others = [k for k in range(n_s) if k != j]
+        best = None
+        for s in present:
+            w = lw if s in ("calibration", "ne", "log_loss") else rows
+            v = vals[s]
+            ow = np.where(np.isfinite(v[:, others]), w[:, others], 0.0)
+            osum = ow.sum(1)
+            other_v = (np.nan_to_num(v[:, others]) * ow).sum(1) / np.where(osum > 0, osum, 1.0)
+            shared = in_range & (rows[:, j] > 0) & (osum > 0) & np.isfinite(v[:, j])
+            n = int(shared.sum())
+            d = _badness(s, v[shared, j]) - _badness(s, other_v[shared])
+            d = d[np.isfinite(d)]
+            n = d.size
+            z = math.nan
+            delta = float(np.median(d)) if n else math.nan
+            if n >= _MIN_SHARED:
+                mad = float(np.median(np.abs(d - delta))) * 1.4826
+                level = float(np.nanmedian(np.abs(other_v[shared]))) if n else 0.0
+                se = max(1.2533 * mad / math.sqrt(n), 1e-3 * level / math.sqrt(n), 1e-12)
+                z = delta / se
+            if math.isnan(z):
+                worse_z = 0.0
+            else:
+                worse_z = abs(z) if s == "mean_prediction" else z
+            share_after = float(np.nanmean(share[post, j])) if post.any() else math.nan
+            total = None if totals[s] is None else totals[s].delta
+            if total is None or math.isnan(delta) or total == 0 or math.isnan(share_after):
+                explained = None
+            else:
+                ratio = share_after * delta / total
+                explained = float(np.clip(ratio, 0.0, 1.0)) if math.isfinite(ratio) else None
+            if explained is not None and s != "mean_prediction" and total < 0:
+                explained = None  # the series improved overall: not what we are explaining
+            ex_factor = _UNKNOWN_EXPLAINED if explained is None else explained
+            dose = None
+            rng = in_range & np.isfinite(v).any(1)
+            tot_v = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
+            tot_v = _badness(s, tot_v)
+            base, _ = seasonal_baseline(windows, tot_v, pre & np.isfinite(tot_v))
+            tot_v = tot_v - base
+            rng = rng & np.isfinite(tot_v)
+            if rng.sum() >= 4 and np.std(share[rng, j]) > 0 and np.std(tot_v[rng]) > 0:
+                sign = 1.0 if s in WORSE_WHEN_HIGHER else (np.sign(delta) or 1.0)
+                dose = float(sign * np.corrcoef(share[rng, j], tot_v[rng])[0, 1])
+            cause = strength(worse_z) * (0.3 + 0.7 * timing) * ex_factor
+            row = {
+                SNAPSHOT: snap,
+                "series": s,
+                "shared_windows": n,
+                "value": float(np.median(v[shared, j])) if shared.any() else None,
+                "others": float(np.median(other_v[shared])) if shared.any() else None,
+                "delta": None if math.isnan(delta) else delta,
+                "z": None if math.isnan(z) else float(z),
+                "explained": explained,
+                "dose_response": dose,
+                "cause_score": cause,
+            }
+            ev_rows.append(row)
+            if best is None or cause > best["cause_score"]:
+                best = row
+        assert best is not None
+        snap_rows.append(
+            {
+                SNAPSHOT: snap,
+                "share_before": float(np.nanmean(share[pre, j])) if pre.any() else None,
+                "share_after": float(np.nanmean(share[post, j])) if post.any() else None,
+                "ramp_ts": ramp_ts,
+                "timing": timing,
+                **{k: v for k, v in best.items() if k != SNAPSHOT},
+            }
+        )
+    ev_schema = {
+        SNAPSHOT: pl.String,
+        "series": pl.String,
+        "shared_windows": pl.Int64,
+        "value": pl.Float64,
+        "others": pl.Float64,
+        "delta": pl.Float64,
+        "z": pl.Float64,
+        "explained": pl.Float64,
+        "dose_response": pl.Float64,
+        "cause_score": pl.Float64,
+    }
+    evidence = pl.DataFrame(ev_rows, schema=ev_schema)
+    snap_df = pl.DataFrame(
+        snap_rows,
+        schema={
+            SNAPSHOT: pl.String,
+            "share_before": pl.Float64,
+            "share_after": pl.Float64,
+            "ramp_ts": pl.Datetime("us", "UTC"),
+            "timing": pl.Float64,
+            **{k: v for k, v in ev_schema.items() if k != SNAPSHOT},
+        },
+    ).sort(["cause_score", "timing"], descending=True)
+    return _verdict(model, experiment, snap_df, evidence, totals)
+
+
+def _verdict(
+    model: str,
+    experiment: str,
+    snap_df: pl.DataFrame,
+    evidence: pl.DataFrame,
+    totals: dict[str, Shift | None],
+) -> SnapshotIsolation:
+    notes: list[str] = []
+    by_timing = snap_df.filter(pl.col("ramp_ts").is_not_null()).sort("timing", descending=True)
+    rolled = None
+    if by_timing.height and by_timing["timing"][0] >= 0.2:
+        rolled = by_timing[SNAPSHOT][0]
+    top = snap_df.row(0, named=True)
+    common = {"model": model, "experiment": experiment, "snapshots": snap_df, "evidence": evidence}
+    if top["cause_score"] > _CAUSE:
+        notes.append(
+            f"{top[SNAPSHOT]} is worse than the other snapshots in the same windows "
+            f"({top['series']}: delta {top['delta']:.4g}, z {top['z']:.1f}, "
+            f"{top['shared_windows']} shared windows)"
+        )
+        if top["explained"] is not None:
+            notes.append(f"its share x delta explains {top['explained']:.0%} of the total shift")
+        return SnapshotIsolation(
+            suspect=top[SNAPSHOT],
+            is_snapshot_cause=True,
+            confidence=float(min(1.0, top["cause_score"])),
+            rolled_out=rolled,
+            notes=tuple(notes),
+            **common,
+        )
+    if rolled is None:
+        notes.append("no snapshot ramped up near the onset")
+        return SnapshotIsolation(
+            suspect=None,
+            is_snapshot_cause=False,
+            confidence=float(0.8 * (1 - top["cause_score"])),
+            rolled_out=None,
+            notes=tuple(notes),
+            **common,
+        )
+    r = snap_df.filter(pl.col(SNAPSHOT) == rolled).row(0, named=True)
+    if r["shared_windows"] < _MIN_SHARED:
+        # a full cut-over: nothing served the same hours, so time effects cannot be ruled out
+        post = evidence.filter(pl.col(SNAPSHOT) == rolled)
+        moved = any(
+            t is not None and strength(abs(t.z) if s == "mean_prediction" else t.z) >= 0.5
+            for s, t in totals.items()
+            if s in post["series"].to_list()
+        )
+        notes.append(
+            f"{rolled} took over at the onset with no same-hour overlap; time effects cannot be "
+            "ruled out"
+        )
+        conf = 0.4 * r["timing"]
+        if moved:
+            return SnapshotIsolation(
+                suspect=rolled,
+                is_snapshot_cause=True,
+                confidence=float(conf),
+                rolled_out=rolled,
+                notes=tuple(notes),
+                **common,
+            )
+        return SnapshotIsolation(
+            suspect=None,
+            is_snapshot_cause=False,
+            confidence=float(conf),
+            rolled_out=rolled,
+            notes=tuple(notes),
+            **common,
+        )
+    notes.append(
+        f"{rolled} ramped up near the onset but its health matches the other snapshots in the "
+        f"same {r['shared_windows']} windows: not the snapshot"
+    )
+    quality = min(1.0, r["shared_windows"] / (2 * _MIN_SHARED))
+    return SnapshotIsolation(
+        suspect=None,
+        is_snapshot_cause=False,
+        confidence=float((1 - top["cause_score"]) * quality),
+        rolled_out=rolled,
+        notes=tuple(notes),
+        **common,
+    )
