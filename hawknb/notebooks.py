@@ -148,12 +148,12 @@ class Parameters:
     models: tuple[str, ...]
 
 
-def _one_of(what: str, value: str, choices: list[str], param: str) -> ParameterError:
+def _one_of(what: str, value: str, choices: list[str], param: str, of: str = "") -> ParameterError:
     close = difflib.get_close_matches(value, choices, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     shown = choices[:12] + (["..."] if len(choices) > 12 else [])
     return ParameterError(
-        f"{what} '{value}' is not in the workspace{hint}; it has {shown}. "
+        f"{what} '{value}'{of} is not in the workspace{hint}; it has {shown}. "
         f"Fix: pass one of them as -p {param} NAME, or leave {param} as None to let triage choose"
     )
 
@@ -249,8 +249,8 @@ def check_parameters(
             snaps = sorted(
                 serving.select(pl.col(c.SNAPSHOT).unique()).collect()[c.SNAPSHOT].drop_nulls()
             )
-            what = f"snapshot of model '{model}'" if model else "snapshot"
-            raise _one_of(what, str(snapshot), snaps, "snapshot")
+            of = f" of model '{model}'" if model else ""
+            raise _one_of("snapshot", str(snapshot), snaps, "snapshot", of)
         if model is None and len(owners) == 1:
             model = owners[0]
     return Parameters(
@@ -284,7 +284,11 @@ def _short_hawknb_errors() -> None:
         return
 
     def handler(_shell: Any, etype: type, value: BaseException, _tb: Any, tb_offset: Any = None):
-        return [f"\x1b[31m{etype.__name__}\x1b[0m: {value}"]
+        stb = [f"\x1b[31m{etype.__name__}\x1b[0m: {value}"]
+        # IPython ignores what a custom handler returns; publishing it is the handler's job (the
+        # kernel's _showtraceback sends the `error` message that notebooks and papermill read)
+        _shell._showtraceback(etype, value, stb)
+        return stb
 
     shell.set_custom_exc((HawknbError,), handler)
     shell._hawknb_short_errors = True
