@@ -1,0 +1,542 @@
+"""One ranked list of the features responsible for a model's prediction shift.
+
+HawkEye combines two kinds of evidence (see docs/feature-isolation.md):
+
+(a) correlational, cheap, needs only the serving log: how each feature's distribution moved,
+    window by window, against how the prediction distribution moved (per time bucket, the
+    PSI of the feature vs the reference window, correlated with the PSI of the predictions);
+(b) causal-ish, needs the snapshot: feature-ablation importance on sampled rows of the
+    reference and anomaly windows -- how much each feature's importance shifted and how much of
+    the mean prediction shift it carries.
+
+(c) joins them: a feature's drift counts in proportion to its importance, so a feature that
+drifted a lot but that the model ignores (and whose ablation moves nothing) ranks low.
+Without a program only (a) and the raw drift are available; the result says so and its
+confidences are capped, because correlation in time cannot tell two features that changed at
+the same moment apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.stats import spearmanr
+
+from ..engine import as_lazy, collect
+from ..workspace import contract as c
+from ..workspace.errors import WorkspaceError
+from .attribution import ImportanceShift, importance_shift
+from .drift import PSI_EPS, distances, psi_from_counts, quantile_edges
+
+FrameLike = Any
+
+#: Candidate time-bucket widths for the correlation series, smallest first.
+_BUCKETS: tuple[tuple[str, dt.timedelta], ...] = tuple(
+    (name, dt.timedelta(minutes=m))
+    for name, m in (
+        ("1m", 1),
+        ("5m", 5),
+        ("10m", 10),
+        ("15m", 15),
+        ("30m", 30),
+        ("1h", 60),
+        ("2h", 120),
+        ("3h", 180),
+        ("6h", 360),
+        ("12h", 720),
+        ("1d", 1440),
+    )
+)
+#: Windows larger than this are subsampled (deterministically) for the window-level distances.
+MAX_DRIFT_ROWS = 50_000
+#: Time buckets with fewer rows than this are left out of the correlation.
+MIN_BUCKET_ROWS = 20
+
+_COLUMNS: dict[str, pl.DataType] = {
+    "feature": pl.String,
+    "rank": pl.Int64,
+    "score": pl.Float64,
+    "confidence": pl.Float64,
+    "drift_psi": pl.Float64,
+    "drift_wasserstein": pl.Float64,
+    "drift_ks": pl.Float64,
+    "mean_shift": pl.Float64,
+    "corr_with_prediction": pl.Float64,
+    "importance_before": pl.Float64,
+    "importance_after": pl.Float64,
+    "importance_shift": pl.Float64,
+    "explained_shift": pl.Float64,
+    "null_rate_before": pl.Float64,
+    "null_rate_after": pl.Float64,
+    "evidence": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class FeatureRanking:
+    """The ranked features for one (model, reference window, anomaly window)."""
+
+    model: str
+    table: pl.DataFrame  # one row per feature, best first (columns: see _COLUMNS)
+    method: str  # "distribution + ablation" or "distribution only (no program given)"
+    used_program: bool
+    onset: dt.datetime
+    reference: tuple[dt.datetime, dt.datetime]
+    anomaly: tuple[dt.datetime, dt.datetime]
+    every: str  # bucket width of the correlation series
+    n_reference_rows: int
+    n_anomaly_rows: int
+    prediction_psi: float
+    prediction_shift: float  # mean prediction, anomaly - reference (finite predictions)
+    topk_stability: float  # bootstrap stability of the ablation top-k (NaN without a program)
+    attribution_rows: int  # rows sampled per window for ablation (0 without a program)
+    series: pl.DataFrame  # long: ts, feature, psi, mean, rows -- per bucket ("prediction" too)
+    notes: tuple[str, ...]
+    importance: ImportanceShift | None = None
+
+    def frame(self) -> pl.DataFrame:
+        return self.table
+
+    def top(self, k: int = 5) -> list[str]:
+        return self.table["feature"].head(k).to_list()
+
+    def sparklines(self) -> pl.DataFrame:
+        """Per-feature drift-over-time series (ts, feature, value) for the ranking widget."""
+        return self.series.filter(pl.col("feature") != c.PREDICTION).select(
+            "ts", "feature", pl.col("psi").alias("value")
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _utc(t: Any, name: str) -> dt.datetime:
+    if isinstance(t, str):
+        t = dt.datetime.fromisoformat(t)
+    if hasattr(t, "to_pydatetime"):  # pandas Timestamp
+        t = t.to_pydatetime()
+    if isinstance(t, dt.date) and not isinstance(t, dt.datetime):
+        t = dt.datetime(t.year, t.month, t.day)
+    if not isinstance(t, dt.datetime):
+        raise ValueError(f"{name}: expected a datetime, got {type(t).__name__} {t!r}")
+    if t.tzinfo is None:
+        return t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(dt.timezone.utc)
+
+
+def _window(w: Any, name: str) -> tuple[dt.datetime, dt.datetime]:
+    try:
+        start, end = w
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a (start, end) pair, got {w!r}") from None
+    s, e = _utc(start, f"{name} start"), _utc(end, f"{name} end")
+    if not s < e:
+        raise ValueError(f"{name}: start {s} is not before end {e}; pass (start, end)")
+    return s, e
+
+
+def _us(t: dt.datetime) -> int:
+    return int((t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) / dt.timedelta(microseconds=1))
+
+
+def _choose_bucket(span: dt.timedelta, anomaly: dt.timedelta) -> tuple[str, dt.timedelta]:
+    """The smallest bucket giving at most ~150 buckets overall; at least 4 in the anomaly."""
+    chosen = _BUCKETS[-1]
+    for name, width in _BUCKETS:
+        if span / width <= 150:
+            chosen = (name, width)
+            break
+    idx = _BUCKETS.index(chosen)
+    while idx > 0 and anomaly / _BUCKETS[idx][1] < 4:
+        idx -= 1
+    return _BUCKETS[idx]
+
+
+def _squash(x: np.ndarray, scale: float) -> np.ndarray:
+    """Map a non-negative distance to [0, 1): 1 - exp(-x/scale); NaN -> 0."""
+    return 1.0 - np.exp(-np.nan_to_num(np.abs(x), nan=0.0) / scale)
+
+
+def _bucket_psi(
+    values: np.ndarray,
+    ref_values: np.ndarray,
+    ref_mask: np.ndarray,
+    bucket: np.ndarray,
+    n_buckets: int,
+    n_bins: int,
+) -> np.ndarray:
+    """Per-bucket PSI of one column against the reference window, with one extra bin for
+    missing (null/NaN/inf) values -- a feature that goes missing moves too -- and the small-
+    sample bias of PSI subtracted, so buckets of different traffic compare."""
+    fin = np.isfinite(values)
+    edges = quantile_edges(ref_values, n_bins)
+    nb = edges.size + 2
+    bins = np.where(fin, np.searchsorted(edges, np.where(fin, values, 0.0), side="right"), nb - 1)
+    ref_counts = np.bincount(bins[ref_mask], minlength=nb)
+    counts = np.bincount(bucket * nb + bins, minlength=n_buckets * nb).reshape(n_buckets, nb)
+    p = psi_from_counts(ref_counts[None, :], counts, PSI_EPS)
+    occupied = max(int((ref_counts > 0).sum()) - 1, 0)
+    n_b = counts.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        bias = occupied * (1.0 / np.maximum(n_b, 1) + 1.0 / max(int(ref_counts.sum()), 1))
+    return p - bias
+
+
+def _bucket_mean(values: np.ndarray, bucket: np.ndarray, n_buckets: int) -> np.ndarray:
+    fin = np.isfinite(values)
+    s = np.bincount(bucket[fin], weights=values[fin], minlength=n_buckets)
+    n = np.bincount(bucket[fin], minlength=n_buckets)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / n, np.nan)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 4 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+        return float("nan")
+    return float(spearmanr(a[ok], b[ok]).statistic)
+
+
+def _check_columns(schema: pl.Schema, ts: str, features: Sequence[str]) -> None:
+    for col in (ts, c.MODEL, c.PREDICTION):
+        if col not in schema:
+            raise WorkspaceError(
+                f"serving, column '{col}'",
+                "is missing",
+                found=f"columns {list(schema.names())[:20]}",
+                fix="pass the serving log of the workspace (ws.table('serving'))",
+            )
+    if not isinstance(schema[ts], pl.Datetime):
+        raise WorkspaceError(
+            f"serving, column '{ts}'", "is not a timestamp", found=str(schema[ts]), fix="pass ts="
+        )
+    missing = [f for f in features if f not in schema]
+    if missing:
+        raise WorkspaceError(
+            "serving",
+            f"has no column for features {missing[:10]}",
+            found=f"{len(schema)} columns",
+            fix="pass feature_names=ws.features(model) for this workspace's model",
+        )
+    bad = [f for f in features if not (schema[f].is_numeric() or schema[f] == pl.Boolean)]
+    if bad:
+        raise WorkspaceError(
+            "serving", f"feature columns {bad[:10]} are not numeric", fix="cast them to float"
+        )
+
+
+def _fmt(x: float, spec: str = ".2f") -> str:
+    return format(x, spec) if np.isfinite(x) else "n/a"
+
+
+# -- the ranking ------------------------------------------------------------------------------
+
+
+def rank_features(
+    serving: FrameLike,
+    *,
+    model: str,
+    feature_names: Sequence[str],
+    onset: Any,
+    reference: tuple[Any, Any] | None = None,
+    anomaly: tuple[Any, Any] | None = None,
+    program: Any = None,
+    sample_rows: int = 2048,
+    seed: int = 0,
+    ts: str = c.TS,
+    every: str | None = None,
+    n_bins: int = 10,
+) -> FeatureRanking:
+    """Rank ``model``'s features by how responsible they are for its prediction shift.
+
+    ``anomaly`` defaults to [onset, last row of the model]; ``reference`` to a window of the
+    same length right before ``onset`` (clipped to the data). ``program`` (an ExportedProgram
+    or nn.Module taking the features in ``feature_names`` order) enables the ablation evidence;
+    ``sample_rows`` rows per window are sampled for it, deterministically for ``seed`` (the
+    sample grows while the bootstrapped top-k is unstable). ``every`` is the bucket width of
+    the correlation series (chosen from the window lengths when None).
+    """
+    features = list(dict.fromkeys(str(f) for f in feature_names))
+    if not features:
+        raise ValueError("feature_names: is empty; pass ws.features(model)")
+    if len(features) != len(list(feature_names)):
+        raise ValueError("feature_names: contains duplicates")
+    lf = as_lazy(serving)
+    schema = lf.collect_schema()
+    _check_columns(schema, ts, features)
+    onset_t = _utc(onset, "onset")
+    lf = lf.filter(pl.col(c.MODEL) == model)
+
+    if anomaly is None or reference is None:
+        span = collect(lf.select(pl.col(ts).min().alias("lo"), pl.col(ts).max().alias("hi")))
+        lo, hi = span["lo"][0], span["hi"][0]
+        if lo is None:
+            raise WorkspaceError(
+                "serving",
+                f"has no rows for model '{model}'",
+                fix="pick a model from ws.models() (the triage's degraded model)",
+            )
+        lo, hi = _utc(lo, "first ts"), _utc(hi, "last ts")
+    anom = (
+        _window(anomaly, "anomaly")
+        if anomaly is not None
+        else _window((onset_t, max(hi, onset_t) + dt.timedelta(microseconds=1)), "anomaly")
+    )
+    if reference is not None:
+        ref = _window(reference, "reference")
+    else:
+        length = anom[1] - anom[0]
+        ref = (max(lo, anom[0] - length), anom[0])
+        if not ref[0] < ref[1]:
+            raise WorkspaceError(
+                "serving",
+                f"has no rows of model '{model}' before the onset {onset_t}",
+                fix="pass reference=(start, end) naming a window of normal behaviour",
+            )
+    if ref[0] < anom[1] and anom[0] < ref[1]:
+        raise ValueError(f"reference {ref} and anomaly {anom} overlap; pass disjoint windows")
+    start, end = min(ref[0], anom[0]), max(ref[1], anom[1])
+
+    df = collect(
+        lf.filter((pl.col(ts) >= start) & (pl.col(ts) < end)).select(
+            pl.col(ts).dt.convert_time_zone("UTC").dt.epoch("us").alias("__us")
+            if schema[ts].time_zone is not None
+            else pl.col(ts).dt.epoch("us").alias("__us"),
+            pl.col(c.PREDICTION).cast(pl.Float64),
+            *[pl.col(f).cast(pl.Float64) for f in features],
+        )
+    )
+    t_us = df["__us"].to_numpy()
+    in_ref = (t_us >= _us(ref[0])) & (t_us < _us(ref[1]))
+    in_anom = (t_us >= _us(anom[0])) & (t_us < _us(anom[1]))
+    n_ref, n_anom = int(in_ref.sum()), int(in_anom.sum())
+    for name, n in (("reference", n_ref), ("anomaly", n_anom)):
+        if n == 0:
+            w = ref if name == "reference" else anom
+            raise WorkspaceError(
+                f"serving, {name} window {w[0]} .. {w[1]}",
+                f"has no rows of model '{model}'",
+                fix=f"pass {name}=(start, end) covering rows of this model",
+            )
+    nulls = df.select([pl.col(f).is_null().alias(f) for f in features]).to_numpy()
+    X = df.select(features).to_numpy()  # nulls -> NaN
+    pred = df[c.PREDICTION].to_numpy()
+    all_missing = [
+        f for j, f in enumerate(features) if not np.isfinite(X[in_ref | in_anom, j]).any()
+    ]
+    if len(all_missing) == len(features):
+        raise WorkspaceError(
+            "serving",
+            f"features {all_missing[:10]} have no finite value for model '{model}' in either window",
+            fix="check feature_names: they should be the model's inputs (ws.features(model))",
+        )
+    notes: list[str] = []
+    if all_missing:
+        notes.append(f"no finite values in either window: {all_missing}")
+
+    # (window level) distances, on at most MAX_DRIFT_ROWS rows per window
+    rng = np.random.default_rng(seed)
+    ri, ai = np.flatnonzero(in_ref), np.flatnonzero(in_anom)
+    if ri.size > MAX_DRIFT_ROWS:
+        ri = np.sort(rng.choice(ri, MAX_DRIFT_ROWS, replace=False))
+    if ai.size > MAX_DRIFT_ROWS:
+        ai = np.sort(rng.choice(ai, MAX_DRIFT_ROWS, replace=False))
+    nf = len(features)
+    dist = np.array([distances(X[ri, j], X[ai, j], n_bins=n_bins) for j in range(nf)]).reshape(
+        nf, 4
+    )
+    pred_psi = distances(pred[ri], pred[ai], n_bins=n_bins)[0]
+    null_before = nulls[in_ref].mean(axis=0)
+    null_after = nulls[in_anom].mean(axis=0)
+    nonfin_before = (~np.isfinite(X[in_ref])).mean(axis=0) - null_before
+    nonfin_after = (~np.isfinite(X[in_anom])).mean(axis=0) - null_after
+    pf_ref, pf_anom = pred[in_ref], pred[in_anom]
+    pred_shift = (
+        float(np.mean(pf_anom[np.isfinite(pf_anom)]) - np.mean(pf_ref[np.isfinite(pf_ref)]))
+        if np.isfinite(pf_anom).any() and np.isfinite(pf_ref).any()
+        else float("nan")
+    )
+
+    # (a) time-aggregated: per-bucket PSI of each feature vs the prediction's
+    if every is None:
+        every_name, width = _choose_bucket(end - start, anom[1] - anom[0])
+    else:
+        width = pl.select(pl.duration(**_duration_kwargs(every))).item()
+        every_name = every
+    width_us = max(int(width / dt.timedelta(microseconds=1)), 1)
+    used = in_ref | in_anom
+    bucket_all = (t_us - _us(start)) // width_us
+    n_buckets = int(bucket_all.max()) + 1
+    bucket = bucket_all[used]
+    ref_u = in_ref[used]
+    rows = np.bincount(bucket, minlength=n_buckets)
+    good = rows >= MIN_BUCKET_ROWS
+    pred_series = _bucket_psi(pred[used], pred[ri], ref_u, bucket, n_buckets, n_bins)
+    corr = np.full(nf, np.nan)
+    series_parts = []
+    starts = [
+        dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        + dt.timedelta(microseconds=_us(start) + b * width_us)
+        for b in range(n_buckets)
+    ]
+    series_parts.append(
+        pl.DataFrame(
+            {
+                "ts": starts,
+                "feature": c.PREDICTION,
+                "psi": pred_series,
+                "mean": _bucket_mean(pred[used], bucket, n_buckets),
+                "rows": rows,
+            }
+        )
+    )
+    for j, f in enumerate(features):
+        xs = X[used, j]
+        s = _bucket_psi(xs, X[ri, j], ref_u, bucket, n_buckets, n_bins)
+        corr[j] = _corr(s[good], pred_series[good])
+        series_parts.append(
+            pl.DataFrame(
+                {
+                    "ts": starts,
+                    "feature": f,
+                    "psi": s,
+                    "mean": _bucket_mean(xs, bucket, n_buckets),
+                    "rows": rows,
+                }
+            )
+        )
+    series = pl.concat(series_parts).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    if int(good.sum()) < 4:
+        notes.append(
+            f"only {int(good.sum())} time buckets of {every_name} with data: correlation not computed"
+        )
+
+    # (b) ablation importance shift
+    imp: ImportanceShift | None = None
+    if program is not None:
+        imp = importance_shift(
+            program,
+            X[ri].astype(np.float32),  # the windows' (sub)samples: the ablation samples these
+            X[ai].astype(np.float32),
+            feature_names=features,
+            sample_rows=sample_rows,
+            max_rows=max(sample_rows, 4 * sample_rows),
+            seed=seed,
+        )
+        if imp.before.n_nonfinite_outputs or imp.after.n_nonfinite_outputs:
+            notes.append(
+                f"non-finite predictions/attributions on {imp.before.n_nonfinite_outputs} reference "
+                f"and {imp.after.n_nonfinite_outputs} anomaly sampled rows (left out of the means)"
+            )
+
+    # (c) combine
+    psi_v, w1_v, ks_v, ms_v = dist.T
+    d_null = np.abs(null_after - null_before) + np.abs(nonfin_after - nonfin_before)
+    drift_mag = np.clip(np.maximum.reduce([_squash(psi_v, 0.25), _squash(w1_v, 0.5), d_null]), 0, 1)
+    corr_pos = np.clip(np.nan_to_num(corr, nan=0.0), 0, 1)
+    if imp is not None:
+        ib, ia = imp.before.importance, imp.after.importance
+        top_imp = (
+            float(np.nanmax(np.maximum(ib, ia))) if np.isfinite(np.maximum(ib, ia)).any() else 0.0
+        )
+        top_imp = top_imp if top_imp > 0 else 1.0
+        weight = np.nan_to_num(np.maximum(ib, ia) / top_imp, nan=0.0)
+        i_shift = np.clip(np.nan_to_num(np.abs(imp.shift) / top_imp, nan=0.0), 0, 1)
+        expl = np.nan_to_num(np.abs(imp.explained_shift), nan=0.0)
+        denom = max(
+            abs(imp.prediction_shift) if np.isfinite(imp.prediction_shift) else 0.0,
+            float(expl.sum()),
+            1e-12,
+        )
+        e_share = np.clip(expl / denom, 0, 1)
+        score = (
+            0.35 * e_share + 0.25 * i_shift + 0.25 * drift_mag * weight + 0.15 * corr_pos * weight
+        )
+        strength = np.clip(np.maximum.reduce([e_share, i_shift, drift_mag * weight]), 0, 1)
+        freq = np.nan_to_num(imp.top_frequency, nan=0.0)
+        confidence = np.clip(freq * (0.5 + 0.5 * strength), 0, 1)
+        method = "distribution + ablation"
+        imp_before, imp_after, imp_shift, expl_shift = ib, ia, imp.shift, imp.explained_shift
+        stab, n_attr = imp.topk_stability, imp.n_rows
+    else:
+        score = drift_mag * (0.4 + 0.6 * corr_pos)
+        confidence = np.clip(0.5 * drift_mag * corr_pos, 0, 0.5)
+        method = "distribution only (no program given)"
+        nanv = np.full(nf, np.nan)
+        imp_before = imp_after = imp_shift = expl_shift = e_share = i_shift = nanv
+        stab, n_attr = float("nan"), 0
+        notes.append(
+            "no program: ranked by drift and its correlation with the prediction drift only; "
+            "features that changed at the same moment cannot be told apart"
+        )
+
+    evidence = []
+    for j in range(nf):
+        parts = [f"PSI {_fmt(psi_v[j])}", f"W1 {_fmt(w1_v[j])} IQR"]
+        if abs(null_after[j] - null_before[j]) >= 0.01:
+            parts.append(f"null {null_before[j]:.0%}->{null_after[j]:.0%}")
+        if np.isfinite(corr[j]):
+            parts.append(f"corr {corr[j]:.2f} with prediction drift")
+        if imp is not None:
+            parts.append(f"importance {_fmt(imp_before[j], '.3g')}->{_fmt(imp_after[j], '.3g')}")
+            if e_share[j] >= 0.05:
+                parts.append(f"carries {e_share[j]:.0%} of the prediction shift")
+        evidence.append("; ".join(parts))
+
+    order = np.lexsort((-drift_mag, -np.nan_to_num(score, nan=-1.0)))
+    rank = np.empty(nf, dtype=np.int64)
+    rank[order] = np.arange(1, nf + 1)
+    table = pl.DataFrame(
+        {
+            "feature": features,
+            "rank": rank,
+            "score": score,
+            "confidence": confidence,
+            "drift_psi": psi_v,
+            "drift_wasserstein": w1_v,
+            "drift_ks": ks_v,
+            "mean_shift": ms_v,
+            "corr_with_prediction": corr,
+            "importance_before": imp_before,
+            "importance_after": imp_after,
+            "importance_shift": imp_shift,
+            "explained_shift": expl_shift,
+            "null_rate_before": null_before,
+            "null_rate_after": null_after,
+            "evidence": evidence,
+        },
+        schema=_COLUMNS,
+    ).sort("rank")
+    return FeatureRanking(
+        model=model,
+        table=table,
+        method=method,
+        used_program=imp is not None,
+        onset=onset_t,
+        reference=ref,
+        anomaly=anom,
+        every=every_name,
+        n_reference_rows=n_ref,
+        n_anomaly_rows=n_anom,
+        prediction_psi=float(pred_psi),
+        prediction_shift=pred_shift,
+        topk_stability=float(stab),
+        attribution_rows=int(n_attr),
+        series=series,
+        notes=tuple(notes),
+        importance=imp,
+    )
+
+
+def _duration_kwargs(every: str) -> dict[str, int]:
+    """'90m' / '1h' / '2d' / '30s' -> keyword arguments of pl.duration."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    num, unit = every[:-1], every[-1:]
+    if unit not in units or not num.isdigit() or int(num) <= 0:
+        raise ValueError(f"every: expected e.g. '30m', '1h' or '1d', got {every!r}")
+    return {units[unit]: int(num)}

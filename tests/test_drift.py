@@ -1,0 +1,140 @@
+"""Drift kernel: distances on known distributions, null/NaN accounting, bad inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from hawknb.kernels.drift import (
+    drift,
+    ks_statistic,
+    psi,
+    wasserstein,
+    windowed_quantiles,
+)
+from hawknb.workspace.errors import WorkspaceError
+
+
+def _frame(n: int = 20_000, loc: float = 0.0, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame({"a": rng.normal(loc, 1.0, n), "b": rng.exponential(2.0, n)})
+
+
+def test_identical_windows_have_zero_drift() -> None:
+    df = _frame()
+    rep = drift(df, df)
+    for col in ("a", "b"):
+        d = rep[col]
+        assert d.psi == pytest.approx(0.0, abs=1e-12)
+        assert d.wasserstein == pytest.approx(0.0, abs=1e-12)
+        assert d.ks == pytest.approx(0.0, abs=1e-12)
+        assert d.mean_shift == pytest.approx(0.0, abs=1e-12)
+
+
+def test_known_mean_shift_distances() -> None:
+    """N(0,1) -> N(1,1): W1 = 1 = 1/1.349 reference IQRs, KS = 2*Phi(0.5)-1, robust shift = 1."""
+    ref, cur = _frame(200_000, 0.0, 1), _frame(200_000, 1.0, 2)
+    d = drift(ref, cur, ["a"])["a"]
+    assert d.wasserstein == pytest.approx(1.0 / 1.349, rel=0.03)
+    assert d.ks == pytest.approx(2 * stats.norm.cdf(0.5) - 1, abs=0.01)
+    assert d.mean_shift == pytest.approx(1.0, rel=0.03)
+    assert d.psi > 0.5  # a one-sigma shift is a large PSI
+    small = drift(ref, _frame(200_000, 0.1, 3), ["a"])["a"]
+    assert small.psi < d.psi and small.wasserstein < d.wasserstein
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scipy on one-element samples
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(-20, 20), min_size=1, max_size=60),
+    st.lists(st.integers(-20, 20), min_size=1, max_size=60),
+)
+def test_w1_and_ks_match_scipy_with_ties(a: list[int], b: list[int]) -> None:
+    x, y = np.array(a, float), np.array(b, float)
+    assert wasserstein(x, y, normalize=False) == pytest.approx(
+        stats.wasserstein_distance(x, y), abs=1e-9
+    )
+    assert ks_statistic(x, y) == pytest.approx(
+        stats.ks_2samp(x, y, method="asymp").statistic, abs=1e-9
+    )
+    assert psi(x, y) >= 0.0
+
+
+def test_nulls_and_nan_are_counted_apart_and_excluded() -> None:
+    ref = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, None, None, 5.0, 6.0]})
+    cur = pl.DataFrame({"x": [1.0, 2.0, float("nan"), float("inf"), 3.0, 4.0, 5.0, 6.0]})
+    d = drift(ref, cur)["x"]
+    assert d.null_rate_reference == pytest.approx(2 / 8)
+    assert d.null_rate_current == 0.0
+    assert d.nonfinite_rate_current == pytest.approx(2 / 8)
+    assert d.nonfinite_rate_reference == 0.0
+    assert d.n_reference == 6 and d.n_current == 6
+    assert d.ks == pytest.approx(0.0) and d.wasserstein == pytest.approx(0.0)
+
+
+def test_column_that_went_missing_is_a_finding_not_a_crash() -> None:
+    ref = pl.DataFrame({"x": [1.0, 2.0, 3.0]})
+    cur = pl.DataFrame({"x": [None, None, None]}, schema={"x": pl.Float64})
+    d = drift(ref, cur)["x"]
+    assert np.isnan(d.psi) and "no finite values in the current window" in d.note
+    assert d.null_rate_change == pytest.approx(1.0)
+    assert drift(ref, cur).frame().height == 1
+
+
+def test_pandas_input_is_not_mutated() -> None:
+    ref = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "s": ["a", "b", "c", "d"]})
+    before = ref.copy()
+    rep = drift(ref, ref.assign(x=ref["x"] + 1))
+    assert [d.column for d in rep.columns] == ["x"]  # the string column is not compared
+    pd.testing.assert_frame_equal(ref, before)
+    assert set(rep.frame().columns) >= {"column", "psi", "wasserstein", "ks", "null_rate_change"}
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    df = _frame(100)
+    with pytest.raises(WorkspaceError, match="column 'zzz'.*missing"):
+        drift(df, df, ["zzz"])
+    with pytest.raises(WorkspaceError, match="has no rows"):
+        drift(df.head(0), df, ["a"])
+    with pytest.raises(WorkspaceError, match="not numeric"):
+        drift(df.with_columns(s=pl.lit("x")), df.with_columns(s=pl.lit("y")), ["s"])
+    with pytest.raises(WorkspaceError, match="no numeric column"):
+        drift(pl.DataFrame({"s": ["x"]}), pl.DataFrame({"s": ["y"]}))
+    with pytest.raises(TypeError):
+        drift([1, 2, 3], df)
+
+
+def test_windowed_quantiles_known_values() -> None:
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    rows = []
+    for h in range(3):
+        for i in range(101):  # hour h holds h*100 + 0..100 -> median h*100 + 50
+            rows.append((t0 + dt.timedelta(hours=h, seconds=i), float(h * 100 + i)))
+    df = pl.DataFrame(rows, schema={"ts": pl.Datetime("us", "UTC"), "x": pl.Float64}, orient="row")
+    df = pl.concat(
+        [
+            df,
+            pl.DataFrame(
+                {"ts": [t0, t0], "x": [float("nan"), None]},
+                schema={"ts": pl.Datetime("us", "UTC"), "x": pl.Float64},
+            ),
+        ]
+    )
+    out = windowed_quantiles(df, columns=["x"], every="1h", quantiles=(0.5, 0.9))
+    assert out.height == 3
+    assert out["p50"].to_list() == pytest.approx([50.0, 150.0, 250.0])
+    assert out["p90"].to_list() == pytest.approx([90.0, 190.0, 290.0])
+    first = out.row(0, named=True)
+    assert first["count"] == 103 and first["null_count"] == 1 and first["nonfinite_count"] == 1
+    assert first["mean"] == pytest.approx(50.0)
+    with pytest.raises(WorkspaceError):
+        windowed_quantiles(df, ts="nope", columns=["x"])
+    with pytest.raises(ValueError, match="outside"):
+        windowed_quantiles(df, columns=["x"], quantiles=(1.5,))
