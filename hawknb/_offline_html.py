@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,9 @@ _NODE_SOURCES = {
     "require.js": _NODE_MODULES / "requirejs" / "require.js",
     "embed-amd.js": _NODE_MODULES / "@jupyter-widgets" / "html-manager" / "dist" / "embed-amd.js",
 }
+
+#: the HTML parser ends a script element at `</script` in any letter case
+_SCRIPT_END = re.compile(r"</(script)", re.IGNORECASE)
 
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -98,11 +102,8 @@ def _script_safe(js: str) -> str:
     ``<!--`` switches it into an escaped state; ``<\\/`` and ``<\\!`` mean the same characters in
     every JavaScript string, regex or comment where they can occur.
     """
-    return (
-        js.replace("</script", "<\\/script")
-        .replace("</SCRIPT", "<\\/SCRIPT")
-        .replace("<!--", "<\\!--")
-    )
+    js = _SCRIPT_END.sub(lambda m: "<\\/" + m.group(1), js)
+    return js.replace("<!--", "<\\!--")
 
 
 def _anywidget_bootstrap(anywidget_js: str) -> str:
