@@ -23,7 +23,10 @@ STEPS: dict[str, dict[str, str | None]] = {
     "features": {"title": "Features responsible for the prediction shift", "parent": "snapshot"},
     "lineage": {"title": "Upstream lineage root cause", "parent": "features"},
     "weights": {"title": "Snapshot weights vs stable snapshots", "parent": "snapshot"},
-    "activations": {"title": "Activations: NaN/extreme tensors in the model graph", "parent": "weights"},
+    "activations": {
+        "title": "Activations: NaN/extreme tensors in the model graph",
+        "parent": "weights",
+    },
     "training": {"title": "Training data of the snapshot", "parent": "snapshot"},
     "verdict": {"title": "Verdict", "parent": None},
 }

@@ -70,5 +70,24 @@ class Investigation:
             lines.append("")
         return "\n".join(lines)
 
+    def summary_text(self) -> str:
+        """A few plain lines for the terminal."""
+        v = self.verdict
+        out = [f"verdict: {v.cause}  (confidence {v.confidence:.2f})"]
+        if v.summary:
+            out.append(f"  {v.summary}")
+        for key in ("metric", "onset", "model", "experiment", "snapshot", "layer"):
+            val = getattr(v, key)
+            if val is not None:
+                out.append(f"  {key:<10} {val.isoformat() if hasattr(val, 'isoformat') else val}")
+        if v.features:
+            out.append(f"  {'features':<10} {', '.join(v.features[:5])}")
+        if v.upstream:
+            out.append(f"  {'upstream':<10} {' -> '.join(v.upstream[:3])}")
+        out.append("steps:")
+        for f in self.findings:
+            out.append(f"  {_ICON.get(f.status, '')} {f.title}: {f.decision}")
+        return "\n".join(out)
+
     def _repr_markdown_(self) -> str:
         return self.to_markdown()

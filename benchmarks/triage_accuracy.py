@@ -1,0 +1,180 @@
+"""Triage accuracy against the simulator's ground truth.
+
+For every incident kind and seed: simulate a workspace (truth written outside it), run
+`hawknb.triage` through the public API only, and score each verdict field against the truth:
+cause, model and snapshot exact; feature recall@5; root cause at rank 1; layer exact.
+`none` scenarios count as right when answered `none` or with confidence below 0.3.
+
+Seeds are split: the tuning seeds (0-4 by default) were looked at while the triage was built;
+the held-out seeds (1000+) were not. Both are reported.
+
+    python benchmarks/triage_accuracy.py                      # 10 seeds x 6 kinds
+    python benchmarks/triage_accuracy.py --seeds 1000-1009 --kinds bad_snapshot
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+KINDS = (
+    "upstream_data",
+    "feature_coverage",
+    "bad_snapshot",
+    "activation_blowup",
+    "training_data",
+    "none",
+)
+
+
+def score(verdict: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
+    """Score one verdict; a field the truth leaves empty is not scored (None)."""
+    out: dict[str, Any] = {}
+    if truth["cause"] == "none":
+        ok = verdict["cause"] == "none" or float(verdict.get("confidence") or 0) < 0.3
+        out.update(cause=ok, model=ok, snapshot=ok, features=None, root=None, layer=None)
+        out["full"] = ok
+        return out
+    out["cause"] = verdict["cause"] == truth["cause"]
+    affected = set(truth.get("affected_models") or []) | {truth["model"]}
+    out["model"] = verdict.get("model") in affected
+    out["snapshot"] = verdict.get("snapshot") == truth.get("snapshot")
+    tf = list(truth.get("features") or [])
+    if tf:
+        top = list(verdict.get("features") or [])[:5]
+        out["recall5"] = len(set(top) & set(tf)) / min(5, len(tf))
+        out["features"] = out["recall5"] >= 0.6
+    else:
+        out["features"] = None
+    tu = list(truth.get("upstream") or [])
+    out["root"] = (list(verdict.get("upstream") or [])[:1] == tu[:1]) if tu else None
+    out["layer"] = (verdict.get("layer") == truth["layer"]) if truth.get("layer") else None
+    out["full"] = all(
+        out[k]
+        for k in ("cause", "model", "snapshot", "features", "root", "layer")
+        if out[k] is not None
+    )
+    return out
+
+
+def run_one(kind: str, seed: int) -> dict[str, Any]:
+    import hawknb
+    from hawknb.simulate import simulate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws_dir = Path(tmp) / "ws"
+        truth_path = Path(tmp) / "truth.json"
+        t0 = time.perf_counter()
+        simulate(ws_dir, incident=kind, seed=seed, truth_path=truth_path)
+        t1 = time.perf_counter()
+        inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False)
+        t2 = time.perf_counter()
+        truth = json.loads(truth_path.read_text())
+    verdict = inv.verdict.to_dict()
+    return {
+        "kind": kind,
+        "seed": seed,
+        "verdict": verdict,
+        "truth": {
+            k: truth.get(k)
+            for k in (
+                "cause",
+                "model",
+                "snapshot",
+                "features",
+                "upstream",
+                "layer",
+                "experiment",
+                "onset",
+            )
+        },
+        "score": score(verdict, truth),
+        "simulate_s": t1 - t0,
+        "triage_s": t2 - t1,
+    }
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            seeds += list(range(int(a), int(b) + 1))
+        else:
+            seeds.append(int(part))
+    return seeds
+
+
+def table(rows: list[dict[str, Any]], title: str) -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| kind | n | fully right | cause | model | snapshot | features@5 | root@1 | layer | triage s (mean) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def frac(rs: list[dict[str, Any]], key: str) -> str:
+        vals = [r["score"][key] for r in rs if r["score"].get(key) is not None]
+        return f"{sum(vals)}/{len(vals)}" if vals else "–"
+
+    for kind in [*KINDS, "all"]:
+        rs = [r for r in rows if kind in ("all", r["kind"])]
+        if not rs:
+            continue
+        secs = sum(r["triage_s"] for r in rs) / len(rs)
+        lines.append(
+            f"| {kind} | {len(rs)} | {frac(rs, 'full')} | {frac(rs, 'cause')} | {frac(rs, 'model')} | "
+            f"{frac(rs, 'snapshot')} | {frac(rs, 'features')} | {frac(rs, 'root')} | {frac(rs, 'layer')} | {secs:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0-4,1000-1004", help="e.g. 0-4,1000-1004")
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "triage_accuracy.md"))
+    ap.add_argument("--json", help="also write every verdict and score here")
+    args = ap.parse_args()
+    seeds = parse_seeds(args.seeds)
+    kinds = [k for k in args.kinds.split(",") if k]
+    jobs = [(k, s) for k in kinds for s in seeds]
+    rows: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for r in pool.map(run_one, *zip(*jobs)):
+            rows.append(r)
+            mark = "ok " if r["score"]["full"] else "BAD"
+            print(
+                f"{mark} {r['kind']:<18} seed {r['seed']:<5} -> {r['verdict']['cause']:<14} "
+                f"model={r['verdict']['model']} snap={r['verdict']['snapshot']} "
+                f"layer={r['verdict']['layer']} up={r['verdict']['upstream'][:1]} "
+                f"conf={r['verdict']['confidence']:.2f} ({r['triage_s']:.1f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            if not r["score"]["full"]:
+                print(f"    truth: {r['truth']}", file=sys.stderr)
+    tuning = [r for r in rows if r["seed"] < 1000]
+    held = [r for r in rows if r["seed"] >= 1000]
+    parts = ["## Triage accuracy against simulator ground truth", ""]
+    if tuning:
+        parts += [table(tuning, "Tuning seeds (looked at while building)"), ""]
+    if held:
+        parts += [table(held, "Held-out seeds (never looked at while tuning)"), ""]
+    text = "\n".join(parts)
+    print(text)
+    Path(args.out).write_text(text + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Step 4: the features responsible for the prediction shift, and their upstream root cause."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import polars as pl
+
+from ..engine import collect
+from ..kernels.features import FeatureRanking, rank_features
+from ..kernels.lineage import RootCauseResult, root_cause
+from ..workspace import Workspace, WorkspaceError
+from ..workspace import contract as c
+from .findings import Finding
+from .topline import Anomaly
+
+#: features handed to the lineage walk as targets
+LINEAGE_TARGETS = 5
+#: a feature below this ranking confidence is not a lineage target
+TARGET_CONFIDENCE = 0.3
+
+
+def serving_snapshot(ws: Workspace, model: str, anomaly: Anomaly) -> str | None:
+    """The snapshot that served most of the model's rows during the anomaly."""
+    counts = collect(
+        ws.serving.filter(
+            (pl.col(c.MODEL) == model)
+            & (pl.col(c.TS) >= anomaly.onset)
+            & (pl.col(c.TS) <= max(anomaly.end, anomaly.onset + timedelta(hours=3)))
+        )
+        .group_by(c.SNAPSHOT)
+        .len()
+        .sort("len", descending=True)
+    )
+    return counts[c.SNAPSHOT][0] if counts.height else None
+
+
+def rank(ws: Workspace, model: str, anomaly: Anomaly) -> tuple[FeatureRanking | None, Finding]:
+    features = ws.features(model)
+    if not features:
+        return None, Finding(
+            "features",
+            checked=f"{model}'s features",
+            decision="skipped: the serving log has no feature columns for this model",
+            status="skipped",
+        )
+    program: Any = None
+    snap = serving_snapshot(ws, model, anomaly)
+    note = ""
+    if snap is not None and (model, snap) in ws.programs(model):
+        try:
+            program = ws.load_program(model, snap)
+        except WorkspaceError as exc:
+            note = f" (snapshot {snap} does not load: {exc}; distribution evidence only)"
+    elif snap is not None:
+        note = f" (no program for {snap}: distribution evidence only)"
+    end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
+    ranking = rank_features(
+        ws.serving,
+        model=model,
+        feature_names=features,
+        onset=anomaly.onset,
+        anomaly=(anomaly.onset, end),
+        program=program,
+    )
+    table = ranking.table
+    top = table.head(5).select("feature", "confidence", "drift_psi", "importance_shift", "evidence")
+    sampled = (
+        f"; ablation on {ranking.attribution_rows} sampled rows per window "
+        f"(top-5 bootstrap stability {ranking.topk_stability:.2f})"
+        if ranking.used_program
+        else ""
+    )
+    best = table.row(0, named=True) if table.height else None
+    decision = (
+        f"{best['feature']} ranks first ({best['evidence']}); walk its upstream lineage"
+        if best
+        else "no feature explains the prediction shift"
+    )
+    finding = Finding(
+        "features",
+        checked=f"{len(features)} features of {model}: drift vs a reference window, "
+        f"correlation with the prediction shift ({ranking.method}){sampled}{note}",
+        decision=decision,
+        confidence=float(best["confidence"]) if best else 0.0,
+        evidence={"top": top.to_dicts(), "method": ranking.method},
+        next_step="lineage",
+        result=ranking,
+    )
+    return ranking, finding
+
+
+def upstream(
+    ws: Workspace, ranking: FeatureRanking, anomaly: Anomaly
+) -> tuple[RootCauseResult | None, Finding]:
+    graph = ws.lineage()
+    if graph is None or not ws.has("lineage_stats"):
+        missing = "lineage.json" if graph is None else "lineage_stats.parquet"
+        return None, Finding(
+            "lineage",
+            checked="the upstream lineage of the top features",
+            decision=f"skipped: the workspace has no {missing}",
+            status="skipped",
+        )
+    table = ranking.table
+    strong = table.filter(pl.col("confidence") >= TARGET_CONFIDENCE)["feature"].to_list()
+    targets = [f for f in (strong or table["feature"].to_list()[:1]) if f in graph][
+        :LINEAGE_TARGETS
+    ]
+    if not targets:
+        return None, Finding(
+            "lineage",
+            checked="the upstream lineage of the top features",
+            decision="skipped: none of the top features is a node of lineage.json",
+            status="skipped",
+        )
+    result = root_cause(
+        graph,
+        ws.table("lineage_stats"),
+        targets,
+        anomaly.onset,
+        features=ws.feature_columns,
+    )
+    top = result.top
+    roots = [cand for cand in result.candidates if cand.is_root]
+    if top is None:
+        decision = "no upstream node changed at the onset"
+    else:
+        changed = ", ".join(f"{s.stat} {s.before:.3g}→{s.after:.3g}" for s in top.changed_stats[:2])
+        blast = result.blast_radius
+        decision = (
+            f"{top.node} ({top.kind or 'node'}) changed at the onset ({changed}) and explains "
+            f"{len(top.targets_explained)} of {len(targets)} responsible feature(s)"
+            + (
+                f"; blast radius: {len(blast.features)} feature(s), {len(blast.models)} model(s)"
+                if blast
+                else ""
+            )
+        )
+    finding = Finding(
+        "lineage",
+        checked=f"ancestors of {', '.join(targets)} in lineage.json, scored by the change of "
+        "their statistics at the onset",
+        decision=decision,
+        confidence=result.confidence,
+        evidence={
+            "candidates": [
+                {"node": r.node, "kind": r.kind, "confidence": r.confidence, "root": r.is_root}
+                for r in result.candidates[:6]
+            ],
+            "roots": [r.node for r in roots[:5]],
+            "blast_radius": list(result.blast_radius.nodes) if result.blast_radius else [],
+        },
+        result=result,
+    )
+    return result, finding

@@ -1,0 +1,100 @@
+"""Step 2: which model(s) and experiment's predictions degraded with the top line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+
+from ..kernels.health import prediction_health
+from ..kernels.isolation import ModelIsolation, rank_model_experiments
+from ..workspace import Workspace
+from ..workspace import contract as c
+from .findings import Finding
+from .topline import Anomaly
+
+#: below this model-isolation confidence no model's predictions explain the anomaly
+MODEL_CONFIDENCE = 0.3
+
+
+@dataclass(frozen=True)
+class Suspect:
+    model: str
+    experiment: str
+    #: experiments of the model whose predictions degraded
+    degraded: tuple[str, ...]
+    experiment_specific: bool
+    confidence: float
+
+
+def health_every(anomaly: Anomaly) -> str:
+    """Health windows no finer than the metric's cadence and never finer than 15 minutes: a
+    sampled serving log has too few rows per minute for stable health statistics."""
+    minutes = max(15, int(anomaly.cadence / timedelta(minutes=1)))
+    return "1h" if minutes >= 60 else f"{minutes}m"
+
+
+def isolate_model(
+    ws: Workspace, anomaly: Anomaly, metric_series: pl.DataFrame
+) -> tuple[Suspect | None, Finding, pl.DataFrame, ModelIsolation]:
+    every = health_every(anomaly)
+    health = prediction_health(ws.serving, every=every)
+    metric = (
+        metric_series.filter(pl.col(c.METRIC) == anomaly.metric)
+        .sort(c.TS)
+        .group_by_dynamic(c.TS, every=every)
+        .agg(pl.col(c.VALUE).mean())
+    )
+    end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
+    iso = rank_model_experiments(
+        health,
+        onset=anomaly.onset,
+        end=end,
+        metric_series=metric,
+        direction=anomaly.direction or None,
+    )
+    ranking = iso.ranking
+    top_rows = ranking.head(5).select(
+        c.MODEL, c.EXPERIMENT, "confidence", "series", "shift", "change_ts"
+    )
+    evidence = {"ranking": top_rows.to_dicts(), "health_every": every}
+    checked = (
+        f"prediction health ({every} windows: mean prediction, calibration, NE, NaN rate) of "
+        f"{ranking.height} model-experiments around the onset"
+    )
+    if iso.top is None or iso.confidence < MODEL_CONFIDENCE:
+        finding = Finding(
+            "models",
+            checked=checked,
+            decision="no model's predictions moved with the metric: the anomaly is not "
+            "explained by a model (look at traffic, product or logging changes)",
+            confidence=1.0 - iso.confidence,
+            evidence=evidence,
+        )
+        return None, finding, health, iso
+    model, experiment = iso.top
+    level = iso.model_level.get(model)
+    degraded = tuple(level.degraded) if level else (experiment,)
+    specific = bool(level and level.scope == "experiment")
+    row = ranking.row(0, named=True)
+    scope = (
+        f"only in experiment {experiment!r}"
+        if specific
+        else f"in {'every experiment' if level and level.scope == 'model' else 'its experiment'}"
+    )
+    finding = Finding(
+        "models",
+        checked=checked,
+        decision=f"{model}'s predictions degraded at the onset {scope} "
+        f"({row['series']} moved by {row['shift']:.1f} robust sigmas); check its snapshots",
+        confidence=iso.confidence,
+        evidence={**evidence, "model": model, "experiment": experiment, "degraded": degraded},
+        next_step="snapshot",
+    )
+    return (
+        Suspect(model, experiment, degraded, specific, iso.confidence),
+        finding,
+        health,
+        iso,
+    )

@@ -1,0 +1,153 @@
+"""Step 1: the top-line metric anomaly the investigation starts from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from ..engine import collect
+from ..kernels.anomaly import AnomalyResult, AnomalyWindow, detect_anomalies
+from ..workspace import Workspace
+from ..workspace import contract as c
+from ..workspace.errors import HawknbError
+from .findings import Finding
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """The window the rest of the walk explains."""
+
+    metric: str
+    onset: datetime
+    end: datetime
+    direction: int
+    severity: float
+    confidence: float
+    cadence: timedelta
+    user_given: bool = False
+
+
+def top_line_series(ws: Workspace) -> pl.DataFrame:
+    """(metric, ts, value) of the top line: the `all`/null segment when segments exist."""
+    lf = ws.metrics
+    if c.SEGMENT in lf.collect_schema():
+        top = pl.col(c.SEGMENT).is_null() | (pl.col(c.SEGMENT) == c.TOP_LINE_SEGMENT)
+        has_top = lf.group_by(c.METRIC).agg(top.any().alias("has_top")).filter(pl.col("has_top"))
+        # metrics with a top line use it; a metric recorded only per segment is summed
+        lf = pl.concat(
+            [
+                lf.join(has_top.select(c.METRIC), on=c.METRIC, how="semi").filter(top),
+                lf.join(has_top.select(c.METRIC), on=c.METRIC, how="anti"),
+            ]
+        )
+    out = collect(
+        lf.filter(pl.col(c.VALUE).is_finite())
+        .group_by(c.METRIC, c.TS)
+        .agg(pl.col(c.VALUE).sum())
+        .sort(c.METRIC, c.TS)
+    )
+    return out
+
+
+def _cadence(ts: pl.Series) -> timedelta:
+    d = ts.diff().drop_nulls()
+    if d.is_empty():
+        return timedelta(hours=1)
+    return d.median()  # type: ignore[return-value]
+
+
+def find_anomaly(
+    ws: Workspace, metric: str | None, start: datetime | None
+) -> tuple[Anomaly | None, Finding, dict[str, AnomalyResult], pl.DataFrame]:
+    """Detect anomalies on every top-line metric (or the one asked for) and pick the window to
+    investigate: the one containing ``start`` if given, else the most severe."""
+    series = top_line_series(ws)
+    names = sorted(series[c.METRIC].unique().to_list())
+    if metric is not None and metric not in names:
+        raise HawknbError(f"metric {metric!r} is not in {ws.where('metrics')}; it has {names[:20]}")
+    wanted = [metric] if metric else names
+    results: dict[str, AnomalyResult] = {}
+    candidates: list[tuple[str, AnomalyWindow]] = []
+    for name in wanted:
+        s = series.filter(pl.col(c.METRIC) == name).select(c.TS, c.VALUE)
+        if s.height < 8:
+            continue
+        res = detect_anomalies(s)
+        results[name] = res
+        candidates += [(name, w) for w in res.windows]
+    checked = f"{len(wanted)} top-line metric(s) for seasonal anomalies: {', '.join(wanted[:8])}"
+    chosen: tuple[str, AnomalyWindow] | None = None
+    if start is not None:
+        hits = [
+            (n, w)
+            for n, w in candidates
+            if w.onset - timedelta(hours=6) <= start <= w.end + timedelta(hours=1)
+        ]
+        if hits:
+            chosen = max(hits, key=lambda nw: nw[1].severity)
+    elif candidates:
+        chosen = max(candidates, key=lambda nw: nw[1].severity)
+
+    others = [
+        {"metric": n, "onset": w.onset, "severity": round(w.severity, 2)}
+        for n, w in sorted(candidates, key=lambda nw: -nw[1].severity)[:8]
+    ]
+    if chosen is None and start is not None:
+        name = wanted[0] if metric else (names[0] if names else "")
+        s = series.filter(pl.col(c.METRIC) == name)
+        cad = _cadence(s[c.TS]) if s.height else timedelta(hours=1)
+        last = s[c.TS].max() if s.height else start
+        if not (s.height and s[c.TS].min() <= start <= last):
+            raise HawknbError(
+                f"--start {start.isoformat()} is outside the data of metric {name!r}"
+                + (f" ({s[c.TS].min()} .. {last})" if s.height else "")
+            )
+        anomaly = Anomaly(
+            name, start, min(last, start + timedelta(hours=6)), 0, float("nan"), 0.5, cad, True
+        )
+        finding = Finding(
+            "topline",
+            checked=checked,
+            decision=f"no detected anomaly contains {start.isoformat()}; investigating the "
+            f"6 hours from it on {name!r} as asked",
+            status="warning",
+            confidence=0.5,
+            evidence={"metric": name, "onset": start, "detected": others},
+            next_step="models",
+        )
+        return anomaly, finding, results, series
+    if chosen is None:
+        finding = Finding(
+            "topline",
+            checked=checked,
+            decision="no top-line anomaly: nothing to investigate",
+            confidence=0.9,
+            evidence={"detected": []},
+        )
+        return None, finding, results, series
+    name, w = chosen
+    s = series.filter(pl.col(c.METRIC) == name)
+    anomaly = Anomaly(
+        name, w.onset, w.end, w.direction, w.severity, w.confidence, _cadence(s[c.TS])
+    )
+    word = "rose" if w.direction > 0 else "dropped"
+    finding = Finding(
+        "topline",
+        checked=checked,
+        decision=f"{name} {word} from {w.onset:%Y-%m-%d %H:%M} UTC to {w.end:%Y-%m-%d %H:%M} "
+        f"(robust z {w.severity:.1f}); find the model whose predictions moved with it",
+        confidence=float(w.confidence),
+        evidence={
+            "metric": name,
+            "onset": w.onset,
+            "end": w.end,
+            "peak": w.peak,
+            "direction": w.direction,
+            "severity": round(w.severity, 2),
+            "detected": others,
+        },
+        next_step="models",
+    )
+    return anomaly, finding, results, series
