@@ -148,7 +148,7 @@ def main() -> int:
     jobs = [(k, s) for k in kinds for s in seeds]
     rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for r in pool.map(run_one, *zip(*jobs)):
+        for r in pool.map(run_one, *zip(*jobs, strict=True)):
             rows.append(r)
             mark = "ok " if r["score"]["full"] else "BAD"
             print(
