@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import spearmanr
 
 from ..engine import as_lazy, collect
 from ..workspace import contract as c
@@ -199,7 +198,10 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 4 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
         return float("nan")
-    return float(spearmanr(a[ok], b[ok]).statistic)
+    # Spearman = Pearson of ranks (series are continuous; ties are broken by order)
+    ra = np.argsort(np.argsort(a[ok], kind="stable"), kind="stable").astype(np.float64)
+    rb = np.argsort(np.argsort(b[ok], kind="stable"), kind="stable").astype(np.float64)
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def _check_columns(schema: pl.Schema, ts: str, features: Sequence[str]) -> None:
