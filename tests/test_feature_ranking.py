@@ -152,6 +152,8 @@ def test_bad_inputs() -> None:
     df, _ = _serving("none", n=3000)
     with pytest.raises(WorkspaceError, match="no column for features"):
         rank_features(df, model="ctr", feature_names=[*NAMES, "nope"], onset=ONSET)
+    with pytest.raises(WorkspaceError, match="no rows for model 'ctr'"):
+        rank_features(df, model="ctr", feature_names=NAMES, onset=ONSET, experiment="nope")
     with pytest.raises(WorkspaceError, match="no rows for model 'zzz'"):
         rank_features(df, model="zzz", feature_names=NAMES, onset=ONSET)
     with pytest.raises(WorkspaceError, match="no finite value"):

@@ -253,6 +253,7 @@ def rank_features(
     ts: str = c.TS,
     every: str | None = None,
     n_bins: int = 10,
+    experiment: str | None = None,
 ) -> FeatureRanking:
     """Rank ``model``'s features by how responsible they are for its prediction shift.
 
@@ -261,7 +262,8 @@ def rank_features(
     or nn.Module taking the features in ``feature_names`` order) enables the ablation evidence;
     ``sample_rows`` rows per window are sampled for it, deterministically for ``seed`` (the
     sample grows while the bootstrapped top-k is unstable). ``every`` is the bucket width of
-    the correlation series (chosen from the window lengths when None).
+    the correlation series (chosen from the window lengths when None). ``experiment``
+    restricts the rows to one experiment of the model (all of them when None).
     """
     features = list(dict.fromkeys(str(f) for f in feature_names))
     if not features:
@@ -273,6 +275,12 @@ def rank_features(
     _check_columns(schema, ts, features)
     onset_t = _utc(onset, "onset")
     lf = lf.filter(pl.col(c.MODEL) == model)
+    if experiment is not None:
+        if c.EXPERIMENT not in schema:
+            raise WorkspaceError(
+                f"serving, column '{c.EXPERIMENT}'", "is missing", fix="pass experiment=None"
+            )
+        lf = lf.filter(pl.col(c.EXPERIMENT) == experiment)
 
     if anomaly is None or reference is None:
         span = collect(lf.select(pl.col(ts).min().alias("lo"), pl.col(ts).max().alias("hi")))
