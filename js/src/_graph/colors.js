@@ -49,6 +49,7 @@ export function logScale(values, { floor = 1e-12, missing = "rgb(150,150,150)" }
     hi += 0.5;
   }
   const t = (v) => {
+    if (v === Infinity || v === -Infinity) return 1; // an overflow is the top of any scale
     if (v == null || !Number.isFinite(v)) return Number.NaN;
     const a = Math.abs(v);
     if (a === 0) return 0;
@@ -67,6 +68,21 @@ export function textOn(rgb) {
   if (!m) return "#000";
   const [r, g, b] = [Number(m[1]), Number(m[2]), Number(m[3])];
   return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#111" : "#fff";
+}
+
+/** A stat value from JSON: numbers pass, "nan"/"inf"/"-inf" strings (Python's encoding of
+ * non-finite values, which JSON cannot carry) become NaN/Infinity, anything else null. */
+export function toNum(v) {
+  if (typeof v === "number") return v;
+  if (typeof v === "string") {
+    const s = v.trim().toLowerCase();
+    if (s === "nan") return Number.NaN;
+    if (s === "inf" || s === "+inf" || s === "infinity") return Infinity;
+    if (s === "-inf" || s === "-infinity") return -Infinity;
+    const f = Number(s);
+    return Number.isNaN(f) ? null : f;
+  }
+  return null;
 }
 
 /** Compact number formatting for labels and tables (1.2e+06, 0.0031, 42.5). */
