@@ -32,6 +32,8 @@ _MAD_TO_SIGMA = 1.4826
 Z_LOW = 2.0
 #: ... to 1 here
 Z_HIGH = 6.0
+#: robust z is reported up to this size (a series that was exactly constant has no spread)
+Z_CAP = 1000.0
 
 
 # -- shared change statistics -------------------------------------------------------------------
@@ -165,7 +167,7 @@ def series_shift(
     level = float(np.median(x[ref]))
     scale = max(mad, 1e-4 * abs(level), 1e-12)
     delta = float(np.median(resid[post]) - center)
-    z = delta / scale
+    z = float(np.clip(delta / scale, -Z_CAP, Z_CAP))
     cp = _change_point(resid)
     if cp is None:
         change_ts, timing = None, 0.0
@@ -240,18 +242,27 @@ def _window_us(ts_us: np.ndarray) -> int:
 
 
 def _metric_correlation(
-    metric: pl.DataFrame | None, ts_us: np.ndarray, x: np.ndarray, lo: int, hi: int
+    metric: pl.DataFrame | None, ts_us: np.ndarray, x: np.ndarray, lo: int, onset: int, hi: int
 ) -> float | None:
+    """|Pearson r| of the health series and the metric on the shared windows in [lo, hi],
+    both with their same-hour-of-day reference baselines removed (two series that merely share
+    a daily cycle are not evidence)."""
     if metric is None or metric.is_empty():
         return None
     m_ts = metric["_us"].to_numpy()
     m_v = metric[VALUE].to_numpy()
     common, ia, ib = np.intersect1d(ts_us, m_ts, return_indices=True)
     keep = (common >= lo) & (common <= hi)
-    a, b = x[ia[keep]], m_v[ib[keep]]
+    a, b, t = x[ia[keep]], m_v[ib[keep]], common[keep]
     ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if a.size < 4 or np.std(a) == 0 or np.std(b) == 0:
+    a, b, t = a[ok], b[ok], t[ok]
+    if a.size < 4:
+        return None
+    ref = t < onset
+    if ref.sum() >= 3:
+        a = a - seasonal_baseline(t, a, ref)[0]
+        b = b - seasonal_baseline(t, b, ref)[0]
+    if np.std(a) == 0 or np.std(a) == 0 or np.std(b) == 0:
         return None
     return float(abs(np.corrcoef(a, b)[0, 1]))
 
@@ -345,7 +356,7 @@ def rank_model_experiments(
             if sh is None:
                 continue
             worse_z = max(sh.z, 0.0) if s in WORSE_WHEN_HIGHER else abs(sh.z)
-            corr = _metric_correlation(metric, ts_us, x, ref_start_us, end_us)
+            corr = _metric_correlation(metric, ts_us, x, ref_start_us, onset_us, end_us)
             corr_term = 1.0 if corr is None else 0.5 + 0.5 * corr
             st = strength(worse_z)
             series_rows.append(
