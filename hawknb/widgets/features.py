@@ -30,9 +30,8 @@ _DEFAULT_BINS = 20
 def prepare_table(table: object) -> pl.DataFrame:
     """The ranking as the browser gets it: ``feature`` as string, numeric and string columns.
 
-    Columns of other types (lists, structs, objects) are rendered as text when they cast to a
-    string and dropped otherwise: the table must render *whatever* evidence the ranking step
-    produced without the view knowing its column names in advance.
+    Columns of other types (lists, structs, objects) are rendered as their text: the table must
+    render *whatever* evidence the ranking step produced without knowing its columns in advance.
     """
     df = to_polars(table, "FeatureRanking(table)")
     if FEATURE not in df.columns:
@@ -40,23 +39,24 @@ def prepare_table(table: object) -> pl.DataFrame:
             f"FeatureRanking(table): the frame has no {FEATURE!r} column (it has {df.columns}). "
             f"Fix: name the column holding feature names {FEATURE!r}."
         )
-    keep: list[pl.Expr] = []
+    keep: list[pl.Series] = []
     for name, dtype in df.schema.items():
+        col = df.get_column(name)
         if name == FEATURE:
-            keep.append(pl.col(name).cast(pl.String))
+            keep.append(col.cast(pl.String))
         elif (
             dtype.is_numeric()
             or dtype in (pl.String, pl.Boolean, pl.Categorical, pl.Date)
             or isinstance(dtype, (pl.Datetime, pl.Enum, pl.Categorical))
         ):
-            keep.append(pl.col(name))
+            keep.append(col)
         else:
             try:
-                df.select(pl.col(name).cast(pl.String))
-            except Exception:  # lists/structs that do not cast: leave them out of the view
-                continue
-            keep.append(pl.col(name).cast(pl.String))
-    return df.select(keep)
+                keep.append(col.cast(pl.String))
+            except Exception:  # lists/structs: show their Python text, one value per row
+                text = [None if v is None else str(v) for v in col.to_list()]
+                keep.append(pl.Series(name, text, dtype=pl.String))
+    return pl.DataFrame(keep)
 
 
 def _finite_list(values: Any) -> list[float | None]:
@@ -121,9 +121,14 @@ def _hist_pair(before: Any, after: Any, bins: int) -> dict[str, list[float]]:
     if both.size == 0:
         return {"edges": [], "before": [], "after": []}
     lo, hi = float(both.min()), float(both.max())
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
+    if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):
+        # one value: a unit-wide (or relatively wide, for huge values) bin around it
+        pad = max(0.5, abs(lo) * 1e-6)
+        lo, hi = lo - pad, hi + pad
+    if math.isfinite(hi - lo):
+        edges = np.linspace(lo, hi, bins + 1)
+    else:  # the span overflows float64 (values near +-1.8e308): interpolate halves
+        edges = np.linspace(lo / 2, hi / 2, bins + 1) * 2
     cb, _ = np.histogram(b, bins=edges)
     ca, _ = np.histogram(a, bins=edges)
     return {

@@ -23,7 +23,7 @@ export const LAYOUT_PRESETS = {
     "elk.layered.spacing.nodeNodeBetweenLayers": "28",
     "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF",
     "elk.edgeRouting": "POLYLINE",
-    "elk.layered.thoroughness": "2",
+    "elk.layered.thoroughness": "1",
   },
   // lineage reads left (sources) to right (the feature)
   lineage: {
