@@ -1,0 +1,122 @@
+"""NAB scorer: hand-checkable cases of NAB's rules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks.nab_scorer import (
+    CostMatrix,
+    probation_length,
+    scaled_sigmoid,
+    score_corpus,
+    sweep_file,
+    window_indices,
+)
+
+STD = CostMatrix(tp=1.0, fp=0.11, fn=1.0)
+N = 1000  # probation: 150 rows
+WINS = {"a.csv": [(300, 349)], "b.csv": [(400, 419), (700, 739)]}
+
+
+def zeros() -> dict[str, np.ndarray]:
+    return {k: np.zeros(N) for k in WINS}
+
+
+def test_probation_and_sigmoid_constants():
+    assert probation_length(1000) == 150
+    assert probation_length(100_000) == 750
+    assert scaled_sigmoid(np.array(0.0)) == pytest.approx(0.0)
+    assert scaled_sigmoid(np.array(-1.0)) == pytest.approx(2 / (1 + np.exp(-5)) - 1)
+    assert scaled_sigmoid(np.array(3.5)) == -1.0
+
+
+def test_perfect_detector_scores_100_and_null_0():
+    perfect = zeros()
+    for k, ws in WINS.items():
+        for a, _ in ws:
+            perfect[k][a] = 1.0
+    for cost in (STD, CostMatrix(1.0, 0.22, 1.0), CostMatrix(1.0, 0.11, 2.0)):
+        assert score_corpus(perfect, WINS, cost).normalized == pytest.approx(100.0)
+        null = score_corpus(zeros(), WINS, cost)
+        assert null.normalized == pytest.approx(0.0)
+        assert null.raw == pytest.approx(-3 * cost.fn)
+
+
+def test_detection_before_window_is_a_false_positive():
+    s = zeros()
+    s["a.csv"][250] = 1.0
+    cs = score_corpus(s, WINS, STD, threshold=0.5)
+    f = {x.name: x for x in cs.files}["a.csv"]
+    assert f.fp == 1
+    assert f.windows_hit == 0
+    assert f.score == pytest.approx(-1.0 - 0.11)  # missed window + full-weight FP
+
+
+def test_only_best_earliest_detection_in_window_counts():
+    one, two = zeros(), zeros()
+    one["a.csv"][310] = 1.0
+    two["a.csv"][310] = 1.0
+    two["a.csv"][340] = 1.0
+    a = score_corpus(one, WINS, STD, threshold=0.5)
+    b = score_corpus(two, WINS, STD, threshold=0.5)
+    assert a.raw == pytest.approx(b.raw)
+    # earlier in the window is worth more; exact value from NAB's formula
+    early, late = zeros(), zeros()
+    early["a.csv"][300] = 1.0
+    late["a.csv"][349] = 1.0
+    e = score_corpus(early, WINS, STD, threshold=0.5).files[0].score
+    lt = score_corpus(late, WINS, STD, threshold=0.5).files[0].score
+    assert e == pytest.approx(1.0)
+    assert lt == pytest.approx(scaled_sigmoid(np.array(-1 / 50)) / scaled_sigmoid(np.array(-1.0)))
+    assert e > lt > 0
+
+
+def test_fp_just_after_window_costs_less_and_probation_is_ignored():
+    s = zeros()
+    s["a.csv"][351] = 1.0  # 2 rows past the end of a 50-row window
+    f = score_corpus(s, WINS, STD, threshold=0.5).files[0]
+    assert f.score == pytest.approx(-1.0 + 0.11 * scaled_sigmoid(np.array(2 / 49)))
+    p = zeros()
+    p["a.csv"][10] = 1.0  # probationary
+    assert score_corpus(p, WINS, STD, threshold=0.5).raw == pytest.approx(-3.0)
+
+
+def test_threshold_is_optimized_over_the_corpus():
+    s = {k: np.full(N, 0.1) for k in WINS}
+    s["a.csv"][300] = 0.9
+    s["b.csv"][400] = 0.8
+    s["b.csv"][700] = 0.7
+    cs = score_corpus(s, WINS, STD)
+    assert cs.threshold == pytest.approx(0.7)
+    assert cs.normalized == pytest.approx(100.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 12))
+def test_curve_optimum_equals_brute_force_over_thresholds(seed, levels):
+    """The vectorized all-threshold sweep must agree with scoring each threshold directly."""
+    rng = np.random.default_rng(seed)
+    s = {k: rng.integers(0, levels, N) / levels for k in WINS}
+    best = score_corpus(s, WINS, STD)
+    cands = [1.1, *np.unique(np.concatenate(list(s.values())))]
+    brute = max(score_corpus(s, WINS, STD, threshold=t).raw for t in cands)
+    assert best.raw == pytest.approx(brute)
+
+
+def test_window_indices_and_bad_input():
+    ts = [datetime(2020, 1, 1) + timedelta(minutes=5 * i) for i in range(10)]
+    got = window_indices(ts, [["2020-01-01 00:10:00.000000", "2020-01-01 00:20:00.000000"]])
+    assert got == [(2, 4)]
+    with pytest.raises(ValueError, match="does not match"):
+        window_indices(ts, [["2020-01-01 00:11:00", "2020-01-01 00:20:00"]])
+    with pytest.raises(ValueError, match="overlap"):
+        window_indices(ts, [[ts[1], ts[5]], [ts[4], ts[8]]])
+    with pytest.raises(ValueError, match="NaN"):
+        sweep_file(np.array([np.nan, 1.0]), [], STD)
+    with pytest.raises(ValueError, match="different files"):
+        score_corpus({"x": np.zeros(3)}, {"y": []}, STD)
