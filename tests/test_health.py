@@ -50,6 +50,31 @@ def test_hand_computed_window() -> None:
     assert row["ne"] == pytest.approx(ll / math.log(2))
     # model a at T0 has 4 rows in e and 1 in f
     assert row["traffic_share"] == pytest.approx(0.8)
+    # squared error (0.04 + 0.36) over the labels' sum of squares around their mean 0.5 (0.5)
+    assert row["nmse"] == pytest.approx(0.8)
+
+
+def test_nmse_rises_when_a_regression_model_loses_its_signal() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.normal(size=n)
+    good = y + rng.normal(scale=0.1, size=n)
+    bad = np.full(n, y.mean()) + rng.normal(scale=0.1, size=n)  # a feature stuck at default
+    ts = [T0] * n + [T0 + timedelta(hours=1)] * n
+    frame = pl.DataFrame(
+        {
+            c.TS: ts,
+            c.MODEL: "r",
+            c.EXPERIMENT: "e",
+            c.PREDICTION: np.concatenate([good, bad]),
+            c.LABEL: np.concatenate([y, y]),
+        }
+    )
+    h = prediction_health(frame).sort(c.TS)
+    assert h["ne"].null_count() == 2  # not a probability model
+    assert h["nmse"][0] == pytest.approx(np.mean((good - y) ** 2) / np.var(y))
+    assert h["nmse"][0] < 0.05
+    assert h["nmse"][1] > 0.9
 
 
 def test_all_nan_window_and_non_probability_model() -> None:

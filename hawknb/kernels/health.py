@@ -16,9 +16,9 @@ from ..workspace.contract import EXPERIMENT, LABEL, MODEL, PREDICTION, SNAPSHOT,
 from ..workspace.errors import WorkspaceError
 
 #: health series that model isolation looks at, in order of interpretability
-HEALTH_SERIES: tuple[str, ...] = ("mean_prediction", "calibration", "ne", "nan_rate")
+HEALTH_SERIES: tuple[str, ...] = ("mean_prediction", "calibration", "ne", "nmse", "nan_rate")
 #: health series whose increase is a degradation (the others can degrade in either direction)
-WORSE_WHEN_HIGHER: frozenset[str] = frozenset({"ne", "log_loss", "nan_rate"})
+WORSE_WHEN_HIGHER: frozenset[str] = frozenset({"ne", "log_loss", "nmse", "nan_rate"})
 
 #: clip probabilities away from 0 and 1 so one confident miss does not make log loss infinite
 _EPS = 1e-7
@@ -72,7 +72,9 @@ def prediction_health(
     predictions), label_mean, calibration (sum pred / sum label over rows with a label and a
     finite prediction; null without labels or when the labels sum to 0), log_loss and ne
     (normalized entropy = log loss / entropy of the window's base rate; only for models whose
-    predictions are probabilities and whose labels are in [0, 1], else null), traffic_share (the
+    predictions are probabilities and whose labels are in [0, 1], else null), nmse (squared
+    error over the labels' sum of squares around their window mean, for every model with
+    labels: the regression analogue of NE), traffic_share (the
     group's share of the model's rows in the window) and, with ``by_snapshot``, snapshot_share
     (the snapshot's share of the (model, experiment) rows in the window).
 
@@ -114,6 +116,7 @@ def prediction_health(
             p_lab.alias("_pl"),
             y_lab.alias("_yl"),
             ll_term.alias("_ll"),
+            (p_lab - y_lab).pow(2).alias("_se"),
             (finite & p.is_between(0.0, 1.0)).alias("_unit"),
             (y.is_between(0.0, 1.0) | y.is_null()).alias("_yok"),
         )
@@ -131,6 +134,8 @@ def prediction_health(
             pl.col("_yl").sum().alias("_sum_y"),
             pl.col("_yl").mean().alias("label_mean"),
             pl.col("_ll").mean().alias("_ll"),
+            pl.col("_se").sum().alias("_se"),
+            pl.col("_yl").pow(2).sum().alias("_sy2"),
         )
     )
     b = pl.col("label_mean")
@@ -141,6 +146,9 @@ def prediction_health(
         & pl.col("_y_ok").all().over(MODEL)
     )
     has_ll = is_prob & (pl.col("labeled_rows") > 0)
+    # sum of squares of the labels around the window's mean: nmse = squared error / it, the
+    # regression analogue of NE (1 = no better than predicting the mean label)
+    _label_ss = pl.col("_sy2") - pl.col("labeled_rows") * b.pow(2)
     out = agg.with_columns(
         (1.0 - pl.col("_n_fin") / pl.col("rows")).alias("nan_rate"),
         pl.when((pl.col("labeled_rows") > 0) & (pl.col("_sum_y") != 0))
@@ -149,6 +157,7 @@ def prediction_health(
         pl.when(has_ll).then(pl.col("_ll")).alias("log_loss"),
         pl.when(has_ll & (b > 0) & (b < 1)).then(pl.col("_ll") / base_entropy).alias("ne"),
         (pl.col("rows") / pl.col("rows").sum().over([MODEL, TS])).alias("traffic_share"),
+        pl.when(_label_ss > 0).then(pl.col("_se") / _label_ss).alias("nmse"),
     )
     cols = [
         *keys[:2],
@@ -164,6 +173,7 @@ def prediction_health(
         "calibration",
         "log_loss",
         "ne",
+        "nmse",
         "traffic_share",
     ]
     if by_snapshot:

@@ -14,6 +14,22 @@ from ..workspace import contract as c
 from ..workspace.errors import HawknbError
 from .findings import Finding
 
+#: robust z a top-line row needs to open a window. Lower than the detector's stand-alone default:
+#: a sustained 4-sigma shift is an incident, and the next step (do predictions move with it?)
+#: rejects windows that no model explains
+TOPLINE_SEVERITY = 3.5
+
+
+def window_mass(result: AnomalyResult, w: AnomalyWindow) -> float:
+    """Evidence of a window: the summed robust z (in its direction) over its rows, so a
+    sustained shift outranks a single spike of the same height."""
+    b = result.baseline
+    if b.is_empty() or "score" not in b.columns:
+        return float(w.severity)
+    z = b.filter((pl.col(c.TS) >= w.onset) & (pl.col(c.TS) <= w.end))["score"]
+    z = (z * w.direction).clip(0.0, None).fill_nan(0.0).fill_null(0.0)
+    return max(float(z.sum()), float(w.severity))
+
 
 @dataclass(frozen=True)
 class Anomaly:
@@ -69,30 +85,30 @@ def find_anomaly(
         raise HawknbError(f"metric {metric!r} is not in {ws.where('metrics')}; it has {names[:20]}")
     wanted = [metric] if metric else names
     results: dict[str, AnomalyResult] = {}
-    candidates: list[tuple[str, AnomalyWindow]] = []
+    candidates: list[tuple[str, AnomalyWindow, float]] = []
     for name in wanted:
         s = series.filter(pl.col(c.METRIC) == name).select(c.TS, c.VALUE)
         if s.height < 8:
             continue
-        res = detect_anomalies(s)
+        res = detect_anomalies(s, min_severity=TOPLINE_SEVERITY)
         results[name] = res
-        candidates += [(name, w) for w in res.windows]
+        candidates += [(name, w, window_mass(res, w)) for w in res.windows]
     checked = f"{len(wanted)} top-line metric(s) for seasonal anomalies: {', '.join(wanted[:8])}"
-    chosen: tuple[str, AnomalyWindow] | None = None
+    chosen: tuple[str, AnomalyWindow, float] | None = None
     if start is not None:
         hits = [
-            (n, w)
-            for n, w in candidates
-            if w.onset - timedelta(hours=6) <= start <= w.end + timedelta(hours=1)
+            cand
+            for cand in candidates
+            if cand[1].onset - timedelta(hours=6) <= start <= cand[1].end + timedelta(hours=1)
         ]
         if hits:
-            chosen = max(hits, key=lambda nw: nw[1].severity)
+            chosen = max(hits, key=lambda cand: cand[2])
     elif candidates:
-        chosen = max(candidates, key=lambda nw: nw[1].severity)
+        chosen = max(candidates, key=lambda cand: cand[2])
 
     others = [
-        {"metric": n, "onset": w.onset, "severity": round(w.severity, 2)}
-        for n, w in sorted(candidates, key=lambda nw: -nw[1].severity)[:8]
+        {"metric": n, "onset": w.onset, "severity": round(w.severity, 2), "mass": round(m, 1)}
+        for n, w, m in sorted(candidates, key=lambda cand: -cand[2])[:8]
     ]
     if chosen is None and start is not None:
         name = wanted[0] if metric else (names[0] if names else "")
@@ -127,7 +143,7 @@ def find_anomaly(
             evidence={"detected": []},
         )
         return None, finding, results, series
-    name, w = chosen
+    name, w, mass = chosen
     s = series.filter(pl.col(c.METRIC) == name)
     anomaly = Anomaly(
         name, w.onset, w.end, w.direction, w.severity, w.confidence, _cadence(s[c.TS])
@@ -146,6 +162,7 @@ def find_anomaly(
             "peak": w.peak,
             "direction": w.direction,
             "severity": round(w.severity, 2),
+            "mass": round(mass, 1),
             "detected": others,
         },
         next_step="models",
