@@ -32,7 +32,7 @@ const CSS = `
 .hawknb-features .hawknb-row .feat { font-family: var(--jp-code-font-family, monospace); }
 .hawknb-features .hawknb-ft-detail { margin-top: 8px; display: flex; gap: 16px; align-items: flex-start;
   flex-wrap: wrap; color: var(--jp-ui-font-color1, #333); }
-.hawknb-features .hawknb-ft-detail dl { display: grid; grid-template-columns: auto auto; gap: 1px 10px; margin: 0; }
+.hawknb-features .hawknb-ft-detail dl { display: grid; grid-template-columns: max-content max-content; gap: 1px 10px; margin: 0; }
 .hawknb-features .hawknb-ft-detail dt { color: var(--jp-ui-font-color2, #666); }
 .hawknb-features .hawknb-ft-detail dd { margin: 0; font-variant-numeric: tabular-nums; }
 .hawknb-features .hawknb-none { padding: 10px; color: var(--jp-ui-font-color2, #666); }
@@ -172,6 +172,7 @@ function render({ model, el }) {
     d.addEventListener("click", () => {
       if (sort.key === c.name) sort = { key: c.name, dir: -sort.dir };
       else sort = { key: c.name, dir: c.kind === "num" && c.name !== "rank" ? -1 : 1 };
+      scroll.scrollTop = 0; // a new order starts at its top
       recompute();
     });
     head.appendChild(d);

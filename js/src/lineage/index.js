@@ -68,7 +68,7 @@ function render({ model, el }) {
     bar.appendChild(b);
     return b;
   };
-  const resetBtn = mk("hawknb-ln-reset", `${hops} hops`, "back to the starting view: k hops upstream of the focus plus the candidates");
+  const resetBtn = mk("hawknb-ln-reset", `reset (${hops} hop${hops === 1 ? "" : "s"})`, "back to the starting view: k hops upstream of the focus plus the candidates");
   const allBtn = mk("hawknb-ln-all", "expand all", "show the whole lineage graph");
   const blastBtn = mk("hawknb-ln-blast", `show blast radius (${blast.size})`, "add every node in the blast radius");
   blastBtn.disabled = blast.size === 0;
