@@ -92,3 +92,83 @@ def test_timeline_empty_state(lab, ui_out: Path) -> None:
     assert "Nothing to show, because" in text
     assert "NaN" in text
     lab.screenshot(ui_out / "timeline-empty.png", ".hawknb-timeline")
+
+
+ROLLOUT_CELLS = [
+    """
+import datetime as dt
+import polars as pl
+from hawknb.widgets import RolloutCorrelator
+
+t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+rows = []
+for m, e in [("ranker", "ctrl"), ("ranker", "test"), ("ctr_model", "ctrl")]:
+    for h in range(240):
+        bad = (m, e) == ("ranker", "test") and h >= 120
+        rows.append({"ts": t0 + dt.timedelta(hours=h), "model": m, "experiment": e,
+                     "mean_prediction": 0.10 + (0.04 if bad else 0.0) + 0.001 * (h % 7),
+                     "calibration": 1.0 + (0.4 if bad else 0.0), "ne": 0.8})
+health = pl.DataFrame(rows)
+rollouts = pl.DataFrame({
+    "ts": [t0 + dt.timedelta(hours=100)] * 2 + [t0 + dt.timedelta(hours=120)],
+    "model": ["ranker"] * 3, "experiment": ["test"] * 3,
+    "snapshot": ["s1", "s2", "s2"], "traffic": [0.9, 0.1, 1.0],
+})
+rc = RolloutCorrelator(health, rollouts=rollouts,
+                       suspect={"model": "ranker", "experiment": "test", "snapshot": "s2"})
+rc
+""",
+]
+
+
+def test_rollouts_renders_panels_and_click_selects(lab, ui_out: Path) -> None:
+    lab.run_notebook("rollouts.ipynb", ROLLOUT_CELLS, wait_for=".hawknb-rollouts canvas")
+    root = lab.wait_for(".hawknb-rollouts")
+    assert root.get_attribute("data-panels") == "3"
+    assert root.get_attribute("data-series") == "mean_prediction,calibration,ne,traffic"
+    assert lab.page.locator(".hawknb-rollouts canvas.hawknb-spark").count() == 12
+    suspect = lab.page.locator(".hawknb-rollouts-panel[data-suspect='true']")
+    assert suspect.count() == 1
+    assert suspect.get_attribute("data-experiment") == "test"
+    lab.screenshot(ui_out / "rollouts.png", ".hawknb-rollouts")
+    lab.page.locator(".hawknb-rollouts-panel[data-model='ctr_model'] .hawknb-label").first.click()
+    lab.wait_kernel("rc.selected.get('model') == 'ctr_model'")
+    assert lab.kernel_json("rc.selected") == {"model": "ctr_model", "experiment": "ctrl"}
+
+
+NAV_CELLS = [
+    """
+import ipywidgets as W
+from hawknb.widgets import InvestigationNavigator
+steps = [
+    {"id": "metric", "title": "Top-line anomaly", "status": "done", "decision": "CTR down 4%",
+     "confidence": 0.97, "parent": None},
+    {"id": "model", "title": "Degraded model", "status": "done", "decision": "ranker/test",
+     "confidence": 0.9, "parent": "metric"},
+    {"id": "snapshot", "title": "Snapshot rollout", "status": "warning",
+     "decision": "s2 ramp aligns", "confidence": 0.7, "parent": "model"},
+    {"id": "features", "title": "Responsible features", "status": "skipped",
+     "decision": "not reached", "confidence": None, "parent": "snapshot"},
+    {"id": "training", "title": "Training data", "status": "failed", "decision": "no table",
+     "parent": "model"},
+]
+nav = InvestigationNavigator(steps, views={"snapshot": W.HTML("<b class='snapview'>S2 view</b>")})
+nav
+""",
+]
+
+
+def test_navigator_renders_steps_and_click_shows_view(lab, ui_out: Path) -> None:
+    lab.run_notebook("navigator.ipynb", NAV_CELLS, wait_for=".hawknb-navigator .hawknb-step")
+    root = lab.wait_for(".hawknb-navigator")
+    assert root.get_attribute("data-steps") == "5"
+    assert lab.page.locator(".hawknb-navigator .hawknb-step").count() == 5
+    assert lab.page.locator(".hawknb-step[data-status='failed']").count() == 1
+    lab.page.locator(".hawknb-step[data-step-id='snapshot']").click()
+    lab.wait_kernel("nav.selected_step == 'snapshot'")
+    # breadcrumbs show the path root -> selected, and the step's view appears below
+    lab.page.wait_for_selector(".hawknb-crumb[data-step-id='snapshot']")
+    crumbs = lab.page.locator(".hawknb-navigator .hawknb-crumb").all_inner_texts()
+    assert crumbs == ["Investigation", "Top-line anomaly", "Degraded model", "Snapshot rollout"]
+    lab.wait_for(".snapview")
+    lab.screenshot(ui_out / "navigator.png")
