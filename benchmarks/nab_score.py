@@ -90,6 +90,8 @@ GRID = {
     "suppress": (50, 100, 200),
     "level_k": (1, 3, 6),
     "season_weight": (0.0, 1.0),
+    "z_min": (3.0, 4.0, 6.0, 8.0),
+    "n_seasons": (1, 3, 5),
 }
 
 

@@ -28,11 +28,11 @@ from .anomaly_core import detect_period, fill_missing, shift, trailing_robust_z
 class CausalConfig:
     """Knobs of :func:`causal_scores` (defaults tuned on half of NAB, see docs/anomaly.md)."""
 
-    window: int = 1000  # rows of history for the median/MAD baseline
+    window: int = 2000  # rows of history for the median/MAD baseline
     min_samples: int = 20  # rows of history before a robust z is computed
     warmup: int = 100  # rows whose surprise only sets the reference (score 0)
     sd_floor: float = 0.1  # scale floor as a fraction of the rolling SD
-    level_k: int = 6  # rows of the short median of the level signal (1 disables)
+    level_k: int = 3  # rows of the short median of the level signal (1 disables)
     level_weight: float = 1.0
     season_weight: float = 1.0  # 0 disables the seasonal signal
     n_seasons: int = 3
@@ -113,13 +113,19 @@ def _level_z(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
 
 
 def _suppress(score: np.ndarray, fire_at: float, rows: int) -> np.ndarray:
-    """Keep the first firing of each burst; zero the firings within ``rows`` after it."""
-    out = np.where(score >= fire_at, 0.0, score)
-    last = -(10**18)
-    for i in np.flatnonzero(score >= fire_at):  # few rows: firings are records
-        if i - last > rows:
-            out[i] = score[i]
-            last = i
+    """Keep the first firing of a burst; silence every row within ``rows`` after it.
+
+    Silencing all rows (not only those over ``fire_at``) keeps a lower external threshold from
+    re-admitting the near-misses of the same incident.
+    """
+    out = score.copy()
+    i = 0
+    fires = np.flatnonzero(score >= fire_at)  # few rows: firings are records
+    k = 0
+    while k < fires.size:
+        i = int(fires[k])
+        out[i + 1 : i + 1 + rows] = 0.0
+        k = int(np.searchsorted(fires, i + rows + 1))
     return out
 
 
