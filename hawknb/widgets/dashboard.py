@@ -1,0 +1,384 @@
+"""`investigate`: the linked dashboard over a triage `Investigation`.
+
+The views stay thin: this module turns triage results into their plain-data inputs, and routes
+selections back through the triage layer (a brushed window re-runs the walk from it, a picked
+model re-ranks that model's features, a picked feature focuses the lineage explorer). Data
+flows one way: selection -> triage -> new view inputs -> views.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import datetime
+from typing import Any
+
+import ipywidgets
+import polars as pl
+
+from ..triage import Investigation, triage
+from ..triage import features as feature_step
+from ..triage.findings import STEPS
+from ..triage.topline import Anomaly
+from ..workspace import Workspace
+from ..workspace import contract as c
+from .features import FeatureRanking
+from .lineage import LineageExplorer
+from .modelgraph import ModelGraphTensorViewer
+from .navigator import InvestigationNavigator
+from .rollouts import RolloutCorrelator
+from .timeline import AnomalyTimeline
+
+
+def _num(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return x
+
+
+def timeline_view(inv: Investigation) -> AnomalyTimeline:
+    anomaly: Anomaly | None = inv.context.get("anomaly")
+    results = inv.context.get("anomalies") or {}
+    series: pl.DataFrame = inv.context.get("metric_series", pl.DataFrame())
+    name = anomaly.metric if anomaly else (next(iter(results), None))
+    if name is None or name not in results:
+        empty = pl.DataFrame(schema={c.TS: pl.Datetime("us", "UTC"), c.VALUE: pl.Float64})
+        view = AnomalyTimeline(empty, title="Top-line metric")
+        view.empty_reason = "the workspace has no top-line metric with enough points"
+        return view
+    res = results[name]
+    frame = res.baseline if not res.baseline.is_empty() else series.filter(pl.col(c.METRIC) == name)
+    cols = [col for col in (c.TS, c.VALUE, "baseline", "lower", "upper") if col in frame.columns]
+    rollouts = None
+    ws = inv.workspace
+    if ws is not None and ws.has("rollouts"):
+        rollouts = ws.table("rollouts")
+        if inv.verdict.model:
+            rollouts = rollouts.filter(pl.col(c.MODEL) == inv.verdict.model)
+        rollouts = rollouts.collect()
+    return AnomalyTimeline(
+        frame.select(cols),
+        windows=res.windows,
+        rollouts=rollouts,
+        title=f"{name}: top line, seasonal baseline and detected anomalies",
+    )
+
+
+def models_view(inv: Investigation) -> RolloutCorrelator:
+    health = inv.context.get("health")
+    if health is None:
+        empty = pl.DataFrame(
+            schema={c.TS: pl.Datetime("us", "UTC"), c.MODEL: pl.String, c.EXPERIMENT: pl.String}
+        )
+        view = RolloutCorrelator(empty, title="Prediction health")
+        view.empty_reason = "the walk stopped before model isolation (no top-line anomaly)"
+        return view
+    ws = inv.workspace
+    rollouts = ws.table("rollouts").collect() if ws is not None and ws.has("rollouts") else None
+    v = inv.verdict
+    suspect = (
+        {"model": v.model, "experiment": v.experiment, "snapshot": v.snapshot} if v.model else None
+    )
+    return RolloutCorrelator(
+        health,
+        rollouts=rollouts,
+        suspect=suspect,
+        title="Prediction health per model / experiment, with rollouts",
+    )
+
+
+def snapshot_view(inv: Investigation) -> RolloutCorrelator:
+    by_snap = inv.context.get("health_by_snapshot")
+    if by_snap is None or by_snap.is_empty():
+        view = models_view(inv)
+        if by_snap is None:
+            view.empty_reason = "the walk did not reach snapshot isolation"
+        return view
+    # one small multiple per snapshot: the same-hours A/B is read by stacking them
+    frame = by_snap.with_columns(
+        pl.concat_str([pl.col(c.EXPERIMENT), pl.col(c.SNAPSHOT)], separator=" / ").alias(
+            c.EXPERIMENT
+        )
+    ).drop(c.SNAPSHOT)
+    v = inv.verdict
+    suspect = None
+    if v.snapshot:
+        exp = v.experiment or frame[c.EXPERIMENT][0].split(" / ")[0]
+        suspect = {"model": v.model, "experiment": f"{exp} / {v.snapshot}"}
+    return RolloutCorrelator(
+        frame,
+        suspect=suspect,
+        title=f"{v.model}: prediction health per snapshot in the same hours",
+    )
+
+
+def features_view(inv: Investigation) -> FeatureRanking:
+    ranking = inv.context.get("ranking")
+    if ranking is None:
+        view = FeatureRanking(pl.DataFrame(schema={"feature": pl.String}), title="Features")
+        view.empty_reason = (
+            "feature isolation was not needed: the walk convicted a snapshot"
+            if inv.verdict.snapshot
+            else "the walk did not reach feature isolation"
+        )
+        return view
+    return FeatureRanking(
+        ranking.table,
+        sparklines=ranking.sparklines(),
+        title=f"{ranking.model}: features ranked by responsibility ({ranking.method})",
+    )
+
+
+def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplorer:
+    ws = inv.workspace
+    graph = ws.lineage() if ws is not None else None
+    if graph is None:
+        view = LineageExplorer([], [], title="Upstream lineage")
+        view.empty_reason = "the workspace has no lineage.json"
+        return view
+    nodes = [
+        {"id": n, "kind": d.get("kind", ""), "name": d.get("name", n)}
+        for n, d in graph.nodes(data=True)
+    ]
+    edges = [{"source": u, "target": v} for u, v in graph.edges]
+    result = inv.context.get("root_cause")
+    ranking = inv.context.get("ranking")
+    focus = focus or (ranking.top(1)[0] if ranking is not None and ranking.table.height else None)
+    if focus not in graph:
+        focus = None
+    candidates: list[dict[str, Any]] = []
+    blast: list[str] = []
+    series: dict[str, dict[str, Any]] = {}
+    if result is not None:
+        candidates = [
+            {"node": r.node, "score": r.score, "confidence": r.confidence}
+            for r in result.candidates[:10]
+        ]
+        blast = list(result.blast_radius.nodes) if result.blast_radius else []
+        if ws is not None and ws.has("lineage_stats") and inv.verdict.onset is not None:
+            from ..kernels.lineage import node_series
+
+            want = [r.node for r in result.candidates[:30]] + ([focus] if focus else [])
+            stat_of = {
+                r.node: (r.changed_stats[0].stat if r.changed_stats else None)
+                for r in result.candidates
+            }
+            long = node_series(ws.table("lineage_stats"), want, around=inv.verdict.onset)
+            for node, part in long.group_by(c.NODE):
+                node = node[0]
+                stat = stat_of.get(node) or part[c.STAT][0]
+                one = part.filter(pl.col(c.STAT) == stat)
+                series[node] = {
+                    "ts": one[c.TS].to_list(),
+                    "value": one[c.VALUE].to_list(),
+                    "onset": inv.verdict.onset.isoformat(),
+                }
+    view = LineageExplorer(
+        nodes,
+        edges,
+        series=series or None,
+        candidates=candidates,
+        blast_radius=blast,
+        focus=focus,
+        title="Upstream lineage: candidates ranked, blast radius shaded",
+    )
+    if result is None:
+        view.empty_reason = (
+            (
+                "the lineage walk was not run: "
+                + (
+                    "a snapshot was convicted first"
+                    if inv.verdict.snapshot
+                    else "no feature explained the shift"
+                )
+            )
+            if not candidates and focus is None
+            else ""
+        )
+    return view
+
+
+def modelgraph_view(inv: Investigation) -> ModelGraphTensorViewer:
+    diag = inv.context.get("diagnosis")
+    trace = diag.trace if diag is not None else None
+    if trace is None:
+        view = ModelGraphTensorViewer([], [], title="Model graph")
+        view.empty_reason = (
+            "no snapshot was diagnosed: the walk found the cause outside the model"
+            if diag is None
+            else "the suspect snapshot could not be replayed (see the activations finding)"
+        )
+        return view
+    change: dict[str, float] = {}
+    if diag.weights is not None:
+        for t in diag.weights.tensors:
+            change[t.layer] = max(change.get(t.layer, 0.0), float(t.ratio))
+    nodes, stats = [], {}
+    for n in trace.nodes:
+        nodes.append({"id": n.name, "label": n.target or n.name, "op": n.op, "layer": n.layer})
+        if n.stats is None:
+            continue
+        s = n.stats
+        entry = {
+            "min": _num(s.min),
+            "max": _num(s.max),
+            "mean": _num(s.mean),
+            "std": _num(s.std),
+            "nan": s.nan_count,
+            "inf": s.inf_count,
+            "max_abs": _num(s.max_abs),
+        }
+        if n.layer in change:
+            entry["change_vs_previous"] = _num(change[n.layer])
+        if s.histogram is not None:
+            entry["hist"] = {"edges": list(s.histogram[0]), "counts": list(s.histogram[1])}
+        stats[n.name] = entry
+    edges = [{"source": a, "target": b} for a, b in trace.edges]
+    flagged = [diag.fault.node] if diag.fault is not None else []
+    return ModelGraphTensorViewer(
+        nodes,
+        edges,
+        stats=stats,
+        flagged=flagged,
+        color_by="max_abs",
+        title=f"{inv.verdict.model}/{inv.verdict.snapshot}: activations on recent traffic",
+    )
+
+
+def training_view(inv: Investigation) -> ipywidgets.HTML:
+    diag = inv.context.get("diagnosis")
+    t = diag.training if diag is not None else None
+    if t is None:
+        return ipywidgets.HTML(
+            "<div class='hawknb-empty'>Nothing to show, because the training data of a "
+            "snapshot was not diagnosed in this walk.</div>"
+        )
+    frame = t.frame().to_pandas()
+    return ipywidgets.HTML(
+        f"<div class='hawknb-training'><p>{html.escape('; '.join(t.reasons) or 'no anomaly')}"
+        f"</p>{frame.to_html(index=False, float_format=lambda x: f'{x:.4g}')}</div>"
+    )
+
+
+def verdict_view(inv: Investigation) -> ipywidgets.HTML:
+    v = inv.verdict
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(val))}</td></tr>"
+        for k, val in v.to_dict().items()
+        if val not in (None, [], "")
+    )
+    return ipywidgets.HTML(f"<table class='hawknb-verdict'>{rows}</table>")
+
+
+class Dashboard(ipywidgets.VBox):
+    """The investigation navigator with one linked view per step."""
+
+    def __init__(self, inv: Investigation) -> None:
+        super().__init__(layout=ipywidgets.Layout(width="100%"))
+        self.add_class("hawknb-dashboard")
+        self._build(inv)
+
+    # -- building ----------------------------------------------------------------------------
+    def _build(self, inv: Investigation) -> None:
+        self.investigation = inv
+        self.timeline = timeline_view(inv)
+        self.rollouts = models_view(inv)
+        self.snapshots = snapshot_view(inv)
+        self.features = features_view(inv)
+        self.lineage = lineage_view(inv)
+        self.modelgraph = modelgraph_view(inv)
+        views: dict[str, ipywidgets.Widget] = {
+            "topline": self.timeline,
+            "models": self.rollouts,
+            "snapshot": self.snapshots,
+            "features": self.features,
+            "lineage": self.lineage,
+            "weights": self.modelgraph,
+            "activations": self.modelgraph,
+            "training": training_view(inv),
+            "verdict": verdict_view(inv),
+        }
+        steps = [
+            {
+                "id": f.step,
+                "title": f.title,
+                "status": f.status,
+                "decision": f.decision,
+                "confidence": f.confidence,
+                "parent": STEPS.get(f.step, {}).get("parent")
+                if STEPS.get(f.step, {}).get("parent") in {g.step for g in inv.findings}
+                else None,
+            }
+            for f in inv.findings
+        ]
+        views = {k: w for k, w in views.items() if k in {s["id"] for s in steps}}
+        first = "verdict" if "verdict" in views else (steps[0]["id"] if steps else None)
+        self.navigator = InvestigationNavigator(
+            steps, views=views, selected=first, title="hawknb investigation"
+        )
+        self.timeline.observe(self._on_window, names="selection")
+        self.rollouts.observe(self._on_model, names="selected")
+        self.features.observe(self._on_feature, names="selected_feature")
+        self.children = [self.navigator.box]
+
+    # -- selections flow back through the triage layer ---------------------------------------
+    def _on_window(self, change: dict[str, Any]) -> None:
+        sel = change["new"] or {}
+        if not sel.get("start") or self.investigation.workspace is None:
+            return
+        start = datetime.fromisoformat(str(sel["start"]).replace("Z", "+00:00"))
+        metric = self.investigation.verdict.metric
+        inv = triage(self.investigation.workspace, metric=metric, start=start, progress=False)
+        self._build(inv)
+
+    def _on_model(self, change: dict[str, Any]) -> None:
+        sel = change["new"] or {}
+        model = sel.get("model")
+        inv = self.investigation
+        anomaly: Anomaly | None = inv.context.get("anomaly")
+        if not model or anomaly is None or inv.workspace is None:
+            return
+        ranking, _ = feature_step.rank(inv.workspace, model, anomaly)
+        inv.context["ranking"] = ranking
+        inv.context["selected_model"] = model
+        new = features_view(inv)
+        self.features.unobserve(self._on_feature, names="selected_feature")
+        self.features = new
+        self.features.observe(self._on_feature, names="selected_feature")
+        if "features" in self.navigator.views:
+            self.navigator.set_view("features", new)
+            self.navigator.select("features")
+
+    def _on_feature(self, change: dict[str, Any]) -> None:
+        feature = change["new"]
+        if not feature:
+            return
+        graph = self.investigation.workspace.lineage() if self.investigation.workspace else None
+        if graph is not None and feature in graph:
+            self.lineage.focus = feature
+            if "lineage" in self.navigator.views:
+                self.navigator.select("lineage")
+
+
+def investigate(
+    source: Workspace | Investigation | str,
+    *,
+    metric: str | None = None,
+    start: datetime | None = None,
+    progress: bool = False,
+) -> Dashboard:
+    """Triage a workspace (or take a finished Investigation) and return the linked dashboard.
+
+    End a notebook cell with it to display it. Brushing a window on the timeline re-runs the
+    walk from that window; clicking a model re-ranks its features; clicking a feature focuses
+    the lineage explorer on it.
+    """
+    inv = (
+        source
+        if isinstance(source, Investigation)
+        else triage(source, metric=metric, start=start, progress=progress)
+    )
+    return Dashboard(inv)
+
+
+__all__ = ["Dashboard", "investigate"]
