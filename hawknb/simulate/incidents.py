@@ -130,10 +130,10 @@ def plan(rng: np.random.Generator, kind: str, system: System, days: int) -> Plan
             }
         elif kind == "activation_blowup":
             j = int(rng.integers(len(system.models[m].features)))
-            p.snapshot_fault = {"feature_pos": j, "quantile": float(rng.uniform(0.7, 0.9))}
+            p.snapshot_fault = {"feature_pos": j, "quantile": float(rng.uniform(0.4, 0.7))}
             incident_feats = {system.models[m].features[j]}
         else:
-            p.snapshot_fault = {"bad_day": d - 1, "factor": float(rng.uniform(3.0, 6.0))}
+            p.snapshot_fault = {"bad_day": d - 1, "factor": float(rng.uniform(4.0, 8.0))}
             frozen[(m, 1 - e)] = d  # the other arm did not retrain on the bad partition
     for (m, e), first in frozen.items():
         for d in range(first, days):

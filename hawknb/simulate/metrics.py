@@ -2,7 +2,8 @@
 
 A model's predictions decide which ads are shown: when a prediction is far from the true
 probability the ad shown is a worse one, modelled as a per-request quality factor
-q = exp(-alpha * |logit(pred) - logit(p_true)|) (0 for a NaN/inf prediction: no ad). Clicks,
+q = floor + (1 - floor) * exp(-alpha * |logit(pred) - logit(p_true)|) (0 for a NaN/inf
+prediction: no ad is shown). Clicks,
 conversions and engagement are impressions times the mean of p_true * q over the served
 requests, so a degraded model moves the metrics it drives and barely the others.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 ALPHA = 1.0
+#: even a useless ranking shows ads that get some engagement (random allocation)
+Q_FLOOR = 0.3
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -29,7 +32,7 @@ def quality(pred: np.ndarray, truth: np.ndarray, link: str, spread: float) -> np
             err = np.abs(_logit(safe) - _logit(truth))
         else:
             err = np.abs(safe - truth) / spread
-        q = np.exp(-ALPHA * np.minimum(err, 50.0))
+        q = Q_FLOOR + (1 - Q_FLOOR) * np.exp(-ALPHA * np.minimum(err, 50.0))
     return np.where(finite, q, 0.0)
 
 

@@ -96,10 +96,17 @@ def true_model(
 
 
 def perturb(rng: np.random.Generator, w: Weights, rel: float) -> Weights:
-    """Small multiplicative-scale noise on every tensor: snapshot-to-snapshot drift."""
+    """Small noise on every tensor: snapshot-to-snapshot drift.
+
+    The noise is relative to each input column's own scale, because the first layer folds in
+    the features' standardization and its columns differ by orders of magnitude.
+    """
     out = {}
     for k, v in w.items():
-        scale = np.sqrt(np.mean(v**2)) + 1e-12
+        if v.ndim == 2:
+            scale = np.sqrt(np.mean(v**2, axis=0, keepdims=True)) + 1e-12
+        else:
+            scale = np.sqrt(np.mean(v**2)) + 1e-12
         out[k] = v + rng.standard_normal(v.shape) * rel * scale
     return out
 

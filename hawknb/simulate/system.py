@@ -175,7 +175,7 @@ def build_system(rng: np.random.Generator, n_models: int, features_per_model: in
         role = ROLES[m % len(ROLES)]
         k = role_count.get(role, 0)
         role_count[role] = k + 1
-        base = pools[role][k % len(pools[role])]
+        base = str(pools[role][k % len(pools[role])])
         name = base if k < len(pools[role]) else f"{base}_{k}"
         chosen: list[int] = []
         # share some existing features (several models read the same columns)

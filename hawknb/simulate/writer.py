@@ -203,8 +203,8 @@ def simulate(
 
     arm_truth = {}
     for mi in range(M):
-        arm_truth[(mi, 0)] = perturb(snap_rng, truths[mi], 0.01)
-        arm_truth[(mi, 1)] = perturb(snap_rng, truths[mi], 0.03)
+        arm_truth[(mi, 0)] = perturb(snap_rng, truths[mi], 0.005)
+        arm_truth[(mi, 1)] = perturb(snap_rng, truths[mi], 0.015)
     snaps: dict[tuple[int, int, int], Snap] = {}
     fault_detail: dict = {}
     blow_threshold = None
@@ -219,7 +219,7 @@ def simulate(
                     + dt.timedelta(days=d, hours=hod)
                     - dt.timedelta(minutes=int(snap_rng.integers(30, 180)))
                 )
-                w = perturb(snap_rng, arm_truth[(mi, e)], 0.015)
+                w = perturb(snap_rng, arm_truth[(mi, e)], 0.008)
                 sh = shift_for(mi, d, clean_label_mean)
                 clean_w = calibrate(w, sh)
                 served_w = clean_w
@@ -359,14 +359,14 @@ def simulate(
     writer = pq.ParquetWriter(out / "serving.parquet", schema)
     # accumulators
     acc = np.zeros((2, M, 2, H, S))  # (served/clean, model, exp, hour, segment) sums of truth*q
-    cnt = np.zeros((M, 2, H, S))
+    cnt = np.zeros((M, 2, H, S))  # sums of truth (the denominator: see below)
     fsum = np.zeros((H, F))
     fsq = np.zeros((H, F))
     fcnt = np.zeros((H, F))
     tsum = np.zeros((H, len(system.tables)))
     tcnt = np.zeros((H, len(system.tables)))
     onset = p.onset
-    deg = np.zeros((M, 2))  # sum of (q_clean - q_served) after onset, count
+    deg = np.zeros((2, M, H))  # per hour: sum of (q_clean - q_served), rows
     keep: dict[int, list] = {mi: [] for mi in range(M)}  # post-onset rows for attribution
     label_cut = H - p.label_lag
     start_us = int(start.timestamp() * 1_000_000)
@@ -400,7 +400,11 @@ def simulate(
                     pick = np.searchsorted(cum, u_snap * cum[-1], side="right").clip(
                         0, len(names) - 1
                     )
-                    chunks.append((h, fb, seg, u_lab, np.asarray(names, dtype=object)[pick], off))
+                    snap_of_row = np.asarray(names, dtype=object)[pick]
+                    chunks.append((h, fb, seg, u_lab, snap_of_row, off))
+                    if onset is not None and onset <= h < onset + 24:
+                        k = 100  # rows kept per hour for the truth's feature ranking
+                        keep[mi].append((h, e, fb.clean[:k], fb.served[:k], snap_of_row[:k]))
                     fsum[h, m.features] += fb.served.sum(0, dtype=np.float64)
                     fsq[h, m.features] += (fb.served.astype(np.float64) ** 2).sum(0)
                     fcnt[h, m.features] += n
@@ -436,13 +440,9 @@ def simulate(
                     acc[wi, mi, e] += np.bincount(idx, weights=t_val * q, minlength=H * S).reshape(
                         H, S
                     )
-                cnt[mi, e] += np.bincount(idx, minlength=H * S).reshape(H, S)
-                if onset is not None:
-                    post = hour >= onset
-                    deg[mi, 0] += (q_c - q_s)[post].sum()
-                    deg[mi, 1] += post.sum()
-                    if post.any() and sum(len(k[0]) for k in keep[mi]) < 4000:
-                        keep[mi].append((clean[post], served[post], snap_names[post]))
+                cnt[mi, e] += np.bincount(idx, weights=t_val, minlength=H * S).reshape(H, S)
+                deg[0, mi] += np.bincount(hour, weights=q_c - q_s, minlength=H)
+                deg[1, mi] += np.bincount(hour, minlength=H)
                 parts.append(
                     {
                         "ts": start_us + hour.astype(np.int64) * 3_600_000_000 + off,
@@ -500,14 +500,17 @@ def simulate(
         bar.close()
 
     # -- metrics -------------------------------------------------------------------------------
+    # A model's contribution is its base rate times the share of the truth it "captured"
+    # (sum of truth * q over sum of truth): the log is a small sample, and the ratio keeps its
+    # sampling noise out of metrics that stand for millions of requests.
     contrib: dict[str, np.ndarray] = {}
     for mi, m in enumerate(system.models):
         shares = np.array([1 - p.test_share[mi], p.test_share[mi]])
-        overall = acc[:, mi].sum(3) / np.maximum(cnt[mi].sum(2), 1)[None]  # (2, 2, H)
-        mean = np.where(
-            cnt[mi][None] > 0, acc[:, mi] / np.maximum(cnt[mi][None], 1), overall[..., None]
+        overall = acc[:, mi].sum(3) / np.maximum(cnt[mi].sum(2), 1e-12)[None]  # (2, 2, H)
+        ratio = np.where(
+            cnt[mi][None] > 0, acc[:, mi] / np.maximum(cnt[mi][None], 1e-12), overall[..., None]
         )
-        a = (mean * shares[None, :, None, None]).sum(1) * m.share  # (2, H, S)
+        a = (ratio * shares[None, :, None, None]).sum(1) * m.share * base[mi]  # (2, H, S)
         contrib[m.role] = contrib.get(m.role, 0) + a
     served_m, clean_m, segmented = mx.assemble(_rng(seed, 6), H, seg_p, contrib)
     met_rows = []
@@ -718,7 +721,8 @@ def _truth(
     features: list[str] = []
     downstream: list[str] = []
     upstream: list[str] = []
-    degradation = deg[:, 0] / np.maximum(deg[:, 1], 1)
+    post = slice(p.onset, None)
+    degradation = deg[0, :, post].sum(1) / np.maximum(deg[1, :, post].sum(1), 1)
     details["prediction_degradation"] = {
         models[i].name: float(degradation[i]) for i in range(len(models))
     }
@@ -747,9 +751,10 @@ def _truth(
         cols = [j for j, f in enumerate(mspec.features) if f in set(dfeat)]
         impact = {}
         if keep[primary]:
-            clean = np.concatenate([k[0] for k in keep[primary]])
-            served = np.concatenate([k[1] for k in keep[primary]])
-            names = np.concatenate([k[2] for k in keep[primary]])
+            kept = sorted(keep[primary], key=lambda k: (k[0], k[1]))
+            clean = np.concatenate([k[2] for k in kept])
+            served = np.concatenate([k[3] for k in kept])
+            names = np.concatenate([k[4] for k in kept])
             for j in cols:
                 restored = served.copy()
                 restored[:, j] = clean[:, j]
