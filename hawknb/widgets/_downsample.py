@@ -22,6 +22,16 @@ def range_slice(x: np.ndarray, lo: float | None, hi: float | None) -> tuple[int,
     return i0, max(i0, i1)
 
 
+def _firsts(sorted_ids: np.ndarray) -> np.ndarray:
+    """Positions of the first element of each run in a non-decreasing id array (O(n))."""
+    return np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+
+
+def _lasts(sorted_ids: np.ndarray) -> np.ndarray:
+    """Positions of the last element of each run in a non-decreasing id array (O(n))."""
+    return np.flatnonzero(np.r_[sorted_ids[1:] != sorted_ids[:-1], True])
+
+
 def minmax_indices(x: np.ndarray, y: np.ndarray, n_buckets: int) -> np.ndarray:
     """Indices to keep: per bucket of equal x-width the first, min, max and last finite point,
     plus the first non-finite point of a bucket that has one.
@@ -46,22 +56,23 @@ def minmax_indices(x: np.ndarray, y: np.ndarray, n_buckets: int) -> np.ndarray:
     else:
         bucket = np.minimum(((x - x[0]) / span * n_buckets).astype(np.int64), n_buckets - 1)
     finite = np.isfinite(y)
+    # x is sorted, so buckets are contiguous segments: per-segment reductions with reduceat
+    # (a few O(n) passes; no sort of the values)
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    seg = np.repeat(np.arange(len(starts)), lengths)
     keep = [np.zeros(0, dtype=np.int64)]
+    y_lo = np.where(finite, y, np.inf)
+    y_hi = np.where(finite, y, -np.inf)
+    for vals, red in ((y_lo, np.minimum), (y_hi, np.maximum)):
+        ext = red.reduceat(vals, starts)
+        cand = np.flatnonzero((vals == ext[seg]) & finite)
+        keep.append(cand[_firsts(seg[cand])])
     fi = np.flatnonzero(finite)
     if len(fi):
-        fb = bucket[fi]
-        # order by (bucket, value): the first of a bucket is its min, the last its max
-        order = fi[np.lexsort((y[fi], fb))]
-        ob = bucket[order]
-        starts = np.flatnonzero(np.r_[True, ob[1:] != ob[:-1]])
-        ends = np.r_[starts[1:] - 1, len(order) - 1]
-        keep += [order[starts], order[ends]]
-        # x is sorted, so first/last in time are the group boundaries of fi itself
-        s2 = np.flatnonzero(np.r_[True, fb[1:] != fb[:-1]])
-        e2 = np.r_[s2[1:] - 1, len(fi) - 1]
-        keep += [fi[s2], fi[e2]]
+        fseg = seg[fi]
+        keep += [fi[_firsts(fseg)], fi[_lasts(fseg)]]
     ni = np.flatnonzero(~finite)
     if len(ni):
-        _, first = np.unique(bucket[ni], return_index=True)
-        keep.append(ni[first])
+        keep.append(ni[_firsts(seg[ni])])
     return np.unique(np.concatenate(keep))
