@@ -86,6 +86,7 @@ def run_once(lab: Lab, i: int, n: int) -> dict[str, float]:
         "build_ms": (k["t_built"] - k["t_start"]) * 1000,
         "state_bytes": k["state"],
         "data_bytes": k["data"],
+        "esm_bytes": k["esm"],
         "sent_points": k["sent"],
         "total_points": k["total"],
         "zoom_ms": t1 - t0,
