@@ -1,0 +1,114 @@
+"""The linked dashboard: each step gets its view, selections flow back through triage."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+import hawknb
+from hawknb.simulate import simulate
+from hawknb.widgets.dashboard import Dashboard
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dash")
+    simulate(root / "ws", incident="feature_coverage", seed=2, truth_path=root / "truth.json")
+    truth = json.loads((root / "truth.json").read_text())
+    return hawknb.investigate(root / "ws"), truth
+
+
+@pytest.fixture(scope="module")
+def snapshot_case(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dash_snap")
+    simulate(root / "ws", incident="activation_blowup", seed=2, truth_path=root / "truth.json")
+    truth = json.loads((root / "truth.json").read_text())
+    return hawknb.investigate(root / "ws"), truth
+
+
+def test_every_step_has_a_view_with_content(upstream):
+    dash, truth = upstream
+    assert isinstance(dash, Dashboard)
+    steps = [s["id"] for s in dash.navigator.steps]
+    assert steps[:3] == ["topline", "models", "snapshot"]
+    assert set(dash.navigator.views) == set(steps)
+    assert dash.navigator.selected_step == "verdict"
+    assert dash.timeline.empty_reason == ""
+    assert dash.features.empty_reason == ""
+    assert dash.lineage.empty_reason == ""
+    # the planted feature is in the ranking and the lineage explorer starts at the top feature
+    top = dash.features._frame["feature"].to_list()
+    assert truth["features"][0] in top[:5]
+    assert dash.lineage.focus == top[0]
+    # the culprit lineage node is ranked among the candidates shown
+    assert truth["upstream"][0] in [c["node"] for c in dash.lineage._candidates]
+    # the model graph was not needed: it says why instead of staying blank
+    assert "outside the model" in dash.modelgraph.empty_reason
+
+
+def test_selecting_a_feature_focuses_the_lineage(upstream):
+    dash, _ = upstream
+    features = dash.features._frame["feature"].to_list()
+    graph = dash.investigation.workspace.lineage()
+    pick = next(f for f in features[1:] if f in graph)
+    dash.features.selected_feature = pick
+    assert dash.lineage.focus == pick
+    assert dash.navigator.selected_step == "lineage"
+
+
+def test_selecting_a_model_reranks_its_features(upstream):
+    dash, _ = upstream
+    inv = dash.investigation
+    other = next(m for m in inv.workspace.models() if m != inv.verdict.model)
+    dash.rollouts.selected = {"model": other, "experiment": "x"}
+    assert other in dash.features.title
+    assert set(dash.features._frame["feature"]) == set(inv.workspace.features(other))
+    assert dash.navigator.selected_step == "features"
+
+
+def test_brushing_a_window_reruns_the_walk_from_it(upstream):
+    dash, truth = upstream
+    onset = datetime.fromisoformat(truth["onset"])
+    dash.timeline.selection = {
+        "start": (onset + timedelta(hours=1)).isoformat(),
+        "end": (onset + timedelta(hours=3)).isoformat(),
+    }
+    v = dash.investigation.verdict
+    assert v.metric == truth["metric"]
+    assert abs(v.onset - onset) <= timedelta(hours=6)
+    assert v.cause == truth["cause"]
+
+
+def test_snapshot_case_shows_the_model_graph(snapshot_case):
+    dash, truth = snapshot_case
+    v = dash.investigation.verdict
+    assert v.snapshot == truth["snapshot"]
+    assert dash.modelgraph.empty_reason == ""
+    assert len(dash.modelgraph._nodes) > 3
+    flagged = [n for n, f in dash.modelgraph._flags.items() if f]
+    assert flagged, "the first NaN/extreme node is flagged"
+    assert "convicted a snapshot" in dash.features.empty_reason
+
+
+def test_no_anomaly_dashboard_explains_itself(tmp_path):
+    ts = pl.datetime_range(
+        datetime(2026, 1, 1), datetime(2026, 1, 5), "1h", time_zone="UTC", eager=True
+    )
+    metrics = pl.DataFrame({"ts": ts, "metric": "revenue", "value": 1.0})
+    serving = pl.DataFrame(
+        {
+            "ts": ts,
+            "model": "m",
+            "experiment": "e",
+            "snapshot": "s",
+            "prediction": 0.5,
+            "label": 1.0,
+            "f": 1.0,
+        }
+    )
+    dash = hawknb.investigate(hawknb.Workspace(metrics=metrics, serving=serving))
+    assert dash.investigation.verdict.cause == "none"
+    assert [s["id"] for s in dash.navigator.steps] == ["topline"]
