@@ -69,7 +69,7 @@ def run_once(lab: Lab, i: int, n: int) -> dict[str, float]:
     rendered = lab.page.evaluate("() => window.__tl_rendered")
     k = lab.kernel_json(
         "{'t_start': t_start, 't_built': t_built, 'state': tl.state_bytes(), "
-        "'data': len(tl.data), 'sent': tl.sent_points, 'total': tl.total_points}"
+        "'data': len(tl.data), 'esm': len(str(tl._esm)), 'sent': tl.sent_points, 'total': tl.total_points}"
     )
     # zoom: click on the middle tenth, then "Zoom to selection" -> detail request -> update
     lab.kernel_eval(
@@ -133,6 +133,7 @@ def main() -> None:
     print(
         f"  initial state on the wire       : {med['state_bytes'] / 1024:.0f} KiB "
         f"(Arrow {med['data_bytes'] / 1024:.0f} KiB; raw float64 {raw / 2**20:.1f} MiB)"
+        f" + JS bundle {med['esm_bytes'] / 1024:.0f} KiB once per widget"
     )
     print(
         f"  zoom to a tenth -> detail drawn : {med['zoom_ms']:.0f} ms, "
