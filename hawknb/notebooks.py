@@ -330,6 +330,34 @@ def show_verdict(investigation: Any) -> None:
     display({"text/markdown": md, "application/json": verdict}, raw=True)
 
 
+def views(investigation: Any) -> Any:
+    """The linked views of an investigation: ``hawknb.investigate``'s dashboard.
+
+    Falls back to the navigator over the findings where the dashboard is not available (a
+    partial install), so a template still shows the walk instead of failing.
+    """
+    import hawknb
+
+    investigate = getattr(hawknb, "investigate", None)
+    if investigate is not None:
+        return investigate(investigation)
+    from .widgets import InvestigationNavigator
+
+    present = {f.step for f in investigation.findings}
+    steps = [
+        {
+            "id": f.step,
+            "title": f.title,
+            "status": f.status,
+            "decision": f.decision,
+            "confidence": f.confidence,
+            "parent": f.parent if f.parent in present else None,
+        }
+        for f in investigation.findings
+    ]
+    return InvestigationNavigator(steps, title="hawknb investigation")
+
+
 # -- instantiation -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Instantiated:

@@ -221,33 +221,46 @@ def test_bad_parameter_fails_the_first_cell_with_one_line(tiny_ws: Path, tmp_pat
 
 
 # -- the command line -----------------------------------------------------------------------------
-def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hawknb", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run `hawknb ...` in-process (a subprocess pays torch's import for each call) and return
+    (exit code, stdout, stderr). Restores the logging switch the CLI turns off."""
+    import logging
+
+    from hawknb.cli import main
+
+    def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        try:
+            rc = main(list(args))
+        finally:
+            logging.disable(logging.NOTSET)
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    return run
 
 
-def test_cli_new_list_and_instantiate(tiny_ws: Path, tmp_path: Path) -> None:
-    res = _cli("new", "--list")
-    assert res.returncode == 0, res.stderr
-    lines = res.stdout.strip().splitlines()
+def test_cli_new_list_and_instantiate(tiny_ws: Path, tmp_path: Path, cli) -> None:
+    rc, out, err = cli("new", "--list")
+    assert rc == 0, err
+    lines = out.strip().splitlines()
     assert len(lines) == len(EXPECTED)
     assert lines[0].startswith("triage ")
     assert all(len(line.split(None, 1)) == 2 for line in lines)  # name + description
 
-    out = tmp_path / "nb" / "t.ipynb"
-    res = _cli("new", "triage", "--workspace", str(tiny_ws), "-p", "metric", "ctr", "-o", str(out))
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == f"wrote {out}"
-    src = _injected(nbformat.read(out, as_version=4))
-    # stored relative to the notebook, so the two can move together
-    assert (out.parent / json.loads(src.split("workspace = ")[1].splitlines()[0])).resolve() == (
-        tiny_ws.resolve()
+    nb_path = tmp_path / "nb" / "t.ipynb"
+    rc, out, err = cli(
+        "new", "triage", "--workspace", str(tiny_ws), "-p", "metric", "ctr", "-o", str(nb_path)
     )
+    assert rc == 0, err
+    assert out.strip() == f"wrote {nb_path}"
+    src = _injected(nbformat.read(nb_path, as_version=4))
+    # stored relative to the notebook, so the two can move together
+    stored = json.loads(src.split("workspace = ")[1].splitlines()[0])
+    assert not Path(stored).is_absolute()
+    assert (nb_path.parent / stored).resolve() == tiny_ws.resolve()
     assert 'metric = "ctr"' in src
 
 
@@ -258,13 +271,27 @@ def test_cli_new_list_and_instantiate(tiny_ws: Path, tmp_path: Path) -> None:
         (["new", "triage"], "no workspace"),
         (["new", "triage", "--workspace", "/does/not/exist"], "is not a workspace directory"),
         (["new"], "which template"),
+        (["new", "triage", "-w", ".", "-p", "workspace", "."], "workspace given twice"),
     ],
 )
-def test_cli_new_errors_are_one_line(args: list[str], pattern: str, tmp_path: Path) -> None:
-    res = _cli(*args, cwd=tmp_path)
+def test_cli_new_errors_are_one_line(args: list[str], pattern: str, tmp_path: Path, cli) -> None:
+    rc, _out, err = cli(*args, cwd=tmp_path)
+    assert rc == 1
+    assert pattern in err
+    assert err.count("\n") == 1 and err.startswith("hawknb: error:")
+
+
+def test_cli_entry_point_runs_as_a_process(tmp_path: Path) -> None:
+    """One real process, as a user types it (the others run in-process)."""
+    res = subprocess.run(
+        [sys.executable, "-m", "hawknb", "new", "nosuch", "-w", "."],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert res.returncode == 1
-    assert pattern in res.stderr
-    assert res.stderr.count("\n") == 1 and res.stderr.startswith("hawknb: error:")
+    assert res.stderr.startswith("hawknb: error: unknown template 'nosuch'")
 
 
 # -- every template, executed on a simulated incident ---------------------------------------------
@@ -277,7 +304,7 @@ RUNS = {
     "snapshot_validation": "bad_snapshot",
     "training_data": "training_data",
 }
-SIM = {"days": 4, "rows_per_hour": 10, "n_models": 2, "features_per_model": 8}
+SIM = {"days": 10, "rows_per_hour": 20, "n_models": 3, "features_per_model": 16}
 
 
 def simulated(tmp_path_factory: pytest.TempPathFactory, incident: str, seed: int = 1):
@@ -308,19 +335,50 @@ def _check_culprit(verdict: dict, truth: dict) -> None:
         assert verdict["snapshot"] == truth["snapshot"], (verdict, truth)
 
 
+@pytest.fixture(scope="module")
+def shared_kernel():
+    """One kernel for the template runs: importing torch and hawknb once instead of per
+    notebook keeps this module fast. Every template sets all six parameters first, so nothing
+    leaks between notebooks that matters."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    yield km
+    km.shutdown_kernel(now=True)
+
+
+def _run(name: str, ws: Path, out: Path, km) -> nbformat.NotebookNode:
+    """Execute a template: through papermill + a fresh kernel for `triage` (what `hawknb new
+    --execute` does), through nbclient on the shared kernel for the others."""
+    from nbclient import NotebookClient
+
+    if name == "triage":
+        done = instantiate(name, out, workspace=str(ws), execute=True, timeout=600)
+        assert done.executed and done.widget_state_saved
+        return nbformat.read(out, as_version=4)
+    instantiate(name, out, workspace=str(ws))
+    nb = nbformat.read(out, as_version=4)
+    NotebookClient(
+        nb,
+        km=km,
+        timeout=600,
+        store_widget_state=True,
+        resources={"metadata": {"path": str(out.parent)}},
+    ).execute()
+    return nb
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(RUNS))
 def test_template_executes_and_names_the_planted_culprit(
-    name: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+    name: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, shared_kernel
 ) -> None:
     _needs_triage()
     from hawknb.report import notebook_verdict
 
     ws, truth = simulated(tmp_path_factory, RUNS[name])
-    out = tmp_path / f"{name}.ipynb"
-    done = instantiate(name, out, workspace=str(ws), execute=True, timeout=600)
-    assert done.executed and done.widget_state_saved
-    nb = nbformat.read(out, as_version=4)
+    nb = _run(name, ws, tmp_path / f"{name}.ipynb", shared_kernel)
     errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.output_type == "error"]
     assert errors == []
     # the verdict cell names the planted culprit

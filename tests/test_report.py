@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -178,16 +176,19 @@ def test_notebook_verdict_reads_the_tagged_cell() -> None:
     assert notebook_verdict(nbformat.v4.new_notebook()) == {}
 
 
-def test_report_bad_inputs(tmp_path: Path) -> None:
+def test_report_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(HawknbError, match="is not a workspace directory"):
         write_report(tmp_path / "nope", tmp_path / "r.html")
     with pytest.raises(HawknbError, match=r"a report is HTML; Fix: pass -o NAME.html"):
         write_report(tmp_path, tmp_path / "r.pdf")
-    res = subprocess.run(
-        [sys.executable, "-m", "hawknb", "report", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert res.returncode == 1
-    assert res.stderr.startswith("hawknb: error:") and res.stderr.count("\n") == 1
+    import logging
+
+    from hawknb.cli import main
+
+    try:
+        rc = main(["report", str(tmp_path / "nope")])
+    finally:
+        logging.disable(logging.NOTSET)
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.startswith("hawknb: error:") and err.count("\n") == 1

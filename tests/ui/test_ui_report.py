@@ -62,13 +62,25 @@ def test_triage_report_renders_views_offline(
         from hawknb.triage import triage  # noqa: F401
     except ImportError as exc:  # pragma: no cover - until the triage engine lands
         pytest.skip(f"hawknb.triage is not importable yet: {exc}")
-    from hawknb.report import write_report
+    import logging
+
+    import nbformat
+
+    from hawknb._offline_html import has_widget_state
+    from hawknb.cli import main
+    from hawknb.report import notebook_verdict
 
     ws, truth = simulated(tmp_path_factory, "upstream_data")
-    rep = write_report(ws, tmp_path / "report.html", timeout=600)
-    assert rep.widget_state_saved
-    assert rep.verdict["cause"] == truth["cause"]
-    blocked, errors = _open_offline(page, rep.path)
+    html, kept = tmp_path / "report.html", tmp_path / "kept.ipynb"
+    try:  # the command a user types, in-process
+        rc = main(["report", str(ws), "-o", str(html), "--notebook", str(kept)])
+    finally:
+        logging.disable(logging.NOTSET)
+    assert rc == 0
+    nb = nbformat.read(kept, as_version=4)
+    assert has_widget_state(nb)
+    assert notebook_verdict(nb)["cause"] == truth["cause"]
+    blocked, errors = _open_offline(page, html)
     # the verdict and the findings are in the page as text ...
     page.wait_for_selector("text=Verdict", timeout=20_000)
     body = page.inner_text("body")
@@ -79,6 +91,7 @@ def test_triage_report_renders_views_offline(
     rendered = page.locator(".jp-OutputArea-output .hawknb-body").count()
     failed = page.locator(".jp-OutputArea-output .hawknb-error").count()
     page.screenshot(path=str(ui_out / "report.png"), full_page=True)
+    print(f"report: {html.stat().st_size / 1e6:.1f} MB, {rendered} views rendered")
     assert rendered >= 1
     assert failed == 0
     assert blocked == [], f"the report fetched {blocked}"
