@@ -208,7 +208,8 @@ def to_ms(value: Any) -> float | None:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
-        return (value - _EPOCH).total_seconds() * 1000.0
+        # integer microseconds first: total_seconds() * 1000 loses the last millisecond digit
+        return ((value - _EPOCH) // dt.timedelta(microseconds=1)) / 1000.0
     if isinstance(value, dt.date):
         return to_ms(dt.datetime(value.year, value.month, value.day))
     raise ValueError(f"to_ms: cannot read {value!r} ({type(value).__name__}) as a timestamp")
