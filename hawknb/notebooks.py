@@ -326,7 +326,7 @@ def show_verdict(investigation: Any) -> None:
 
     verdict = investigation.verdict.to_dict()
     rows = [f"| {k} | {'—' if v in (None, '', []) else v} |" for k, v in verdict.items()]
-    md = "### Verdict\n\n| field | value |\n|---|---|\n" + "\n".join(rows)
+    md = "| field | value |\n|---|---|\n" + "\n".join(rows)
     display({"text/markdown": md, "application/json": verdict}, raw=True)
 
 
