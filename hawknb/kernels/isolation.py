@@ -328,7 +328,9 @@ def rank_model_experiments(
     if df.is_empty():
         raise ValueError("health is empty; is the serving log empty?")
     step = _window_us(df["_us"].to_numpy())
-    tolerance = max(2 * step, (end_us - onset_us) // 4)
+    # the top-line onset is itself uncertain by an hour or two and label-based series are
+    # noisy per window, so timing tolerates a few windows or half the anomaly
+    tolerance = max(3 * step, (end_us - onset_us) // 2)
     metric = None
     if metric_series is not None:
         m = collect(as_lazy(metric_series))
@@ -355,7 +357,11 @@ def rank_model_experiments(
             )
             if sh is None:
                 continue
-            worse_z = max(sh.z, 0.0) if s in WORSE_WHEN_HIGHER else abs(sh.z)
+            # a shift sustained over several post-onset windows is stronger evidence than
+            # one window's: scale by the sampling error of a median of n windows (capped at 6
+            # windows: serial correlation makes longer runs less informative than sqrt(n))
+            sustained = sh.z * math.sqrt(min(sh.n_after, 6)) / 1.2533
+            worse_z = max(sustained, 0.0) if s in WORSE_WHEN_HIGHER else abs(sustained)
             corr = _metric_correlation(metric, ts_us, x, ref_start_us, onset_us, end_us)
             corr_term = 1.0 if corr is None else 0.5 + 0.5 * corr
             st = strength(worse_z)

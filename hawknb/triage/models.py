@@ -15,7 +15,10 @@ from .findings import Finding
 from .topline import Anomaly
 
 #: below this model-isolation confidence no model's predictions explain the anomaly
-MODEL_CONFIDENCE = 0.3
+MODEL_CONFIDENCE = 0.15
+#: the experiment name of a model's pooled health (all experiments together): pooling doubles
+#: the rows per window, so a model-wide degradation too small to see per experiment shows
+ALL_EXPERIMENTS = "(all experiments)"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ def isolate_model(
 ) -> tuple[Suspect | None, Finding, pl.DataFrame, ModelIsolation]:
     every = health_every(anomaly)
     health = prediction_health(ws.serving, every=every)
+    pooled = prediction_health(
+        ws.serving.with_columns(pl.lit(ALL_EXPERIMENTS).alias(c.EXPERIMENT)), every=every
+    )
     metric = (
         metric_series.filter(pl.col(c.METRIC) == anomaly.metric)
         .sort(c.TS)
@@ -48,7 +54,7 @@ def isolate_model(
     )
     end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
     iso = rank_model_experiments(
-        health,
+        pl.concat([health, pooled], how="diagonal_relaxed"),
         onset=anomaly.onset,
         end=end,
         metric_series=metric,
@@ -75,8 +81,14 @@ def isolate_model(
         return None, finding, health, iso
     model, experiment = iso.top
     level = iso.model_level.get(model)
-    degraded = tuple(level.degraded) if level else (experiment,)
-    specific = bool(level and level.scope == "experiment")
+    degraded = tuple(e for e in (level.degraded if level else ()) if e != ALL_EXPERIMENTS)
+    specific = bool(level and level.scope == "experiment") and experiment != ALL_EXPERIMENTS
+    if experiment == ALL_EXPERIMENTS:
+        # only the pooled series moved clearly: name the model's most degraded experiment
+        own = ranking.filter((pl.col(c.MODEL) == model) & (pl.col(c.EXPERIMENT) != ALL_EXPERIMENTS))
+        experiment = own[c.EXPERIMENT][0] if own.height else experiment
+        degraded = degraded or tuple(own[c.EXPERIMENT].to_list())
+    degraded = degraded or (experiment,)
     row = ranking.row(0, named=True)
     scope = (
         f"only in experiment {experiment!r}"
