@@ -168,3 +168,16 @@ describe("canvas math", () => {
     expect(hitTest(L, 75, 5)).toBe(-1);
   });
 });
+
+describe("large-graph options", () => {
+  it("switches the lineage preset to cheap layering above the threshold only", () => {
+    const small = chain(10);
+    const big = chain(600);
+    expect(buildElkGraph(small.nodes, small.edges, { preset: "lineage" }).layoutOptions["elk.layered.layering.strategy"]).toBeUndefined();
+    const g = buildElkGraph(big.nodes, big.edges, { preset: "lineage" });
+    expect(g.layoutOptions["elk.layered.layering.strategy"]).toBe("LONGEST_PATH");
+    expect(g.layoutOptions["elk.direction"]).toBe("RIGHT");
+    // an explicit caller option still wins
+    expect(buildElkGraph(big.nodes, big.edges, { preset: "lineage", options: { "elk.layered.thoroughness": "5" } }).layoutOptions["elk.layered.thoroughness"]).toBe("5");
+  });
+});
