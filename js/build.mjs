@@ -1,4 +1,4 @@
-// Bundle every js/src/<view>/index.js into hawknb/static/<view>.js (ESM, as anywidget wants).
+// Bundle every js/src/<view>/index.js (folders starting with "_" hold shared code) into hawknb/static/<view>.js (ESM, as anywidget wants).
 // Deterministic output: CI rebuilds and fails when the committed bundle differs.
 import { build } from "esbuild";
 import { readdirSync, existsSync } from "node:fs";
@@ -9,7 +9,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, "src");
 const out = join(here, "..", "hawknb", "static");
 const views = readdirSync(src, { withFileTypes: true })
-  .filter((d) => d.isDirectory() && existsSync(join(src, d.name, "index.js")))
+  .filter((d) => d.isDirectory() && !d.name.startsWith("_") && existsSync(join(src, d.name, "index.js")))
   .map((d) => d.name);
 
 await Promise.all(
