@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import itertools
 import http.server
+import itertools
 import json
 import shutil
 import statistics
