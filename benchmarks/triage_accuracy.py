@@ -46,6 +46,11 @@ def score(verdict: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     out["model"] = verdict.get("model") in affected
     out["snapshot"] = verdict.get("snapshot") == truth.get("snapshot")
     tf = list(truth.get("features") or [])
+    if verdict.get("model") != truth["model"] and truth.get("downstream_features"):
+        # a shared upstream break degrades several models; when the verdict names another
+        # affected model, its culprit features are the root's downstream features it reads
+        used = set((truth.get("model_features") or {}).get(verdict.get("model"), []))
+        tf = [f for f in truth["downstream_features"] if f in used] or tf
     if tf:
         top = list(verdict.get("features") or [])[:5]
         out["recall5"] = len(set(top) & set(tf)) / min(5, len(tf))
@@ -76,6 +81,11 @@ def run_one(kind: str, seed: int) -> dict[str, Any]:
         inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False)
         t2 = time.perf_counter()
         truth = json.loads(truth_path.read_text())
+        truth["model_features"] = {
+            p.name: json.loads((p / "features.json").read_text())
+            for p in (ws_dir / "snapshots").iterdir()
+            if (p / "features.json").exists()
+        }
     verdict = inv.verdict.to_dict()
     return {
         "kind": kind,
