@@ -27,6 +27,7 @@ t2=$(date +%s)
 
 echo "== execute demo/triage.ipynb"
 cd "$WORK/repo/demo"
+set +e
 "$WORK/venv/bin/python" - <<'PY'
 import json
 import sys
@@ -49,5 +50,9 @@ ok = verdict.get("cause") == truth["cause"] and verdict.get("model") == truth["m
 print("widget state saved:", has_widget_state(nb))
 sys.exit(0 if ok and has_widget_state(nb) else 1)
 PY
+rc=$?
+set -e
 t3=$(date +%s)
-echo "binder check ok: venv $((t1 - t0)) s, postBuild $((t2 - t1)) s, notebook $((t3 - t2)) s (in $WORK)"
+result=$([ "$rc" = 0 ] && echo ok || echo FAILED)
+echo "binder check $result: venv $((t1 - t0)) s, postBuild $((t2 - t1)) s, notebook $((t3 - t2)) s (in $WORK)"
+exit "$rc"
