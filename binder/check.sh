@@ -45,8 +45,17 @@ nbformat.write(nb, "triage.executed.ipynb")
 verdict = notebook_verdict(nb)
 truth = json.loads(Path("workspace.truth.json").read_text())
 print("verdict:", json.dumps(verdict))
-print("truth:  ", json.dumps({k: truth[k] for k in ("cause", "model", "features", "upstream")}))
-ok = verdict.get("cause") == truth["cause"] and verdict.get("model") == truth["model"]
+keys = ("cause", "model", "affected_models", "snapshot", "upstream")
+print("truth:  ", json.dumps({k: truth[k] for k in keys}))
+# an upstream break degrades every model reading it: naming any affected model together with
+# the planted upstream root is the right diagnosis; a snapshot cause must name the snapshot
+ok = verdict.get("cause") == truth["cause"]
+if truth["cause"] == "upstream_data":
+    ok = ok and verdict.get("model") in truth["affected_models"]
+    ok = ok and bool(set(truth["upstream"]) & set(verdict.get("upstream") or []))
+else:
+    ok = ok and verdict.get("model") == truth["model"]
+    ok = ok and verdict.get("snapshot") == truth["snapshot"]
 print("widget state saved:", has_widget_state(nb))
 sys.exit(0 if ok and has_widget_state(nb) else 1)
 PY
