@@ -41,6 +41,7 @@ def test_hand_computed_window() -> None:
     assert row["nan_rate"] == pytest.approx(0.25)
     assert row["mean_prediction"] == pytest.approx(0.4)
     assert row["median_prediction"] == pytest.approx(0.4)
+    assert row["std_prediction"] == pytest.approx(0.2)  # sample std of 0.2, 0.4, 0.6
     assert row["p90_prediction"] == pytest.approx(0.56)  # linear between 0.4 and 0.6
     # labeled rows with finite predictions: (0.2, 0) and (0.4, 1)
     assert row["labeled_rows"] == 2

@@ -68,6 +68,7 @@ def prediction_health(
     timestamp, which is returned in the column ``ts``.
 
     Columns: model, experiment, [snapshot], ts, rows, labeled_rows, mean_prediction,
+    std_prediction (row-level spread, so a comparison of two windows' means can be tested),
     median_prediction, p90_prediction (over finite predictions), nan_rate (share of NaN/inf/null
     predictions), label_mean, calibration (sum pred / sum label over rows with a label and a
     finite prediction; null without labels or when the labels sum to 0), log_loss and ne
@@ -128,6 +129,7 @@ def prediction_health(
             pl.col("_unit").sum().cast(pl.Int64).alias("_n_unit"),
             pl.col("_yok").all().alias("_y_ok"),
             pl.col("_pf").mean().alias("mean_prediction"),
+            pl.col("_pf").std().alias("std_prediction"),
             pl.col("_pf").median().alias("median_prediction"),
             pl.col("_pf").quantile(0.9, interpolation="linear").alias("p90_prediction"),
             pl.col("_pl").sum().alias("_sum_p"),
@@ -166,6 +168,7 @@ def prediction_health(
         "rows",
         "labeled_rows",
         "mean_prediction",
+        "std_prediction",
         "median_prediction",
         "p90_prediction",
         "nan_rate",

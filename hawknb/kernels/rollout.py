@@ -200,6 +200,7 @@ def isolate_snapshot(
             pl.col("rows").cast(pl.Float64),
             pl.col(weight_col).cast(pl.Float64).alias("_lw"),
             *[pl.col(s).cast(pl.Float64) for s in present],
+            *([pl.col("std_prediction").cast(pl.Float64)] if "std_prediction" in schema else []),
         )
     )
     if h.is_empty():
@@ -223,6 +224,10 @@ def isolate_snapshot(
     rows[wi, si] = h["rows"].to_numpy()
     lw = np.zeros((n_w, n_s))
     lw[wi, si] = np.nan_to_num(h["_lw"].to_numpy())
+    std = None
+    if "std_prediction" in h.columns:
+        std = np.full((n_w, n_s), np.nan)
+        std[wi, si] = h["std_prediction"].to_numpy()
     vals = {}
     for s in present:
         m = np.full((n_w, n_s), np.nan)
@@ -274,16 +279,49 @@ def isolate_snapshot(
             osum = ow.sum(1)
             other_v = (np.nan_to_num(v[:, others]) * ow).sum(1) / np.where(osum > 0, osum, 1.0)
             shared = in_range & (rows[:, j] > 0) & (osum > 0) & np.isfinite(v[:, j])
-            n = int(shared.sum())
-            d = _badness(s, v[shared, j]) - _badness(s, other_v[shared])
-            d = d[np.isfinite(d)]
+            d_all = _badness(s, v[:, j]) - _badness(s, other_v)
+            nj_all, no_all = w[:, j], ow.sum(1)
+            hw_all = np.where(
+                (nj_all > 0) & (no_all > 0),
+                nj_all * no_all / np.maximum(nj_all + no_all, 1e-12),
+                0.0,
+            )
+            shared &= np.isfinite(d_all)
+            d = d_all[shared]
             n = d.size
+            # windows weigh by their effective sample size (a 10% ramp hour has few rows of the
+            # new snapshot): harmonic rows of the two sides
+            nj, no = w[shared, j], ow.sum(1)[shared]
+            hw = np.where((nj > 0) & (no > 0), nj * no / np.maximum(nj + no, 1e-12), 0.0)
             z = math.nan
-            delta = float(np.median(d)) if n else math.nan
-            if n >= _MIN_SHARED:
-                mad = float(np.median(np.abs(d - delta))) * 1.4826
+            if n and hw.sum() > 0:
+                delta = float(np.average(d, weights=hw))
+            else:
+                delta = float(np.median(d)) if n else math.nan
+            if s == "mean_prediction" and std is not None and n >= 1:
+                # row-level test of the means: inverse-variance weighted paired difference
+                # (standard errors from each side's row spread), so one shared ramp hour
+                # with many rows counts as much as it should
+                o_var = (np.nan_to_num(std[:, others]) ** 2 * ow).sum(1) / np.where(
+                    osum > 0, osum, 1.0
+                )
+                se2 = (std[:, j] ** 2 / np.maximum(rows[:, j], 1.0)) + (
+                    o_var / np.maximum(osum, 1.0)
+                )
+                se2 = se2[shared]
+                ok = np.isfinite(se2) & (se2 > 0)
+                if ok.sum() >= 1:
+                    iw = 1.0 / se2[ok]
+                    delta = float(np.sum(d[ok] * iw) / iw.sum())
+                    z = delta * math.sqrt(iw.sum())
+            elif n >= _MIN_SHARED:
+                resid = d - delta
+                mad = float(np.median(np.abs(resid))) * 1.4826
+                spread = mad
+                if hw.sum() > 0:
+                    spread = max(mad, math.sqrt(float(np.average(resid**2, weights=hw))))
                 level = float(np.nanmedian(np.abs(other_v[shared]))) if n else 0.0
-                se = max(1.2533 * mad / math.sqrt(n), 1e-3 * level / math.sqrt(n), 1e-12)
+                se = max(1.2533 * spread / math.sqrt(n), 1e-3 * level / math.sqrt(n), 1e-12)
                 z = delta / se
             if math.isnan(z):
                 worse_z = 0.0
@@ -298,6 +336,17 @@ def isolate_snapshot(
                 explained = float(np.clip(ratio, 0.0, 1.0)) if math.isfinite(ratio) else None
             if explained is not None and s != "mean_prediction" and total < 0:
                 explained = None  # the series improved overall: not what we are explaining
+            # the same question on the shared hours alone (like with like: the total there is
+            # the share-weighted mix the snapshot is part of), robust to drift after cut-over
+            sh_post = shared & (windows >= onset_us - step)
+            if explained is not None and sh_post.sum() >= 2 and totals[s] is not None:
+                tot_w = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
+                tot_w = _badness(s, tot_w)
+                base_w, _ = seasonal_baseline(windows, tot_w, pre & np.isfinite(tot_w))
+                moved = float(np.sum((tot_w - base_w)[sh_post] * hw_all[sh_post]))
+                mine = float(np.sum((share[:, j] * d_all)[sh_post] * hw_all[sh_post]))
+                if moved * mine > 0 and abs(moved) > 0:
+                    explained = max(explained, float(np.clip(mine / moved, 0.0, 1.0)))
             ex_factor = _UNKNOWN_EXPLAINED if explained is None else explained
             dose = None
             rng = in_range & np.isfinite(v).any(1)

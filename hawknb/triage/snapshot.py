@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import polars as pl
 
+from ..engine import collect
 from ..kernels.health import prediction_health
 from ..kernels.rollout import SnapshotIsolation, isolate_snapshot
 from ..workspace import Workspace
@@ -40,6 +42,11 @@ def isolate(
         )
     convicted = [r for r in results if r.is_snapshot_cause]
     best = max(convicted or results, key=lambda r: r.confidence)
+    control = None
+    if not convicted:
+        control = _experiment_control(ws, anomaly, suspect, results)
+        if control is not None:
+            best = control
     source = "rollouts.parquet" if rollouts is not None else "the serving log's snapshot column"
     checked = (
         f"the rollout timeline ({source}) of {suspect.model} in "
@@ -57,11 +64,17 @@ def isolate(
         }
     }
     if best.is_snapshot_cause and best.suspect:
+        why = (
+            "rolled out at the onset in the only experiment that degraded, while the "
+            "experiments without it kept their health (the other experiments are the control)"
+            if best is control
+            else "is worse than the snapshot it replaced in the same hours"
+        )
         finding = Finding(
             "snapshot",
             checked=checked,
-            decision=f"snapshot {best.suspect} ({suspect.model}/{best.experiment}) is worse "
-            "than the snapshot it replaced in the same hours: diagnose it",
+            decision=f"snapshot {best.suspect} ({suspect.model}/{best.experiment}) {why}: "
+            "diagnose it",
             confidence=best.confidence,
             evidence={**evidence, "suspect": best.suspect, "experiment": best.experiment},
             next_step="weights",
@@ -85,3 +98,56 @@ def isolate(
             result=best,
         )
     return best, finding, by_snap
+
+
+#: a ramp this close to the onset (timing score, 1 = at the onset) counts as coinciding
+_ON_TIME = 0.5
+
+
+def _experiment_control(
+    ws: Workspace, anomaly: Anomaly, suspect: Suspect, results: list[SnapshotIsolation]
+) -> SnapshotIsolation | None:
+    """Convict a snapshot by its experiment arms when the same-hours A/B has too few rows.
+
+    Features are shared by every experiment of a model, so a data problem degrades them all;
+    when only the experiment(s) that received a new snapshot at the onset degraded, and the
+    snapshot serves none of the healthy experiments, the healthy ones are the control group
+    (a difference in differences).
+    """
+    if not suspect.experiment_specific:
+        return None
+    experiments = collect(
+        ws.serving.filter(pl.col(c.MODEL) == suspect.model).select(pl.col(c.EXPERIMENT).unique())
+    )[c.EXPERIMENT].to_list()
+    healthy = [e for e in experiments if e not in suspect.degraded]
+    if not healthy:
+        return None
+    for r in sorted(results, key=lambda r: -r.confidence):
+        if r.rolled_out is None or r.experiment not in suspect.degraded:
+            continue
+        row = r.snapshots.filter(pl.col(c.SNAPSHOT) == r.rolled_out)
+        if row.is_empty() or float(row["timing"][0] or 0.0) < _ON_TIME:
+            continue
+        in_healthy = collect(
+            ws.serving.filter(
+                (pl.col(c.MODEL) == suspect.model)
+                & pl.col(c.EXPERIMENT).is_in(healthy)
+                & (pl.col(c.SNAPSHOT) == r.rolled_out)
+                & (pl.col(c.TS) >= anomaly.onset)
+            ).select(pl.len())
+        ).item()
+        if in_healthy:
+            continue
+        conf = float(row["timing"][0]) * min(1.0, 0.4 + suspect.confidence)
+        return replace(
+            r,
+            suspect=r.rolled_out,
+            is_snapshot_cause=True,
+            confidence=conf,
+            notes=(
+                *r.notes,
+                f"only {', '.join(suspect.degraded)} degraded and only it received "
+                f"{r.rolled_out}; {', '.join(healthy)} kept their health without it",
+            ),
+        )
+    return None
