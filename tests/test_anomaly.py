@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from hawknb.cli import main as cli_main
 from hawknb.kernels.anomaly import AnomalyResult, anomaly_scores, detect_anomalies
+from hawknb.kernels.anomaly_causal import CausalConfig, causal_scores, range_novelty
 from hawknb.kernels.anomaly_core import detect_period
 
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)
@@ -159,6 +160,38 @@ def test_causal_scores_flag_planted_spike_and_level_shift():
     assert s[500] == s[200:1500].max() >= 0.5
     assert s[1600:1606].max() >= 0.5  # the spike has left the 1000-row memory by then
     assert s[520:1490].max() < 0.5  # nothing as surprising as the spike in between
+
+
+def test_range_novelty_known_values_and_causal():
+    x = np.array([0.0, 10.0, 5.0, 10.5, 12.0, -2.0, 3.0])
+    nov = range_novelty(x)
+    # row 3 is 0.5 above the range [0, 10]: 5 % of it; row 4 is 1.5 above [0, 10.5]
+    np.testing.assert_allclose(nov, [0, 0, 0, 0.05, 1.5 / 10.5, 2 / 12, 0], atol=1e-12)
+    for cut in range(1, x.size):
+        np.testing.assert_array_equal(range_novelty(x[:cut]), nov[:cut])
+
+
+def test_slow_drift_out_of_range_is_flagged_early_by_range_novelty():
+    # a slow ramp to a new plateau: no row is a spike, range novelty sees it first
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, 4000)
+    x[2000:3500] += np.linspace(0, 10, 1500)
+    x[3500:] += 10
+    on = causal_scores(x)
+    off = causal_scores(x, CausalConfig(spatial_tol=-1.0))
+    fire_on = np.flatnonzero(on[2000:] >= 0.5)
+    fire_off = np.flatnonzero(off[2000:] >= 0.5)
+    assert fire_on.size and fire_on[0] < 1500  # during the ramp
+    assert fire_off.size == 0 or fire_on[0] < fire_off[0]  # earlier than the spike signals
+    # new extremes of the stationary noise are rare once some history exists
+    assert (on[500:2000] >= 0.5).sum() <= 3
+
+
+def test_ties_with_the_recent_maximum_do_not_fire():
+    # a square wave: every edge is exactly as surprising as the previous one
+    x = np.tile(np.r_[np.zeros(50), np.ones(50)], 40)
+    s = causal_scores(x, CausalConfig(spatial_tol=-1.0, suppress=0))
+    assert s[1000:].max() < 0.5
 
 
 @settings(max_examples=15, deadline=None)

@@ -11,6 +11,12 @@ an ongoing incident rare. Three surprise signals are combined:
 * season: robust z of the residual against the same phase of the previous periods, with the
   period re-detected from the past at doubling checkpoints (64, 128, 256, ... rows).
 
+A record must be strict: a surprise that only *ties* the recent maximum (a repeating pattern
+of a flat or quantized series) is not news. A fourth, range-novelty signal fires when the value
+leaves everything seen so far by more than ``spatial_tol`` of the range seen so far (as
+Numenta's NAB detector does): a slow drift or a new plateau never looks like a spike, yet the
+first value beyond the history's envelope is exactly what an operator wants to hear about.
+
 After a firing the next ``suppress`` rows are silenced: one alert per incident.
 """
 
@@ -41,6 +47,8 @@ class CausalConfig:
     z_min: float = 4.0  # a surprise below this robust z is never a record
     suppress: int = 100  # rows silenced after a firing
     fire_at: float = 0.5  # score (record ratio 1.0) that counts as a firing for suppression
+    spatial_tol: float = 0.02  # range novelty: beyond the seen range by this share (<0 disables)
+    spatial_ratio: float = 1.5  # record ratio given to a range-novel row (score 0.6)
 
 
 def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
@@ -86,12 +94,34 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         start = int(live[0]) if live.size else n
         lz[: start + cfg.warmup] = 0.0
         past = shift(pl.Series(lz).rolling_max(cfg.memory, min_samples=1).to_numpy(), 1, 0.0)
-        ratio = np.fmax(ratio, lz / np.fmax(past, floor))
+        r = lz / np.fmax(past, floor)
+        # strict records: a tie with the recent maximum stays below the firing ratio 1
+        ratio = np.fmax(ratio, np.where(r > 1.0, r, np.fmin(r, 0.999)))
+    if cfg.spatial_tol >= 0:
+        novel = range_novelty(x) > cfg.spatial_tol
+        novel[: cfg.warmup] = False
+        ratio = np.where(novel, np.fmax(ratio, cfg.spatial_ratio), ratio)
     score = ratio / (1.0 + ratio)
     score[: cfg.warmup] = 0.0
     if cfg.suppress > 0:
         score = _suppress(score, cfg.fire_at, cfg.suppress)
     return score
+
+
+def range_novelty(x: np.ndarray) -> np.ndarray:
+    """How far each row lies outside the [min, max] of the rows before it, in units of that range.
+
+    0 inside the range (and wherever the past range is still empty or zero). Causal by
+    construction: running extremes up to row i - 1.
+    """
+    s = pl.Series(x)
+    hi = shift(s.cum_max().to_numpy(), 1)
+    lo = shift(s.cum_min().to_numpy(), 1)
+    span = hi - lo
+    with np.errstate(all="ignore"):
+        out = np.fmax(x - hi, lo - x) / span
+    out = np.where(span > 0, out, 0.0)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
 
 
 def _level_z(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
@@ -129,4 +159,4 @@ def _suppress(score: np.ndarray, fire_at: float, rows: int) -> np.ndarray:
     return out
 
 
-__all__ = ["CausalConfig", "causal_scores"]
+__all__ = ["CausalConfig", "causal_scores", "range_novelty"]
