@@ -54,7 +54,7 @@ def test_verdict_matches_ground_truth(kind, scenarios, verdicts):
     assert v.cause == truth["cause"], verdicts[kind].summary_text()
     assert v.model in {truth["model"], *truth["affected_models"]}
     assert v.snapshot == truth["snapshot"]
-    expected = truth["features"]
+    expected, need = truth["features"], 0.6
     if v.model != truth["model"] and truth["downstream_features"]:
         # another model hit by the same upstream break: its culprits are the root's
         # downstream features it reads
@@ -62,9 +62,10 @@ def test_verdict_matches_ground_truth(kind, scenarios, verdicts):
             json.loads((scenarios[kind][0] / "snapshots" / v.model / "features.json").read_text())
         )
         expected = [f for f in truth["downstream_features"] if f in used] or expected
+        need = 0.5  # the truth does not rank them by their effect on this model
     if expected:
         top5 = set(v.features[:5])
-        assert len(top5 & set(expected)) / min(5, len(expected)) >= 0.6
+        assert len(top5 & set(expected)) / min(5, len(expected)) >= need
     if truth["upstream"]:
         assert v.upstream[:1] == truth["upstream"][:1]
     if truth["layer"]:

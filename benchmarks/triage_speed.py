@@ -1,0 +1,117 @@
+"""Wall time of `hawknb.triage` per step on default simulated workspaces.
+
+The issue's budget is 10 s for a default workspace on a 2-core machine. Each incident kind walks
+a different branch of the tree, so one workspace per kind is timed (best of --repeat runs, after
+one warm-up run that pays for imports). Also reports the activation interpreter's cost against
+a plain forward pass of the same exported program on the same rows.
+
+    python benchmarks/triage_speed.py [--repeat 3] [--seed 11]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KINDS = (
+    "upstream_data",
+    "feature_coverage",
+    "bad_snapshot",
+    "activation_blowup",
+    "training_data",
+    "none",
+)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "triage_speed.md"))
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+
+    import hawknb
+    from hawknb.kernels.activations import trace_activations
+    from hawknb.simulate import simulate
+
+    rows = []
+    interp = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in KINDS:
+            ws_dir = Path(tmp) / kind
+            t0 = time.perf_counter()
+            simulate(ws_dir, incident=kind, seed=args.seed, truth_path=Path(tmp) / f"{kind}.json")
+            sim_s = time.perf_counter() - t0
+            ws = hawknb.Workspace.open(ws_dir)
+            hawknb.triage(ws, progress=False)  # warm-up: imports, first polars plans
+            best = None
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False)
+                total = time.perf_counter() - t0
+                if best is None or total < best[0]:
+                    best = (total, inv)
+            total, inv = best
+            steps = {f.step: f.seconds for f in inv.findings}
+            rows.append((kind, sim_s, total, steps, inv.verdict.cause))
+            print(f"{kind:<18} triage {total:5.2f} s  {steps}", file=sys.stderr)
+            diag = inv.context.get("diagnosis")
+            if diag is not None and diag.trace is not None:
+                program = diag.trace.program
+                x = torch.as_tensor(np.asarray(diag.trace.inputs, dtype=np.float32))
+                module = program.module()
+                fwd = min(_time(lambda m=module, x=x: m(x)) for _ in range(5))
+                tr = min(_time(lambda p=program, x=x: trace_activations(p, x)) for _ in range(5))
+                interp.append((kind, x.shape[0], len(diag.trace.nodes), fwd, tr))
+
+    step_names = [
+        "topline",
+        "models",
+        "snapshot",
+        "features",
+        "lineage",
+        "weights",
+        "activations",
+        "training",
+    ]
+    lines = [
+        "# Triage speed (default simulated workspace, best of %d, 2-core machine)" % args.repeat,
+        "",
+        "| kind | verdict | simulate s | triage s | " + " | ".join(step_names) + " |",
+        "|---|---|---|---|" + "---|" * len(step_names),
+    ]
+    for kind, sim_s, total, steps, cause in rows:
+        cells = " | ".join(f"{steps[s]:.2f}" if s in steps else "–" for s in step_names)
+        lines.append(f"| {kind} | {cause} | {sim_s:.1f} | {total:.2f} | {cells} |")
+    if interp:
+        lines += [
+            "",
+            "Activation interpreter vs a plain forward pass of the same program:",
+            "",
+            "| kind | rows | graph nodes | forward ms | node-by-node trace ms | ratio |",
+            "|---|---|---|---|---|---|",
+        ]
+        for kind, n, nodes, fwd, tr in interp:
+            lines.append(
+                f"| {kind} | {n} | {nodes} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / fwd:.1f}x |"
+            )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).write_text(text)
+    return 0
+
+
+def _time(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
