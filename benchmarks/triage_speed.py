@@ -81,7 +81,7 @@ def main() -> int:
         "training",
     ]
     lines = [
-        "# Triage speed (default simulated workspace, best of %d, 2-core machine)" % args.repeat,
+        f"# Triage speed (default simulated workspace, best of {args.repeat}, 2-core machine)",
         "",
         "| kind | verdict | simulate s | triage s | " + " | ".join(step_names) + " |",
         "|---|---|---|---|" + "---|" * len(step_names),
