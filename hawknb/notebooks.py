@@ -358,6 +358,36 @@ def views(investigation: Any) -> Any:
     return InvestigationNavigator(steps, title="hawknb investigation")
 
 
+def show_views(dashboard: Any, steps: tuple[str, ...] | list[str] | None = None) -> int:
+    """Display the views of ``steps`` (all when None) one below the other, each under its
+    step's title and decision; returns how many were shown.
+
+    The dashboard shows one step's view at a time and switches views in the kernel; a saved or
+    exported notebook (``hawknb report``) has no kernel, so only views displayed on their own
+    stay reachable there. A view shared by two steps (the model graph) is shown once.
+    """
+    from IPython.display import Markdown, display
+
+    nav = getattr(dashboard, "navigator", None)
+    inv = getattr(dashboard, "investigation", None)
+    if nav is None or inv is None:
+        display(dashboard)
+        return 1
+    shown: set[int] = set()
+    for f in inv.findings:
+        if steps is not None and f.step not in steps:
+            continue
+        view = nav.views.get(f.step)
+        if view is None or id(view) in shown:
+            continue
+        shown.add(id(view))
+        display(Markdown(f"#### {f.title}\n{f.decision}"))
+        display(view)
+    if not shown:
+        display(Markdown(f"*No view for {list(steps or [])}: the walk did not reach them.*"))
+    return len(shown)
+
+
 # -- instantiation -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Instantiated:

@@ -385,13 +385,18 @@ def test_template_executes_and_names_the_planted_culprit(
     _check_culprit(notebook_verdict(nb), truth)
     # widget state is saved in the metadata and every view output refers to a saved model
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    views = [
-        o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
-        for cell in nb.cells
-        if "views" in cell.metadata.get("tags", [])
-        for o in cell.get("outputs", [])
-        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
-    ]
-    assert views, "the views cell displayed no widget"
-    assert all(v in state for v in views)
+    views: dict[str, list[str]] = {}
+    for cell in nb.cells:
+        tags = set(cell.metadata.get("tags", [])) & {"views", "step-views", "all-views"}
+        for tag in tags:
+            views[tag] = [
+                o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+                for o in cell.get("outputs", [])
+                if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+            ]
+    # the dashboard, plus the workflow's own views (or every view, for triage)
+    assert len(views.get("views", [])) == 1, views
+    own = "all-views" if name == "triage" else "step-views"
+    assert len(views.get(own, [])) >= (3 if name == "triage" else 1), views
+    assert all(v in state for ids in views.values() for v in ids)
     assert any(m["model_name"] == "AnyModel" for m in state.values())

@@ -92,7 +92,7 @@ def test_triage_report_renders_views_offline(
     failed = page.locator(".jp-OutputArea-output .hawknb-error").count()
     page.screenshot(path=str(ui_out / "report.png"), full_page=True)
     print(f"report: {html.stat().st_size / 1e6:.1f} MB, {rendered} views rendered")
-    assert rendered >= 1
+    assert rendered >= 4  # navigator + the timeline, model, feature and lineage views
     assert failed == 0
     assert blocked == [], f"the report fetched {blocked}"
     assert not [e for e in errors if "Failed to load" in e or "net::" in e], errors
