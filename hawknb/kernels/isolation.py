@@ -363,7 +363,9 @@ def rank_model_experiments(
             sustained = sh.z * math.sqrt(min(sh.n_after, 6)) / 1.2533
             worse_z = max(sustained, 0.0) if s in WORSE_WHEN_HIGHER else abs(sustained)
             corr = _metric_correlation(metric, ts_us, x, ref_start_us, onset_us, end_us)
-            corr_term = 1.0 if corr is None else 0.5 + 0.5 * corr
+            # NaN/inf predictions appearing are breakage whatever the metric did, so their
+            # evidence does not wait for a correlation with it
+            corr_term = 1.0 if corr is None or s == "nan_rate" else 0.5 + 0.5 * corr
             st = strength(worse_z)
             series_rows.append(
                 {

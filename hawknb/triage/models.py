@@ -82,7 +82,9 @@ def isolate_model(
     model, experiment = iso.top
     level = iso.model_level.get(model)
     degraded = tuple(e for e in (level.degraded if level else ()) if e != ALL_EXPERIMENTS)
-    specific = bool(level and level.scope == "experiment") and experiment != ALL_EXPERIMENTS
+    arms = [e for e in (level.experiments if level else ()) if e != ALL_EXPERIMENTS]
+    # experiment specific: some, not all, of the model's own experiments degraded
+    specific = 0 < len(degraded) < len(arms)
     if experiment == ALL_EXPERIMENTS:
         # only the pooled series moved clearly: name the model's most degraded experiment
         own = ranking.filter((pl.col(c.MODEL) == model) & (pl.col(c.EXPERIMENT) != ALL_EXPERIMENTS))

@@ -102,6 +102,8 @@ def isolate(
 
 #: a ramp this close to the onset (timing score, 1 = at the onset) counts as coinciding
 _ON_TIME = 0.5
+#: paired z (worse direction) from which the same-hours A/B leans towards the new snapshot
+_LEANS_Z = 1.5
 
 
 def _experiment_control(
@@ -137,6 +139,16 @@ def _experiment_control(
             ).select(pl.len())
         ).item()
         if in_healthy:
+            continue
+        # the arms only break a tie: the same-hours A/B must lean towards the snapshot (a
+        # benign rollout's paired difference is ~0 and exonerates it)
+        ev = r.evidence.filter(
+            (pl.col(c.SNAPSHOT) == r.rolled_out) & (pl.col("shared_windows") >= 2)
+        )
+        leans = ev.filter(
+            (pl.col("z").fill_null(0.0) >= _LEANS_Z) | (pl.col("explained").fill_null(0.0) >= 0.3)
+        )
+        if leans.is_empty():
             continue
         conf = float(row["timing"][0]) * min(1.0, 0.4 + suspect.confidence)
         return replace(
