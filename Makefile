@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(JS_STAMP): js/package.json js/package-lock.json
-	cd js && npm ci --no-audit --no-fund
+	# `npm ci` refuses this lock file: npm 11 records only this platform's optional packages
+	# (rollup's per-OS binaries), so install from the lock without rewriting it
+	cd js && npm install --no-audit --no-fund --no-save
 	touch $(JS_STAMP)
 
 setup: $(STAMP) $(JS_STAMP)
