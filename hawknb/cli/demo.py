@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dir", nargs="?", default="hawknb-demo", help="where to write (default: %(default)s)"
     )
     p.add_argument("--incident", default="upstream_data", choices=INCIDENTS)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, default=3)
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.add_argument("--port", type=int, default=0, help="JupyterLab port (default: a free one)")
     p.add_argument(
