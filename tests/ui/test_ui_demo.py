@@ -237,6 +237,7 @@ def test_demo_dashboard_steps_views_and_feature_click(make_demo, lab, ui_out: Pa
     assert _attr(lineage, "data-visible-nodes") > 0
     lab.screenshot(ui_out / "20-lineage-focused.png", f"{DASH} .hawknb-lineage")
 
+    print("console errors:", console)  # shown on failure; JupyterLab's own are not asserted
     ours = _from_hawknb(console)
     assert ours == [], "hawknb views logged errors:\n" + "\n".join(ours)
 
@@ -269,21 +270,27 @@ def test_demo_snapshot_incident_model_graph_flags_nodes(make_demo, lab, ui_out: 
     assert _attr(view, "data-painted") > 0
     lab.screenshot(ui_out / "activations-modelgraph.png", f"{DASH} .hawknb-modelgraph")
 
+    print("console errors:", console)  # shown on failure; JupyterLab's own are not asserted
     ours = _from_hawknb(console)
     assert ours == [], "hawknb views logged errors:\n" + "\n".join(ours)
 
 
 def test_demo_saved_widget_state_renders_offline(make_demo, page, tmp_path: Path, ui_out) -> None:
+    """``hawknb new --execute`` + ``hawknb report NB --from-notebook``: the views come back from
+    the saved widget state with their saved content, and nothing is fetched. (The one-shot
+    ``hawknb report WORKSPACE`` path is ``test_ui_report.py``'s.)"""
     import logging
 
     import nbformat
 
+    from hawknb import Workspace
     from hawknb._offline_html import has_widget_state
     from hawknb.cli import main
+    from hawknb.report import notebook_verdict
 
     demo = make_demo("upstream_data", 3)
     nb_path, html = tmp_path / "executed.ipynb", tmp_path / "executed.html"
-    try:  # what a user types: execute with widget state saved, then export the notebook
+    try:  # what a user types: execute with widget state saved, then export that notebook
         rc = main(
             ["new", "triage", "--workspace", str(demo.workspace), "-o", str(nb_path), "--execute"]
         )
@@ -294,14 +301,16 @@ def test_demo_saved_widget_state_renders_offline(make_demo, page, tmp_path: Path
         logging.disable(logging.NOTSET)
     nb = nbformat.read(nb_path, as_version=4)
     assert has_widget_state(nb)
+    verdict = notebook_verdict(nb)
+    assert verdict["cause"] == "upstream_data"
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    nav_state = [
-        s["state"]
-        for s in state.values()
-        if s.get("model_name") == "AnyModel" and "selected_step" in s.get("state", {})
-    ]
-    assert len(nav_state) == 1, "expected one navigator in the saved state"
-    steps = nav_state[0]["steps"]
+    saved = [s["state"] for s in state.values() if s.get("model_name") == "AnyModel"]
+    navs = [s for s in saved if "selected_step" in s]
+    assert len(navs) == 1, "expected one navigator in the saved state"
+    steps = navs[0]["steps"]
+    (timeline,) = [s for s in saved if "windows" in s and "total_points" in s]
+    (lineage,) = [s for s in saved if "_nodes" in s and "focus" in s]
+    n_features = len(Workspace.open(demo.workspace).features(verdict["model"]))
 
     blocked: list[str] = []
 
@@ -319,11 +328,64 @@ def test_demo_saved_widget_state_renders_offline(make_demo, page, tmp_path: Path
     nav = page.wait_for_selector(f".hawknb-navigator[data-steps='{len(steps)}']", timeout=30_000)
     assert nav.get_attribute("data-empty") == "false"
     assert page.locator(".hawknb-navigator .hawknb-step").count() == len(steps)
-    assert nav.get_attribute("data-selected") == nav_state[0]["selected_step"] == "verdict"
-    table = page.wait_for_selector(".hawknb-verdict", timeout=30_000)
-    assert "upstream_data" in table.inner_text()
+    assert nav.get_attribute("data-selected") == navs[0]["selected_step"] == "verdict"
+    table = page.wait_for_selector(f"{DASH} .hawknb-verdict", timeout=30_000)
+    assert "upstream_data" in table.text_content()
+    page.locator(DASH).first.screenshot(path=str(ui_out / "offline-dashboard.png"))
+    # the views the notebook also shows on their own render with the saved content (there is
+    # no kernel to switch the dashboard's view; see hawknb.notebooks.show_views)
+    tl = page.wait_for_selector(".hawknb-timeline[data-points]", timeout=30_000)
+    assert int(tl.get_attribute("data-bands")) == len(timeline["windows"]) >= 1
+    assert int(tl.get_attribute("data-points")) > 0
+    ft = page.wait_for_selector(".hawknb-features[data-rows]", timeout=30_000)
+    assert int(ft.get_attribute("data-rows")) == n_features
+    ln = page.wait_for_selector(".hawknb-lineage[data-layout='done']", timeout=30_000)
+    assert int(ln.get_attribute("data-nodes")) == len(lineage["_nodes"]) > 0
+    assert page.locator(".hawknb-rollouts[data-panels]").count() >= 1
     assert page.locator(".hawknb-error").count() == 0
-    page.locator(".hawknb-dashboard").first.screenshot(path=str(ui_out / "offline-dashboard.png"))
+    ln.screenshot(path=str(ui_out / "offline-lineage.png"))
     assert blocked == [], f"the exported notebook fetched {blocked}"
+    print("console errors:", console)  # shown on failure; JupyterLab's own are not asserted
     ours = _from_hawknb(console)
     assert ours == [], "hawknb views logged errors offline:\n" + "\n".join(ours)
+
+
+# -- known gaps, kept visible: each turns into a failure (strict xfail) once fixed ---------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="dashboard.models_view passes the verdict's experiment (None for a data-side cause "
+    "that hit every experiment) and RolloutCorrelator marks a panel suspect only on an exact "
+    "(model, experiment) match, so the verdict's model is never marked",
+)
+def test_models_view_marks_the_verdict_model_suspect(make_demo, lab) -> None:
+    demo = make_demo("upstream_data", 3)
+    cells = [
+        f"import hawknb\ndashboard = hawknb.investigate({str(demo.workspace)!r})\n"
+        "dashboard.navigator.select('models')\ndashboard"
+    ]
+    lab.run_notebook("suspect.ipynb", cells, wait_for=f"{DASH} .hawknb-rollouts[data-panels]")
+    model = lab.kernel_eval("print(dashboard.investigation.verdict.model)")
+    panel = f"{DASH} .hawknb-rollouts-panel[data-model='{model}']"
+    assert lab.page.locator(panel).count() >= 1
+    assert lab.page.locator(f"{panel}[data-suspect='true']").count() >= 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="dashboard.modelgraph_view flags only the activation walk's fault node; a convicted "
+    "snapshot whose corruption is in the weights alone (finite activations) shows no flag, "
+    "though the weights finding and the verdict name the layer",
+)
+def test_model_graph_flags_the_convicted_weights_layer(make_demo, lab) -> None:
+    demo = make_demo("bad_snapshot", 3)
+    cells = [
+        f"import hawknb\ndashboard = hawknb.investigate({str(demo.workspace)!r})\n"
+        "dashboard.navigator.select('weights')\ndashboard"
+    ]
+    lab.run_notebook("weights.ipynb", cells, wait_for=f"{DASH} .hawknb-modelgraph")
+    verdict = lab.kernel_json("dashboard.investigation.verdict.to_dict()")
+    assert verdict["cause"] == "bad_snapshot" and verdict["layer"]
+    assert verdict["snapshot"] == demo.truth["snapshot"]
+    root = lab.wait_for(f"{DASH} .hawknb-modelgraph[data-layout='done']", timeout=60_000)
+    assert _attr(root, "data-nodes") > 0
+    assert _attr(root, "data-flagged") >= 1
