@@ -76,9 +76,12 @@ def models_view(inv: Investigation) -> RolloutCorrelator:
     ws = inv.workspace
     rollouts = ws.table("rollouts").collect() if ws is not None and ws.has("rollouts") else None
     v = inv.verdict
-    suspect = (
-        {"model": v.model, "experiment": v.experiment, "snapshot": v.snapshot} if v.model else None
-    )
+    suspect = None
+    if v.model:
+        # a model-wide cause has no verdict experiment: highlight the model's most degraded one
+        models = inv.finding("models")
+        exp = v.experiment or (models.evidence.get("experiment") if models else None)
+        suspect = {"model": v.model, "experiment": exp, "snapshot": v.snapshot}
     return RolloutCorrelator(
         health,
         rollouts=rollouts,
@@ -234,7 +237,14 @@ def modelgraph_view(inv: Investigation) -> ModelGraphTensorViewer:
             entry["hist"] = {"edges": list(s.histogram[0]), "counts": list(s.histogram[1])}
         stats[n.name] = entry
     edges = [{"source": a, "target": b} for a, b in trace.edges]
-    flagged = [diag.fault.node] if diag.fault is not None else []
+    flagged: dict[str, str] = {}
+    if diag.fault is not None:
+        flagged[diag.fault.node] = f"first {diag.fault.kind} values"
+    if diag.weights is not None and diag.weights.suspect:
+        bad_layers = {s.layer: s.reason for s in diag.weights.suspect_layers}
+        for n in trace.nodes:
+            if n.layer in bad_layers and n.name not in flagged and n.op == "call_function":
+                flagged[n.name] = f"weights of {n.layer}: {bad_layers[n.layer]}"
     return ModelGraphTensorViewer(
         nodes,
         edges,
@@ -355,8 +365,10 @@ class Dashboard(ipywidgets.VBox):
             return
         graph = self.investigation.workspace.lineage() if self.investigation.workspace else None
         if graph is not None and feature in graph:
-            self.lineage.focus = feature
+            # rebuilt rather than refocused, so the new focus gets its sparkline too
+            self.lineage = lineage_view(self.investigation, focus=feature)
             if "lineage" in self.navigator.views:
+                self.navigator.set_view("lineage", self.lineage)
                 self.navigator.select("lineage")
 
 

@@ -202,7 +202,7 @@ def test_demo_dashboard_steps_views_and_feature_click(make_demo, lab, ui_out: Pa
             want = k["panels"] if step == "models" else k["snapshot_panels"]
             assert _attr(view, "data-panels") == want >= 1
             assert view.locator(".hawknb-rollouts-panel").count() == want
-            if step == "models":  # the verdict's model has its panels (marked: see the xfail)
+            if step == "models":  # the verdict's model has its panels
                 mine = view.locator(f".hawknb-rollouts-panel[data-model='{verdict['model']}']")
                 assert mine.count() >= 1
         elif step == "features":
@@ -350,13 +350,7 @@ def test_demo_saved_widget_state_renders_offline(make_demo, page, tmp_path: Path
     assert ours == [], "hawknb views logged errors offline:\n" + "\n".join(ours)
 
 
-# -- known gaps, kept visible: each turns into a failure (strict xfail) once fixed ---------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="dashboard.models_view passes the verdict's experiment (None for a data-side cause "
-    "that hit every experiment) and RolloutCorrelator marks a panel suspect only on an exact "
-    "(model, experiment) match, so the verdict's model is never marked",
-)
+# -- regressions of bugs this suite found (suspect panel, weights-only flags) ---------------------
 def test_models_view_marks_the_verdict_model_suspect(make_demo, lab) -> None:
     demo = make_demo("upstream_data", 3)
     cells = [
@@ -370,12 +364,6 @@ def test_models_view_marks_the_verdict_model_suspect(make_demo, lab) -> None:
     assert lab.page.locator(f"{panel}[data-suspect='true']").count() >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dashboard.modelgraph_view flags only the activation walk's fault node; a convicted "
-    "snapshot whose corruption is in the weights alone (finite activations) shows no flag, "
-    "though the weights finding and the verdict name the layer",
-)
 def test_model_graph_flags_the_convicted_weights_layer(make_demo, lab) -> None:
     demo = make_demo("bad_snapshot", 3)
     cells = [
