@@ -41,6 +41,38 @@ def isolate(
             )
         )
     convicted = [r for r in results if r.is_snapshot_cause]
+    vetoed: list[int] = []
+    if convicted and not suspect.experiment_specific and len(suspect.degraded) > 1:
+        # the model degraded in experiments the snapshot never served: those arms are a
+        # control group that degraded without it, so only a strong same-hours A/B convicts
+        for r in convicted:
+            served = set(
+                collect(
+                    ws.serving.filter(
+                        (pl.col(c.MODEL) == suspect.model)
+                        & (pl.col(c.SNAPSHOT) == r.suspect)
+                        & (pl.col(c.TS) >= anomaly.onset)
+                    ).select(pl.col(c.EXPERIMENT).unique())
+                )[c.EXPERIMENT].to_list()
+            )
+            if r.confidence < _STRONG and not set(suspect.degraded) <= served:
+                vetoed.append(id(r))
+        convicted = [r for r in convicted if id(r) not in vetoed]
+        results = [
+            replace(
+                r,
+                suspect=None,
+                is_snapshot_cause=False,
+                notes=(
+                    *r.notes,
+                    f"{', '.join(sorted(set(suspect.degraded) - {r.experiment}))} degraded "
+                    "too without it: not the snapshot",
+                ),
+            )
+            if id(r) in vetoed
+            else r
+            for r in results
+        ]
     best = max(convicted or results, key=lambda r: r.confidence)
     control = None
     if not convicted:
@@ -102,6 +134,8 @@ def isolate(
 
 #: a ramp this close to the onset (timing score, 1 = at the onset) counts as coinciding
 _ON_TIME = 0.5
+#: a snapshot-isolation confidence from which the same-hours A/B convicts on its own
+_STRONG = 0.5
 #: paired z (worse direction) from which the same-hours A/B leans towards the new snapshot
 _LEANS_Z = 1.5
 
