@@ -206,3 +206,29 @@ def test_blocked_change_upstream_of_target_ranks_below() -> None:
     b = res.candidates[ranked.index("b")]
     assert b.is_root and b.targets_explained == () and b.confidence == 0.0
     assert res.status["x"] == "unchanged"
+
+
+def test_a_change_in_other_statistics_upstream_does_not_explain_the_target() -> None:
+    """A source whose row count dropped (and whose table followed) at the onset does not explain
+    a transform whose mean moved while its row count held: the transform is the root."""
+    g = nx.DiGraph([("src", "tbl"), ("tbl", "xf"), ("xf", "feat"), ("tbl", "other")])
+    rng = np.random.default_rng(3)
+    ts = pd.date_range(START, periods=HOURS, freq="h", tz="UTC")
+    late = np.asarray(ts >= pd.Timestamp(ONSET))
+    rows = []
+    for node in g.nodes:
+        count = 1000 + rng.normal(0, 5, HOURS)
+        mean = 1.0 + rng.normal(0, 0.01, HOURS)
+        if node in ("src", "tbl"):
+            count = count - late * 300  # the row-count drop flows to the table
+        if node in ("xf", "feat"):
+            mean = mean + late * 0.5  # the transform's fault, seen in the feature
+        rows += [(t, node, "row_count", v) for t, v in zip(ts, count, strict=True)]
+        rows += [(t, node, "mean", v) for t, v in zip(ts, mean, strict=True)]
+    stats = pl.DataFrame(rows, schema=[c.TS, c.NODE, c.STAT, c.VALUE], orient="row")
+    res = root_cause(g, stats, ["feat"], ONSET)
+    assert res.top is not None
+    assert res.top.node == "xf"
+    assert res.top.is_root
+    by = {cand.node: cand for cand in res.candidates}
+    assert "xf" not in by["src"].explained

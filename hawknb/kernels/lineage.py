@@ -8,7 +8,9 @@ statistics after vs before the onset, times how close its change point is to the
 
 * a change propagates downstream through changed nodes and through nodes without statistics
   (unknown is not unchanged: an unmonitored table in the middle must not cut the chain); an
-  observed, unchanged node blocks it;
+  observed, unchanged node blocks it, and so does a node that changed only in other
+  statistics than the upstream node (a row-count drop upstream does not explain a shifted mean
+  downstream whose row count held);
 * a changed node that no other changed node reaches this way is a root candidate; the others
   are explained by the roots that reach them;
 * roots are ranked by their change score times how much of the affected ancestry of the targets
@@ -195,16 +197,34 @@ def _kind(graph: nx.DiGraph, node: str) -> str | None:
     return str(k) if k else None
 
 
-def _walk_down(graph: nx.DiGraph, start: str, status: dict[str, str]) -> list[str]:
-    """Nodes reachable from start through changed or unknown nodes (start excluded)."""
+def _walk_down(
+    graph: nx.DiGraph,
+    start: str,
+    status: dict[str, str],
+    moved: dict[str, set[str]] | None = None,
+    observed: dict[str, set[str]] | None = None,
+) -> list[str]:
+    """Nodes reachable from start through changed or unknown nodes (start excluded).
+
+    With ``moved`` (node -> statistics that changed) and ``observed`` (node -> statistics it
+    has), a changed node is reached only if it changed in a statistic the start also changed
+    in (or the two share no statistic at all, so nothing can be compared): a source whose row
+    count dropped does not explain a feature whose mean moved but whose row count did not.
+    """
     seen = {start}
     out = []
     queue = deque([start])
+    mine = (moved or {}).get(start, set())
+    mine_obs = (observed or {}).get(start, set())
     while queue:
         u = queue.popleft()
         for v in graph.successors(u):
             if v in seen or status.get(v, UNKNOWN) == UNCHANGED:
                 continue
+            if moved is not None and status.get(v) == CHANGED:
+                comparable = mine_obs & (observed or {}).get(v, set())
+                if comparable and not (mine & moved.get(v, set())):
+                    continue
             seen.add(v)
             out.append(v)
             queue.append(v)
@@ -323,7 +343,9 @@ def root_cause(
 
     # -- explaining away ---------------------------------------------------------------------
     changed = [n for n in graph.nodes if status[n] == CHANGED]
-    reach = {n: _walk_down(graph, n, status) for n in changed}
+    moved = {n: {sc.stat for sc in cs if sc.score >= _CHANGED_AT} for n, cs in changes.items()}
+    observed = {n: {sc.stat for sc in cs} for n, cs in changes.items()}
+    reach = {n: _walk_down(graph, n, status, moved, observed) for n in changed}
     explained_by: dict[str, list[str]] = {n: [] for n in changed}
     for u in changed:
         for v in reach[u]:
