@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -29,6 +29,37 @@ def window_mass(result: AnomalyResult, w: AnomalyWindow) -> float:
     z = b.filter((pl.col(c.TS) >= w.onset) & (pl.col(c.TS) <= w.end))["score"]
     z = (z * w.direction).clip(0.0, None).fill_nan(0.0).fill_null(0.0)
     return max(float(z.sum()), float(w.severity))
+
+
+#: windows of one metric this many samples apart are one incident: a long shift dips under the
+#: alert level for a few hours, or overshoots the other way as it recovers, and the detector
+#: splits it; the incident starts at the first window and takes the strongest one's direction
+EPISODE_GAP = 6
+
+
+def merge_episodes(result: AnomalyResult, cadence: timedelta) -> list[tuple[AnomalyWindow, float]]:
+    """The detector's windows with their evidence, close neighbours merged so that the
+    investigated onset is the start of the incident, not of its second half."""
+    out: list[tuple[AnomalyWindow, float]] = []
+    for w in sorted(result.windows, key=lambda w: w.onset):
+        mass = window_mass(result, w)
+        if out:
+            prev, pmass = out[-1]
+            if w.onset - prev.end <= EPISODE_GAP * cadence:
+                keep = prev if prev.severity >= w.severity else w
+                out[-1] = (
+                    replace(
+                        keep,
+                        onset=prev.onset,
+                        end=max(prev.end, w.end),
+                        severity=max(prev.severity, w.severity),
+                        confidence=max(prev.confidence, w.confidence),
+                    ),
+                    pmass + mass,
+                )
+                continue
+        out.append((w, mass))
+    return out
 
 
 @dataclass(frozen=True)
@@ -92,7 +123,8 @@ def find_anomaly(
             continue
         res = detect_anomalies(s, min_severity=TOPLINE_SEVERITY)
         results[name] = res
-        candidates += [(name, w, window_mass(res, w)) for w in res.windows]
+        merged = merge_episodes(res, _cadence(s[c.TS]))
+        candidates += [(name, w, m) for w, m in merged]
     checked = f"{len(wanted)} top-line metric(s) for seasonal anomalies: {', '.join(wanted[:8])}"
     chosen: tuple[str, AnomalyWindow, float] | None = None
     if start is not None:
