@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+import polars as pl
+
 from ..workspace import Workspace, WorkspaceWarning
 from . import diagnosis, features, models, snapshot, topline
 from .findings import Finding, Verdict
@@ -217,6 +219,7 @@ def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
         v.upstream = [c.node for c in result.candidates if c.is_root] or [result.top.node]
         rest = [c.node for c in result.candidates if c.node not in v.upstream]
         v.upstream += rest
+        v.features = _features_of_root(ranking, result)
     v.cause = "upstream_data" if feat_conf >= 0.2 or v.upstream else "none"
     lineage_conf = result.confidence if result is not None else 0.5
     v.confidence = suspect.confidence * (0.5 + 0.5 * feat_conf) * (0.6 + 0.4 * lineage_conf)
@@ -226,6 +229,25 @@ def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
         + (f", caused upstream by {v.upstream[0]}" if v.upstream else "")
     )
     inv.findings.append(_verdict_finding(v))
+
+
+#: a feature moved (population stability index) when promoted for sitting under the root
+_MOVED_PSI = 0.05
+
+
+def _features_of_root(ranking: Any, result: Any) -> list[str]:
+    """The ranked features, those downstream of the lineage root that moved first: the root
+    explains them, while a feature that drifted elsewhere at the same time is a bystander."""
+    table = ranking.table
+    order = table["feature"].to_list()
+    radius = set(result.blast_radius.nodes) if result.blast_radius else set()
+    moved = set(
+        table.filter(
+            (pl.col("confidence") > 0) | (pl.col("drift_psi").fill_nan(0.0) >= _MOVED_PSI)
+        )["feature"].to_list()
+    )
+    under = [f for f in order if f in radius and f in moved]
+    return (under + [f for f in order if f not in under])[:10]
 
 
 def _verdict_finding(v: Verdict) -> Finding:
