@@ -23,14 +23,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-KINDS = (
-    "upstream_data",
-    "feature_coverage",
-    "bad_snapshot",
-    "activation_blowup",
-    "training_data",
-    "none",
-)
+from hawknb.simulate.truth import INCIDENT_KINDS
+
+KINDS = INCIDENT_KINDS
 
 
 def score(verdict: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:

@@ -16,14 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-KINDS = (
-    "upstream_data",
-    "feature_coverage",
-    "bad_snapshot",
-    "activation_blowup",
-    "training_data",
-    "none",
-)
+from hawknb.simulate.truth import INCIDENT_KINDS
+
+KINDS = INCIDENT_KINDS
 
 
 def main() -> int:

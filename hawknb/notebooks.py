@@ -331,31 +331,10 @@ def show_verdict(investigation: Any) -> None:
 
 
 def views(investigation: Any) -> Any:
-    """The linked views of an investigation: ``hawknb.investigate``'s dashboard.
+    """The linked views of an investigation: ``hawknb.investigate``'s dashboard."""
+    from .widgets.dashboard import investigate
 
-    Falls back to the navigator over the findings where the dashboard is not available (a
-    partial install), so a template still shows the walk instead of failing.
-    """
-    import hawknb
-
-    investigate = getattr(hawknb, "investigate", None)
-    if investigate is not None:
-        return investigate(investigation)
-    from .widgets import InvestigationNavigator
-
-    present = {f.step for f in investigation.findings}
-    steps = [
-        {
-            "id": f.step,
-            "title": f.title,
-            "status": f.status,
-            "decision": f.decision,
-            "confidence": f.confidence,
-            "parent": f.parent if f.parent in present else None,
-        }
-        for f in investigation.findings
-    ]
-    return InvestigationNavigator(steps, title="hawknb investigation")
+    return investigate(investigation)
 
 
 def show_views(dashboard: Any, steps: tuple[str, ...] | list[str] | None = None) -> int:

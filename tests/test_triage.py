@@ -11,16 +11,9 @@ import polars as pl
 import pytest
 
 import hawknb
-from hawknb.simulate import simulate
+from hawknb.simulate import INCIDENT_KINDS, simulate
 
-KINDS = (
-    "upstream_data",
-    "feature_coverage",
-    "bad_snapshot",
-    "activation_blowup",
-    "training_data",
-    "none",
-)
+KINDS = INCIDENT_KINDS
 SEED = 2  # a tuning seed; the held-out seeds are scored by benchmarks/triage_accuracy.py
 
 

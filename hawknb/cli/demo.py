@@ -11,16 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..simulate.truth import INCIDENT_KINDS
 from ..workspace.errors import HawknbError
-
-INCIDENTS = (
-    "upstream_data",
-    "feature_coverage",
-    "bad_snapshot",
-    "activation_blowup",
-    "training_data",
-    "none",
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "dir", nargs="?", default="hawknb-demo", help="where to write (default: %(default)s)"
     )
-    p.add_argument("--incident", default="upstream_data", choices=INCIDENTS)
+    p.add_argument("--incident", default="upstream_data", choices=INCIDENT_KINDS)
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.add_argument("--port", type=int, default=0, help="JupyterLab port (default: a free one)")

@@ -18,6 +18,7 @@ from typing import Any
 import networkx as nx
 import polars as pl
 
+from ..engine import as_lazy
 from . import contract as c
 from .errors import WorkspaceError, WorkspaceWarning
 
@@ -29,22 +30,15 @@ _INT_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UIn
 
 def _to_lazy(frame: FrameLike, where: str) -> pl.LazyFrame:
     """Wrap a user's frame without copying its data and without ever mutating it."""
-    if isinstance(frame, pl.LazyFrame):
-        return frame
-    if isinstance(frame, pl.DataFrame):
-        return frame.lazy()
     try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pd = None
-    if pd is not None and isinstance(frame, pd.DataFrame):
-        return pl.from_pandas(frame, nan_to_null=False).lazy()
-    raise WorkspaceError(
-        where,
-        "is not a table",
-        expected="a pandas or polars DataFrame",
-        found=type(frame).__name__,
-    )
+        return as_lazy(frame)
+    except TypeError:
+        raise WorkspaceError(
+            where,
+            "is not a table",
+            expected="a pandas or polars DataFrame",
+            found=type(frame).__name__,
+        ) from None
 
 
 def _dtype_name(dtype: pl.DataType) -> str:
