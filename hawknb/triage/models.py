@@ -16,6 +16,8 @@ from .topline import Anomaly
 
 #: below this model-isolation confidence no model's predictions explain the anomaly
 MODEL_CONFIDENCE = 0.15
+#: from this confidence a model clearly explains the anomaly (no other window is tried)
+CLEAR = 0.5
 #: the experiment name of a model's pooled health (all experiments together): pooling doubles
 #: the rows per window, so a model-wide degradation too small to see per experiment shows
 ALL_EXPERIMENTS = "(all experiments)"

@@ -111,6 +111,23 @@ def _walk(
     v.metric, v.onset = anomaly.metric, anomaly.onset
 
     suspect, f, health, iso = _timed(inv, lambda: models.isolate_model(ws, anomaly, series))
+    alternatives = inv.findings[-1].result or []
+    if (suspect is None or suspect.confidence < models.CLEAR) and alternatives:
+        # no model clearly explains the most sustained window: try the next ones and keep the
+        # one whose degradation a model explains best
+        for alt, alt_finding in alternatives:
+            alt_suspect, alt_f, alt_health, alt_iso = models.isolate_model(ws, alt, series)
+            if alt_suspect is not None and alt_suspect.confidence > (
+                suspect.confidence if suspect is not None else 0.0
+            ):
+                alt_finding.decision += (
+                    f" (chosen over {anomaly.metric} at {anomaly.onset:%Y-%m-%d %H:%M}, which "
+                    "no model's predictions explain as well)"
+                )
+                inv.findings[-1] = alt_finding
+                anomaly, suspect, f, health, iso = alt, alt_suspect, alt_f, alt_health, alt_iso
+                inv.context["anomaly"] = anomaly
+        v.metric, v.onset = anomaly.metric, anomaly.onset
     inv.findings.append(f)
     inv.context.update(health=health, isolation=iso)
     bar.step("models")

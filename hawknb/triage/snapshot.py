@@ -134,6 +134,8 @@ def isolate(
 
 #: a ramp this close to the onset (timing score, 1 = at the onset) counts as coinciding
 _ON_TIME = 0.5
+#: below this confidence of "not the snapshot" the same-hours A/B is undecided
+_UNDECIDED = 0.55
 #: a snapshot-isolation confidence from which the same-hours A/B convicts on its own
 _STRONG = 0.5
 #: paired z (worse direction) from which the same-hours A/B leans towards the new snapshot
@@ -161,6 +163,8 @@ def _experiment_control(
     for r in sorted(results, key=lambda r: -r.confidence):
         if r.rolled_out is None or r.experiment not in suspect.degraded:
             continue
+        if r.confidence >= _UNDECIDED:
+            continue  # the same-hours A/B clearly exonerated it
         row = r.snapshots.filter(pl.col(c.SNAPSHOT) == r.rolled_out)
         if row.is_empty() or float(row["timing"][0] or 0.0) < _ON_TIME:
             continue

@@ -31,6 +31,8 @@ def window_mass(result: AnomalyResult, w: AnomalyWindow) -> float:
     return max(float(z.sum()), float(w.severity))
 
 
+#: other anomaly windows the walk tries when no model explains the most sustained one
+ALTERNATIVES = 2
 #: windows of one metric this many samples apart are one incident: a long shift dips under the
 #: alert level for a few hours, or overshoots the other way as it recovers, and the detector
 #: splits it; the incident starts at the first window and takes the strongest one's direction
@@ -105,6 +107,39 @@ def _cadence(ts: pl.Series) -> timedelta:
     return d.median()  # type: ignore[return-value]
 
 
+def _describe(
+    series: pl.DataFrame,
+    chosen: tuple[str, AnomalyWindow, float],
+    checked: str,
+    others: list[dict],
+) -> tuple[Anomaly, Finding]:
+    name, w, mass = chosen
+    s = series.filter(pl.col(c.METRIC) == name)
+    anomaly = Anomaly(
+        name, w.onset, w.end, w.direction, w.severity, w.confidence, _cadence(s[c.TS])
+    )
+    word = "rose" if w.direction > 0 else "dropped"
+    finding = Finding(
+        "topline",
+        checked=checked,
+        decision=f"{name} {word} from {w.onset:%Y-%m-%d %H:%M} UTC to {w.end:%Y-%m-%d %H:%M} "
+        f"(robust z {w.severity:.1f}); find the model whose predictions moved with it",
+        confidence=float(w.confidence),
+        evidence={
+            "metric": name,
+            "onset": w.onset,
+            "end": w.end,
+            "peak": w.peak,
+            "direction": w.direction,
+            "severity": round(w.severity, 2),
+            "mass": round(mass, 1),
+            "detected": others,
+        },
+        next_step="models",
+    )
+    return anomaly, finding
+
+
 def find_anomaly(
     ws: Workspace, metric: str | None, start: datetime | None
 ) -> tuple[Anomaly | None, Finding, dict[str, AnomalyResult], pl.DataFrame]:
@@ -175,28 +210,12 @@ def find_anomaly(
             evidence={"detected": []},
         )
         return None, finding, results, series
-    name, w, mass = chosen
-    s = series.filter(pl.col(c.METRIC) == name)
-    anomaly = Anomaly(
-        name, w.onset, w.end, w.direction, w.severity, w.confidence, _cadence(s[c.TS])
-    )
-    word = "rose" if w.direction > 0 else "dropped"
-    finding = Finding(
-        "topline",
-        checked=checked,
-        decision=f"{name} {word} from {w.onset:%Y-%m-%d %H:%M} UTC to {w.end:%Y-%m-%d %H:%M} "
-        f"(robust z {w.severity:.1f}); find the model whose predictions moved with it",
-        confidence=float(w.confidence),
-        evidence={
-            "metric": name,
-            "onset": w.onset,
-            "end": w.end,
-            "peak": w.peak,
-            "direction": w.direction,
-            "severity": round(w.severity, 2),
-            "mass": round(mass, 1),
-            "detected": others,
-        },
-        next_step="models",
-    )
+    anomaly, finding = _describe(series, chosen, checked, others)
+    alternatives = []
+    if start is None:
+        # the next most sustained windows elsewhere: the walk tries them when no model explains
+        # the first (a metric that moves for reasons outside the models can be the biggest)
+        rest = sorted((cand for cand in candidates if cand is not chosen), key=lambda x: -x[2])
+        alternatives = [_describe(series, cand, checked, others) for cand in rest[:ALTERNATIVES]]
+    finding.result = alternatives
     return anomaly, finding, results, series
