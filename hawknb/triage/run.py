@@ -171,14 +171,6 @@ def _snapshot_branch(ws, inv, anomaly, suspect, iso_snap, bar) -> None:
             f"snapshot {snap} of {suspect.model} produces {fault.kind} activations at "
             f"{fault.layer or fault.node}"
         )
-    elif _corrupted(weights):
-        v.cause = "bad_snapshot"
-        v.layer = weights.suspect_layers[0].layer
-        v.confidence = base * 0.9
-        v.summary = (
-            f"snapshot {snap} of {suspect.model} has corrupted weights in {v.layer} "
-            f"({weights.suspect_layers[0].reason})"
-        )
     elif training is not None and training.verdict:
         v.cause = "training_data"
         v.confidence = base * max(0.6, training.confidence)
@@ -198,18 +190,6 @@ def _snapshot_branch(ws, inv, anomaly, suspect, iso_snap, bar) -> None:
             "same hours; neither its weights nor its training data show why"
         )
     inv.findings.append(_verdict_finding(v))
-
-
-#: a layer that moved this many times its usual snapshot-to-snapshot change was not retrained,
-#: it was corrupted (retraining on shifted labels moves a bias tens of times, not thousands)
-_CORRUPTED_RATIO = 100.0
-
-
-def _corrupted(weights: Any) -> bool:
-    if weights is None or not weights.suspect or not weights.suspect_layers:
-        return False
-    top = weights.suspect_layers[0]
-    return bool(top.nan_count or top.inf_count or top.score >= _CORRUPTED_RATIO)
 
 
 def _snapshot_experiment(ws: Workspace, model: str, snap: str, fallback: str) -> str | None:
