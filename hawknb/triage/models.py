@@ -41,13 +41,24 @@ def health_every(anomaly: Anomaly) -> str:
 
 
 def isolate_model(
-    ws: Workspace, anomaly: Anomaly, metric_series: pl.DataFrame
+    ws: Workspace,
+    anomaly: Anomaly,
+    metric_series: pl.DataFrame,
+    health_cache: dict[str, tuple[pl.DataFrame, pl.DataFrame]] | None = None,
 ) -> tuple[Suspect | None, Finding, pl.DataFrame, ModelIsolation]:
+    """``health_cache`` (window width -> per-experiment and pooled health) lets the walk try
+    several anomaly windows with one pass over the serving log per width."""
     every = health_every(anomaly)
-    health = prediction_health(ws.serving, every=every)
-    pooled = prediction_health(
-        ws.serving.with_columns(pl.lit(ALL_EXPERIMENTS).alias(c.EXPERIMENT)), every=every
-    )
+    cache = {} if health_cache is None else health_cache
+    if every not in cache:
+        cache[every] = (
+            prediction_health(ws.serving, every=every),
+            prediction_health(
+                ws.serving.with_columns(pl.lit(ALL_EXPERIMENTS).alias(c.EXPERIMENT)),
+                every=every,
+            ),
+        )
+    health, pooled = cache[every]
     metric = (
         metric_series.filter(pl.col(c.METRIC) == anomaly.metric)
         .sort(c.TS)

@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from ..engine import collect
 from ..workspace import Workspace, WorkspaceWarning
+from ..workspace import contract as c
 from . import diagnosis, features, models, snapshot, topline
 from .findings import Finding, Verdict
 from .investigation import Investigation
@@ -110,13 +112,18 @@ def _walk(
         return
     v.metric, v.onset = anomaly.metric, anomaly.onset
 
-    suspect, f, health, iso = _timed(inv, lambda: models.isolate_model(ws, anomaly, series))
+    health_cache: dict = {}
+    suspect, f, health, iso = _timed(
+        inv, lambda: models.isolate_model(ws, anomaly, series, health_cache)
+    )
     alternatives = inv.findings[-1].result or []
     if (suspect is None or suspect.confidence < models.CLEAR) and alternatives:
         # no model clearly explains the most sustained window: try the next ones and keep the
         # one whose degradation a model explains best
         for alt, alt_finding in alternatives:
-            alt_suspect, alt_f, alt_health, alt_iso = models.isolate_model(ws, alt, series)
+            alt_suspect, alt_f, alt_health, alt_iso = models.isolate_model(
+                ws, alt, series, health_cache
+            )
             if alt_suspect is not None and alt_suspect.confidence > (
                 suspect.confidence if suspect is not None else 0.0
             ):
@@ -194,11 +201,6 @@ def _snapshot_branch(ws, inv, anomaly, suspect, iso_snap, bar) -> None:
 
 def _snapshot_experiment(ws: Workspace, model: str, snap: str, fallback: str) -> str | None:
     """The experiment a culprit snapshot served; None when it served every experiment."""
-    import polars as pl
-
-    from ..engine import collect
-    from ..workspace import contract as c
-
     exps = collect(
         ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snap)).select(
             pl.col(c.EXPERIMENT).unique()
@@ -233,8 +235,8 @@ def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
     inv.context["root_cause"] = result
     bar.step("lineage")
     if result is not None and result.top is not None:
-        v.upstream = [c.node for c in result.candidates if c.is_root] or [result.top.node]
-        rest = [c.node for c in result.candidates if c.node not in v.upstream]
+        v.upstream = [cand.node for cand in result.candidates if cand.is_root] or [result.top.node]
+        rest = [cand.node for cand in result.candidates if cand.node not in v.upstream]
         v.upstream += rest
         v.features = _features_of_root(ranking, result)
     v.cause = "upstream_data" if feat_conf >= 0.2 or v.upstream else "none"
