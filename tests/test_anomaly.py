@@ -187,6 +187,28 @@ def test_slow_drift_out_of_range_is_flagged_early_by_range_novelty():
     assert (on[500:2000] >= 0.5).sum() <= 3
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_lasting_moderate_shift_is_a_record_at_a_longer_level_scale(seed):
+    # bursts of 6 rows at +10 sd set a high bar for the point and short level signals; a lasting
+    # +5 sd shift never beats them row by row, but its 27-row median is unlike anything before
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, 3000)
+    for start in range(300, 2000, 250):
+        x[start : start + 6] += 10.0
+    x[2000:] += 5.0
+    only = dict(spatial_tol=-1.0, season_weight=0.0)  # the level/point signals alone
+    short = causal_scores(x, CausalConfig(level_scales=(3,), **only))
+    multi = causal_scores(x, CausalConfig(**only))
+    assert short[2000:2100].max() < 0.5
+    fired = np.flatnonzero(multi[2000:2100] >= 0.5)
+    assert fired.size and fired[0] <= 27  # within one long-scale window of the onset
+    # before the shift, alarms (if any) sit on the bursts: the longer scales invent none in noise
+    bursts = np.zeros(x.size, bool)
+    for start in range(300, 2000, 250):
+        bursts[start : start + 6 + 27] = True
+    assert not np.any((multi[:2000] >= 0.5) & ~bursts[:2000])
+
+
 def test_ties_with_the_recent_maximum_do_not_fire():
     # a square wave: every edge is exactly as surprising as the previous one
     x = np.tile(np.r_[np.zeros(50), np.ones(50)], 40)

@@ -8,6 +8,8 @@ an ongoing incident rare. Three surprise signals are combined:
 
 * point: robust z of the value against the trailing median/MAD,
 * level: robust z of a short trailing median against the baseline before it (level shifts),
+  at several time scales (3, 9, 27 rows by default): a shift of moderate size that lasts is
+  a record at a longer scale long before any single row is a record,
 * season: robust z of the residual against the same phase of the previous periods, with the
   period re-detected from the past at doubling checkpoints (64, 128, 256, ... rows).
 
@@ -38,8 +40,7 @@ class CausalConfig:
     min_samples: int = 20  # rows of history before a robust z is computed
     warmup: int = 100  # rows whose surprise only sets the reference (score 0)
     sd_floor: float = 0.1  # scale floor as a fraction of the rolling SD
-    level_k: int = 3  # rows of the short median of the level signal (1 disables)
-    level_weight: float = 1.0
+    level_scales: tuple[int, ...] = (3, 9, 27)  # rows of the short medians of the level signals
     season_weight: float = 1.0  # 0 disables the seasonal signal
     n_seasons: int = 3
     max_period: int = 2100
@@ -78,8 +79,7 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
     n = x.size
     signals = [np.abs(trailing_robust_z(x, cfg.window, min_samples=cfg.min_samples,
                                         sd_floor=cfg.sd_floor))]  # fmt: skip
-    if cfg.level_k > 1:
-        signals.append(cfg.level_weight * np.abs(_level_z(x, cfg)))
+    signals += [np.abs(_level_z(x, k, cfg)) for k in cfg.level_scales if k > 1]
     if cfg.season_weight > 0:
         resid = _seasonal_residual(x, cfg)
         z = trailing_robust_z(resid, cfg.window, min_samples=cfg.min_samples, sd_floor=cfg.sd_floor)
@@ -124,9 +124,8 @@ def range_novelty(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
 
 
-def _level_z(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
-    """Short trailing median against the baseline just before the short window."""
-    k = cfg.level_k
+def _level_z(x: np.ndarray, k: int, cfg: CausalConfig) -> np.ndarray:
+    """Median of the last ``k`` rows against the baseline just before those rows."""
     s = pl.Series(x)
     short = s.rolling_median(k, min_samples=1).to_numpy()
     med = shift(s.rolling_median(cfg.window, min_samples=cfg.min_samples).to_numpy(), 1)
