@@ -110,6 +110,19 @@ def test_row_drop_and_class_imbalance_found() -> None:
     assert d.verdict
 
 
+def test_row_drop_alone_is_volume_only_evidence() -> None:
+    # fewer rows of the same data: suspect, but only on volume (no label or loss signal)
+    d = _diag(_training(), _curves())
+    assert not d.volume_only  # nothing found is not "volume only"
+    dropped = _set(_training(), dt.date(2026, 4, 4), c.ROWS, 2_000)
+    d = _diag(dropped, _curves())
+    assert d.verdict and d.volume_only
+    # the same drop next to shifted labels or an exploded loss is content evidence
+    assert not _diag(_set(dropped, dt.date(2026, 4, 6), c.LABEL_MEAN, 0.15), _curves()).volume_only
+    assert not _diag(dropped, _curves(bad="s5", kind="nan")).volume_only
+    assert not _diag(_set(dropped, dt.date(2026, 4, 8), c.LABEL_MEAN, 0.0)).volume_only
+
+
 def test_serving_label_drift_found() -> None:
     d = _diag(_training(), serving_label_mean=0.1)
     assert d.verdict

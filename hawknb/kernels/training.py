@@ -98,6 +98,11 @@ class TrainingDiagnosis:
     verdict: bool
     confidence: float
     reasons: tuple[str, ...]
+    #: True when partition row counts are the only evidence. Fewer (or more) rows of the same
+    #: data make a noisier model, not a differently behaving one: this alone does not explain
+    #: a snapshot whose weights changed far more than usual, while shifted labels or a loss
+    #: that exploded do
+    volume_only: bool = False
 
     @property
     def suspect(self) -> bool:
@@ -210,6 +215,7 @@ def diagnose_training(
     )
     reasons: list[str] = []
     signals: list[float] = []  # per-signal probability that it is a real problem
+    content_signal = False  # a signal about labels or the loss, not only row counts
 
     # a partition [d, d+1) belongs to the window when it overlaps [start, end)
     lo_day = start.date()
@@ -257,6 +263,7 @@ def diagnose_training(
                 and (lm <= IMBALANCE_EDGE or lm >= 1 - IMBALANCE_EDGE)
             ):
                 why.append(f"class imbalance: label mean {lm:.4g} at the edge of [0, 1]")
+            content_signal |= bool(why)  # label reasons come before the row-count ones
             if not rows or rows <= 0:
                 why.append("no rows")
             elif math.isfinite(rz) and abs(rz) > PARTITION_Z:
@@ -315,12 +322,14 @@ def diagnose_training(
                         f"{s_mean:.4g} by {s_rel:+.0%}"
                     )
                     signals.append(min(0.9, 0.5 + 0.4 * min(1.0, abs(s_rel))))
+                    content_signal = True
             if abs(z) > PARTITION_Z:
                 reasons.append(
                     f"training window label mean {train_mean:.4g} vs earlier {ref_mean:.4g} "
                     f"(robust z {z:+.1f})"
                 )
                 signals.append(min(0.9, 0.5 + 0.4 * min(1.0, abs(z) / (3 * PARTITION_Z))))
+                content_signal = True
             label_shift = LabelShift(train_mean, ref_mean, float(z), s_mean, s_rel, suspect)
 
     curve = None
@@ -338,6 +347,7 @@ def diagnose_training(
                 )
                 reasons.append(f"loss explosion: {what}")
                 signals.append(0.95 if curve.nonfinite_steps else 0.85)
+                content_signal = True
             if curve.diverged:
                 reasons.append(
                     f"final loss {curve.final_loss:.4g} vs other snapshots' "
@@ -346,6 +356,7 @@ def diagnose_training(
                     else f"loss ended at {curve.final_loss:.4g}, well above its minimum"
                 )
                 signals.append(0.8)
+                content_signal = True
 
     verdict = bool(signals)
     if verdict:
@@ -367,6 +378,7 @@ def diagnose_training(
         verdict=verdict,
         confidence=float(min(max(confidence, 0.0), 1.0)),
         reasons=tuple(reasons),
+        volume_only=verdict and not content_signal,
     )
 
 

@@ -12,7 +12,7 @@ import polars as pl
 from ..engine import collect
 from ..kernels.activations import ActivationTrace, GraphFault, find_first_anomaly, trace_activations
 from ..kernels.training import TrainingDiagnosis, diagnose_training
-from ..kernels.weights import WeightComparison, compare_weights
+from ..kernels.weights import RATIO_THRESHOLD, WeightComparison, compare_weights
 from ..workspace import Workspace, WorkspaceError
 from ..workspace import contract as c
 from .findings import Finding
@@ -124,7 +124,9 @@ def diagnose_snapshot(
                     checked=f"{snapshot}'s tensors against {len(stable)} earlier snapshot(s) "
                     f"({', '.join(stable)})",
                     decision=decision,
-                    confidence=float(top[0].score) if diag.weights.suspect and top else 0.2,
+                    confidence=weights_confidence(top[0].score)
+                    if diag.weights.suspect and top
+                    else 0.2,
                     evidence={
                         "suspect_layers": [
                             {"layer": s.layer, "score": s.score, "reason": s.reason} for s in top
@@ -209,6 +211,14 @@ def diagnose_snapshot(
     return diag, findings
 
 
+def weights_confidence(score: float) -> float:
+    """A layer's suspicion score (its change over its usual change, inf for NaN/inf weights)
+    as a confidence: 0.5 at the suspicion threshold, approaching 0.99 as the change grows."""
+    if not score > 0:
+        return 0.2
+    return 0.5 + 0.49 * (1.0 - min(1.0, RATIO_THRESHOLD / score))
+
+
 def _training(
     ws: Workspace, model: str, snapshot: str, onset: datetime, diag: Diagnosis
 ) -> Finding:
@@ -261,6 +271,7 @@ def _training(
         f"({row[c.TRAIN_START]:%Y-%m-%d} .. {row[c.TRAIN_END]:%Y-%m-%d}) against earlier ones"
         + (" and its loss curve" if curves is not None else ""),
         decision=("; ".join(t.reasons[:3]) or "training data looks like earlier partitions")
+        + (" (row counts only: labels and loss look usual)" if t.volume_only else "")
         if t.verdict
         else "training data looks like earlier partitions",
         confidence=t.confidence,
@@ -268,6 +279,7 @@ def _training(
             "anomalous_partitions": list(t.anomalous_partitions),
             "label_shift_z": t.label_shift.robust_z if t.label_shift else None,
             "reasons": list(t.reasons),
+            "volume_only": t.volume_only,
         },
         result=t,
     )

@@ -178,17 +178,25 @@ def _snapshot_branch(ws, inv, anomaly, suspect, iso_snap, bar) -> None:
             f"snapshot {snap} of {suspect.model} produces {fault.kind} activations at "
             f"{fault.layer or fault.node}"
         )
-    elif training is not None and training.verdict:
+    elif training is not None and training.verdict and not training.volume_only:
         v.cause = "training_data"
         v.confidence = base * max(0.6, training.confidence)
         v.summary = f"snapshot {snap} of {suspect.model} was trained on anomalous data: " + (
             "; ".join(training.reasons[:2])
         )
     elif weights is not None and weights.suspect and weights.suspect_layers:
+        # before row-count-only training evidence: fewer rows of the same data do not explain
+        # a layer that changed far more than its usual snapshot-to-snapshot drift
         v.cause = "bad_snapshot"
         v.layer = weights.suspect_layers[0].layer
         v.confidence = base * 0.85
         v.summary = f"snapshot {snap} of {suspect.model} has corrupted weights in {v.layer}"
+    elif training is not None and training.verdict:
+        v.cause = "training_data"
+        v.confidence = base * min(0.6, training.confidence)
+        v.summary = f"snapshot {snap} of {suspect.model} was trained on unusual data volumes: " + (
+            "; ".join(training.reasons[:2])
+        )
     else:
         v.cause = "bad_snapshot"
         v.confidence = base * 0.5
