@@ -139,6 +139,19 @@ def notebook_to_report_from_node(nb: nbformat.NotebookNode, tmp_path: Path) -> P
     return notebook_to_report(src, tmp_path / "probe.html")
 
 
+def test_cli_exports_an_ipynb_given_in_place_of_a_workspace(
+    probe_nb: nbformat.NotebookNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hawknb.cli import main
+
+    src = tmp_path / "done.ipynb"
+    nbformat.write(probe_nb, src)
+    out = tmp_path / "done.html"
+    assert main(["report", str(src), "-o", str(out)]) == 0  # no --from-notebook needed
+    assert out.stat().st_size > 1_000_000 and "Probe report" in out.read_text()
+    assert capsys.readouterr().out.startswith(f"wrote {out}")
+
+
 def test_hide_code_drops_inputs_not_outputs(probe_nb: nbformat.NotebookNode) -> None:
     shown = oh.notebook_to_offline_html(probe_nb)
     hidden = oh.notebook_to_offline_html(probe_nb, hide_code=True)

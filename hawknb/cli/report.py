@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--from-notebook",
         action="store_true",
-        help="WORKSPACE is an executed notebook: export it instead of running a triage",
+        help="WORKSPACE is an executed notebook: export it instead of running a triage "
+        "(implied when WORKSPACE is an existing .ipynb file)",
     )
     p.set_defaults(func=run)
 
@@ -30,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..report import notebook_to_report, write_report
 
-    if args.from_notebook:
+    src = Path(args.workspace)
+    if args.from_notebook or (src.suffix == ".ipynb" and src.is_file()):
         out = notebook_to_report(args.workspace, args.output, hide_code=not args.show_code)
         print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB)")
         return 0
