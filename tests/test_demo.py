@@ -54,6 +54,8 @@ def test_demo_serves_the_investigation_notebook(tmp_path: Path) -> None:
         assert "workspace" in src
         assert (out / "workspace" / "serving.parquet").exists()
         assert not (out / "workspace" / "workspace.truth.json").exists()  # truth stays outside
+        assert not (out / "workspace.truth.json").exists()  # ... and out of the file browser
+        assert json.loads((out / ".truth" / "workspace.truth.json").read_text())["cause"]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

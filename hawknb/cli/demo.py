@@ -40,7 +40,11 @@ def free_port() -> int:
 
 
 def prepare(out: Path, incident: str, seed: int) -> tuple[Path, Path]:
-    """Write `out/workspace` (+ truth JSON beside it) and `out/investigation.ipynb`."""
+    """Write `out/workspace` and `out/investigation.ipynb`.
+
+    The ground truth goes to `out/.truth/` (outside the workspace, as the contract requires,
+    and hidden from JupyterLab's file browser so the demo does not give its answer away).
+    """
     from ..simulate import simulate
 
     out.mkdir(parents=True, exist_ok=True)
@@ -48,7 +52,10 @@ def prepare(out: Path, incident: str, seed: int) -> tuple[Path, Path]:
     if ws_dir.exists():
         shutil.rmtree(ws_dir)
     print(f"simulating a '{incident}' incident (seed {seed}) into {ws_dir} ...", file=sys.stderr)
-    simulate(ws_dir, incident=incident, seed=seed, progress=True)
+    truth = out / ".truth" / "workspace.truth.json"
+    truth.parent.mkdir(exist_ok=True)
+    simulate(ws_dir, incident=incident, seed=seed, truth_path=truth, progress=True)
+    print(f"the answer (ground truth) is in {truth}; look after you investigate", file=sys.stderr)
     notebook = out / "investigation.ipynb"
     from ..notebooks import instantiate
 
