@@ -305,17 +305,7 @@ def findings_markdown(investigation: Any, steps: tuple[str, ...] | list[str] | N
         if f is None:
             lines.append(f"**{step}**: not reached by this walk (an earlier step decided).\n")
             continue
-        conf = "" if f.confidence is None else f" — confidence {f.confidence:.2f}"
-        lines.append(f"#### {f.title} [{f.status}]{conf}")
-        lines.append(f"- **Checked:** {f.checked}")
-        lines.append(f"- **Decision:** {f.decision}")
-        if f.next_step:
-            lines.append(f"- **Next:** {f.next_step}")
-        ev = {k: v for k, v in (f.to_dict().get("evidence") or {}).items() if v not in (None, "")}
-        if ev:
-            shown = ", ".join(f"{k}={json.dumps(v)[:80]}" for k, v in list(ev.items())[:8])
-            lines.append(f"- **Evidence:** {shown}")
-        lines.append("")
+        lines += [f.to_markdown(level=4), ""]
     return "\n".join(lines)
 
 

@@ -61,13 +61,8 @@ class Investigation:
         lines.append("")
         lines.append("## Steps")
         for f in self.findings:
-            conf = "" if f.confidence is None else f" (confidence {f.confidence:.2f})"
-            lines.append(f"### {_ICON.get(f.status, '')} {f.title}{conf}")
-            lines.append(f"- **Checked:** {f.checked}")
-            lines.append(f"- **Decision:** {f.decision}")
-            if f.next_step:
-                lines.append(f"- **Next:** {f.next_step}")
-            lines.append("")
+            # no evidence here: the CLI's markdown is a summary, the notebooks show the evidence
+            lines += [f.to_markdown(level=3, evidence=False), ""]
         return "\n".join(lines)
 
     def summary_text(self) -> str:
