@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 import networkx as nx
@@ -32,7 +32,7 @@ import polars as pl
 from ..engine import as_lazy, collect
 from ..workspace.contract import NODE, STAT, TS, VALUE
 from ..workspace.errors import WorkspaceError
-from .isolation import _to_us, series_shift, strength
+from .isolation import Shift, _to_us, series_shift, strength
 
 CHANGED, UNCHANGED, UNKNOWN = "changed", "unchanged", "unknown"
 #: node change score (strength x timing) from which a node counts as changed
@@ -42,19 +42,19 @@ _EXPLAINED_DISCOUNT = 0.3
 
 
 @dataclass(frozen=True)
-class StatChange:
-    """One statistic of a node around the onset (before/after: median levels; z: robust
-    seasonal z of the shift; change_ts: its best change point; timing: closeness to the onset;
-    score: strength(z) * timing)."""
+class StatChange(Shift):
+    """One statistic of a node around the onset: its :class:`Shift` (the same measurements the
+    model and rollout kernels report, so a z or a timing means one thing everywhere), named by
+    ``stat`` and scored ``strength(z) * timing``, the score lineage ranks nodes by."""
 
     stat: str
-    before: float
-    after: float
-    delta: float
-    z: float
-    change_ts: datetime | None
-    timing: float
     score: float
+
+    @classmethod
+    def of(cls, stat: str, shift: Shift) -> StatChange:
+        """The change of ``stat`` that ``shift`` measured, with its lineage score."""
+        measured = {f.name: getattr(shift, f.name) for f in fields(Shift)}
+        return cls(**measured, stat=stat, score=strength(shift.z) * shift.timing)
 
 
 @dataclass(frozen=True)
@@ -317,18 +317,7 @@ def root_cause(
         )
         if sh is None:
             continue
-        changes.setdefault(node, []).append(
-            StatChange(
-                stat=stat,
-                before=sh.before,
-                after=sh.after,
-                delta=sh.delta,
-                z=sh.z,
-                change_ts=sh.change_ts,
-                timing=sh.timing,
-                score=strength(sh.z) * sh.timing,
-            )
-        )
+        changes.setdefault(node, []).append(StatChange.of(stat, sh))
     node_score = {n: max(s.score for s in cs) for n, cs in changes.items()}
     status = {
         n: (
