@@ -162,3 +162,22 @@ def test_start_picks_the_window(scenarios):
     inv = hawknb.triage(ws_dir, metric=truth["metric"], start=start, progress=False)
     assert inv.verdict.metric == truth["metric"]
     assert abs((inv.verdict.onset - start).total_seconds()) <= 6 * 3600
+
+
+def test_unchanged_ancestors_count_against_a_data_break():
+    from types import SimpleNamespace
+
+    from hawknb.triage.run import _lineage_support
+
+    top = SimpleNamespace(node="src.a")
+    found = SimpleNamespace(top=top, confidence=0.9, status={"src.a": "changed"})
+    quiet = SimpleNamespace(top=None, confidence=0.0, status={"src.a": "unchanged"})
+    blind = SimpleNamespace(top=None, confidence=0.0, status={"src.a": "unknown"})
+    assert _lineage_support(found) > _lineage_support(None) > _lineage_support(quiet)
+    assert _lineage_support(blind) == _lineage_support(None)  # no statistics: no evidence
+
+
+def test_every_finding_confidence_is_a_probability(verdicts):
+    for inv in verdicts.values():
+        for f in inv.findings:
+            assert f.confidence is None or 0.0 <= f.confidence <= 1.0, (f.step, f.confidence)

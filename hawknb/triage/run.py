@@ -15,9 +15,8 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from ..engine import collect
+from ..kernels.lineage import UNCHANGED
 from ..workspace import Workspace, WorkspaceWarning
-from ..workspace import contract as c
 from . import diagnosis, features, models, snapshot, topline
 from .findings import Finding, Verdict
 from .investigation import Investigation
@@ -209,17 +208,10 @@ def _snapshot_branch(ws, inv, anomaly, suspect, iso_snap, bar) -> None:
 
 def _snapshot_experiment(ws: Workspace, model: str, snap: str, fallback: str) -> str | None:
     """The experiment a culprit snapshot served; None when it served every experiment."""
-    exps = collect(
-        ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snap)).select(
-            pl.col(c.EXPERIMENT).unique()
-        )
-    )[c.EXPERIMENT].to_list()
-    every = collect(
-        ws.serving.filter(pl.col(c.MODEL) == model).select(pl.col(c.EXPERIMENT).unique())
-    )[c.EXPERIMENT].to_list()
+    exps = snapshot.served_experiments(ws, model, snapshot=snap)
     if len(exps) == 1:
         return exps[0]
-    if exps and set(exps) == set(every):
+    if exps and set(exps) == set(snapshot.served_experiments(ws, model)):
         return None
     return fallback
 
@@ -248,14 +240,28 @@ def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
         v.upstream += rest
         v.features = _features_of_root(ranking, result)
     v.cause = "upstream_data" if feat_conf >= 0.2 or v.upstream else "none"
-    lineage_conf = result.confidence if result is not None else 0.5
-    v.confidence = suspect.confidence * (0.5 + 0.5 * feat_conf) * (0.6 + 0.4 * lineage_conf)
+    v.confidence = suspect.confidence * (0.5 + 0.5 * feat_conf) * _lineage_support(result)
     v.summary = (
         f"{suspect.model}'s input features changed at the onset"
         + (f" ({', '.join(v.features[:3])})" if v.features else "")
         + (f", caused upstream by {v.upstream[0]}" if v.upstream else "")
     )
     inv.findings.append(_verdict_finding(v))
+
+
+def _lineage_support(result: Any) -> float:
+    """How much the lineage walk supports an upstream data break (a confidence factor).
+
+    Without lineage (or without statistics on the features' ancestors) it neither supports
+    nor refutes one. Ancestors that have statistics and did *not* change at the onset are
+    evidence against: a real upstream break shows somewhere upstream.
+    """
+    if result is None:
+        return 0.8
+    if result.top is not None:
+        return 0.6 + 0.4 * result.confidence
+    checked = any(state == UNCHANGED for state in result.status.values())
+    return 0.4 if checked else 0.8
 
 
 #: a feature moved (population stability index) when promoted for sitting under the root
