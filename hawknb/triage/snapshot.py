@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -47,13 +47,7 @@ def isolate(
         # control group that degraded without it, so only a strong same-hours A/B convicts
         for r in convicted:
             served = set(
-                collect(
-                    ws.serving.filter(
-                        (pl.col(c.MODEL) == suspect.model)
-                        & (pl.col(c.SNAPSHOT) == r.suspect)
-                        & (pl.col(c.TS) >= anomaly.onset)
-                    ).select(pl.col(c.EXPERIMENT).unique())
-                )[c.EXPERIMENT].to_list()
+                served_experiments(ws, suspect.model, snapshot=r.suspect, since=anomaly.onset)
             )
             if r.confidence < _STRONG and not set(suspect.degraded) <= served:
                 vetoed.append(id(r))
@@ -132,6 +126,25 @@ def isolate(
     return best, finding, by_snap
 
 
+def served_experiments(
+    ws: Workspace, model: str, *, snapshot: str | None = None, since: datetime | None = None
+) -> list[str]:
+    """The experiments the serving log shows ``model`` in, sorted; only those that ``snapshot``
+    served, and only from ``since`` on, when given.
+
+    One query for every "which arms" question of the snapshot branch (the control arms of
+    :func:`_experiment_control`, the veto of a snapshot that did not serve every degraded arm,
+    the experiment a verdict names), so they all read the serving log the same way.
+    """
+    cond = pl.col(c.MODEL) == model
+    if snapshot is not None:
+        cond &= pl.col(c.SNAPSHOT) == snapshot
+    if since is not None:
+        cond &= pl.col(c.TS) >= since
+    arms = collect(ws.serving.filter(cond).select(pl.col(c.EXPERIMENT).unique().sort()))
+    return arms[c.EXPERIMENT].to_list()
+
+
 #: a ramp this close to the onset (timing score, 1 = at the onset) counts as coinciding
 _ON_TIME = 0.5
 #: below this confidence of "not the snapshot" the same-hours A/B is undecided
@@ -154,10 +167,7 @@ def _experiment_control(
     """
     if not suspect.experiment_specific:
         return None
-    experiments = collect(
-        ws.serving.filter(pl.col(c.MODEL) == suspect.model).select(pl.col(c.EXPERIMENT).unique())
-    )[c.EXPERIMENT].to_list()
-    healthy = [e for e in experiments if e not in suspect.degraded]
+    healthy = [e for e in served_experiments(ws, suspect.model) if e not in suspect.degraded]
     if not healthy:
         return None
     for r in sorted(results, key=lambda r: -r.confidence):
