@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from hawknb.kernels.health import prediction_health
-from hawknb.kernels.rollout import isolate_snapshot, rollout_timeline
+from hawknb.kernels.rollout import _few_windows_z, isolate_snapshot, rollout_timeline
 from hawknb.workspace import contract as c
 from hawknb.workspace.errors import WorkspaceError
 
@@ -126,6 +126,32 @@ def test_full_cutover_cannot_rule_out_time_effects() -> None:
     assert iso.suspect == "new" and iso.is_snapshot_cause
     assert iso.confidence <= 0.4
     assert any("time effects" in n for n in iso.notes)
+
+
+def test_short_canary_z_borrows_the_reference_noise() -> None:
+    """One or two shared windows (a 15-30 minute canary) cannot estimate the spread of the
+    paired differences; the noise is borrowed from the other snapshots' reference windows.
+    A gross difference must then score, and noise-sized ones must not."""
+    rng = np.random.default_rng(0)
+    other_v = 1.0 + rng.normal(0, 0.1, 48)  # 48 reference windows of 50 rows, sd 0.1
+    other_n = np.full(48, 50.0)
+    reference = np.ones(48, dtype=bool)
+    n_j, n_o = np.array([5.0, 5.0]), np.array([45.0, 45.0])
+    hw = n_j * n_o / (n_j + n_o)
+
+    def z(d: np.ndarray) -> float:
+        delta = float(np.average(d, weights=hw))
+        return _few_windows_z(d, hw, delta, n_j, n_o, other_v, other_n, reference, 1.0)
+
+    assert z(np.array([1e3, 2e3])) > 100  # blown-up predictions: convicting evidence
+    # per-window sd of a 5-row side is ~0.1 * sqrt(50 / 5 + 50 / 45) ~ 0.33: noise stays weak
+    benign = [abs(z(rng.normal(0, 0.33, 2))) for _ in range(500)]
+    assert np.quantile(benign, 0.99) < 2.0  # isolation.Z_LOW: no strength at all
+    assert max(benign) < 4.0  # strength < 0.5 even at the worst draw: never convicts alone
+    few = reference.copy()
+    few[3:] = False  # too few reference windows to learn a noise level from
+    d = np.array([1e3])
+    assert np.isnan(_few_windows_z(d, hw[:1], 1e3, n_j[:1], n_o[:1], other_v, other_n, few, 1.0))
 
 
 def test_rollout_timeline_fills_drained_snapshots() -> None:

@@ -38,6 +38,53 @@ _CAUSE = 0.5
 _UNKNOWN_EXPLAINED = 0.4
 #: fewest same-hour windows for a paired A/B test
 _MIN_SHARED = 3
+#: reference windows needed to borrow a per-window noise level for a short overlap
+_MIN_REFERENCE = 4
+#: how much the borrowed noise level is inflated: with one or two windows of a few rows, a
+#: normal approximation is optimistic (squared-error series are heavy-tailed), so only a gross
+#: difference may convict
+_FEW_WINDOWS_INFLATION = 2.0
+
+
+def _few_windows_z(
+    d: np.ndarray,
+    hw: np.ndarray,
+    delta: float,
+    n_j: np.ndarray,
+    n_o: np.ndarray,
+    other_v: np.ndarray,
+    other_n: np.ndarray,
+    reference: np.ndarray,
+    level: float,
+) -> float:
+    """z of a paired difference seen in fewer than ``_MIN_SHARED`` windows.
+
+    A canary that serves 15-30 minutes before a full cut-over leaves one or two shared health
+    windows, too few to estimate the spread of the paired differences themselves; without a z
+    such a snapshot could not be convicted even when its predictions are off by orders of
+    magnitude, and the A/B read as "no difference". The noise level is borrowed instead from
+    the other snapshots' own window-to-window variation before the onset (robust, from first
+    differences, so slow drifts and seasonality do not inflate it), rescaled to each shared
+    window's row counts on both sides and inflated by ``_FEW_WINDOWS_INFLATION``.
+
+    ``d``/``hw``/``n_j``/``n_o`` are the shared windows' paired differences, weights and row
+    counts of the snapshot and of the others; ``other_v``/``other_n`` the others' series and
+    rows over every window, ``reference`` the windows to learn the noise from.
+    """
+    ref = reference & np.isfinite(other_v) & (other_n > 0)
+    x = other_v[ref]
+    if x.size < _MIN_REFERENCE or d.size == 0:
+        return math.nan
+    step_sd = 1.4826 * float(np.median(np.abs(np.diff(x)))) / math.sqrt(2.0)
+    rows_ref = float(np.median(other_n[ref]))
+    if not math.isfinite(step_sd) or rows_ref <= 0:
+        return math.nan
+    per_row_var = step_sd**2 * rows_ref  # the variance a single row would contribute
+    var_t = per_row_var * (1.0 / np.maximum(n_j, 1.0) + 1.0 / np.maximum(n_o, 1.0))
+    weights = hw if hw.sum() > 0 else np.ones_like(d)
+    se = math.sqrt(float(np.sum(weights**2 * var_t))) / float(weights.sum())
+    se = max(_FEW_WINDOWS_INFLATION * se, 1e-3 * level / math.sqrt(d.size), 1e-12)
+    return delta / se
 
 
 def _check_rollouts(lf: pl.LazyFrame) -> pl.DataFrame:
@@ -323,6 +370,19 @@ def isolate_snapshot(
                 level = float(np.nanmedian(np.abs(other_v[shared]))) if n else 0.0
                 se = max(1.2533 * spread / math.sqrt(n), 1e-3 * level / math.sqrt(n), 1e-12)
                 z = delta / se
+            elif n >= 1:
+                level = float(np.nanmedian(np.abs(other_v[shared])))
+                z = _few_windows_z(
+                    d,
+                    hw,
+                    delta,
+                    nj,
+                    no,
+                    _badness(s, other_v),
+                    osum,
+                    pre & in_range,
+                    level,
+                )
             if math.isnan(z):
                 worse_z = 0.0
             else:
