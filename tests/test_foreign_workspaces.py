@@ -663,6 +663,10 @@ def test_odd_but_valid_shapes(name: str, tmp_path: Path) -> None:
     if name == "flat":
         assert v["cause"] == "none"
         assert v["model"] is None
+    if v["cause"] == "none":
+        # an unexplained move names no culprit features and claims little
+        assert v["features"] == [] and v["upstream"] == [] and v["snapshot"] is None, v
+        assert v["confidence"] < 0.3, v
     if name == "unicode_berlin":
         # the drifted feature of the one drifted arm, names intact through Parquet and JSON
         assert v["cause"] == "upstream_data", v

@@ -222,11 +222,12 @@ def weights_confidence(score: float) -> float:
 def _training(
     ws: Workspace, model: str, snapshot: str, onset: datetime, diag: Diagnosis
 ) -> Finding:
-    if not (ws.has("training") and ws.has("snapshots")):
+    missing = [f"{t}.parquet" for t in ("training", "snapshots") if not ws.has(t)]
+    if missing:
         return Finding(
             "training",
             checked="training partitions of the snapshot",
-            decision="skipped: the workspace has no training.parquet/snapshots.parquet",
+            decision=f"skipped: the workspace has no {' and no '.join(missing)}",
             status="skipped",
         )
     meta = collect(

@@ -239,14 +239,30 @@ def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
         rest = [cand.node for cand in result.candidates if cand.node not in v.upstream]
         v.upstream += rest
         v.features = _features_of_root(ranking, result)
-    v.cause = "upstream_data" if feat_conf >= 0.2 or v.upstream else "none"
     v.confidence = suspect.confidence * (0.5 + 0.5 * feat_conf) * _lineage_support(result)
+    if feat_conf < _FEATURE_EVIDENCE and not v.upstream:
+        # the model moved, but nothing examined explains it: say so, and do not list features
+        # that explain nothing as if they were the culprits (the ranking stays in its finding)
+        v.cause = "none"
+        v.features = []
+        v.confidence = min(v.confidence, 0.25)
+        v.summary = (
+            f"{suspect.model}'s predictions moved at the onset, but no input feature or upstream "
+            "node explains it"
+        )
+        inv.findings.append(_verdict_finding(v))
+        return
+    v.cause = "upstream_data"
     v.summary = (
         f"{suspect.model}'s input features changed at the onset"
         + (f" ({', '.join(v.features[:3])})" if v.features else "")
         + (f", caused upstream by {v.upstream[0]}" if v.upstream else "")
     )
     inv.findings.append(_verdict_finding(v))
+
+
+#: below this confidence of the top feature, no feature explains the prediction shift
+_FEATURE_EVIDENCE = 0.2
 
 
 def _lineage_support(result: Any) -> float:
