@@ -23,22 +23,7 @@ import pandas as pd
 import polars as pl
 import pytest
 import torch
-
-#: keys `hawknb triage --json` documents (docs/triage.md, "The verdict")
-VERDICT_KEYS = [
-    "metric",
-    "onset",
-    "model",
-    "experiment",
-    "snapshot",
-    "cause",
-    "features",
-    "upstream",
-    "layer",
-    "confidence",
-    "findings",
-]
-CAUSES = {"none", "upstream_data", "bad_snapshot", "training_data"}
+from verdict_contract import CAUSES, VERDICT_KEYS
 
 
 # -- helpers ---------------------------------------------------------------------------------

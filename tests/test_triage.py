@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from verdict_contract import VERDICT_KEYS
 
 import hawknb
 from hawknb.simulate import INCIDENT_KINDS, simulate
@@ -75,19 +76,7 @@ def test_findings_walk_the_tree(verdicts):
     assert "activations" in steps
     assert steps[-1] == "verdict"
     data = json.loads(inv.to_json())
-    for key in (
-        "metric",
-        "onset",
-        "model",
-        "experiment",
-        "snapshot",
-        "cause",
-        "features",
-        "upstream",
-        "layer",
-        "confidence",
-        "findings",
-    ):
+    for key in VERDICT_KEYS:
         assert key in data
     assert all({"step", "checked", "decision", "evidence"} <= set(f) for f in data["findings"])
     md = inv.to_markdown()
