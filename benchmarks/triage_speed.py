@@ -19,6 +19,17 @@ from pathlib import Path
 from hawknb.simulate.truth import INCIDENT_KINDS
 
 KINDS = INCIDENT_KINDS
+#: the triage steps that can be timed, in walk order
+STEPS = [
+    "topline",
+    "models",
+    "snapshot",
+    "features",
+    "lineage",
+    "weights",
+    "activations",
+    "training",
+]
 
 
 def main() -> int:
@@ -65,16 +76,7 @@ def main() -> int:
                 tr = min(_time(lambda p=program, x=x: trace_activations(p, x)) for _ in range(5))
                 interp.append((kind, x.shape[0], len(diag.trace.nodes), fwd, tr))
 
-    step_names = [
-        "topline",
-        "models",
-        "snapshot",
-        "features",
-        "lineage",
-        "weights",
-        "activations",
-        "training",
-    ]
+    step_names = STEPS
     lines = [
         f"# Triage speed (default simulated workspace, best of {args.repeat}, 2-core machine)",
         "",
