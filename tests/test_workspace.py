@@ -162,6 +162,33 @@ def test_duplicate_metric_rows(tmp_path):
         ws.validate()
 
 
+def test_exact_duplicate_serving_rows_counted_exactly(tmp_path):
+    # rows 0-2 repeated exactly; rows 4 and 5 share ts/model/experiment/snapshot/prediction (the
+    # columns hashed first) but differ in a feature: candidates, not duplicates; NaN predictions
+    # repeated exactly still count
+    frames = _frames()
+    s = frames["serving"]
+    s.loc[3, "prediction"] = np.nan
+    s.loc[5, ["ts", "experiment", "prediction"]] = s.loc[4, ["ts", "experiment", "prediction"]]
+    frames["serving"] = pd.concat([s, s.iloc[[0, 1, 2, 3]]], ignore_index=True)
+    ws = Workspace.open(_write(tmp_path / "ws", frames))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WorkspaceWarning)
+        ws.validate()
+    dup = [str(w.message) for w in caught if "exact duplicates" in str(w.message)]
+    expected = pl.from_pandas(frames["serving"]).select(pl.struct(pl.all()).is_duplicated().sum())
+    assert expected.item() == 8
+    assert dup and "8 rows are exact duplicates" in dup[0]
+
+
+def test_no_duplicate_warning_for_distinct_serving_rows(tmp_path):
+    ws = Workspace.open(_write(tmp_path / "ws", _frames()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WorkspaceWarning)
+        ws.validate()
+    assert not [w for w in caught if "duplicates" in str(w.message)]
+
+
 def test_empty_serving(tmp_path):
     frames = _frames()
     frames["serving"] = frames["serving"].iloc[:0]

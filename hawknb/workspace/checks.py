@@ -21,7 +21,7 @@ def _warn(out: list[str], msg: str) -> None:
 
 def _read(ws: Workspace, name: str, lf: pl.LazyFrame) -> pl.DataFrame:
     try:
-        return lf.collect()
+        return lf.collect(engine="streaming")
     except WorkspaceError:
         raise
     except Exception as exc:
@@ -51,7 +51,6 @@ def validate_contents(ws: Workspace) -> list[str]:
         float_cols = [col for col in required if spec.required[col] == "float"]
         if name == "serving":
             float_cols = [*float_cols, *ws.feature_columns]
-            aggs.append(pl.struct(pl.all()).is_duplicated().sum().alias("__dup_rows"))
         aggs += [
             pl.col(col).cast(pl.Float64).is_nan().sum().alias(f"__nan_{col}") for col in float_cols
         ]
@@ -81,8 +80,10 @@ def validate_contents(ws: Workspace) -> list[str]:
                 expected="one row per key",
                 fix="deduplicate (e.g. df.drop_duplicates(subset=key))",
             )
-        if name == "serving" and row["__dup_rows"]:
-            _warn(out, f"{where}: {row['__dup_rows']} rows are exact duplicates")
+        if name == "serving":
+            dup_rows = _duplicate_rows(ws, lf, required)
+            if dup_rows:
+                _warn(out, f"{where}: {dup_rows} rows are exact duplicates")
         for col in float_cols:
             nan, inf = row[f"__nan_{col}"], row[f"__inf_{col}"]
             if not (nan or inf):
@@ -115,6 +116,25 @@ def validate_contents(ws: Workspace) -> list[str]:
                 f"{ws.where('lineage_stats')}: nodes {unknown[:5]} are not in the lineage graph",
             )
     return out
+
+
+def _duplicate_rows(ws: Workspace, lf: pl.LazyFrame, narrow: list[str]) -> int:
+    """Rows that are exact duplicates of another row (every copy counted).
+
+    Two equal rows are equal in the ``narrow`` columns too, so the rows whose narrow columns
+    hash to a repeated value are the only candidates: a streamed pass hashes those few
+    columns, and only the candidates (none, in a log with distinct timestamps or predictions)
+    are compared on every column. Hashing all columns of every row would hold the whole log
+    in memory.
+    """
+    hashes = _read(ws, "serving", lf.select(pl.struct(narrow).hash().alias("__h")))["__h"]
+    if not hashes.is_duplicated().any():
+        return 0
+    repeated = hashes.filter(hashes.is_duplicated()).unique()
+    candidates = lf.filter(pl.struct(narrow).hash().is_in(repeated.implode()))
+    return int(
+        _read(ws, "serving", candidates.select(pl.struct(pl.all()).is_duplicated().sum())).item()
+    )
 
 
 def _check_rollouts(ws: Workspace) -> None:
