@@ -29,8 +29,27 @@ w = Probe(); w.value = 42; w
 '''
 
 
-def executed_widget_notebook() -> nbformat.NotebookNode:
-    """A real executed notebook holding one anywidget (a kernel runs it; ~2 s)."""
+#: a navigator whose steps have views (two HTML views and a hawknb anywidget), "metric" shown
+NAVIGATOR_CELL = """
+import ipywidgets, polars as pl
+from hawknb.widgets import FeatureRanking, InvestigationNavigator
+steps = [
+    {"id": "metric", "title": "Metric", "status": "done"},
+    {"id": "model", "title": "Model", "status": "warning", "parent": "metric"},
+    {"id": "features", "title": "Features", "status": "done", "parent": "model"},
+    {"id": "verdict", "title": "Verdict", "status": "done"},
+]
+views = {
+    "metric": ipywidgets.HTML("<div class='probe-view-metric'>metric view</div>"),
+    "model": ipywidgets.HTML("<div class='probe-view-model'>model view</div>"),
+    "features": FeatureRanking(pl.DataFrame({"feature": ["f1", "f2"], "score": [0.9, 0.1]})),
+}
+nav = InvestigationNavigator(steps, views=views, selected="metric")
+nav
+"""
+
+
+def _execute(markdown: str, code: list[str]) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook()
@@ -39,13 +58,29 @@ def executed_widget_notebook() -> nbformat.NotebookNode:
         "display_name": "Python 3",
         "language": "python",
     }
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Probe report\n\nA `</script>` in markdown is harmless."),
-        nbformat.v4.new_code_cell(WIDGET_CELL),
-        nbformat.v4.new_code_cell("print('</script><script>alert(1)</script>')"),
-    ]
+    nb.cells = [nbformat.v4.new_markdown_cell(markdown)]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in code]
     NotebookClient(nb, kernel_name="python3", timeout=120).execute()
     return nb
+
+
+def executed_widget_notebook() -> nbformat.NotebookNode:
+    """A real executed notebook holding one anywidget (a kernel runs it; ~2 s)."""
+    return _execute(
+        "# Probe report\n\nA `</script>` in markdown is harmless.",
+        [WIDGET_CELL, "print('</script><script>alert(1)</script>')"],
+    )
+
+
+def executed_navigator_notebook() -> nbformat.NotebookNode:
+    """A real executed notebook showing an InvestigationNavigator with views (see
+    NAVIGATOR_CELL), its widget state saved as ``hawknb report`` saves it."""
+    return _execute("# Navigator report", [NAVIGATOR_CELL])
+
+
+def saved_state(nb: nbformat.NotebookNode) -> dict[str, dict]:
+    """model id -> {model_name, state, ...} of a notebook's saved widget state."""
+    return dict(nb.metadata["widgets"][oh.WIDGET_STATE_MIME]["state"])
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +166,36 @@ def test_export_is_self_contained(probe_nb: nbformat.NotebookNode, tmp_path: Pat
     assert state and '"value": 42' in state.group(1).replace('"value":42', '"value": 42')
     out = notebook_to_report_from_node(probe_nb, tmp_path)
     assert out.stat().st_size > 1_000_000  # the html-manager is inlined
+
+
+def test_saved_state_links_the_navigator_to_its_view_stack() -> None:
+    """What a click needs with no kernel is in the saved state: the views as the children of a
+    Stack and a front-end link from the navigator's ``selected_view`` to the Stack's index."""
+    nb = executed_navigator_notebook()
+    state = saved_state(nb)
+    (nav_id,) = [k for k, m in state.items() if "selected_step" in m["state"]]
+    nav = state[nav_id]["state"]
+    assert nav["selected_step"] == "metric"
+    assert nav["with_views"] == ["features", "metric", "model"]
+    links = [m["state"] for m in state.values() if m["model_name"] == "DirectionalLinkModel"]
+    assert len(links) == 1, "the navigator's front-end link was not saved"
+    link = links[0]
+    assert link["source"] == [f"IPY_MODEL_{nav_id}", "selected_view"]
+    stack_id = link["target"][0].removeprefix("IPY_MODEL_")
+    assert link["target"][1] == "selected_index"
+    stack = state[stack_id]
+    assert stack["model_name"] == "StackModel"
+    # the stack holds every view in with_views order and shows the selected step's
+    kids = [k.removeprefix("IPY_MODEL_") for k in stack["state"]["children"]]
+    assert len(kids) == 3
+    assert "probe-view-metric" in state[kids[1]]["state"]["value"]
+    assert "probe-view-model" in state[kids[2]]["state"]["value"]
+    assert state[kids[0]]["model_name"] == "AnyModel"
+    assert nav["selected_view"] == stack["state"]["selected_index"] == 1
+    # the displayed output is the box holding the navigator above the stack
+    (out,) = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    box = state[out["data"][oh.WIDGET_VIEW_MIME]["model_id"]]["state"]
+    assert box["children"] == [f"IPY_MODEL_{nav_id}", f"IPY_MODEL_{stack_id}"]
 
 
 def notebook_to_report_from_node(nb: nbformat.NotebookNode, tmp_path: Path) -> Path:

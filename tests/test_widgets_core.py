@@ -339,17 +339,43 @@ def test_navigator_selection_path_and_views() -> None:
     assert [s["id"] for s in nav.steps] == ["metric", "model", "snap"]
     assert nav.steps[1]["confidence"] is None and nav.steps[0]["parent"] is None
     assert nav.with_views == ["snap"]
-    assert nav.box.children[1].children == ()
-    nav.selected_step = "snap"  # what a click in the browser does
-    assert nav.box.children[1].children == (view,)
+    assert nav.box.children[1] is nav.stack and nav.stack.children == (view,)
+    assert nav.shown_view is None and nav.stack.selected_index is None
+    nav.selected_step = "snap"  # what a click in the browser does (with selected_view)
+    assert nav.shown_view is view and nav.selected_view == nav.stack.selected_index == 0
     assert nav.path() == ["metric", "model", "snap"]
     nav.select("metric")
-    assert nav.box.children[1].children == ()
+    assert nav.shown_view is None and nav.selected_view is None
     with pytest.raises(ValueError, match="no step"):
         nav.select("nope")
     with pytest.raises(ValueError, match="ipywidget"):
         nav.set_view("model", "not a widget")  # type: ignore[arg-type]
     assert "no steps" in InvestigationNavigator([]).empty_reason
+
+
+def test_navigator_views_live_in_a_stack_the_browser_switches() -> None:
+    """Every view is a child of the stack and a front-end link drives its selected index, so a
+    click switches the view with no kernel (saved notebooks, offline reports)."""
+    a, b, c = (ipywidgets.HTML(x) for x in "abc")
+    nav = InvestigationNavigator(STEPS, views={"snap": a, "metric": b}, selected="snap")
+    assert nav.with_views == ["metric", "snap"] and nav.stack.children == (b, a)
+    assert nav.selected_view == nav.stack.selected_index == 1 and nav.shown_view is a
+    link = nav._link
+    assert isinstance(link, ipywidgets.widgets.widget_link.DirectionalLink)
+    assert link.source == (nav, "selected_view") and link.target == (nav.stack, "selected_index")
+    # the link travels in the widget state as model references, like any widget's children
+    state = link.get_state()
+    assert state["source"] == [f"IPY_MODEL_{nav.model_id}", "selected_view"]
+    assert state["target"] == [f"IPY_MODEL_{nav.stack.model_id}", "selected_index"]
+    # a view added later shifts the indices; the selection stays on its step
+    nav.set_view("model", c)
+    assert nav.with_views == ["metric", "model", "snap"] and nav.stack.children == (b, c, a)
+    assert nav.selected_view == nav.stack.selected_index == 2 and nav.shown_view is a
+    # a replaced view (dashboard.py re-ranks features this way) is shown when selected
+    d = ipywidgets.HTML("d")
+    nav.select("model")
+    nav.set_view("model", d)
+    assert nav.shown_view is d and nav.stack.children == (b, d, a)
 
 
 @pytest.mark.parametrize(

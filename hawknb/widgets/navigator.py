@@ -5,6 +5,12 @@ lineage -> ...). The on-call engineer needs to see which steps ran, which were s
 and to jump to the evidence of any step: breadcrumbs show the path to the selected step, the
 tree shows every step with its status and confidence, and clicking a step shows its view (any
 ipywidget) below -- the navigator composes with ipywidgets containers instead of owning views.
+
+The views sit in an ``ipywidgets.Stack`` (which shows only its selected child) whose
+``selected_index`` follows the navigator's ``selected_view`` through a front-end link
+(``ipywidgets.jsdlink``). The link is a widget of its own, saved with the widget state, so a click
+switches the view in the browser alone: in a saved notebook or the offline ``hawknb report`` HTML
+(no kernel) as well as live, where the selection still reaches Python.
 """
 
 from __future__ import annotations
@@ -82,16 +88,20 @@ class InvestigationNavigator(HawknbWidget):
     ``steps``: dicts/objects with ``id``, ``title``, ``status`` (done, skipped, warning, failed,
     running, pending), ``decision``, ``confidence`` (0-1), ``parent`` (id or None).
     ``views``: step id -> ipywidget shown under the navigator when that step is selected.
-    Trait ``selected_step`` is the id of the clicked step. Display ``navigator.box`` (or the
-    navigator itself, which displays its box when it has views).
+    Trait ``selected_step`` is the id of the clicked step; ``selected_view`` is its index in
+    ``with_views`` (None when the step has no view), the index the view stack shows. Display
+    ``navigator.box`` (or the navigator itself, which displays its box when it has views).
     """
 
     _esm = static_esm("navigator")
 
     steps = traitlets.List(traitlets.Dict()).tag(sync=True)
     selected_step = traitlets.Unicode("").tag(sync=True)
-    #: ids that have a view (the tree marks them)
+    #: ids that have a view (the tree marks them), in the order of the view stack's children
     with_views = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: index of the selected step's view in ``with_views`` (None: no view); the browser sets it
+    #: with ``selected_step`` on a click, and a front-end link copies it to the view stack
+    selected_view = traitlets.Int(None, allow_none=True).tag(sync=True)
 
     def __init__(
         self,
@@ -105,8 +115,11 @@ class InvestigationNavigator(HawknbWidget):
         super().__init__(title=title)
         self.steps = norm
         self.views: dict[str, ipywidgets.Widget] = {}
-        self._view_box = ipywidgets.VBox(layout=ipywidgets.Layout(width="100%"))
-        self._box = ipywidgets.VBox([self, self._view_box])
+        self._stack = ipywidgets.Stack(layout=ipywidgets.Layout(width="100%"))
+        self._stack.add_class("hawknb-view-stack")
+        # front-end only: the stack follows a click without a kernel round trip (or a kernel)
+        self._link = ipywidgets.jsdlink((self, "selected_view"), (self._stack, "selected_index"))
+        self._box = ipywidgets.VBox([self, self._stack])
         self.observe(self._show_view, names="selected_step")
         for sid, view in dict(views or {}).items():
             self.set_view(sid, view)
@@ -120,6 +133,17 @@ class InvestigationNavigator(HawknbWidget):
         """The navigator above the selected step's view (what to display)."""
         return self._box
 
+    @property
+    def stack(self) -> ipywidgets.Stack:
+        """The views, one child per id of ``with_views``; it shows the selected step's view."""
+        return self._stack
+
+    @property
+    def shown_view(self) -> ipywidgets.Widget | None:
+        """The view shown under the navigator (None when the selected step has none)."""
+        i = self._stack.selected_index
+        return None if i is None else self._stack.children[i]
+
     def set_view(self, step_id: str, view: ipywidgets.Widget) -> None:
         """Attach (or replace) the view shown when ``step_id`` is selected."""
         if step_id not in {s["id"] for s in self.steps}:
@@ -131,7 +155,8 @@ class InvestigationNavigator(HawknbWidget):
             )
         self.views[step_id] = view
         self.with_views = sorted(self.views)
-        if self.selected_step == step_id:
+        with self._stack.hold_sync():
+            self._stack.children = tuple(self.views[sid] for sid in self.with_views)
             self._show_view()
 
     def select(self, step_id: str | None) -> None:
@@ -151,8 +176,12 @@ class InvestigationNavigator(HawknbWidget):
         return out[::-1]
 
     def _show_view(self, _change: Any = None) -> None:
-        view = self.views.get(self.selected_step)
-        self._view_box.children = (view,) if view is not None else ()
+        # the browser already did this for a click; set here for Python's own selections, for
+        # a replaced view (set_view) and for the widget state a saved notebook keeps
+        sel = self.selected_step
+        index = self.with_views.index(sel) if sel in self.with_views else None
+        self.selected_view = index
+        self._stack.selected_index = index
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         # with views, the useful thing to display is the navigator *and* the view area

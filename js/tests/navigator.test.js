@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { childrenOf, pathTo, statusCounts } from "../src/navigator/logic.js";
+import { childrenOf, pathTo, statusCounts, viewIndex } from "../src/navigator/logic.js";
 
 const steps = [
   { id: "m", parent: null, status: "done" },
@@ -20,6 +20,12 @@ describe("navigator logic", () => {
     expect(pathTo(steps, "nope")).toEqual([]);
     const cyc = [{ id: "a", parent: "b" }, { id: "b", parent: "a" }];
     expect(pathTo(cyc, "a").length).toBe(2);
+  });
+  it("maps a step to its view's index in the view stack, null without a view", () => {
+    expect(viewIndex(["features", "lineage", "verdict"], "lineage")).toBe(1);
+    expect(viewIndex(["features"], "topline")).toBe(null);
+    expect(viewIndex(["features"], "")).toBe(null);
+    expect(viewIndex(undefined, "x")).toBe(null);
   });
   it("counts statuses", () => {
     expect(statusCounts(steps)).toEqual({ done: 2, failed: 1, skipped: 1, warning: 1 });

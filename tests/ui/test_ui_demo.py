@@ -332,8 +332,7 @@ def test_demo_saved_widget_state_renders_offline(make_demo, page, tmp_path: Path
     table = page.wait_for_selector(f"{DASH} .hawknb-verdict", timeout=30_000)
     assert "upstream_data" in table.text_content()
     page.locator(DASH).first.screenshot(path=str(ui_out / "offline-dashboard.png"))
-    # the views the notebook also shows on their own render with the saved content (there is
-    # no kernel to switch the dashboard's view; see hawknb.notebooks.show_views)
+    # the views the notebook also shows on their own render with the saved content
     tl = page.wait_for_selector(".hawknb-timeline[data-points]", timeout=30_000)
     assert int(tl.get_attribute("data-bands")) == len(timeline["windows"]) >= 1
     assert int(tl.get_attribute("data-points")) > 0
@@ -344,6 +343,19 @@ def test_demo_saved_widget_state_renders_offline(make_demo, page, tmp_path: Path
     assert page.locator(".hawknb-rollouts[data-panels]").count() >= 1
     assert page.locator(".hawknb-error").count() == 0
     ln.screenshot(path=str(ui_out / "offline-lineage.png"))
+    # no kernel, yet a click on a step switches the dashboard's view (the saved front-end link
+    # from the navigator to its view stack) and the verdict table leaves the page
+    for step in ("features", "lineage"):
+        page.locator(f"{NAV} .hawknb-step[data-step-id='{step}']").click()
+        page.wait_for_selector(f"{NAV}[data-selected='{step}']", timeout=10_000)
+        page.wait_for_selector(f"{DASH} .{VIEW_CLASS[step]}", timeout=30_000)
+        page.wait_for_selector(f"{DASH} .hawknb-verdict", state="detached", timeout=10_000)
+    page.wait_for_selector(f"{DASH} .hawknb-features", state="detached", timeout=10_000)
+    page.wait_for_selector(f"{DASH} .hawknb-lineage[data-layout='done']", timeout=30_000)
+    page.locator(DASH).first.screenshot(path=str(ui_out / "offline-dashboard-lineage.png"))
+    page.locator(f"{NAV} .hawknb-step[data-step-id='features']").click()
+    ranked = page.wait_for_selector(f"{DASH} .hawknb-features[data-rows]", timeout=30_000)
+    assert int(ranked.get_attribute("data-rows")) == n_features
     assert blocked == [], f"the exported notebook fetched {blocked}"
     print("console errors:", console)  # shown on failure; JupyterLab's own are not asserted
     ours = _from_hawknb(console)

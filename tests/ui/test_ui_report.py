@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 from test_notebooks import simulated  # noqa: E402
-from test_report import executed_widget_notebook  # noqa: E402
+from test_report import executed_navigator_notebook, executed_widget_notebook  # noqa: E402
 
 LOCAL = ("file:", "blob:", "data:", "about:")
 
@@ -50,6 +50,44 @@ def test_widget_notebook_renders_offline(page: Any, tmp_path: Path, ui_out: Path
     probe = page.wait_for_selector(".hawknb-probe", timeout=20_000)
     assert probe.inner_text() == "probe=42"  # the saved value, not the class default
     page.screenshot(path=str(ui_out / "probe.png"))
+    assert blocked == []
+    assert errors == []
+
+
+def test_navigator_switches_views_offline(page: Any, tmp_path: Path, ui_out: Path) -> None:
+    """No kernel: a click on a step shows that step's view (the saved front-end link drives the
+    view stack), the breadcrumbs follow, and the previous view leaves the page."""
+    from hawknb._offline_html import notebook_to_offline_html
+
+    html = tmp_path / "navigator.html"
+    html.write_text(notebook_to_offline_html(executed_navigator_notebook()))
+    blocked, errors = _open_offline(page, html)
+    nav = page.wait_for_selector(".hawknb-navigator[data-selected='metric']", timeout=20_000)
+    page.wait_for_selector(".probe-view-metric", timeout=20_000)
+    assert page.locator(".probe-view-model").count() == 0  # the stack shows one view
+    page.screenshot(path=str(ui_out / "before.png"), full_page=True)
+
+    page.click(".hawknb-navigator .hawknb-step[data-step-id='model']")
+    assert nav.get_attribute("data-selected") == "model"
+    page.wait_for_selector(".probe-view-model", timeout=10_000)
+    page.wait_for_selector(".probe-view-metric", state="detached", timeout=10_000)
+    crumbs = page.locator(".hawknb-navigator .hawknb-crumb").all_inner_texts()
+    assert crumbs == ["Investigation", "Metric", "Model"]
+
+    # a hawknb anywidget view renders when first shown from the stack
+    page.click(".hawknb-navigator .hawknb-step[data-step-id='features']")
+    ranking = page.wait_for_selector(".hawknb-features[data-rows='2']", timeout=20_000)
+    assert ranking.is_visible()
+    assert page.locator(".probe-view-model").count() == 0
+    page.screenshot(path=str(ui_out / "features.png"), full_page=True)
+
+    # a step without a view shows none; the home crumb clears the selection the same way
+    page.click(".hawknb-navigator .hawknb-step[data-step-id='verdict']")
+    page.wait_for_selector(".hawknb-features", state="detached", timeout=10_000)
+    page.click(".hawknb-navigator .hawknb-step[data-step-id='metric']")
+    page.wait_for_selector(".probe-view-metric", timeout=10_000)
+    page.click(".hawknb-navigator .hawknb-crumb[data-step-id='']")
+    page.wait_for_selector(".probe-view-metric", state="detached", timeout=10_000)
     assert blocked == []
     assert errors == []
 

@@ -1,8 +1,10 @@
-// InvestigationNavigator: breadcrumbs + a tree of steps; click -> model "selected_step".
+// InvestigationNavigator: breadcrumbs + a tree of steps; click -> model "selected_step" and
+// "selected_view" (the index of its view, which a front-end link copies to the view stack, so
+// the view switches with no kernel too: saved notebooks, offline reports).
 // Root: div.hawknb-navigator[data-steps][data-selected]; steps: .hawknb-step[data-step-id]
 //   [data-status][data-selected]; crumbs: .hawknb-crumb[data-step-id]
 import { escapeHtml, formatPercent, scaffold } from "../_shared/index.js";
-import { childrenOf, pathTo, STATUS_ICON, statusCounts } from "./logic.js";
+import { childrenOf, pathTo, STATUS_ICON, statusCounts, viewIndex } from "./logic.js";
 
 const CSS = `
 .hawknb-navigator .hawknb-crumbs { display: flex; flex-wrap: wrap; gap: 4px; align-items: center;
@@ -41,6 +43,7 @@ function render({ model, el }) {
 
   const choose = (id) => {
     model.set("selected_step", id);
+    model.set("selected_view", viewIndex(model.get("with_views"), id));
     model.save_changes();
   };
 

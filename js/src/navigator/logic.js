@@ -41,3 +41,9 @@ export function statusCounts(steps) {
   for (const s of steps) out[s.status] = (out[s.status] || 0) + 1;
   return out;
 }
+
+/** Index of step `id`'s view in `withViews` (the view stack's children), null when it has none. */
+export function viewIndex(withViews, id) {
+  const i = (withViews || []).indexOf(id);
+  return i < 0 ? null : i;
+}
