@@ -331,9 +331,10 @@ def show_views(dashboard: Any, steps: tuple[str, ...] | list[str] | None = None)
     """Display the views of ``steps`` (all when None) one below the other, each under its
     step's title and decision; returns how many were shown.
 
-    The dashboard shows one step's view at a time and switches views in the kernel; a saved or
-    exported notebook (``hawknb report``) has no kernel, so only views displayed on their own
-    stay reachable there. A view shared by two steps (the model graph) is shown once.
+    The dashboard shows one step's view at a time (its navigator switches them in the browser,
+    saved notebooks and ``hawknb report`` included); a report that reads top to bottom, with each
+    view next to the finding it illustrates, is easier to skim and to print. A view shared by two
+    steps (the model graph) is shown once.
     """
     from IPython.display import Markdown, display
 
