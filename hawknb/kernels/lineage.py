@@ -306,10 +306,16 @@ def root_cause(
     # -- change score per node ---------------------------------------------------------------
     changes: dict[str, list[StatChange]] = {}
     df = df.filter(pl.col(NODE).is_in(list(map(str, graph.nodes)))).sort(NODE, STAT, TS)
-    for (node, stat), part in df.group_by([NODE, STAT], maintain_order=True):
+    # sorted, so each (node, stat) series is one contiguous slice of two numpy arrays: no
+    # per-series gather of the frame
+    ts_all = df[TS].cast(pl.Int64).to_numpy()
+    val_all = df[VALUE].to_numpy()
+    runs = df.select(NODE, STAT).with_row_index("__i").group_by([NODE, STAT], maintain_order=True)
+    bounds = runs.agg(pl.col("__i").first().alias("__lo"), pl.len().alias("__n"))
+    for node, stat, lo, n in bounds.iter_rows():
         sh = series_shift(
-            part[TS].cast(pl.Int64).to_numpy(),
-            part[VALUE].to_numpy(),
+            ts_all[lo : lo + n],
+            val_all[lo : lo + n],
             onset_us=onset_us,
             end_us=end_us,
             ref_start_us=ref_start_us,
