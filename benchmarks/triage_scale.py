@@ -79,12 +79,23 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", default=None)
     ap.add_argument("--baseline", default=None, help="an earlier --json: before/after columns")
+    ap.add_argument(
+        "--changed", default="validate,lineage", help="steps for the before/after table"
+    )
+    ap.add_argument("--render", default=None, help="only render an earlier --json")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "triage_scale.md"))
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.one:
         print(json.dumps(run_one(args.one, args.repeat)))
+        return 0
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+        baseline = json.loads(Path(args.baseline).read_text()) if args.baseline else None
+        text = render(results, baseline, args.repeat, args.changed.split(","))
+        print(text)
+        Path(args.out).write_text(text)
         return 0
 
     from hawknb.simulate import simulate
@@ -136,13 +147,19 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     baseline = json.loads(Path(args.baseline).read_text()) if args.baseline else None
-    text = render(results, baseline, args.repeat)
+    text = render(results, baseline, args.repeat, args.changed.split(","))
     print(text)
     Path(args.out).write_text(text)
     return 0
 
 
-def render(results: list[dict], baseline: list[dict] | None, repeat: int) -> str:
+def _cell(steps: dict, step: str) -> str:
+    return f"{steps[step]:.2f}" if step in steps else "–"
+
+
+def render(
+    results: list[dict], baseline: list[dict] | None, repeat: int, changed: list[str]
+) -> str:
     lines = [
         f"# Triage scaling (serving rows x1, x10, x40; best of {repeat}, 2-core machine)",
         "",
@@ -153,7 +170,7 @@ def render(results: list[dict], baseline: list[dict] | None, repeat: int) -> str
         "|---|---:|---|---:|---:|---:|" + "---:|" * len(STEPS),
     ]
     for r in results:
-        cells = " | ".join(f"{r['steps'][s]:.2f}" if s in r["steps"] else "–" for s in STEPS)
+        cells = " | ".join(_cell(r["steps"], s) for s in STEPS)
         lines.append(
             f"| {r['kind']} | {r['rows']:,} | {r['verdict']['cause']} | {r['total']:.2f} | "
             f"{r['rows'] / r['total']:,.0f} | {r['peak_rss_mb']:,.0f} | {cells} |"
@@ -162,33 +179,23 @@ def render(results: list[dict], baseline: list[dict] | None, repeat: int) -> str
         before = {(b["kind"], b["factor"]): b for b in baseline}
         lines += [
             "",
-            "Before and after (seconds; steps that changed by more than 0.05 s at any size):",
+            f"Before and after (seconds, peak MB) for the steps whose code changed ({', '.join(changed)}):",
             "",
-        ]
-        changed = [
-            s
-            for s in STEPS
-            if any(
-                abs(r["steps"].get(s, 0.0) - before[(r["kind"], r["factor"])]["steps"].get(s, 0.0))
-                > 0.05
-                for r in results
-                if (r["kind"], r["factor"]) in before
-            )
         ]
         head = ["triage", *changed]
         lines += [
-            "| kind | rows | " + " | ".join(f"{h} before | {h} after" for h in head) + " |",
-            "|---|---:|" + "---:|---:|" * len(head),
+            "| kind | rows | "
+            + " | ".join(f"{h} before | {h} after" for h in head)
+            + " | peak MB before | peak MB after |",
+            "|---|---:|" + "---:|---:|" * (len(head) + 1),
         ]
         for r in results:
             b = before.get((r["kind"], r["factor"]))
             if b is None:
                 continue
             cells = [f"{b['total']:.2f} | {r['total']:.2f}"]
-            for s in changed:
-                cells.append(
-                    f"{b['steps'].get(s, float('nan')):.2f} | {r['steps'].get(s, float('nan')):.2f}"
-                )
+            cells += [f"{_cell(b['steps'], s)} | {_cell(r['steps'], s)}" for s in changed]
+            cells.append(f"{b['peak_rss_mb']:,.0f} | {r['peak_rss_mb']:,.0f}")
             lines.append(f"| {r['kind']} | {r['rows']:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
