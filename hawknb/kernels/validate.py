@@ -21,6 +21,7 @@ import polars as pl
 import torch
 
 from .activations import _as_batch, _input_spec, trace_activations
+from .drift import psi  # the one PSI of the code base (reference-quantile bins)
 from .graph import program_graph
 
 __all__ = [
@@ -192,21 +193,6 @@ def _summary(pred: np.ndarray, labels: np.ndarray | None) -> PredictionSummary:
         mse=mse,
         calibration=cal,
     )
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, *, bins: int = 10) -> float:
-    """Population stability index of ``actual`` against ``expected`` over the expected
-    distribution's quantile bins (finite values only; ties collapse bins)."""
-    e = expected[np.isfinite(expected)]
-    a = actual[np.isfinite(actual)]
-    if not e.size or not a.size:
-        return math.nan
-    edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)[1:-1]))
-    ce = np.bincount(np.searchsorted(edges, e, side="right"), minlength=edges.size + 1)
-    ca = np.bincount(np.searchsorted(edges, a, side="right"), minlength=edges.size + 1)
-    pe = np.maximum(ce / e.size, 1e-4)
-    pa = np.maximum(ca / a.size, 1e-4)
-    return float(np.sum((pa - pe) * np.log(pa / pe)))
 
 
 def _labels(labels: Any, n: int) -> np.ndarray | None:
