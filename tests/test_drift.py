@@ -50,6 +50,18 @@ def test_known_mean_shift_distances() -> None:
     assert small.psi < d.psi and small.wasserstein < d.wasserstein
 
 
+def test_psi_of_a_tiny_window_is_not_inflated_by_empty_bins() -> None:
+    """9 rows against 70 of the same distribution: with 10 bins most of the 9-row bins are
+    empty and PSI reads as a big drift; fewer bins keep it near its sampling noise."""
+    rng = np.random.default_rng(5)
+    same = [psi(rng.normal(0, 1, 70), rng.normal(0, 1, 9)) for _ in range(200)]
+    assert np.median(same) < 0.6  # with 10 fixed bins the median is about 3
+    moved = [psi(rng.normal(0, 1, 70), rng.normal(3, 1, 9)) for _ in range(200)]
+    assert np.median(moved) > 3 * np.median(same)  # a real shift still stands out
+    big = rng.normal(0, 1, 50_000)
+    assert psi(big, rng.normal(0, 1, 50_000)) < 0.01  # large samples keep all 10 bins
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scipy on one-element samples
 @settings(max_examples=40, deadline=None)
 @given(

@@ -27,6 +27,9 @@ FrameLike = Any
 #: Floor on bin proportions in PSI: an empty bin would make the log blow up.
 PSI_EPS = 1e-4
 DEFAULT_BINS = 10
+#: PSI bins are cut so each holds at least this many rows of the smaller sample: with fewer,
+#: empty bins (floored at PSI_EPS) alone make PSI large on two samples of the same distribution
+MIN_ROWS_PER_BIN = 5
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -91,14 +94,21 @@ def psi_from_counts(
     return np.where((rn[..., 0] > 0) & (cn[..., 0] > 0), out, np.nan)
 
 
+def psi_bins(n_reference: int, n_current: int, n_bins: int = DEFAULT_BINS) -> int:
+    """Bins for a PSI of samples this size: ``n_bins``, fewer when the smaller sample would put
+    under MIN_ROWS_PER_BIN rows in a bin (at least 2)."""
+    return int(max(2, min(n_bins, min(n_reference, n_current) // MIN_ROWS_PER_BIN)))
+
+
 def psi(
     reference: np.ndarray, current: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
 ) -> float:
-    """Population stability index on reference-quantile bins, finite values only."""
+    """Population stability index on reference-quantile bins, finite values only; small
+    samples get fewer bins (:func:`psi_bins`)."""
     r, cur = _finite(reference), _finite(current)
     if r.size == 0 or cur.size == 0:
         return float("nan")
-    edges = quantile_edges(r, n_bins)
+    edges = quantile_edges(r, psi_bins(r.size, cur.size, n_bins))
     nb = edges.size + 1
     rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=nb)
     cc = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=nb)
@@ -274,7 +284,7 @@ def distances(
         return (float("nan"),) * 4
     grid, gap = _cdf_gaps(r, cur)
     w1 = float(np.sum(gap[:-1] * np.diff(grid))) / spread_scale(r)
-    edges = quantile_edges(r, n_bins)
+    edges = quantile_edges(r, psi_bins(r.size, cur.size, n_bins))
     nb = edges.size + 1
     p = float(
         psi_from_counts(
