@@ -178,16 +178,9 @@ def _experiment_control(
         row = r.snapshots.filter(pl.col(c.SNAPSHOT) == r.rolled_out)
         if row.is_empty() or float(row["timing"][0] or 0.0) < _ON_TIME:
             continue
-        in_healthy = collect(
-            ws.serving.filter(
-                (pl.col(c.MODEL) == suspect.model)
-                & pl.col(c.EXPERIMENT).is_in(healthy)
-                & (pl.col(c.SNAPSHOT) == r.rolled_out)
-                & (pl.col(c.TS) >= anomaly.onset)
-            ).select(pl.len())
-        ).item()
-        if in_healthy:
-            continue
+        served = served_experiments(ws, suspect.model, snapshot=r.rolled_out, since=anomaly.onset)
+        if set(served) & set(healthy):
+            continue  # it serves a healthy arm too: the arms are no control group
         # the arms only break a tie: the same-hours A/B must lean towards the snapshot (a
         # benign rollout's paired difference is ~0 and exonerates it)
         ev = r.evidence.filter(
