@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from ..engine import collect
 from . import contract as c
 from .errors import WorkspaceError, WorkspaceWarning
 
@@ -21,7 +22,7 @@ def _warn(out: list[str], msg: str) -> None:
 
 def _read(ws: Workspace, name: str, lf: pl.LazyFrame) -> pl.DataFrame:
     try:
-        return lf.collect(engine="streaming")
+        return collect(lf)
     except WorkspaceError:
         raise
     except Exception as exc:
@@ -128,9 +129,10 @@ def _duplicate_rows(ws: Workspace, lf: pl.LazyFrame, narrow: list[str]) -> int:
     in memory.
     """
     hashes = _read(ws, "serving", lf.select(pl.struct(narrow).hash().alias("__h")))["__h"]
-    if not hashes.is_duplicated().any():
+    repeats = hashes.is_duplicated()
+    if not repeats.any():
         return 0
-    repeated = hashes.filter(hashes.is_duplicated()).unique()
+    repeated = hashes.filter(repeats).unique()
     candidates = lf.filter(pl.struct(narrow).hash().is_in(repeated.implode()))
     return int(
         _read(ws, "serving", candidates.select(pl.struct(pl.all()).is_duplicated().sum())).item()
