@@ -363,13 +363,18 @@ def test_demo_saved_widget_state_renders_offline(make_demo, page, tmp_path: Path
 
 
 # -- regressions of bugs this suite found (suspect panel, weights-only flags) ---------------------
-def test_models_view_marks_the_verdict_model_suspect(make_demo, lab) -> None:
-    demo = make_demo("upstream_data", 3)
+def _dashboard_at(lab, demo, step: str, notebook: str, wait_for: str) -> None:
+    """Run a notebook that opens the demo's dashboard with ``step`` selected."""
     cells = [
         f"import hawknb\ndashboard = hawknb.investigate({str(demo.workspace)!r})\n"
-        "dashboard.navigator.select('models')\ndashboard"
+        f"dashboard.navigator.select({step!r})\ndashboard"
     ]
-    lab.run_notebook("suspect.ipynb", cells, wait_for=f"{DASH} .hawknb-rollouts[data-panels]")
+    lab.run_notebook(notebook, cells, wait_for=wait_for)
+
+
+def test_models_view_marks_the_verdict_model_suspect(make_demo, lab) -> None:
+    demo = make_demo("upstream_data", 3)
+    _dashboard_at(lab, demo, "models", "suspect.ipynb", f"{DASH} .hawknb-rollouts[data-panels]")
     model = lab.kernel_eval("print(dashboard.investigation.verdict.model)")
     panel = f"{DASH} .hawknb-rollouts-panel[data-model='{model}']"
     assert lab.page.locator(panel).count() >= 1
@@ -378,11 +383,7 @@ def test_models_view_marks_the_verdict_model_suspect(make_demo, lab) -> None:
 
 def test_model_graph_flags_the_convicted_weights_layer(make_demo, lab) -> None:
     demo = make_demo("bad_snapshot", 3)
-    cells = [
-        f"import hawknb\ndashboard = hawknb.investigate({str(demo.workspace)!r})\n"
-        "dashboard.navigator.select('weights')\ndashboard"
-    ]
-    lab.run_notebook("weights.ipynb", cells, wait_for=f"{DASH} .hawknb-modelgraph")
+    _dashboard_at(lab, demo, "weights", "weights.ipynb", f"{DASH} .hawknb-modelgraph")
     verdict = lab.kernel_json("dashboard.investigation.verdict.to_dict()")
     assert verdict["cause"] == "bad_snapshot" and verdict["layer"]
     assert verdict["snapshot"] == demo.truth["snapshot"]
