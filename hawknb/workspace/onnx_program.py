@@ -1,0 +1,162 @@
+"""ONNX snapshots: ``snapshots/<model>/<snapshot>.onnx``, run with onnxruntime.
+
+Many production models are not ``torch.export`` programs: a gradient-boosted tree or a
+scikit-learn pipeline converted with skl2onnx, a network exported with ``torch.onnx``. Every
+step that needs only the snapshot's *predictions* (feature ablation and its importance shift,
+the snapshot validator, calibration) works on them through :class:`OnnxProgram`, which is
+called like ``ep.module()``: a float32 ``[batch, n_features]`` tensor in, one prediction per row
+out. Steps that need the torch graph (node-by-node activation replay) say they are not
+available for this format instead (:class:`hawknb.kernels.graph.NotAvailableForFormat`).
+
+An ONNX file is a protobuf, parsed by onnxruntime without running any Python: nothing in it can
+execute code on load (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import WorkspaceError
+
+#: suffix of an ONNX snapshot file
+ONNX_SUFFIX = ".onnx"
+
+
+def _missing_extra() -> WorkspaceError:
+    return WorkspaceError(
+        "ONNX snapshots",
+        "need onnxruntime, which is not installed",
+        fix="pip install 'hawknb[onnx]'",
+    )
+
+
+class OnnxProgram:
+    """An ONNX snapshot as a callable: ``program(x)`` maps float32 ``[batch, n_features]``
+    (torch tensor or numpy array) to a ``[batch]`` float32 torch tensor.
+
+    The prediction is the first float output; a ``[batch, 2]`` output (a binary classifier's
+    class probabilities, as skl2onnx writes with ``zipmap=False``) gives the positive class's
+    column. Pass ``output=`` to name another output.
+    """
+
+    #: what kind of program this is; steps that need a torch.export graph check it
+    program_format = "onnx"
+
+    def __init__(self, path: str | Path, *, output: str | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise _missing_extra() from None
+        self.path = Path(path)
+        where = str(self.path)
+        try:
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3  # errors only: the CLI shows our one-line message
+            self._session = ort.InferenceSession(
+                where, sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise WorkspaceError(
+                where,
+                "cannot be loaded as an ONNX model",
+                found=f"{type(exc).__name__}: {first[:200]}",
+                fix="re-export the snapshot (torch.onnx.export, skl2onnx.to_onnx)",
+            ) from exc
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 2:
+            found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
+            raise WorkspaceError(
+                where,
+                "takes an unsupported input",
+                expected="one float32 tensor [batch, n_features]",
+                found=found,
+                fix="export the model with a single float [batch, n_features] input",
+            )
+        self.input_name = inputs[0].name
+        width = inputs[0].shape[1]
+        self.n_features: int | None = width if isinstance(width, int) else None
+        self.output_name = self._pick_output(output, where)
+
+    def _pick_output(self, output: str | None, where: str) -> str:
+        outs = self._session.get_outputs()
+        if output is not None:
+            if output not in [o.name for o in outs]:
+                raise WorkspaceError(
+                    where, f"has no output '{output}'", found=str([o.name for o in outs])
+                )
+            return output
+        for o in outs:
+            if o.type in ("tensor(float)", "tensor(double)"):
+                return o.name
+        raise WorkspaceError(
+            where,
+            "has no float tensor output to read predictions from",
+            found=", ".join(f"{o.name} {o.type}" for o in outs),
+            fix="convert classifiers with skl2onnx options {id(model): {'zipmap': False}}",
+        )
+
+    def run(self, x: Any) -> np.ndarray:
+        """Predictions for rows ``x`` as a float64 numpy vector."""
+        arr = np.ascontiguousarray(
+            x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x), dtype=np.float32
+        )
+        if arr.ndim != 2 or (self.n_features is not None and arr.shape[1] != self.n_features):
+            raise WorkspaceError(
+                str(self.path),
+                "was given inputs of the wrong shape",
+                expected=f"[batch, {self.n_features or 'n_features'}]",
+                found=str(tuple(arr.shape)),
+            )
+        if arr.shape[0] == 0:
+            return np.empty(0)
+        (out,) = self._session.run([self.output_name], {self.input_name: arr})
+        out = np.asarray(out, dtype=np.float64)
+        if out.ndim == 2 and out.shape[1] == 2:
+            out = out[:, 1]  # binary classifier: probability of the positive class
+        out = out.reshape(out.shape[0], -1)
+        if out.shape[1] != 1 or out.shape[0] != arr.shape[0]:
+            raise WorkspaceError(
+                str(self.path),
+                "returns more than one value per row",
+                expected="output [batch] or [batch, 1] in prediction units",
+                found=str(tuple(out.shape)),
+            )
+        return out[:, 0]
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+
+        return torch.from_numpy(self.run(x).astype(np.float32))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The float initializers (the weights of a network; a tree ensemble keeps its
+        thresholds in node attributes and has none), as torch tensors keyed by name."""
+        try:
+            import onnx
+            from onnx import numpy_helper
+        except ImportError:
+            raise _missing_extra() from None
+        import torch
+
+        model = onnx.load(str(self.path), load_external_data=False)
+        out = {}
+        for init in model.graph.initializer:
+            arr = numpy_helper.to_array(init)
+            if np.issubdtype(arr.dtype, np.floating):
+                out[init.name] = torch.from_numpy(np.array(arr))
+        return out
+
+    def __repr__(self) -> str:
+        return f"OnnxProgram({self.path.name}, input={self.input_name}, output={self.output_name})"
+
+
+def load_onnx_program(path: str | Path) -> OnnxProgram:
+    """Open an ONNX snapshot (checked to exist and to take one [batch, n_features] input)."""
+    path = Path(path)
+    if not path.exists():
+        raise WorkspaceError(str(path), "does not exist")
+    return OnnxProgram(path)
