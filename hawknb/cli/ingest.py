@@ -83,7 +83,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--as", dest="as_model", default=None, help="model name in the workspace")
     q.add_argument("--train-start", default="train_start", help="run param/tag of train start")
     q.add_argument("--train-end", default="train_end", help="run param/tag of train end")
+    q.add_argument(
+        "--published",
+        default=None,
+        help="version tag or run param/tag holding the publication time "
+        "(default: the version's creation time)",
+    )
     q.add_argument("--loss", default="loss", help="run metric recorded as the training loss")
+    q.add_argument(
+        "--features", default=None, help="the model's input columns in order, comma-separated"
+    )
     q.add_argument(
         "--snapshot-name", default="{version}", help="snapshot name pattern (default {version})"
     )
@@ -153,8 +162,10 @@ def _run_mlflow(args: argparse.Namespace) -> int:
         as_model=args.as_model,
         train_start=args.train_start,
         train_end=args.train_end,
+        published=args.published,
         loss=args.loss,
         snapshot_name=args.snapshot_name,
+        features=[f.strip() for f in args.features.split(",")] if args.features else None,
         registry_uri=args.registry_uri,
         force=args.force,
     )
