@@ -52,19 +52,21 @@ def _first(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _allow_file_store(uri: str) -> Iterator[None]:
     """MLflow refuses to open a file store unless MLFLOW_ALLOW_FILE_STORE is set (the backend
-    is in maintenance mode); hawknb only reads one, so allow it for the call."""
-    local = "://" not in uri or uri.startswith("file:")
-    old = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
-    if local:
-        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    is in maintenance mode); hawknb only reads one, so allow it for the call. MLflow's
+    download progress bars are turned off too (the CLI prints one line per result)."""
+    env = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    if "://" not in uri or uri.startswith("file:"):
+        env["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield
     finally:
-        if local:
-            if old is None:
-                os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
             else:
-                os.environ["MLFLOW_ALLOW_FILE_STORE"] = old
+                os.environ[k] = v
 
 
 @dataclass(frozen=True)
