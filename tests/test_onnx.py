@@ -279,3 +279,28 @@ def test_feature_ablation_in_triage_uses_the_onnx_snapshot(tmp_path: Path) -> No
     assert feats.evidence["method"] == "distribution + ablation", feats.evidence
     assert inv.verdict.model == MODEL
     assert inv.verdict.features[:1] == ["ctr_7d"], inv.verdict
+
+
+def test_external_data_is_refused(tmp_path: Path) -> None:
+    """A snapshot whose tensors live in other files (possibly outside the workspace) is
+    refused before onnxruntime would read them."""
+    import onnx
+
+    from hawknb.ingest.example import _onnx_logistic
+
+    model = onnx.load(str(_onnx_logistic((1.0, 2.0, 3.0, 4.0), 0.0, tmp_path / "own.onnx")))
+    for init in model.graph.initializer:  # raw bytes: what onnx moves to external files
+        init.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(init), init.name))
+    path = tmp_path / "ext.onnx"
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    assert (tmp_path / "weights.bin").exists()
+    with pytest.raises(WorkspaceError, match=r"ext\.onnx: keeps tensors in external files"):
+        OnnxProgram(path)
+    assert OnnxProgram(tmp_path / "own.onnx").run(np.ones((1, 4))).shape == (1,)

@@ -33,6 +33,35 @@ def _missing_extra() -> WorkspaceError:
     )
 
 
+def _refuse_external_data(path: Path) -> None:
+    """An ONNX file may keep tensors in other files named by relative paths; a snapshot must
+    be self-contained, so one that points elsewhere is refused before onnxruntime reads it."""
+    try:
+        import onnx
+    except ImportError:
+        raise _missing_extra() from None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise WorkspaceError(
+            str(path),
+            "cannot be loaded as an ONNX model",
+            found=f"{type(exc).__name__}: {first[:200]}",
+            fix="re-export the snapshot (torch.onnx.export, skl2onnx.to_onnx)",
+        ) from exc
+    tensors = list(model.graph.initializer)
+    tensors += [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+    external = [t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        raise WorkspaceError(
+            str(path),
+            "keeps tensors in external files (refused: a snapshot must be one file)",
+            found=f"external tensors {external[:5]}",
+            fix="save it with onnx.save_model(model, path, save_as_external_data=False)",
+        )
+
+
 class OnnxProgram:
     """An ONNX snapshot as a callable: ``program(x)`` maps float32 ``[batch, n_features]``
     (torch tensor or numpy array) to a ``[batch]`` float32 torch tensor.
@@ -52,6 +81,7 @@ class OnnxProgram:
             raise _missing_extra() from None
         self.path = Path(path)
         where = str(self.path)
+        _refuse_external_data(self.path)
         try:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3  # errors only: the CLI shows our one-line message
