@@ -33,6 +33,16 @@ def _missing_extra() -> WorkspaceError:
     )
 
 
+def _unloadable(path: Path, exc: BaseException) -> WorkspaceError:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return WorkspaceError(
+        str(path),
+        "cannot be loaded as an ONNX model",
+        found=f"{type(exc).__name__}: {first[:200]}",
+        fix="re-export the snapshot (torch.onnx.export, skl2onnx.to_onnx)",
+    )
+
+
 def _refuse_external_data(path: Path) -> None:
     """An ONNX file may keep tensors in other files named by relative paths; a snapshot must
     be self-contained, so one that points elsewhere is refused before onnxruntime reads it."""
@@ -43,13 +53,7 @@ def _refuse_external_data(path: Path) -> None:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise WorkspaceError(
-            str(path),
-            "cannot be loaded as an ONNX model",
-            found=f"{type(exc).__name__}: {first[:200]}",
-            fix="re-export the snapshot (torch.onnx.export, skl2onnx.to_onnx)",
-        ) from exc
+        raise _unloadable(path, exc) from exc
     tensors = list(model.graph.initializer)
     tensors += [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
     external = [t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
@@ -89,13 +93,7 @@ class OnnxProgram:
                 where, sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise WorkspaceError(
-                where,
-                "cannot be loaded as an ONNX model",
-                found=f"{type(exc).__name__}: {first[:200]}",
-                fix="re-export the snapshot (torch.onnx.export, skl2onnx.to_onnx)",
-            ) from exc
+            raise _unloadable(self.path, exc) from exc
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 2:
             found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
