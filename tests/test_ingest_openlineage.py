@@ -313,3 +313,10 @@ def test_missing_extra_names_it(events_file: Path, tmp_path: Path, monkeypatch) 
     with pytest.raises(IngestError, match=r"pip install 'hawknb\[openlineage\]'") as info:
         _ingest(events_file, tmp_path / "ws")
     assert "\n" not in str(info.value)
+
+
+def test_binary_garbage_is_named(events_file: Path, tmp_path: Path) -> None:
+    with events_file.open("ab") as f:
+        f.write(b"\xff\xfe\x00garbage\n")
+    with pytest.raises(IngestError, match=rf"events\.jsonl:{HOURS + 1}: is not UTF-8 text"):
+        _ingest(events_file, tmp_path / "ws")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,25 +80,40 @@ def _raw_events(source: Path) -> Iterator[tuple[str, Any]]:
     if not files:
         raise IngestError(f"{source}: holds no event files")
     for file in files:
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise IngestError(f"{file}: is not UTF-8 text ({exc.reason})") from exc
         if source.is_dir():
+            text = _text(file)
             try:
                 yield str(file), json.loads(text)
                 continue
             except json.JSONDecodeError:
                 pass  # not one document: read it as JSON lines
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{file}:{lineno}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise IngestError(
-                    f"{file}:{lineno}: is not valid JSON ({exc.msg} at column {exc.colno})"
-                ) from exc
+            yield from _json_lines(file, text.splitlines())
+        else:
+            with file.open("rb") as f:  # streamed: an event log can be large
+                yield from _json_lines(file, f)
+
+
+def _text(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{file}: is not UTF-8 text ({exc.reason})") from exc
+
+
+def _json_lines(file: Path, lines: Iterable[str | bytes]) -> Iterator[tuple[str, Any]]:
+    for lineno, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise IngestError(f"{file}:{lineno}: is not UTF-8 text ({exc.reason})") from exc
+        if not line.strip():
+            continue
+        try:
+            yield f"{file}:{lineno}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IngestError(
+                f"{file}:{lineno}: is not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from exc
 
 
 def _get(d: Any, path: str, where: str, kind: type | tuple[type, ...] = str) -> Any:
