@@ -20,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     kinds = p.add_subparsers(dest="source_kind", metavar="SOURCE", required=True)
+    _register_logs(kinds)
+    _register_openlineage(kinds)
+    _register_mlflow(kinds)
+
+
+def _register_logs(kinds: argparse._SubParsersAction) -> None:
     for name, help_ in (
         ("log", "a serving log (Parquet, CSV or a Hive-partitioned folder) -> serving.parquet"),
         ("metrics", "top-line metrics in your own schema -> metrics.parquet"),
@@ -50,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         _force(q)
         q.set_defaults(func=_run_log, table="serving" if name == "log" else "metrics")
 
+
+def _register_openlineage(kinds: argparse._SubParsersAction) -> None:
     q = kinds.add_parser(
         "openlineage",
         help="OpenLineage run events -> lineage.json + lineage_stats.parquet",
@@ -73,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _force(q)
     q.set_defaults(func=_run_openlineage)
 
+
+def _register_mlflow(kinds: argparse._SubParsersAction) -> None:
     q = kinds.add_parser(
         "mlflow",
         help="registered model versions of an MLflow store -> snapshots + training curves",

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -128,92 +129,96 @@ def _berlin():
     return ZoneInfo("Europe/Berlin")
 
 
+WAREHOUSE = "postgres://warehouse"
+
+
+def _column_lineage() -> Any:
+    from openlineage.client.generated import column_lineage_dataset as cl
+
+    def field(table: str, column: str) -> Any:
+        return cl.InputField(WAREHOUSE, table, column)
+
+    return cl.ColumnLineageDatasetFacet(
+        fields={
+            "ctr_7d": cl.Fields([field("raw.clicks", "click_id"), field("raw.impressions", "id")]),
+            "dwell_s": cl.Fields([field("raw.clicks", "dwell")]),
+            "price_rel": cl.Fields([field("raw.impressions", "price")]),
+        }
+    )
+
+
+def _inputs(t: datetime, rng: np.random.Generator) -> list[Any]:
+    """The job's inputs at ``t`` with their data-quality metrics (row counts)."""
+    from openlineage.client.event_v2 import InputDataset
+    from openlineage.client.generated import data_quality_metrics_input_dataset as dqi
+
+    clicks = int(rng.normal(5000, 60) * _clicks_kept(t))
+    impressions = int(rng.normal(80000, 600))
+    return [
+        InputDataset(
+            WAREHOUSE,
+            "raw.clicks",
+            inputFacets={
+                "dataQualityMetrics": dqi.DataQualityMetricsInputDatasetFacet(
+                    rowCount=clicks, columnMetrics={"dwell": dqi.ColumnMetrics(nullCount=0)}
+                )
+            },
+        ),
+        InputDataset(
+            WAREHOUSE,
+            "raw.impressions",
+            inputFacets={
+                "dataQualityMetrics": dqi.DataQualityMetricsInputDatasetFacet(
+                    rowCount=impressions, columnMetrics={}
+                )
+            },
+        ),
+    ]
+
+
+def _output(t: datetime, rng: np.random.Generator, lineage: Any) -> Any:
+    """The feature table the job wrote at ``t``: row count, size, the mean of ``ctr_7d``."""
+    from openlineage.client.event_v2 import OutputDataset
+    from openlineage.client.generated import data_quality_metrics_dataset as dqd
+    from openlineage.client.generated import output_statistics_output_dataset as ost
+
+    rows = int(rng.normal(30000, 200))
+    ctr_mean = 0.0625 * _clicks_kept(t) * rng.normal(1, 0.01)
+    metrics = {"ctr_7d": dqd.ColumnMetrics(nullCount=0, sum=ctr_mean * rows, count=rows)}
+    return OutputDataset(
+        "s3://lake",
+        "feat.ctr_features",
+        facets={
+            "columnLineage": lineage,
+            "dataQualityMetrics": dqd.DataQualityMetricsDatasetFacet(
+                rowCount=rows, columnMetrics=metrics
+            ),
+        },
+        outputFacets={
+            "outputStatistics": ost.OutputStatisticsOutputDatasetFacet(
+                rowCount=rows, size=rows * 48
+            )
+        },
+    )
+
+
 def _events(path: Path, rng: np.random.Generator) -> Path:
     """One COMPLETE run event per hour from the feature job, via the file transport."""
-    from openlineage.client.event_v2 import (
-        InputDataset,
-        Job,
-        OutputDataset,
-        Run,
-        RunEvent,
-        RunState,
-    )
-    from openlineage.client.generated import column_lineage_dataset as cl
-    from openlineage.client.generated import data_quality_metrics_dataset as dqd
-    from openlineage.client.generated import data_quality_metrics_input_dataset as dqi
-    from openlineage.client.generated import output_statistics_output_dataset as ost
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
     from openlineage.client.transport.file import FileConfig, FileTransport
 
     transport = FileTransport(FileConfig(log_file_path=str(path), append=True))
-    lineage = cl.ColumnLineageDatasetFacet(
-        fields={
-            "ctr_7d": cl.Fields(
-                inputFields=[
-                    cl.InputField("postgres://warehouse", "raw.clicks", "click_id"),
-                    cl.InputField("postgres://warehouse", "raw.impressions", "impression_id"),
-                ]
-            ),
-            "dwell_s": cl.Fields([cl.InputField("postgres://warehouse", "raw.clicks", "dwell")]),
-            "price_rel": cl.Fields(
-                [cl.InputField("postgres://warehouse", "raw.impressions", "price")]
-            ),
-        }
-    )
+    lineage = _column_lineage()
     for h in range(HOURS):
         t = START + timedelta(hours=h)
-        clicks = int(rng.normal(5000, 60) * _clicks_kept(t))
-        impressions = int(rng.normal(80000, 600))
-        feature_rows = int(rng.normal(30000, 200))
-        ctr_mean = 0.0625 * _clicks_kept(t) * rng.normal(1, 0.01)
         transport.emit(
             RunEvent(
                 eventType=RunState.COMPLETE,
                 eventTime=(t + timedelta(minutes=5)).isoformat(),
                 run=Run(runId=str(uuid.UUID(int=h + 1))),
                 job=Job(namespace="airflow", name="features.ctr_features"),
-                inputs=[
-                    InputDataset(
-                        "postgres://warehouse",
-                        "raw.clicks",
-                        inputFacets={
-                            "dataQualityMetrics": dqi.DataQualityMetricsInputDatasetFacet(
-                                rowCount=clicks,
-                                columnMetrics={"dwell": dqi.ColumnMetrics(nullCount=0)},
-                            )
-                        },
-                    ),
-                    InputDataset(
-                        "postgres://warehouse",
-                        "raw.impressions",
-                        inputFacets={
-                            "dataQualityMetrics": dqi.DataQualityMetricsInputDatasetFacet(
-                                rowCount=impressions, columnMetrics={}
-                            )
-                        },
-                    ),
-                ],
-                outputs=[
-                    OutputDataset(
-                        "s3://lake",
-                        "feat.ctr_features",
-                        facets={
-                            "columnLineage": lineage,
-                            "dataQualityMetrics": dqd.DataQualityMetricsDatasetFacet(
-                                rowCount=feature_rows,
-                                columnMetrics={
-                                    "ctr_7d": dqd.ColumnMetrics(
-                                        nullCount=0, sum=ctr_mean * feature_rows, count=feature_rows
-                                    )
-                                },
-                            ),
-                        },
-                        outputFacets={
-                            "outputStatistics": ost.OutputStatisticsOutputDatasetFacet(
-                                rowCount=feature_rows, size=feature_rows * 48
-                            )
-                        },
-                    )
-                ],
+                inputs=_inputs(t, rng),
+                outputs=[_output(t, rng, lineage)],
             )
         )
     return path
