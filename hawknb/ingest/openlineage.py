@@ -5,7 +5,8 @@ records which job read which dataset and wrote which, and often how many rows it
 many nulls each column held. That is exactly the evidence the lineage root-cause step walks, so
 the events are read with openlineage-python's own event model (``RunEvent``, ``Job``,
 ``InputDataset`` and the generated facet classes, whose validators check run ids and event
-times) rather than a home-made parser, and turned into the contract's graph and statistics:
+times) rather than a home-made parser. This module reads and parses them; the graph and
+statistics they become are decided in :mod:`hawknb.ingest.openlineage_graph`:
 
 * nodes: datasets (``namespace/name``; kind ``source`` when no job writes them, else
   ``table``), jobs (``job:namespace/name``, kind ``transform``) and features (the serving
