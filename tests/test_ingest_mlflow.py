@@ -23,8 +23,8 @@ from sklearn.linear_model import LinearRegression
 import hawknb.ingest as hi
 from hawknb.cli import main
 from hawknb.ingest import IngestError
+from hawknb.workspace import Workspace, WorkspaceError, load_exported_program
 from hawknb.workspace import contract as c
-from hawknb.workspace import load_exported_program
 from hawknb.workspace.onnx_program import OnnxProgram
 
 NAME = "ctr-ranker"
@@ -251,3 +251,33 @@ def test_missing_extra_names_it(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(IngestError, match=r"pip install 'hawknb\[mlflow\]'"):
         hi.mlflow((tmp_path / "mlruns").as_uri(), tmp_path / "ws", model=NAME)
+
+
+def test_features_must_be_serving_columns_when_a_log_exists(store, tmp_path: Path) -> None:
+    """Validation at the end runs against what the workspace already holds: features.json
+    naming a column the serving log lacks is refused, and nothing is written."""
+    uri, _, _ = store
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    ts = [datetime(2026, 3, 1, h, tzinfo=timezone.utc) for h in range(3)]
+    pl.DataFrame({"ts": ts, "metric": "rev", "value": 1.0}).write_parquet(ws / "metrics.parquet")
+    pl.DataFrame(
+        {
+            "ts": ts,
+            "model": "ctr",
+            "experiment": "e",
+            "snapshot": "2",
+            "prediction": 0.1,
+            "f1": 1.0,
+            "f2": 2.0,
+            "f3": 3.0,
+        }
+    ).write_parquet(ws / "serving.parquet")
+    before = sorted(p.name for p in ws.iterdir())
+    with pytest.raises(
+        WorkspaceError, match=r"features\.json: lists features that are not serving"
+    ):
+        hi.mlflow(uri, ws, model=NAME, as_model="ctr", features=["f1", "nope"])
+    assert sorted(p.name for p in ws.iterdir()) == before
+    hi.mlflow(uri, ws, model=NAME, as_model="ctr", features=FEATURES)
+    Workspace.open(ws).validate()
