@@ -104,11 +104,9 @@ def test_validator_fails_a_corrupt_onnx_snapshot_and_passes_a_twin(tmp_path: Pat
     assert any("mean squared error" in r for r in report.reasons)
 
 
-def test_graph_steps_say_not_available(tmp_path: Path) -> None:
+def test_weights_of_a_tree_ensemble_are_not_available(tmp_path: Path) -> None:
     x = _x(np.random.default_rng(3), 50)
     gbm = OnnxProgram(_save(_gbm(4), x, tmp_path / "g.onnx"))
-    with pytest.raises(NotAvailableForFormat, match="not available for onnx snapshots"):
-        trace_activations(gbm, x)
     with pytest.raises(NotAvailableForFormat, match="comparing weights"):
         compare_weights(gbm, [gbm])  # a tree ensemble keeps no weight tensors
     # a network's initializers are its weights: comparable across ONNX snapshots
@@ -121,6 +119,40 @@ def test_graph_steps_say_not_available(tmp_path: Path) -> None:
     cmp = compare_weights(net, [net, net])
     assert not cmp.suspect
     assert {"coefficient", "intercepts"} <= {t.name for t in cmp.tensors}
+
+
+def test_activations_from_intermediate_outputs(tmp_path: Path) -> None:
+    """A logistic network x @ w + b -> sigmoid: one onnxruntime run exposes every node's value.
+    NaN in feature b is reported at the input with b as the driver; a weight scaled by 1e9 is
+    reported at the MatMul that reads it, with that weight as the bad parameter."""
+    from hawknb.ingest.example import _onnx_logistic
+    from hawknb.kernels.activations import find_first_anomaly
+
+    names = ["a", "b", "c"]
+    x = np.random.default_rng(7).random((200, 3)).astype(np.float32)
+    net = OnnxProgram(_onnx_logistic((1.0, 2.0, 3.0), 0.5, tmp_path / "ok.onnx"))
+    trace = trace_activations(net, x, feature_names=names)
+    assert [(n.name, n.kind, n.target) for n in trace.nodes] == [
+        ("x", "input", "input"),
+        ("w", "parameter", "parameter"),
+        ("b", "parameter", "parameter"),
+        ("xw", "op", "MatMul"),
+        ("logit", "op", "Add"),
+        ("pclick", "op", "Sigmoid"),
+    ]
+    assert trace.outputs == ("pclick",)
+    expected = 1 / (1 + np.exp(-(x @ np.array([1.0, 2.0, 3.0]) + 0.5)))
+    assert trace.node("pclick").stats.mean == pytest.approx(expected.mean(), rel=1e-5)
+    assert find_first_anomaly(trace) is None
+    xn = x.copy()
+    xn[:20, 1] = np.nan
+    fault = find_first_anomaly(trace_activations(net, xn, feature_names=names))
+    assert (fault.node, fault.kind, fault.bad_rows) == ("x", "nan", 20)
+    assert [d.feature for d in fault.driving_features] == ["b"]
+    blown = OnnxProgram(_onnx_logistic((1e9, 2.0, 3.0), 0.5, tmp_path / "blown.onnx"))
+    fault = find_first_anomaly(trace_activations(blown, x, feature_names=names))
+    assert (fault.node, fault.target, fault.kind) == ("xw", "MatMul", "extreme")
+    assert fault.bad_parameters == ("w",)
 
 
 def test_workspace_lists_and_loads_onnx_snapshots(tmp_path: Path) -> None:
@@ -211,9 +243,11 @@ def test_sklearn_onnx_snapshot_goes_through_triage(bad_rollout: Path) -> None:
     assert v.cause == "bad_snapshot", v
     assert (v.model, v.snapshot) == (MODEL, BAD)
     steps = {f.step: f for f in inv.findings}
-    for step in ("weights", "activations"):
-        assert steps[step].status == "skipped", steps[step]
-        assert "not available for onnx snapshots" in steps[step].decision
+    assert steps["weights"].status == "skipped", steps["weights"]  # trees have no weights
+    assert "not available for onnx snapshots" in steps["weights"].decision
+    # activations come from the tree ensemble's intermediate outputs: traced, nothing blew up
+    assert steps["activations"].status == "done", steps["activations"]
+    assert "no NaN, inf or extreme activation" in steps["activations"].decision
     assert not any(f.status == "failed" for f in inv.findings)
 
 

@@ -48,8 +48,8 @@ class ProgramGraph:
 
 
 class NotAvailableForFormat(HawknbError, TypeError):
-    """A step that needs the ``torch.export`` graph (activation replay, the model-graph view)
-    was given a snapshot of another format, e.g. an ONNX program run with onnxruntime.
+    """A step that needs the ``torch.export`` graph (the node-by-node replay, weight tensors)
+    was given a snapshot of another format that lacks it, e.g. an ONNX tree ensemble.
 
     Triage turns it into a *skipped* finding ("not available for this format"), never a failed
     one: the snapshot is fine, the step just cannot look inside it. ``format`` names the
@@ -79,7 +79,7 @@ def program_graph(program: Any) -> ProgramGraph:
     if not _is_exported_program(program):
         fmt = getattr(program, "program_format", None)
         if isinstance(fmt, str):
-            raise NotAvailableForFormat("replaying the graph node by node", fmt)
+            raise NotAvailableForFormat("replaying the torch graph node by node", fmt)
         raise TypeError(
             f"expected a torch.export.ExportedProgram, got {type(program).__name__}; "
             "load one with hawknb.workspace.Workspace.load_program or torch.export.load"

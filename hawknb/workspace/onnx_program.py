@@ -5,7 +5,8 @@ scikit-learn pipeline converted with skl2onnx, a network exported with ``torch.o
 step that needs only the snapshot's *predictions* (feature ablation and its importance shift,
 the snapshot validator, calibration) works on them through :class:`OnnxProgram`, which is
 called like ``ep.module()``: a float32 ``[batch, n_features]`` tensor in, one prediction per row
-out. Steps that need the torch graph (node-by-node activation replay) say they are not
+out. Activation tracing runs on intermediate outputs (:meth:`OnnxProgram.run_all`, used by
+:mod:`hawknb.kernels.activations_onnx`); steps that need the torch graph itself say they are not
 available for this format instead (:class:`hawknb.kernels.graph.NotAvailableForFormat`).
 
 An ONNX file is a protobuf, parsed by onnxruntime without running any Python: nothing in it can
@@ -14,6 +15,7 @@ execute code on load (no pickle anywhere).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,25 @@ def _refuse_external_data(path: Path) -> None:
         )
 
 
+@dataclass(frozen=True)
+class OnnxNode:
+    """One node of an ONNX graph: its name, operator and tensor names."""
+
+    name: str
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OnnxGraph:
+    nodes: tuple[OnnxNode, ...]
+    #: float initializers (the weights), by tensor name
+    initializers: dict[str, np.ndarray]
+    input_name: str
+    output_names: tuple[str, ...]
+
+
 class OnnxProgram:
     """An ONNX snapshot as a callable: ``program(x)`` maps float32 ``[batch, n_features]``
     (torch tensor or numpy array) to a ``[batch]`` float32 torch tensor.
@@ -108,6 +129,7 @@ class OnnxProgram:
         width = inputs[0].shape[1]
         self.n_features: int | None = width if isinstance(width, int) else None
         self.output_name = self._pick_output(output, where)
+        self._trace: Any = None  # the session exposing intermediate values, built on first use
 
     def _pick_output(self, output: str | None, where: str) -> str:
         outs = self._session.get_outputs()
@@ -163,20 +185,74 @@ class OnnxProgram:
     def state_dict(self) -> dict[str, Any]:
         """The float initializers (the weights of a network; a tree ensemble keeps its
         thresholds in node attributes and has none), as torch tensors keyed by name."""
-        try:
-            import onnx
-            from onnx import numpy_helper
-        except ImportError:
-            raise _missing_extra() from None
         import torch
 
-        model = onnx.load(str(self.path), load_external_data=False)
-        out = {}
+        return {k: torch.from_numpy(np.array(v)) for k, v in self.graph().initializers.items()}
+
+    def graph(self) -> OnnxGraph:
+        """The graph's nodes (in the file's topological order), initializers and I/O names."""
+        model = self._model()
+        from onnx import numpy_helper
+
+        inits = {}
         for init in model.graph.initializer:
             arr = numpy_helper.to_array(init)
             if np.issubdtype(arr.dtype, np.floating):
-                out[init.name] = torch.from_numpy(np.array(arr))
+                inits[init.name] = arr
+        nodes = tuple(
+            OnnxNode(n.name, n.op_type, tuple(n.input), tuple(o for o in n.output if o))
+            for n in model.graph.node
+        )
+        return OnnxGraph(nodes, inits, self.input_name, tuple(o.name for o in model.graph.output))
+
+    def run_all(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every float tensor of the graph on rows ``x``: its outputs and each intermediate
+        value whose type shape inference can tell (exposed as extra outputs of a copy of the
+        model, so one run computes them all; values it cannot type are left out)."""
+        if self._trace is None:
+            self._trace = self._traced_session()
+        names = [o.name for o in self._trace.get_outputs()]
+        arr = np.ascontiguousarray(np.asarray(x), dtype=np.float32)
+        values = self._trace.run(names, {self.input_name: arr})
+        out = {self.input_name: arr}
+        for name, v in zip(names, values, strict=True):
+            v = np.asarray(v)
+            if np.issubdtype(v.dtype, np.floating):
+                out[name] = v
         return out
+
+    def _model(self) -> Any:
+        try:
+            import onnx
+        except ImportError:
+            raise _missing_extra() from None
+        return onnx.load(str(self.path), load_external_data=False)
+
+    def _traced_session(self) -> Any:
+        import onnx
+        import onnxruntime as ort
+
+        model = self._model()
+        try:
+            typed = onnx.shape_inference.infer_shapes(model)
+        except Exception:  # inference is best effort: without it only the outputs are seen
+            typed = model
+        info = {v.name: v for v in [*typed.graph.value_info, *typed.graph.output]}
+        have = {o.name for o in model.graph.output}
+        floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+        for node in model.graph.node:
+            for name in node.output:
+                v = info.get(name)
+                if not name or name in have or v is None or not v.type.HasField("tensor_type"):
+                    continue
+                if v.type.tensor_type.elem_type in floats:
+                    model.graph.output.append(v)
+                    have.add(name)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        return ort.InferenceSession(
+            model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
 
     def __repr__(self) -> str:
         return f"OnnxProgram({self.path.name}, input={self.input_name}, output={self.output_name})"
