@@ -41,6 +41,7 @@ EXPECTED = {
     "lineage_root_cause",
     "training_data",
     "snapshot_validation",
+    "ingest_example",
 }
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
 HOURS = 48

@@ -398,6 +398,16 @@ def trace_activations(
     to find the rows and features behind the fault. A node that raises becomes a
     :class:`SnapshotRunError` naming it.
     """
+    if getattr(program, "program_format", None) == "onnx":  # intermediate outputs instead
+        from .activations_onnx import trace_onnx_activations
+
+        return trace_onnx_activations(
+            program,
+            inputs,
+            feature_names=feature_names,
+            histogram_bins=histogram_bins,
+            extreme=extreme,
+        )
     pg = program_graph(program)
     in_name, width, batch = _input_spec(pg)
     if histogram_bins < 0:

@@ -14,7 +14,10 @@ from typing import Any
 
 import torch
 
+from ..workspace.errors import HawknbError
+
 __all__ = [
+    "NotAvailableForFormat",
     "ProgramGraph",
     "graph_structure",
     "layer_of_parameter",
@@ -44,6 +47,24 @@ class ProgramGraph:
     placeholders: tuple[str, ...]
 
 
+class NotAvailableForFormat(HawknbError, TypeError):
+    """A step that needs the ``torch.export`` graph (the node-by-node replay, weight tensors)
+    was given a snapshot of another format that lacks it, e.g. an ONNX tree ensemble.
+
+    Triage turns it into a *skipped* finding ("not available for this format"), never a failed
+    one: the snapshot is fine, the step just cannot look inside it. ``format`` names the
+    program's format (``program.program_format``).
+    """
+
+    def __init__(self, step: str, program_format: str) -> None:
+        self.step = step
+        self.format = program_format
+        super().__init__(
+            f"{step} is not available for {program_format} snapshots (it needs a torch.export "
+            "program); predictions-only steps (ablation, validation, calibration) still run"
+        )
+
+
 def _is_exported_program(obj: Any) -> bool:
     return isinstance(obj, torch.export.ExportedProgram)
 
@@ -56,6 +77,9 @@ def program_graph(program: Any) -> ProgramGraph:
     lifted parameters ourselves, which the graph signature makes exact.
     """
     if not _is_exported_program(program):
+        fmt = getattr(program, "program_format", None)
+        if isinstance(fmt, str):
+            raise NotAvailableForFormat("replaying the torch graph node by node", fmt)
         raise TypeError(
             f"expected a torch.export.ExportedProgram, got {type(program).__name__}; "
             "load one with hawknb.workspace.Workspace.load_program or torch.export.load"

@@ -126,6 +126,11 @@ def predict(program: Any, x: np.ndarray, *, batch_rows: int = 65_536) -> np.ndar
     Uses ``ep.module()`` (the fast path); if it raises, the batch is re-run node by node so
     the error names the failing node (:class:`SnapshotRunError`).
     """
+    if isinstance(getattr(program, "program_format", None), str):  # e.g. an OnnxProgram
+        x = _as_batch(x, None, getattr(program, "n_features", None))
+        return np.concatenate(
+            [program.run(x[i : i + batch_rows]) for i in range(0, len(x), batch_rows)]
+        )
     pg = program_graph(program)
     _, width, _ = _input_spec(pg)
     x = _as_batch(x, None, width)

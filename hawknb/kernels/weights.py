@@ -136,6 +136,16 @@ def program_state(program: Any) -> dict[str, torch.Tensor]:
         return {k: v.detach() for k, v in program.state_dict().items()}
     if isinstance(program, Mapping):
         return {str(k): _as_tensor(v, str(k)) for k, v in program.items()}
+    fmt = getattr(program, "program_format", None)
+    if isinstance(fmt, str):  # e.g. an OnnxProgram: its float initializers are its weights
+        state = {str(k): _as_tensor(v, str(k)) for k, v in program.state_dict().items()}
+        if not state:
+            from .graph import NotAvailableForFormat
+
+            raise NotAvailableForFormat(
+                "comparing weights (the program has no weight tensors)", fmt
+            )
+        return state
     raise TypeError(
         f"expected an ExportedProgram, nn.Module or a mapping of tensors, got "
         f"{type(program).__name__}"

@@ -11,6 +11,7 @@ import polars as pl
 
 from ..engine import collect
 from ..kernels.activations import ActivationTrace, GraphFault, find_first_anomaly, trace_activations
+from ..kernels.graph import NotAvailableForFormat
 from ..kernels.training import TrainingDiagnosis, diagnose_training
 from ..kernels.weights import RATIO_THRESHOLD, WeightComparison, compare_weights
 from ..workspace import Workspace, WorkspaceError
@@ -79,6 +80,7 @@ def diagnose_snapshot(
     available = {s for _, s in ws.programs(model)}
     order = snapshot_order(ws, model)
     program: Any = None
+    why = "skipped: no earlier snapshot with a program to compare with"
     if snapshot not in available:
         findings.append(
             Finding(
@@ -109,9 +111,12 @@ def diagnose_snapshot(
         if snapshot in order:
             before = [s for s in order[: order.index(snapshot)] if s in available]
         stable = before[-STABLE_SNAPSHOTS:]
-        if stable:
+        try:  # an ONNX snapshot without weight tensors cannot be compared: a skipped step
             states = [ws.load_program(model, s) for s in stable]
-            diag.weights = compare_weights(program, states)
+            diag.weights = compare_weights(program, states) if stable else None
+        except NotAvailableForFormat as exc:
+            stable, why = [], f"skipped: {exc}"
+        if stable:
             top = diag.weights.suspect_layers[:3]
             decision = (
                 f"layer {top[0].layer} changed unusually: {top[0].reason}"
@@ -141,7 +146,7 @@ def diagnose_snapshot(
                 Finding(
                     "weights",
                     checked=f"{snapshot}'s tensors",
-                    decision="skipped: no earlier snapshot with a program to compare with",
+                    decision=why,
                     status="skipped",
                     next_step="activations",
                 )
@@ -162,6 +167,8 @@ def diagnose_snapshot(
             try:
                 diag.trace = trace_activations(program, x, feature_names=features)
                 diag.fault = find_first_anomaly(diag.trace)
+            except NotAvailableForFormat as exc:  # e.g. ONNX: no graph to replay, not a fault
+                findings.append(Finding("activations", snapshot, f"skipped: {exc}", "skipped"))
             except Exception as exc:  # a program that fails to run is itself a finding
                 findings.append(
                     Finding(

@@ -42,6 +42,8 @@ LINEAGE_FILE = "lineage.json"
 SNAPSHOTS_DIR = "snapshots"
 FEATURES_FILE = "features.json"
 PROGRAM_SUFFIX = ".pt2"
+#: snapshot file suffixes, in order of preference when a snapshot has more than one
+PROGRAM_SUFFIXES: tuple[str, ...] = (PROGRAM_SUFFIX, ".onnx")
 
 Kind = Literal["utc_datetime", "str", "float", "int", "date"]
 

@@ -425,8 +425,9 @@ class Workspace:
         if not snap_dir.is_dir():
             return {}
         return {
-            (p.parent.name, p.name[: -len(c.PROGRAM_SUFFIX)]): p
-            for p in sorted(snap_dir.glob(f"*/*{c.PROGRAM_SUFFIX}"))
+            (p.parent.name, p.name[: -len(suffix)]): p
+            for suffix in reversed(c.PROGRAM_SUFFIXES)  # the preferred suffix is written last
+            for p in sorted(snap_dir.glob(f"*/*{suffix}"))
         }
 
     def programs(self, model: str | None = None) -> list[tuple[str, str]]:
@@ -456,6 +457,10 @@ class Workspace:
                     expected=f"{c.SNAPSHOTS_DIR}/{model}/{snapshot}{c.PROGRAM_SUFFIX}",
                     fix="export it with torch.export.save",
                 )
+        if path.suffix == ".onnx":  # run with onnxruntime (docs/workspace.md, ONNX snapshots)
+            from .onnx_program import load_onnx_program
+
+            return load_onnx_program(path)
         return load_exported_program(path)
 
     # -- content validation ------------------------------------------------------------------
