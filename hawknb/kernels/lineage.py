@@ -28,7 +28,7 @@ the series' own sampling steps, see :mod:`hawknb.kernels.lineage_series`), then 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
@@ -47,12 +47,13 @@ from .lineage_graph import (
     UNKNOWN,
     NodeChanges,
     alias_groups,
+    causes_of,
     effect_graph,
     representative,
     roots_of,
     walk,
 )
-from .lineage_series import default_windows, node_shift, sampling_step
+from .lineage_series import default_windows, node_shift, own_shift, sampling_step
 
 _ALIAS = "alias"
 #: node change score (strength x timing) from which a node counts as changed
@@ -65,16 +66,32 @@ _EXPLAINED_DISCOUNT = 0.3
 class StatChange(Shift):
     """One statistic of a node around the onset: its :class:`Shift` (the same measurements the
     model and rollout kernels report, so a z or a timing means one thing everywhere), named by
-    ``stat`` and scored ``strength(z) * timing``, the score lineage ranks nodes by."""
+    ``stat`` and scored ``strength(z) * timing``, the score lineage ranks nodes by.
+
+    own_z / own_timing: the same for the part of the series that the node's causes' series
+    do not explain (None without causes); the score is the larger of the two, so a change
+    hidden in the raw series by its parents' variance still counts."""
 
     stat: str
     score: float
+    own_z: float | None = None
+    own_timing: float = 0.0
 
     @classmethod
-    def of(cls, stat: str, shift: Shift) -> StatChange:
-        """The change of ``stat`` that ``shift`` measured, with its lineage score."""
+    def of(cls, stat: str, shift: Shift, own: tuple[float, float] | None = None) -> StatChange:
+        """The change of ``stat`` that ``shift`` measured (and ``own``: (z, timing) of its
+        unexplained part), with its lineage score."""
         measured = {f.name: getattr(shift, f.name) for f in fields(Shift)}
-        return cls(**measured, stat=stat, score=strength(shift.z) * shift.timing)
+        score = strength(shift.z) * shift.timing
+        if own is not None:
+            score = max(score, strength(own[0]) * own[1])
+        return cls(
+            **measured,
+            stat=stat,
+            score=score,
+            own_z=None if own is None else own[0],
+            own_timing=0.0 if own is None else own[1],
+        )
 
 
 @dataclass(frozen=True)
@@ -331,18 +348,23 @@ def _score_nodes(
     step_us: int,
     tolerance_us: int,
     seasonal: bool | None,
+    causes: Callable[[str], list[list[str]]],
 ) -> tuple[dict[str, list[StatChange]], dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
-    """Each (node, stat) series' change, and its reference points (for alias checks)."""
+    """Each (node, stat) series' change (raw, and its part the causes' same statistic does
+    not explain), and its reference points (for alias checks)."""
     df = df.sort(NODE, STAT, TS)
     # sorted, so each series is one contiguous slice of two numpy arrays
     ts_all = df[TS].to_numpy()
     val_all = df[VALUE].to_numpy()
     runs = df.select(NODE, STAT).with_row_index("__i").group_by([NODE, STAT], maintain_order=True)
     bounds = runs.agg(pl.col("__i").first().alias("__lo"), pl.len().alias("__n"))
+    series = {
+        (nd, st): (ts_all[lo : lo + n], val_all[lo : lo + n])
+        for nd, st, lo, n in bounds.iter_rows()
+    }
     changes: dict[str, list[StatChange]] = {}
     refs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for node, stat, lo, n in bounds.iter_rows():
-        ts, x = ts_all[lo : lo + n], val_all[lo : lo + n]
+    for (node, stat), (ts, x) in series.items():
         sh = node_shift(
             ts,
             x,
@@ -355,7 +377,18 @@ def _score_nodes(
         )
         if sh is None:
             continue
-        changes.setdefault(node, []).append(StatChange.of(stat, sh))
+        fits = [
+            own_shift(
+                ts,
+                x,
+                [series[(p, stat)] for p in side if (p, stat) in series],
+                onset_us=onset_us,
+                tolerance_us=tolerance_us,
+            )
+            for side in causes(node)
+        ]
+        own = min((f for f in fits if f is not None), key=lambda f: abs(f[0]), default=None)
+        changes.setdefault(node, []).append(StatChange.of(stat, sh, own))
         before = ts < onset_us
         refs[(node, stat)] = (ts[before], x[before])
     return changes, refs
@@ -570,6 +603,7 @@ def root_cause(
         step_us=step,
         tolerance_us=max(2 * step, win // 2),
         seasonal=seasonal,
+        causes=lambda n: causes_of(g, n, mode),
     )
     info = _node_changes(g, changes, tgt, step, mode)
     region = _region(g, tgt, mode)

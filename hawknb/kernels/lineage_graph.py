@@ -10,10 +10,10 @@ Direction conventions (``mode``):
 * ``"call_graph"``: edges point ``caller -> callee``. A failing callee shows in its callers'
   latency and errors (the main direction, against the edges), but a failing caller also moves
   its callees (fewer calls, retries: along the edges). Which of two neighbours that changed
-  together explains the other is decided by evidence: the earlier change, else the one whose
-  changed statistics include the other's (the callee of a failing caller moves in its load,
-  the caller in its load *and* errors), else the clearly larger change; only a tie falls back
-  to the main direction.
+  together explains the other is decided by evidence: the earlier change, else the clearly
+  larger change on the statistics both moved in (a failing caller's retried callee moves,
+  but less), else the one whose changed statistics include the other's; only a tie falls
+  back to the main direction.
 * ``"bidirectional"``: like ``call_graph`` with no preferred direction; a tie leaves both
   explaining each other, and of a group of nodes that explain one another only the strongest
   is a root.
@@ -30,7 +30,7 @@ import numpy as np
 CHANGED, UNCHANGED, UNKNOWN = "changed", "unchanged", "unknown"
 MODES = ("lineage", "call_graph", "bidirectional")
 #: a change this many times larger (in robust z) than its neighbour's explains it
-_DOMINANT_Z = 1.5
+_DOMINANT_Z = 1.2
 #: correlation of step-to-step differences in the reference from which two nodes are aliases
 _ALIAS_CORR = 0.95
 
@@ -59,6 +59,15 @@ def neighbours(g: nx.DiGraph, u: str, mode: str) -> list[tuple[str, bool]]:
     return [(v, True) for v in g.predecessors(u)] + [(v, True) for v in g.successors(u)]
 
 
+def causes_of(g: nx.DiGraph, u: str, mode: str) -> list[list[str]]:
+    """The groups of nodes whose same statistic drives ``u``'s, for the own-change fit: its
+    sources in lineage mode. None when changes travel both ways: there the cause depends on
+    the statistic (a caller's latency follows its callees, a callee's request count its
+    callers), and a fit in the wrong direction reads the cause's change as the effect's own
+    (measured: top-1 0.93 -> 0.72 on the service simulation's tune seeds)."""
+    return [sorted(g.predecessors(u))] if mode == "lineage" else []
+
+
 def effect_graph(g: nx.DiGraph, mode: str) -> nx.DiGraph:
     """The graph with edges in the main direction a change travels (cause -> effect)."""
     if mode == "lineage":
@@ -75,22 +84,27 @@ def _zmax(info: NodeChanges, n: str, stats: set[str]) -> float:
 
 def dominance(a: str, b: str, info: NodeChanges) -> int:
     """+1 when a's change explains b's rather than the reverse, -1 for the reverse, 0 when
-    the evidence cannot tell: earlier change point (by more than one step), then changed
-    statistics that strictly include the other's, then a clearly larger robust z."""
+    the evidence cannot tell.
+
+    In order: the earlier change point (by more than one step); the clearly larger robust z
+    (``_DOMINANT_Z`` times) on the statistics both changed in -- a change loses strength as it
+    travels, diluted by the next node's own noise and other inputs, so the callee that a
+    failing caller retries moves, but less; then changed statistics that strictly include the
+    other's."""
     ta, tb = info.change_us.get(a), info.change_us.get(b)
     if ta is not None and tb is not None and abs(ta - tb) > info.step_us:
         return 1 if ta < tb else -1
     common = info.observed.get(a, set()) & info.observed.get(b, set())
     ma, mb = info.moved.get(a, set()) & common, info.moved.get(b, set()) & common
-    if mb < ma:
-        return 1
-    if ma < mb:
-        return -1
-    stats = (ma | mb) or (info.moved.get(a, set()) | info.moved.get(b, set()))
+    stats = (ma & mb) or (ma | mb) or (info.moved.get(a, set()) | info.moved.get(b, set()))
     za, zb = _zmax(info, a, stats), _zmax(info, b, stats)
     if za > _DOMINANT_Z * zb:
         return 1
     if zb > _DOMINANT_Z * za:
+        return -1
+    if mb < ma:
+        return 1
+    if ma < mb:
         return -1
     return 0
 
@@ -210,6 +224,7 @@ __all__ = [
     "UNKNOWN",
     "NodeChanges",
     "alias_groups",
+    "causes_of",
     "dominance",
     "effect_graph",
     "neighbours",

@@ -33,6 +33,8 @@ REFERENCE_STEPS = 168
 REFERENCE_MIN_US = 7 * _DAY_US
 #: ... but never more than this many steps (a 1-minute series does not need 10k points)
 REFERENCE_MAX_STEPS = 4032
+#: points before each one that the local baseline takes the median of
+LOCAL_STEPS = 6
 
 
 def sampling_step(ts_us: np.ndarray) -> int | None:
@@ -96,6 +98,42 @@ def _robust(resid: np.ndarray) -> tuple[float, float]:
     return center, float(np.median(np.abs(resid - center))) * _MAD_TO_SIGMA
 
 
+def _local_residuals(x: np.ndarray, ref: np.ndarray) -> np.ndarray | None:
+    """Residuals against the median of the ``LOCAL_STEPS`` points before (for the post
+    window: the last ones before the onset); NaN for the first reference points. A slow
+    cycle (a day at a 5-minute step) barely moves over a few steps, so this baseline follows
+    it when the reference holds too few cycles for a profile."""
+    xr = x[ref]
+    m = LOCAL_STEPS
+    if xr.size < 3 * m:
+        return None
+    out = np.full(x.size, np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(xr[:-1], m)
+    local = np.full(xr.size, np.nan)
+    local[m:] = np.median(windows, axis=1)
+    out[ref] = xr - local
+    out[~ref] = x[~ref] - np.median(xr[-m:])
+    return out
+
+
+def _seasonal_residuals(
+    ts_us: np.ndarray, x: np.ndarray, ref: np.ndarray, step_us: int, need: int
+) -> np.ndarray | None:
+    """Residuals against the same slot of the cycle (leave-one-out in the reference), None
+    unless every slot the post window touches, and the typical slot, has ``need`` points."""
+    period = season_period(step_us)
+    if period is None:
+        return None
+    n_phase = period // step_us
+    phase = (ts_us % period) // step_us
+    counts, med, loo = _slot_medians(phase[ref], x[ref], n_phase)
+    if counts[phase[~ref]].min(initial=need) < need or np.median(counts[counts > 0]) < need:
+        return None
+    resid = x - med[phase]
+    resid[ref] = x[ref] - loo
+    return resid if np.all(np.isfinite(resid)) else None
+
+
 def baseline_residuals(
     ts_us: np.ndarray,
     x: np.ndarray,
@@ -103,32 +141,32 @@ def baseline_residuals(
     *,
     step_us: int,
     seasonal: bool | None,
-) -> tuple[np.ndarray, bool]:
-    """Residuals of every point against its expectation, and whether a profile was used.
-
-    Flat: the reference median. Seasonal (``seasonal`` True, or None and the profile lowers
-    the reference noise): the median of the reference points in the same slot of the cycle,
-    leave-one-out for the reference points themselves, when every slot the post window
-    touches has ``MIN_CYCLES`` (forced: ``MIN_CYCLES_FORCED``) reference points.
+) -> tuple[np.ndarray, str]:
+    """Residuals of every point against its expectation, and which expectation: "flat" (the
+    reference median), "seasonal" (the same slot of the cycle, leave-one-out, when every slot
+    has ``MIN_CYCLES`` reference points -- ``MIN_CYCLES_FORCED`` with ``seasonal=True``) or
+    "local" (the few points before). Of those available, the one that leaves the least
+    reference noise is used (``seasonal=True``: the profile whenever available; False:
+    never a profile). The reference residuals of the first ``LOCAL_STEPS`` points may be NaN.
     """
-    flat = x - np.median(x[ref])
-    period = season_period(step_us)
-    if seasonal is False or period is None:
-        return flat, False
-    need = MIN_CYCLES_FORCED if seasonal else MIN_CYCLES
-    n_phase = period // step_us
-    phase = (ts_us % period) // step_us
-    counts, med, loo = _slot_medians(phase[ref], x[ref], n_phase)
-    post_phase = phase[~ref]
-    if counts[post_phase].min(initial=need) < need or np.median(counts[counts > 0]) < need:
-        return flat, False
-    resid = x - med[phase]
-    resid[ref] = x[ref] - loo
-    if not np.all(np.isfinite(resid)):
-        return flat, False
-    if seasonal is None and _robust(resid[ref])[1] >= _robust(flat[ref])[1]:
-        return flat, False
-    return resid, True
+    options = {"flat": x - np.median(x[ref])}
+    if seasonal is not False:
+        need = MIN_CYCLES_FORCED if seasonal else MIN_CYCLES
+        season = _seasonal_residuals(ts_us, x, ref, step_us, need)
+        if season is not None:
+            if seasonal:
+                return season, "seasonal"
+            options["seasonal"] = season
+    local = _local_residuals(x, ref)
+    if local is not None:
+        options["local"] = local
+
+    def noise(r: np.ndarray) -> float:
+        rr = r[ref]
+        return _robust(rr[np.isfinite(rr)])[1]
+
+    kind = min(options, key=lambda k: (noise(options[k]), k != "flat"))
+    return options[kind], kind
 
 
 def node_shift(
@@ -159,7 +197,9 @@ def node_shift(
     n_ref, n_post = int(ref.sum()), int((~ref).sum())
     if n_ref < 3 or n_post < 1:
         return None
-    resid, seasonal_used = baseline_residuals(ts_us, x, ref, step_us=step_us, seasonal=seasonal)
+    resid, kind = baseline_residuals(ts_us, x, ref, step_us=step_us, seasonal=seasonal)
+    keep = np.isfinite(resid)
+    ts_us, x, resid, ref = ts_us[keep], x[keep], resid[keep], ref[keep]
     center, mad = _robust(resid[ref])
     level = float(np.median(x[ref]))
     scale = max(mad, 1e-4 * abs(level), 1e-12)
@@ -178,10 +218,67 @@ def node_shift(
         z=z,
         change_ts=change_ts,
         timing=timing,
-        seasonal=seasonal_used,
+        seasonal=kind == "seasonal",
         n_before=n_ref,
         n_after=n_post,
     )
+
+
+#: most regressors in an own-change fit (a hub's 40 parents would overfit a week of points)
+MAX_PARENTS = 8
+
+
+def own_shift(
+    ts_us: np.ndarray,
+    values: np.ndarray,
+    parents: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    onset_us: int,
+    tolerance_us: int,
+) -> tuple[float, float] | None:
+    """(z, timing) of the part of a series its parents' series do not explain.
+
+    The series is regressed (least squares, with intercept) on the same statistic of its
+    causes over the reference points they share; the residual's post-onset median, in robust
+    reference spreads, is the node's *own* change -- what a root-cause outlier injected into
+    a node's noise term looks like when its parents' variance swamps it in the raw series.
+    Only where the fit is not extrapolated: when a cause's post-onset median leaves the
+    1-99% range of its reference values (the cause itself moved), a linear fit from normal
+    operation says nothing about how much of the node's change it carries, and this is None --
+    the walk over the graph judges those nodes. None also without parents, or with fewer than
+    max(10, 3 x regressors) shared reference points.
+    """
+    if not parents:
+        return None
+    ts_us = np.asarray(ts_us, dtype=np.int64)
+    cols = [np.asarray(values, dtype=np.float64)]
+    for pts, px in parents[:MAX_PARENTS]:
+        i = np.clip(np.searchsorted(pts, ts_us), 0, max(pts.size - 1, 0))
+        hit = pts.size > 0 and (pts[i] == ts_us)
+        cols.append(np.where(hit, px[i], np.nan) if pts.size else np.full(ts_us.size, np.nan))
+    m = np.column_stack(cols)
+    ok = np.all(np.isfinite(m), axis=1)
+    ref, post = ok & (ts_us < onset_us), ok & (ts_us >= onset_us)
+    k = m.shape[1]
+    if ref.sum() < max(10, 3 * k) or not post.any():
+        return None
+    lo, hi = np.quantile(m[ref, 1:], [0.01, 0.99], axis=0)
+    moved = np.median(m[post, 1:], axis=0)
+    if np.any((moved < lo) | (moved > hi)):
+        return None
+    design = np.column_stack([np.ones(ts_us.size), m[:, 1:]])
+    design[~ok] = 0.0
+    coef, *_ = np.linalg.lstsq(design[ref], m[ref, 0], rcond=None)
+    resid = m[:, 0] - design @ coef
+    center, mad = _robust(resid[ref])
+    scale = max(mad, 1e-4 * abs(float(np.median(m[ref, 0]))), 1e-12)
+    z = float(np.clip((np.median(resid[post]) - center) / scale, -Z_CAP, Z_CAP))
+    sel = resid[ok]
+    cp = _change_point(sel)
+    if cp is None or not math.isfinite(z):
+        return (z if math.isfinite(z) else 0.0), 0.0
+    change_us = int(ts_us[ok][cp])
+    return z, float(math.exp(-abs(change_us - onset_us) / max(tolerance_us, 1)))
 
 
 __all__ = [
@@ -189,6 +286,7 @@ __all__ = [
     "baseline_residuals",
     "default_windows",
     "node_shift",
+    "own_shift",
     "sampling_step",
     "season_period",
 ]
