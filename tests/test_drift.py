@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from hawknb.kernels.drift import (
+    distances,
     drift,
     ks_statistic,
     psi,
@@ -150,3 +151,46 @@ def test_windowed_quantiles_known_values() -> None:
         windowed_quantiles(df, ts="nope", columns=["x"])
     with pytest.raises(ValueError, match="outside"):
         windowed_quantiles(df, columns=["x"], quantiles=(1.5,))
+
+
+# -- extreme magnitudes -----------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e-300, 1.0, 1e150, 1e300, 1e307])
+def test_distances_at_extreme_magnitudes(scale: float) -> None:
+    """Scale-free distances do not depend on the unit, even near the float limits: KS never
+    above 1, a sample against itself exactly 0, mean shift finite."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(0, 1, 3000)  # quantile edges between points: no tie flips a bin
+    b = rng.normal(0.5, 1, 2000)
+    base = distances(a, b)
+    got = distances(a * scale, b * scale)
+    assert all(np.isfinite(got))
+    assert got == pytest.approx(base, rel=1e-9)
+    assert 0.0 <= got[2] <= 1.0
+    same = distances(a * scale, a * scale)
+    assert same == (0.0, 0.0, 0.0, 0.0)
+    assert wasserstein(a * scale, a * scale) == 0.0
+    assert ks_statistic(a * scale, a * scale) == 0.0
+
+
+def test_extremes_of_both_signs_stay_finite() -> None:
+    big = np.finfo(np.float64).max
+    ref = np.array([-big, -big / 2, 0.0, big / 2, big, 1.0, -1.0])
+    cur = np.array([big, big, big / 2, 0.0])
+    p, w1, ks, ms = distances(ref, cur)
+    assert np.isfinite([p, w1, ms]).all() and 0.0 <= ks <= 1.0
+    assert ms > 0 and w1 > 0
+    # a constant reference reports raw units: an overflow is +inf, never NaN
+    _, w_raw, _, ms_raw = distances(np.full(5, -big), np.full(5, big))
+    assert ms_raw == np.inf and w_raw == np.inf
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=60),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=60),
+)
+def test_ks_is_a_probability_gap_and_self_distance_is_zero(a: list, b: list) -> None:
+    _, w1, ks, ms = distances(np.array(a), np.array(b))
+    assert 0.0 <= ks <= 1.0
+    assert not np.isnan(ms) and not np.isnan(w1)
+    assert distances(np.array(a), np.array(a))[1:3] == (0.0, 0.0)

@@ -108,6 +108,7 @@ def psi(
     r, cur = _finite(reference), _finite(current)
     if r.size == 0 or cur.size == 0:
         return float("nan")
+    r, cur, _ = _unit(r, cur)
     edges = quantile_edges(r, psi_bins(r.size, cur.size, n_bins))
     nb = edges.size + 1
     rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=nb)
@@ -119,15 +120,46 @@ def _cdf_gaps(r_sorted: np.ndarray, c_sorted: np.ndarray) -> tuple[np.ndarray, n
     """Distinct pooled values and |F_ref - F_cur| just after each, exactly.
 
     Both inputs are sorted, so a stable argsort of their concatenation is a linear merge of
-    two runs (much cheaper than binary-searching every pooled value in both samples)."""
+    two runs (much cheaper than binary-searching every pooled value in both samples). The
+    gaps come from integer counts, |i m - j n| / (n m): two identical samples give exactly 0
+    (a float running sum of +-1/n leaves ~1e-16 that a 1e300 spacing turns into 1e284), and
+    no gap exceeds 1."""
+    n, m = r_sorted.size, c_sorted.size
     both = np.concatenate([r_sorted, c_sorted])
     order = np.argsort(both, kind="stable")
     grid = both[order]
-    gap = np.cumsum(np.where(order < r_sorted.size, 1.0 / r_sorted.size, -1.0 / c_sorted.size))
+    i = np.cumsum(order < n, dtype=np.int64)
+    j = np.arange(1, grid.size + 1, dtype=np.int64) - i
+    gap = np.abs(i * m - j * n) / (float(n) * float(m))
     last = np.empty(grid.size, dtype=bool)  # F is only defined after the last of tied values
     last[:-1] = grid[1:] != grid[:-1]
     last[-1] = True
-    return grid[last], np.abs(gap[last])
+    return grid[last], gap[last]
+
+
+def _unit(r: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both samples scaled by the same power of two into (-1, 1) (exact: only the exponent
+    changes), and that exponent: differences, means and quantile interpolations of values near
+    +-1e308 would overflow to inf or NaN in raw units. Every distance is scale free, so it is
+    computed on these; a raw-unit result is ``np.ldexp(x, e)``."""
+    top = max(float(np.abs(r).max(initial=0.0)), float(np.abs(cur).max(initial=0.0)))
+    if not (0.0 < top < np.inf):
+        return r, cur, 0
+    e = int(np.frexp(top)[1])
+    return np.ldexp(r, -e), np.ldexp(cur, -e), e
+
+
+def _constant(r: np.ndarray) -> bool:
+    return bool(r.size == 0 or r[0] == r[-1] or np.all(r == r[0]))
+
+
+def _w1(r: np.ndarray, cur: np.ndarray, e: int, normalize: bool) -> float:
+    """Wasserstein-1 of sorted unit-scaled samples (see :func:`_unit`)."""
+    grid, gap = _cdf_gaps(r, cur)
+    w = float(np.sum(gap[:-1] * np.diff(grid)))
+    if normalize and not _constant(r):
+        return w / spread_scale(r)
+    return _raw(w, e)  # raw units: a constant reference has no spread to divide by
 
 
 def wasserstein(reference: np.ndarray, current: np.ndarray, *, normalize: bool = True) -> float:
@@ -136,9 +168,8 @@ def wasserstein(reference: np.ndarray, current: np.ndarray, *, normalize: bool =
     r, cur = np.sort(_finite(reference)), np.sort(_finite(current))
     if r.size == 0 or cur.size == 0:
         return float("nan")
-    grid, gap = _cdf_gaps(r, cur)
-    w = float(np.sum(gap[:-1] * np.diff(grid)))
-    return w / spread_scale(r) if normalize else w
+    r, cur, e = _unit(r, cur)
+    return _w1(r, cur, e, normalize)
 
 
 def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
@@ -147,6 +178,21 @@ def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
     if r.size == 0 or cur.size == 0:
         return float("nan")
     return float(_cdf_gaps(r, cur)[1].max())
+
+
+def _mean_shift(r: np.ndarray, cur: np.ndarray, e: int) -> float:
+    """(mean_cur - mean_ref) / robust scale of the reference, on unit-scaled samples; raw
+    units (possibly +-inf, never NaN) when the reference is constant."""
+    diff = float(cur.mean()) - float(r.mean())
+    if _constant(r):
+        return _raw(diff, e)
+    return diff / robust_scale(r)
+
+
+def _raw(x: float, e: int) -> float:
+    """A unit-scaled result back in raw units; +-inf (not a warning) past the float range."""
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(x, e))
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -282,8 +328,10 @@ def distances(
     r, cur = np.sort(_finite(reference)), np.sort(_finite(current))
     if r.size == 0 or cur.size == 0:
         return (float("nan"),) * 4
+    r, cur, e = _unit(r, cur)
     grid, gap = _cdf_gaps(r, cur)
-    w1 = float(np.sum(gap[:-1] * np.diff(grid))) / spread_scale(r)
+    w = float(np.sum(gap[:-1] * np.diff(grid)))
+    w1 = w / spread_scale(r) if not _constant(r) else _raw(w, e)
     edges = quantile_edges(r, psi_bins(r.size, cur.size, n_bins))
     nb = edges.size + 1
     p = float(
@@ -293,8 +341,7 @@ def distances(
             eps,
         )
     )
-    ms = (float(cur.mean()) - float(r.mean())) / robust_scale(r)
-    return p, w1, float(gap.max()), ms
+    return p, w1, float(gap.max()), _mean_shift(r, cur, e)
 
 
 def _split(series: pl.Series) -> tuple[np.ndarray, int, int]:
