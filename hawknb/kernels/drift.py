@@ -11,7 +11,9 @@ the distances, which are then computed on finite values only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,13 +33,25 @@ DEFAULT_BINS = 10
 #: empty bins (floored at PSI_EPS) alone make PSI large on two samples of the same distribution
 MIN_ROWS_PER_BIN = 5
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: from this many current values on, distances bin against the reference's quantiles instead
+#: of sorting the current sample (:mod:`hawknb.kernels.drift_binned`)
+BINNED_FROM = 50_000
+#: threads for many columns (one per core, at most this many)
+MAX_THREADS = 8
 
 
 # -- one-column distances (finite numpy arrays) -----------------------------------------------
 
 
 def _finite(x: np.ndarray | Sequence[float]) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64).ravel()
+    """The finite values (float32 stays float32); the mask is built only when the sum is not
+    finite (one cheap pass instead of two and a copy)."""
+    a = np.asarray(x).ravel()
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if a.size and np.isfinite(a.sum()):
+            return a
     return a[np.isfinite(a)]
 
 
@@ -320,12 +334,35 @@ def _resolve_columns(
     return list(columns)
 
 
+def _in_range(*values: float) -> bool:
+    top = max(abs(v) for v in values)
+    return top == 0.0 or 2.0**-500 < top < 2.0**500
+
+
+def _binned(
+    r: np.ndarray, cur: np.ndarray, n_bins: int, eps: float
+) -> tuple[float, float, float, float]:
+    """Large samples: bin ``cur`` against the sorted reference's quantiles (no sort of
+    ``cur``), on unit-scaled values when either sample nears the float limits."""
+    from .drift_binned import binned_distances  # it imports this module's helpers
+
+    if not _in_range(float(r[0]), float(r[-1]), float(cur.min()), float(cur.max())):
+        r, cur, _ = _unit(r, cur)
+    return binned_distances(r, cur, n_bins=n_bins, eps=eps)
+
+
 def distances(
     reference: np.ndarray, current: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
 ) -> tuple[float, float, float, float]:
     """(PSI, normalized Wasserstein-1, KS, robust mean shift) of two samples' finite values,
     sharing one sort per sample; NaNs when either side has no finite value."""
-    r, cur = np.sort(_finite(reference)), np.sort(_finite(current))
+    cur = _finite(current)
+    if cur.size >= BINNED_FROM:
+        r = np.sort(_finite(reference))
+        if r.size and not _constant(r):
+            return _binned(r, cur, n_bins, eps)
+    r = np.sort(_finite(reference)).astype(np.float64, copy=False)
+    cur = np.sort(cur).astype(np.float64, copy=False)
     if r.size == 0 or cur.size == 0:
         return (float("nan"),) * 4
     r, cur, e = _unit(r, cur)
@@ -346,9 +383,14 @@ def distances(
 
 def _split(series: pl.Series) -> tuple[np.ndarray, int, int]:
     """Finite values, null count, non-finite (NaN/inf) count of one column."""
-    s = series.cast(pl.Float64)
-    n_null = s.null_count()
-    a = s.to_numpy()  # nulls become NaN
+    n_null = series.null_count()
+    if n_null == 0 and series.dtype in (pl.Float32, pl.Float64):
+        a = series.to_numpy()  # no copy; float32 stays float32
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(a.sum()):  # the common case: no mask, no copy
+                return a, 0, 0
+    else:
+        a = series.cast(pl.Float64).to_numpy()  # nulls become NaN
     fin = np.isfinite(a)
     n_nonfinite = int(a.size - fin.sum() - n_null)
     return a[fin], n_null, n_nonfinite
@@ -426,7 +468,17 @@ def drift(
     for where, df in (("reference window", ref), ("current window", cur)):
         if df.height == 0:
             raise WorkspaceError(where, "has no rows", fix="widen the window or check its bounds")
-    out = tuple(column_drift(col, ref[col], cur[col], n_bins=n_bins, eps=eps) for col in cols)
+
+    def one(col: str) -> ColumnDrift:
+        return column_drift(col, ref[col], cur[col], n_bins=n_bins, eps=eps)
+
+    workers = min(len(cols), os.cpu_count() or 1, MAX_THREADS)
+    if workers > 1 and cur.height >= BINNED_FROM:
+        # numpy's sorts, lookups and ufuncs release the GIL: columns run on every core
+        with ThreadPoolExecutor(workers) as pool:
+            out = tuple(pool.map(one, cols))
+    else:
+        out = tuple(one(col) for col in cols)
     return DriftReport(out, ref.height, cur.height)
 
 
