@@ -38,8 +38,10 @@ GRID = 2048
 CELLS_PER_BIN = 16
 #: a cell this close (in cells) to a grid edge is looked up by binary search
 _MARGIN = 0.05
-#: bins whose possible W1 error exceeds this many reference IQRs are integrated exactly
+#: a bin whose CDFs cross is integrated exactly when its error could exceed this many
+#: reference IQRs; any bin that could cross, past _W1_WIDE
 _W1_TOL = 1e-6
+_W1_WIDE = 1e-4
 
 
 def grid_edges(r_sorted: np.ndarray, n_psi_bins: int, grid: int = GRID) -> np.ndarray:
@@ -52,27 +54,41 @@ def grid_edges(r_sorted: np.ndarray, n_psi_bins: int, grid: int = GRID) -> np.nd
 class Lookup:
     """Bin index (number of edges <= x) of many values, through uniform cells of
     asinh((x - center) / scale): linear in the bulk, logarithmic in the tails, so skewed and
-    heavy-tailed features still get a few cells per bin."""
+    heavy-tailed features still get a few cells per bin. A cell without an edge near it
+    gives the bin directly, a cell with one edge needs one comparison (so values sitting on
+    an edge -- integer counts, a default value -- stay fast), only cells with several edges
+    or values outside the reference's bulk are binary-searched."""
 
     def __init__(self, edges: np.ndarray, lo: float, hi: float, cells: int) -> None:
         self.edges = edges
-        self.center = 0.5 * (lo + hi)
-        self.scale = max(float(np.median(np.diff(edges))) * 64, (hi - lo) * 1e-12, 1e-300)
+        mid = edges.size // 2
+        q1, q3 = float(edges[edges.size // 4]), float(edges[3 * edges.size // 4])
+        self.center = float(edges[mid])  # the reference median, near enough
+        self.scale = max((q3 - q1) / 4, (hi - lo) * 1e-9, 1e-300)
         tlo, thi = self._t(np.float64(lo)), self._t(np.float64(hi))
         self.tlo, self.inv = tlo, cells / (thi - tlo) if thi > tlo else 0.0
         self.cells = cells if thi > tlo else 0
         pos = (self._t(edges.astype(np.float64)) - tlo) * self.inv  # edges in cell units
-        impure = np.zeros(self.cells + 1, dtype=bool)
-        near = pos[(pos > -1 - _MARGIN) & (pos < self.cells + 1 + _MARGIN)]
-        # cell c (covering [c, c + 1)) is impure when an edge lies in [c - M, c + 1 + M]
-        for k in (np.ceil(near - 1 - _MARGIN), np.floor(near + _MARGIN)):
-            impure[np.clip(k.astype(np.int64), 0, self.cells)] = True
-        t_mid = tlo + (np.arange(self.cells + 1) + 0.5) / max(self.inv, 1e-300)
+        n_cells = self.cells + 1
+        # cell c (covering [c, c + 1)) sees the edges in [c - M, c + 1 + M]: none -> its bin is
+        # a table entry; one -> one comparison with that edge; more -> binary search
+        count = np.zeros(n_cells, dtype=np.int64)
+        split = np.full(n_cells, np.inf)
+        first = np.ceil(pos - 1 - _MARGIN).astype(np.int64)
+        last = np.floor(pos + _MARGIN).astype(np.int64)
+        for k, fresh in ((first, np.ones(first.size, dtype=bool)), (last, last != first)):
+            ok = (k >= 0) & (k < n_cells) & fresh
+            np.add.at(count, k[ok], 1)
+            split[k[ok]] = edges[ok]
+        t_mid = tlo + (np.arange(n_cells) + 0.5) / max(self.inv, 1e-300)
         mids = self.center + self.scale * np.sinh(t_mid)
-        table = np.searchsorted(edges, mids, side="right").astype(np.int32)
-        table[impure] = -1
-        table[-1] = -1  # the top cell catches everything at or past hi
-        self.table = table
+        base = np.searchsorted(edges, mids, side="right")
+        one = count == 1
+        base[one] = np.searchsorted(edges, split[one], side="left")
+        split[~one] = np.inf
+        slow = count > 1
+        slow[-1] = True  # the top cell catches everything at or past hi
+        self.base, self.split, self.slow = base.astype(np.int32), split, slow
 
     def _t(self, x: np.ndarray) -> np.ndarray:
         return np.arcsinh((x - x.dtype.type(self.center)) / x.dtype.type(self.scale))
@@ -85,8 +101,8 @@ class Lookup:
         c *= c.dtype.type(self.inv)
         np.clip(c, -1, self.cells, out=c)
         cell = c.astype(np.int32)  # truncation: -1 < c < 0 lands in cell 0, sorted out below
-        bins = self.table[cell]
-        slow = (bins < 0) | (c < 0)
+        bins = self.base[cell] + (x >= self.split[cell])
+        slow = self.slow[cell] | (c < 0)
         if slow.any():
             bins[slow] = np.searchsorted(self.edges, x[slow], side="right")
         return bins
@@ -185,7 +201,11 @@ def _w1(
     cross = (np.sign(g0) != np.sign(g1)) | (np.minimum(np.abs(g0), np.abs(g1)) < mass)
     bound = np.where(cross, mass * width, 0.0)
     scale = spread_scale(r_sorted)  # the W1 unit: errors count in IQRs
-    todo = np.flatnonzero(bound > _W1_TOL * scale)
+    # exactly where the CDFs do cross (the gap changes sign across the bin) and the error
+    # could matter, or where a bin is so wide (heavy tails) that even a possible crossing could
+    todo = np.flatnonzero(
+        ((np.sign(g0) != np.sign(g1)) & (bound > _W1_TOL * scale)) | (bound > _W1_WIDE * scale)
+    )
     if todo.size:
         inside = cur_in_bin(todo + 1)  # sorted values of those bins, one pass
         lo = np.searchsorted(inside, a[todo], side="left")
