@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timedelta, timezone
 
 import networkx as nx
@@ -491,3 +492,41 @@ def test_own_change_hidden_by_a_noisy_parent_is_found() -> None:
     assert res.top.node == "b"
     s = res.top.changed_stats[0]
     assert abs(s.z) < 2 < abs(s.own_z)
+
+
+@st.composite
+def _any_graph(draw):
+    """Random graphs (cycles allowed) with integer, unicode or mixed ids, any mode."""
+    n = draw(st.integers(2, 9))
+    kind = draw(st.sampled_from(["int", "unicode", "mixed"]))
+    ids = [i if kind == "int" or (kind == "mixed" and i % 2) else f"nœud-{i}-ß→" for i in range(n)]
+    edges = draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=14))
+    g = nx.DiGraph()
+    g.add_nodes_from(ids)
+    g.add_edges_from((ids[a], ids[b]) for a, b in edges if a != b)
+    moved = draw(st.dictionaries(st.sampled_from(ids), st.floats(-30, 30), max_size=n))
+    mode = draw(st.sampled_from(["lineage", "call_graph", "bidirectional"]))
+    return g, ids, moved, mode, draw(st.integers(0, 1000))
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=_any_graph(), data=st.data())
+def test_any_graph_any_ids_any_mode_never_crashes_and_keeps_its_invariants(case, data) -> None:
+    g, ids, moved, mode, seed = case
+    target = data.draw(st.sampled_from(ids))
+    series = _chain_series(ids, 60, 54, moved, seed=seed)
+    # stats name nodes by their text (one column type for mixed ids)
+    stats = _frame({(str(k[0]), k[1]): v for k, v in series.items()}, timedelta(hours=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WorkspaceWarning)
+        res = root_cause(g, stats, [target], START + timedelta(hours=54), mode=mode)
+    nodes = set(ids)
+    seen = [n for cand in res.candidates for n in cand.nodes]
+    assert len(seen) == len(set(seen)) and set(seen) <= nodes
+    assert set(res.status) <= nodes
+    for cand in res.candidates:
+        assert 0.0 <= cand.confidence <= cand.score + 1e-12 or not cand.targets_explained
+        assert cand.is_root == (not cand.explained_by)
+    reach = [bool(cand.targets_explained) for cand in res.candidates]
+    assert reach == sorted(reach, reverse=True)  # connected candidates first
+    assert res.to_frame().height == len(res.candidates)
