@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from hawknb.kernels import drift as drift_module
 from hawknb.kernels.drift import (
+    distances,
     drift,
     ks_statistic,
     psi,
@@ -150,3 +152,108 @@ def test_windowed_quantiles_known_values() -> None:
         windowed_quantiles(df, ts="nope", columns=["x"])
     with pytest.raises(ValueError, match="outside"):
         windowed_quantiles(df, columns=["x"], quantiles=(1.5,))
+
+
+# -- extreme magnitudes -----------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e-300, 1.0, 1e150, 1e300, 1e307])
+def test_distances_at_extreme_magnitudes(scale: float) -> None:
+    """Scale-free distances do not depend on the unit, even near the float limits: KS never
+    above 1, a sample against itself exactly 0, mean shift finite."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(0, 1, 3000)  # quantile edges between points: no tie flips a bin
+    b = rng.normal(0.5, 1, 2000)
+    base = distances(a, b)
+    got = distances(a * scale, b * scale)
+    assert all(np.isfinite(got))
+    assert got == pytest.approx(base, rel=1e-9)
+    assert 0.0 <= got[2] <= 1.0
+    same = distances(a * scale, a * scale)
+    assert same == (0.0, 0.0, 0.0, 0.0)
+    assert wasserstein(a * scale, a * scale) == 0.0
+    assert ks_statistic(a * scale, a * scale) == 0.0
+
+
+def test_extremes_of_both_signs_stay_finite() -> None:
+    big = np.finfo(np.float64).max
+    ref = np.array([-big, -big / 2, 0.0, big / 2, big, 1.0, -1.0])
+    cur = np.array([big, big, big / 2, 0.0])
+    p, w1, ks, ms = distances(ref, cur)
+    assert np.isfinite([p, w1, ms]).all() and 0.0 <= ks <= 1.0
+    assert ms > 0 and w1 > 0
+    # a constant reference reports raw units: an overflow is +inf, never NaN
+    _, w_raw, _, ms_raw = distances(np.full(5, -big), np.full(5, big))
+    assert ms_raw == np.inf and w_raw == np.inf
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=60),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=60),
+)
+def test_ks_is_a_probability_gap_and_self_distance_is_zero(a: list, b: list) -> None:
+    _, w1, ks, ms = distances(np.array(a), np.array(b))
+    assert 0.0 <= ks <= 1.0
+    assert not np.isnan(ms) and not np.isnan(w1)
+    assert distances(np.array(a), np.array(a))[1:3] == (0.0, 0.0)
+
+
+# -- large samples: binned against the reference quantiles, no sort of the current sample -------
+def _exact(ref: np.ndarray, cur: np.ndarray) -> tuple[float, ...]:
+    old = drift_module.BINNED_FROM
+    drift_module.BINNED_FROM = 10**12
+    try:
+        return distances(ref, cur)
+    finally:
+        drift_module.BINNED_FROM = old
+
+
+_RNG = np.random.default_rng(11)
+_LARGE = {
+    "normal shift": (_RNG.normal(0, 1, 20_000), _RNG.normal(0.1, 1, 60_000)),
+    "same": (_RNG.normal(0, 1, 20_000), _RNG.normal(0, 1, 60_000)),
+    "exponential f32": (
+        _RNG.exponential(1, 20_000).astype(np.float32),
+        _RNG.exponential(1.2, 60_000).astype(np.float32),
+    ),
+    "integer ties": (
+        _RNG.integers(0, 20, 20_000).astype(float),
+        _RNG.integers(0, 22, 60_000).astype(float),
+    ),
+    "cauchy": (_RNG.standard_cauchy(20_000), _RNG.standard_cauchy(60_000) + 0.05),
+    "point mass": (
+        np.r_[np.zeros(10_000), _RNG.normal(0, 1, 10_000)],
+        np.r_[np.zeros(45_000), _RNG.normal(1, 1, 15_000)],
+    ),
+    "lognormal": (_RNG.lognormal(0, 2, 20_000), _RNG.lognormal(0.05, 2, 60_000)),
+    "near the float limit": (
+        _RNG.normal(0, 1, 20_000) * 1e305,
+        _RNG.normal(0.2, 1, 60_000) * 1e305,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_LARGE))
+def test_binned_distances_match_the_exact_ones(case: str) -> None:
+    """PSI and KS exact, W1 within 1e-4 of an IQR, mean shift to rounding; KS equals
+    scipy's, so any flag drawn from it (its p-value) is scipy's flag."""
+    ref, cur = _LARGE[case]
+    assert cur.size >= drift_module.BINNED_FROM
+    p, w1, ks, ms = distances(ref, cur)
+    ep, ew1, eks, ems = _exact(ref, cur)
+    assert p == pytest.approx(ep, abs=1e-12)
+    assert ks == pytest.approx(eks, abs=1e-12)
+    assert ks == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=1e-12)
+    assert w1 == pytest.approx(ew1, abs=1e-4, rel=1e-4)
+    assert ms == pytest.approx(ems, rel=1e-6, abs=1e-9)
+
+
+def test_drift_of_many_columns_on_threads_equals_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    ref = pl.DataFrame({f"f{i}": rng.normal(0, 1, 20_000) for i in range(4)})
+    cur = pl.DataFrame({f"f{i}": rng.normal(0.05 * i, 1, 60_000) for i in range(4)})
+    rep = drift(ref, cur)
+    for i in range(4):
+        one = distances(ref[f"f{i}"].to_numpy(), cur[f"f{i}"].to_numpy())
+        got = rep[f"f{i}"]
+        assert (got.psi, got.wasserstein, got.ks, got.mean_shift) == one
+    assert rep["f3"].ks > rep["f0"].ks

@@ -11,7 +11,9 @@ the distances, which are then computed on finite values only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,13 +33,25 @@ DEFAULT_BINS = 10
 #: empty bins (floored at PSI_EPS) alone make PSI large on two samples of the same distribution
 MIN_ROWS_PER_BIN = 5
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: from this many current values on, distances bin against the reference's quantiles instead
+#: of sorting the current sample (:mod:`hawknb.kernels.drift_binned`)
+BINNED_FROM = 50_000
+#: threads for many columns (one per core, at most this many)
+MAX_THREADS = 8
 
 
 # -- one-column distances (finite numpy arrays) -----------------------------------------------
 
 
 def _finite(x: np.ndarray | Sequence[float]) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64).ravel()
+    """The finite values (float32 stays float32); the mask is built only when the sum is not
+    finite (one cheap pass instead of two and a copy)."""
+    a = np.asarray(x).ravel()
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if a.size and np.isfinite(a.sum()):
+            return a
     return a[np.isfinite(a)]
 
 
@@ -108,6 +122,7 @@ def psi(
     r, cur = _finite(reference), _finite(current)
     if r.size == 0 or cur.size == 0:
         return float("nan")
+    r, cur, _ = _unit(r, cur)
     edges = quantile_edges(r, psi_bins(r.size, cur.size, n_bins))
     nb = edges.size + 1
     rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=nb)
@@ -119,15 +134,46 @@ def _cdf_gaps(r_sorted: np.ndarray, c_sorted: np.ndarray) -> tuple[np.ndarray, n
     """Distinct pooled values and |F_ref - F_cur| just after each, exactly.
 
     Both inputs are sorted, so a stable argsort of their concatenation is a linear merge of
-    two runs (much cheaper than binary-searching every pooled value in both samples)."""
+    two runs (much cheaper than binary-searching every pooled value in both samples). The
+    gaps come from integer counts, |i m - j n| / (n m): two identical samples give exactly 0
+    (a float running sum of +-1/n leaves ~1e-16 that a 1e300 spacing turns into 1e284), and
+    no gap exceeds 1."""
+    n, m = r_sorted.size, c_sorted.size
     both = np.concatenate([r_sorted, c_sorted])
     order = np.argsort(both, kind="stable")
     grid = both[order]
-    gap = np.cumsum(np.where(order < r_sorted.size, 1.0 / r_sorted.size, -1.0 / c_sorted.size))
+    i = np.cumsum(order < n, dtype=np.int64)
+    j = np.arange(1, grid.size + 1, dtype=np.int64) - i
+    gap = np.abs(i * m - j * n) / (float(n) * float(m))
     last = np.empty(grid.size, dtype=bool)  # F is only defined after the last of tied values
     last[:-1] = grid[1:] != grid[:-1]
     last[-1] = True
-    return grid[last], np.abs(gap[last])
+    return grid[last], gap[last]
+
+
+def _unit(r: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both samples scaled by the same power of two into (-1, 1) (exact: only the exponent
+    changes), and that exponent: differences, means and quantile interpolations of values near
+    +-1e308 would overflow to inf or NaN in raw units. Every distance is scale free, so it is
+    computed on these; a raw-unit result is ``np.ldexp(x, e)``."""
+    top = max(float(np.abs(r).max(initial=0.0)), float(np.abs(cur).max(initial=0.0)))
+    if not (0.0 < top < np.inf):
+        return r, cur, 0
+    e = int(np.frexp(top)[1])
+    return np.ldexp(r, -e), np.ldexp(cur, -e), e
+
+
+def _constant(r: np.ndarray) -> bool:
+    return bool(r.size == 0 or r[0] == r[-1] or np.all(r == r[0]))
+
+
+def _w1(r: np.ndarray, cur: np.ndarray, e: int, normalize: bool) -> float:
+    """Wasserstein-1 of sorted unit-scaled samples (see :func:`_unit`)."""
+    grid, gap = _cdf_gaps(r, cur)
+    w = float(np.sum(gap[:-1] * np.diff(grid)))
+    if normalize and not _constant(r):
+        return w / spread_scale(r)
+    return _raw(w, e)  # raw units: a constant reference has no spread to divide by
 
 
 def wasserstein(reference: np.ndarray, current: np.ndarray, *, normalize: bool = True) -> float:
@@ -136,9 +182,8 @@ def wasserstein(reference: np.ndarray, current: np.ndarray, *, normalize: bool =
     r, cur = np.sort(_finite(reference)), np.sort(_finite(current))
     if r.size == 0 or cur.size == 0:
         return float("nan")
-    grid, gap = _cdf_gaps(r, cur)
-    w = float(np.sum(gap[:-1] * np.diff(grid)))
-    return w / spread_scale(r) if normalize else w
+    r, cur, e = _unit(r, cur)
+    return _w1(r, cur, e, normalize)
 
 
 def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
@@ -147,6 +192,21 @@ def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
     if r.size == 0 or cur.size == 0:
         return float("nan")
     return float(_cdf_gaps(r, cur)[1].max())
+
+
+def _mean_shift(r: np.ndarray, cur: np.ndarray, e: int) -> float:
+    """(mean_cur - mean_ref) / robust scale of the reference, on unit-scaled samples; raw
+    units (possibly +-inf, never NaN) when the reference is constant."""
+    diff = float(cur.mean()) - float(r.mean())
+    if _constant(r):
+        return _raw(diff, e)
+    return diff / robust_scale(r)
+
+
+def _raw(x: float, e: int) -> float:
+    """A unit-scaled result back in raw units; +-inf (not a warning) past the float range."""
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(x, e))
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -274,16 +334,41 @@ def _resolve_columns(
     return list(columns)
 
 
+def _in_range(*values: float) -> bool:
+    top = max(abs(v) for v in values)
+    return top == 0.0 or 2.0**-500 < top < 2.0**500
+
+
+def _binned(
+    r: np.ndarray, cur: np.ndarray, n_bins: int, eps: float
+) -> tuple[float, float, float, float]:
+    """Large samples: bin ``cur`` against the sorted reference's quantiles (no sort of
+    ``cur``), on unit-scaled values when either sample nears the float limits."""
+    from .drift_binned import binned_distances  # it imports this module's helpers
+
+    if not _in_range(float(r[0]), float(r[-1]), float(cur.min()), float(cur.max())):
+        r, cur, _ = _unit(r, cur)
+    return binned_distances(r, cur, n_bins=n_bins, eps=eps)
+
+
 def distances(
     reference: np.ndarray, current: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
 ) -> tuple[float, float, float, float]:
     """(PSI, normalized Wasserstein-1, KS, robust mean shift) of two samples' finite values,
     sharing one sort per sample; NaNs when either side has no finite value."""
-    r, cur = np.sort(_finite(reference)), np.sort(_finite(current))
+    cur = _finite(current)
+    if cur.size >= BINNED_FROM:
+        r = np.sort(_finite(reference))
+        if r.size and not _constant(r):
+            return _binned(r, cur, n_bins, eps)
+    r = np.sort(_finite(reference)).astype(np.float64, copy=False)
+    cur = np.sort(cur).astype(np.float64, copy=False)
     if r.size == 0 or cur.size == 0:
         return (float("nan"),) * 4
+    r, cur, e = _unit(r, cur)
     grid, gap = _cdf_gaps(r, cur)
-    w1 = float(np.sum(gap[:-1] * np.diff(grid))) / spread_scale(r)
+    w = float(np.sum(gap[:-1] * np.diff(grid)))
+    w1 = w / spread_scale(r) if not _constant(r) else _raw(w, e)
     edges = quantile_edges(r, psi_bins(r.size, cur.size, n_bins))
     nb = edges.size + 1
     p = float(
@@ -293,15 +378,19 @@ def distances(
             eps,
         )
     )
-    ms = (float(cur.mean()) - float(r.mean())) / robust_scale(r)
-    return p, w1, float(gap.max()), ms
+    return p, w1, float(gap.max()), _mean_shift(r, cur, e)
 
 
 def _split(series: pl.Series) -> tuple[np.ndarray, int, int]:
     """Finite values, null count, non-finite (NaN/inf) count of one column."""
-    s = series.cast(pl.Float64)
-    n_null = s.null_count()
-    a = s.to_numpy()  # nulls become NaN
+    n_null = series.null_count()
+    if n_null == 0 and series.dtype in (pl.Float32, pl.Float64):
+        a = series.to_numpy()  # no copy; float32 stays float32
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(a.sum()):  # the common case: no mask, no copy
+                return a, 0, 0
+    else:
+        a = series.cast(pl.Float64).to_numpy()  # nulls become NaN
     fin = np.isfinite(a)
     n_nonfinite = int(a.size - fin.sum() - n_null)
     return a[fin], n_null, n_nonfinite
@@ -379,7 +468,17 @@ def drift(
     for where, df in (("reference window", ref), ("current window", cur)):
         if df.height == 0:
             raise WorkspaceError(where, "has no rows", fix="widen the window or check its bounds")
-    out = tuple(column_drift(col, ref[col], cur[col], n_bins=n_bins, eps=eps) for col in cols)
+
+    def one(col: str) -> ColumnDrift:
+        return column_drift(col, ref[col], cur[col], n_bins=n_bins, eps=eps)
+
+    workers = min(len(cols), os.cpu_count() or 1, MAX_THREADS)
+    if workers > 1 and cur.height >= BINNED_FROM:
+        # numpy's sorts, lookups and ufuncs release the GIL: columns run on every core
+        with ThreadPoolExecutor(workers) as pool:
+            out = tuple(pool.map(one, cols))
+    else:
+        out = tuple(one(col) for col in cols)
     return DriftReport(out, ref.height, cur.height)
 
 

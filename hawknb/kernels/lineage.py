@@ -1,27 +1,34 @@
-"""Lineage root cause: the highest upstream node whose change explains the broken targets.
+"""Root cause on a graph: the node whose own change explains the broken targets.
 
-A general kernel over any DAG of named nodes with per-node metric series (data lineage of
-features, or a service dependency graph): given targets (e.g. the features blamed by
-attribution) and an onset, every node gets a change score (robust, seasonality-aware z of its
-statistics after vs before the onset, times how close its change point is to the onset; see
-:func:`hawknb.kernels.isolation.series_shift`), then changes are *explained away* along edges:
+A general kernel over any graph of nodes (any hashable ids) with per-node metric series: data
+lineage of features (``mode="lineage"``, edges ``source -> derived``) or a service call graph
+(``mode="call_graph"``, edges ``caller -> callee``; ``"bidirectional"`` when no direction is
+preferred). Given targets (e.g. the features blamed by attribution, or the front-end service
+whose latency alerted) and an onset, every node gets a change score (robust z of its
+statistics after vs before the onset, against a time-of-day profile only where the reference
+has the cycles for one, times how close its change point is to the onset; windows counted in
+the series' own sampling steps, see :mod:`hawknb.kernels.lineage_series`), then changes are
+*explained away* along edges (:mod:`hawknb.kernels.lineage_graph`):
 
-* a change propagates downstream through changed nodes and through nodes without statistics
-  (unknown is not unchanged: an unmonitored table in the middle must not cut the chain); an
-  observed, unchanged node blocks it, and so does a node that changed only in other
-  statistics than the upstream node (a row-count drop upstream does not explain a shifted mean
-  downstream whose row count held);
-* a changed node that no other changed node reaches this way is a root candidate; the others
-  are explained by the roots that reach them;
-* roots are ranked by their change score times how much of the affected ancestry of the targets
-  (and how many targets) they explain, so the highest node that accounts for the most affected
-  descendants wins, and a change far from the targets whose children did not move ranks low.
+* a change travels through changed nodes, through nodes without statistics (unknown is not
+  unchanged: an unmonitored table in the middle must not cut the chain) and through the
+  targets (a target that did not move visibly is still where the walk ends); an observed,
+  unchanged node blocks it, and so does a node that changed only in other statistics (a
+  row-count drop upstream does not explain a shifted mean downstream whose row count held);
+* in the two-way modes, of two neighbours that changed together the one with the earlier,
+  broader or clearly larger change explains the other (a failing service's callees move with
+  it -- fewer calls, retries -- but do not explain it);
+* neighbours whose series move identically (a load balancer and its service) are aliases:
+  one candidate stands for the group and lists the others;
+* a changed node nothing else explains is a root; roots that reach a target rank above all
+  that do not, then by change score times how much of the affected region (and how many
+  targets) they explain.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
@@ -31,10 +38,24 @@ import polars as pl
 
 from ..engine import as_lazy, collect
 from ..workspace.contract import NODE, STAT, TS, VALUE
-from ..workspace.errors import WorkspaceError
-from .isolation import Shift, _to_us, series_shift, strength
+from ..workspace.errors import WorkspaceError, WorkspaceWarning
+from .isolation import Shift, _to_us, strength
+from .lineage_graph import (
+    CHANGED,
+    MODES,
+    UNCHANGED,
+    UNKNOWN,
+    NodeChanges,
+    alias_groups,
+    causes_of,
+    effect_graph,
+    representative,
+    roots_of,
+    walk,
+)
+from .lineage_series import default_windows, node_shift, own_shift, sampling_step
 
-CHANGED, UNCHANGED, UNKNOWN = "changed", "unchanged", "unknown"
+_ALIAS = "alias"
 #: node change score (strength x timing) from which a node counts as changed
 _CHANGED_AT = 0.25
 #: discount of a changed node that another changed node explains
@@ -45,33 +66,56 @@ _EXPLAINED_DISCOUNT = 0.3
 class StatChange(Shift):
     """One statistic of a node around the onset: its :class:`Shift` (the same measurements the
     model and rollout kernels report, so a z or a timing means one thing everywhere), named by
-    ``stat`` and scored ``strength(z) * timing``, the score lineage ranks nodes by."""
+    ``stat`` and scored ``strength(z) * timing``, the score lineage ranks nodes by.
+
+    own_z / own_timing: the same for the part of the series that the node's causes' series
+    do not explain (None without causes); the score is the larger of the two, so a change
+    hidden in the raw series by its parents' variance still counts."""
 
     stat: str
     score: float
+    own_z: float | None = None
+    own_timing: float = 0.0
 
     @classmethod
-    def of(cls, stat: str, shift: Shift) -> StatChange:
-        """The change of ``stat`` that ``shift`` measured, with its lineage score."""
+    def of(cls, stat: str, shift: Shift, own: tuple[float, float] | None = None) -> StatChange:
+        """The change of ``stat`` that ``shift`` measured (and ``own``: (z, timing) of its
+        unexplained part), with its lineage score."""
         measured = {f.name: getattr(shift, f.name) for f in fields(Shift)}
-        return cls(**measured, stat=stat, score=strength(shift.z) * shift.timing)
+        score = strength(shift.z) * shift.timing
+        if own is not None:
+            score = max(score, strength(own[0]) * own[1])
+        return cls(
+            **measured,
+            stat=stat,
+            score=score,
+            own_z=None if own is None else own[0],
+            own_timing=0.0 if own is None else own[1],
+        )
 
 
 @dataclass(frozen=True)
 class RootCandidate:
     """A changed node. is_root: no other changed node explains it; explained: the changed
-    nodes downstream that it explains (reached through changed or unknown nodes);
-    targets_explained: the targets it reaches that way; explained_by: roots that explain it."""
+    nodes it explains (reached through changed, unknown or target nodes); targets_explained:
+    the targets it reaches that way; explained_by: roots that explain it; aliases: nodes whose
+    series moved identically with this one (the same thing seen twice), reported with it."""
 
-    node: str
+    node: Hashable
     kind: str | None
     score: float
     confidence: float
     is_root: bool
     changed_stats: tuple[StatChange, ...]
-    explained: tuple[str, ...]
-    targets_explained: tuple[str, ...]
-    explained_by: tuple[str, ...]
+    explained: tuple[Hashable, ...]
+    targets_explained: tuple[Hashable, ...]
+    explained_by: tuple[Hashable, ...]
+    aliases: tuple[Hashable, ...] = ()
+
+    @property
+    def nodes(self) -> tuple[Hashable, ...]:
+        """The node and its aliases: a fix may be needed at any of them."""
+        return (self.node, *self.aliases)
 
 
 @dataclass(frozen=True)
@@ -81,23 +125,28 @@ class BlastRadius:
     features: nodes of kind 'feature' or listed as features (without any kinds in the graph,
     the sinks); models: nodes of kind 'model'; other: the rest."""
 
-    root: str
-    nodes: tuple[str, ...]
-    features: tuple[str, ...]
-    models: tuple[str, ...]
-    other: tuple[str, ...]
+    root: Hashable
+    nodes: tuple[Hashable, ...]
+    features: tuple[Hashable, ...]
+    models: tuple[Hashable, ...]
+    other: tuple[Hashable, ...]
 
 
 @dataclass(frozen=True)
 class RootCauseResult:
-    """Ranked root-cause candidates (best first), the top root, its blast radius and the status
-    (changed / unchanged / unknown) of every node that was looked at."""
+    """Ranked root-cause candidates (best first), the top root, its blast radius, the status
+    (changed / unchanged / unknown) of every node that was looked at, and the windows and
+    graph mode used (window/reference derived from ``step`` unless given)."""
 
     candidates: tuple[RootCandidate, ...]
     blast_radius: BlastRadius | None
-    status: dict[str, str]
-    targets: tuple[str, ...]
+    status: dict[Hashable, str]
+    targets: tuple[Hashable, ...]
     onset: datetime
+    mode: str = "lineage"
+    step: timedelta | None = None
+    window: timedelta | None = None
+    reference: timedelta | None = None
 
     @property
     def top(self) -> RootCandidate | None:
@@ -113,16 +162,17 @@ class RootCauseResult:
             [
                 {
                     "rank": i + 1,
-                    NODE: c.node,
+                    NODE: str(c.node),
                     "kind": c.kind,
                     "score": c.score,
                     "confidence": c.confidence,
                     "is_root": c.is_root,
                     "stats": [s.stat for s in c.changed_stats],
                     "max_z": max((abs(s.z) for s in c.changed_stats), default=0.0),
-                    "explained": list(c.explained),
-                    "targets_explained": list(c.targets_explained),
-                    "explained_by": list(c.explained_by),
+                    "explained": [str(n) for n in c.explained],
+                    "targets_explained": [str(n) for n in c.targets_explained],
+                    "explained_by": [str(n) for n in c.explained_by],
+                    "aliases": [str(n) for n in c.aliases],
                 }
                 for i, c in enumerate(self.candidates)
             ],
@@ -138,43 +188,54 @@ class RootCauseResult:
                 "explained": pl.List(pl.String),
                 "targets_explained": pl.List(pl.String),
                 "explained_by": pl.List(pl.String),
+                "aliases": pl.List(pl.String),
             },
         )
 
 
-def _load_stats(stats: object, start: datetime, stop: datetime) -> pl.DataFrame:
+#: node change score (strength x timing) from which a node counts as changed
+_CHANGED_AT = 0.25
+#: discount of a changed node that another changed node explains
+_EXPLAINED_DISCOUNT = 0.3
+_DIRECTIONS = (
+    "mode='lineage' reads edges as source -> derived (a change flows along them); a service "
+    "call graph (edges caller -> callee) needs mode='call_graph' (or graph.reverse() in lineage "
+    "mode), and mode='bidirectional' lets changes travel both ways"
+)
+
+
+def _stats_lazy(stats: object, where: str = "root_cause(stats=...)") -> pl.LazyFrame:
+    """The (ts, node, stat, value) rows, validated, as UTC microseconds / strings / floats."""
     lf = as_lazy(stats)
     schema = lf.collect_schema()
     need = [TS, NODE, STAT, VALUE]
     missing = [col for col in need if col not in schema]
     if missing:
         raise WorkspaceError(
-            "the lineage_stats table",
+            where,
             f"is missing columns {missing}",
             expected=f"columns {need}",
             found=f"columns {list(schema.names())}",
-            fix="pass ws.table('lineage_stats') or a frame with ts, node, stat, value",
+            fix="pass a frame with ts, node, stat, value (e.g. ws.table('lineage_stats'))",
         )
     if not isinstance(schema[TS], pl.Datetime) or schema[TS].time_zone is None:
         raise WorkspaceError(
-            "the lineage_stats table, column 'ts'",
+            f"{where}, column 'ts'",
             "is not a UTC timestamp",
             found=str(schema[TS]),
             fix="store ts as a timezone-aware UTC datetime",
         )
-    return collect(
-        lf.select(
-            pl.col(TS).dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
-            pl.col(NODE).cast(pl.String),
-            pl.col(STAT).cast(pl.String),
-            pl.col(VALUE).cast(pl.Float64),
-        ).filter((pl.col(TS) >= start) & (pl.col(TS) < stop))
+    return lf.select(
+        pl.col(TS).dt.convert_time_zone("UTC").dt.cast_time_unit("us").cast(pl.Int64),
+        pl.col(NODE).cast(pl.String),
+        pl.col(STAT).cast(pl.String),
+        pl.col(VALUE).cast(pl.Float64),
     )
 
 
 def node_series(
     stats: object,
-    nodes: Iterable[str],
+    nodes: Iterable[Hashable],
     *,
     around: datetime,
     before: timedelta = timedelta(days=2),
@@ -182,62 +243,191 @@ def node_series(
     stat: str | Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """The (ts, node, stat, value) rows of some nodes in [around - before, around + after),
-    sorted, for sparklines next to the ranked candidates."""
-    _to_us(around)
-    df = _load_stats(stats, around - before, around + after)
-    want = list(nodes)
-    df = df.filter(pl.col(NODE).is_in(want))
+    sorted, for sparklines next to the ranked candidates (node ids as text)."""
+    at = _to_us(around)
+    lo, hi = at - _us(before), at + _us(after)
+    lf = _stats_lazy(stats, "node_series(stats=...)")
+    lf = lf.filter(
+        (pl.col(TS) >= lo) & (pl.col(TS) < hi) & pl.col(NODE).is_in(list(map(str, nodes)))
+    )
     if stat is not None:
-        df = df.filter(pl.col(STAT).is_in([stat] if isinstance(stat, str) else list(stat)))
+        lf = lf.filter(pl.col(STAT).is_in([stat] if isinstance(stat, str) else list(stat)))
+    df = collect(lf.with_columns(pl.col(TS).cast(pl.Datetime("us", "UTC"))))
     return df.sort(NODE, STAT, TS)
 
 
-def _kind(graph: nx.DiGraph, node: str) -> str | None:
+def _us(d: timedelta) -> int:
+    return int(d / timedelta(microseconds=1))
+
+
+def _kind(graph: nx.DiGraph, node: Hashable) -> str | None:
     k = graph.nodes[node].get("kind")
     return str(k) if k else None
 
 
-def _walk_down(
-    graph: nx.DiGraph,
-    start: str,
-    status: dict[str, str],
-    moved: dict[str, set[str]] | None = None,
-    observed: dict[str, set[str]] | None = None,
-) -> list[str]:
-    """Nodes reachable from start through changed or unknown nodes (start excluded).
-
-    With ``moved`` (node -> statistics that changed) and ``observed`` (node -> statistics it
-    has), a changed node is reached only if it changed in a statistic the start also changed
-    in (or the two share no statistic at all, so nothing can be compared): a source whose row
-    count dropped does not explain a feature whose mean moved but whose row count did not.
-    """
-    seen = {start}
-    out = []
-    queue = deque([start])
-    mine = (moved or {}).get(start, set())
-    mine_obs = (observed or {}).get(start, set())
-    while queue:
-        u = queue.popleft()
-        for v in graph.successors(u):
-            if v in seen or status.get(v, UNKNOWN) == UNCHANGED:
-                continue
-            if moved is not None and status.get(v) == CHANGED:
-                comparable = mine_obs & (observed or {}).get(v, set())
-                if comparable and not (mine & moved.get(v, set())):
-                    continue
-            seen.add(v)
-            out.append(v)
-            queue.append(v)
-    return out
+def _string_graph(graph: nx.DiGraph, mode: str) -> tuple[nx.DiGraph, dict[str, Hashable]]:
+    """The graph relabelled by each node's text (how stats name nodes) and the way back."""
+    if not isinstance(graph, nx.DiGraph):
+        raise TypeError(
+            f"root_cause(graph=...) must be a networkx.DiGraph, got {type(graph).__name__}"
+        )
+    if mode not in MODES:
+        raise ValueError(f"root_cause(mode={mode!r}) is not one of {MODES}: {_DIRECTIONS}")
+    back: dict[str, Hashable] = {}
+    for n in graph.nodes:
+        key = str(n)
+        if key in back and back[key] != n:
+            raise ValueError(
+                f"root_cause(graph=...): nodes {back[key]!r} and {n!r} have the same text "
+                f"{key!r}, and stats name nodes by text; rename one"
+            )
+        back[key] = n
+    return nx.relabel_nodes(graph, {n: str(n) for n in graph.nodes}, copy=True), back
 
 
-def blast_radius(
-    graph: nx.DiGraph, root: str, *, features: Iterable[str] | None = None
+def _check_targets(g: nx.DiGraph, targets: Sequence[Hashable] | Hashable) -> list[str]:
+    if isinstance(targets, str) or not isinstance(targets, Iterable):
+        targets = [targets]
+    wanted = list(dict.fromkeys(targets))
+    if not wanted:
+        raise ValueError(
+            "root_cause(targets=...) is empty; pass the node ids whose change is to be explained"
+        )
+    missing = [t for t in wanted if str(t) not in g]
+    if missing:
+        raise WorkspaceError(
+            "root_cause(targets=...)",
+            f"{missing[:5]} are not nodes of the graph",
+            expected="node ids of the graph argument (a feature's lineage node id is its column)",
+            found=f"{g.number_of_nodes()} nodes, e.g. {sorted(g.nodes)[:5]}",
+            fix="pass targets that are node ids of the graph",
+        )
+    return list(dict.fromkeys(str(t) for t in wanted))
+
+
+def _windows(
+    lf: pl.LazyFrame,
+    names: list[str],
+    onset_us: int,
+    window: timedelta | None,
+    reference: timedelta | None,
+) -> tuple[int, int, int]:
+    """(step, window, reference) in microseconds; defaults counted in sampling steps."""
+    for arg, d in (("window", window), ("reference", reference)):
+        if d is not None and d <= timedelta(0):
+            raise ValueError(f"root_cause({arg}={d!r}) must be a positive duration")
+    ts = collect(lf.filter(pl.col(NODE).is_in(names)).select(pl.col(TS).unique()))
+    step = sampling_step(ts[TS].to_numpy()) if ts.height else None
+    step = step or 3_600_000_000
+    win, ref = default_windows(step)
+    return (
+        step,
+        win if window is None else _us(window),
+        ref if reference is None else _us(reference),
+    )
+
+
+def _warn_unknown(lf: pl.LazyFrame, names: list[str]) -> None:
+    unknown = collect(lf.filter(~pl.col(NODE).is_in(names)).select(pl.col(NODE).unique()))
+    if unknown.height:
+        some = sorted(unknown[NODE].to_list())[:5]
+        warnings.warn(
+            f"root_cause(stats=...): statistics of {unknown.height} node(s) that are not in the "
+            f"graph are ignored, e.g. {some}; check the ids (stats name nodes by their text)",
+            WorkspaceWarning,
+            stacklevel=3,
+        )
+
+
+def _score_nodes(
+    df: pl.DataFrame,
+    *,
+    onset_us: int,
+    end_us: int,
+    ref_start_us: int,
+    step_us: int,
+    tolerance_us: int,
+    seasonal: bool | None,
+    causes: Callable[[str], list[list[str]]],
+) -> tuple[dict[str, list[StatChange]], dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
+    """Each (node, stat) series' change (raw, and its part the causes' same statistic does
+    not explain), and its reference points (for alias checks)."""
+    df = df.sort(NODE, STAT, TS)
+    # sorted, so each series is one contiguous slice of two numpy arrays
+    ts_all = df[TS].to_numpy()
+    val_all = df[VALUE].to_numpy()
+    runs = df.select(NODE, STAT).with_row_index("__i").group_by([NODE, STAT], maintain_order=True)
+    bounds = runs.agg(pl.col("__i").first().alias("__lo"), pl.len().alias("__n"))
+    series = {
+        (nd, st): (ts_all[lo : lo + n], val_all[lo : lo + n])
+        for nd, st, lo, n in bounds.iter_rows()
+    }
+    changes: dict[str, list[StatChange]] = {}
+    refs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for (node, stat), (ts, x) in series.items():
+        sh = node_shift(
+            ts,
+            x,
+            onset_us=onset_us,
+            end_us=end_us,
+            ref_start_us=ref_start_us,
+            tolerance_us=tolerance_us,
+            step_us=step_us,
+            seasonal=seasonal,
+        )
+        if sh is None:
+            continue
+        fits = [
+            own_shift(
+                ts,
+                x,
+                [series[(p, stat)] for p in side if (p, stat) in series],
+                onset_us=onset_us,
+                tolerance_us=tolerance_us,
+            )
+            for side in causes(node)
+        ]
+        own = min((f for f in fits if f is not None), key=lambda f: abs(f[0]), default=None)
+        changes.setdefault(node, []).append(StatChange.of(stat, sh, own))
+        before = ts < onset_us
+        refs[(node, stat)] = (ts[before], x[before])
+    return changes, refs
+
+
+def _node_changes(
+    g: nx.DiGraph,
+    changes: dict[str, list[StatChange]],
+    targets: list[str],
+    step_us: int,
+    mode: str,
+) -> NodeChanges:
+    score = {n: max(s.score for s in cs) for n, cs in changes.items()}
+    status = {
+        n: UNKNOWN if n not in score else CHANGED if score[n] >= _CHANGED_AT else UNCHANGED
+        for n in g.nodes
+    }
+    moved = {n: {sc.stat for sc in cs if sc.score >= _CHANGED_AT} for n, cs in changes.items()}
+    change_us: dict[str, int | None] = {}
+    for n, cs in changes.items():
+        best = max(cs, key=lambda s: s.score)
+        change_us[n] = None if best.change_ts is None else _to_us(best.change_ts)
+    return NodeChanges(
+        status=status,
+        score=score,
+        moved=moved,
+        observed={n: {sc.stat for sc in cs} for n, cs in changes.items()},
+        z={n: {sc.stat: sc.z for sc in cs} for n, cs in changes.items()},
+        change_us=change_us,
+        targets=frozenset(targets),
+        step_us=step_us,
+        mode=mode,
+    )
+
+
+def _split_radius(
+    graph: nx.DiGraph, root: Hashable, down: Iterable[Hashable], features: Iterable[Hashable] | None
 ) -> BlastRadius:
-    """Every node downstream of ``root``, split into features / models / other."""
-    if root not in graph:
-        raise ValueError(f"{root!r} is not a node of the graph")
-    down = sorted(nx.descendants(graph, root))
+    down = sorted(set(down) - {root}, key=str)
     feats = set(features or ())
     any_kind = any(graph.nodes[n].get("kind") for n in graph.nodes)
     f, m, o = [], [], []
@@ -252,145 +442,210 @@ def blast_radius(
     return BlastRadius(root, tuple(down), tuple(f), tuple(m), tuple(o))
 
 
+def blast_radius(
+    graph: nx.DiGraph,
+    root: Hashable,
+    *,
+    features: Iterable[Hashable] | None = None,
+    mode: str = "lineage",
+) -> BlastRadius:
+    """Every node a change at ``root`` can reach in the main direction (lineage: downstream,
+    ``source -> derived``; call graph: its callers, transitively; bidirectional: its connected
+    component), split into features / models / other."""
+    if root not in graph:
+        raise ValueError(f"blast_radius(root={root!r}) is not a node of the graph")
+    if mode not in MODES:
+        raise ValueError(f"blast_radius(mode={mode!r}) is not one of {MODES}: {_DIRECTIONS}")
+    if mode == "bidirectional":
+        down = nx.node_connected_component(graph.to_undirected(as_view=True), root)
+    else:
+        down = nx.descendants(effect_graph(graph, mode), root)
+    return _split_radius(graph, root, down, features)
+
+
+def _region(g: nx.DiGraph, targets: list[str], mode: str) -> set[str]:
+    """The nodes whose change may explain the targets: their ancestors in lineage mode, their
+    connected component when changes travel both ways."""
+    out = set(targets)
+    if mode == "lineage":
+        for t in targets:
+            out |= nx.ancestors(g, t)
+        if out == set(targets) and any(g.out_degree(t) for t in targets):
+            warnings.warn(
+                f"root_cause: the targets have no upstream nodes, only downstream ones; "
+                f"{_DIRECTIONS}",
+                WorkspaceWarning,
+                stacklevel=3,
+            )
+        return out
+    und = g.to_undirected(as_view=True)
+    for t in targets:
+        out |= nx.node_connected_component(und, t)
+    return out
+
+
+def _aliases(g: nx.DiGraph, info: NodeChanges, refs: dict, mode: str) -> dict[str, list[str]]:
+    """representative -> its aliases; the aliases leave the walk's changed set (passable)."""
+    groups: dict[str, list[str]] = {}
+    for group in alias_groups(g, info, refs):
+        rep = representative(group, g, mode)
+        groups[rep] = [n for n in group if n != rep]
+        for n in groups[rep]:
+            info.status[n] = _ALIAS
+    return groups
+
+
+def _candidates(
+    g: nx.DiGraph,
+    info: NodeChanges,
+    changes: dict[str, list[StatChange]],
+    region: set[str],
+    alias: dict[str, list[str]],
+) -> tuple[list[dict], dict[str, list[str]]]:
+    """Candidate fields (string ids) for every changed node in the region, unsorted."""
+    changed = [n for n in g.nodes if info.status[n] == CHANGED]
+    reach = {n: walk(g, n, info) for n in changed}
+    explained_by, roots = roots_of(changed, reach, info)
+    affected = {n for n in changed if n in region}
+    out = []
+    for n in sorted(affected):
+        expl = [v for v in reach[n] if info.status[v] in (CHANGED, _ALIAS)]
+        group = {n, *alias.get(n, ())}
+        hit = sorted((group | set(reach[n])) & info.targets)
+        cov_aff = len(({n} | set(expl)) & affected) / max(len(affected), 1)
+        cov_t = len(hit) / len(info.targets)
+        s = info.score[n]
+        factor = 1.0 if n in roots else _EXPLAINED_DISCOUNT
+        above = sorted(u for u in explained_by[n] if u in roots)
+        out.append(
+            {
+                "node": n,
+                "score": s * (0.4 + 0.3 * cov_aff + 0.3 * cov_t) * factor,
+                "confidence": s * cov_t * factor,
+                "is_root": n in roots,
+                "changed_stats": tuple(
+                    sorted(
+                        (c for c in changes[n] if c.score >= _CHANGED_AT), key=lambda c: -c.score
+                    )
+                ),
+                "explained": sorted(expl),
+                "targets_explained": hit,
+                "explained_by": above or explained_by[n],
+                "aliases": alias.get(n, []),
+            }
+        )
+    return out, reach
+
+
+def _rank(g: nx.DiGraph, rows: list[dict]) -> list[dict]:
+    """Roots that reach a target first (a bigger change that reaches none never outranks a
+    smaller one that does), then by score; ties to the one that explains more, then the
+    higher (fewer ancestors)."""
+    depth = {r["node"]: len(nx.ancestors(g, r["node"])) for r in rows}
+    return sorted(
+        rows,
+        key=lambda r: (
+            not r["targets_explained"],
+            -r["score"],
+            -len(r["explained"]),
+            depth[r["node"]],
+            r["node"],
+        ),
+    )
+
+
 def root_cause(
     graph: nx.DiGraph,
     stats: object,
-    targets: Sequence[str],
+    targets: Sequence[Hashable] | Hashable,
     onset: datetime,
     *,
-    window: timedelta = timedelta(hours=6),
-    reference: timedelta = timedelta(days=7),
-    features: Iterable[str] | None = None,
+    window: timedelta | None = None,
+    reference: timedelta | None = None,
+    features: Iterable[Hashable] | None = None,
+    mode: str = "lineage",
+    seasonal: bool | None = None,
 ) -> RootCauseResult:
-    """Rank the upstream root causes of the targets' change at ``onset``.
+    """Rank the root causes of the targets' change at ``onset``.
 
-    ``graph``: a networkx DiGraph, edges pointing downstream (source -> derived), node attribute
-    ``kind`` optional. ``stats``: (ts, node, stat, value) rows, pandas or polars. ``targets``:
-    node ids whose change is to be explained (e.g. the responsible features). The post window is
-    [onset, onset + window), the reference [onset - reference, onset). ``features`` marks
-    feature nodes for the blast radius when the graph has no kinds.
+    ``graph``: a networkx DiGraph with any hashable node ids, node attribute ``kind``
+    optional. Its edges are read by ``mode``: ``"lineage"`` (default) -- edges point
+    downstream, ``source -> derived``, and a change flows along them only; ``"call_graph"``
+    -- edges point ``caller -> callee``; a failing callee shows in its callers and a failing
+    caller moves its callees (fewer calls, retries), so changes travel both ways and the
+    evidence (earlier / broader / larger change) decides who explains whom; a service call
+    graph in lineage mode must be reversed first. ``"bidirectional"``: both ways, no
+    preferred direction.
 
-    Nodes without statistics are unknown: the walk continues through them. Only the targets and
-    their ancestors are ranked. See the module docstring for the scoring.
+    ``stats``: (ts, node, stat, value) rows, pandas or polars, nodes named by their text
+    (``str(node)``); rows of nodes not in the graph are ignored with a warning. ``targets``:
+    node ids whose change is to be explained. The post window is [onset, onset + window), the
+    reference [onset - reference, onset); both default to a count of the stats' sampling step
+    (6 h / 7 d at an hourly step, 30 min / 7 d at 5 minutes, 6 d / 168 d daily).
+    ``seasonal``: None (default) uses a time-of-day profile only where every slot has 5
+    reference points and the profile lowers the noise; False never, True whenever slots have
+    3. ``features`` marks feature nodes for the blast radius when the graph has no kinds.
     """
-    if not isinstance(graph, nx.DiGraph):
-        raise TypeError(f"graph must be a networkx.DiGraph, got {type(graph).__name__}")
-    if isinstance(targets, str):
-        targets = [targets]
-    targets = list(dict.fromkeys(targets))
-    if not targets:
-        raise ValueError("targets is empty; pass the node ids whose change is to be explained")
-    missing = [t for t in targets if t not in graph]
-    if missing:
-        raise WorkspaceError(
-            "root_cause targets",
-            f"{missing} are not nodes of the lineage graph",
-            expected="node ids of lineage.json (a feature's node id is its column name)",
-            found=f"{graph.number_of_nodes()} nodes, e.g. {sorted(map(str, graph.nodes))[:5]}",
-            fix="pass targets that are lineage node ids",
-        )
-    if window <= timedelta(0) or reference <= timedelta(0):
-        raise ValueError("window and reference must be positive durations")
+    g, back = _string_graph(graph, mode)
+    tgt = _check_targets(g, targets)
     onset_us = _to_us(onset)
-    df = _load_stats(stats, onset - reference, onset + window)
-    end_us = onset_us + int(window / timedelta(microseconds=1)) - 1
-    ref_start_us = onset_us - int(reference / timedelta(microseconds=1))
-    uniq = np.unique(df[TS].cast(pl.Int64).to_numpy()) if df.height else np.array([0])
-    step = int(np.median(np.diff(uniq))) if uniq.size > 1 else 3_600_000_000
-    tolerance = max(2 * step, int(window / timedelta(microseconds=1)) // 2)
-
-    ancestry = set(targets)
-    for t in targets:
-        ancestry |= nx.ancestors(graph, t)
-
-    # -- change score per node ---------------------------------------------------------------
-    changes: dict[str, list[StatChange]] = {}
-    df = df.filter(pl.col(NODE).is_in(list(map(str, graph.nodes)))).sort(NODE, STAT, TS)
-    # sorted, so each (node, stat) series is one contiguous slice of two numpy arrays: no
-    # per-series gather of the frame
-    ts_all = df[TS].cast(pl.Int64).to_numpy()
-    val_all = df[VALUE].to_numpy()
-    runs = df.select(NODE, STAT).with_row_index("__i").group_by([NODE, STAT], maintain_order=True)
-    bounds = runs.agg(pl.col("__i").first().alias("__lo"), pl.len().alias("__n"))
-    for node, stat, lo, n in bounds.iter_rows():
-        sh = series_shift(
-            ts_all[lo : lo + n],
-            val_all[lo : lo + n],
-            onset_us=onset_us,
-            end_us=end_us,
-            ref_start_us=ref_start_us,
-            tolerance_us=tolerance,
+    lf = _stats_lazy(stats)
+    names = list(g.nodes)
+    step, win, ref = _windows(lf, names, onset_us, window, reference)
+    lo, hi = onset_us - ref, onset_us + win
+    lf = lf.filter((pl.col(TS) >= lo) & (pl.col(TS) < hi))
+    _warn_unknown(lf, names)
+    changes, refs = _score_nodes(
+        collect(lf.filter(pl.col(NODE).is_in(names))),
+        onset_us=onset_us,
+        end_us=hi - 1,
+        ref_start_us=lo,
+        step_us=step,
+        tolerance_us=max(2 * step, win // 2),
+        seasonal=seasonal,
+        causes=lambda n: causes_of(g, n, mode),
+    )
+    info = _node_changes(g, changes, tgt, step, mode)
+    region = _region(g, tgt, mode)
+    alias = _aliases(g, info, refs, mode)
+    rows, reach = _candidates(g, info, changes, region, alias)
+    rows = _rank(g, rows)
+    orig = back.__getitem__
+    cands = tuple(
+        RootCandidate(
+            node=orig(r["node"]),
+            kind=_kind(g, r["node"]),
+            score=float(r["score"]),
+            confidence=float(r["confidence"]),
+            is_root=r["is_root"],
+            changed_stats=r["changed_stats"],
+            explained=tuple(map(orig, r["explained"])),
+            targets_explained=tuple(map(orig, r["targets_explained"])),
+            explained_by=tuple(map(orig, r["explained_by"])),
+            aliases=tuple(map(orig, r["aliases"])),
         )
-        if sh is None:
-            continue
-        changes.setdefault(node, []).append(StatChange.of(stat, sh))
-    node_score = {n: max(s.score for s in cs) for n, cs in changes.items()}
+        for r in rows
+    )
+    radius = None
+    if rows:
+        top = rows[0]["node"]
+        down = reach[top] if mode == "bidirectional" else blast_radius(g, top, mode=mode).nodes
+        radius = _split_radius(graph, orig(top), map(orig, down), features)
     status = {
-        n: (
-            UNKNOWN
-            if n not in node_score
-            else CHANGED
-            if node_score[n] >= _CHANGED_AT
-            else UNCHANGED
-        )
-        for n in map(str, graph.nodes)
+        orig(n): CHANGED if s == _ALIAS else s
+        for n, s in info.status.items()
+        if n in region or n in info.score
     }
-
-    # -- explaining away ---------------------------------------------------------------------
-    changed = [n for n in graph.nodes if status[n] == CHANGED]
-    moved = {n: {sc.stat for sc in cs if sc.score >= _CHANGED_AT} for n, cs in changes.items()}
-    observed = {n: {sc.stat for sc in cs} for n, cs in changes.items()}
-    reach = {n: _walk_down(graph, n, status, moved, observed) for n in changed}
-    explained_by: dict[str, list[str]] = {n: [] for n in changed}
-    for u in changed:
-        for v in reach[u]:
-            if status[v] == CHANGED:
-                explained_by[v].append(u)
-    affected = {n for n in changed if n in ancestry}
-    target_set = set(targets)
-    cands = []
-    for n in changed:
-        if n not in ancestry:
-            continue
-        expl = [v for v in reach[n] if status[v] == CHANGED]
-        hit_targets = sorted(({n} | set(reach[n])) & target_set)
-        cov_aff = len(({n} | set(expl)) & affected) / max(len(affected), 1)
-        cov_t = len(hit_targets) / len(targets)
-        is_root = not explained_by[n]
-        score = node_score[n] * (0.4 + 0.3 * cov_aff + 0.3 * cov_t)
-        conf = node_score[n] * cov_t
-        if not is_root:
-            score *= _EXPLAINED_DISCOUNT
-            conf *= _EXPLAINED_DISCOUNT
-        roots_above = sorted(u for u in explained_by[n] if not explained_by[u])
-        cands.append(
-            RootCandidate(
-                node=n,
-                kind=_kind(graph, n),
-                score=float(score),
-                confidence=float(conf),
-                is_root=is_root,
-                changed_stats=tuple(
-                    sorted(
-                        (s for s in changes[n] if s.score >= _CHANGED_AT),
-                        key=lambda s: -s.score,
-                    )
-                ),
-                explained=tuple(sorted(expl)),
-                targets_explained=tuple(hit_targets),
-                explained_by=tuple(roots_above or sorted(explained_by[n])),
-            )
-        )
-    # highest first among ties: more explained descendants, then fewer ancestors
-    depth = {c.node: len(nx.ancestors(graph, c.node)) for c in cands}
-    cands.sort(key=lambda c: (-c.score, -len(c.explained), depth[c.node], c.node))
-    radius = blast_radius(graph, cands[0].node, features=features) if cands else None
     return RootCauseResult(
-        candidates=tuple(cands),
+        candidates=cands,
         blast_radius=radius,
-        status={n: status[n] for n in map(str, graph.nodes) if n in ancestry or n in node_score},
-        targets=tuple(targets),
+        status=status,
+        targets=tuple(map(orig, tgt)),
         onset=onset,
+        mode=mode,
+        step=timedelta(microseconds=step),
+        window=timedelta(microseconds=win),
+        reference=timedelta(microseconds=ref),
     )
 
 

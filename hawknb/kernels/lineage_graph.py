@@ -1,0 +1,234 @@
+"""Explaining away on a graph whose edges carry effects one way or both.
+
+Which node's change explains which, given each node's status and changed statistics (see
+:mod:`hawknb.kernels.lineage`). Node ids here are strings; the caller maps them back.
+
+Direction conventions (``mode``):
+
+* ``"lineage"``: edges point downstream, ``source -> derived``; a change travels along them
+  only. The explained node is always the one downstream.
+* ``"call_graph"``: edges point ``caller -> callee``. A failing callee shows in its callers'
+  latency and errors (the main direction, against the edges), but a failing caller also moves
+  its callees (fewer calls, retries: along the edges). Which of two neighbours that changed
+  together explains the other is decided by evidence: the earlier change, else the clearly
+  larger change on the statistics both moved in (a failing caller's retried callee moves,
+  but less), else the one whose changed statistics include the other's; only a tie falls
+  back to the main direction.
+* ``"bidirectional"``: like ``call_graph`` with no preferred direction; a tie leaves both
+  explaining each other, and of a group of nodes that explain one another only the strongest
+  is a root.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+CHANGED, UNCHANGED, UNKNOWN = "changed", "unchanged", "unknown"
+MODES = ("lineage", "call_graph", "bidirectional")
+#: a change this many times larger (in robust z) than its neighbour's explains it
+_DOMINANT_Z = 1.2
+#: correlation of step-to-step differences in the reference from which two nodes are aliases
+_ALIAS_CORR = 0.95
+
+
+@dataclass
+class NodeChanges:
+    """What the explaining away needs to know of the scored nodes."""
+
+    status: dict[str, str]
+    score: dict[str, float]
+    moved: dict[str, set[str]]
+    observed: dict[str, set[str]]
+    z: dict[str, dict[str, float]]
+    change_us: dict[str, int | None]
+    targets: frozenset[str]
+    step_us: int
+    mode: str
+
+
+def neighbours(g: nx.DiGraph, u: str, mode: str) -> list[tuple[str, bool]]:
+    """(neighbour, along the main direction) pairs a change at ``u`` can travel to."""
+    if mode == "lineage":
+        return [(v, True) for v in g.successors(u)]
+    if mode == "call_graph":
+        return [(v, True) for v in g.predecessors(u)] + [(v, False) for v in g.successors(u)]
+    return [(v, True) for v in g.predecessors(u)] + [(v, True) for v in g.successors(u)]
+
+
+def causes_of(g: nx.DiGraph, u: str, mode: str) -> list[list[str]]:
+    """The groups of nodes whose same statistic drives ``u``'s, for the own-change fit: its
+    sources in lineage mode. None when changes travel both ways: there the cause depends on
+    the statistic (a caller's latency follows its callees, a callee's request count its
+    callers), and a fit in the wrong direction reads the cause's change as the effect's own
+    (measured: top-1 0.93 -> 0.72 on the service simulation's tune seeds)."""
+    return [sorted(g.predecessors(u))] if mode == "lineage" else []
+
+
+def effect_graph(g: nx.DiGraph, mode: str) -> nx.DiGraph:
+    """The graph with edges in the main direction a change travels (cause -> effect)."""
+    if mode == "lineage":
+        return g
+    if mode == "call_graph":
+        return g.reverse(copy=False)
+    return nx.compose(g, g.reverse(copy=True))
+
+
+def _zmax(info: NodeChanges, n: str, stats: set[str]) -> float:
+    zs = [abs(info.z[n][s]) for s in stats if s in info.z.get(n, {})]
+    return max(zs, default=0.0)
+
+
+def dominance(a: str, b: str, info: NodeChanges) -> int:
+    """+1 when a's change explains b's rather than the reverse, -1 for the reverse, 0 when
+    the evidence cannot tell.
+
+    In order: the earlier change point (by more than one step); the clearly larger robust z
+    (``_DOMINANT_Z`` times) on the statistics both changed in -- a change loses strength as it
+    travels, diluted by the next node's own noise and other inputs, so the callee that a
+    failing caller retries moves, but less; then changed statistics that strictly include the
+    other's."""
+    ta, tb = info.change_us.get(a), info.change_us.get(b)
+    if ta is not None and tb is not None and abs(ta - tb) > info.step_us:
+        return 1 if ta < tb else -1
+    common = info.observed.get(a, set()) & info.observed.get(b, set())
+    ma, mb = info.moved.get(a, set()) & common, info.moved.get(b, set()) & common
+    stats = (ma & mb) or (ma | mb) or (info.moved.get(a, set()) | info.moved.get(b, set()))
+    za, zb = _zmax(info, a, stats), _zmax(info, b, stats)
+    if za > _DOMINANT_Z * zb:
+        return 1
+    if zb > _DOMINANT_Z * za:
+        return -1
+    if mb < ma:
+        return 1
+    if ma < mb:
+        return -1
+    return 0
+
+
+def _hop(a: str, b: str, main: bool, info: NodeChanges) -> bool:
+    """May the change of ``a`` explain its changed neighbour ``b`` over this edge?"""
+    if info.mode == "lineage":
+        return True
+    d = dominance(a, b, info)
+    if info.mode == "call_graph":
+        return d > 0 or (d == 0 and main)
+    return d >= 0
+
+
+def _same_change(start: str, v: str, info: NodeChanges) -> bool:
+    """v's change can come from start's: they share a changed statistic, or none to compare."""
+    comparable = info.observed.get(start, set()) & info.observed.get(v, set())
+    return not comparable or bool(info.moved.get(start, set()) & info.moved.get(v, set()))
+
+
+def walk(g: nx.DiGraph, start: str, info: NodeChanges) -> list[str]:
+    """Nodes a change at ``start`` reaches (start excluded): through changed, unknown and
+    target nodes (a target that did not move is where the walk ends up, not a wall), never
+    through an observed, unchanged node. A changed node is entered only if it changed in a
+    statistic ``start`` also changed in (when they share any) and, in the two-way modes, if
+    the last changed node on the path explains it (:func:`dominance`)."""
+    seen = {start}
+    out: list[str] = []
+    queue = deque([(start, start)])
+    while queue:
+        u, last = queue.popleft()
+        for v, main in neighbours(g, u, info.mode):
+            state = info.status.get(v, UNKNOWN)
+            if v in seen or (state == UNCHANGED and v not in info.targets):
+                continue
+            if state == CHANGED and not (
+                _same_change(start, v, info) and _hop(last, v, main, info)
+            ):
+                continue
+            seen.add(v)
+            out.append(v)
+            queue.append((v, v if state == CHANGED else last))
+    return out
+
+
+def roots_of(
+    changed: list[str], reach: dict[str, list[str]], info: NodeChanges
+) -> tuple[dict[str, list[str]], set[str]]:
+    """Who explains each changed node, and the roots: the strongest node of every group of
+    nodes that explain one another and that nothing outside the group explains."""
+    explains = nx.DiGraph()
+    explains.add_nodes_from(changed)
+    cset = set(changed)
+    explains.add_edges_from((u, v) for u in changed for v in reach[u] if v in cset)
+    cond = nx.condensation(explains)
+    roots: set[str] = set()
+    for comp in cond.nodes:
+        if cond.in_degree(comp) == 0:
+            members = cond.nodes[comp]["members"]
+            roots.add(
+                min(members, key=lambda n: (-info.score[n], -_zmax(info, n, info.moved[n]), n))
+            )
+    explained_by = {
+        v: sorted(u for u in explains.predecessors(v) if v not in roots) for v in changed
+    }
+    return explained_by, roots
+
+
+def _diff_corr(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """Correlation of the step-to-step differences of two series on their shared timestamps
+    (differences, so a shared daily cycle does not make two services look alike)."""
+    _, ia, ib = np.intersect1d(a[0], b[0], return_indices=True)
+    if ia.size < 8:
+        return 0.0
+    da, db = np.diff(a[1][ia]), np.diff(b[1][ib])
+    ok = np.isfinite(da) & np.isfinite(db)
+    da, db = da[ok], db[ok]
+    if da.size < 6 or da.std() == 0 or db.std() == 0:
+        return 0.0
+    return float(np.corrcoef(da, db)[0, 1])
+
+
+def alias_groups(
+    g: nx.DiGraph,
+    info: NodeChanges,
+    reference: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+) -> list[list[str]]:
+    """Groups of adjacent changed nodes that are views of one thing (a load balancer and its
+    service, a table and its copy): the same statistics changed, and in the reference each of
+    them moved step by step identically (difference correlation >= ``_ALIAS_CORR``)."""
+    link = nx.Graph()
+    for u, v in g.edges:
+        if info.status.get(u) != CHANGED or info.status.get(v) != CHANGED or u == v:
+            continue
+        if not info.moved[u] or info.moved[u] != info.moved[v]:
+            continue
+        pairs = [(reference.get((u, s)), reference.get((v, s))) for s in info.moved[u]]
+        if all(
+            a is not None and b is not None and _diff_corr(a, b) >= _ALIAS_CORR for a, b in pairs
+        ):
+            link.add_edge(u, v)
+    return [sorted(c) for c in nx.connected_components(link)]
+
+
+def representative(group: list[str], g: nx.DiGraph, mode: str) -> str:
+    """The member that stands for an alias group: the most upstream in the direction effects
+    travel (lineage: the source; call graph: the callee), else the first by name."""
+    eff = effect_graph(g, mode).subgraph(group)
+    tops = [n for n in group if eff.in_degree(n) == 0] if mode != "bidirectional" else []
+    return sorted(tops or group)[0]
+
+
+__all__ = [
+    "CHANGED",
+    "MODES",
+    "UNCHANGED",
+    "UNKNOWN",
+    "NodeChanges",
+    "alias_groups",
+    "causes_of",
+    "dominance",
+    "effect_graph",
+    "neighbours",
+    "representative",
+    "roots_of",
+    "walk",
+]
