@@ -108,6 +108,15 @@ def listing(items: Iterable[Any], key: str = "", sep: str = ", ") -> str:
     return sep.join(shown) + (f" and {more} more" if more > 0 else "") if shown else _EMPTY
 
 
+def names(items: Iterable[Any], sep: str = ", ") -> str:
+    """Names (features, lineage nodes) as code spans joined in words, "and N more" after
+    :data:`MAX_ITEMS`; unlike :func:`listing`, a name with spaces is still a name."""
+    values = list(items)
+    shown = [code(v) for v in values[:MAX_ITEMS]]
+    more = len(values) - len(shown)
+    return sep.join(shown) + (f" and {more} more" if more > 0 else "") if shown else _EMPTY
+
+
 def value(v: Any, key: str = "") -> str:
     """One value in a table cell: a number, time, name, text or a short list; never a repr."""
     if v is None or v == "" or v == [] or v == {}:
@@ -209,13 +218,12 @@ def finding(f: Any, level: int = 4, with_evidence: bool = True) -> str:
 
 def verdict_rows(v: Any) -> list[tuple[str, str]]:
     """The verdict's fields as rendered ``(field, value)`` rows, empty ones shown as —."""
-    names = ("metric", "model", "experiment", "snapshot", "layer")
+    keys = ("metric", "model", "experiment", "snapshot", "layer")
     rows = [("cause", code(v.cause)), ("confidence", f"{float(v.confidence):.2f}")]
     rows.append(("onset", when(v.onset) if v.onset else _EMPTY))
-    rows += [(k, code(getattr(v, k)) if getattr(v, k) else _EMPTY) for k in names]
-    rows.append(("features", listing(v.features) if v.features else _EMPTY))
-    upstream = " → ".join(code(u) for u in v.upstream[:MAX_ITEMS])
-    rows.append(("upstream", upstream or _EMPTY))
+    rows += [(k, code(getattr(v, k)) if getattr(v, k) else _EMPTY) for k in keys]
+    rows.append(("features", names(v.features)))
+    rows.append(("upstream", names(v.upstream, " → ")))
     return rows
 
 
