@@ -106,12 +106,16 @@ def check_target(
     """Refuse, with a one-line :class:`OutputError`, a write that would lose the user's data.
 
     Allowed: a target that does not exist, an empty folder (for ``folder``), a special file
-    (see module docstring), anything hawknb wrote, and anything else when ``force``. A folder
+    for a file target (see module docstring), anything hawknb wrote, and anything else when ``force``. A folder
     where a file is wanted, or a file where a folder is wanted, is refused even with ``force``:
     that is a wrong path, not an overwrite. Call it before long work, so a refusal comes first.
     """
     p = Path(target)
-    if not os.path.lexists(p) or is_special(p):
+    if is_special(p):
+        if folder:  # files would be written beside a device, then renamed over it
+            raise OutputError(f"{p}: is not a folder; Fix: pass a folder path")
+        return p
+    if not os.path.lexists(p):
         return p
     if p.is_dir() != folder or p.is_symlink():
         what = "a folder" if p.is_dir() else "a link" if p.is_symlink() else "a file"

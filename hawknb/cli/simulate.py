@@ -37,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     truth_path = args.truth or default_truth_path(args.workspace)
     if Path(truth_path).resolve().is_relative_to(Path(args.workspace).resolve()):
         raise HawknbError(f"--truth {truth_path} is inside the workspace; put it outside it")
-    check_target(truth_path, force=args.force)  # before the minutes of simulation
+    # both checked before the minutes of simulation
+    check_target(args.workspace, force=args.force, folder=True)
+    check_target(truth_path, force=args.force)
     try:
         # built in temporaries renamed into place at the end, the workspace first (hawknb._io)
         with (
