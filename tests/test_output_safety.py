@@ -10,9 +10,11 @@ behind; a read-only folder, /dev/full and a folder where a file belongs fail wit
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -42,21 +44,61 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if _io._TMP in p.name)
 
 
-def read_only_dir(tmp_path: Path) -> Path:
-    """A folder this process cannot write: chmod 0o500, or /sys when running as root (root
-    ignores permission bits; sysfs refuses root too)."""
+def _mount_tmpfs(where: Path, options: str) -> bool:
+    """Mount a small tmpfs at ``where`` (root in a container that allows it); False if not."""
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder this process cannot write: a read-only tmpfs (root), else chmod 0o500 (root
+    ignores permission bits), else /sys (sysfs refuses root too)."""
+    d = tmp_path / "ro"
+    if os.geteuid() == 0 and _mount_tmpfs(d, "ro,size=64k"):
+        yield d
+        subprocess.run(["umount", str(d)], check=False)
+        return
     if os.geteuid() != 0:
-        d = tmp_path / "ro"
         d.mkdir()
         d.chmod(0o500)
-        return d
-    d = Path("/sys")
-    if os.access(d, os.W_OK):
-        try:
-            (d / "hawknb-probe").write_text("x")
-        except OSError:
-            return d
-    pytest.skip("no read-only folder available to root here")
+        yield d
+        d.chmod(0o700)
+        return
+    if not os.access("/sys", os.W_OK) or not _writable("/sys"):
+        yield Path("/sys")
+        return
+    pytest.skip("no read-only folder available here")
+
+
+def _writable(folder: str) -> bool:
+    try:
+        Path(folder, "hawknb-probe").write_text("x")
+    except OSError:
+        return False
+    Path(folder, "hawknb-probe").unlink()
+    return True
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 64 KiB tmpfs that is already full: every write there hits ENOSPC."""
+    d = tmp_path / "full"
+    if not _mount_tmpfs(d, "size=64k"):
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        filler = d / "filler"
+        with open(filler, "wb", buffering=0) as fh, contextlib.suppress(OSError):
+            while fh.write(b"\0" * 4096):
+                pass
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], check=False)
 
 
 # -- fixtures: small inputs for each command ----------------------------------------------------
@@ -233,9 +275,9 @@ def _write_commands(executed_nb: Path, ws_dir: Path, csv_dir: Path) -> dict[str,
 
 @pytest.mark.parametrize("command", ["report", "new", "anomalies", "simulate", "demo"])
 def test_read_only_target_folder(
-    command: str, executed_nb: Path, ws_dir: Path, csv_dir: Path, tmp_path: Path, capsys
+    command: str, executed_nb: Path, ws_dir: Path, csv_dir: Path, read_only_dir: Path, capsys
 ) -> None:
-    ro = read_only_dir(tmp_path)
+    ro = read_only_dir
     before = sorted(os.listdir(ro))
     args = _write_commands(executed_nb, ws_dir, csv_dir)[command](ro)
     rc, err = run_cli(args, capsys)
@@ -276,6 +318,20 @@ def test_a_folder_where_the_file_goes(
     rc, err = run_cli([*args, "--force"], capsys)
     assert rc == 1 and "is a folder" in one_error_line(err)
     assert (target / "keep").is_dir()
+
+
+@pytest.mark.parametrize("command", ["report", "new", "anomalies", "simulate", "demo"])
+def test_disk_full(
+    command: str, executed_nb: Path, ws_dir: Path, csv_dir: Path, full_disk: Path, capsys
+) -> None:
+    """A real full disk (a small tmpfs): one line naming the target, exit 1, and the folder
+    holds exactly what it held before (no partial output, no temporary)."""
+    before = sorted(os.listdir(full_disk))
+    rc, err = run_cli(_write_commands(executed_nb, ws_dir, csv_dir)[command](full_disk), capsys)
+    assert rc == 1
+    line = one_error_line(err)
+    assert str(full_disk) in line and "No space left on device" in line
+    assert sorted(os.listdir(full_disk)) == before
 
 
 def test_disk_full_while_writing_keeps_the_old_file(

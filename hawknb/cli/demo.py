@@ -4,6 +4,7 @@ investigation notebook next to it and open JupyterLab on it."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -66,8 +67,20 @@ def prepare(out: Path, incident: str, seed: int, force: bool = False) -> tuple[P
     check_target(truth_dir, force=force, folder=True)
     print(f"simulating a '{incident}' incident (seed {seed}) into {ws_dir} ...", file=sys.stderr)
     truth = truth_dir / "workspace.truth.json"
-    with replacing_dir(truth_dir, force=force) as tdir, replacing_dir(ws_dir, force=force) as wtmp:
-        simulate(wtmp, incident=incident, seed=seed, truth_path=tdir / truth.name, progress=True)
+    made_out = not out.exists()
+    try:
+        with (
+            replacing_dir(truth_dir, force=force) as tdir,
+            replacing_dir(ws_dir, force=force) as wtmp,
+        ):
+            simulate(
+                wtmp, incident=incident, seed=seed, truth_path=tdir / truth.name, progress=True
+            )
+    except BaseException:
+        if made_out:  # leave no empty DIR behind a failed first run
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     print(f"the answer (ground truth) is in {truth}; look after you investigate", file=sys.stderr)
     instantiate("triage", notebook, parameters={"workspace": "workspace"}, force=force, record=True)
     return ws_dir, notebook
