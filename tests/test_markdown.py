@@ -18,11 +18,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _hostile import PAYLOADS  # noqa: E402
+from _hostile import PAYLOADS
 
-from hawknb.triage import markdown as md  # noqa: E402
-from hawknb.triage.findings import Finding, Verdict  # noqa: E402
-from hawknb.triage.investigation import Investigation  # noqa: E402
+from hawknb.triage import markdown as md
+from hawknb.triage.findings import Finding, Verdict
+from hawknb.triage.investigation import Investigation
 
 HOSTILE = [p.format(t=f"x{i}") for i, p in enumerate(PAYLOADS)] + [
     "a|b",
