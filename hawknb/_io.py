@@ -105,10 +105,11 @@ def check_target(
 ) -> Path:
     """Refuse, with a one-line :class:`OutputError`, a write that would lose the user's data.
 
-    Allowed: a target that does not exist, an empty folder (for ``folder``), a special file
-    for a file target (see module docstring), anything hawknb wrote, and anything else when ``force``. A folder
-    where a file is wanted, or a file where a folder is wanted, is refused even with ``force``:
-    that is a wrong path, not an overwrite. Call it before long work, so a refusal comes first.
+    Allowed: a target that does not exist, an empty folder (for ``folder``), a special file as
+    a file target (see module docstring), anything hawknb wrote, and anything else when
+    ``force``. A folder where a file is wanted, or a file where a folder is wanted, is refused
+    even with ``force``: that is a wrong path, not an overwrite. Call it before long work, so
+    that a refusal comes first.
     """
     p = Path(target)
     if is_special(p):
@@ -201,13 +202,16 @@ def replacing_file(
         os.chmod(tmp, _new_file_mode(p))
         os.replace(tmp, p)
         _fsync_dir(p.parent)
-        if record or (p.parent / MARKER).is_file():
-            _record(p)
     except OSError as exc:
         raise _write_failed(p, exc) from exc
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+    if record or (p.parent / MARKER).is_file():
+        # after the target is in place: a marker that cannot be written only means a rerun
+        # will need --force, not that the output failed
+        with contextlib.suppress(OSError):
+            _record(p)
 
 
 def _copy_into(src: Path, special: Path) -> None:
