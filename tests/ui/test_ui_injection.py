@@ -122,10 +122,12 @@ def test_offline_report_runs_no_payload(hostile: Hostile, page: Any, tmp_path: P
 
     page.context.route("**/*", route)
     page.goto(rep.path.resolve().as_uri())
-    page.wait_for_selector(".hawknb-navigator", timeout=30_000)
-    for step in page.locator(".hawknb-navigator .hawknb-step").all():
+    # the dashboard has rendered its first view (the verdict) before anything is clicked
+    page.wait_for_selector(".hawknb-dashboard .hawknb-navigator[data-selected]", timeout=30_000)
+    page.wait_for_selector(".hawknb-dashboard .hawknb-verdict", timeout=30_000)
+    for step in page.locator(".hawknb-dashboard .hawknb-navigator .hawknb-step").all():
         step.click()  # every view renders its names
-        page.wait_for_timeout(300)
+        page.wait_for_timeout(500)
     _hover_everything(page)
     page.wait_for_timeout(500)
     assert dialogs == []
