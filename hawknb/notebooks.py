@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ._io import replacing_file
 from .workspace.errors import HawknbError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -297,27 +298,40 @@ def _short_hawknb_errors() -> None:
 def findings_markdown(investigation: Any, steps: tuple[str, ...] | list[str] | None = None) -> str:
     """Markdown of the findings of ``steps`` (all when None): what was checked, the evidence,
     the decision. Steps the walk did not reach are listed as such, so a reader knows why a
-    section is empty."""
+    section is empty. Rendered by :mod:`hawknb.triage.markdown` (names escaped)."""
+    from .triage.markdown import text
+
     wanted = list(steps) if steps is not None else [f.step for f in investigation.findings]
     lines: list[str] = []
     for step in wanted:
         f = investigation.finding(step)
         if f is None:
-            lines.append(f"**{step}**: not reached by this walk (an earlier step decided).\n")
+            lines.append(f"**{text(step)}**: not reached by this walk (an earlier step decided).\n")
             continue
         lines += [f.to_markdown(level=4), ""]
     return "\n".join(lines)
 
 
+#: the verdict's JSON in a notebook output. Not ``application/json``: JupyterLab prefers that
+#: type over HTML and Markdown and would show the verdict as a JSON tree instead of the table.
+VERDICT_MIME = "application/vnd.hawknb.verdict+json"
+
+
 def show_verdict(investigation: Any) -> None:
-    """Display the verdict as a table for people and as JSON for machines (papermill tests,
-    scrapbook-style tooling read the ``application/json`` part of this output)."""
+    """Display the verdict as a table for people (Markdown and HTML, names escaped) and as
+    JSON for machines (``hawknb report`` and papermill tests read :data:`VERDICT_MIME`)."""
     from IPython.display import display
 
-    verdict = investigation.verdict.to_dict()
-    rows = [f"| {k} | {'—' if v in (None, '', []) else v} |" for k, v in verdict.items()]
-    md = "| field | value |\n|---|---|\n" + "\n".join(rows)
-    display({"text/markdown": md, "application/json": verdict}, raw=True)
+    from .triage import markdown as md
+
+    v = investigation.verdict
+    bundle = {
+        "text/html": md.verdict_html(v),
+        "text/markdown": md.verdict(v),
+        "text/plain": investigation.summary_text(),
+        VERDICT_MIME: v.to_dict(),
+    }
+    display(bundle, raw=True)
 
 
 def views(investigation: Any) -> Any:
@@ -327,22 +341,25 @@ def views(investigation: Any) -> Any:
     return investigate(investigation)
 
 
-def show_views(dashboard: Any, steps: tuple[str, ...] | list[str] | None = None) -> int:
+def show_views(dashboard: Any, steps: tuple[str, ...] | list[str] | None = None) -> None:
     """Display the views of ``steps`` (all when None) one below the other, each under its
-    step's title and decision; returns how many were shown.
+    step's title and decision.
 
     The dashboard shows one step's view at a time (its navigator switches them in the browser,
     saved notebooks and ``hawknb report`` included); a report that reads top to bottom, with each
     view next to the finding it illustrates, is easier to skim and to print. A view shared by two
-    steps (the model graph) is shown once.
+    steps (the model graph) is shown once. Returns None, so that a template cell ending with
+    this call shows no stray value.
     """
     from IPython.display import Markdown, display
+
+    from .triage.markdown import listing, text
 
     nav = getattr(dashboard, "navigator", None)
     inv = getattr(dashboard, "investigation", None)
     if nav is None or inv is None:
         display(dashboard)
-        return 1
+        return
     shown: set[int] = set()
     for f in inv.findings:
         if steps is not None and f.step not in steps:
@@ -351,11 +368,10 @@ def show_views(dashboard: Any, steps: tuple[str, ...] | list[str] | None = None)
         if view is None or id(view) in shown:
             continue
         shown.add(id(view))
-        display(Markdown(f"#### {f.title}\n{f.decision}"))
+        display(Markdown(f"#### {text(f.title)}\n{text(f.decision)}"))
         display(view)
     if not shown:
-        display(Markdown(f"*No view for {list(steps or [])}: the walk did not reach them.*"))
-    return len(shown)
+        display(Markdown(f"*No view for {listing(steps or [])}: the walk did not reach them.*"))
 
 
 # -- instantiation -------------------------------------------------------------------------------
@@ -393,6 +409,8 @@ def instantiate(
     execute: bool = False,
     kernel_name: str | None = None,
     timeout: float | None = 900,
+    force: bool = False,
+    record: bool = False,
 ) -> Instantiated:
     """Write ``template`` to ``output`` with its papermill parameters set; optionally run it.
 
@@ -403,6 +421,9 @@ def instantiate(
     (``application/vnd.jupyter.widget-state+json``), so the views render when reopened and in
     ``hawknb report``'s offline HTML. A cell that fails raises :class:`NotebookExecutionError`
     with the cell's one-line error; the partly run notebook is still written for inspection.
+    The notebook is written atomically, and an existing ``output`` that hawknb did not write
+    is only replaced with ``force`` (see :mod:`hawknb._io`); ``record`` marks it as hawknb's so
+    that a rerun may replace it while it is unchanged (``hawknb demo``).
     """
     import time
 
@@ -421,25 +442,30 @@ def instantiate(
     out = Path(output) if output is not None else Path(f"{tpl.name}.ipynb")
     if out.resolve() == tpl.path.resolve():
         raise HawknbError(f"{out}: refusing to overwrite the template; Fix: pass -o another path")
-    out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    try:
-        pm.execute_notebook(
-            str(tpl.path),
-            str(out),
-            parameters=params,
-            prepare_only=not execute,
-            kernel_name=kernel_name,
-            progress_bar=False,
-            cwd=str(out.resolve().parent),
-            store_widget_state=True,
-            execution_timeout=timeout,
-        )
-    except pm.PapermillExecutionError as exc:
-        evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
-        raise NotebookExecutionError(
-            f"{out}: cell {exc.exec_count} failed: {exc.ename}: {evalue}"
-        ) from exc
+    failed: NotebookExecutionError | None = None
+    with replacing_file(out, force=force, record=record) as tmp:
+        try:
+            pm.execute_notebook(
+                str(tpl.path),
+                str(tmp),
+                parameters=params,
+                prepare_only=not execute,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                cwd=str(out.resolve().parent),
+                store_widget_state=True,
+                execution_timeout=timeout,
+            )
+        except pm.PapermillExecutionError as exc:
+            # the partly run notebook is still moved into place, for inspection
+            evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
+            failed = NotebookExecutionError(
+                f"{out}: cell {exc.exec_count} failed: {exc.ename}: {evalue}"
+            )
+            failed.__cause__ = exc
+    if failed is not None:
+        raise failed
     seconds = time.perf_counter() - t0
     saved = False
     if execute:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def test_demo_serves_the_investigation_notebook(tmp_path: Path) -> None:
         start_new_session=True,
         env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")},
     )
-    url = None
+    url, token = None, ""
     seen: list[str] = []
     try:
         deadline = time.monotonic() + 240
@@ -35,19 +36,28 @@ def test_demo_serves_the_investigation_notebook(tmp_path: Path) -> None:
             if not line:
                 break
             seen.append(line)
-            m = re.search(r"(http://127\.0\.0\.1:\d+/lab/tree/investigation\.ipynb)", line)
+            m = re.search(
+                r"(http://127\.0\.0\.1:\d+)(/lab/tree/investigation\.ipynb)\?token=(\S+)", line
+            )
             if m:
-                url = m.group(1)
-        assert url, "no URL printed:\n" + "".join(seen[-20:])
+                url, token = m.group(1), m.group(3)
+        assert url, "no URL with a token printed:\n" + "".join(seen[-20:])
+        assert len(token) >= 32
         status = None
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    status = resp.status
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
+                    status = r.status
                     break
             except OSError:
                 time.sleep(1)
         assert status == 200
+        # the server keeps Jupyter's token: without it the API (which starts kernels) refuses
+        with pytest.raises(urllib.error.HTTPError) as no_token:
+            urllib.request.urlopen(f"{url}/api/kernels", timeout=5)
+        assert no_token.value.code == 403
+        with urllib.request.urlopen(f"{url}/api/kernels?token={token}", timeout=5) as r:
+            assert r.status == 200
         nb = json.loads((out / "investigation.ipynb").read_text())
         assert nb["metadata"]["kernelspec"]["name"]
         src = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")

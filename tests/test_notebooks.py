@@ -384,6 +384,14 @@ def test_template_executes_and_names_the_planted_culprit(
     assert errors == []
     # the verdict cell names the planted culprit
     _check_culprit(notebook_verdict(nb), truth)
+    # no stray value under a cell (show_views' count used to print a bare `6`)
+    stray = [
+        o["data"]["text/plain"]
+        for cell in nb.cells
+        for o in cell.get("outputs", [])
+        if o.output_type == "execute_result" and set(o.get("data", {})) == {"text/plain"}
+    ]
+    assert stray == []
     # widget state is saved in the metadata and every view output refers to a saved model
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     views: dict[str, list[str]] = {}

@@ -175,5 +175,9 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )  # fmt: skip
     assert rc == 0
     assert json.loads(truth.read_text())["kind"] == "training_data"
-    assert main(["simulate", str(d), "--seed", "2", "--days", "3", "--quiet"]) == 1
-    assert "not empty" in capsys.readouterr().err
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main(["simulate", str(mine), "--seed", "2", "--days", "3", "--quiet"]) == 1
+    assert "--force" in capsys.readouterr().err  # a folder hawknb did not write is refused
+    assert (mine / "notes.txt").read_text() == "keep"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .._io import replacing_dir
 from ..kernels.anomaly import anomaly_scores
 from ..workspace.errors import HawknbError, WorkspaceError
 
@@ -24,7 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="CSV files or folders of them")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder, written whole: replaces an earlier `anomalies` output; any other "
+        "existing folder needs --force; never one holding or inside an input",
+    )
+    p.add_argument("--force", action="store_true", help="replace an --out folder with other data")
     p.add_argument(
         "--causal",
         action="store_true",
@@ -98,16 +105,27 @@ def _score_file(src: Path, causal: bool, threshold: float | None) -> pl.DataFram
     return out
 
 
+def _write_csv(df: pl.DataFrame, dest: Path) -> None:
+    """polars reports a failed write as its own error type; as OSError it becomes one line."""
+    try:
+        df.write_csv(dest)
+    except pl.exceptions.PolarsError as exc:
+        raise OSError(f"{exc}".splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise HawknbError(f"--threshold must be in [0, 1], got {args.threshold}")
     pairs = _collect_inputs(args.inputs)
     out_dir = Path(args.out)
-    for k, (src, rel) in enumerate(pairs, 1):
-        print(f"[{k}/{len(pairs)}] {src}", file=sys.stderr, flush=True)
-        result = _score_file(src, args.causal, args.threshold)
-        dest = out_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        result.write_csv(dest)
+    # scored into a temporary folder renamed into place at the end: a failure half-way (a bad
+    # CSV, a full disk) leaves the previous output whole; inputs can never be overwritten
+    with replacing_dir(out_dir, force=args.force, keep_out=args.inputs) as tmp:
+        for k, (src, rel) in enumerate(pairs, 1):
+            print(f"[{k}/{len(pairs)}] {src}", file=sys.stderr, flush=True)
+            result = _score_file(src, args.causal, args.threshold)
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _write_csv(result, dest)
     print(f"wrote {len(pairs)} file(s) under {out_dir}", file=sys.stderr)
     return 0

@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--kernel", help="Jupyter kernel name (default: the template's, python3)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per cell when executing")
+    p.add_argument("--force", action="store_true", help="replace an -o file hawknb did not write")
     p.set_defaults(func=run)
 
 
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         execute=args.execute,
         kernel_name=args.kernel,
         timeout=args.timeout,
+        force=args.force,
     )
     if done.executed:
         state = "with widget state" if done.widget_state_saved else "without widget state"

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-code", action="store_true", help="keep the code cells in the report")
     p.add_argument("--timeout", type=float, default=900, help="seconds per notebook cell")
     p.add_argument(
+        "--force", action="store_true", help="replace -o / --notebook files hawknb did not write"
+    )
+    p.add_argument(
         "--from-notebook",
         action="store_true",
         help="WORKSPACE is an executed notebook: export it instead of running a triage "
@@ -33,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
     src = Path(args.workspace)
     if args.from_notebook or (src.suffix == ".ipynb" and src.is_file()):
-        out = notebook_to_report(args.workspace, args.output, hide_code=not args.show_code)
+        out = notebook_to_report(
+            args.workspace, args.output, hide_code=not args.show_code, force=args.force
+        )
         print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB)")
         return 0
     rep = write_report(
@@ -45,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         keep_notebook=args.notebook,
         hide_code=not args.show_code,
         timeout=args.timeout,
+        force=args.force,
     )
     v = rep.verdict
     cause = v.get("cause", "unknown")

@@ -10,6 +10,7 @@ exactly as a broken checkpoint would.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -204,4 +205,8 @@ class Runner:
             for k, v in sd.items():
                 params[k] = nn.Parameter(v.clone(), requires_grad=False)
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.export.save(self._exported, str(path))
+            # serialized in memory, written by Python: torch's own file writer turns a full disk
+            # into a C++ abort instead of an OSError
+            buf = io.BytesIO()
+            torch.export.save(self._exported, buf)
+            path.write_bytes(buf.getvalue())

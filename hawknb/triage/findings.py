@@ -7,7 +7,6 @@ can draw ride along in `result` (never serialized to JSON; `evidence` is the JSO
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -77,28 +76,11 @@ class Finding:
         return str(parent) if parent else None
 
     def to_markdown(self, level: int = 4, evidence: bool = True) -> str:
-        """Markdown of this step: a heading with its status and confidence, what was checked,
-        the decision, where the walk goes next and, when ``evidence``, up to eight evidence
-        values (each cut to 80 characters so one long list does not bury the rest).
+        """Markdown of this step (see :func:`hawknb.triage.markdown.finding`, the one renderer);
+        ``level`` is the heading depth, ``evidence`` adds the evidence tables."""
+        from .markdown import finding
 
-        The one rendering of a finding, so the notebooks and `Investigation.to_markdown` say
-        the same thing the same way; ``level`` is the heading depth, for each to nest the step
-        under its own headings.
-        """
-        conf = "" if self.confidence is None else f" — confidence {self.confidence:.2f}"
-        lines = [
-            f"{'#' * level} {self.title} [{self.status}]{conf}",
-            f"- **Checked:** {self.checked}",
-            f"- **Decision:** {self.decision}",
-        ]
-        if self.next_step:
-            lines.append(f"- **Next:** {self.next_step}")
-        if evidence:
-            ev = {k: v for k, v in (jsonable(self.evidence) or {}).items() if v not in (None, "")}
-            if ev:
-                shown = ", ".join(f"{k}={json.dumps(v)[:80]}" for k, v in list(ev.items())[:8])
-                lines.append(f"- **Evidence:** {shown}")
-        return "\n".join(lines)
+        return finding(self, level=level, with_evidence=evidence)
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(

@@ -39,31 +39,11 @@ class Investigation:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def to_markdown(self) -> str:
-        v = self.verdict
-        lines = ["# hawknb triage", ""]
-        lines.append(f"**Verdict:** {v.summary or v.cause}  ")
-        lines.append(f"**Confidence:** {v.confidence:.2f}")
-        lines.append("")
-        rows = [
-            ("metric", v.metric),
-            ("onset", v.onset.isoformat() if v.onset else None),
-            ("cause", v.cause),
-            ("model", v.model),
-            ("experiment", v.experiment),
-            ("snapshot", v.snapshot),
-            ("layer", v.layer),
-            ("features", ", ".join(v.features[:10]) or None),
-            ("upstream", " → ".join(v.upstream[:5]) or None),
-        ]
-        lines += ["| field | value |", "|---|---|"]
-        lines += [f"| {k} | {'—' if val in (None, '') else val} |" for k, val in rows]
-        lines.append("")
-        lines.append("## Steps")
-        for f in self.findings:
-            # no evidence here: the CLI's markdown is a summary, the notebooks show the evidence
-            lines += [f.to_markdown(level=3, evidence=False), ""]
-        return "\n".join(lines)
+    def to_markdown(self, evidence: bool = False) -> str:
+        """Ticket-ready Markdown of the walk (see :mod:`hawknb.triage.markdown`)."""
+        from .markdown import investigation
+
+        return investigation(self, with_evidence=evidence)
 
     def summary_text(self) -> str:
         """A few plain lines for the terminal."""

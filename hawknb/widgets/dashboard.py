@@ -271,13 +271,11 @@ def training_view(inv: Investigation) -> ipywidgets.HTML:
 
 
 def verdict_view(inv: Investigation) -> ipywidgets.HTML:
-    v = inv.verdict
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(val))}</td></tr>"
-        for k, val in v.to_dict().items()
-        if val not in (None, [], "")
-    )
-    return ipywidgets.HTML(f"<table class='hawknb-verdict'>{rows}</table>")
+    """The verdict table, from the one renderer the notebooks and the report use (names
+    escaped, lists joined in words, not Python reprs)."""
+    from ..triage.markdown import verdict_html
+
+    return ipywidgets.HTML(verdict_html(inv.verdict))
 
 
 class Dashboard(ipywidgets.VBox):

@@ -89,6 +89,23 @@ describe("format", () => {
   it("escapes HTML", () => {
     expect(escapeHtml('<a href="x">&</a>')).toBe("&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
   });
+  it("escapes hostile names into inert text, in text and in either attribute quoting", () => {
+    const hostile = [
+      "ctr<script>alert(1)</script>",
+      "<img src=x onerror=alert(1)>",
+      "x' onmouseover='alert(1)",
+      'x" onmouseover="alert(1)',
+    ];
+    for (const name of hostile) {
+      const out = escapeHtml(name);
+      expect(out).not.toMatch(/[<>"']/);
+      // decoding the entities gives the name back: escaped, not mangled
+      const decoded = out
+        .replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&quot;", '"')
+        .replaceAll("&#39;", "'").replaceAll("&amp;", "&");
+      expect(decoded).toBe(name);
+    }
+  });
   it("detects all-NaN series", () => {
     expect(allNaN([NaN, null, Infinity])).toBe(true);
     expect(allNaN([NaN, 1])).toBe(false);

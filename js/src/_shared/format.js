@@ -56,10 +56,13 @@ export function formatDuration(ms) {
   return `${(s / 86400).toFixed(s < 864000 ? 1 : 0)}d`;
 }
 
+// Names come from workspaces other teams wrote: anything put into innerHTML goes through this
+// (text content and both quote styles of attribute values).
 export function escapeHtml(s) {
   return String(s ?? "")
     .replaceAll("&", "&amp;")
     .replaceAll("<", "&lt;")
     .replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;");
+    .replaceAll('"', "&quot;")
+    .replaceAll("'", "&#39;");
 }
