@@ -2,6 +2,7 @@
 
     python benchmarks/nab_score.py                 # score, print, write benchmarks/results/nab.md
     python benchmarks/nab_score.py --tune          # grid-search CausalConfig on the tuning half
+    python benchmarks/nab_score.py --tune-only     # score the tune half only (no held-out peek)
     python benchmarks/nab_score.py --check-results PATH/TO/NAB/results/numenta
 
 The corpus is split by a hash of each file's path: the "tune" half is the only data the
@@ -116,6 +117,23 @@ def tune(data: dict, wins: dict, cost: CostMatrix) -> CausalConfig:
     return best
 
 
+def print_tune_half(data: dict, wins: dict, profiles: dict, cfg: CausalConfig) -> int:
+    """Score the tune half alone, so a change can be judged without seeing the held-out half."""
+    names = [k for k in data if split_half(k) == "tune"]
+    t0 = time.perf_counter()
+    scores = run_detector(subset(data, names), cfg)
+    dt = time.perf_counter() - t0
+    w = subset(wins, names)
+    for p in PROFILES:
+        cs = score_corpus(scores, w, profiles[p])
+        print(
+            f"tune half {p:20s} {cs.normalized:6.2f}  threshold {cs.threshold:.4f}  "
+            f"windows {cs.windows_hit}/{sum(f.windows for f in cs.files)}  FP rows {cs.fp}"
+        )
+    print(f"detector {dt:.1f} s on {len(names)} files", file=sys.stderr)
+    return 0
+
+
 def check_results(results_dir: Path, wins: dict, profiles: dict, data: dict) -> None:
     """Score another detector's NAB results directory (validates this scorer against NAB)."""
     det = results_dir.name
@@ -136,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune", action="store_true", help="grid-search on the tune half first")
     ap.add_argument("--check-results", type=Path, help="a NAB results/<detector> directory")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--tune-only",
+        action="store_true",
+        help="score only the tune half (every profile) and write nothing: for trying changes",
+    )
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -145,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         check_results(args.check_results, wins, profiles, data)
         return 0
     cfg = tune(data, wins, profiles["standard"]) if args.tune else CausalConfig()
+    if args.tune_only:
+        return print_tune_half(data, wins, profiles, cfg)
 
     t1 = time.perf_counter()
     scores = run_detector(data, cfg)
