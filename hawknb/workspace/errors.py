@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class HawknbError(Exception):
     """Base class of the errors hawknb reports as a one-line message on the command line."""
@@ -41,3 +44,38 @@ class WorkspaceError(HawknbError, ValueError):
 
 class WorkspaceWarning(UserWarning):
     """Something in a workspace is suspicious but still usable (e.g. NaN in a feature)."""
+
+
+@contextmanager
+def reading_errors(where: str) -> Iterator[None]:
+    """Turn a failure of the data engine while reading a workspace into a one-line
+    WorkspaceError naming ``where``.
+
+    polars raises ComputeError (or panics: PanicException derives from BaseException, not
+    Exception) when a Parquet file changes or is truncated after its footer was read, and the
+    OS raises when a file disappears mid-run. None of these are hawknb bugs the user should
+    see a traceback for; all of them mean "the workspace changed or cannot be read".
+    """
+    try:
+        yield
+    except HawknbError:
+        raise
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:
+        if not _is_read_failure(exc):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WorkspaceError(
+            str(where),
+            "could not be read (did a file change while hawknb was reading it?)",
+            found=f"{type(exc).__name__}: {first[:200]}",
+            fix="rerun on a workspace that is not being written to",
+        ) from exc
+
+
+def _is_read_failure(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True
+    module = type(exc).__module__ or ""
+    return module.startswith("polars") or type(exc).__name__ == "PanicException"
