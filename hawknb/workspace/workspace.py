@@ -526,7 +526,13 @@ def _lineage_lists(raw: Any, where: str) -> tuple[list[Any], list[Any]]:
 
 def _build_lineage(raw: Any, where: str) -> nx.DiGraph:
     if isinstance(raw, nx.DiGraph):
-        graph = raw.copy()
+        # the same ids as from a file: strings (integers become their decimal string), so
+        # lineage_stats' string `node` column matches them
+        names = {n: _node_id(n, where, f"node {n!r}") for n in raw.nodes}
+        if len(set(names.values())) != len(names):
+            dup = sorted({v for v in names.values() if list(names.values()).count(v) > 1})
+            raise WorkspaceError(where, f"node id '{dup[0]}' appears twice")
+        graph = nx.relabel_nodes(raw, names, copy=True)
     else:
         nodes, edges = _lineage_lists(raw, where)
         graph = nx.DiGraph()
