@@ -207,3 +207,15 @@ def craft_duplicate(good: Path, out: Path, marker: Path) -> Path:
         write_archive(out, prefix, entries, extra=[(prefix + "data/sample_inputs/model.pt",
                                                    evil_torch_save(marker))])  # fmt: skip
     return out
+
+
+def fails_at_run_time(good: Path, out: Path) -> Path:
+    """Not an attack: a program that loads but raises when run (relu swapped for cholesky,
+    which refuses the non-square activations)."""
+    prefix, entries = read_archive(good)
+    model = entries["models/model.json"]
+    entries["models/model.json"] = model.replace(
+        b'"torch.ops.aten.relu.default"', b'"torch.ops.aten.cholesky.default"'
+    )
+    write_archive(out, prefix, entries)
+    return out

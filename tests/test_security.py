@@ -212,3 +212,18 @@ def test_pickle_in_place_of_a_workspace_file(
     assert proc.returncode == 1
     _assert_one_line_error(proc)
     _no_markers(markers)
+
+
+def test_a_program_that_fails_at_run_time_is_one_line(base_ws: Path, tmp_path: Path):
+    ws = tmp_path / "ws"
+    shutil.copytree(base_ws, ws)
+    model = sorted(p.name for p in (ws / "snapshots").iterdir())[0]
+    programs = sorted((ws / "snapshots" / model).glob("*.pt2"))
+    for path in programs:
+        attacks.fails_at_run_time(path, path)
+    proc = run_hawknb("validate", str(ws), "--model", model, "--snapshot", programs[-1].stem)
+    assert proc.returncode == 1
+    _assert_one_line_error(proc)
+    assert "While executing" not in proc.stderr and "Original traceback" not in proc.stderr
+    proc = run_hawknb("triage", str(ws), "--quiet")
+    _assert_one_line_error(proc)

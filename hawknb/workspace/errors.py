@@ -7,7 +7,20 @@ from contextlib import contextmanager
 
 
 class HawknbError(Exception):
-    """Base class of the errors hawknb reports as a one-line message on the command line."""
+    """Base class of the errors hawknb reports as a one-line message on the command line.
+
+    ``str()`` is the first line of the message, whatever was appended later: torch.fx's
+    interpreter, for one, rewrites the message of any exception raised while it runs a node
+    (ours included) to add the node, the original traceback and a link.
+    """
+
+    def __str__(self) -> str:
+        return _first_line(super().__str__())
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else ""
 
 
 class WorkspaceError(HawknbError, ValueError):
@@ -31,14 +44,15 @@ class WorkspaceError(HawknbError, ValueError):
         self.expected = expected
         self.found = found
         self.fix = fix
-        parts = [f"{where}: {problem}"]
+        # each part on one line: `found` often quotes a library's multi-line message
+        parts = [f"{_first_line(where)}: {_first_line(problem)}"]
         if expected is not None:
-            parts.append(f"expected {expected}")
+            parts.append(f"expected {_first_line(expected)}")
         if found is not None:
-            parts.append(f"found {found}")
+            parts.append(f"found {_first_line(found)}")
         msg = "; ".join(parts)
         if fix:
-            msg += f". Fix: {fix}"
+            msg += f". Fix: {_first_line(fix)}"
         super().__init__(msg)
 
 
