@@ -37,18 +37,21 @@ pytestmark = [pytest.mark.fuzz] if FULL else []
 
 #: cases per property: (default profile, full profile)
 BUDGET = {
-    "drift_self": (40, 1500),
+    "drift_self": (40, 2000),
     "drift_ranges": (40, 1500),
     "drift_extreme": (20, 500),
     "anomaly": (25, 1000),
     "lineage": (30, 1500),
     "lineage_ids": (30, 1000),
     "lineage_int_kernel": (10, 300),
-    "sketch": (40, 1500),
+    "sketch": (40, 2000),
     "sketch_merge": (20, 500),
     "health": (20, 1000),
 }
-FULL_TOTAL = sum(full for _small, full in BUDGET.values())
+#: properties that a known bug in another helper's kernel fails (xfail: they stop at the first
+#: counterexample, so their cases are not counted)
+KNOWN_BUGS = {"drift_extreme", "lineage_int_kernel"}
+FULL_TOTAL = sum(full for name, (_small, full) in BUDGET.items() if name not in KNOWN_BUGS)
 SMALL_TOTAL = sum(small for small, _full in BUDGET.values())
 
 
@@ -306,6 +309,6 @@ def test_health_accounts_for_every_row_and_rates_are_shares(rows, every):
 
 
 def test_the_profiles_add_up():
-    """The README states the full profile's count; keep the budget honest."""
+    """The README states the full profile's count (cases of properties that must pass)."""
     assert FULL_TOTAL >= 10_000
     assert SMALL_TOTAL <= 400
