@@ -155,6 +155,27 @@ def call_target(e: Entries, m: Path) -> None:
     _set_model_json(e, obj)
 
 
+def absolute_weight_path(e: Entries, m: Path) -> None:
+    """torch joins a config's path_name with os.path.join: an absolute one names another
+    record than the weights folder's."""
+    cfg = json.loads(e["data/weights/model_weights_config.json"])
+    fqn = next(iter(cfg["config"]))
+    cfg["config"][fqn].update(path_name="/w", use_pickle=True)
+    e["data/weights/model_weights_config.json"] = json.dumps(cfg).encode()
+    e["/w"] = evil_torch_save(m)
+
+
+def program_without_json_suffix(e: Entries, m: Path) -> None:
+    """torch loads every record under models/ as a program, whatever its name ends with
+    (it cuts five characters as ".json"): a second program named models/evil_json."""
+    e["data/sample_inputs/evil.pt"] = e["data/sample_inputs/model.pt"]
+    e["data/weights/evil_weights_config.json"] = e["data/weights/model_weights_config.json"]
+    e["data/constants/evil_constants_config.json"] = e["data/constants/model_constants_config.json"]
+    second = dict(e)
+    shape_expression(second, m)
+    e["models/evil_json"] = second["models/model.json"]
+
+
 def compiled_code(e: Entries, m: Path) -> None:
     e["data/aotinductor/model/model.so"] = b"\x7fELF not really"
 
@@ -175,6 +196,8 @@ ATTACKS: dict[str, Callable[[Entries, Path], None]] = {
         node_name,
         parameter_name,
         call_target,
+        absolute_weight_path,
+        program_without_json_suffix,
         compiled_code,
     )
 }

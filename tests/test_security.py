@@ -38,6 +38,8 @@ REFUSED_AT = {
     "parameter_name": "_config.json",
     "call_target": "models/model.json",
     "compiled_code": "data/aotinductor/",
+    "absolute_weight_path": "/w",
+    "program_without_json_suffix": "models/evil_json",
     "duplicate": "data/sample_inputs/model.pt",
     "guard_code": None,  # loads: the guard code is dropped, never run
     "plain_pickle": None,
@@ -227,3 +229,52 @@ def test_a_program_that_fails_at_run_time_is_one_line(base_ws: Path, tmp_path: P
     assert "While executing" not in proc.stderr and "Original traceback" not in proc.stderr
     proc = run_hawknb("triage", str(ws), "--quiet")
     _assert_one_line_error(proc)
+
+
+def _exportable(kind: str) -> object:
+    import torch
+
+    class Norms(torch.nn.Module):  # buffers (running stats), layer norm
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin, self.bn = torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8)
+            self.ln, self.out = torch.nn.LayerNorm(8), torch.nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.out(self.ln(self.bn(self.lin(x)))).squeeze(-1)
+
+    class Constants(torch.nn.Module):  # a buffer and a lifted tensor constant
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("scale", torch.tensor([2.0, 1.0, 1.0, 1.0]))
+            self.k = torch.tensor(3.0)
+
+        def forward(self, x):
+            return (x * self.scale * self.k).sum(-1)
+
+    class SymShapes(torch.nn.Module):  # symbolic-shape arithmetic in the graph
+        def forward(self, x):
+            n = x.shape[0]
+            return torch.cat([x.mean(-1), x.mean(-1)]).reshape(2, n).sum(0) / (n // 2 + 1)
+
+    class Cond(torch.nn.Module):  # a higher-order op with subgraphs
+        def forward(self, x):
+            return torch.cond(x.sum() > 0, lambda x: x.sum(-1), lambda x: -x.sum(-1), (x,))
+
+    return {"norms": Norms, "constants": Constants, "sym": SymShapes, "cond": Cond}[kind]()
+
+
+@pytest.mark.parametrize("kind", ["norms", "constants", "sym", "cond"])
+def test_loader_admits_ordinary_exports(kind: str, tmp_path: Path):
+    """The checks refuse code, not ordinary programs: buffers, constants, dynamic batch,
+    symbolic shapes and higher-order ops all load and run."""
+    import torch
+
+    batch = torch.export.Dim("batch", min=2, max=100_000)
+    program = torch.export.export(
+        _exportable(kind).eval(), (torch.randn(8, 4),), dynamic_shapes={"x": {0: batch}}
+    )
+    torch.export.save(program, tmp_path / "p.pt2")
+    x = torch.randn(16, 4)
+    loaded = load_exported_program(tmp_path / "p.pt2")
+    assert torch.allclose(loaded.module()(x), program.module()(x))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import keyword
 import pickletools
+import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
@@ -129,10 +130,14 @@ def scan_pickle(data: bytes, path: Path, entry: str) -> None:
         raise _refuse(path, entry, "holds a malformed pickle", found=str(exc)[:120]) from None
 
 
-def _scan_torch_payload(data: bytes, path: Path, entry: str) -> None:
+def _scan_torch_payload(data: bytes, path: Path, entry: str) -> bytes:
     """A payload torch reads with ``torch.load``: it must be a ``torch.save`` zip (torch tells
     zip from legacy by the first bytes, so that is the test here too), without TorchScript
-    (``torch.load`` hands those to ``torch.jit.load``), and every pickle in it tensors only."""
+    (``torch.load`` hands those to ``torch.jit.load``), and every pickle in it tensors only.
+
+    Returns the payload re-packed from exactly the entries checked, so the zip reader torch
+    uses cannot find anything this one did not see.
+    """
     if not data.startswith(_ZIP_MAGIC):
         if data.startswith(b"\x80") or data[:1] in (b"(", b"c", b"]", b"}"):
             scan_pickle(data, path, entry)  # name the offending global if there is one
@@ -143,13 +148,27 @@ def _scan_torch_payload(data: bytes, path: Path, entry: str) -> None:
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise _refuse(path, entry, "is a corrupt torch.save zip", found=str(exc)[:120]) from None
     _refuse_duplicates(infos, path, entry)
+    blobs = []
     for info in infos:
         name = info.filename
         where = f"{entry}:{name}"
         if name.endswith("constants.pkl") or "/code/" in name:
             raise _refuse(path, where, "holds TorchScript code")
-        if name.endswith(".pkl"):
-            scan_pickle(_read_entry(inner, info, path, where), path, where)
+        blob = _read_entry(inner, info, path, where)
+        if name.endswith(".pkl") or blob.startswith(_ZIP_MAGIC):
+            if blob.startswith(_ZIP_MAGIC):
+                raise _refuse(path, where, "nests a zip inside a torch.save zip")
+            scan_pickle(blob, path, where)
+        blobs.append((name, blob))
+    return _pack(blobs)
+
+
+def _pack(entries: list[tuple[str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as packed:
+        for name, blob in entries:
+            packed.writestr(name, blob)
+    return out.getvalue()
 
 
 # -- the archive -----------------------------------------------------------------------------
@@ -222,22 +241,24 @@ def checked_archive(path: Path) -> bytes:
         raise _not_an_export(path)
     contents = {rel: _read_entry(zf, info, path, rel) for rel, info in records.items()}
     _check_records(contents, path)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as packed:
-        for info in infos:
-            packed.writestr(info.filename, contents[info.filename[len(_prefix) :]])
-    return out.getvalue()
+    return _pack([(info.filename, contents[info.filename[len(_prefix) :]]) for info in infos])
 
 
 def _check_records(contents: dict[str, bytes], path: Path) -> None:
-    """Classify every record the way torch's loader will use it, and check it for that use."""
+    """Classify every record the way torch's loader will use it, check it for that use, and
+    replace each torch.load payload by its re-packed, checked copy (in ``contents``).
+
+    Names are derived exactly as torch derives them (``models/`` + anything, the last five
+    characters cut as ".json"; ``os.path.join`` of a config's ``path_name``), so a record
+    torch reads under a name of its choosing is the record checked here.
+    """
     raw: set[str] = set()  # records torch reads as raw tensor bytes
     torch_pickles: set[str] = set()  # records torch passes to torch.load
     plain_pickles: set[str] = set()  # records torch passes to pickle.loads
     for rel in contents:
         if rel.startswith(_CODE_DIRS):
             raise _refuse(path, rel, "holds compiled code or a payload hawknb does not load")
-        if rel.startswith(_MODELS_DIR) and rel.endswith(".json"):
+        if rel.startswith(_MODELS_DIR):  # torch reads every models/ record as a program
             model = rel[len(_MODELS_DIR) : -len(".json")]
             check_program_json(_json(contents[rel], path, rel), path, rel)
             torch_pickles.add(_SAMPLE_INPUTS.format(model))
@@ -247,16 +268,12 @@ def _check_records(contents: dict[str, bytes], path: Path) -> None:
             cfg = _json(contents[rel], path, rel)
             _classify_constants(cfg, path, rel, raw, torch_pickles, plain_pickles)
     for rel, blob in contents.items():
-        if rel in torch_pickles or (rel not in raw and rel.endswith(_PICKLE_SUFFIXES)):
-            _scan_torch_payload(blob, path, rel)
-        elif rel in plain_pickles:
-            scan_pickle(blob, path, rel)
-        elif (
-            rel not in raw
-            and blob[:1] == b"\x80"
-            and blob[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
-        ):
-            scan_pickle(blob, path, rel)  # looks like a pickle: whatever reads it, check it
+        if rel in raw and rel not in torch_pickles | plain_pickles:
+            continue  # tensor bytes, never unpickled
+        if rel in torch_pickles or rel.endswith(_PICKLE_SUFFIXES) or blob.startswith(_ZIP_MAGIC):
+            contents[rel] = _scan_torch_payload(blob, path, rel)
+        elif rel in plain_pickles or blob[:1] == b"\x80":
+            scan_pickle(blob, path, rel)  # pickle.loads, or looks like a pickle: check it
 
 
 def _json(blob: bytes, path: Path, rel: str) -> Any:
@@ -282,7 +299,7 @@ def _config_items(cfg: Any, path: Path, rel: str) -> Iterator[tuple[str, dict[st
 
 def _classify(cfg: Any, base: str, path: Path, rel: str, raw: set[str], pickles: set[str]) -> None:
     for _fqn, meta in _config_items(cfg, path, rel):
-        (pickles if meta.get("use_pickle") else raw).add(base + meta["path_name"])
+        (pickles if meta.get("use_pickle") else raw).add(posixpath.join(base, meta["path_name"]))
 
 
 def _classify_constants(
@@ -290,7 +307,7 @@ def _classify_constants(
 ) -> None:
     for _fqn, meta in _config_items(cfg, path, rel):
         name = meta["path_name"]
-        record = _CONSTANTS_DIR + name
+        record = posixpath.join(_CONSTANTS_DIR, name)
         if name.startswith("tensor_"):
             (torch_pickles if meta.get("use_pickle") else raw).add(record)
         elif name.startswith("opaque_obj_"):
@@ -306,8 +323,6 @@ def check_program_json(obj: Any, path: Path, rel: str) -> None:
     while stack:
         value, key = stack.pop()
         if isinstance(value, dict):
-            if isinstance(value.get("target"), str) and "inputs" in value:
-                _check_target(value["target"], path, rel)
             for k, v in value.items():
                 stack.append((v, str(k)))
         elif isinstance(value, list):
@@ -319,12 +334,13 @@ def check_program_json(obj: Any, path: Path, rel: str) -> None:
 def _check_string(value: str, key: str | None, path: Path, rel: str) -> None:
     if "\r" in value:  # a line break for Python's tokenizer, inside generated comments
         raise _refuse(path, rel, f"has a carriage return in '{key}'", found=repr(value[:60]))
-    if key == "as_operator":
+    if key in ("target", "as_operator"):  # a node's callee, an operator argument
         _check_target(value, path, rel)
     elif key == "expr_str":
         _check_expr(value, path, rel)
     elif key in ("name", "as_name", "forward_arg_names"):
-        if not value.isidentifier() or keyword.iskeyword(value):
+        # "" is legal (a higher-order op's positional inputs are unnamed) and pastes nothing
+        if value and (not value.isidentifier() or keyword.iskeyword(value)):
             raise _refuse(
                 path, rel, f"has a {key} that is not an identifier", found=repr(value[:60])
             )
