@@ -185,3 +185,25 @@ def test_a_parquet_truncated_after_open_is_one_line(ws: Path):
     with pytest.raises(WorkspaceError) as err, reading_errors(str(ws)):
         w.validate()
     assert "\n" not in str(err.value)
+
+
+def test_any_command_reports_an_engine_panic_in_one_line(monkeypatch, capsys):
+    """Outside the commands that wrap their reads, the CLI still turns a polars panic into
+    one `hawknb: error:` line and exit 1 (a bug of ours would still show its traceback)."""
+    import hawknb.cli.check as check
+    from hawknb.cli import main
+
+    def panics(args):
+        raise pl.exceptions.PanicException("called `Option::unwrap()` on a `None` value\nat ...")
+
+    monkeypatch.setattr(check, "run", panics)
+    assert main(["check", "ws"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hawknb: error: the data engine failed")
+
+    def bug(args):
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(check, "run", bug)
+    with pytest.raises(ZeroDivisionError):
+        main(["check", "ws"])

@@ -89,7 +89,19 @@ def reading_errors(where: str) -> Iterator[None]:
 
 
 def _is_read_failure(exc: BaseException) -> bool:
-    if isinstance(exc, OSError):
-        return True
+    return isinstance(exc, OSError) or is_engine_failure(exc)
+
+
+def is_engine_failure(exc: BaseException) -> bool:
+    """A polars error, or a panic of its Rust engine (which derives from BaseException)."""
     module = type(exc).__module__ or ""
     return module.startswith("polars") or type(exc).__name__ == "PanicException"
+
+
+def engine_failure_message(exc: BaseException) -> str:
+    """One line for the command line when the data engine fails outside a workspace read."""
+    first = _first_line(str(exc))
+    return (
+        f"the data engine failed ({type(exc).__name__}: {first[:200]}); did a workspace file "
+        "change while hawknb was reading it?"
+    )
