@@ -240,6 +240,8 @@ def checked_archive(path: Path) -> bytes:
     if zf.read(records["archive_format"]).strip() != b"pt2":
         raise _not_an_export(path)
     contents = {rel: _read_entry(zf, info, path, rel) for rel, info in records.items()}
+    zf.close()
+    del zf, data  # the entries are all that is needed now: hold one copy, not two
     _check_records(contents, path)
     return _pack([(info.filename, contents[info.filename[len(_prefix) :]]) for info in infos])
 
