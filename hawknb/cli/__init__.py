@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from ..workspace.errors import HawknbError
+from ..workspace.errors import HawknbError, engine_failure_message, is_engine_failure
 
 #: sub-command modules, in the order `hawknb --help` lists them
 COMMANDS = (
@@ -81,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader went away (e.g. `hawknb triage ws | head`): not an error of ours
         sys.stderr.close()
         return 0
+    except BaseException as exc:
+        # polars errors and panics (a file changed mid-run) in any command: one line too
+        if args.debug or not is_engine_failure(exc):
+            raise
+        print(f"hawknb: error: {engine_failure_message(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

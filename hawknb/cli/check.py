@@ -6,6 +6,7 @@ import argparse
 import warnings
 
 from ..workspace import Workspace, WorkspaceWarning
+from ..workspace.errors import reading_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,11 +16,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ws = Workspace.open(args.workspace)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WorkspaceWarning)
-        notes = ws.validate()
+    with reading_errors(args.workspace):
+        ws = Workspace.open(args.workspace)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", WorkspaceWarning)
+            notes = ws.validate()
+        refused = ws.program_problems()
     for note in notes:
         print(f"warning: {note}")
+    if refused:
+        # a program that loading would refuse (it could run code, or is not one): the
+        # workspace is not fine, whatever else is
+        raise next(iter(sorted(refused.items())))[1]
     print(f"ok: {ws}")
     return 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import datetime, timezone
+from typing import Any
 
 from ..workspace import Workspace
-from ..workspace.errors import HawknbError
+from ..workspace.errors import HawknbError, reading_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the verdict and findings as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown report")
+    p.add_argument(
+        "--timings",
+        action="store_true",
+        help="add each step's run time ('seconds') to the JSON (off by default, so two runs "
+        "on the same workspace print the same bytes)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
 
@@ -35,16 +43,40 @@ def parse_time(text: str | None) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
+def verdict_json(inv: Any, timings: bool = False) -> str:
+    """The investigation as JSON; step timings only when asked for, since they differ
+    between identical runs."""
+    out = inv.to_dict()
+    for finding, data in zip(inv.findings, out.get("findings", []), strict=False):
+        if timings:
+            data["seconds"] = round(float(getattr(finding, "seconds", 0.0)), 3)
+        else:
+            data.pop("seconds", None)
+    return json.dumps(out, indent=2)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..triage import triage
 
-    ws = Workspace.open(args.workspace)
-    inv = triage(ws, metric=args.metric, start=parse_time(args.start), progress=not args.quiet)
-    if args.json:
-        print(inv.to_json())
-    elif args.markdown:
-        print(inv.to_markdown())
-    else:
-        print(inv.summary_text())
+    with reading_errors(args.workspace):
+        ws = Workspace.open(args.workspace)
+        inv = triage(ws, metric=args.metric, start=parse_time(args.start), progress=not args.quiet)
+        if args.json:
+            text = verdict_json(inv, timings=args.timings)
+        elif args.markdown:
+            text = inv.to_markdown()
+        else:
+            text = inv.summary_text()
+    for note in _warnings(inv):
+        print(f"hawknb: warning: {note}", file=sys.stderr)
+    print(text)
     sys.stdout.flush()
     return 0
+
+
+def _warnings(inv: Any) -> list[str]:
+    """The workspace warnings triage collected (e.g. a model whose features.json is empty),
+    printed on stderr so they never change the JSON on stdout."""
+    context = getattr(inv, "context", None)
+    notes = context.get("warnings") if isinstance(context, dict) else None
+    return [str(n) for n in notes] if isinstance(notes, list) else []

@@ -82,8 +82,10 @@ class Finding:
 
         return finding(self, level=level, with_evidence=evidence)
 
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+    def to_dict(self, timings: bool = False) -> dict[str, Any]:
+        """JSON-safe fields; ``seconds`` (the step's run time) only when ``timings``, so that
+        two runs on the same workspace give the same JSON."""
+        out = jsonable(
             {
                 "step": self.step,
                 "title": self.title,
@@ -93,9 +95,11 @@ class Finding:
                 "confidence": None if self.confidence is None else round(self.confidence, 3),
                 "next_step": self.next_step,
                 "evidence": self.evidence,
-                "seconds": round(self.seconds, 3),
             }
         )
+        if timings:
+            out["seconds"] = round(self.seconds, 3)
+        return out
 
 
 @dataclass

@@ -107,6 +107,8 @@ def validate_contents(ws: Workspace) -> list[str]:
                 )
     _check_rollouts(ws)
     _check_snapshot_refs(ws)
+    _check_feature_lists(ws, out)
+    _check_programs(ws, out)
     graph = ws.lineage()
     if graph is not None and ws.has("lineage_stats"):
         nodes = ws.table("lineage_stats").select(pl.col(c.NODE).unique()).collect()[c.NODE]
@@ -117,6 +119,31 @@ def validate_contents(ws: Workspace) -> list[str]:
                 f"{ws.where('lineage_stats')}: nodes {unknown[:5]} are not in the lineage graph",
             )
     return out
+
+
+def _check_feature_lists(ws: Workspace, out: list[str]) -> None:
+    """An empty features.json is legal JSON but says the model reads nothing: triage would
+    find no feature to blame and answer 'none' without saying why, so say it here."""
+    for model, names in sorted(ws._features_given.items()):
+        if not names:
+            where = (
+                str(ws.root / c.SNAPSHOTS_DIR / model / c.FEATURES_FILE)
+                if ws.root
+                else f"features[{model!r}]"
+            )
+            _warn(
+                out,
+                f"{where}: lists no features, so model '{model}' has no inputs to check "
+                "(feature and lineage steps find nothing for it)",
+            )
+
+
+def _check_programs(ws: Workspace, out: list[str]) -> None:
+    """Check every snapshot's exported program the way loading it would (without loading
+    it): a refused program is a warning here, so the rest of the workspace is still usable,
+    and `hawknb check` turns it into its error."""
+    for _key, problem in sorted(ws.program_problems().items()):
+        _warn(out, str(problem))
 
 
 def _duplicate_rows(ws: Workspace, lf: pl.LazyFrame, narrow: list[str]) -> int:

@@ -7,10 +7,9 @@ modified, and nothing is ever written inside the workspace directory.
 
 from __future__ import annotations
 
-import json
+import io
 import logging
 import warnings
-import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ import polars as pl
 from ..engine import as_lazy
 from . import contract as c
 from .errors import WorkspaceError, WorkspaceWarning
+from .pt2_guard import checked_archive
+from .reading import read_json, regular_file
 
 FrameLike = Any  # a pandas or polars (lazy) DataFrame
 
@@ -153,23 +154,32 @@ def _normalize_table(
     return lf, lf.collect_schema()
 
 
-def _is_pt2_archive(path: Path) -> bool:
-    """A torch.export archive is a zip with `archive_format` and `models/*.json` entries.
+def _present(path: Path) -> bool:
+    """Whether a path exists, counting a dangling link as present (reading it then says why
+    it cannot be read, instead of the file silently counting as absent)."""
+    return path.exists() or path.is_symlink()
 
-    Checked before `torch.export.load` so that a file that is not an exported program (a pickle,
-    a `torch.save` zip) is never handed to a loader that may unpickle it.
-    """
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        fmt = [n for n in names if n.endswith("/archive_format") or n == "archive_format"]
-        has_model = any("/models/" in n and n.endswith(".json") for n in names)
-        if not fmt or not has_model:
-            return False
-        if any(n.endswith("data.pkl") for n in names):
-            return False
-        return zf.read(fmt[0]).strip() == b"pt2"
+
+def _read_features(root: Path) -> dict[str, list[str]]:
+    """Each model's features.json under snapshots/: a JSON list of column names."""
+    features: dict[str, list[str]] = {}
+    snap_dir = root / c.SNAPSHOTS_DIR
+    if not snap_dir.is_dir():
+        return features
+    for model_dir in sorted(p for p in snap_dir.iterdir() if p.is_dir()):
+        ffile = model_dir / c.FEATURES_FILE
+        if not _present(ffile):
+            continue
+        names = read_json(ffile)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise WorkspaceError(
+                str(ffile),
+                "has the wrong shape",
+                expected="a JSON list of feature column names",
+                found=type(names).__name__,
+            )
+        features[model_dir.name] = names
+    return features
 
 
 class Workspace:
@@ -227,6 +237,7 @@ class Workspace:
         self._lineage: nx.DiGraph | None = None
         self._features_given = {k: list(v) for k, v in (features or {}).items()}
         self._programs = dict(programs or {})
+        self._problems: dict[tuple[str, str], WorkspaceError] | None = None
         self._check_serving_columns()
         self._check_features_json()
 
@@ -253,36 +264,10 @@ class Workspace:
                         fix="see docs/workspace.md for the workspace contract",
                     )
                 continue
+            regular_file(file)  # a pipe would block the scan, a folder would read as a dataset
             frames[name] = pl.scan_parquet(file)
         lineage_file = root / c.LINEAGE_FILE
-        lineage = None
-        if lineage_file.exists():
-            try:
-                lineage = json.loads(lineage_file.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise WorkspaceError(
-                    str(lineage_file), "is not valid JSON", found=str(exc), fix="rewrite it"
-                ) from exc
-        features: dict[str, list[str]] = {}
-        snap_dir = root / c.SNAPSHOTS_DIR
-        if snap_dir.is_dir():
-            for model_dir in sorted(p for p in snap_dir.iterdir() if p.is_dir()):
-                ffile = model_dir / c.FEATURES_FILE
-                if ffile.exists():
-                    try:
-                        names = json.loads(ffile.read_text())
-                    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                        raise WorkspaceError(
-                            str(ffile), "is not valid JSON", found=str(exc), fix="rewrite it"
-                        ) from exc
-                    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                        raise WorkspaceError(
-                            str(ffile),
-                            "has the wrong shape",
-                            expected="a JSON list of feature column names",
-                            found=type(names).__name__,
-                        )
-                    features[model_dir.name] = names
+        lineage = read_json(lineage_file) if _present(lineage_file) else None
         return cls(
             metrics=frames.get("metrics"),
             serving=frames.get("serving"),
@@ -292,7 +277,7 @@ class Workspace:
             training_curves=frames.get("training_curves"),
             lineage_stats=frames.get("lineage_stats"),
             lineage=lineage,
-            features=features,
+            features=_read_features(root),
             _root=root,
             _sources=sources,
         )
@@ -463,6 +448,22 @@ class Workspace:
             return load_onnx_program(path)
         return load_exported_program(path)
 
+    def program_problems(self) -> dict[tuple[str, str], WorkspaceError]:
+        """The snapshot programs that loading would refuse, each with its one-line error.
+
+        Checked statically (no program is loaded) and once per workspace: `validate` reports
+        them as warnings, so triage still runs on the rest, and `hawknb check` fails on them.
+        """
+        if self._problems is None:
+            problems = {}
+            for key, path in self._program_files().items():
+                try:
+                    checked_archive(path)
+                except WorkspaceError as exc:
+                    problems[key] = exc
+            self._problems = problems
+        return dict(self._problems)
+
     # -- content validation ------------------------------------------------------------------
     def validate(self) -> list[str]:
         """Check the contents against the contract (reads the data once per table).
@@ -480,31 +481,84 @@ class Workspace:
         return f"Workspace({tables}{where})"
 
 
-def _build_lineage(raw: Any, where: str) -> nx.DiGraph:
-    if isinstance(raw, nx.DiGraph):
-        graph = raw.copy()
-    else:
-        if not isinstance(raw, Mapping) or "nodes" not in raw or "edges" not in raw:
+_LINEAGE_SHAPE = '{"nodes": [{"id", "kind", "name"}], "edges": [{"source", "target"}]}'
+
+
+def _node_id(value: Any, where: str, what: str) -> str:
+    """Node ids are strings or integers (read as their decimal string); anything else, null
+    above all, is an error rather than a node silently called "None"."""
+    if isinstance(value, str) and value != "":
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise WorkspaceError(
+        where,
+        f"{what} is not a node id",
+        expected="a non-empty string or an integer",
+        found=repr(value)[:80],
+    )
+
+
+def _text_attr(node: Mapping[str, Any], key: str, default: str, where: str, i: int) -> str:
+    value = node.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise WorkspaceError(
+            where, f"node #{i} has a '{key}' that is not text", found=repr(value)[:80]
+        )
+    return str(value)
+
+
+def _lineage_lists(raw: Any, where: str) -> tuple[list[Any], list[Any]]:
+    if not isinstance(raw, Mapping) or "nodes" not in raw or "edges" not in raw:
+        raise WorkspaceError(
+            where,
+            "has the wrong shape",
+            expected=_LINEAGE_SHAPE,
+            found=type(raw).__name__ if not isinstance(raw, Mapping) else f"keys {list(raw)}",
+        )
+    for key in ("nodes", "edges"):
+        if not isinstance(raw[key], list):
             raise WorkspaceError(
                 where,
-                "has the wrong shape",
-                expected='{"nodes": [{"id", "kind", "name"}], "edges": [{"source", "target"}]}',
-                found=type(raw).__name__ if not isinstance(raw, Mapping) else f"keys {list(raw)}",
+                f"'{key}' is not a list",
+                expected=_LINEAGE_SHAPE,
+                found=type(raw[key]).__name__ if raw[key] is not None else "null",
             )
+    return raw["nodes"], raw["edges"]
+
+
+def _build_lineage(raw: Any, where: str) -> nx.DiGraph:
+    if isinstance(raw, nx.DiGraph):
+        # the same ids as from a file: strings (integers become their decimal string), so
+        # lineage_stats' string `node` column matches them
+        names = {n: _node_id(n, where, f"node {n!r}") for n in raw.nodes}
+        if len(set(names.values())) != len(names):
+            dup = sorted({v for v in names.values() if list(names.values()).count(v) > 1})
+            raise WorkspaceError(where, f"node id '{dup[0]}' appears twice")
+        graph = nx.relabel_nodes(raw, names, copy=True)
+    else:
+        nodes, edges = _lineage_lists(raw, where)
         graph = nx.DiGraph()
-        for i, node in enumerate(raw["nodes"]):
+        for i, node in enumerate(nodes):
             if not isinstance(node, Mapping) or "id" not in node:
                 raise WorkspaceError(where, f"node #{i} has no 'id'", found=repr(node)[:80])
-            nid = str(node["id"])
+            nid = _node_id(node["id"], where, f"node #{i}'s 'id'")
             if nid in graph:
                 raise WorkspaceError(where, f"node id '{nid}' appears twice")
-            graph.add_node(nid, kind=node.get("kind", ""), name=node.get("name", nid))
-        for i, edge in enumerate(raw["edges"]):
+            graph.add_node(
+                nid,
+                kind=_text_attr(node, "kind", "", where, i),
+                name=_text_attr(node, "name", nid, where, i),
+            )
+        for i, edge in enumerate(edges):
             if not isinstance(edge, Mapping) or "source" not in edge or "target" not in edge:
                 raise WorkspaceError(
                     where, f"edge #{i} needs 'source' and 'target'", found=repr(edge)[:80]
                 )
-            s, t = str(edge["source"]), str(edge["target"])
+            s = _node_id(edge["source"], where, f"edge #{i}'s 'source'")
+            t = _node_id(edge["target"], where, f"edge #{i}'s 'target'")
             for end in (s, t):
                 if end not in graph:
                     raise WorkspaceError(
@@ -540,23 +594,24 @@ class _SilenceTorchLogs:
 
 
 def load_exported_program(path: str | Path) -> Any:
-    """Load a `torch.export.save`d program, refusing anything that is not one."""
+    """Load a `torch.export.save`d program without letting the file run code.
+
+    The archive is checked entry by entry first (see `pt2_guard`: pickles must be tensors
+    only, call targets torch ops, names plain), and torch loads the checked bytes, not the
+    file again. The loaded program's guard code and sample inputs are dropped: torch turns
+    them into Python source that it execs when `.module()` is called, and hawknb needs
+    neither (it runs the graph on the serving log's rows).
+    """
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise WorkspaceError(str(path), "does not exist")
-    if not _is_pt2_archive(path):
-        raise WorkspaceError(
-            str(path),
-            "is not a torch.export program (refused without unpickling it)",
-            expected="a file written by torch.export.save",
-            fix="re-export the snapshot with torch.export.save",
-        )
+    packed = checked_archive(path)
     import torch
 
     try:
         with _SilenceTorchLogs(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.export.load(str(path))
+            program = torch.export.load(io.BytesIO(packed))
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise WorkspaceError(
@@ -565,6 +620,9 @@ def load_exported_program(path: str | Path) -> Any:
             found=f"{type(exc).__name__}: {first[:200]}",
             fix="re-export the snapshot with torch.export.save",
         ) from exc
+    program._guards_code = []
+    program.example_inputs = None
+    return program
 
 
 def iter_tables(ws: Workspace) -> Iterable[tuple[str, pl.LazyFrame]]:
