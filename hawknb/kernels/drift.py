@@ -200,7 +200,10 @@ def _mean_shift(r: np.ndarray, cur: np.ndarray, e: int) -> float:
     diff = float(cur.mean()) - float(r.mean())
     if _constant(r):
         return _raw(diff, e)
-    return diff / robust_scale(r)
+    with np.errstate(over="ignore", divide="ignore"):
+        shift = diff / robust_scale(r)
+    # a spread that underflows (subnormal) is a constant reference for every practical purpose
+    return shift if np.isfinite(shift) else _raw(diff, e)
 
 
 def _raw(x: float, e: int) -> float:
