@@ -18,6 +18,7 @@ import difflib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -393,6 +394,7 @@ def instantiate(
     execute: bool = False,
     kernel_name: str | None = None,
     timeout: float | None = 900,
+    progress: bool = False,
 ) -> Instantiated:
     """Write ``template`` to ``output`` with its papermill parameters set; optionally run it.
 
@@ -403,6 +405,7 @@ def instantiate(
     (``application/vnd.jupyter.widget-state+json``), so the views render when reopened and in
     ``hawknb report``'s offline HTML. A cell that fails raises :class:`NotebookExecutionError`
     with the cell's one-line error; the partly run notebook is still written for inspection.
+    ``progress`` shows a bar over the cells on stderr (a run takes tens of seconds).
     """
     import time
 
@@ -430,7 +433,7 @@ def instantiate(
             parameters=params,
             prepare_only=not execute,
             kernel_name=kernel_name,
-            progress_bar=False,
+            progress_bar={"file": sys.stderr, "desc": out.name} if progress else False,
             cwd=str(out.resolve().parent),
             store_widget_state=True,
             execution_timeout=timeout,

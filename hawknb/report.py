@@ -75,6 +75,7 @@ def write_report(
     keep_notebook: str | os.PathLike[str] | None = None,
     hide_code: bool = True,
     timeout: float | None = 900,
+    progress: bool = False,
 ) -> Report:
     """Execute the triage template on ``workspace`` and write an offline HTML report.
 
@@ -110,6 +111,7 @@ def write_report(
             workspace=str(ws.resolve()),
             execute=True,
             timeout=timeout,
+            progress=progress,
         )
         nb = nbformat.read(nb_path, as_version=4)
     verdict = notebook_verdict(nb)

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         execute=args.execute,
         kernel_name=args.kernel,
         timeout=args.timeout,
+        progress=args.execute,
     )
     if done.executed:
         state = "with widget state" if done.widget_state_saved else "without widget state"

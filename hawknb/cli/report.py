@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         keep_notebook=args.notebook,
         hide_code=not args.show_code,
         timeout=args.timeout,
+        progress=True,
     )
     v = rep.verdict
     cause = v.get("cause", "unknown")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..simulate import INCIDENT_KINDS, default_truth_path, simulate
+from ..simulate.truth import INCIDENT_KINDS, default_truth_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..simulate import simulate  # polars + torch: only when a workspace is written
+
     truth_path = args.truth or default_truth_path(args.workspace)
     try:
         truth = simulate(

@@ -6,7 +6,6 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from ..workspace import Workspace
 from ..workspace.errors import HawknbError
 
 
@@ -37,6 +36,7 @@ def parse_time(text: str | None) -> datetime | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..triage import triage
+    from ..workspace import Workspace  # polars + torch: only when a triage runs
 
     ws = Workspace.open(args.workspace)
     inv = triage(ws, metric=args.metric, start=parse_time(args.start), progress=not args.quiet)
