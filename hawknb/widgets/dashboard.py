@@ -126,10 +126,19 @@ def features_view(inv: Investigation) -> FeatureRanking:
         )
         return view
     return FeatureRanking(
-        ranking.table,
+        _meaningful_confidence(ranking.table),
         sparklines=ranking.sparklines(),
         title=f"{ranking.model}: features ranked by responsibility ({ranking.method})",
     )
+
+
+def _meaningful_confidence(table: pl.DataFrame) -> pl.DataFrame:
+    """Blank the ranking's confidence where it is 0: it is how often a feature is in the top-k
+    across resamples, so 0 means "never in the top-k", not "surely not responsible"."""
+    if "confidence" not in table.columns:
+        return table
+    conf = pl.col("confidence")
+    return table.with_columns(pl.when(conf > 0).then(conf).otherwise(None).alias("confidence"))
 
 
 def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplorer:
@@ -337,8 +346,15 @@ class Dashboard(ipywidgets.VBox):
         if not sel.get("start") or self.investigation.workspace is None:
             return
         start = datetime.fromisoformat(str(sel["start"]).replace("Z", "+00:00"))
+        end = (
+            datetime.fromisoformat(str(sel["end"]).replace("Z", "+00:00"))
+            if sel.get("end")
+            else None
+        )
         metric = self.investigation.verdict.metric
-        inv = triage(self.investigation.workspace, metric=metric, start=start, progress=False)
+        inv = triage(
+            self.investigation.workspace, metric=metric, start=start, end=end, progress=False
+        )
         self._build(inv)
 
     def _on_model(self, change: dict[str, Any]) -> None:

@@ -23,6 +23,37 @@ from hawknb.widgets._serialization import table_to_ipc, to_polars
 __all__ = ["FeatureRanking", "prepare_distributions", "prepare_sparklines", "prepare_table"]
 
 FEATURE = "feature"
+
+#: the columns shown by default, in order: what a reader decides on (the rest behind a toggle)
+COMPACT_COLUMNS = (
+    "rank",
+    FEATURE,
+    "drift_psi",
+    "corr_with_prediction",
+    "importance_shift",
+    "explained_share",
+    "evidence",
+)
+
+#: short headers (and their tooltips) for the ranking's columns; others show their own name
+COLUMN_LABELS: dict[str, tuple[str, str]] = {
+    "rank": ("#", "rank by responsibility for the prediction shift"),
+    "drift_psi": ("drift (PSI)", "population stability index, reference vs anomaly window"),
+    "corr_with_prediction": (
+        "corr. w/ pred. shift",
+        "correlation in time between the feature's drift and the prediction's drift",
+    ),
+    "importance_shift": (
+        "Δ importance",
+        "change of ablation importance (mean |prediction change| when the feature is ablated)",
+    ),
+    "explained_share": ("share of shift", "share of the prediction shift the feature carries"),
+    "confidence": (
+        "top-k confidence",
+        "how often the feature is among the top-k across bootstrap resamples (blank: never)",
+    ),
+    "evidence": ("evidence", "the numbers behind the rank, in words"),
+}
 _MAX_SPARK_POINTS = 240
 _DEFAULT_BINS = 20
 
@@ -205,6 +236,9 @@ class FeatureRanking(HawknbWidget):
     _table = traitlets.Bytes(b"").tag(sync=True)
     _sparklines = traitlets.Dict().tag(sync=True)
     _distributions = traitlets.Dict().tag(sync=True)
+    #: columns shown before the reader asks for all of them (absent ones are skipped)
+    compact_columns = traitlets.List(traitlets.Unicode(), list(COMPACT_COLUMNS)).tag(sync=True)
+    _labels = traitlets.Dict().tag(sync=True)
     selected_feature = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
@@ -226,6 +260,7 @@ class FeatureRanking(HawknbWidget):
             _table=table_to_ipc(df),
             _sparklines=prepare_sparklines(sparklines, names),
             _distributions=prepare_distributions(distributions, names),
+            _labels={k: list(v) for k, v in COLUMN_LABELS.items() if k in df.columns},
             title=title,
             empty_reason=reason,
             **kwargs,
