@@ -26,7 +26,7 @@ from .features import FeatureRanking
 from .lineage import LineageExplorer
 from .modelgraph import ModelGraphTensorViewer
 from .navigator import InvestigationNavigator
-from .rollouts import RolloutCorrelator
+from .rollouts import RolloutCorrelator, predecessor_pair
 from .timeline import AnomalyTimeline
 
 
@@ -86,8 +86,31 @@ def models_view(inv: Investigation) -> RolloutCorrelator:
         health,
         rollouts=rollouts,
         suspect=suspect,
-        title="Prediction health per model / experiment, with rollouts",
+        title="Top line, prediction health per model / experiment and snapshot traffic shares",
+        **_correlator_context(inv),
     )
+
+
+def _correlator_context(inv: Investigation) -> dict[str, Any]:
+    """What every correlator row is read against: the top line, the anomaly window and the
+    snapshots the snapshot step names (so the traffic shown is theirs, not the newest)."""
+    anomaly: Anomaly | None = inv.context.get("anomaly")
+    series: pl.DataFrame = inv.context.get("metric_series", pl.DataFrame())
+    out: dict[str, Any] = {}
+    if anomaly is not None and not series.is_empty():
+        top = series.filter(pl.col(c.METRIC) == anomaly.metric).select(c.TS, c.VALUE)
+        out.update(topline=top, topline_name=anomaly.metric, window=(anomaly.onset, anomaly.end))
+    snap = inv.finding("snapshot")
+    arms = (snap.evidence.get("experiments") or {}) if snap is not None else {}
+    named = [
+        str(s)
+        for arm in arms.values()
+        if isinstance(arm, dict)
+        for s in (arm.get("suspect"), arm.get("rolled_out"))
+        if s
+    ]
+    out["named"] = sorted(set(named) | ({inv.verdict.snapshot} if inv.verdict.snapshot else set()))
+    return out
 
 
 def snapshot_view(inv: Investigation) -> RolloutCorrelator:
@@ -97,21 +120,25 @@ def snapshot_view(inv: Investigation) -> RolloutCorrelator:
         if by_snap is None:
             view.empty_reason = "the walk did not reach snapshot isolation"
         return view
-    # one small multiple per snapshot: the same-hours A/B is read by stacking them
-    frame = by_snap.with_columns(
-        pl.concat_str([pl.col(c.EXPERIMENT), pl.col(c.SNAPSHOT)], separator=" / ").alias(
-            c.EXPERIMENT
-        )
-    ).drop(c.SNAPSHOT)
+    # the model's rows over its snapshots' bands, and the snapshot under suspicion next to its
+    # predecessor in the same hours
     v = inv.verdict
-    suspect = None
-    if v.snapshot:
-        exp = v.experiment or frame[c.EXPERIMENT][0].split(" / ")[0]
-        suspect = {"model": v.model, "experiment": f"{exp} / {v.snapshot}"}
+    health = inv.context.get("health")
+    iso = inv.context.get("snapshot_isolation")
+    exp = v.experiment or (iso.experiment if iso is not None else None)
+    under = v.snapshot or (iso.rolled_out if iso is not None else None)
+    pair = predecessor_pair(by_snap, v.model, exp, under) if under else None
+    ws = inv.workspace
+    rollouts = ws.table("rollouts").collect() if ws is not None and ws.has("rollouts") else None
+    frame = health.filter(pl.col(c.MODEL) == v.model) if health is not None else by_snap
     return RolloutCorrelator(
         frame,
-        suspect=suspect,
-        title=f"{v.model}: prediction health per snapshot in the same hours",
+        rollouts=rollouts,
+        suspect={"model": v.model, "experiment": exp, "snapshot": under} if exp else None,
+        compare=by_snap.filter(pl.col(c.MODEL) == v.model) if pair else None,
+        compare_pair=pair,
+        title=f"{v.model}: snapshot under suspicion and its predecessor in the same hours",
+        **_correlator_context(inv),
     )
 
 
