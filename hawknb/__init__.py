@@ -32,7 +32,8 @@ _LAZY = {
     "Dashboard": ".widgets.dashboard",
     "AnomalyTimeline": ".widgets.timeline",
     "RolloutCorrelator": ".widgets.rollouts",
-    "FeatureRanking": ".widgets.features",
+    "FeatureTable": ".widgets.features",
+    "FeatureRanking": ".widgets.features",  # deprecated alias of FeatureTable
     "ModelGraphTensorViewer": ".widgets.modelgraph",
     "LineageExplorer": ".widgets.lineage",
     "InvestigationNavigator": ".widgets.navigator",
@@ -42,6 +43,7 @@ __all__ = [
     "AnomalyTimeline",
     "Dashboard",
     "FeatureRanking",
+    "FeatureTable",
     "Finding",
     "HawknbError",
     "Investigation",

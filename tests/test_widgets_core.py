@@ -475,3 +475,25 @@ def test_rollouts_compare_puts_the_suspect_next_to_its_predecessor() -> None:
     assert roles["s2"] == "suspect" and roles["s1"] == "predecessor"
     with pytest.raises(ValueError, match="ISO-8601"):
         RolloutCorrelator(_health(), window=("x", T0))
+
+
+def test_timeline_marks_only_rollouts_near_the_anomaly() -> None:
+    series = pl.DataFrame(
+        {"ts": [T0 + dt.timedelta(hours=h) for h in range(200)], "value": np.ones(200)}
+    )
+    times = [5, 60, 95, 120, 190]  # hours; the anomaly is hours 100..110
+    roll = pl.DataFrame(
+        {
+            "ts": [T0 + dt.timedelta(hours=h) for h in times],
+            "model": "m",
+            "experiment": "e",
+            "snapshot": [f"s{i}" for i in range(len(times))],
+            "traffic": 1.0,
+        }
+    )
+    window = {"onset": T0 + dt.timedelta(hours=100), "end": T0 + dt.timedelta(hours=110)}
+    tl = AnomalyTimeline(series, windows=[window], rollouts=roll)
+    near = [m["ts"] for m in tl.markers if m["near"]]
+    assert near == [T0_MS + 95 * 3600e3]  # 120 is after the end, 60 is over a day before
+    assert len(tl.markers) == len(times)  # the rest stay available on demand
+    assert all(m["near"] for m in AnomalyTimeline(series, rollouts=roll).markers)

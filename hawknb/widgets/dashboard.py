@@ -22,7 +22,8 @@ from ..triage.findings import STEPS
 from ..triage.topline import Anomaly
 from ..workspace import Workspace
 from ..workspace import contract as c
-from .features import FeatureRanking
+from ._baseline import baseline_before
+from .features import FeatureTable
 from .lineage import LineageExplorer
 from .modelgraph import ModelGraphTensorViewer
 from .navigator import InvestigationNavigator
@@ -48,6 +49,8 @@ def timeline_view(inv: Investigation) -> AnomalyTimeline:
         return view
     res = results[name]
     frame = res.baseline if not res.baseline.is_empty() else series.filter(pl.col(c.METRIC) == name)
+    if anomaly is not None and anomaly.metric == name and not res.baseline.is_empty():
+        frame = baseline_before(frame, anomaly.onset, res.period)  # the band is the expectation
     cols = [col for col in (c.TS, c.VALUE, "baseline", "lower", "upper") if col in frame.columns]
     rollouts = None
     ws = inv.workspace
@@ -142,17 +145,17 @@ def snapshot_view(inv: Investigation) -> RolloutCorrelator:
     )
 
 
-def features_view(inv: Investigation) -> FeatureRanking:
+def features_view(inv: Investigation) -> FeatureTable:
     ranking = inv.context.get("ranking")
     if ranking is None:
-        view = FeatureRanking(pl.DataFrame(schema={"feature": pl.String}), title="Features")
+        view = FeatureTable(pl.DataFrame(schema={"feature": pl.String}), title="Features")
         view.empty_reason = (
             "feature isolation was not needed: the walk convicted a snapshot"
             if inv.verdict.snapshot
             else "the walk did not reach feature isolation"
         )
         return view
-    return FeatureRanking(
+    return FeatureTable(
         _meaningful_confidence(ranking.table),
         sparklines=ranking.sparklines(),
         title=f"{ranking.model}: features ranked by responsibility ({ranking.method})",

@@ -160,12 +160,35 @@ def _rollout_markers(rollouts: object) -> list[dict[str, Any]]:
     ]
 
 
+#: a rollout this long before an anomaly's onset (or inside it) counts as near it
+NEAR_MS = 24 * 3600e3
+
+
+def _mark_near(
+    markers: list[dict[str, Any]], windows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Flag the rollouts near an anomaly (``near``): the view draws only those by default.
+
+    Dozens of dashed lines across the whole chart hide the one that matters; without any
+    anomaly window every rollout is near (nothing to be near to)."""
+    if not windows:
+        return [{**m, "near": True} for m in markers]
+    return [
+        {
+            **m,
+            "near": any(w["onset"] - NEAR_MS <= m["ts"] <= w["end"] for w in windows),
+        }
+        for m in markers
+    ]
+
+
 class AnomalyTimeline(HawknbWidget):
     """A metric over time with anomaly bands and rollout markers; brush to select a window.
 
     ``series``: frame with ``ts``, ``value`` and optionally ``baseline``, ``lower``, ``upper``.
     ``windows``: dicts/objects with ``onset``, ``end``, ``direction``, ``severity`` (``label``).
-    ``rollouts``: frame ``ts, model, experiment, snapshot, traffic`` (markers where mixes change).
+    ``rollouts``: frame ``ts, model, experiment, snapshot, traffic`` (markers where mixes change;
+    only those near an anomaly window are drawn until the reader asks for all).
     ``baseline``: a number (a flat reference line) when the series has no baseline column.
     Trait ``selection`` is ``{"start": iso, "end": iso}`` (or ``{}``) after a brush or a click on a
     band; ``selection_range`` gives it as UTC datetimes.
@@ -204,7 +227,7 @@ class AnomalyTimeline(HawknbWidget):
         x_last = float(x[-1]) if len(x) else None
         super().__init__(title=title, max_points=max_points, height=height)
         self.windows = _window_dicts(windows, x_last)
-        self.markers = _rollout_markers(rollouts)
+        self.markers = _mark_near(_rollout_markers(rollouts), self.windows)
         self.baseline_value = None if baseline is None else float(baseline)
         self.total_points = len(x)
         if len(x) == 0:
