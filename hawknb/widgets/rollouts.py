@@ -22,13 +22,11 @@ from ..workspace.contract import EXPERIMENT, MODEL, SNAPSHOT, TRAFFIC, TS
 from ._base import HawknbWidget, static_esm
 from ._downsample import minmax_indices
 from ._serialization import frame_trait, jsonable, table_to_ipc, to_polars
-from .timeline import _ts_ms
+from .timeline import _ts_ms, is_near
 
 DEFAULT_SERIES = ("mean_prediction", "calibration", "ne", "traffic")
 MAX_POINTS_PER_PANEL = 600
 MAX_TOPLINE_BUCKETS = 400
-#: a snapshot whose traffic started this close to the anomaly window is labelled on the axis
-NEAR_MS = 24 * 3600e3
 PANEL = "panel"
 SNAP = "snap"
 SHARE = "share"
@@ -117,7 +115,7 @@ def _bands(
     starts = r.group_by(MODEL, SNAPSHOT).agg(pl.col(TS).min().alias("start")).sort("start")
     snaps = []
     for i, (model, name, start) in enumerate(starts.iter_rows()):
-        near = window is not None and window[0] - NEAR_MS <= start <= window[1]
+        near = window is not None and is_near(float(start), window[0])
         snaps.append(
             {
                 "id": i,
@@ -247,6 +245,7 @@ class RolloutCorrelator(HawknbWidget):
     #: ts, which (0 suspect, 1 predecessor), health columns
     compare = frame_trait("the suspect snapshot and its predecessor in the same hours")
     compare_pair = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    compare_title = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -262,6 +261,7 @@ class RolloutCorrelator(HawknbWidget):
         named: Iterable[str] = (),
         compare: object = None,
         compare_pair: tuple[str, str] | None = None,
+        compare_title: str = "",
     ) -> None:
         df = to_polars(health, "RolloutCorrelator(health)")
         missing = [c for c in (TS, MODEL, EXPERIMENT) if c not in df.columns]
@@ -335,6 +335,9 @@ class RolloutCorrelator(HawknbWidget):
             pair = (str(compare_pair[0]), str(compare_pair[1]))
             self.compare = _compare(compare, pair, [s for s in series if s != TRAFFIC])
             self.compare_pair = list(pair)
+            self.compare_title = compare_title or (
+                f"{pair[0]} (under suspicion) vs {pair[1]} (its predecessor), same hours"
+            )
         self.series = shown
         self.suspect = jsonable(suspect)
         self.panels = [

@@ -160,8 +160,15 @@ def _rollout_markers(rollouts: object) -> list[dict[str, Any]]:
     ]
 
 
-#: a rollout this long before an anomaly's onset (or inside it) counts as near it
-NEAR_MS = 24 * 3600e3
+#: a rollout from this long before an anomaly's onset to NEAR_AFTER_MS after it is "near" it:
+#: the one a reader should line up with the onset (a rollout a day into an incident is not)
+NEAR_BEFORE_MS = 12 * 3600e3
+NEAR_AFTER_MS = 6 * 3600e3
+
+
+def is_near(ts_ms: float, onset_ms: float) -> bool:
+    """Whether a rollout at ``ts_ms`` lines up with an onset at ``onset_ms``."""
+    return onset_ms - NEAR_BEFORE_MS <= ts_ms <= onset_ms + NEAR_AFTER_MS
 
 
 def _mark_near(
@@ -176,7 +183,7 @@ def _mark_near(
     return [
         {
             **m,
-            "near": any(w["onset"] - NEAR_MS <= m["ts"] <= w["end"] for w in windows),
+            "near": any(is_near(m["ts"], w["onset"]) for w in windows),
         }
         for m in markers
     ]

@@ -19,8 +19,9 @@ const CSS = `
 .hawknb-features .hawknb-ft-head, .hawknb-features .hawknb-row { display: grid; align-items: center;
   column-gap: 8px; padding: 0 6px; white-space: nowrap; }
 .hawknb-features .hawknb-ft-head { background: var(--jp-layout-color2, #eee); font-weight: 600;
-  height: 28px; border-bottom: 1px solid var(--jp-border-color1, #bbb); }
-.hawknb-features .hawknb-ft-head > div { cursor: pointer; user-select: none; overflow: hidden; text-overflow: ellipsis; }
+  min-height: 30px; padding-top: 2px; padding-bottom: 2px; border-bottom: 1px solid var(--jp-border-color1, #bbb); }
+.hawknb-features .hawknb-ft-head > div { cursor: pointer; user-select: none; overflow: hidden; text-overflow: ellipsis;
+  white-space: normal; line-height: 1.15; }
 .hawknb-features .hawknb-ft-head > div.num, .hawknb-features .hawknb-row > div.num { text-align: right; }
 .hawknb-features .hawknb-ft-scroll { position: relative; overflow-y: auto; overflow-x: hidden; }
 .hawknb-features .hawknb-ft-rows { position: absolute; left: 0; right: 0; top: 0; }

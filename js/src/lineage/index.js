@@ -159,6 +159,7 @@ function render({ model, el }) {
 
   const canvas = new GraphCanvas(holder, {
     height: 560,
+    legible: { minScale: 0.95, minHeight: 180 },
     drawNode,
     edgeStyle: (e, th) => {
       const s = layout.ids[e.s];

@@ -243,7 +243,7 @@ function render({ model, el }) {
     const box = document.createElement("div");
     box.className = "hawknb-rc-compare";
     const h = document.createElement("h4");
-    h.textContent = `${pair[0]} (under suspicion) vs ${pair[1]} (its predecessor), same hours`;
+    h.textContent = model.get("compare_title") || `${pair[0]} vs ${pair[1]}, same hours`;
     cmpCanvas = document.createElement("canvas");
     cmpCanvas.className = "hawknb-rc-compare-canvas";
     cmpCanvas.style.height = "130px";
