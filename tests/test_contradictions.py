@@ -95,3 +95,14 @@ def test_notebook_names_the_colour_the_lineage_view_draws() -> None:
         text = nb.read_text()
         assert "orange nodes" in text, nb
         assert "red nodes" not in text, nb
+
+
+def test_verdict_table_shows_no_python_reprs(case):
+    from hawknb.widgets.dashboard import verdict_view
+
+    dash, _ = case
+    text = verdict_view(dash.investigation).value
+    assert "['" not in text and "[&#x27;" not in text  # no list repr, escaped or not
+    assert "<code>" in text
+    conf = dash.investigation.verdict.confidence
+    assert f"{conf:.2f}" in text and repr(conf) not in text

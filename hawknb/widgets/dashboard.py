@@ -320,11 +320,21 @@ def training_view(inv: Investigation) -> ipywidgets.HTML:
 def verdict_view(inv: Investigation) -> ipywidgets.HTML:
     v = inv.verdict
     rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(val))}</td></tr>"
+        f"<tr><th>{html.escape(k)}</th><td>{_cell(val)}</td></tr>"
         for k, val in v.to_dict().items()
         if val not in (None, [], "")
     )
     return ipywidgets.HTML(f"<table class='hawknb-verdict'>{rows}</table>")
+
+
+def _cell(value: Any) -> str:
+    """A verdict value as a person reads it: names as code, lists joined, numbers rounded --
+    never a Python repr (``['a', 'b']``, ``0.8410000000000001``)."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(f"<code>{html.escape(str(x))}</code>" for x in value)
+    if isinstance(value, float):
+        return html.escape(f"{value:.2f}" if math.isfinite(value) else str(value))
+    return html.escape(str(value))
 
 
 class Dashboard(ipywidgets.VBox):
