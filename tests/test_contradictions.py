@@ -69,7 +69,7 @@ def test_brushed_window_is_investigated_to_its_end(case):
     onset = datetime.fromisoformat(truth["onset"])
     start = onset - timedelta(days=4)  # far from any anomaly: nothing detected contains it
     end = start + timedelta(hours=10)
-    dash.timeline.selection = {"start": start.isoformat(), "end": end.isoformat()}
+    dash.timeline.selected_window = {"start": start.isoformat(), "end": end.isoformat()}
     top = dash.investigation.finding("topline")
     assert "no detected anomaly contains" in top.decision
     assert end.isoformat() in top.decision

@@ -224,10 +224,13 @@ def test_timeline_windows_markers_and_selection() -> None:
     assert [m["ts"] for m in tl.markers] == [T0_MS, T0_MS + 3600e3]
     assert tl.selection_range is None
     tl.select("2024-01-01T02:00Z", T0)
-    assert tl.selection == {"start": "2024-01-01T00:00:00.000Z", "end": "2024-01-01T02:00:00.000Z"}
+    assert tl.selected_window == {
+        "start": "2024-01-01T00:00:00.000Z",
+        "end": "2024-01-01T02:00:00.000Z",
+    }
     assert tl.selection_range == (T0, T0 + dt.timedelta(hours=2))
     tl.select(None, None)
-    assert tl.selection == {}
+    assert tl.selected_window == {}
 
 
 def test_timeline_empty_states_and_bad_input() -> None:
@@ -290,7 +293,7 @@ def test_rollouts_panels_suspect_first_and_ramp() -> None:
     assert data.columns == ["panel", "ts", "mean_prediction", "ne"]
     assert data.height == 150
     rc.select("a", "test")
-    assert rc.selected == {"model": "a", "experiment": "test"}
+    assert rc.selected_panel == {"model": "a", "experiment": "test"}
     with pytest.raises(ValueError, match="no panel"):
         rc.select("zzz", "q")
 

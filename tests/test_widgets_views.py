@@ -367,3 +367,26 @@ def test_feature_table_shows_the_compact_columns_first() -> None:
     assert w.compact_columns[:2] == ["rank", "feature"]
     assert "evidence" in w.compact_columns and "confidence" not in w.compact_columns
     assert set(w._labels) <= set(w.frame.columns)
+
+
+def test_graph_views_share_one_bundle_with_elkjs_once() -> None:
+    from hawknb.widgets._base import STATIC_DIR
+
+    assert str(LineageExplorer._esm) == str(ModelGraphTensorViewer._esm)
+    with_elk = [p.name for p in STATIC_DIR.glob("*.js") if "org.eclipse.elk" in p.read_text()]
+    assert with_elk == ["graph.js"]
+
+
+def test_selection_traits_follow_one_scheme() -> None:
+    import hawknb.widgets as w
+
+    for cls in (
+        w.AnomalyTimeline,
+        w.RolloutCorrelator,
+        FeatureTable,
+        LineageExplorer,
+        ModelGraphTensorViewer,
+        w.InvestigationNavigator,
+    ):
+        synced = [n for n, t in cls.class_traits(sync=True).items() if "select" in n]
+        assert synced and all(n.startswith("selected_") for n in synced), (cls.__name__, synced)

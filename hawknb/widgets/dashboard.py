@@ -383,8 +383,8 @@ class Dashboard(ipywidgets.VBox):
         self.navigator = InvestigationNavigator(
             steps, views=views, selected=first, title="hawknb investigation"
         )
-        self.timeline.observe(self._on_window, names="selection")
-        self.rollouts.observe(self._on_model, names="selected")
+        self.timeline.observe(self._on_window, names="selected_window")
+        self.rollouts.observe(self._on_model, names="selected_panel")
         self.features.observe(self._on_feature, names="selected_feature")
         self.children = [self.navigator.box]
 

@@ -22,7 +22,7 @@ from ..workspace.contract import EXPERIMENT, MODEL, SNAPSHOT, TRAFFIC, TS
 from ._base import HawknbWidget, static_esm
 from ._downsample import minmax_indices
 from ._serialization import frame_trait, jsonable, table_to_ipc, to_polars
-from .timeline import _ts_ms, is_near
+from .timeline import _renamed, _ts_ms, is_near
 
 DEFAULT_SERIES = ("mean_prediction", "calibration", "ne", "traffic")
 MAX_POINTS_PER_PANEL = 600
@@ -224,7 +224,7 @@ class RolloutCorrelator(HawknbWidget):
     ``named``: snapshots a finding names; the per-row ramp follows them (optional).
     ``compare``: health per snapshot (``ts``, ``snapshot`` and health columns) with
     ``compare_pair=(suspect, predecessor)``: the two drawn side by side in the same hours.
-    Trait ``selected`` becomes ``{"model", "experiment"}`` when a panel is clicked.
+    Trait ``selected_panel`` becomes ``{"model", "experiment"}`` when a row is clicked.
     """
 
     _esm = static_esm("rollouts")
@@ -234,7 +234,8 @@ class RolloutCorrelator(HawknbWidget):
     panels = traitlets.List(traitlets.Dict()).tag(sync=True)
     series = traitlets.List(traitlets.Unicode()).tag(sync=True)
     suspect = traitlets.Dict().tag(sync=True)
-    selected = traitlets.Dict().tag(sync=True)
+    #: ``{"model", "experiment"}`` of the clicked row (every view names it ``selected_*``)
+    selected_panel = traitlets.Dict().tag(sync=True)
     x_range = traitlets.List(traitlets.Float()).tag(sync=True)
     #: Arrow IPC via the trait's serializer: panel, ts, snap (index into ``snapshots``), share
     bands = frame_trait("every snapshot's traffic share per panel and time")
@@ -394,8 +395,19 @@ class RolloutCorrelator(HawknbWidget):
     def select(self, model: str | None, experiment: str | None = None) -> None:
         """Select a panel from Python; ``select(None)`` clears."""
         if model is None:
-            self.selected = {}
+            self.selected_panel = {}
             return
         if not any(p["model"] == model and p["experiment"] == experiment for p in self.panels):
             raise ValueError(f"RolloutCorrelator.select: no panel {model}/{experiment}")
-        self.selected = {MODEL: model, EXPERIMENT: experiment}
+        self.selected_panel = {MODEL: model, EXPERIMENT: experiment}
+
+    @property
+    def selected(self) -> dict[str, Any]:
+        """Deprecated: the old name of ``selected_panel``."""
+        _renamed("RolloutCorrelator.selected", "selected_panel")
+        return self.selected_panel
+
+    @selected.setter
+    def selected(self, value: dict[str, Any]) -> None:
+        _renamed("RolloutCorrelator.selected", "selected_panel")
+        self.selected_panel = value

@@ -189,6 +189,12 @@ def _mark_near(
     ]
 
 
+def _renamed(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"{old} is now {new}", DeprecationWarning, stacklevel=3)
+
+
 class AnomalyTimeline(HawknbWidget):
     """A metric over time with anomaly bands and rollout markers; brush to select a window.
 
@@ -197,8 +203,8 @@ class AnomalyTimeline(HawknbWidget):
     ``rollouts``: frame ``ts, model, experiment, snapshot, traffic`` (markers where mixes change;
     only those near an anomaly window are drawn until the reader asks for all).
     ``baseline``: a number (a flat reference line) when the series has no baseline column.
-    Trait ``selection`` is ``{"start": iso, "end": iso}`` (or ``{}``) after a brush or a click on a
-    band; ``selection_range`` gives it as UTC datetimes.
+    Trait ``selected_window`` is ``{"start": iso, "end": iso}`` (or ``{}``) after a brush or a
+    click on a band; ``selection_range`` gives it as UTC datetimes.
     """
 
     _esm = static_esm("timeline")
@@ -207,7 +213,8 @@ class AnomalyTimeline(HawknbWidget):
     data = traitlets.Bytes(b"").tag(sync=True)
     windows = traitlets.List(traitlets.Dict()).tag(sync=True)
     markers = traitlets.List(traitlets.Dict()).tag(sync=True)
-    selection = traitlets.Dict().tag(sync=True)
+    #: ``{"start": iso, "end": iso}`` or ``{}``; every view names its selection ``selected_*``
+    selected_window = traitlets.Dict().tag(sync=True)
     total_points = traitlets.Int(0).tag(sync=True)
     sent_points = traitlets.Int(0).tag(sync=True)
     x_range = traitlets.List(traitlets.Float()).tag(sync=True)
@@ -284,15 +291,27 @@ class AnomalyTimeline(HawknbWidget):
     @property
     def selection_range(self) -> tuple[dt.datetime, dt.datetime] | None:
         """The brushed window as UTC datetimes, or None when nothing is selected."""
-        if not self.selection.get("start") or not self.selection.get("end"):
+        sel = self.selected_window
+        if not sel.get("start") or not sel.get("end"):
             return None
-        return iso_to_datetime(self.selection["start"]), iso_to_datetime(self.selection["end"])
+        return iso_to_datetime(sel["start"]), iso_to_datetime(sel["end"])
 
     def select(self, start: Any, end: Any) -> None:
         """Select a window from Python (the view draws it); ``select(None, None)`` clears."""
         a, b = to_ms(start), to_ms(end)
         if a is None or b is None:
-            self.selection = {}
+            self.selected_window = {}
             return
         a, b = min(a, b), max(a, b)
-        self.selection = {"start": ms_to_iso(a), "end": ms_to_iso(b)}
+        self.selected_window = {"start": ms_to_iso(a), "end": ms_to_iso(b)}
+
+    @property
+    def selection(self) -> dict[str, Any]:
+        """Deprecated: the old name of ``selected_window``."""
+        _renamed("AnomalyTimeline.selection", "selected_window")
+        return self.selected_window
+
+    @selection.setter
+    def selection(self, value: dict[str, Any]) -> None:
+        _renamed("AnomalyTimeline.selection", "selected_window")
+        self.selected_window = value

@@ -220,7 +220,7 @@ function render({ model, el }) {
     canvas.style.height = `${ROW_H}px`;
     row.append(label, canvas);
     const choose = () => {
-      model.set("selected", { model: p.model, experiment: p.experiment });
+      model.set("selected_panel", { model: p.model, experiment: p.experiment });
       model.save_changes();
     };
     row.addEventListener("click", choose);
@@ -311,20 +311,20 @@ function render({ model, el }) {
     });
   }
   const markSelected = () => {
-    const sel = model.get("selected") || {};
+    const sel = model.get("selected_panel") || {};
     for (const { row } of rows) row.dataset.selected = String(row.dataset.model === sel.model && row.dataset.experiment === sel.experiment);
     root.dataset.selected = sel.model ? `${sel.model}/${sel.experiment}` : "";
   };
   markSelected();
   requestAnimationFrame(draw);
-  model.on("change:selected", markSelected);
+  model.on("change:selected_panel", markSelected);
   let ro = null;
   if (typeof ResizeObserver !== "undefined") {
     ro = new ResizeObserver(() => requestAnimationFrame(draw));
     ro.observe(grid);
   }
   return () => {
-    model.off("change:selected", markSelected);
+    model.off("change:selected_panel", markSelected);
     if (ro) ro.disconnect();
   };
 }

@@ -253,7 +253,7 @@ function render({ model, el }) {
         if (sel.width < 3) return; // a click, handled below (selects the band under it)
         const a = u.posToVal(sel.left, "x");
         const b = u.posToVal(sel.left + sel.width, "x");
-        model.set("selection", selectionFromRange(a, b));
+        model.set("selected_window", selectionFromRange(a, b));
         model.save_changes();
       }],
     },
@@ -267,7 +267,7 @@ function render({ model, el }) {
   }
 
   function showSelection(plot) {
-    const sel = model.get("selection") || {};
+    const sel = model.get("selected_window") || {};
     const a = msFromIso(sel.start);
     const b = msFromIso(sel.end);
     if (a == null || b == null) {
@@ -289,17 +289,17 @@ function render({ model, el }) {
     const rect = u.over.getBoundingClientRect();
     const win = windowAt(windows, u.posToVal(e.clientX - rect.left, "x"));
     if (!win) return;
-    model.set("selection", selectionFromRange(win.onset, win.end));
+    model.set("selected_window", selectionFromRange(win.onset, win.end));
     model.save_changes();
     showSelection(u);
   });
 
   const onSelection = () => showSelection(u);
-  model.on("change:selection", onSelection);
+  model.on("change:selected_window", onSelection);
   showSelection(u);
 
   zoomBtn.addEventListener("click", () => {
-    const sel = model.get("selection") || {};
+    const sel = model.get("selected_window") || {};
     const a = msFromIso(sel.start);
     const b = msFromIso(sel.end);
     if (a == null || b == null || b <= a) return;
@@ -323,7 +323,7 @@ function render({ model, el }) {
   return () => {
     disposed = true;
     clearTimeout(debounce);
-    model.off("change:selection", onSelection);
+    model.off("change:selected_window", onSelection);
     if (ro) ro.disconnect();
     u.destroy();
   };
