@@ -174,8 +174,9 @@ def test_timeline_downsamples_a_year_and_keeps_the_spike() -> None:
     tl = AnomalyTimeline(minutely(n, spike_at=300_001), max_points=3000)
     assert tl.total_points == n
     assert 1000 < tl.sent_points <= 3000
-    assert len(tl.data) < 150_000  # a year of points in well under 1% of its raw size
-    overview = ipc_to_table(tl.data)
+    wire = tl.get_state()["data"]  # what crosses: the trait's serializer makes Arrow IPC
+    assert isinstance(wire, memoryview) and wire.nbytes < 150_000  # well under 1% of raw
+    overview = ipc_to_table(wire)
     assert overview["value"].max() == 100.0
     assert overview["ts"].is_sorted()
     assert tl.empty_reason == ""
@@ -289,7 +290,7 @@ def test_rollouts_panels_suspect_first_and_ramp() -> None:
     assert [p["suspect"] for p in rc.panels] == [True, False, False]
     assert rc.panels[0]["ramp"] == [[T0_MS + 10 * 3600e3, 0.25], [T0_MS + 20 * 3600e3, 1.0]]
     assert rc.series == ["mean_prediction", "ne", "traffic"]  # calibration absent, note not numeric
-    data = ipc_to_table(rc.data)
+    data = rc.data
     assert data.columns == ["panel", "ts", "mean_prediction", "ne"]
     assert data.height == 150
     rc.select("a", "test")
@@ -309,7 +310,7 @@ def test_rollouts_thins_long_panels_and_empty_states() -> None:
         }
     )
     rc = RolloutCorrelator(long, series=["ne"])
-    data = ipc_to_table(rc.data)
+    data = rc.data
     assert data.height <= 601
     assert abs(data["ne"].mean() - (n - 1) / 2) < 5  # bucket means preserve the mean
     assert "no rows" in RolloutCorrelator(long.head(0)).empty_reason

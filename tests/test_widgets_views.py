@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hawknb.widgets import FeatureTable, LineageExplorer, ModelGraphTensorViewer
-from hawknb.widgets._serialization import ipc_to_table
 from hawknb.widgets.features import prepare_distributions, prepare_sparklines, prepare_table
 from hawknb.widgets.lineage import prepare_series
 from hawknb.widgets.modelgraph import flag_nodes, prepare_graph, prepare_stats
@@ -41,7 +40,7 @@ def ranking() -> pl.DataFrame:
 class TestFeatureTable:
     def test_table_crosses_as_arrow_with_every_column(self) -> None:
         w = FeatureTable(ranking())
-        back = ipc_to_table(w._table)
+        back = w._table
         assert back.columns == ["feature", "rank", "score", "drift_psi", "evidence"]
         assert back["feature"].to_list() == ["ad_ctr", "user_age", "price"]
         assert math.isnan(back["score"][2])  # NaN stays NaN (evidence), null stays null
@@ -52,7 +51,7 @@ class TestFeatureTable:
         pdf = ranking().to_pandas()
         before = pdf.copy()
         w = FeatureTable(pdf)
-        assert ipc_to_table(w._table).height == 3
+        assert w._table.height == 3
         pd.testing.assert_frame_equal(pdf, before)
 
     def test_selection_accepts_features_and_rejects_others(self) -> None:
@@ -83,7 +82,7 @@ class TestFeatureTable:
         assert out["hist"][0] == "[1, 2]"
         df2 = ranking().with_columns(pl.Series("obj", [{"a": 1}, {"a": 2}, {"a": 3}]))
         assert prepare_table(df2)["obj"].dtype == pl.String
-        assert ipc_to_table(FeatureTable(df2)._table).height == 3
+        assert FeatureTable(df2)._table.height == 3
 
     def test_sparklines_from_dict_and_long_frame(self) -> None:
         d = prepare_sparklines({"ad_ctr": [1, float("nan"), 3], "ghost": [1, 2]}, ["ad_ctr"])

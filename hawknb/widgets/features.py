@@ -21,7 +21,7 @@ import polars as pl
 import traitlets
 
 from hawknb.widgets._base import HawknbWidget, static_esm
-from hawknb.widgets._serialization import table_to_ipc, to_polars
+from hawknb.widgets._serialization import frame_trait, to_polars
 
 __all__ = ["FeatureTable", "prepare_distributions", "prepare_sparklines", "prepare_table"]
 
@@ -236,7 +236,7 @@ class FeatureTable(HawknbWidget):
     """
 
     _esm = static_esm("features")
-    _table = traitlets.Bytes(b"").tag(sync=True)
+    _table = frame_trait("the ranking as shown")
     _sparklines = traitlets.Dict().tag(sync=True)
     _distributions = traitlets.Dict().tag(sync=True)
     #: columns shown before the reader asks for all of them (absent ones are skipped)
@@ -260,7 +260,7 @@ class FeatureTable(HawknbWidget):
             reason = "the ranking has no features (no feature passed the evidence thresholds)"
         self._frame = df  # before super().__init__: the selection validator reads it
         super().__init__(
-            _table=table_to_ipc(df),
+            _table=df,
             _sparklines=prepare_sparklines(sparklines, names),
             _distributions=prepare_distributions(distributions, names),
             _labels={k: list(v) for k, v in COLUMN_LABELS.items() if k in df.columns},

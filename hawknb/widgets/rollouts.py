@@ -21,7 +21,7 @@ import traitlets
 from ..workspace.contract import EXPERIMENT, MODEL, SNAPSHOT, TRAFFIC, TS
 from ._base import HawknbWidget, static_esm
 from ._downsample import minmax_indices
-from ._serialization import frame_trait, jsonable, table_to_ipc, to_polars
+from ._serialization import frame_trait, jsonable, to_polars
 from .timeline import _renamed, _ts_ms, is_near
 
 DEFAULT_SERIES = ("mean_prediction", "calibration", "ne", "traffic")
@@ -229,8 +229,8 @@ class RolloutCorrelator(HawknbWidget):
 
     _esm = static_esm("rollouts")
 
-    #: Arrow IPC, long: panel (int), ts (epoch ms), one float column per health series
-    data = traitlets.Bytes(b"").tag(sync=True)
+    #: long: panel (int), ts (epoch ms), one float column per health series (Arrow IPC on the wire)
+    data = frame_trait("prediction health per panel")
     panels = traitlets.List(traitlets.Dict()).tag(sync=True)
     series = traitlets.List(traitlets.Unicode()).tag(sync=True)
     suspect = traitlets.Dict().tag(sync=True)
@@ -359,7 +359,7 @@ class RolloutCorrelator(HawknbWidget):
             xs += [self.topline[TS].min(), self.topline[TS].max()]
         xs = [float(x) for x in xs if x is not None]
         self.x_range = [min(xs), max(xs)] if xs else []
-        self.data = table_to_ipc(long.select(pl.col(PANEL).cast(pl.Int32), TS, *health_cols))
+        self.data = long.select(pl.col(PANEL).cast(pl.Int32), TS, *health_cols)
         if not panels:
             self.empty_reason = "the health frame has no rows"
         elif not shown:

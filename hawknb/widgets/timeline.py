@@ -24,6 +24,7 @@ from ..workspace.contract import EXPERIMENT, MODEL, SNAPSHOT, TRAFFIC, TS, VALUE
 from ._base import HawknbWidget, static_esm
 from ._downsample import minmax_indices, range_slice
 from ._serialization import (
+    frame_trait,
     iso_to_datetime,
     jsonable,
     ms_to_iso,
@@ -209,8 +210,8 @@ class AnomalyTimeline(HawknbWidget):
 
     _esm = static_esm("timeline")
 
-    #: Arrow IPC of the overview: ts (epoch ms), value[, baseline, lower, upper]
-    data = traitlets.Bytes(b"").tag(sync=True)
+    #: the overview: ts (epoch ms), value[, baseline, lower, upper]; Arrow IPC on the wire
+    data = frame_trait("the downsampled overview")
     windows = traitlets.List(traitlets.Dict()).tag(sync=True)
     markers = traitlets.List(traitlets.Dict()).tag(sync=True)
     #: ``{"start": iso, "end": iso}`` or ``{}``; every view names its selection ``selected_*``
@@ -254,10 +255,10 @@ class AnomalyTimeline(HawknbWidget):
             for w in self.windows:  # a window beyond the series still shows
                 lo, hi = min(lo, w["onset"]), max(hi, w["end"])
             self.x_range = [lo, hi]
-        self.data = self._encode(0, len(x), max_points)
+        self.data = self._sample(0, len(x), max_points)
 
     # -- data -----------------------------------------------------------------------------------
-    def _encode(self, i0: int, i1: int, max_points: int) -> bytes:
+    def _sample(self, i0: int, i1: int, max_points: int) -> pl.DataFrame:
         x = self._x[i0:i1]
         y = self._cols[VALUE][i0:i1]
         idx = minmax_indices(x, y, max(1, max_points // 4))
@@ -265,7 +266,7 @@ class AnomalyTimeline(HawknbWidget):
         frame = {TS: x[idx], **{c: v[i0:i1][idx] for c, v in self._cols.items()}}
         if i0 == 0 and i1 == len(self._x):
             self.sent_points = len(idx)
-        return table_to_ipc(pl.DataFrame(frame))
+        return pl.DataFrame(frame)
 
     def detail(self, lo: float, hi: float, width: int = 1000) -> bytes:
         """Arrow IPC of the points within ``[lo, hi]`` (epoch ms), downsampled to ``width`` px."""
@@ -275,7 +276,7 @@ class AnomalyTimeline(HawknbWidget):
         # one point on each side so lines reach the edges of the visible range
         i0, i1 = max(0, i0 - 1), min(len(self._x), i1 + 1)
         n = int(min(max(2 * int(width), 64), 4 * self.max_points))
-        return self._encode(i0, i1, n)
+        return table_to_ipc(self._sample(i0, i1, n))
 
     def _request_range(
         self, payload: dict[str, Any], _buffers: list[bytes]
