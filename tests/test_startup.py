@@ -81,3 +81,15 @@ def test_help_lists_every_command_with_its_own_summary() -> None:
     for name in COMMANDS:
         if name in SUMMARY:
             assert SUMMARY[name] == helps[name], name
+
+
+def test_executing_a_notebook_reports_progress_per_cell(tmp_path: Path, capfd) -> None:
+    """`hawknb new --execute` and `hawknb report` run for tens of seconds: a bar over the
+    cells on stderr says how far they are (here the first cells fail fast: no workspace)."""
+    from hawknb.notebooks import NotebookExecutionError, instantiate
+
+    out = tmp_path / "progress.ipynb"
+    with pytest.raises(NotebookExecutionError):
+        instantiate("triage", out, workspace=str(tmp_path / "missing"), execute=True, progress=True)
+    err = capfd.readouterr().err
+    assert "progress.ipynb" in err and "cell" in err
