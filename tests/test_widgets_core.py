@@ -477,6 +477,14 @@ def test_rollouts_compare_puts_the_suspect_next_to_its_predecessor() -> None:
     assert cmp.filter(pl.col("which") == 0)["mean_prediction"].mean() == pytest.approx(0.3)
     roles = {s["name"]: s["role"] for s in rc.snapshots}
     assert roles["s2"] == "suspect" and roles["s1"] == "predecessor"
+    cleared = RolloutCorrelator(
+        _health(),
+        rollouts=roll,
+        compare=by_snap,
+        compare_pair=pair,
+        compare_roles=("examined", "predecessor"),
+    )
+    assert {s["name"]: s["role"] for s in cleared.snapshots}["s2"] == "examined"
     with pytest.raises(ValueError, match="ISO-8601"):
         RolloutCorrelator(_health(), window=("x", T0))
 

@@ -49,9 +49,6 @@ Consider installing the package or pass your own 'workerFactory' to ELK's constr
 /* basis 0: the canvas's own pixel width must not size the view (it is measured from the view) */
 .hawknb-lineage .hawknb-ln-canvas { flex: 1 1 0; min-width: 200px; overflow: hidden;
   border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 3px; }
-/* a view inside a shrink-to-fit container (the dashboard's stack) would otherwise size the canvas
-   from the canvas: keep it wide enough to read the candidates side by side */
-.hawknb-lineage .hawknb-graph-canvas { min-width: 560px; }
 .hawknb-lineage .hawknb-ln-side { flex: 0 0 260px; max-height: 560px; overflow-y: auto;
   font-size: var(--jp-ui-font-size1, 12px); color: var(--jp-ui-font-color1, #333); }
 .hawknb-lineage .hawknb-ln-side h4 { margin: 4px 0; font-size: var(--jp-ui-font-size1, 13px);

@@ -140,10 +140,11 @@ def snapshot_view(inv: Investigation) -> RolloutCorrelator:
         suspect={"model": v.model, "experiment": exp, "snapshot": under} if exp else None,
         compare=by_snap.filter(pl.col(c.MODEL) == v.model) if pair else None,
         compare_pair=pair,
+        compare_roles=("suspect" if v.snapshot else "examined", "predecessor"),
         compare_title=(
             f"{pair[0]} (convicted) vs {pair[1]} (its predecessor) in the same hours"
             if pair and v.snapshot
-            else f"{pair[0]} (rolled out near the onset, cleared by the snapshot step) vs "
+            else f"{pair[0]} (examined and cleared by the snapshot step) vs "
             f"{pair[1]} (its predecessor) in the same hours"
             if pair
             else ""

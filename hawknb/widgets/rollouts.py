@@ -223,7 +223,9 @@ class RolloutCorrelator(HawknbWidget):
     ``window``: the anomaly ``(start, end)``, shaded on every row (optional).
     ``named``: snapshots a finding names; the per-row ramp follows them (optional).
     ``compare``: health per snapshot (``ts``, ``snapshot`` and health columns) with
-    ``compare_pair=(suspect, predecessor)``: the two drawn side by side in the same hours.
+    ``compare_pair=(suspect, predecessor)``: the two drawn side by side in the same hours
+    (``compare_roles`` names them on the axis, e.g. ``("examined", "predecessor")`` for a
+    snapshot the snapshot step cleared).
     Trait ``selected_panel`` becomes ``{"model", "experiment"}`` when a row is clicked.
     """
 
@@ -263,6 +265,7 @@ class RolloutCorrelator(HawknbWidget):
         compare: object = None,
         compare_pair: tuple[str, str] | None = None,
         compare_title: str = "",
+        compare_roles: tuple[str, str] = ("suspect", "predecessor"),
     ) -> None:
         df = to_polars(health, "RolloutCorrelator(health)")
         missing = [c for c in (TS, MODEL, EXPERIMENT) if c not in df.columns]
@@ -317,7 +320,8 @@ class RolloutCorrelator(HawknbWidget):
         win = _window_ms(window)
         roles = {}
         if compare_pair:
-            roles = {str(compare_pair[1]): "predecessor", str(compare_pair[0]): "suspect"}
+            # "examined" instead of "suspect" when the snapshot step cleared it
+            roles = {str(compare_pair[1]): compare_roles[1], str(compare_pair[0]): compare_roles[0]}
         elif suspect.get(SNAPSHOT):
             roles = {str(suspect[SNAPSHOT]): "suspect"}
         for n in named:

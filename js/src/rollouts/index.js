@@ -76,7 +76,7 @@ function shadeWindow(ctx, win, sx, h, pal) {
 }
 
 function snapColor(s, pal) {
-  if (s.role === "suspect") return pal.error;
+  if (s.role === "suspect" || s.role === "examined") return pal.error;
   if (s.role === "predecessor") return pal.accent;
   if (s.role === "named") return pal.warn;
   return s.id % 2 ? "#9e9e9e" : "#cfcfcf";
@@ -127,7 +127,7 @@ function drawLabels(ctx, snaps, sx, y, pal, font, w) {
     ctx.lineTo(x, y + 12);
     ctx.stroke();
     ctx.setLineDash([]);
-    const text = s.role === "suspect" || s.role === "predecessor" ? `${s.name} (${s.role})` : s.name;
+    const text = s.role && s.role !== "named" ? `${s.name} (${s.role})` : s.name;
     const tw = ctx.measureText(text).width;
     row = x < lastEnd ? (row + 1) % 2 : 0;
     const tx = Math.min(x + 3, w - tw - 2);

@@ -104,7 +104,7 @@ export function panelRanges(panel) {
   return out;
 }
 
-/** The snapshots to label: the ones near the anomaly, or all of them on demand. */
+/** The snapshots to label: the ones near the anomaly and the compared pair, or all on demand. */
 export function labelled(snapshots, all) {
-  return snapshots.filter((s) => all || s.near || s.role === "suspect" || s.role === "predecessor");
+  return snapshots.filter((s) => all || s.near || (s.role && s.role !== "named"));
 }
