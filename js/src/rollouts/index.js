@@ -31,7 +31,7 @@ const CSS = `
 `;
 
 const ROW_H = 78;
-const TOP_H = 84;
+const TOP_H = 96;
 
 function setup(canvas, h) {
   const dpr = window.devicePixelRatio || 1;
@@ -129,7 +129,7 @@ function drawLabels(ctx, snaps, sx, y, pal, font, w) {
     ctx.setLineDash([]);
     const text = s.role && s.role !== "named" ? `${s.name} (${s.role})` : s.name;
     const tw = ctx.measureText(text).width;
-    row = x < lastEnd ? (row + 1) % 2 : 0;
+    row = x < lastEnd ? (row + 1) % 3 : 0;
     const tx = Math.min(x + 3, w - tw - 2);
     ctx.fillStyle = pal.fg;
     ctx.fillText(text, tx, 2 + row * 12);
@@ -261,7 +261,7 @@ function render({ model, el }) {
       const sx = scale(x0, x1, 2, w - 2);
       shadeWindow(ctx, win, sx, h, pal);
       const ext = extent([top.columns.value]);
-      if (ext) line(ctx, top.columns.ts, top.columns.value, sx, scale(ext[0], ext[1], h - 4, 28), pal.fg, 1.3);
+      if (ext) line(ctx, top.columns.ts, top.columns.value, sx, scale(ext[0], ext[1], h - 4, 40), pal.fg, 1.3);
       drawLabels(ctx, shown, sx, 14, pal, font, w);
     }
     const ext = extent([...byPanel.values()].map((d) => d.cols[metric]).filter(Boolean));
