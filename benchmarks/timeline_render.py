@@ -69,7 +69,7 @@ def run_once(lab: Lab, i: int, n: int) -> dict[str, float]:
     rendered = lab.page.evaluate("() => window.__tl_rendered")
     k = lab.kernel_json(
         "{'t_start': t_start, 't_built': t_built, 'state': tl.state_bytes(), "
-        "'data': len(tl.data), 'esm': len(str(tl._esm)), 'sent': tl.sent_points, 'total': tl.total_points}"
+        "'data': tl.get_state()['data'].nbytes, 'esm': len(str(tl._esm)), 'sent': tl.sent_points, 'total': tl.total_points}"
     )
     # zoom: click on the middle tenth, then "Zoom to selection" -> detail request -> update
     lab.kernel_eval(

@@ -18,6 +18,7 @@ import difflib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -411,6 +412,7 @@ def instantiate(
     timeout: float | None = 900,
     force: bool = False,
     record: bool = False,
+    progress: bool = False,
 ) -> Instantiated:
     """Write ``template`` to ``output`` with its papermill parameters set; optionally run it.
 
@@ -424,6 +426,7 @@ def instantiate(
     The notebook is written atomically, and an existing ``output`` that hawknb did not write
     is only replaced with ``force`` (see :mod:`hawknb._io`); ``record`` marks it as hawknb's so
     that a rerun may replace it while it is unchanged (``hawknb demo``).
+    ``progress`` shows a bar over the cells on stderr (a run takes tens of seconds).
     """
     import time
 
@@ -452,7 +455,7 @@ def instantiate(
                 parameters=params,
                 prepare_only=not execute,
                 kernel_name=kernel_name,
-                progress_bar=False,
+                progress_bar={"file": sys.stderr, "desc": out.name} if progress else False,
                 cwd=str(out.resolve().parent),
                 store_widget_state=True,
                 execution_timeout=timeout,

@@ -82,6 +82,7 @@ def write_report(
     hide_code: bool = True,
     timeout: float | None = 900,
     force: bool = False,
+    progress: bool = False,
 ) -> Report:
     """Execute the triage template on ``workspace`` and write an offline HTML report.
 
@@ -113,7 +114,13 @@ def write_report(
     with tempfile.TemporaryDirectory(prefix="hawknb-report-") as tmp:
         nb_path = Path(tmp) / "triage.ipynb"
         instantiate(
-            "triage", nb_path, params, workspace=str(ws.resolve()), execute=True, timeout=timeout
+            "triage",
+            nb_path,
+            params,
+            workspace=str(ws.resolve()),
+            execute=True,
+            timeout=timeout,
+            progress=progress,
         )
         raw = nb_path.read_bytes()
     nb = nbformat.reads(raw.decode("utf-8"), as_version=4)

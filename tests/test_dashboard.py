@@ -63,7 +63,7 @@ def test_selecting_a_model_reranks_its_features(upstream):
     dash, _ = upstream
     inv = dash.investigation
     other = next(m for m in inv.workspace.models() if m != inv.verdict.model)
-    dash.rollouts.selected = {"model": other, "experiment": "x"}
+    dash.rollouts.selected_panel = {"model": other, "experiment": "x"}
     assert other in dash.features.title
     assert set(dash.features._frame["feature"]) == set(inv.workspace.features(other))
     assert dash.navigator.selected_step == "features"
@@ -72,7 +72,7 @@ def test_selecting_a_model_reranks_its_features(upstream):
 def test_brushing_a_window_reruns_the_walk_from_it(upstream):
     dash, truth = upstream
     onset = datetime.fromisoformat(truth["onset"])
-    dash.timeline.selection = {
+    dash.timeline.selected_window = {
         "start": (onset + timedelta(hours=1)).isoformat(),
         "end": (onset + timedelta(hours=3)).isoformat(),
     }

@@ -32,7 +32,7 @@ w = Probe(); w.value = 42; w
 #: a navigator whose steps have views (two HTML views and a hawknb anywidget), "metric" shown
 NAVIGATOR_CELL = """
 import ipywidgets, polars as pl
-from hawknb.widgets import FeatureRanking, InvestigationNavigator
+from hawknb.widgets import FeatureTable, InvestigationNavigator
 steps = [
     {"id": "metric", "title": "Metric", "status": "done"},
     {"id": "model", "title": "Model", "status": "warning", "parent": "metric"},
@@ -42,7 +42,7 @@ steps = [
 views = {
     "metric": ipywidgets.HTML("<div class='probe-view-metric'>metric view</div>"),
     "model": ipywidgets.HTML("<div class='probe-view-model'>model view</div>"),
-    "features": FeatureRanking(pl.DataFrame({"feature": ["f1", "f2"], "score": [0.9, 0.1]})),
+    "features": FeatureTable(pl.DataFrame({"feature": ["f1", "f2"], "score": [0.9, 0.1]})),
 }
 nav = InvestigationNavigator(steps, views=views, selected="metric")
 nav

@@ -174,8 +174,9 @@ def test_timeline_downsamples_a_year_and_keeps_the_spike() -> None:
     tl = AnomalyTimeline(minutely(n, spike_at=300_001), max_points=3000)
     assert tl.total_points == n
     assert 1000 < tl.sent_points <= 3000
-    assert len(tl.data) < 150_000  # a year of points in well under 1% of its raw size
-    overview = ipc_to_table(tl.data)
+    wire = tl.get_state()["data"]  # what crosses: the trait's serializer makes Arrow IPC
+    assert isinstance(wire, memoryview) and wire.nbytes < 150_000  # well under 1% of raw
+    overview = ipc_to_table(wire)
     assert overview["value"].max() == 100.0
     assert overview["ts"].is_sorted()
     assert tl.empty_reason == ""
@@ -224,10 +225,13 @@ def test_timeline_windows_markers_and_selection() -> None:
     assert [m["ts"] for m in tl.markers] == [T0_MS, T0_MS + 3600e3]
     assert tl.selection_range is None
     tl.select("2024-01-01T02:00Z", T0)
-    assert tl.selection == {"start": "2024-01-01T00:00:00.000Z", "end": "2024-01-01T02:00:00.000Z"}
+    assert tl.selected_window == {
+        "start": "2024-01-01T00:00:00.000Z",
+        "end": "2024-01-01T02:00:00.000Z",
+    }
     assert tl.selection_range == (T0, T0 + dt.timedelta(hours=2))
     tl.select(None, None)
-    assert tl.selection == {}
+    assert tl.selected_window == {}
 
 
 def test_timeline_empty_states_and_bad_input() -> None:
@@ -286,11 +290,11 @@ def test_rollouts_panels_suspect_first_and_ramp() -> None:
     assert [p["suspect"] for p in rc.panels] == [True, False, False]
     assert rc.panels[0]["ramp"] == [[T0_MS + 10 * 3600e3, 0.25], [T0_MS + 20 * 3600e3, 1.0]]
     assert rc.series == ["mean_prediction", "ne", "traffic"]  # calibration absent, note not numeric
-    data = ipc_to_table(rc.data)
+    data = rc.data
     assert data.columns == ["panel", "ts", "mean_prediction", "ne"]
     assert data.height == 150
     rc.select("a", "test")
-    assert rc.selected == {"model": "a", "experiment": "test"}
+    assert rc.selected_panel == {"model": "a", "experiment": "test"}
     with pytest.raises(ValueError, match="no panel"):
         rc.select("zzz", "q")
 
@@ -306,7 +310,7 @@ def test_rollouts_thins_long_panels_and_empty_states() -> None:
         }
     )
     rc = RolloutCorrelator(long, series=["ne"])
-    data = ipc_to_table(rc.data)
+    data = rc.data
     assert data.height <= 601
     assert abs(data["ne"].mean() - (n - 1) / 2) < 5  # bucket means preserve the mean
     assert "no rows" in RolloutCorrelator(long.head(0)).empty_reason
@@ -392,3 +396,116 @@ def test_navigator_views_live_in_a_stack_the_browser_switches() -> None:
 def test_navigator_bad_steps(steps: list[dict], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         InvestigationNavigator(steps)
+
+
+def _arm_rollouts() -> pl.DataFrame:
+    """Arm a/ctrl: s1 alone, then s2 ramps to 50% at hour 20 (the onset) while s3 arrives on
+    a/test at hour 40 (the newest snapshot, far from the onset)."""
+    rows = []
+    for h in range(50):
+        t = T0 + dt.timedelta(hours=h)
+        if h < 20:
+            rows.append((t, "a", "ctrl", "s1", 1.0))
+        else:
+            rows += [(t, "a", "ctrl", "s1", 0.5), (t, "a", "ctrl", "s2", 0.5)]
+        rows.append((t, "a", "test", "s3" if h >= 40 else "s1", 1.0))
+    return pl.DataFrame(
+        rows, schema=["ts", "model", "experiment", "snapshot", "traffic"], orient="row"
+    )
+
+
+def test_rollouts_bands_stack_every_snapshot_and_label_those_near_the_anomaly() -> None:
+    window = (T0 + dt.timedelta(hours=20), T0 + dt.timedelta(hours=26))
+    topline = pl.DataFrame(
+        {"ts": [T0 + dt.timedelta(hours=h) for h in range(50)], "value": np.linspace(1, 2, 50)}
+    )
+    rc = RolloutCorrelator(
+        _health().filter(pl.col("model") == "a"),
+        rollouts=_arm_rollouts(),
+        topline=topline,
+        topline_name="ctr",
+        window=window,
+    )
+    bands = rc.bands
+    assert bands.columns == ["panel", "ts", "snap", "share"]
+    # every (panel, ts) stacks to a share of 1
+    sums = bands.group_by("panel", "ts").agg(pl.col("share").sum())["share"]
+    assert np.allclose(sums.to_numpy(), 1.0)
+    names = {s["name"]: s for s in rc.snapshots}
+    assert set(names) == {"s1", "s2", "s3"}
+    assert names["s2"]["near"] and not names["s3"]["near"]
+    assert rc.window == [T0_MS + 20 * 3600e3, T0_MS + 26 * 3600e3]
+    assert rc.topline.height == 50 and rc.topline_name == "ctr"
+    # the frames cross as Arrow IPC buffers through the traits' serializers
+    wire = rc.get_state()["bands"]
+    assert isinstance(wire, memoryview) and ipc_to_table(wire).height == bands.height
+
+
+def test_rollouts_traffic_follows_the_snapshots_a_finding_names() -> None:
+    """The per-row ramp shows the snapshot named by the snapshot step, not the newest one."""
+    rc = RolloutCorrelator(_health(), rollouts=_arm_rollouts(), named=["s2"])
+    ramp = {(p["model"], p["experiment"]): p["snapshot"] for p in rc.panels}
+    assert ramp[("a", "ctrl")] == "s2"
+    assert {s["name"]: s["role"] for s in rc.snapshots}["s2"] == "named"
+    newest = RolloutCorrelator(_health(), rollouts=_arm_rollouts())
+    assert {(p["model"], p["experiment"]): p["snapshot"] for p in newest.panels}[
+        ("a", "test")
+    ] == "s3"
+
+
+def test_rollouts_compare_puts_the_suspect_next_to_its_predecessor() -> None:
+    from hawknb.widgets.rollouts import predecessor_pair
+
+    roll = _arm_rollouts()
+    by_snap = (
+        roll.filter(pl.col("experiment") == "ctrl")
+        .rename({"traffic": "snapshot_share"})
+        .with_columns(mean_prediction=pl.when(pl.col("snapshot") == "s2").then(0.3).otherwise(0.1))
+    )
+    pair = predecessor_pair(by_snap, "a", "ctrl", "s2")
+    assert pair == ("s2", "s1")
+    assert predecessor_pair(by_snap, "a", "ctrl", "s1") is None  # the first has none
+    rc = RolloutCorrelator(
+        _health(), rollouts=roll, compare=by_snap, compare_pair=pair, series=["mean_prediction"]
+    )
+    cmp = rc.compare
+    assert set(cmp["which"]) == {0, 1}
+    same_hours = set(cmp.filter(pl.col("which") == 0)["ts"]) & set(
+        cmp.filter(pl.col("which") == 1)["ts"]
+    )
+    assert len(same_hours) == 30  # hours 20..49, both served
+    assert cmp.filter(pl.col("which") == 0)["mean_prediction"].mean() == pytest.approx(0.3)
+    roles = {s["name"]: s["role"] for s in rc.snapshots}
+    assert roles["s2"] == "suspect" and roles["s1"] == "predecessor"
+    cleared = RolloutCorrelator(
+        _health(),
+        rollouts=roll,
+        compare=by_snap,
+        compare_pair=pair,
+        compare_roles=("examined", "predecessor"),
+    )
+    assert {s["name"]: s["role"] for s in cleared.snapshots}["s2"] == "examined"
+    with pytest.raises(ValueError, match="ISO-8601"):
+        RolloutCorrelator(_health(), window=("x", T0))
+
+
+def test_timeline_marks_only_rollouts_near_the_anomaly() -> None:
+    series = pl.DataFrame(
+        {"ts": [T0 + dt.timedelta(hours=h) for h in range(200)], "value": np.ones(200)}
+    )
+    times = [5, 60, 95, 120, 190]  # hours; the anomaly is hours 100..110
+    roll = pl.DataFrame(
+        {
+            "ts": [T0 + dt.timedelta(hours=h) for h in times],
+            "model": "m",
+            "experiment": "e",
+            "snapshot": [f"s{i}" for i in range(len(times))],
+            "traffic": 1.0,
+        }
+    )
+    window = {"onset": T0 + dt.timedelta(hours=100), "end": T0 + dt.timedelta(hours=110)}
+    tl = AnomalyTimeline(series, windows=[window], rollouts=roll)
+    near = [m["ts"] for m in tl.markers if m["near"]]
+    assert near == [T0_MS + 95 * 3600e3]  # 120 is 20 h into it, 60 is 40 h before its onset
+    assert len(tl.markers) == len(times)  # the rest stay available on demand
+    assert all(m["near"] for m in AnomalyTimeline(series, rollouts=roll).markers)

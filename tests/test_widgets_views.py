@@ -1,4 +1,4 @@
-"""FeatureRanking, ModelGraphTensorViewer and LineageExplorer: widget state and selection.
+"""FeatureTable, ModelGraphTensorViewer and LineageExplorer: widget state and selection.
 
 Each view is checked on data where the right answer is known (what crosses to the browser,
 which nodes are flagged, which candidate ranks first), on every bad input the constructors
@@ -18,8 +18,7 @@ import traitlets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hawknb.widgets import FeatureRanking, LineageExplorer, ModelGraphTensorViewer
-from hawknb.widgets._serialization import ipc_to_table
+from hawknb.widgets import FeatureTable, LineageExplorer, ModelGraphTensorViewer
 from hawknb.widgets.features import prepare_distributions, prepare_sparklines, prepare_table
 from hawknb.widgets.lineage import prepare_series
 from hawknb.widgets.modelgraph import flag_nodes, prepare_graph, prepare_stats
@@ -37,11 +36,11 @@ def ranking() -> pl.DataFrame:
     )
 
 
-# -- FeatureRanking ------------------------------------------------------------------------------
-class TestFeatureRanking:
+# -- FeatureTable ------------------------------------------------------------------------------
+class TestFeatureTable:
     def test_table_crosses_as_arrow_with_every_column(self) -> None:
-        w = FeatureRanking(ranking())
-        back = ipc_to_table(w._table)
+        w = FeatureTable(ranking())
+        back = w._table
         assert back.columns == ["feature", "rank", "score", "drift_psi", "evidence"]
         assert back["feature"].to_list() == ["ad_ctr", "user_age", "price"]
         assert math.isnan(back["score"][2])  # NaN stays NaN (evidence), null stays null
@@ -51,12 +50,12 @@ class TestFeatureRanking:
     def test_pandas_input_and_input_not_mutated(self) -> None:
         pdf = ranking().to_pandas()
         before = pdf.copy()
-        w = FeatureRanking(pdf)
-        assert ipc_to_table(w._table).height == 3
+        w = FeatureTable(pdf)
+        assert w._table.height == 3
         pd.testing.assert_frame_equal(pdf, before)
 
     def test_selection_accepts_features_and_rejects_others(self) -> None:
-        w = FeatureRanking(ranking())
+        w = FeatureTable(ranking())
         seen: list[str] = []
         w.observe(lambda ch: seen.append(ch["new"]), "selected_feature")
         w.selected_feature = "user_age"
@@ -67,14 +66,14 @@ class TestFeatureRanking:
         assert w.selected_feature == ""
 
     def test_empty_table_has_a_reason(self) -> None:
-        w = FeatureRanking(ranking().head(0))
+        w = FeatureTable(ranking().head(0))
         assert "no features" in w.empty_reason
 
     def test_missing_feature_column_is_a_clear_error(self) -> None:
         with pytest.raises(ValueError, match="'feature' column"):
-            FeatureRanking(pl.DataFrame({"name": ["a"], "score": [1.0]}))
+            FeatureTable(pl.DataFrame({"name": ["a"], "score": [1.0]}))
         with pytest.raises(ValueError, match="DataFrame"):
-            FeatureRanking(42)
+            FeatureTable(42)
 
     def test_nested_columns_render_as_text(self) -> None:
         df = ranking().with_columns(pl.Series("hist", [[1, 2], [3], []]))
@@ -83,7 +82,7 @@ class TestFeatureRanking:
         assert out["hist"][0] == "[1, 2]"
         df2 = ranking().with_columns(pl.Series("obj", [{"a": 1}, {"a": 2}, {"a": 3}]))
         assert prepare_table(df2)["obj"].dtype == pl.String
-        assert ipc_to_table(FeatureRanking(df2)._table).height == 3
+        assert FeatureTable(df2)._table.height == 3
 
     def test_sparklines_from_dict_and_long_frame(self) -> None:
         d = prepare_sparklines({"ad_ctr": [1, float("nan"), 3], "ghost": [1, 2]}, ["ad_ctr"])
@@ -94,7 +93,7 @@ class TestFeatureRanking:
         assert prepare_sparklines(long) == {"a": [10.0, 20.0, 30.0], "b": [5.0]}
         with pytest.raises(ValueError, match="'feature' and 'value'"):
             prepare_sparklines(pl.DataFrame({"feature": ["a"]}))
-        w = FeatureRanking(ranking(), sparklines={"ad_ctr": np.arange(1000.0)})
+        w = FeatureTable(ranking(), sparklines={"ad_ctr": np.arange(1000.0)})
         assert len(w._sparklines["ad_ctr"]) <= 240  # thinned for a 90-px sparkline
         assert w._sparklines["ad_ctr"][0] == 0.0 and w._sparklines["ad_ctr"][-1] == 999.0
 
@@ -348,3 +347,45 @@ class TestLineage:
         assert len(out["value"]) <= 240
         assert out["ts"] == sorted(out["ts"])
         assert all(v is None or math.isfinite(v) for v in out["value"])
+
+
+def test_feature_ranking_widget_name_is_a_deprecated_alias() -> None:
+    import hawknb
+    import hawknb.widgets as widgets
+    from hawknb.kernels.features import FeatureRanking as KernelResult
+
+    with pytest.warns(DeprecationWarning, match="FeatureTable"):
+        old = widgets.FeatureRanking
+    assert old is FeatureTable
+    assert hawknb.FeatureTable is FeatureTable
+    assert KernelResult is not FeatureTable  # one name, one meaning
+
+
+def test_feature_table_shows_the_compact_columns_first() -> None:
+    w = FeatureTable(ranking())
+    assert w.compact_columns[:2] == ["rank", "feature"]
+    assert "evidence" in w.compact_columns and "confidence" not in w.compact_columns
+    assert set(w._labels) <= set(w.frame.columns)
+
+
+def test_graph_views_share_one_bundle_with_elkjs_once() -> None:
+    from hawknb.widgets._base import STATIC_DIR
+
+    assert str(LineageExplorer._esm) == str(ModelGraphTensorViewer._esm)
+    with_elk = [p.name for p in STATIC_DIR.glob("*.js") if "org.eclipse.elk" in p.read_text()]
+    assert with_elk == ["graph.js"]
+
+
+def test_selection_traits_follow_one_scheme() -> None:
+    import hawknb.widgets as w
+
+    for cls in (
+        w.AnomalyTimeline,
+        w.RolloutCorrelator,
+        FeatureTable,
+        LineageExplorer,
+        ModelGraphTensorViewer,
+        w.InvestigationNavigator,
+    ):
+        synced = [n for n, t in cls.class_traits(sync=True).items() if "select" in n]
+        assert synced and all(n.startswith("selected_") for n in synced), (cls.__name__, synced)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from ..workspace import Workspace, WorkspaceWarning
-from ..workspace.errors import reading_errors
+from ..workspace.errors import WorkspaceWarning, reading_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..workspace import Workspace  # polars: only when a workspace is read
+
     with reading_errors(args.workspace):
         ws = Workspace.open(args.workspace)
         with warnings.catch_warnings():

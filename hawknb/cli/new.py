@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         kernel_name=args.kernel,
         timeout=args.timeout,
         force=args.force,
+        progress=args.execute,
     )
     if done.executed:
         state = "with widget state" if done.widget_state_saved else "without widget state"

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         hide_code=not args.show_code,
         timeout=args.timeout,
         force=args.force,
+        progress=True,
     )
     v = rep.verdict
     cause = v.get("cause", "unknown")

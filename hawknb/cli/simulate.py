@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._io import check_target, replacing_dir, replacing_file
-from ..simulate import INCIDENT_KINDS, Truth, default_truth_path, simulate
+from ..simulate.truth import INCIDENT_KINDS, default_truth_path
 from ..workspace.errors import HawknbError
+
+if TYPE_CHECKING:
+    from ..simulate import Truth
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace, ws: Path, truth_path: Path) -> Truth:
+    from ..simulate import simulate  # polars + torch: only when a workspace is written
+
     return simulate(
         ws,
         args.incident,

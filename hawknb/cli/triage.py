@@ -8,7 +8,6 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from ..workspace import Workspace
 from ..workspace.errors import HawknbError, reading_errors
 
 
@@ -57,6 +56,7 @@ def verdict_json(inv: Any, timings: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..triage import triage
+    from ..workspace import Workspace  # polars + torch: only when a triage runs
 
     with reading_errors(args.workspace):
         ws = Workspace.open(args.workspace)

@@ -6,7 +6,18 @@ inside -- the workspace. This package imports only the workspace contract, never
 or the triage, so it cannot "know" the answers the triage computes.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 from .truth import CAUSE, INCIDENT_KINDS, Truth, default_truth_path
-from .writer import simulate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .writer import simulate
 
 __all__ = ["CAUSE", "INCIDENT_KINDS", "Truth", "default_truth_path", "simulate"]
+
+# the writer pulls in polars and torch; `hawknb demo --help` and `hawknb simulate --help` only
+# need the incident kinds
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), {"simulate": ".writer"})

@@ -21,6 +21,9 @@ function C(t,n){let e=document.createElement("div");e.className="hawknb-empty";l
 .hawknb-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
   margin-right: 4px; vertical-align: middle; }
 `;function x(t,n){if(typeof document>"u"||document.getElementById(t))return;let e=document.createElement("style");e.id=t,e.textContent=n,document.head.appendChild(e)}function E(t,n,e,o=""){x("hawknb-base-css",N),o&&x(`${e}-css`,o),t.replaceChildren();let r=document.createElement("div");r.className=`hawknb-root ${e}`,t.appendChild(r);let s=n.get("title");if(s){let f=document.createElement("div");f.className="hawknb-title",f.textContent=s,r.appendChild(f)}let u=n.get("empty_reason");if(u)return r.dataset.empty="true",C(r,u),{root:r,body:null};r.dataset.empty="false";let l=document.createElement("div");return l.className="hawknb-body",r.appendChild(l),{root:r,body:l}}function A(t){let n=new Set(t.map(o=>o.id)),e=new Map;for(let o of t){let r=o.parent&&n.has(o.parent)?o.parent:"";e.has(r)||e.set(r,[]),e.get(r).push(o)}return e}function S(t,n){let e=new Map(t.map(u=>[u.id,u])),o=[],r=new Set,s=e.get(n);for(;s&&!r.has(s.id);)r.add(s.id),o.push(s),s=s.parent?e.get(s.parent):null;return o.reverse()}var $={done:"\u2714",skipped:"\u293C",warning:"\u26A0",failed:"\u2716",running:"\u2026",pending:"\u25CB"};function T(t){let n={};for(let e of t)n[e.status]=(n[e.status]||0)+1;return n}function I(t,n){let e=(t||[]).indexOf(n);return e<0?null:e}var F=`
+/* the view stack is a flex row: its view takes the full width, not the width of its content
+   (a canvas view sized by its own last measurement would stay narrow) */
+.hawknb-view-stack > .lm-Widget { flex: 1 1 100%; min-width: 0; }
 .hawknb-navigator .hawknb-crumbs { display: flex; flex-wrap: wrap; gap: 4px; align-items: center;
   margin: 0 0 6px; font-size: var(--jp-ui-font-size1, 13px); }
 .hawknb-navigator .hawknb-crumb { cursor: pointer; color: var(--jp-content-link-color, #1976d2); }

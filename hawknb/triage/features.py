@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -124,16 +125,18 @@ def upstream(
     )
     top = result.top
     roots = [cand for cand in result.candidates if cand.is_root]
+    reached: list[str] = []
     if top is None:
         decision = "no upstream node changed at the onset"
     else:
         changed = ", ".join(f"{s.stat} {s.before:.3g}→{s.after:.3g}" for s in top.changed_stats[:2])
         blast = result.blast_radius
+        reached = models_reading(ws, blast.features, blast.models) if blast else []
         decision = (
             f"{top.node} ({top.kind or 'node'}) changed at the onset ({changed}) and explains "
             f"{len(top.targets_explained)} of {len(targets)} responsible feature(s)"
             + (
-                f"; blast radius: {len(blast.features)} feature(s), {len(blast.models)} model(s)"
+                f"; blast radius: {len(blast.features)} feature(s), {len(reached)} model(s)"
                 if blast
                 else ""
             )
@@ -151,7 +154,22 @@ def upstream(
             ],
             "roots": [r.node for r in roots[:5]],
             "blast_radius": list(result.blast_radius.nodes) if result.blast_radius else [],
+            "blast_radius_models": reached,
         },
         result=result,
     )
     return result, finding
+
+
+def models_reading(
+    ws: Workspace, features: Iterable[str], lineage_models: Iterable[str] = ()
+) -> list[str]:
+    """The models a changed feature reaches: those that read one of ``features`` as an input
+    (the workspace's per-model features), plus any model nodes of the lineage graph itself.
+
+    A lineage graph usually ends at features, so its own model nodes alone would report a
+    blast radius of "0 models" while several models read the broken features.
+    """
+    wanted = set(features)
+    reading = {m for m in ws.models() if wanted & set(ws.features(m))}
+    return sorted(reading | set(lineage_models))

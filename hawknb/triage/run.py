@@ -71,12 +71,14 @@ def triage(
     metric: str | None = None,
     start: datetime | None = None,
     *,
+    end: datetime | None = None,
     progress: bool = True,
 ) -> Investigation:
     """Walk the decision tree on a workspace and return the `Investigation`.
 
     ``metric`` restricts the walk to one top-line metric; ``start`` (a time inside the anomaly)
-    picks the window to explain. Without them the most severe top-line anomaly is explained.
+    picks the window to explain; ``end`` (e.g. of a brushed window) bounds it when no detected
+    anomaly contains ``start``. Without them the most severe top-line anomaly is explained.
     Steps whose inputs are missing are skipped with a finding that says so.
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
@@ -87,7 +89,7 @@ def triage(
             warnings.simplefilter("always", WorkspaceWarning)
             ws.validate()
         inv.context["warnings"] = [str(w.message) for w in caught]
-        _walk(ws, inv, metric, _utc(start), bar)
+        _walk(ws, inv, metric, _utc(start), bar, _utc(end))
     finally:
         bar.close()
     return inv
@@ -99,9 +101,10 @@ def _walk(
     metric: str | None,
     start: datetime | None,
     bar: _Progress,
+    end: datetime | None = None,
 ) -> None:
     v = inv.verdict
-    anomaly, f, results, series = _timed(inv, lambda: topline.find_anomaly(ws, metric, start))
+    anomaly, f, results, series = _timed(inv, lambda: topline.find_anomaly(ws, metric, start, end))
     inv.findings.append(f)
     inv.context.update(anomalies=results, metric_series=series, anomaly=anomaly)
     bar.step("top line")
@@ -238,6 +241,9 @@ def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
         v.upstream = [cand.node for cand in result.candidates if cand.is_root] or [result.top.node]
         rest = [cand.node for cand in result.candidates if cand.node not in v.upstream]
         v.upstream += rest
+        # the features are what the walk explains, not causes upstream of them
+        inputs = set(ws.feature_columns) | set(result.targets)
+        v.upstream = [n for n in v.upstream if n not in inputs]
         v.features = _features_of_root(ranking, result)
     v.confidence = suspect.confidence * (0.5 + 0.5 * feat_conf) * _lineage_support(result)
     if feat_conf < _FEATURE_EVIDENCE and not v.upstream:

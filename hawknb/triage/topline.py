@@ -141,10 +141,12 @@ def _describe(
 
 
 def find_anomaly(
-    ws: Workspace, metric: str | None, start: datetime | None
+    ws: Workspace, metric: str | None, start: datetime | None, end: datetime | None = None
 ) -> tuple[Anomaly | None, Finding, dict[str, AnomalyResult], pl.DataFrame]:
     """Detect anomalies on every top-line metric (or the one asked for) and pick the window to
-    investigate: the one containing ``start`` if given, else the most severe."""
+    investigate: the one containing ``start`` if given, else the most severe. When no detected
+    anomaly contains ``start``, the window asked for is investigated: ``start`` to ``end``
+    (a brushed window), or the 6 hours from ``start`` without an end."""
     series = top_line_series(ws)
     names = sorted(series[c.METRIC].unique().to_list())
     if metric is not None and metric not in names:
@@ -187,14 +189,18 @@ def find_anomaly(
                 f"--start {start.isoformat()} is outside the data of metric {name!r}"
                 + (f" ({s[c.TS].min()} .. {last})" if s.height else "")
             )
-        anomaly = Anomaly(
-            name, start, min(last, start + timedelta(hours=6)), 0, float("nan"), 0.5, cad, True
+        stop = min(last, end if end is not None and end > start else start + timedelta(hours=6))
+        asked = (
+            f"{start.isoformat()} to {stop.isoformat()}"
+            if end is not None and end > start
+            else "the 6 hours from it"
         )
+        anomaly = Anomaly(name, start, stop, 0, float("nan"), 0.5, cad, True)
         finding = Finding(
             "topline",
             checked=checked,
-            decision=f"no detected anomaly contains {start.isoformat()}; investigating the "
-            f"6 hours from it on {name!r} as asked",
+            decision=f"no detected anomaly contains {start.isoformat()}; investigating "
+            f"{asked} on {name!r} as asked",
             status="warning",
             confidence=0.5,
             evidence={"metric": name, "onset": start, "detected": others},

@@ -14,7 +14,8 @@ _LAZY = {
     "AnomalyTimeline": ".timeline",
     "RolloutCorrelator": ".rollouts",
     "InvestigationNavigator": ".navigator",
-    "FeatureRanking": ".features",
+    "FeatureTable": ".features",
+    "FeatureRanking": ".features",  # deprecated alias of FeatureTable
     "ModelGraphTensorViewer": ".modelgraph",
     "LineageExplorer": ".lineage",
 }

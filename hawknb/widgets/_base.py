@@ -102,7 +102,12 @@ class HawknbWidget(anywidget.AnyWidget):
             if name.startswith("_") and name not in self._binary_traits():
                 continue
             value = getattr(self, name)
-            if isinstance(value, (bytes, bytearray, memoryview)):
+            to_json = self.traits()[name].metadata.get("to_json")
+            if to_json is not None:  # a serialized trait (a frame as Arrow IPC): its wire form
+                value = to_json(value, self)
+            if isinstance(value, memoryview):
+                total += value.nbytes
+            elif isinstance(value, (bytes, bytearray)):
                 total += len(value)
             else:
                 try:
@@ -112,4 +117,9 @@ class HawknbWidget(anywidget.AnyWidget):
         return total
 
     def _binary_traits(self) -> set[str]:
-        return {n for n in self.keys if isinstance(self.traits().get(n), traitlets.Bytes)}
+        traits = self.traits()
+        return {
+            n
+            for n in self.keys
+            if isinstance(traits.get(n), traitlets.Bytes) or "to_json" in traits[n].metadata
+        }

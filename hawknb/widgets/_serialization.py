@@ -283,3 +283,40 @@ def records(obj: Any, where: str = "records") -> list[dict[str, Any]]:
                 f"got {type(item).__name__}"
             )
     return out
+
+
+def _frame_to_json(value: pl.DataFrame | None, _widget: object) -> memoryview:
+    """ipywidgets ``to_json`` of a frame trait: the Arrow IPC stream as a binary buffer.
+
+    ipywidgets lifts any ``memoryview``/``bytes`` out of the state into a binary comm buffer, so
+    the frame never becomes JSON; the bytes are built when the state is sent (on display or on
+    a change), not when the widget is constructed.
+    """
+    if value is None or value.width == 0:
+        return memoryview(b"")
+    return memoryview(table_to_ipc(value))
+
+
+def _frame_from_json(value: Any, _widget: object) -> pl.DataFrame | None:
+    """The inverse, for a frame the browser sends back (none of the views do today)."""
+    if value is None or len(value) == 0:
+        return None
+    return ipc_to_table(value)
+
+
+#: tag a synced frame trait with these (``.tag(sync=True, **FRAME_SERIALIZERS)``), the way
+#: jupyter-scatter and lonboard attach binary serializers to their array/table traits
+FRAME_SERIALIZERS: dict[str, Any] = {"to_json": _frame_to_json, "from_json": _frame_from_json}
+
+
+def frame_trait(help: str = "") -> Any:
+    """A synced polars-frame trait that crosses to the browser as Arrow IPC (see
+    ``FRAME_SERIALIZERS``); ``None`` crosses as empty bytes, which ``decodeTable`` reads as an
+    empty table."""
+    import traitlets
+
+    # an empty frame, not None, by default: traitlets compares old and new values, and a frame
+    # compared with None warns
+    return traitlets.Instance(pl.DataFrame, args=(), allow_none=True, help=help).tag(
+        sync=True, **FRAME_SERIALIZERS
+    )

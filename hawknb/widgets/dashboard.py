@@ -22,11 +22,12 @@ from ..triage.findings import STEPS
 from ..triage.topline import Anomaly
 from ..workspace import Workspace
 from ..workspace import contract as c
-from .features import FeatureRanking
+from ._baseline import baseline_before
+from .features import FeatureTable
 from .lineage import LineageExplorer
 from .modelgraph import ModelGraphTensorViewer
 from .navigator import InvestigationNavigator
-from .rollouts import RolloutCorrelator
+from .rollouts import RolloutCorrelator, predecessor_pair
 from .timeline import AnomalyTimeline
 
 
@@ -48,6 +49,8 @@ def timeline_view(inv: Investigation) -> AnomalyTimeline:
         return view
     res = results[name]
     frame = res.baseline if not res.baseline.is_empty() else series.filter(pl.col(c.METRIC) == name)
+    if anomaly is not None and anomaly.metric == name and not res.baseline.is_empty():
+        frame = baseline_before(frame, anomaly.onset, res.period)  # the band is the expectation
     cols = [col for col in (c.TS, c.VALUE, "baseline", "lower", "upper") if col in frame.columns]
     rollouts = None
     ws = inv.workspace
@@ -86,8 +89,31 @@ def models_view(inv: Investigation) -> RolloutCorrelator:
         health,
         rollouts=rollouts,
         suspect=suspect,
-        title="Prediction health per model / experiment, with rollouts",
+        title="Top line, prediction health per model / experiment and snapshot traffic shares",
+        **_correlator_context(inv),
     )
+
+
+def _correlator_context(inv: Investigation) -> dict[str, Any]:
+    """What every correlator row is read against: the top line, the anomaly window and the
+    snapshots the snapshot step names (so the traffic shown is theirs, not the newest)."""
+    anomaly: Anomaly | None = inv.context.get("anomaly")
+    series: pl.DataFrame = inv.context.get("metric_series", pl.DataFrame())
+    out: dict[str, Any] = {}
+    if anomaly is not None and not series.is_empty():
+        top = series.filter(pl.col(c.METRIC) == anomaly.metric).select(c.TS, c.VALUE)
+        out.update(topline=top, topline_name=anomaly.metric, window=(anomaly.onset, anomaly.end))
+    snap = inv.finding("snapshot")
+    arms = (snap.evidence.get("experiments") or {}) if snap is not None else {}
+    named = [
+        str(s)
+        for arm in arms.values()
+        if isinstance(arm, dict)
+        for s in (arm.get("suspect"), arm.get("rolled_out"))
+        if s
+    ]
+    out["named"] = sorted(set(named) | ({inv.verdict.snapshot} if inv.verdict.snapshot else set()))
+    return out
 
 
 def snapshot_view(inv: Investigation) -> RolloutCorrelator:
@@ -97,39 +123,61 @@ def snapshot_view(inv: Investigation) -> RolloutCorrelator:
         if by_snap is None:
             view.empty_reason = "the walk did not reach snapshot isolation"
         return view
-    # one small multiple per snapshot: the same-hours A/B is read by stacking them
-    frame = by_snap.with_columns(
-        pl.concat_str([pl.col(c.EXPERIMENT), pl.col(c.SNAPSHOT)], separator=" / ").alias(
-            c.EXPERIMENT
-        )
-    ).drop(c.SNAPSHOT)
+    # the model's rows over its snapshots' bands, and the snapshot under suspicion next to its
+    # predecessor in the same hours
     v = inv.verdict
-    suspect = None
-    if v.snapshot:
-        exp = v.experiment or frame[c.EXPERIMENT][0].split(" / ")[0]
-        suspect = {"model": v.model, "experiment": f"{exp} / {v.snapshot}"}
+    health = inv.context.get("health")
+    iso = inv.context.get("snapshot_isolation")
+    exp = v.experiment or (iso.experiment if iso is not None else None)
+    under = v.snapshot or (iso.rolled_out if iso is not None else None)
+    pair = predecessor_pair(by_snap, v.model, exp, under) if under else None
+    ws = inv.workspace
+    rollouts = ws.table("rollouts").collect() if ws is not None and ws.has("rollouts") else None
+    frame = health.filter(pl.col(c.MODEL) == v.model) if health is not None else by_snap
     return RolloutCorrelator(
         frame,
-        suspect=suspect,
-        title=f"{v.model}: prediction health per snapshot in the same hours",
+        rollouts=rollouts,
+        suspect={"model": v.model, "experiment": exp, "snapshot": under} if exp else None,
+        compare=by_snap.filter(pl.col(c.MODEL) == v.model) if pair else None,
+        compare_pair=pair,
+        compare_roles=("suspect" if v.snapshot else "examined", "predecessor"),
+        compare_title=(
+            f"{pair[0]} (convicted) vs {pair[1]} (its predecessor) in the same hours"
+            if pair and v.snapshot
+            else f"{pair[0]} (examined and cleared by the snapshot step) vs "
+            f"{pair[1]} (its predecessor) in the same hours"
+            if pair
+            else ""
+        ),
+        title=f"{v.model}: snapshot under suspicion and its predecessor in the same hours",
+        **_correlator_context(inv),
     )
 
 
-def features_view(inv: Investigation) -> FeatureRanking:
+def features_view(inv: Investigation) -> FeatureTable:
     ranking = inv.context.get("ranking")
     if ranking is None:
-        view = FeatureRanking(pl.DataFrame(schema={"feature": pl.String}), title="Features")
+        view = FeatureTable(pl.DataFrame(schema={"feature": pl.String}), title="Features")
         view.empty_reason = (
             "feature isolation was not needed: the walk convicted a snapshot"
             if inv.verdict.snapshot
             else "the walk did not reach feature isolation"
         )
         return view
-    return FeatureRanking(
-        ranking.table,
+    return FeatureTable(
+        _meaningful_confidence(ranking.table),
         sparklines=ranking.sparklines(),
         title=f"{ranking.model}: features ranked by responsibility ({ranking.method})",
     )
+
+
+def _meaningful_confidence(table: pl.DataFrame) -> pl.DataFrame:
+    """Blank the ranking's confidence where it is 0: it is how often a feature is in the top-k
+    across resamples, so 0 means "never in the top-k", not "surely not responsible"."""
+    if "confidence" not in table.columns:
+        return table
+    conf = pl.col("confidence")
+    return table.with_columns(pl.when(conf > 0).then(conf).otherwise(None).alias("confidence"))
 
 
 def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplorer:
@@ -324,8 +372,8 @@ class Dashboard(ipywidgets.VBox):
         self.navigator = InvestigationNavigator(
             steps, views=views, selected=first, title="hawknb investigation"
         )
-        self.timeline.observe(self._on_window, names="selection")
-        self.rollouts.observe(self._on_model, names="selected")
+        self.timeline.observe(self._on_window, names="selected_window")
+        self.rollouts.observe(self._on_model, names="selected_panel")
         self.features.observe(self._on_feature, names="selected_feature")
         self.children = [self.navigator.box]
 
@@ -335,8 +383,15 @@ class Dashboard(ipywidgets.VBox):
         if not sel.get("start") or self.investigation.workspace is None:
             return
         start = datetime.fromisoformat(str(sel["start"]).replace("Z", "+00:00"))
+        end = (
+            datetime.fromisoformat(str(sel["end"]).replace("Z", "+00:00"))
+            if sel.get("end")
+            else None
+        )
         metric = self.investigation.verdict.metric
-        inv = triage(self.investigation.workspace, metric=metric, start=start, progress=False)
+        inv = triage(
+            self.investigation.workspace, metric=metric, start=start, end=end, progress=False
+        )
         self._build(inv)
 
     def _on_model(self, change: dict[str, Any]) -> None:

@@ -1,4 +1,7 @@
-"""FeatureRanking: the ranked responsible features as an interactive table.
+"""FeatureTable: the ranked responsible features as an interactive table.
+
+(Named FeatureTable, not FeatureRanking, which is the kernel's result type in
+``hawknb.kernels.features``; ``FeatureRanking`` here is a deprecated alias.)
 
 The on-call engineer needs to scan hundreds to thousands of candidate features, re-sort them by
 whichever evidence column they trust (drift, attribution shift, correlation with the bad
@@ -18,11 +21,42 @@ import polars as pl
 import traitlets
 
 from hawknb.widgets._base import HawknbWidget, static_esm
-from hawknb.widgets._serialization import table_to_ipc, to_polars
+from hawknb.widgets._serialization import frame_trait, to_polars
 
-__all__ = ["FeatureRanking", "prepare_distributions", "prepare_sparklines", "prepare_table"]
+__all__ = ["FeatureTable", "prepare_distributions", "prepare_sparklines", "prepare_table"]
 
 FEATURE = "feature"
+
+#: the columns shown by default, in order: what a reader decides on (the rest behind a toggle)
+COMPACT_COLUMNS = (
+    "rank",
+    FEATURE,
+    "drift_psi",
+    "corr_with_prediction",
+    "importance_shift",
+    "explained_share",
+    "evidence",
+)
+
+#: short headers (and their tooltips) for the ranking's columns; others show their own name
+COLUMN_LABELS: dict[str, tuple[str, str]] = {
+    "rank": ("#", "rank by responsibility for the prediction shift"),
+    "drift_psi": ("drift (PSI)", "population stability index, reference vs anomaly window"),
+    "corr_with_prediction": (
+        "corr. w/ pred. shift",
+        "correlation in time between the feature's drift and the prediction's drift",
+    ),
+    "importance_shift": (
+        "Δ importance",
+        "change of ablation importance (mean |prediction change| when the feature is ablated)",
+    ),
+    "explained_share": ("share of shift", "share of the prediction shift the feature carries"),
+    "confidence": (
+        "top-k confidence",
+        "how often the feature is among the top-k across bootstrap resamples (blank: never)",
+    ),
+    "evidence": ("evidence", "the numbers behind the rank, in words"),
+}
 _MAX_SPARK_POINTS = 240
 _DEFAULT_BINS = 20
 
@@ -33,10 +67,10 @@ def prepare_table(table: object) -> pl.DataFrame:
     Columns of other types (lists, structs, objects) are rendered as their text: the table must
     render *whatever* evidence the ranking step produced without knowing its columns in advance.
     """
-    df = to_polars(table, "FeatureRanking(table)")
+    df = to_polars(table, "FeatureTable(table)")
     if FEATURE not in df.columns:
         raise ValueError(
-            f"FeatureRanking(table): the frame has no {FEATURE!r} column (it has {df.columns}). "
+            f"FeatureTable(table): the frame has no {FEATURE!r} column (it has {df.columns}). "
             f"Fix: name the column holding feature names {FEATURE!r}."
         )
     keep: list[pl.Series] = []
@@ -83,11 +117,11 @@ def prepare_sparklines(
     if isinstance(sparklines, Mapping):
         items = [(str(k), v) for k, v in sparklines.items()]
     else:
-        df = to_polars(sparklines, "FeatureRanking(sparklines)")
+        df = to_polars(sparklines, "FeatureTable(sparklines)")
         missing = [c for c in (FEATURE, "value") if c not in df.columns]
         if missing:
             raise ValueError(
-                f"FeatureRanking(sparklines): the frame lacks columns {missing} (it has "
+                f"FeatureTable(sparklines): the frame lacks columns {missing} (it has "
                 f"{df.columns}). Fix: pass a long frame with 'feature' and 'value' (and 'ts'), "
                 "or a dict feature -> list of values."
             )
@@ -106,7 +140,7 @@ def prepare_sparklines(
             out[name] = _finite_list([np.nan if v is None else v for v in values])
         except (TypeError, ValueError) as exc:
             raise ValueError(
-                f"FeatureRanking(sparklines[{name!r}]): values must be numbers ({exc}). "
+                f"FeatureTable(sparklines[{name!r}]): values must be numbers ({exc}). "
                 "Fix: pass a list/array of floats per feature."
             ) from exc
     return out
@@ -153,7 +187,7 @@ def prepare_distributions(
         return {}
     if not isinstance(distributions, Mapping):
         raise ValueError(
-            "FeatureRanking(distributions): expected a dict feature -> {'before', 'after'}, got "
+            "FeatureTable(distributions): expected a dict feature -> {'before', 'after'}, got "
             f"{type(distributions).__name__}"
         )
     wanted = set(features) if features is not None else None
@@ -162,7 +196,7 @@ def prepare_distributions(
         name = str(key)
         if wanted is not None and name not in wanted:
             continue
-        where = f"FeatureRanking(distributions[{name!r}])"
+        where = f"FeatureTable(distributions[{name!r}])"
         if isinstance(spec, Mapping):
             if "before" not in spec or "after" not in spec:
                 raise ValueError(
@@ -194,7 +228,7 @@ def prepare_distributions(
     return out
 
 
-class FeatureRanking(HawknbWidget):
+class FeatureTable(HawknbWidget):
     """Sortable, filterable ranking of responsible features; click a row to select it.
 
     ``selected_feature`` (synced) holds the clicked feature's name ("" when none); observe it
@@ -202,9 +236,12 @@ class FeatureRanking(HawknbWidget):
     """
 
     _esm = static_esm("features")
-    _table = traitlets.Bytes(b"").tag(sync=True)
+    _table = frame_trait("the ranking as shown")
     _sparklines = traitlets.Dict().tag(sync=True)
     _distributions = traitlets.Dict().tag(sync=True)
+    #: columns shown before the reader asks for all of them (absent ones are skipped)
+    compact_columns = traitlets.List(traitlets.Unicode(), list(COMPACT_COLUMNS)).tag(sync=True)
+    _labels = traitlets.Dict().tag(sync=True)
     selected_feature = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
@@ -223,9 +260,10 @@ class FeatureRanking(HawknbWidget):
             reason = "the ranking has no features (no feature passed the evidence thresholds)"
         self._frame = df  # before super().__init__: the selection validator reads it
         super().__init__(
-            _table=table_to_ipc(df),
+            _table=df,
             _sparklines=prepare_sparklines(sparklines, names),
             _distributions=prepare_distributions(distributions, names),
+            _labels={k: list(v) for k, v in COLUMN_LABELS.items() if k in df.columns},
             title=title,
             empty_reason=reason,
             **kwargs,
@@ -245,3 +283,19 @@ class FeatureRanking(HawknbWidget):
                 "'feature' values."
             )
         return value
+
+
+def __getattr__(name: str) -> Any:
+    """``FeatureRanking``: the old name of :class:`FeatureTable`, kept with a warning (it is
+    also the name of the kernel's result, ``hawknb.kernels.features.FeatureRanking``)."""
+    if name == "FeatureRanking":
+        import warnings
+
+        warnings.warn(
+            "hawknb.widgets.FeatureRanking is now FeatureTable (FeatureRanking is the kernel's "
+            "result type); the old name will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return FeatureTable
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

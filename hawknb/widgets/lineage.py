@@ -135,7 +135,8 @@ def prepare_candidates(candidates: object, ids: Iterable[str]) -> list[dict[str,
 class LineageExplorer(HawknbWidget):
     """Upstream lineage DAG around ``focus``; click a node -> ``selected_node`` (synced)."""
 
-    _esm = static_esm("lineage")
+    _esm = static_esm("graph")  # one bundle with the other graph view: elkjs ships once
+    _graph_view = traitlets.Unicode("lineage").tag(sync=True)
     _nodes = traitlets.List().tag(sync=True)
     _edges = traitlets.List().tag(sync=True)
     _series = traitlets.Dict().tag(sync=True)

@@ -231,7 +231,8 @@ class ModelGraphTensorViewer(HawknbWidget):
     (the clicked node id, "" when none). ``flags`` lists why nodes are flagged.
     """
 
-    _esm = static_esm("modelgraph")
+    _esm = static_esm("graph")  # one bundle with the other graph view: elkjs ships once
+    _graph_view = traitlets.Unicode("modelgraph").tag(sync=True)
     _nodes = traitlets.List().tag(sync=True)
     _edges = traitlets.List().tag(sync=True)
     _stats = traitlets.Dict().tag(sync=True)

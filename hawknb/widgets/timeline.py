@@ -24,6 +24,7 @@ from ..workspace.contract import EXPERIMENT, MODEL, SNAPSHOT, TRAFFIC, TS, VALUE
 from ._base import HawknbWidget, static_esm
 from ._downsample import minmax_indices, range_slice
 from ._serialization import (
+    frame_trait,
     iso_to_datetime,
     jsonable,
     ms_to_iso,
@@ -160,24 +161,61 @@ def _rollout_markers(rollouts: object) -> list[dict[str, Any]]:
     ]
 
 
+#: a rollout from this long before an anomaly's onset to NEAR_AFTER_MS after it is "near" it:
+#: the one a reader should line up with the onset (a rollout a day into an incident is not)
+NEAR_BEFORE_MS = 12 * 3600e3
+NEAR_AFTER_MS = 6 * 3600e3
+
+
+def is_near(ts_ms: float, onset_ms: float) -> bool:
+    """Whether a rollout at ``ts_ms`` lines up with an onset at ``onset_ms``."""
+    return onset_ms - NEAR_BEFORE_MS <= ts_ms <= onset_ms + NEAR_AFTER_MS
+
+
+def _mark_near(
+    markers: list[dict[str, Any]], windows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Flag the rollouts near an anomaly (``near``): the view draws only those by default.
+
+    Dozens of dashed lines across the whole chart hide the one that matters; without any
+    anomaly window every rollout is near (nothing to be near to)."""
+    if not windows:
+        return [{**m, "near": True} for m in markers]
+    return [
+        {
+            **m,
+            "near": any(is_near(m["ts"], w["onset"]) for w in windows),
+        }
+        for m in markers
+    ]
+
+
+def _renamed(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"{old} is now {new}", DeprecationWarning, stacklevel=3)
+
+
 class AnomalyTimeline(HawknbWidget):
     """A metric over time with anomaly bands and rollout markers; brush to select a window.
 
     ``series``: frame with ``ts``, ``value`` and optionally ``baseline``, ``lower``, ``upper``.
     ``windows``: dicts/objects with ``onset``, ``end``, ``direction``, ``severity`` (``label``).
-    ``rollouts``: frame ``ts, model, experiment, snapshot, traffic`` (markers where mixes change).
+    ``rollouts``: frame ``ts, model, experiment, snapshot, traffic`` (markers where mixes change;
+    only those near an anomaly window are drawn until the reader asks for all).
     ``baseline``: a number (a flat reference line) when the series has no baseline column.
-    Trait ``selection`` is ``{"start": iso, "end": iso}`` (or ``{}``) after a brush or a click on a
-    band; ``selection_range`` gives it as UTC datetimes.
+    Trait ``selected_window`` is ``{"start": iso, "end": iso}`` (or ``{}``) after a brush or a
+    click on a band; ``selection_range`` gives it as UTC datetimes.
     """
 
     _esm = static_esm("timeline")
 
-    #: Arrow IPC of the overview: ts (epoch ms), value[, baseline, lower, upper]
-    data = traitlets.Bytes(b"").tag(sync=True)
+    #: the overview: ts (epoch ms), value[, baseline, lower, upper]; Arrow IPC on the wire
+    data = frame_trait("the downsampled overview")
     windows = traitlets.List(traitlets.Dict()).tag(sync=True)
     markers = traitlets.List(traitlets.Dict()).tag(sync=True)
-    selection = traitlets.Dict().tag(sync=True)
+    #: ``{"start": iso, "end": iso}`` or ``{}``; every view names its selection ``selected_*``
+    selected_window = traitlets.Dict().tag(sync=True)
     total_points = traitlets.Int(0).tag(sync=True)
     sent_points = traitlets.Int(0).tag(sync=True)
     x_range = traitlets.List(traitlets.Float()).tag(sync=True)
@@ -204,7 +242,7 @@ class AnomalyTimeline(HawknbWidget):
         x_last = float(x[-1]) if len(x) else None
         super().__init__(title=title, max_points=max_points, height=height)
         self.windows = _window_dicts(windows, x_last)
-        self.markers = _rollout_markers(rollouts)
+        self.markers = _mark_near(_rollout_markers(rollouts), self.windows)
         self.baseline_value = None if baseline is None else float(baseline)
         self.total_points = len(x)
         if len(x) == 0:
@@ -217,10 +255,10 @@ class AnomalyTimeline(HawknbWidget):
             for w in self.windows:  # a window beyond the series still shows
                 lo, hi = min(lo, w["onset"]), max(hi, w["end"])
             self.x_range = [lo, hi]
-        self.data = self._encode(0, len(x), max_points)
+        self.data = self._sample(0, len(x), max_points)
 
     # -- data -----------------------------------------------------------------------------------
-    def _encode(self, i0: int, i1: int, max_points: int) -> bytes:
+    def _sample(self, i0: int, i1: int, max_points: int) -> pl.DataFrame:
         x = self._x[i0:i1]
         y = self._cols[VALUE][i0:i1]
         idx = minmax_indices(x, y, max(1, max_points // 4))
@@ -228,7 +266,7 @@ class AnomalyTimeline(HawknbWidget):
         frame = {TS: x[idx], **{c: v[i0:i1][idx] for c, v in self._cols.items()}}
         if i0 == 0 and i1 == len(self._x):
             self.sent_points = len(idx)
-        return table_to_ipc(pl.DataFrame(frame))
+        return pl.DataFrame(frame)
 
     def detail(self, lo: float, hi: float, width: int = 1000) -> bytes:
         """Arrow IPC of the points within ``[lo, hi]`` (epoch ms), downsampled to ``width`` px."""
@@ -238,7 +276,7 @@ class AnomalyTimeline(HawknbWidget):
         # one point on each side so lines reach the edges of the visible range
         i0, i1 = max(0, i0 - 1), min(len(self._x), i1 + 1)
         n = int(min(max(2 * int(width), 64), 4 * self.max_points))
-        return self._encode(i0, i1, n)
+        return table_to_ipc(self._sample(i0, i1, n))
 
     def _request_range(
         self, payload: dict[str, Any], _buffers: list[bytes]
@@ -254,15 +292,27 @@ class AnomalyTimeline(HawknbWidget):
     @property
     def selection_range(self) -> tuple[dt.datetime, dt.datetime] | None:
         """The brushed window as UTC datetimes, or None when nothing is selected."""
-        if not self.selection.get("start") or not self.selection.get("end"):
+        sel = self.selected_window
+        if not sel.get("start") or not sel.get("end"):
             return None
-        return iso_to_datetime(self.selection["start"]), iso_to_datetime(self.selection["end"])
+        return iso_to_datetime(sel["start"]), iso_to_datetime(sel["end"])
 
     def select(self, start: Any, end: Any) -> None:
         """Select a window from Python (the view draws it); ``select(None, None)`` clears."""
         a, b = to_ms(start), to_ms(end)
         if a is None or b is None:
-            self.selection = {}
+            self.selected_window = {}
             return
         a, b = min(a, b), max(a, b)
-        self.selection = {"start": ms_to_iso(a), "end": ms_to_iso(b)}
+        self.selected_window = {"start": ms_to_iso(a), "end": ms_to_iso(b)}
+
+    @property
+    def selection(self) -> dict[str, Any]:
+        """Deprecated: the old name of ``selected_window``."""
+        _renamed("AnomalyTimeline.selection", "selected_window")
+        return self.selected_window
+
+    @selection.setter
+    def selection(self, value: dict[str, Any]) -> None:
+        _renamed("AnomalyTimeline.selection", "selected_window")
+        self.selected_window = value

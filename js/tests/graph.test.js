@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LAYOUT_PRESETS, buildElkGraph, cleanGraph, fallbackLayout, layoutGraph } from "../src/_graph/layout.js";
-import { fitTransform, hitTest } from "../src/_graph/canvas.js";
+import { fitTransform, hitTest, legibleFit } from "../src/_graph/canvas.js";
 import { fmt, logScale, paletteColor, textOn, toNum } from "../src/_graph/colors.js";
 import { adjacency, inducedEdges, pathNodes, reach, roots } from "../src/_graph/walk.js";
 
@@ -179,5 +179,21 @@ describe("large-graph options", () => {
     expect(g.layoutOptions["elk.direction"]).toBe("RIGHT");
     // an explicit caller option still wins
     expect(buildElkGraph(big.nodes, big.edges, { preset: "lineage", options: { "elk.layered.thoroughness": "5" } }).layoutOptions["elk.layered.thoroughness"]).toBe("5");
+  });
+});
+
+describe("legibleFit", () => {
+  it("never shrinks labels below minScale and cuts the height to the graph", () => {
+    // a 4-node chain, wider than the view at scale 1
+    const f = legibleFit(940, 54, 700, 180, 560, { pad: 16, minScale: 0.95 });
+    expect(f.k).toBeCloseTo(0.95);
+    expect(f.tx).toBe(16); // left-aligned: the sources stay in view
+    expect(f.height).toBe(180); // not a 560 px canvas around one row of nodes
+  });
+  it("centres a small graph and caps the zoom", () => {
+    const f = legibleFit(200, 100, 800, 180, 560, { pad: 16, minScale: 0.9, maxScale: 1.3 });
+    expect(f.k).toBeCloseTo(1.3);
+    expect(f.tx).toBeCloseTo((800 - 260) / 2);
+    expect(f.height).toBe(180);
   });
 });

@@ -47,7 +47,14 @@ def test_timeline_renders_brushes_and_zooms(lab, ui_out: Path) -> None:
     root = lab.wait_for(".hawknb-timeline")
     assert root.get_attribute("data-bands") == "2"
     assert lab.page.locator(".hawknb-timeline .hawknb-band").count() == 2
-    assert lab.page.locator(".hawknb-timeline .hawknb-rollout-marker").count() == 2
+    # only the rollout that lines up with an onset is drawn (ts[99_500], 8 h before the first);
+    # the one 17 h before it appears on demand
+    markers = lab.page.locator(".hawknb-timeline .hawknb-rollout-marker")
+    assert markers.count() == 1
+    assert root.get_attribute("data-markers-near") == "1"
+    lab.page.locator(".hawknb-timeline .hawknb-all-rollouts input").check()
+    lab.page.wait_for_selector(".hawknb-timeline[data-markers-drawn='2']", timeout=10_000)
+    assert markers.count() == 2
     points = int(root.get_attribute("data-points"))
     assert 500 < points <= 3000
     assert root.get_attribute("data-total-points") == "200000"
@@ -61,8 +68,8 @@ def test_timeline_renders_brushes_and_zooms(lab, ui_out: Path) -> None:
     lab.page.mouse.down()
     lab.page.mouse.move(box["x"] + box["width"] * 0.3, y, steps=5)
     lab.page.mouse.up()
-    lab.wait_kernel("tl.selection.get('start')")
-    sel = lab.kernel_json("tl.selection")
+    lab.wait_kernel("tl.selected_window.get('start')")
+    sel = lab.kernel_json("tl.selected_window")
     assert sel["start"] < sel["end"]
     assert sel["start"].startswith("2024-")
 
@@ -77,8 +84,8 @@ def test_timeline_renders_brushes_and_zooms(lab, ui_out: Path) -> None:
     band = lab.page.locator(".hawknb-timeline .hawknb-band").first
     bb = band.bounding_box()
     lab.page.mouse.click(bb["x"] + bb["width"] / 2, y)
-    lab.wait_kernel("tl.selection.get('start', '').startswith('2024-03-10')")
-    assert lab.kernel_json("tl.selection")["start"] == "2024-03-10T10:40:00.000Z"
+    lab.wait_kernel("tl.selected_window.get('start', '').startswith('2024-03-10')")
+    assert lab.kernel_json("tl.selected_window")["start"] == "2024-03-10T10:40:00.000Z"
 
 
 def test_timeline_empty_state(lab, ui_out: Path) -> None:
@@ -114,8 +121,11 @@ rollouts = pl.DataFrame({
     "model": ["ranker"] * 3, "experiment": ["test"] * 3,
     "snapshot": ["s1", "s2", "s2"], "traffic": [0.9, 0.1, 1.0],
 })
+topline = health.group_by("ts").agg(pl.col("mean_prediction").mean().alias("value")).sort("ts")
 rc = RolloutCorrelator(health, rollouts=rollouts,
-                       suspect={"model": "ranker", "experiment": "test", "snapshot": "s2"})
+                       suspect={"model": "ranker", "experiment": "test", "snapshot": "s2"},
+                       topline=topline, topline_name="ctr",
+                       window=(t0 + dt.timedelta(hours=100), t0 + dt.timedelta(hours=110)))
 rc
 """,
 ]
@@ -126,14 +136,18 @@ def test_rollouts_renders_panels_and_click_selects(lab, ui_out: Path) -> None:
     root = lab.wait_for(".hawknb-rollouts")
     assert root.get_attribute("data-panels") == "3"
     assert root.get_attribute("data-series") == "mean_prediction,calibration,ne,traffic"
-    assert lab.page.locator(".hawknb-rollouts canvas.hawknb-spark").count() == 12
+    # one full-width row per model/experiment under the top line, every snapshot a band
+    assert lab.page.locator(".hawknb-rollouts canvas.hawknb-spark").count() == 3
+    assert lab.page.locator(".hawknb-rollouts canvas.hawknb-topline").count() == 1
+    assert root.get_attribute("data-snapshots") == "2"
+    lab.page.wait_for_selector(".hawknb-rollouts[data-labelled='2']", timeout=10_000)
     suspect = lab.page.locator(".hawknb-rollouts-panel[data-suspect='true']")
     assert suspect.count() == 1
     assert suspect.get_attribute("data-experiment") == "test"
     lab.screenshot(ui_out / "rollouts.png", ".hawknb-rollouts")
     lab.page.locator(".hawknb-rollouts-panel[data-model='ctr_model'] .hawknb-label").first.click()
-    lab.wait_kernel("rc.selected.get('model') == 'ctr_model'")
-    assert lab.kernel_json("rc.selected") == {"model": "ctr_model", "experiment": "ctrl"}
+    lab.wait_kernel("rc.selected_panel.get('model') == 'ctr_model'")
+    assert lab.kernel_json("rc.selected_panel") == {"model": "ctr_model", "experiment": "ctrl"}
 
 
 NAV_CELLS = [

@@ -1,4 +1,4 @@
-"""Real-browser checks of FeatureRanking, ModelGraphTensorViewer and LineageExplorer.
+"""Real-browser checks of FeatureTable, ModelGraphTensorViewer and LineageExplorer.
 
 Each test renders a view in a real JupyterLab, checks real content (row and node counts, the
 virtualized DOM staying small), clicks something and reads the trait back from the kernel, and
@@ -17,7 +17,7 @@ FEATURE_CELLS = [
     """
 import numpy as np
 import polars as pl
-from hawknb.widgets import FeatureRanking
+from hawknb.widgets import FeatureTable
 
 n = 3000
 rng = np.random.default_rng(0)
@@ -32,7 +32,7 @@ table = pl.DataFrame({
 })
 sparks = {f: rng.normal(0, 1, 48).cumsum() for f in names[:200]}
 dists = {f: {"before": rng.normal(0, 1, 300), "after": rng.normal(1, 1.5, 300)} for f in names[:200]}
-fr = FeatureRanking(table, sparklines=sparks, distributions=dists, title="Responsible features")
+fr = FeatureTable(table, sparklines=sparks, distributions=dists, title="Responsible features")
 fr
 """,
 ]

@@ -35,6 +35,22 @@ export function fitTransform(worldW, worldH, viewW, viewH, pad = 16, maxScale = 
   return { k, tx: (viewW - w * k) / 2, ty: (viewH - h * k) / 2 };
 }
 
+/**
+ * The view of a legible fit: fitTransform, but never below `minScale` (labels stay readable;
+ * a wider graph is left-aligned -- sources first -- and panned), with the viewport height cut
+ * to the graph's: {k, tx, ty, height} with height in [minH, maxH].
+ */
+export function legibleFit(worldW, worldH, viewW, minH, maxH, { pad = 16, minScale = 0.9, maxScale = 1.3 } = {}) {
+  const w = Math.max(worldW, 1);
+  const h = Math.max(worldH, 1);
+  let k = Math.min(maxScale, (viewW - 2 * pad) / w, (maxH - 2 * pad) / h);
+  k = Math.max(k, minScale);
+  const height = Math.round(Math.min(maxH, Math.max(minH, h * k + 2 * pad)));
+  const tx = w * k + 2 * pad <= viewW ? (viewW - w * k) / 2 : pad;
+  const ty = h * k + 2 * pad <= height ? (height - h * k) / 2 : pad;
+  return { k, tx, ty, height };
+}
+
 /** Index of the node whose box contains world point (wx, wy), or -1 (topmost = last drawn). */
 export function hitTest(layout, wx, wy, slack = 0) {
   const { x, y, w, h } = layout;
@@ -45,7 +61,7 @@ export function hitTest(layout, wx, wy, slack = 0) {
 }
 
 export class GraphCanvas {
-  constructor(container, { height = 520, drawNode, onClick, edgeStyle } = {}) {
+  constructor(container, { height = 520, drawNode, onClick, edgeStyle, legible = null } = {}) {
     this.container = container;
     this.canvas = document.createElement("canvas");
     this.canvas.className = "hawknb-graph-canvas";
@@ -59,6 +75,9 @@ export class GraphCanvas {
     this.drawNode = drawNode;
     this.onClick = onClick;
     this.edgeStyle = edgeStyle;
+    // {minScale, minHeight}: fit() keeps labels readable and shrinks the canvas to the graph
+    this.legible = legible;
+    this.maxHeight = height;
     this.layout = null;
     this.view = { k: 1, tx: 0, ty: 0 };
     this.frame = 0;
@@ -153,7 +172,17 @@ export class GraphCanvas {
 
   fit() {
     if (!this.layout) return;
-    this.view = fitTransform(this.layout.width, this.layout.height, this.cssW || 800, this.cssH || this.height);
+    if (this.legible) {
+      const f = legibleFit(this.layout.width, this.layout.height, this.cssW || 800, this.legible.minHeight || 200, this.maxHeight, { minScale: this.legible.minScale || 0.9 });
+      this.view = { k: f.k, tx: f.tx, ty: f.ty };
+      if (f.height !== this.height) {
+        this.height = f.height;
+        this.canvas.style.height = `${f.height}px`;
+        this.resize();
+      }
+    } else {
+      this.view = fitTransform(this.layout.width, this.layout.height, this.cssW || 800, this.cssH || this.height);
+    }
     this.requestDraw();
   }
 

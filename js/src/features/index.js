@@ -3,7 +3,7 @@
 // in the scroll window are in the DOM, so thousands of features scroll without lag.
 import { decodeTable, formatNumber, scaffold } from "../_shared/index.js";
 import { themeColors, sparkline } from "../_graph/canvas.js";
-import { columnsFromDecoded, defaultSort, displayOrder, filterIndices, sortIndices, virtualWindow } from "./table.js";
+import { columnsFromDecoded, compactColumns, defaultSort, displayOrder, filterIndices, formatShare, gridTemplate, sortIndices, virtualWindow } from "./table.js";
 
 export const ROW_HEIGHT = 26;
 const VIEWPORT = 420;
@@ -13,13 +13,15 @@ const CSS = `
 .hawknb-features .hawknb-filter { font: inherit; padding: 2px 6px; min-width: 220px;
   color: var(--jp-ui-font-color0, #111); background: var(--jp-layout-color1, #fff);
   border: 1px solid var(--jp-border-color1, #bbb); border-radius: 3px; }
+.hawknb-features .hawknb-ft-columns { font: inherit; font-size: var(--jp-ui-font-size0, 11px); margin-left: auto; }
 .hawknb-features .hawknb-count { color: var(--jp-ui-font-color2, #666); font-size: var(--jp-ui-font-size0, 11px); }
 .hawknb-features .hawknb-ft-table { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 3px; }
 .hawknb-features .hawknb-ft-head, .hawknb-features .hawknb-row { display: grid; align-items: center;
   column-gap: 8px; padding: 0 6px; white-space: nowrap; }
 .hawknb-features .hawknb-ft-head { background: var(--jp-layout-color2, #eee); font-weight: 600;
-  height: 28px; border-bottom: 1px solid var(--jp-border-color1, #bbb); }
-.hawknb-features .hawknb-ft-head > div { cursor: pointer; user-select: none; overflow: hidden; text-overflow: ellipsis; }
+  min-height: 30px; padding-top: 2px; padding-bottom: 2px; border-bottom: 1px solid var(--jp-border-color1, #bbb); }
+.hawknb-features .hawknb-ft-head > div { cursor: pointer; user-select: none; overflow: hidden; text-overflow: ellipsis;
+  white-space: normal; line-height: 1.15; }
 .hawknb-features .hawknb-ft-head > div.num, .hawknb-features .hawknb-row > div.num { text-align: right; }
 .hawknb-features .hawknb-ft-scroll { position: relative; overflow-y: auto; overflow-x: hidden; }
 .hawknb-features .hawknb-ft-rows { position: absolute; left: 0; right: 0; top: 0; }
@@ -131,7 +133,11 @@ function render({ model, el }) {
   const dists = model.get("_distributions") || {};
   const hasSpark = Object.keys(sparks).length > 0;
   const hasDist = Object.keys(dists).length > 0;
-  const shown = displayOrder(columns.map((c) => c.name)).map((n) => byName.get(n));
+  const labels = model.get("_labels") || {};
+  const compact = compactColumns(columns.map((c) => c.name), model.get("compact_columns") || []);
+  let showAll = compact.length === 0;
+  const allShown = displayOrder(columns.map((c) => c.name)).map((n) => byName.get(n));
+  let shown = showAll ? allShown : compact.map((n) => byName.get(n));
   const total = decoded.numRows;
   root.dataset.rows = String(total);
 
@@ -150,44 +156,53 @@ function render({ model, el }) {
   input.placeholder = "filter features (e.g. 'ctr', 'shift')";
   const count = document.createElement("span");
   count.className = "hawknb-count";
+  const toggle = document.createElement("button");
+  toggle.className = "hawknb-ft-columns";
   bar.append(input, count);
+  if (compact.length) bar.appendChild(toggle);
   body.appendChild(bar);
-
-  // grid template: feature, then data columns, then the optional sparkline/histogram columns
-  const tmpl = shown
-    .map((c) => (c.name === "feature" ? "minmax(140px, 2fr)" : c.kind === "num" ? "minmax(64px, 1fr)" : "minmax(120px, 3fr)"))
-    .concat(hasSpark ? ["90px"] : [], hasDist ? ["90px"] : [])
-    .join(" ");
 
   const table = document.createElement("div");
   table.className = "hawknb-ft-table";
   const head = document.createElement("div");
   head.className = "hawknb-ft-head";
-  head.style.gridTemplateColumns = tmpl;
-  const headCells = shown.map((c) => {
-    const d = document.createElement("div");
-    d.dataset.col = c.name;
-    d.className = c.kind === "num" ? "num" : "";
-    d.title = `sort by ${c.name}`;
-    d.addEventListener("click", () => {
-      if (sort.key === c.name) sort = { key: c.name, dir: -sort.dir };
-      else sort = { key: c.name, dir: c.kind === "num" && c.name !== "rank" ? -1 : 1 };
-      scroll.scrollTop = 0; // a new order starts at its top
-      recompute();
+  let tmpl = "";
+  let headCells = [];
+  // grid template: feature, then data columns, then the optional sparkline/histogram columns
+  function buildHead() {
+    tmpl = gridTemplate(shown, hasSpark, hasDist);
+    head.style.gridTemplateColumns = tmpl;
+    head.replaceChildren();
+    headCells = shown.map((c) => {
+      const d = document.createElement("div");
+      d.dataset.col = c.name;
+      d.className = c.kind === "num" ? "num" : "";
+      const lab = labels[c.name];
+      d.title = lab ? `${lab[1]} (${c.name}); click to sort` : `sort by ${c.name}`;
+      d.addEventListener("click", () => {
+        if (sort.key === c.name) sort = { key: c.name, dir: -sort.dir };
+        else sort = { key: c.name, dir: c.kind === "num" && c.name !== "rank" ? -1 : 1 };
+        scroll.scrollTop = 0; // a new order starts at its top
+        recompute();
+      });
+      head.appendChild(d);
+      return d;
     });
-    head.appendChild(d);
-    return d;
+    for (const [show, text] of [[hasSpark, "trend"], [hasDist, "before/after"]]) {
+      if (!show) continue;
+      const d = document.createElement("div");
+      d.textContent = text;
+      head.appendChild(d);
+    }
+    toggle.textContent = showAll ? "fewer columns" : `all ${columns.length} columns`;
+    root.dataset.columns = String(shown.length);
+  }
+  toggle.addEventListener("click", () => {
+    showAll = !showAll;
+    shown = showAll ? allShown : compact.map((n) => byName.get(n));
+    buildHead();
+    recompute();
   });
-  if (hasSpark) {
-    const d = document.createElement("div");
-    d.textContent = "trend";
-    head.appendChild(d);
-  }
-  if (hasDist) {
-    const d = document.createElement("div");
-    d.textContent = "before/after";
-    head.appendChild(d);
-  }
   const scroll = document.createElement("div");
   scroll.className = "hawknb-ft-scroll";
   const spacer = document.createElement("div");
@@ -209,7 +224,7 @@ function render({ model, el }) {
     headCells.forEach((d, j) => {
       const c = shown[j];
       const arrow = sort.key === c.name ? (sort.dir > 0 ? " ▲" : " ▼") : "";
-      d.textContent = c.name + arrow;
+      d.textContent = (labels[c.name] ? labels[c.name][0] : c.name) + arrow;
       d.setAttribute("aria-sort", sort.key === c.name ? (sort.dir > 0 ? "ascending" : "descending") : "none");
     });
     root.dataset.sortKey = sort.key || "";
@@ -250,7 +265,7 @@ function render({ model, el }) {
         const cell = document.createElement("div");
         if (c.kind === "num") {
           cell.className = "num";
-          cell.textContent = formatNumber(c.values[i]);
+          cell.textContent = c.name === "explained_share" ? formatShare(c.values[i]) : formatNumber(c.values[i]);
         } else {
           cell.className = c.name === "feature" ? "feat" : "";
           cell.textContent = c.values[i] ?? "–";
@@ -300,10 +315,10 @@ function render({ model, el }) {
     const dd0 = document.createElement("dd");
     dd0.textContent = name;
     dl.append(dt0, dd0);
-    for (const c of shown) {
+    for (const c of allShown) {
       if (c.name === "feature") continue;
       const dt = document.createElement("dt");
-      dt.textContent = c.name;
+      dt.textContent = labels[c.name] ? labels[c.name][0] : c.name;
       const dd = document.createElement("dd");
       dd.textContent = c.kind === "num" ? formatNumber(c.values[i], 4) : c.values[i] ?? "–";
       dl.append(dt, dd);
@@ -354,6 +369,7 @@ function render({ model, el }) {
   }) : null;
   if (mo) mo.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
 
+  buildHead();
   recompute();
   paintDetail();
   requestAnimationFrame(() => paintRows());
@@ -369,7 +385,7 @@ function renderWithRefresh({ model, el }) {
     if (typeof cleanup === "function") cleanup();
     cleanup = render({ model, el });
   };
-  const keys = ["change:_table", "change:_sparklines", "change:_distributions", "change:empty_reason", "change:title"];
+  const keys = ["change:_table", "change:_sparklines", "change:_distributions", "change:compact_columns", "change:empty_reason", "change:title"];
   for (const k of keys) model.on(k, again);
   return () => {
     for (const k of keys) model.off(k, again);

@@ -21,6 +21,32 @@ export function displayOrder(names) {
   return [...head, ...names.filter((n) => !head.includes(n))];
 }
 
+/**
+ * The default columns: `wanted` that the table has, in `wanted`'s order. Empty (show them all)
+ * when that leaves no more than the feature name, e.g. for a table of other columns.
+ */
+export function compactColumns(names, wanted) {
+  const have = new Set(names);
+  const out = wanted.filter((n) => have.has(n));
+  return out.filter((n) => n !== "feature").length ? out : [];
+}
+
+/** CSS grid columns: the evidence text gets the room, numbers stay narrow. */
+export function gridTemplate(columns, hasSpark = false, hasDist = false) {
+  return columns
+    .map((c) =>
+      c.name === "evidence" ? "minmax(280px, 5fr)" : c.name === "feature" ? "minmax(140px, 2fr)" : c.name === "rank" ? "36px" : c.kind === "num" ? "minmax(64px, 1fr)" : "minmax(120px, 3fr)",
+    )
+    .concat(hasSpark ? ["90px"] : [], hasDist ? ["90px"] : [])
+    .join(" ");
+}
+
+/** A 0..1 share as a percentage ("29%"); missing values as an en dash. */
+export function formatShare(v) {
+  if (v == null || Number.isNaN(v)) return "–";
+  return `${Math.round(v * 100)}%`;
+}
+
 /** The initial sort: rank ascending if present, else score descending, else input order. */
 export function defaultSort(names) {
   if (names.includes("rank")) return { key: "rank", dir: 1 };

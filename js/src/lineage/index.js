@@ -14,8 +14,10 @@ export const NODE_H = 54;
 const BADGE = 16; // the +/− hit area at the node's left edge, world px
 
 const CSS = `
-.hawknb-lineage .hawknb-ln-main { display: flex; gap: 8px; align-items: stretch; }
-.hawknb-lineage .hawknb-ln-canvas { flex: 1 1 auto; min-width: 200px;
+.hawknb-lineage { width: 100%; box-sizing: border-box; }
+.hawknb-lineage .hawknb-ln-main { display: flex; gap: 8px; align-items: stretch; width: 100%; }
+/* basis 0: the canvas's own pixel width must not size the view (it is measured from the view) */
+.hawknb-lineage .hawknb-ln-canvas { flex: 1 1 0; min-width: 200px; overflow: hidden;
   border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 3px; }
 .hawknb-lineage .hawknb-ln-side { flex: 0 0 260px; max-height: 560px; overflow-y: auto;
   font-size: var(--jp-ui-font-size1, 12px); color: var(--jp-ui-font-color1, #333); }
@@ -159,6 +161,7 @@ function render({ model, el }) {
 
   const canvas = new GraphCanvas(holder, {
     height: 560,
+    legible: { minScale: 0.95, minHeight: 180 },
     drawNode,
     edgeStyle: (e, th) => {
       const s = layout.ids[e.s];

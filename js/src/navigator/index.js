@@ -7,6 +7,9 @@ import { escapeHtml, formatPercent, scaffold } from "../_shared/index.js";
 import { childrenOf, pathTo, STATUS_ICON, statusCounts, viewIndex } from "./logic.js";
 
 const CSS = `
+/* the view stack is a flex row: its view takes the full width, not the width of its content
+   (a canvas view sized by its own last measurement would stay narrow) */
+.hawknb-view-stack > .lm-Widget { flex: 1 1 100%; min-width: 0; }
 .hawknb-navigator .hawknb-crumbs { display: flex; flex-wrap: wrap; gap: 4px; align-items: center;
   margin: 0 0 6px; font-size: var(--jp-ui-font-size1, 13px); }
 .hawknb-navigator .hawknb-crumb { cursor: pointer; color: var(--jp-content-link-color, #1976d2); }

@@ -59,3 +59,52 @@ export function stepPoints(ramp, xEnd) {
   if (ramp.length && xEnd > ramp[ramp.length - 1][0]) pts.push([xEnd, ramp[ramp.length - 1][1]]);
   return pts;
 }
+
+/**
+ * Stack the snapshot bands of one panel: rows of the long table [from, to) (sorted by ts,
+ * snap) become {ts: Float64Array, snaps: [id...], lower: {id: Float64Array}, upper: {...}} where
+ * at each time a snapshot's band spans [lower, upper] and the bands of that time stack to 1.
+ */
+export function stackBands(ts, snap, share, from, to) {
+  const times = [];
+  const ids = new Set();
+  for (let i = from; i < to; i++) {
+    if (!times.length || times[times.length - 1] !== ts[i]) times.push(ts[i]);
+    ids.add(snap[i]);
+  }
+  const order = [...ids].sort((a, b) => a - b);
+  const col = new Map(order.map((id) => [id, new Float64Array(times.length)]));
+  let t = -1;
+  for (let i = from; i < to; i++) {
+    if (i === from || ts[i] !== ts[i - 1]) t++;
+    col.get(snap[i])[t] += share[i];
+  }
+  const lower = {};
+  const upper = {};
+  const cum = new Float64Array(times.length);
+  for (const id of order) {
+    const s = col.get(id);
+    lower[id] = Float64Array.from(cum);
+    for (let k = 0; k < cum.length; k++) cum[k] += s[k];
+    upper[id] = Float64Array.from(cum);
+  }
+  return { ts: Float64Array.from(times), snaps: order, lower, upper };
+}
+
+/** Row ranges [from, to) of each panel in a table sorted by panel: Map(panel -> [from, to]). */
+export function panelRanges(panel) {
+  const out = new Map();
+  let start = 0;
+  for (let i = 1; i <= panel.length; i++) {
+    if (i === panel.length || panel[i] !== panel[start]) {
+      out.set(panel[start], [start, i]);
+      start = i;
+    }
+  }
+  return out;
+}
+
+/** The snapshots to label: the ones near the anomaly and the compared pair, or all on demand. */
+export function labelled(snapshots, all) {
+  return snapshots.filter((s) => all || s.near || (s.role && s.role !== "named"));
+}

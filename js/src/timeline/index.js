@@ -51,6 +51,10 @@ function render({ model, el }) {
   const markers = model.get("markers") || [];
   root.dataset.bands = String(windows.length);
   root.dataset.markers = String(markers.length);
+  // only the rollouts near an anomaly are drawn; the rest on demand (a toggle)
+  let allMarkers = false;
+  const nearCount = markers.filter((m) => m.near !== false).length;
+  root.dataset.markersNear = String(nearCount);
   root.dataset.totalPoints = String(model.get("total_points"));
   root.dataset.detailRequests = "0";
   if (!body) {
@@ -88,7 +92,20 @@ function render({ model, el }) {
   hint.textContent = "drag to select a window · click a band to select it";
   const status = document.createElement("span");
   status.className = "hawknb-status";
-  bar.append(zoomBtn, resetBtn, hint, status);
+  bar.append(zoomBtn, resetBtn);
+  if (markers.length > nearCount) {
+    const all = document.createElement("label");
+    all.className = "hawknb-all-rollouts";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.addEventListener("change", () => {
+      allMarkers = box.checked;
+      if (u) drawOverlays(u);
+    });
+    all.append(box, ` all rollouts (${markers.length}; ${nearCount} near the anomaly)`);
+    bar.appendChild(all);
+  }
+  bar.append(hint, status);
   body.appendChild(bar);
   const chartEl = document.createElement("div");
   body.appendChild(chartEl);
@@ -140,7 +157,9 @@ function render({ model, el }) {
       d.title = `${win.label || "anomaly"} ${win.direction || ""} · ${formatTime(win.onset)} – ${formatTime(win.end)} (${formatDuration(win.end - win.onset)})`;
       overlay.appendChild(d);
     }
+    let drawn = 0;
     for (const m of markers) {
+      if (!allMarkers && m.near === false) continue;
       const px = toPx(m.ts);
       if (!(px >= 0 && px <= w)) continue;
       const d = document.createElement("div");
@@ -150,7 +169,9 @@ function render({ model, el }) {
       d.style.left = `${px}px`;
       d.title = `${formatTime(m.ts)} rollout ${m.label}`;
       overlay.appendChild(d);
+      drawn++;
     }
+    root.dataset.markersDrawn = String(drawn);
     if (constBase != null && Number.isFinite(constBase)) {
       const y = u.valToPos(constBase, "y");
       if (y >= 0 && y <= u.over.clientHeight) {
@@ -232,7 +253,7 @@ function render({ model, el }) {
         if (sel.width < 3) return; // a click, handled below (selects the band under it)
         const a = u.posToVal(sel.left, "x");
         const b = u.posToVal(sel.left + sel.width, "x");
-        model.set("selection", selectionFromRange(a, b));
+        model.set("selected_window", selectionFromRange(a, b));
         model.save_changes();
       }],
     },
@@ -246,7 +267,7 @@ function render({ model, el }) {
   }
 
   function showSelection(plot) {
-    const sel = model.get("selection") || {};
+    const sel = model.get("selected_window") || {};
     const a = msFromIso(sel.start);
     const b = msFromIso(sel.end);
     if (a == null || b == null) {
@@ -268,17 +289,17 @@ function render({ model, el }) {
     const rect = u.over.getBoundingClientRect();
     const win = windowAt(windows, u.posToVal(e.clientX - rect.left, "x"));
     if (!win) return;
-    model.set("selection", selectionFromRange(win.onset, win.end));
+    model.set("selected_window", selectionFromRange(win.onset, win.end));
     model.save_changes();
     showSelection(u);
   });
 
   const onSelection = () => showSelection(u);
-  model.on("change:selection", onSelection);
+  model.on("change:selected_window", onSelection);
   showSelection(u);
 
   zoomBtn.addEventListener("click", () => {
-    const sel = model.get("selection") || {};
+    const sel = model.get("selected_window") || {};
     const a = msFromIso(sel.start);
     const b = msFromIso(sel.end);
     if (a == null || b == null || b <= a) return;
@@ -302,7 +323,7 @@ function render({ model, el }) {
   return () => {
     disposed = true;
     clearTimeout(debounce);
-    model.off("change:selection", onSelection);
+    model.off("change:selected_window", onSelection);
     if (ro) ro.disconnect();
     u.destroy();
   };
