@@ -27,6 +27,7 @@ COMMANDS = (
     "validate",
     "new",
     "report",
+    "profile",
 )
 
 
