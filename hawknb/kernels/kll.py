@@ -129,3 +129,25 @@ def _check(sk: Any, payload: bytes) -> None:
             raise SketchError("sketch: corrupt (min/max)")
     if sk.serialize() != payload:
         raise SketchError("sketch: corrupt (does not re-encode to the same bytes)")
+
+
+def group_sketches(df: Any, keys: list[str], cols: list[str], k: int = K) -> dict[tuple, Any]:
+    """One KLL per (group of ``keys``, column of ``cols``) of a polars DataFrame:
+    ``{(*key values, column): sketch}``; columns without a finite value are left out. The
+    values of each group are gathered by one hash group-by (no sort of the batch)."""
+    import polars as pl
+
+    grouped = df.group_by(keys).agg(pl.col(cols).cast(pl.Float64))
+    names = list(grouped.select(keys).iter_rows())
+    out: dict[tuple, Any] = {}
+    for col in cols:
+        lists = grouped[col]
+        ends = np.cumsum(lists.list.len().to_numpy())
+        values = lists.explode().to_numpy()
+        start = 0
+        for key, end in zip(names, ends, strict=True):
+            vals = values[start:end]
+            start = end
+            if np.isfinite(vals).any():
+                out[(*key, col)] = kll(vals, k)
+    return out

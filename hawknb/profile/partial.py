@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from ..kernels import kll
@@ -73,6 +72,7 @@ def _moments(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         fin.sum().cast(pl.Int64).alias("n_fin"),
         (fin & p.is_between(0.0, 1.0)).sum().cast(pl.Int64).alias("n_unit"),
         (y.is_not_null() & ~y.is_between(0.0, 1.0)).sum().cast(pl.Int64).alias("n_y_bad"),
+        y.count().cast(pl.Int64).alias("n_y"),
         pf.mean().alias("mean_p"),
         ((pf - pf.mean()).pow(2).sum()).alias("m2_p"),
         pl_.sum().alias("sum_p_lab"),
@@ -80,6 +80,7 @@ def _moments(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         yl.pow(2).sum().alias("sum_y2"),
         ll.sum().alias("sum_ll"),
         (pl_ - yl).pow(2).sum().alias("sum_se"),
+        y.sum().alias("sum_y_all"),
     )
 
 
@@ -118,24 +119,8 @@ def _feature_moments(df: pl.DataFrame, keys: list[str], feats: list[str]) -> pl.
 
 
 def _sketches(df: pl.DataFrame, keys: list[str], cols: list[str], k: int) -> dict[Any, bytes]:
-    """Sealed KLL per (key tuple, column), from one sort of the batch."""
-    df = df.sort(keys)
-    bounds = (
-        df.select(keys)
-        .with_row_index("_i")
-        .group_by(keys, maintain_order=True)
-        .agg(pl.col("_i").min(), pl.len())
-    )
-    x = df.select(cols).to_numpy().astype(np.float64, copy=False)
-    out: dict[Any, bytes] = {}
-    for row in bounds.iter_rows():
-        key, lo, n = row[:-2], row[-2], row[-1]
-        block = x[lo : lo + n]
-        for j, col in enumerate(cols):
-            vals = block[:, j]
-            if np.isfinite(vals).any():
-                out[(*key, col)] = kll.seal(kll.kll(vals, k))
-    return out
+    """Sealed KLL per (key tuple, column)."""
+    return {key: kll.seal(sk) for key, sk in kll.group_sketches(df, keys, cols, k).items()}
 
 
 def profile_batch(df: pl.DataFrame, *, bucket: str, sample_rows: int, k: int = kll.K) -> Profile:

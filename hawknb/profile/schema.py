@@ -13,7 +13,8 @@ Tables (keys: ``model, experiment, snapshot, ts`` where ``ts`` is the bucket sta
   predictions), ``n_unit`` (finite predictions in [0, 1]), ``n_y_bad`` (labels outside [0, 1]),
   ``mean_p``/``m2_p`` (mean and sum of squared deviations of finite predictions), ``sum_p_lab``,
   ``sum_y``, ``sum_y2``, ``sum_ll`` (clipped log-loss terms), ``sum_se`` (squared errors) over
-  labeled rows, ``p_sketch`` (sealed KLL of finite predictions).
+  labeled rows, ``n_y``/``sum_y_all`` (every non-null label), ``p_sketch`` (sealed KLL of
+  finite predictions).
 - ``features``: keys + ``feature``, ``n`` (non-null values), ``n_fin``, ``mean``, ``m2``,
   ``min``, ``max`` (finite values), ``sketch`` (sealed KLL); only where ``n > 0``.
 - ``sample``: serving rows, at most ``sample_rows`` per key (the smallest ``_h`` row hashes: a
@@ -42,8 +43,8 @@ PROFILE_DIR = "profile"
 FILES = {"moments": "moments.parquet", "features": "features.parquet", "sample": "sample.parquet"}
 META_FILE = "profile.json"
 
-_SUMS = ("rows", "labeled_rows", "n_fin", "n_unit", "n_y_bad")
-_FSUMS = ("sum_p_lab", "sum_y", "sum_y2", "sum_ll", "sum_se")
+_SUMS = ("rows", "labeled_rows", "n_fin", "n_unit", "n_y_bad", "n_y")
+_FSUMS = ("sum_p_lab", "sum_y", "sum_y2", "sum_ll", "sum_se", "sum_y_all")
 
 
 @dataclass
