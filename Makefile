@@ -9,7 +9,7 @@ JS_STAMP := js/node_modules/.hawknb-installed
 # resolution pulls a multi-GB CUDA build
 TORCH := torch==2.13.0
 
-.PHONY: setup js demo test lint browser bundle-check
+.PHONY: setup js demo test lint browser java bundle-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,13 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's Java for the Spark tests (tests/test_spark.py; pyspark comes with the dev extra)
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -48,6 +55,6 @@ lint: setup
 bundle-check: js
 	git diff --exit-code --stat -- hawknb/static
 
-test: setup browser lint bundle-check
+test: setup browser java lint bundle-check
 	cd js && npm test --silent
 	$(BIN)/python -m pytest -q
