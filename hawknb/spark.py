@@ -26,6 +26,7 @@ import polars as pl
 
 from .kernels import kll
 from .profile.partial import normalize, profile_batch
+from .profile.polars_engine import BUCKET, SAMPLE_ROWS
 from .profile.schema import FILES, Profile, merge_profiles
 from .workspace import contract as c
 from .workspace.errors import WorkspaceError
@@ -101,7 +102,9 @@ def _task(bucket: str, sample_rows: int, k: int) -> Any:
     return run
 
 
-def profile(df: Any, *, bucket: str = "15m", sample_rows: int = 512, k: int = kll.K) -> Profile:
+def profile(
+    df: Any, *, bucket: str = BUCKET, sample_rows: int = SAMPLE_ROWS, k: int = kll.K
+) -> Profile:
     """The profile of a Spark DataFrame that follows the serving contract (docs/workspace.md);
     equal to ``hawknb.profile.profile`` of the same rows up to sketch error."""
     cols = set(df.columns)
@@ -118,7 +121,7 @@ def profile(df: Any, *, bucket: str = "15m", sample_rows: int = 512, k: int = kl
 
 
 def profile_path(
-    path: str, *, bucket: str = "15m", sample_rows: int = 512, master: str = "local[*]"
+    path: str, *, bucket: str = BUCKET, sample_rows: int = SAMPLE_ROWS, master: str = "local[*]"
 ) -> Profile:
     """``hawknb profile --engine spark``: read Parquet at ``path`` with a local session."""
     spark = session(master)

@@ -150,3 +150,26 @@ def test_cli_writes_and_refuses_to_replace(tmp_path, capsys) -> None:
     _log(500, seed=2).write_parquet(logs / "b.parquet")
     assert main(["profile", str(tmp_path / "logs"), "--out", str(out), "--force"]) == 0
     assert Profile.load(out / "profile").rows == 1_500
+
+
+def test_health_quantiles_from_sketches_within_rank_error() -> None:
+    """Above EXACT_QUANTILE_ROWS, health's median/p90 come from streamed KLL sketches: within
+    the stated rank error of the exact ones, and every other column unchanged."""
+    from hawknb.kernels.health import prediction_health
+
+    log = _log(40_000, seed=3)
+    exact = prediction_health(log.lazy(), exact_quantiles=True)
+    approx = prediction_health(log.lazy(), exact_quantiles=False)
+    assert exact.drop("median_prediction", "p90_prediction").equals(
+        approx.drop("median_prediction", "p90_prediction")
+    )
+    eps = kll.rank_error(kll.kll(np.zeros(1000)))
+    windows = log.with_columns(pl.col("ts").dt.truncate("1h")).partition_by(
+        "model", "experiment", "ts", as_dict=True
+    )
+    for row in approx.iter_rows(named=True):
+        p = windows[(row["model"], row["experiment"], row["ts"])]["prediction"].to_numpy()
+        p = np.sort(p[np.isfinite(p)])
+        for q, col in ((0.5, "median_prediction"), (0.9, "p90_prediction")):
+            rank = np.searchsorted(p, row[col], side="right") / p.size
+            assert abs(rank - q) <= eps + 1 / p.size

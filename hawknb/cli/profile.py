@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("log", help="serving log: a Parquet file or a folder of Parquet files")
     p.add_argument("--out", required=True, help="workspace directory; writes OUT/profile/")
     p.add_argument("--engine", choices=("polars", "spark"), default="polars")
+    # literals, not hawknb.profile's constants: importing it here would slow every command
     p.add_argument("--bucket", default="15m", help="time bucket width (polars duration)")
-    p.add_argument("--sample-rows", type=int, default=512, help="rows kept per stratum+bucket")
+    p.add_argument("--sample-rows", type=int, default=128, help="rows kept per stratum+bucket")
     p.add_argument("--master", default="local[*]", help="Spark master (with --engine spark)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT/profile/")
     p.set_defaults(func=run)

@@ -19,11 +19,11 @@ from .partial import normalize, profile_batch
 from .schema import Profile, merge_profiles
 
 #: fold the partial profiles every this many batches (bounds the list of partials)
-FOLD = 16
+FOLD = 4
 #: default width of a time bucket: the finest window triage's health uses
 BUCKET = "15m"
 #: default rows kept per (model, experiment, snapshot, bucket)
-SAMPLE_ROWS = 512
+SAMPLE_ROWS = 128
 BATCH_ROWS = 500_000
 
 
