@@ -75,10 +75,11 @@ def merge(sketches: Iterable[Any], k: int = K) -> Any:
     return out
 
 
-def rank_error(sk: Any) -> float:
-    """The normalized rank error DataSketches states for this sketch (99% confidence, one
-    rank or cdf query)."""
-    return float(sk.normalized_rank_error(False))
+def rank_error(sk: Any, *, double_sided: bool = False) -> float:
+    """The normalized rank error DataSketches states for this sketch at 99% confidence: for
+    one rank/cdf/quantile query, or (``double_sided``) for the difference of two ranks, the
+    bound to use for a CDF gap such as KS."""
+    return float(sk.normalized_rank_error(double_sided))
 
 
 def seal(sk: Any) -> bytes:

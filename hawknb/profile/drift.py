@@ -1,8 +1,8 @@
 """Feature drift between two windows from a profile's sketches, with the error it carries.
 
 KS: the largest gap between the two windows' CDFs, each estimated by a merged KLL sketch and
-compared at the quantiles of both; it is off by at most the two sketches' stated rank errors
-plus the grid spacing. PSI: the reference sketch's quantiles are the bin edges (as in
+compared at the quantiles of both; ``ks_error`` is the two sketches' stated double-sided rank
+errors (99% confidence each) plus the grid spacing. PSI: the reference sketch's quantiles are the bin edges (as in
 ``kernels.drift``), each bin's share is read from both sketches' CDFs; ``psi_error`` is the
 first-order change of PSI when every share moves by its sketch's rank error. Null rates are
 exact (from counts). Windows are [start, end) and count a bucket by its start.
@@ -43,7 +43,8 @@ def _window_sketches(
 def _ks(r: Any, x: Any) -> tuple[float, float]:
     pts = np.unique(np.r_[r.get_quantiles(_GRID), x.get_quantiles(_GRID)])
     gap = np.abs(np.array(r.get_cdf(pts))[:-1] - np.array(x.get_cdf(pts))[:-1])
-    return float(gap.max()), kll.rank_error(r) + kll.rank_error(x) + 2.0 / (_GRID.size - 1)
+    err = kll.rank_error(r, double_sided=True) + kll.rank_error(x, double_sided=True)
+    return float(gap.max()), err + 2.0 / (_GRID.size - 1)
 
 
 def _psi(r: Any, x: Any) -> tuple[float, float]:

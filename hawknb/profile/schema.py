@@ -185,12 +185,17 @@ def merge_sample(frame: pl.DataFrame, sample_rows: int, bucket: str) -> pl.DataF
     if frame.height == 0:
         return frame
     stratum = [*KEYS[:3], "_bucket"]
+    frame = frame.with_columns(pl.col(c.TS).dt.truncate(bucket).alias("_bucket"))
+    # the k-th smallest hash per stratum first (a partial selection), so only the few rows
+    # that can be kept are sorted
+    threshold = frame.group_by(stratum).agg(pl.col(HASH).bottom_k(sample_rows).max().alias("_t"))
     return (
-        frame.with_columns(pl.col(c.TS).dt.truncate(bucket).alias("_bucket"))
+        frame.join(threshold, on=stratum, nulls_equal=True)
+        .filter(pl.col(HASH) <= pl.col("_t"))
         .sort([*stratum, HASH])
         .group_by(stratum, maintain_order=True)
         .head(sample_rows)
-        .drop("_bucket")
+        .drop("_bucket", "_t")
         .sort([c.TS, *KEYS[:3], HASH])
     )
 
