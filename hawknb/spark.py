@@ -124,10 +124,14 @@ def profile_path(
     path: str, *, bucket: str = BUCKET, sample_rows: int = SAMPLE_ROWS, master: str = "local[*]"
 ) -> Profile:
     """``hawknb profile --engine spark``: read Parquet at ``path`` with a local session."""
-    spark = session(master)
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()  # a caller's session is used, never stopped
+    spark = active or session(master)
     try:
         prof = profile(spark.read.parquet(str(path)), bucket=bucket, sample_rows=sample_rows)
     finally:
-        spark.stop()
+        if active is None:
+            spark.stop()
     prof.meta["source"] = str(path)
     return prof
