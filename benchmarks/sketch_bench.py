@@ -3,7 +3,9 @@
 Measures, on the same data: time to sketch n values (one bulk update and a stream of small
 batches), time to merge many per-partition sketches, the observed maximum normalized rank error
 of 1001 quantile queries, the bound each sketch states, and the serialized size. Prints a table
-and the ratios hawknb / peer.
+(ns/value of the bulk update, us per merged sketch, measured vs stated rank error) and the ratios
+hawknb / peer. The result decides which sketch profiles use (``hawknb/kernels/kll.py``): the
+peer unless hawknb's own is measured better here.
 
     .venv/bin/python benchmarks/sketch_bench.py [--n 1000000] [--k 200] [--parts 100]
 
@@ -146,6 +148,9 @@ def main() -> None:
         "bytes": x.nbytes,
     }
 
+    for r in rows.values():
+        r["ns/value"] = r["bulk_s"] / args.n * 1e9
+        r["merge_us"] = r["merge_s"] / args.parts * 1e6
     cols = list(next(iter(rows.values())))
     print(f"n={args.n:,} k={args.k} parts={args.parts} stream batch={args.batch}")
     print(f"{'':18s}" + "".join(f"{c:>12s}" for c in cols))

@@ -6,6 +6,8 @@ execution strategy (streaming, a future distributed backend) is chosen in one pl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import polars as pl
 
 
@@ -27,3 +29,9 @@ def as_lazy(frame: object) -> pl.LazyFrame:
     if isinstance(frame, pd.DataFrame):
         return pl.from_pandas(frame, nan_to_null=False).lazy()
     raise TypeError(f"expected a pandas or polars DataFrame, got {type(frame).__name__}")
+
+
+def batches(lf: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+    """Stream a lazy query as DataFrames of about ``rows`` rows (bounded memory: the
+    profile job folds each batch before the next is read)."""
+    yield from lf.collect_batches(chunk_size=rows, engine="streaming")

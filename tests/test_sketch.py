@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hawknb.kernels.sketch import QuantileSketch
+from hawknb.kernels import kll
+from hawknb.kernels.sketch import QuantileSketch, SketchError
 
 DELTA = 1e-6  # per-query failure probability used in the property test
 
@@ -112,7 +113,63 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="bad magic"):
         QuantileSketch.from_bytes(b"x" * 100)
     blob = QuantileSketch.of(np.arange(100.0)).to_bytes()
-    with pytest.raises(ValueError, match="truncated"):
+    with pytest.raises(ValueError, match="truncated|checksum"):
         QuantileSketch.from_bytes(blob[:-8])
     with pytest.raises(TypeError):
         QuantileSketch().merge([1, 2])  # type: ignore[arg-type]
+
+
+def _flip_every_way(blob: bytes, tries: int, seed: int) -> list[bytes]:
+    """Corruptions of ``blob``: one random byte replaced, a random bit flipped, truncations."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(tries):
+        b = bytearray(blob)
+        i = int(rng.integers(len(b)))
+        if rng.random() < 0.5:
+            b[i] ^= 1 << int(rng.integers(8))
+        else:
+            b[i] = (b[i] + int(rng.integers(1, 256))) % 256
+        out.append(bytes(b))
+    out += [blob[:i] for i in rng.integers(0, len(blob), 20)]
+    return out
+
+
+def test_own_sketch_refuses_every_corruption() -> None:
+    blobs = [
+        QuantileSketch.of(np.random.default_rng(s).lognormal(size=n), 16).to_bytes()
+        for s, n in ((0, 0), (1, 5), (2, 5000))
+    ]
+    for j, blob in enumerate(blobs):
+        for bad in _flip_every_way(blob, 300, j):
+            with pytest.raises(SketchError):
+                QuantileSketch.from_bytes(bad)
+
+
+def test_sealed_kll_roundtrip_and_refuses_every_corruption() -> None:
+    rng = np.random.default_rng(5)
+    for n in (0, 3, 50_000):
+        sk = kll.kll(np.r_[rng.normal(size=n), np.nan, np.inf], k=64)
+        assert sk.n == n  # non-finite values are not inserted
+        back = kll.unseal(kll.seal(sk))
+        assert back.n == n and back.serialize() == sk.serialize()
+        for bad in _flip_every_way(kll.seal(sk), 400, n):
+            with pytest.raises(SketchError):
+                kll.unseal(bad)
+    with pytest.raises(SketchError, match="expected bytes"):
+        kll.unseal("not bytes")
+    with pytest.raises(SketchError, match="bad magic"):
+        kll.unseal(QuantileSketch.of([1.0]).to_bytes())
+
+
+def test_sealed_kll_merge_within_stated_error() -> None:
+    rng = np.random.default_rng(7)
+    parts = [rng.exponential(size=20_000) * (1 + i) for i in range(8)]
+    merged = kll.merge(kll.unseal(kll.seal(kll.kll(p))) for p in parts)
+    x = np.sort(np.concatenate(parts))
+    qs = np.linspace(0.01, 0.99, 99)
+    est = np.array(merged.get_quantiles(qs))
+    true_rank = np.searchsorted(x, est, side="right") / x.size
+    err = np.abs(true_rank - qs) / kll.rank_error(merged)
+    # a 99% bound per query: over 99 queries a few may pass it, none by much
+    assert (err > 1).mean() <= 0.1 and err.max() <= 2

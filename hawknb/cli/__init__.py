@@ -32,6 +32,7 @@ COMMANDS = (
     "new",
     "report",
     "ingest",
+    "profile",
 )
 
 #: one-line help of each sub-command, so `hawknb --help` need not import them all
@@ -44,6 +45,8 @@ SUMMARY = {
     "validate": "check a snapshot against its predecessor on recent labelled serving rows",
     "new": "write an investigation notebook from a template (papermill parameters)",
     "report": "write a self-contained HTML report of a triage (opens with no network)",
+    "ingest": "write a workspace from OpenLineage events, an MLflow registry or your own logs",
+    "profile": "profile a serving log (counts, moments, sketches, sample)",
 }
 
 

@@ -9,9 +9,11 @@ serving log so that it runs in the streaming engine on logs larger than memory.
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
-from ..engine import as_lazy, collect
+from ..engine import as_lazy, batches, collect
 from ..workspace.contract import EXPERIMENT, LABEL, MODEL, PREDICTION, SNAPSHOT, TS
 from ..workspace.errors import WorkspaceError
 
@@ -24,6 +26,9 @@ WORSE_WHEN_HIGHER: frozenset[str] = frozenset({"ne", "log_loss", "nmse", "nan_ra
 _EPS = 1e-7
 #: share of finite predictions inside [0, 1] above which a model counts as a probability model
 _PROB_SHARE = 0.5
+#: above this many serving rows, median/p90 come from sketches (exact ones need every value)
+EXACT_QUANTILE_ROWS = 2_000_000
+QUANTILE_BATCH_ROWS = 1_000_000
 
 
 def _check_columns(schema: pl.Schema, ts: str, by_snapshot: bool) -> None:
@@ -60,8 +65,9 @@ def prediction_health(
     every: str = "1h",
     ts: str = TS,
     by_snapshot: bool = False,
+    exact_quantiles: bool | None = None,
 ) -> pl.DataFrame:
-    """Per (model, experiment[, snapshot], window) prediction health, in one lazy pass.
+    """Per (model, experiment[, snapshot], window) prediction health, in one streaming pass.
 
     ``serving`` is a pandas or polars (lazy) frame following the serving contract; ``every`` is
     a polars duration string (``"1h"``, ``"15m"``, ``"1d"``); windows start at the truncated
@@ -79,6 +85,10 @@ def prediction_health(
     group's share of the model's rows in the window) and, with ``by_snapshot``, snapshot_share
     (the snapshot's share of the (model, experiment) rows in the window).
 
+    median/p90 are exact up to ``EXACT_QUANTILE_ROWS`` input rows and KLL estimates above
+    (``exact_quantiles`` forces either). A workspace's profile-backed serving view
+    (``hawknb.profile.view``) is answered from its moments and sketches instead of rows.
+
     Why NE per window: log loss alone moves with the base rate (a quieter hour has fewer
     positives); dividing by the base rate's entropy makes windows comparable.
     """
@@ -93,6 +103,16 @@ def prediction_health(
         ) from exc
 
     keys = [MODEL, EXPERIMENT] + ([SNAPSHOT] if by_snapshot else [])
+    from_profile = getattr(lf, "hawknb_window_sums", None)
+    agg = from_profile(every, keys) if from_profile is not None else None
+    if agg is None:
+        agg = _aggregate_rows(lf, schema, keys, ts, every, exact_quantiles)
+    return finish(agg, keys, by_snapshot)
+
+
+def _row_terms(
+    lf: pl.LazyFrame, schema: pl.Schema, keys: list[str], ts: str, every: str
+) -> pl.LazyFrame:
     p = pl.col(PREDICTION).cast(pl.Float64)
     if LABEL in schema and schema[LABEL] != pl.Null:
         y = pl.col(LABEL).cast(pl.Float64).fill_nan(None)
@@ -100,29 +120,38 @@ def prediction_health(
         y = pl.lit(None, dtype=pl.Float64)
     finite = p.is_finite().fill_null(False)
     labeled = finite & y.is_not_null()
-    p_fin = pl.when(finite).then(p)
     p_lab = pl.when(labeled).then(p)
     y_lab = pl.when(labeled).then(y)
     p_clip = p_lab.clip(_EPS, 1.0 - _EPS)
     ll_term = -(y_lab * p_clip.log() + (1.0 - y_lab) * (1.0 - p_clip).log())
+    return lf.select(
+        pl.col(ts).dt.truncate(every).alias(TS),
+        *[pl.col(k).cast(pl.String) for k in keys],
+        finite.alias("_fin"),
+        labeled.alias("_lab"),
+        pl.when(finite).then(p).alias("_pf"),
+        p_lab.alias("_pl"),
+        y_lab.alias("_yl"),
+        ll_term.alias("_ll"),
+        (p_lab - y_lab).pow(2).alias("_se"),
+        (finite & p.is_between(0.0, 1.0)).alias("_unit"),
+        (y.is_between(0.0, 1.0) | y.is_null()).alias("_yok"),
+    )
 
-    agg = (
-        lf.select(
-            pl.col(ts).dt.truncate(every).alias(TS),
-            *[pl.col(k).cast(pl.String) for k in keys],
-            p.alias("_p"),
-            finite.alias("_fin"),
-            labeled.alias("_lab"),
-            p_fin.alias("_pf"),
-            p_lab.alias("_pl"),
-            y_lab.alias("_yl"),
-            ll_term.alias("_ll"),
-            (p_lab - y_lab).pow(2).alias("_se"),
-            (finite & p.is_between(0.0, 1.0)).alias("_unit"),
-            (y.is_between(0.0, 1.0) | y.is_null()).alias("_yok"),
-        )
-        .group_by([*keys, TS])
-        .agg(
+
+def _aggregate_rows(
+    lf: pl.LazyFrame,
+    schema: pl.Schema,
+    keys: list[str],
+    ts: str,
+    every: str,
+    exact_quantiles: bool | None,
+) -> pl.LazyFrame:
+    """Per-window sums and moments in one streaming pass (sums, counts, means: memory bounded
+    by the number of windows), joined with the windows' median and p90."""
+    rows = _row_terms(lf, schema, keys, ts, every)
+    agg = collect(
+        rows.group_by([*keys, TS]).agg(
             pl.len().cast(pl.Int64).alias("rows"),
             pl.col("_lab").sum().cast(pl.Int64).alias("labeled_rows"),
             pl.col("_fin").sum().cast(pl.Int64).alias("_n_fin"),
@@ -130,8 +159,6 @@ def prediction_health(
             pl.col("_yok").all().alias("_y_ok"),
             pl.col("_pf").mean().alias("mean_prediction"),
             pl.col("_pf").std().alias("std_prediction"),
-            pl.col("_pf").median().alias("median_prediction"),
-            pl.col("_pf").quantile(0.9, interpolation="linear").alias("p90_prediction"),
             pl.col("_pl").sum().alias("_sum_p"),
             pl.col("_yl").sum().alias("_sum_y"),
             pl.col("_yl").mean().alias("label_mean"),
@@ -140,6 +167,53 @@ def prediction_health(
             pl.col("_yl").pow(2).sum().alias("_sy2"),
         )
     )
+    quantiles = _window_quantiles(rows, [*keys, TS], exact_quantiles)
+    return agg.join(quantiles, on=[*keys, TS], how="left", nulls_equal=True).lazy()
+
+
+def _window_quantiles(rows: pl.LazyFrame, keys: list[str], exact: bool | None) -> pl.DataFrame:
+    """median and p90 of the finite predictions per window. Exact quantiles hold every value
+    in memory (they were most of the +6 GB of a 35M-row triage), so above EXACT_QUANTILE_ROWS
+    rows they come from one KLL sketch per window, streamed in batches (rank error ~1.3%)."""
+    cols = [*keys, "_pf"]
+    if exact is None:
+        exact = collect(rows.select(pl.len()))[0, 0] <= EXACT_QUANTILE_ROWS
+    if exact:
+        return collect(
+            rows.select(cols)
+            .group_by(keys)
+            .agg(
+                pl.col("_pf").median().alias("median_prediction"),
+                pl.col("_pf").quantile(0.9, interpolation="linear").alias("p90_prediction"),
+            )
+        )
+    from . import kll
+
+    sketches: dict[tuple, Any] = {}
+    for batch in batches(rows.select(cols), QUANTILE_BATCH_ROWS):
+        for key, sk in kll.group_sketches(batch, keys, ["_pf"]).items():
+            if key in sketches:
+                sketches[key].merge(sk)
+            else:
+                sketches[key] = sk
+    return quantile_columns(keys, {key[:-1]: sk for key, sk in sketches.items()})
+
+
+def quantile_columns(keys: list[str], sketches: dict[tuple, Any]) -> pl.DataFrame:
+    """``keys`` + median_prediction/p90_prediction from ``{key values: KLL sketch}``."""
+    schema = {k: (pl.Datetime("us", "UTC") if k == TS else pl.String) for k in keys}
+    recs = [(*key, *sk.get_quantiles([0.5, 0.9])) for key, sk in sketches.items()]
+    return pl.DataFrame(
+        recs,
+        schema={**schema, "median_prediction": pl.Float64, "p90_prediction": pl.Float64},
+        orient="row",
+    )
+
+
+def finish(agg: pl.LazyFrame, keys: list[str], by_snapshot: bool) -> pl.DataFrame:
+    """The health columns from per-window sums: rows, labeled_rows, _n_fin, _n_unit, _y_ok,
+    mean/std/median/p90_prediction, _sum_p, _sum_y, label_mean, _ll (mean log-loss term),
+    _se, _sy2 (shared by the rows path and the profile path)."""
     b = pl.col("label_mean")
     base_entropy = -(b * b.log() + (1.0 - b) * (1.0 - b).log())
     is_prob = (

@@ -22,6 +22,7 @@ from . import contract as c
 from .errors import WorkspaceError, WorkspaceWarning
 from .pt2_guard import checked_archive
 from .reading import read_json, regular_file
+from .serving_queries import ServingQueries
 
 FrameLike = Any  # a pandas or polars (lazy) DataFrame
 
@@ -182,7 +183,7 @@ def _read_features(root: Path) -> dict[str, list[str]]:
     return features
 
 
-class Workspace:
+class Workspace(ServingQueries):
     """An investigation workspace: the tables, lineage and snapshots of one production system.
 
     Build one from frames, ``Workspace(metrics=df, serving=df, ...)``, or open a directory with
@@ -208,6 +209,12 @@ class Workspace:
         _sources: Mapping[str, str] | None = None,
     ) -> None:
         self.root = _root
+        # a hawknb.profile.Profile given as `serving` stands in for the log (docs/scale.md)
+        self.profile = (
+            serving if hasattr(serving, "moments") and hasattr(serving, "sample") else None
+        )
+        if self.profile is not None:
+            serving = self.profile.sample.drop("_h", strict=False)
         self._tables: dict[str, pl.LazyFrame] = {}
         self._schemas: dict[str, pl.Schema] = {}
         given = {
@@ -233,6 +240,10 @@ class Workspace:
             self._tables[name] = lf
             self._schemas[name] = schema
         self._where = {name: sources.get(name, f"the '{name}' table") for name in given}
+        if self.profile is not None:
+            from ..profile.view import serving_view
+
+            self._tables["serving"] = serving_view(self.profile, self._tables["serving"])
         self._lineage_raw = lineage
         self._lineage: nx.DiGraph | None = None
         self._features_given = {k: list(v) for k, v in (features or {}).items()}
@@ -255,6 +266,12 @@ class Workspace:
         for name, spec in c.TABLES.items():
             file = root / spec.file
             sources[name] = str(file)
+            if name == "serving" and not file.exists() and (root / "profile").is_dir():
+                from ..profile import Profile
+
+                sources[name] = str(root / "profile")
+                frames[name] = Profile.load(root / "profile")  # type: ignore[assignment]
+                continue
             if not file.exists():
                 if spec.mandatory:
                     raise WorkspaceError(
