@@ -102,10 +102,25 @@ def predict(net: nn.Module, x: np.ndarray) -> np.ndarray:
         return net(torch.tensor(x, dtype=torch.float32)).reshape(-1).double().numpy()
 
 
-def export(net: nn.Module, d: int, path: Path) -> None:
-    """torch.export with a dynamic batch dimension, saved as a .pt2 archive."""
-    batch = torch.export.Dim("batch")
-    prog = torch.export.export(net.eval(), (torch.zeros(4, d),), dynamic_shapes={"x": {0: batch}})
+def export(net: nn.Module, d: int, path: Path, cache: dict | None = None) -> None:
+    """torch.export with a dynamic batch dimension, saved as a .pt2 archive.
+
+    Snapshots of one model share a graph, so with a `cache` the graph is traced once per
+    (architecture, width) and each later snapshot only swaps its weights in before saving.
+    """
+    key = (type(net).__name__, d)
+    prog = None if cache is None else cache.get(key)
+    if prog is None:
+        batch = torch.export.Dim("batch")
+        prog = torch.export.export(
+            net.eval(), (torch.zeros(4, d),), dynamic_shapes={"x": {0: batch}}
+        )
+        if cache is not None:
+            cache[key] = prog
+    else:
+        with torch.no_grad():
+            for name, value in net.state_dict().items():
+                prog.state_dict[name].copy_(value)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(prog, str(path))
 

@@ -196,31 +196,38 @@ def latent_block(
 ) -> np.ndarray:
     """Standardized latent values (rows x features): job factor + own noise + slow drift."""
     n = len(days)
-    jobs = sorted({world.features[f].job for f in names})
-    jl = {j: rng.standard_normal(n) for j in jobs}
-    out = np.empty((n, len(names)), dtype=np.float64)
-    for c, f in enumerate(names):
-        ft = world.features[f]
-        out[:, c] = ft.rho * jl[ft.job] + np.sqrt(1 - ft.rho**2) * rng.standard_normal(n)
-        if f in world.drift:
-            out[:, c] += world.drift[f] * days
+    feats = [world.features[f] for f in names]
+    jobs = sorted({ft.job for ft in feats})
+    which = np.array([jobs.index(ft.job) for ft in feats])
+    rho = np.array([ft.rho for ft in feats])
+    factors = rng.standard_normal((n, len(jobs)))
+    out = factors[:, which] * rho + rng.standard_normal((n, len(names))) * np.sqrt(1 - rho**2)
+    drift = np.array([world.drift.get(f, 0.0) for f in names])
+    if drift.any():
+        out += np.asarray(days, dtype=np.float64)[:, None] * drift
     return out
 
 
 def observe(world: World, names: list[str], latent: np.ndarray) -> np.ndarray:
     """Map latent values to what the feature store serves (counts, rates, reals, flags)."""
+    feats = [world.features[f] for f in names]
+    loc = np.array([ft.loc for ft in feats])
+    scale = np.array([ft.scale for ft in feats])
+    kind = np.array([ft.ftype for ft in feats])
     out = np.empty_like(latent)
-    for c, f in enumerate(names):
-        ft = world.features[f]
-        z = latent[:, c]
-        if ft.ftype == "count":
-            out[:, c] = np.expm1(np.maximum(ft.loc + ft.scale * z, 0.0))
-        elif ft.ftype == "rate":
-            out[:, c] = 1.0 / (1.0 + np.exp(-(ft.loc + ft.scale * z)))
-        elif ft.ftype == "real":
-            out[:, c] = ft.scale * z
+    for ftype in FEATURE_TYPES:
+        cols = np.flatnonzero(kind == ftype)
+        if not len(cols):
+            continue
+        z = latent[:, cols]
+        if ftype == "count":
+            out[:, cols] = np.expm1(np.maximum(loc[cols] + scale[cols] * z, 0.0))
+        elif ftype == "rate":
+            out[:, cols] = 1.0 / (1.0 + np.exp(-(loc[cols] + scale[cols] * z)))
+        elif ftype == "real":
+            out[:, cols] = scale[cols] * z
         else:
-            out[:, c] = (z > ft.loc).astype(np.float64)
+            out[:, cols] = (z > loc[cols]).astype(np.float64)
     return out
 
 

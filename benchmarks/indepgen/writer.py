@@ -100,9 +100,10 @@ def write_snapshots(ws: Path, world: World, plan: Plan, tz: str) -> None:
         d = ws / "snapshots" / m.name
         d.mkdir(parents=True, exist_ok=True)
         (d / "features.json").write_text(json.dumps(m.features))
+    cache: dict = {}
     for s in snaps:
         m = next(x for x in world.models if x.name == s.model)
-        nets.export(s.net, len(m.features), ws / "snapshots" / s.model / f"{s.name}.pt2")
+        nets.export(s.net, len(m.features), ws / "snapshots" / s.model / f"{s.name}.pt2", cache)
 
 
 def write_training(ws: Path, parts: list[dict]) -> None:
