@@ -115,11 +115,10 @@ def generate(
     world, knobs, plan, served, truth = build(kind, seed, difficulty, **overrides)
     rng = np.random.default_rng([seed, KINDS.index(kind), 104729])
     ws.mkdir(parents=True, exist_ok=True)
-    shifts = topline.distractors(world, knobs, plan.target.metric, plan.onset_s, rng)
+    prof = topline.profiles(world, knobs, rng)
+    shifts = topline.distractors(world, knobs, prof, plan.target.metric, plan.onset_s, rng)
     # the incident metric loses `drop` in every kind; for `none` no model explains it
-    series = topline.metrics(
-        world, knobs, plan.target.metric, plan.onset_s, knobs.drop, shifts, rng
-    )
+    series = topline.metrics(world, prof, plan.target.metric, plan.onset_s, knobs.drop, shifts, rng)
     writer.write_metrics(ws, world, series, knobs.tz)
     writer.write_serving(ws, world, served, knobs.tz)
     writer.write_rollouts(ws, world, plan, knobs.tz)

@@ -44,6 +44,8 @@ class Knobs:
     break_loss: float = 0.6  # how much of an upstream source is lost in a break
     coverage_loss: float = 0.6  # share of rows whose feature falls back to its default
     lineage_noise: float = 0.04  # relative noise of lineage row counts
+    metric_noise: float = 0.015  # relative noise per point of count metrics (ratios: 0.4x)
+    weekly_dip: float = 0.03  # how much lower weekends are (count metrics)
     tz: str = "UTC"  # time zone the timestamps are written in (converted on read)
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +70,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "blowup_rows": (0.15, 0.25),
         "break_loss": (0.85, 0.95),
         "coverage_loss": (0.85, 0.95),
+        "metric_noise": 0.01,
+        "weekly_dip": 0.0,
     },
     "medium": {
         "history_days": 14,
@@ -86,6 +90,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "blowup_rows": (0.08, 0.12),
         "break_loss": (0.5, 0.7),
         "coverage_loss": (0.5, 0.7),
+        "metric_noise": (0.01, 0.02),
+        "weekly_dip": (0.02, 0.05),
     },
     "hard": {
         "history_days": 14,
@@ -104,6 +110,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "blowup_rows": (0.05, 0.10),
         "break_loss": (0.3, 0.45),
         "coverage_loss": (0.3, 0.45),
+        "metric_noise": (0.015, 0.025),
+        "weekly_dip": (0.04, 0.08),
         "tz": "America/New_York",
     },
 }

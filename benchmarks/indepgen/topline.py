@@ -1,12 +1,16 @@
 """Top-line metrics: seasonal series, the incident's drop, and unrelated level shifts.
 
 Each model moves one product metric (not written anywhere: triage must find the link by
-evidence). The incident metric loses `drop` from the onset on; distractors are level shifts in
+evidence). The incident metric loses `drop` from the onset on. Distractors are level shifts in
 other metrics, anywhere in the history, and optionally a dip of the incident metric on another
-day, sized relative to the incident's drop.
+day. A distractor's size is set in units of its own metric's noise relative to the incident's
+(`distractor_scale` 1.0 = as surprising as the incident), so a shift in a quiet ratio metric is
+not accidentally ten times more severe than intended.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,44 +21,63 @@ RATE_METRICS = {"search_success_rate", "crash_free_share"}
 SEGMENTS = {"ios": 0.45, "android": 0.4, "web": 0.15}
 
 
-def _shape(metric: str, t: np.ndarray, weekday0: int, rng: np.random.Generator) -> np.ndarray:
+@dataclass(frozen=True)
+class Profile:
+    level: float
+    amp: float  # daily seasonal amplitude (relative)
+    peak_h: float
+    sigma: float  # relative noise per point
+    weekend: float  # weekend multiplier
+
+
+def profiles(world: World, knobs: Knobs, rng: np.random.Generator) -> dict[str, Profile]:
+    """The metrics written (every model's metric and three unrelated ones) and their shapes."""
+    names = {m.metric for m in world.models}
+    names |= {str(x) for x in rng.choice(UNRELATED_METRICS, 3, replace=False)}
+    out = {}
+    for name in sorted(names):
+        dip = knobs.weekly_dip * float(rng.uniform(0.5, 1.0))
+        noise = knobs.metric_noise * float(rng.uniform(0.8, 1.25))
+        if name == "p95_latency_ms":
+            p = Profile(rng.uniform(180, 420), rng.uniform(0.05, 0.15), 0, 1.5 * noise, 1 + dip / 2)
+        elif name in RATE_METRICS:
+            p = Profile(
+                rng.uniform(0.55, 0.97), rng.uniform(0.005, 0.02), 0, 0.4 * noise, 1 - dip / 5
+            )
+        else:
+            p = Profile(10 ** rng.uniform(3, 5), rng.uniform(0.2, 0.45), 0, noise, 1 - dip)
+        out[name] = Profile(p.level, p.amp, float(rng.uniform(12, 21)), p.sigma, p.weekend)
+    return out
+
+
+def _series(p: Profile, t: np.ndarray, weekday0: int, rng: np.random.Generator) -> np.ndarray:
     hour = (t / 3600.0) % 24
     weekday = (np.floor(t / 86400.0) + weekday0) % 7  # 0 = Monday
-    peak = rng.uniform(12, 21)
-    if metric == "p95_latency_ms":
-        level, amp, sigma = rng.uniform(180, 420), rng.uniform(0.05, 0.15), rng.uniform(0.02, 0.04)
-    elif metric in RATE_METRICS:
-        level, amp, sigma = (
-            rng.uniform(0.55, 0.97),
-            rng.uniform(0.005, 0.02),
-            rng.uniform(0.003, 0.008),
-        )
-    else:
-        level, amp, sigma = (
-            10 ** rng.uniform(3, 5),
-            rng.uniform(0.2, 0.45),
-            rng.uniform(0.01, 0.025),
-        )
-    season = 1 + amp * np.cos(2 * np.pi * (hour - peak) / 24)
-    dip = rng.uniform(0.995, 1.0) if metric in RATE_METRICS else rng.uniform(0.9, 0.98)
-    weekend = np.where(weekday >= 5, dip, 1.0)
-    noise = 1 + sigma * rng.standard_normal(len(t))
-    return level * season * weekend * noise
+    season = 1 + p.amp * np.cos(2 * np.pi * (hour - p.peak_h) / 24)
+    weekend = np.where(weekday >= 5, p.weekend, 1.0)
+    return p.level * season * weekend * (1 + p.sigma * rng.standard_normal(len(t)))
 
 
 def distractors(
-    world: World, knobs: Knobs, target_metric: str, onset_s: float, rng: np.random.Generator
+    world: World,
+    knobs: Knobs,
+    prof: dict[str, Profile],
+    target_metric: str,
+    onset_s: float,
+    rng: np.random.Generator,
 ) -> list[dict]:
     """Unrelated level shifts: metric, start, end (None: persists), signed relative size."""
     total = world.slots * world.slot_s
-    others = [m.metric for m in world.models if m.metric != target_metric]
-    pool = others + list(UNRELATED_METRICS)
+    pool = [m for m in prof if m != target_metric]
+    z = knobs.drop / prof[target_metric].sigma  # the incident's size in its own noise units
     out = []
-    for _ in range(knobs.distractors):
+    for _ in range(knobs.distractors if pool else 0):
         metric = str(rng.choice(pool))
         start = float(rng.uniform(86400, total - 3 * 3600))
         end = None if rng.random() < 0.3 else start + float(rng.uniform(3, 30)) * 3600
-        size = knobs.drop * knobs.distractor_scale * float(rng.uniform(1.0, 1.5))
+        size = min(
+            0.5, knobs.distractor_scale * z * prof[metric].sigma * float(rng.uniform(1, 1.3))
+        )
         sign = 1.0 if metric == "p95_latency_ms" else float(rng.choice([-1.0, -1.0, 1.0]))
         out.append({"metric": metric, "start_s": start, "end_s": end, "size": sign * size})
     if knobs.same_metric_distractor:
@@ -63,20 +86,14 @@ def distractors(
         d = int(rng.choice(choices))
         start = d * 86400 + float(rng.uniform(0, 18)) * 3600
         size = knobs.drop * knobs.distractor_scale * float(rng.uniform(1.0, 1.3))
-        out.append(
-            {
-                "metric": target_metric,
-                "start_s": start,
-                "end_s": start + float(rng.uniform(4, 12)) * 3600,
-                "size": -size,
-            }
-        )
+        end = start + float(rng.uniform(4, 12)) * 3600
+        out.append({"metric": target_metric, "start_s": start, "end_s": end, "size": -size})
     return out
 
 
 def metrics(
     world: World,
-    knobs: Knobs,
+    prof: dict[str, Profile],
     target_metric: str,
     onset_s: float,
     damage: float,
@@ -85,12 +102,9 @@ def metrics(
 ) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
     """(metric, segment, t seconds, value) series; `damage` is the incident's relative loss."""
     t = np.arange(world.slots) * float(world.slot_s)
-    names = sorted(
-        {m.metric for m in world.models} | set(rng.choice(UNRELATED_METRICS, 3, replace=False))
-    )
     out = []
-    for name in names:
-        v = _shape(name, t, world.weekday0, rng)
+    for name, p in prof.items():
+        v = _series(p, t, world.weekday0, rng)
         factor = np.ones_like(t)
         if name == target_metric:
             ramp = np.clip((t + world.slot_s - onset_s) / world.slot_s, 0.0, 1.0)
@@ -103,5 +117,5 @@ def metrics(
         out.append((name, "all", t, v))
         if name not in RATE_METRICS and name != "p95_latency_ms":
             for seg, share in SEGMENTS.items():
-                out.append((name, seg, t, v * share * (1 + 0.02 * rng.standard_normal(len(t)))))
+                out.append((name, seg, t, v * share * (1 + p.sigma * rng.standard_normal(len(t)))))
     return out
