@@ -133,7 +133,9 @@ def curve(rows: list[dict[str, Any]], title: str, levels: list[str], knob: str) 
             continue
         secs = sum(r["triage_s"] for r in rs) / len(rs)
         lines.append(
-            f"| {lv} | {len(rs)} | " + " | ".join(frac(rs, f) for f in FIELDS) + f" | {secs:.1f} |"
+            f"| {lv} | {len(rs)} | "
+            + " | ".join(frac(rs, f) for f in (*FIELDS, *DIAGNOSTIC))
+            + f" | {secs:.1f} |"
         )
     lines += [
         "",
