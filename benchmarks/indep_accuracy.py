@@ -6,12 +6,13 @@ generated into a temporary directory (truth outside the workspace), triaged in-p
 the public API, and scored with exactly the rules of benchmarks/triage_accuracy.py (`score`).
 
 Seeds are split and the split is the point:
-  * seeds 0-99 are for TUNING: look at them, debug triage on them (`--tune` runs 0-9);
+  * seeds 0-99 are for TUNING: look at them, debug triage on them (`--tune` runs 0-3);
   * seeds 100000 and up are HELD OUT: run them once per triage version, report the numbers,
-    never debug on them (`--heldout` runs 100000-100009).
+    never debug on them (`--heldout` runs 100000-100003;
+    widen with --seeds 100000-100009 when there is time).
 
     python benchmarks/indep_accuracy.py --tune                       # 6 kinds x 3 difficulties
-    python benchmarks/indep_accuracy.py --heldout --out benchmarks/results/indep_accuracy.md
+    python benchmarks/indep_accuracy.py --heldout       # -> benchmarks/results/indep_accuracy.md
     python benchmarks/indep_accuracy.py --seeds 0-4 --kinds bad_snapshot --knob canary_share=0.03,0.1,0.5
     python benchmarks/indep_accuracy.py --seeds 0-2 --difficulties medium      # a quick look
 
@@ -37,8 +38,8 @@ if str(ROOT) not in sys.path:
 from benchmarks.indepgen import DIFFICULTIES, KINDS, generate  # noqa: E402
 from benchmarks.triage_accuracy import parse_seeds, score  # noqa: E402
 
-TUNE_SEEDS = "0-9"
-HELDOUT_SEEDS = "100000-100009"
+TUNE_SEEDS = "0-3"
+HELDOUT_SEEDS = "100000-100003"
 FIELDS = ("cause", "model", "snapshot", "features", "root", "layer")
 # not part of "fully right": whether triage followed the incident's metric (misses start there)
 DIAGNOSTIC = ("metric",)
@@ -165,16 +166,20 @@ def line(r: dict[str, Any]) -> str:
 
 
 def jobs_for(args: argparse.Namespace) -> tuple[list[tuple], list[str], str]:
+    """(kind, seed, difficulty, overrides, level) per scenario, the levels and their name."""
     seeds = parse_seeds(args.seeds)
     kinds = [k for k in args.kinds.split(",") if k]
+    pinned = dict(item.split("=", 1) for item in args.set)
+    extra = "".join(f", {k}={v}" for k, v in pinned.items())
     if args.knob:
         name, values = args.knob.split("=", 1)
         levels = [v for v in values.split(",") if v]
         base = args.difficulties.split(",")[0]
-        jobs = [(k, s, base, {name: v}, v) for v in levels for k in kinds for s in seeds]
-        return jobs, levels, f"{name} ({base} otherwise)"
+        jobs = [(k, s, base, {**pinned, name: v}, v) for v in levels for k in kinds for s in seeds]
+        return jobs, levels, f"{name} ({base}{extra})"
     levels = [d for d in args.difficulties.split(",") if d]
-    return [(k, s, d, {}, d) for d in levels for k in kinds for s in seeds], levels, "difficulty"
+    jobs = [(k, s, d, dict(pinned), d) for d in levels for k in kinds for s in seeds]
+    return jobs, levels, f"difficulty{extra}"
 
 
 def main() -> int:
@@ -185,8 +190,20 @@ def main() -> int:
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--difficulties", default=",".join(DIFFICULTIES))
     ap.add_argument("--knob", help="sweep one knob instead of difficulty: NAME=v1,v2,...")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="pin another knob for every scenario (repeatable), e.g. --set drop=0.03",
+    )
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "indep_accuracy.md"))
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="default: benchmarks/results/indep_accuracy.md for held-out seeds, "
+        "indep_accuracy_tune.md otherwise",
+    )
     ap.add_argument("--runs", default=None, help="per-scenario lines (default: next to --out)")
     ap.add_argument("--json", help="also write every verdict and score here")
     args = ap.parse_args()
@@ -194,9 +211,16 @@ def main() -> int:
         ap.error("--tune and --heldout: pick one")
     split = "held-out" if args.heldout else "tuning"
     args.seeds = args.seeds or (HELDOUT_SEEDS if args.heldout else TUNE_SEEDS)
-    if not args.heldout and any(s >= 100000 for s in parse_seeds(args.seeds)):
+    held = [s >= 100000 for s in parse_seeds(args.seeds)]
+    if any(held) and not all(held):
+        ap.error(f"--seeds {args.seeds}: mixes tuning (<100000) and held-out seeds; run each apart")
+    if all(held):
         split = "held-out"
+    elif args.heldout:
+        ap.error(f"--heldout with --seeds {args.seeds}: held-out seeds are 100000 and up")
     jobs, levels, knob = jobs_for(args)
+    name = "indep_accuracy.md" if split == "held-out" else "indep_accuracy_tune.md"
+    args.out = args.out or str(ROOT / "benchmarks" / "results" / name)
     rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for r in pool.map(run_one, jobs):
