@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.indepgen import DIFFICULTIES, KINDS, generate  # noqa: E402
+from benchmarks.indepgen import DIFFICULTIES, KINDS, TRUTH_KEYS, generate  # noqa: E402
 from benchmarks.triage_accuracy import parse_seeds, score  # noqa: E402
 
 TUNE_SEEDS = "0-3"
@@ -79,20 +79,7 @@ def run_one(job: tuple[str, int, str, dict[str, Any], str]) -> dict[str, Any]:
         "verdict": verdict,
         "error": error,
         "score": scored,
-        "truth": {
-            k: truth.get(k)
-            for k in (
-                "cause",
-                "model",
-                "snapshot",
-                "features",
-                "upstream",
-                "layer",
-                "experiment",
-                "onset",
-                "metric",
-            )
-        },
+        "truth": {k: truth.get(k) for k in (*TRUTH_KEYS, "metric", "kind")},
         "generate_s": t1 - t0,
         "triage_s": t2 - t1,
     }

@@ -131,7 +131,7 @@ def plant(
 def _signal_by(world: World, m: Model, nodes_of) -> dict[str, float]:
     out: dict[str, float] = {}
     for f, w in m.signal.items():
-        for node in nodes_of(f):
+        for node in sorted(nodes_of(f)):
             out[node] = out.get(node, 0.0) + abs(w)
     return out
 
