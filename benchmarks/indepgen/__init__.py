@@ -46,17 +46,26 @@ Knobs (knobs.Knobs; `difficulty` = easy / medium / hard sets them, `--knob` over
 | hours_after_onset | how long the log runs past the onset | 14-20 | 10-18 | 8-14 |
 | distractors | unrelated level shifts in other metrics (+ a lineage dip) | 0 | 2 | 3 |
 | same_metric_distractor | a dip of the incident metric on another day | no | no | yes |
-| distractor_scale | distractor size relative to the incident's drop | – | 0.6-1.0 | 1.0-1.6 |
+| distractor_scale | distractor surprise (in its metric's noise) relative to the incident's | – | 0.6-1.0 | 1.0-1.6 |
 | benign_rollout | a healthy snapshot rolls out within the incident hour | no | yes | yes |
 | canary_share | bad snapshot's share of its arm (arm = 50% of traffic) | 100% | 12-20% | 6-12% |
 | blowup_rows | share of rows that trigger the blow-up | 15-25% | 8-12% | 5-10% |
 | break_loss | share of a source lost in an upstream break | 85-95% | 50-70% | 30-45% |
 | coverage_loss | share of rows whose features fall back to defaults | 85-95% | 50-70% | 30-45% |
-| cadence_min, rows_per_slot, arm_split, lineage_noise, tz | fixed per preset | | | |
+| metric_noise | relative noise per metric point (ratio metrics 0.4x) | 1% | 1-2% | 1.5-2.5% |
+| weekly_dip | how much lower weekends are | 0 | 2-5% | 4-8% |
+| tz | time zone the timestamps are written in | UTC | UTC | America/New_York |
+| cadence_min, rows_per_slot, arm_split, lineage_noise | 30 min, 24, 50%, 4% in every preset | | | |
 
+Distractor sizes are in units of their own metric's noise relative to the incident's, so
+`distractor_scale` 1.0 means "as surprising as the incident" whatever the metric.
 The damage is consistent with the traffic it touches: the top line loses `drop` spread over
 the damaged share, so a canary's share and a blow-up's row share are raised to at least
-drop / 0.8 (a snapshot on 2% of traffic cannot cost 5% of the metric).
+drop / 0.8 (a snapshot on 2% of traffic cannot cost 5% of the metric); truth.json records the
+realized `damaged_share`.
+
+Measuring: benchmarks/indep_accuracy.py (seeds 0-99 tune, 100000+ held out; see its docstring)
+writes the difficulty curve to benchmarks/results/indep_accuracy.md.
 """
 
 from .generate import TRUTH_KEYS, build, generate
