@@ -23,6 +23,7 @@ import torch.fx
 
 from ..workspace.errors import HawknbError, WorkspaceError
 from .graph import graph_structure, node_layer, program_graph, target_name
+from .tensor_stats import TensorStats, row_unit_bad, tensor_stats
 
 __all__ = [
     "ActivationTrace",
@@ -54,26 +55,6 @@ class SnapshotRunError(HawknbError):
             f"snapshot program failed at node '{node}' ({target}): {type(cause).__name__}: "
             f"{first[:300]}"
         )
-
-
-@dataclass(frozen=True)
-class TensorStats:
-    """Summary of one tensor. min/max/mean/std are over its finite values (NaN if none)."""
-
-    numel: int
-    nan_count: int
-    inf_count: int
-    min: float
-    max: float
-    mean: float
-    std: float
-    max_abs: float
-    #: (bin edges, counts) over finite values when histograms were asked for
-    histogram: tuple[tuple[float, ...], tuple[int, ...]] | None = None
-
-    @property
-    def nonfinite(self) -> int:
-        return self.nan_count + self.inf_count
 
 
 @dataclass(frozen=True)
@@ -285,65 +266,9 @@ def _input_spec(pg: Any) -> tuple[str, int | None, int | None]:
 
 
 # -- statistics ---------------------------------------------------------------------------------
-def _moments(x: torch.Tensor) -> tuple[float, float, float, float]:
-    """min, max, mean, std of a tensor in a few fused reductions.
-
-    ``torch.std_mean`` (Welford) costs ~40x a sum on CPU, which would make tracing many times a
-    forward pass; a two-pass mean / centred norm is as accurate and far cheaper. Falls back to
-    float64 when float32 overflows (extreme activations).
-    """
-    n = x.numel()
-    lo, hi = torch.aminmax(x)
-    lo_f, hi_f = torch.stack([lo, hi]).to(torch.float64).tolist()
-    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
-        return lo_f, hi_f, math.nan, math.nan
-    mean = x.sum() / n
-    std = torch.linalg.vector_norm(x - mean) / math.sqrt(n)
-    mean_f, std_f = torch.stack([mean, std]).to(torch.float64).tolist()
-    if not (math.isfinite(mean_f) and math.isfinite(std_f)):
-        x64 = x.to(torch.float64)
-        mean64 = x64.sum() / n
-        mean_f = float(mean64)
-        std_f = float(torch.linalg.vector_norm(x64 - mean64)) / math.sqrt(n)
-    return lo_f, hi_f, mean_f, std_f
-
-
 def _stats(x: torch.Tensor, bins: int) -> TensorStats:
-    """Summary statistics in a handful of reductions and one host transfer (the common case,
-    an all-finite tensor, never materializes a mask-selected copy)."""
-    n = x.numel()
-    if n == 0:
-        return TensorStats(0, 0, 0, math.nan, math.nan, math.nan, math.nan, math.nan)
-    if not x.is_floating_point():
-        x = x.to(torch.float64)
-    # aminmax propagates NaN and shows inf, so finite extremes prove an all-finite tensor
-    # without the cost of an isfinite mask (the common case)
-    lo_f, hi_f, mean_f, std_f = _moments(x)
-    vals = x
-    nan_count = inf_count = 0
-    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
-        nan_count = int(torch.isnan(x).sum())
-        inf_count = int(torch.isinf(x).sum())
-        vals = x[torch.isfinite(x)]
-        if vals.numel() == 0:
-            return TensorStats(
-                n, nan_count, inf_count, math.nan, math.nan, math.nan, math.nan, math.inf
-            )
-        lo, hi = torch.aminmax(vals)
-        std, mean = torch.std_mean(vals, correction=0)
-        lo_f, hi_f, mean_f, std_f = torch.stack([lo, hi, mean, std]).to(torch.float64).tolist()
-    if vals.dtype != torch.float64 and not math.isfinite(std_f):
-        # float32 overflow of the sum of squares: redo in float64 (rare: extreme values)
-        std64, mean64 = torch.std_mean(vals.to(torch.float64), correction=0)
-        mean_f, std_f = float(mean64), float(std64)
-    max_abs = math.inf if (nan_count or inf_count) else max(abs(lo_f), abs(hi_f))
-    hist = None
-    if bins > 0:
-        top = hi_f if hi_f > lo_f else lo_f + 1.0
-        counts = torch.histc(vals.to(torch.float32), bins=bins, min=lo_f, max=top)
-        edges = np.linspace(lo_f, top, bins + 1)
-        hist = (tuple(float(e) for e in edges), tuple(int(c) for c in counts.tolist()))
-    return TensorStats(n, nan_count, inf_count, lo_f, hi_f, mean_f, std_f, max_abs, hist)
+    """Summary statistics of one node's value (see :mod:`hawknb.kernels.tensor_stats`)."""
+    return tensor_stats(x, bins)
 
 
 class _Tracer(torch.fx.Interpreter):
@@ -373,12 +298,9 @@ class _Tracer(torch.fx.Interpreter):
                 self.dtypes[n.name] = str(out.dtype).replace("torch.", "")
                 bad = s.nonfinite > 0 or s.max_abs >= self.extreme
                 if bad and out.dim() >= 1 and out.shape[0] == self.n_rows and n.op != "get_attr":
-                    flat = out.detach().reshape(self.n_rows, -1).to(torch.float32)
-                    a = flat.abs().nan_to_num(nan=math.inf)
-                    self.row_max_abs[n.name] = a.amax(dim=1).numpy().copy()
-                    last = out.detach().reshape(-1, out.shape[-1]) if out.dim() >= 2 else flat
-                    badm = ~torch.isfinite(last) | (last.abs() >= self.extreme)
-                    self.unit_bad[n.name] = badm.sum(dim=0).numpy().copy()
+                    where = row_unit_bad(out, self.n_rows, self.extreme)
+                    self.row_max_abs[n.name] = where.row_max_abs
+                    self.unit_bad[n.name] = where.unit_bad
         return out
 
 
