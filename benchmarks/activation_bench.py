@@ -68,7 +68,7 @@ class ConvNet(nn.Module):
 def _simulator_mlp() -> nn.Module:
     from hawknb.simulate.models import SnapshotMLP
 
-    return SnapshotMLP(24, 64, "sigmoid")
+    return SnapshotMLP(24, 32, "sigmoid")
 
 
 def _with_inf(m: nn.Module) -> nn.Module:
@@ -102,7 +102,7 @@ def _cases() -> list[tuple[str, nn.Module, int, int]]:
     return [
         ("MLP 12x512, 2,048 rows", DeepMLP(), 64, 2048),
         ("conv net 16x16, 1,024 rows", ConvNet(), 256, 1024),
-        ("simulator snapshot MLP, 10,000 rows", _simulator_mlp(), 24, 10_000),
+        ("simulator snapshot MLP 24-32-32-1, 4,096 rows", _simulator_mlp(), 24, 4096),
     ]
 
 

@@ -23,7 +23,8 @@ import torch.fx
 
 from ..workspace.errors import HawknbError, WorkspaceError
 from .graph import graph_structure, node_layer, program_graph, target_name
-from .tensor_stats import TensorStats, row_unit_bad, tensor_stats
+from .tensor_stats import TensorStats, tensor_stats
+from .trace_run import Recorder, instrumented
 
 __all__ = [
     "ActivationTrace",
@@ -271,37 +272,14 @@ def _stats(x: torch.Tensor, bins: int) -> TensorStats:
     return tensor_stats(x, bins)
 
 
-class _Tracer(torch.fx.Interpreter):
-    """Records stats per node; frees each activation as soon as its last user ran."""
-
-    def __init__(self, gm: torch.fx.GraphModule, bins: int, n_rows: int, extreme: float) -> None:
-        super().__init__(gm, garbage_collect_values=True)
-        self.bins = bins
-        self.n_rows = n_rows
-        self.extreme = extreme
-        self.stats: dict[str, TensorStats] = {}
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.dtypes: dict[str, str] = {}
-        self.row_max_abs: dict[str, np.ndarray] = {}
-        self.unit_bad: dict[str, np.ndarray] = {}
+class _Namer(torch.fx.Interpreter):
+    """Replays the graph node by node to name the node that raises (failing snapshots only)."""
 
     def run_node(self, n: torch.fx.Node) -> Any:
         try:
-            out = super().run_node(n)
+            return super().run_node(n)
         except Exception as exc:
             raise SnapshotRunError(n.name, target_name(n), exc) from exc
-        if n.op != "output" and isinstance(out, torch.Tensor):
-            with torch.no_grad():
-                s = _stats(out.detach(), self.bins)
-                self.stats[n.name] = s
-                self.shapes[n.name] = tuple(int(d) for d in out.shape)
-                self.dtypes[n.name] = str(out.dtype).replace("torch.", "")
-                bad = s.nonfinite > 0 or s.max_abs >= self.extreme
-                if bad and out.dim() >= 1 and out.shape[0] == self.n_rows and n.op != "get_attr":
-                    where = row_unit_bad(out, self.n_rows, self.extreme)
-                    self.row_max_abs[n.name] = where.row_max_abs
-                    self.unit_bad[n.name] = where.unit_bad
-        return out
 
 
 def trace_activations(
@@ -349,10 +327,14 @@ def trace_activations(
         else tuple(f"x{i}" for i in range(arr.shape[1]))
     )
     x = torch.from_numpy(arr)
-    tracer = _Tracer(pg.module, histogram_bins, arr.shape[0], extreme)
+    tracer = Recorder(histogram_bins, arr.shape[0], extreme)
     args = [x if name == in_name else pg.bound[name] for name in pg.placeholders]
     with torch.no_grad():
-        tracer.run(*args)
+        try:
+            instrumented(pg.module)(*args, tracer)
+        except Exception:
+            _Namer(pg.module, garbage_collect_values=True).run(*args)  # raises, naming the node
+            raise  # the replay ran: keep the first error
 
     nodes: list[NodeTrace] = []
     edges: list[tuple[str, str]] = []

@@ -100,7 +100,7 @@ def _nonfinite_stats(x: torch.Tensor, bins: int) -> TensorStats:
     """Stats of a tensor holding NaN/inf, from ``nan_to_num`` copies (no mask-selected copy)."""
     n = x.numel()
     nan_count = int(torch.count_nonzero(x != x))
-    finite = int(torch.nansum(x * 0 + 1, dtype=torch.float64))  # 1 per finite, NaN per NaN/inf
+    finite = n - int(torch.count_nonzero(x * 0))  # x * 0 is NaN exactly where x is NaN/inf
     inf_count = n - finite - nan_count
     if finite == 0:
         return TensorStats(
@@ -149,5 +149,7 @@ def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
     a = x.detach().to(torch.float32).abs().nan_to_num_(nan=math.inf)  # NaN and inf -> inf
     row = a.reshape(n_rows, -1).amax(dim=1)
     last = a.reshape(-1, a.shape[-1]) if a.dim() >= 2 else a.reshape(n_rows, 1)
-    units = (last >= extreme).sum(dim=0)
+    # a float sum of the mask is cheaper than a bool one, and exact below 2**24 rows
+    acc = torch.float32 if last.shape[0] < 1 << 24 else torch.float64
+    units = (last >= extreme).to(acc).sum(dim=0).to(torch.int64)
     return RowUnitBad(row.numpy().copy(), units.numpy().copy())
