@@ -88,9 +88,10 @@ class ActivationTrace:
     extreme: float
     #: the float32 batch that was run (kept for the upstream walk; not copied)
     inputs: np.ndarray = field(repr=False)
-    #: per-row max |x| (inf where the row has NaN/inf) for nodes that were anomalous
+    #: per-row max |x| (inf where the row has NaN/inf) for the first anomalous node and
+    #: anomalous outputs (find_first_anomaly recomputes it for another node when it needs to)
     row_max_abs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    #: per-unit (last dim) count of bad values for nodes that were anomalous
+    #: per-unit (last dim) count of bad values, for the same nodes
     unit_bad: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     program: Any = field(default=None, repr=False)
 
@@ -327,7 +328,9 @@ def trace_activations(
         else tuple(f"x{i}" for i in range(arr.shape[1]))
     )
     x = torch.from_numpy(arr)
-    tracer = Recorder(histogram_bins, arr.shape[0], extreme)
+    out_node = next(n for n in reversed(pg.module.graph.nodes) if n.op == "output")
+    outs = frozenset(a.name for a in out_node.all_input_nodes)
+    tracer = Recorder(histogram_bins, arr.shape[0], extreme, outs, frozenset(pg.bound))
     args = [x if name == in_name else pg.bound[name] for name in pg.placeholders]
     with torch.no_grad():
         try:

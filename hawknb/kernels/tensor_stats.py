@@ -10,7 +10,8 @@ written (still in cache) costs about as much as an elementwise op, while ``torch
   recomputed around the mean when it cancels (``mean^2`` dwarfs the variance);
 - NaN/inf are counted only when ``aminmax`` shows a non-finite value, and then without a
   mask-selected copy: the finite values' moments come from ``nan_to_num`` copies;
-- histograms bin with a multiply, a clamp and an 8-bit ``bincount`` instead of ``histc``.
+- histograms bin with a multiply, a clamp and an 8-bit ``bincount`` instead of ``histc``, on
+  an evenly strided sample of ~65k values for bigger tensors (the shape is what is displayed).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["RowUnitBad", "TensorStats", "row_unit_bad", "tensor_stats"]
+__all__ = ["HIST_SAMPLE", "RowUnitBad", "TensorStats", "row_unit_bad", "tensor_stats"]
 
 #: recompute the variance around the mean when it is below this share of E[x^2]
 #: (float32 sums carry ~1e-7 relative error, so the shortcut keeps ~1e-4 relative accuracy)
 _CANCEL = 1e-3
+#: histograms of bigger tensors are counted on an evenly strided sample of about this many
+#: values and scaled to the finite count: a display of the shape, ~0.4% relative noise per bin
+HIST_SAMPLE = 1 << 16
 _F32_MAX = float(torch.finfo(torch.float32).max)
 
 
@@ -41,7 +45,9 @@ class TensorStats:
     mean: float
     std: float
     max_abs: float
-    #: (bin edges, counts) over finite values when histograms were asked for
+    #: (bin edges, counts) over finite values when histograms were asked for; edges span the
+    #: exact min..max, counts are exact up to ``HIST_SAMPLE`` values and above that come from
+    #: an evenly strided sample scaled to the finite count (they still sum to it)
     histogram: tuple[tuple[float, ...], tuple[int, ...]] | None = None
 
     @property
@@ -73,11 +79,41 @@ def _mean_std(x: torch.Tensor, s: float, q: float, count: int, zeroed: int) -> t
     return mean, math.sqrt(max(var, 0.0))
 
 
+def _step(n: int, shape: tuple[int, ...]) -> int:
+    """A stride near ``n / HIST_SAMPLE`` sharing no factor with any dimension, so a strided
+    sample of the flattened tensor visits every unit/channel rather than a fixed subset."""
+    step = max(2, math.ceil(n / HIST_SAMPLE))
+    while any(math.gcd(step, d) > 1 for d in shape if d > 1):
+        step += 1
+    return step
+
+
+def _scaled(counts: np.ndarray, total: int) -> tuple[int, ...]:
+    """Sample counts scaled to ``total`` values, rounded so that they sum to it exactly."""
+    share = counts * (total / counts.sum())
+    out = np.floor(share).astype(np.int64)
+    short = total - int(out.sum())
+    out[np.argsort(-(share - out), kind="stable")[:short]] += 1
+    return tuple(int(c) for c in out)
+
+
 def _histogram(
+    x: torch.Tensor, lo: float, hi: float, bins: int, finite: int
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Counts of the ``finite`` finite values of ``x`` in ``bins`` equal bins over [lo, hi]
+    (the top edge inclusive, as ``torch.histc``); from a strided sample past HIST_SAMPLE."""
+    n = x.numel()
+    if n > HIST_SAMPLE:
+        sample = x.reshape(-1)[:: _step(n, tuple(x.shape))]
+        edges, counts = _binned(sample, lo, hi, bins, finite == n)
+        if sum(counts):
+            return edges, _scaled(np.asarray(counts, dtype=np.float64), finite)
+    return _binned(x, lo, hi, bins, finite == n)
+
+
+def _binned(
     x: torch.Tensor, lo: float, hi: float, bins: int, finite: bool
 ) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Counts of the finite values of ``x`` in ``bins`` equal bins over [lo, hi] (the top edge
-    inclusive, as ``torch.histc``)."""
     top = hi if hi > lo else lo + 1.0
     edges = np.linspace(lo, top, bins + 1)
     scale = bins / (top - lo)
@@ -111,7 +147,7 @@ def _nonfinite_stats(x: torch.Tensor, bins: int) -> TensorStats:
     y = x.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi, s, q = _host(lo_src.amin(), hi_src.amax(), y.sum(), torch.linalg.vector_norm(y))
     mean, std = _mean_std(y, s, q, finite, n - finite)
-    hist = _histogram(x, lo, hi, bins, finite=False) if bins > 0 else None
+    hist = _histogram(x, lo, hi, bins, finite) if bins > 0 else None
     return TensorStats(n, nan_count, inf_count, lo, hi, mean, std, math.inf, hist)
 
 
@@ -131,7 +167,7 @@ def tensor_stats(x: torch.Tensor, bins: int = 0) -> TensorStats:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return _nonfinite_stats(x, bins)
     mean, std = _mean_std(x, s, q, n, 0)
-    hist = _histogram(x, lo, hi, bins, finite=True) if bins > 0 else None
+    hist = _histogram(x, lo, hi, bins, n) if bins > 0 else None
     return TensorStats(n, 0, 0, lo, hi, mean, std, max(abs(lo), abs(hi)), hist)
 
 

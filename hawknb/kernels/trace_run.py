@@ -31,8 +31,18 @@ _CACHE: weakref.WeakKeyDictionary[torch.fx.GraphModule, torch.fx.GraphModule] = 
 class Recorder:
     """Where the instrumented pass leaves its statistics (one per run)."""
 
-    def __init__(self, bins: int, n_rows: int, extreme: float) -> None:
+    def __init__(
+        self,
+        bins: int,
+        n_rows: int,
+        extreme: float,
+        outputs: frozenset[str] = frozenset(),
+        params: frozenset[str] = frozenset(),
+    ) -> None:
         self.bins = bins
+        self.outputs = outputs
+        self.params = params
+        self.first_bad: str | None = None
         self.n_rows = n_rows
         self.extreme = extreme
         self.stats: dict[str, TensorStats] = {}
@@ -49,7 +59,16 @@ class Recorder:
         self.shapes[name] = tuple(int(d) for d in value.shape)
         self.dtypes[name] = str(value.dtype).replace("torch.", "")
         bad = s.nonfinite > 0 or s.max_abs >= self.extreme
-        if bad and per_row and value.dim() >= 1 and value.shape[0] == self.n_rows:
+        # per-row detail only where find_first_anomaly reads it: the first bad op and the
+        # outputs (every later node of a broken model is bad too, and detail costs ~6 passes)
+        if (
+            not (bad and per_row)
+            or name in self.params
+            or (self.first_bad is not None and name not in self.outputs)
+        ):
+            return
+        self.first_bad = self.first_bad or name
+        if value.dim() >= 1 and value.shape[0] == self.n_rows:
             where = row_unit_bad(value, self.n_rows, self.extreme)
             self.row_max_abs[name] = where.row_max_abs
             self.unit_bad[name] = where.unit_bad
@@ -69,7 +88,7 @@ def _instrument(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     with g.inserting_before(first_op):
         sink = g.placeholder("_hawknb_sink")
         for p in placeholders:  # placeholders stay first: observe them after the last one
-            g.call_function(_observe, (sink, p.name, p, False))
+            g.call_function(_observe, (sink, p.name, p, True))
     for n in nodes:
         if n.op in ("placeholder", "output"):
             continue
