@@ -12,6 +12,7 @@ only summary statistics per node (never the full activations), so a 1,000-op gra
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -328,9 +329,10 @@ def trace_activations(
         else tuple(f"x{i}" for i in range(arr.shape[1]))
     )
     x = torch.from_numpy(arr)
-    out_node = next(n for n in reversed(pg.module.graph.nodes) if n.op == "output")
-    outs = frozenset(a.name for a in out_node.all_input_nodes)
-    tracer = Recorder(histogram_bins, arr.shape[0], extreme, outs, frozenset(pg.bound))
+    static, edges, outputs = _layout(pg)
+    tracer = Recorder(
+        histogram_bins, arr.shape[0], extreme, frozenset(outputs), frozenset(pg.bound)
+    )
     args = [x if name == in_name else pg.bound[name] for name in pg.placeholders]
     with torch.no_grad():
         try:
@@ -339,34 +341,17 @@ def trace_activations(
             _Namer(pg.module, garbage_collect_values=True).run(*args)  # raises, naming the node
             raise  # the replay ran: keep the first error
 
-    nodes: list[NodeTrace] = []
-    edges: list[tuple[str, str]] = []
-    outputs: tuple[str, ...] = ()
-    for n in pg.module.graph.nodes:
-        if n.op == "output":
-            outputs = tuple(a.name for a in n.all_input_nodes)
-            continue
-        if n.op == "placeholder":
-            kind = "parameter" if n.name in pg.bound else "input"
-        else:
-            kind = "op"
-        nodes.append(
-            NodeTrace(
-                name=n.name,
-                op=n.op,
-                target=target_name(n),
-                layer=node_layer(n, pg.param_of),
-                module_stack=tuple(p for p in _stack(n) if p),
-                inputs=tuple(a.name for a in n.all_input_nodes),
-                shape=tracer.shapes.get(n.name),
-                dtype=tracer.dtypes.get(n.name),
-                stats=tracer.stats.get(n.name),
-                kind=kind,
-            )
+    nodes = tuple(
+        NodeTrace(
+            **info,
+            shape=tracer.shapes.get(info["name"]),
+            dtype=tracer.dtypes.get(info["name"]),
+            stats=tracer.stats.get(info["name"]),
         )
-        edges.extend((a.name, n.name) for a in n.all_input_nodes)
+        for info in static
+    )
     return ActivationTrace(
-        nodes=tuple(nodes),
+        nodes=nodes,
         edges=tuple(edges),
         outputs=outputs,
         input_node=in_name,
@@ -378,6 +363,48 @@ def trace_activations(
         unit_bad=tracer.unit_bad,
         program=program,
     )
+
+
+_Layout = tuple[tuple[dict[str, Any], ...], tuple[tuple[str, str], ...], tuple[str, ...]]
+_LAYOUTS: weakref.WeakKeyDictionary[torch.fx.GraphModule, tuple[Any, _Layout]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _layout(pg: Any) -> _Layout:
+    """The per-node fields that do not depend on the inputs (name, target, layer, module
+    stack, inputs, kind), the edges and the outputs; built once per graph (re-walking
+    ``nn_module_stack`` metadata every call costs more than a small model's forward pass)."""
+    key = (tuple(sorted(pg.bound)), tuple(sorted(pg.param_of.items())))
+    hit = _LAYOUTS.get(pg.module)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    static: list[dict[str, Any]] = []
+    edges: list[tuple[str, str]] = []
+    outputs: tuple[str, ...] = ()
+    for n in pg.module.graph.nodes:
+        if n.op == "output":
+            outputs = tuple(a.name for a in n.all_input_nodes)
+            continue
+        if n.op == "placeholder":
+            kind = "parameter" if n.name in pg.bound else "input"
+        else:
+            kind = "op"
+        static.append(
+            {
+                "name": n.name,
+                "op": n.op,
+                "target": target_name(n),
+                "layer": node_layer(n, pg.param_of),
+                "module_stack": tuple(p for p in _stack(n) if p),
+                "inputs": tuple(a.name for a in n.all_input_nodes),
+                "kind": kind,
+            }
+        )
+        edges.extend((a.name, n.name) for a in n.all_input_nodes)
+    layout = (tuple(static), tuple(edges), outputs)
+    _LAYOUTS[pg.module] = (key, layout)
+    return layout
 
 
 def _stack(n: torch.fx.Node) -> tuple[str, ...]:
