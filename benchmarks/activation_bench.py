@@ -106,9 +106,11 @@ def _cases() -> list[tuple[str, nn.Module, int, int]]:
     ]
 
 
-def bench(rounds: int) -> list[dict[str, object]]:
+def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
     rows = []
     for name, module, n_feat, n_rows in _cases():
+        if only not in name:
+            continue
         module.eval()
         x = torch.randn(n_rows, n_feat)
         ep = torch.export.export(module, (x[:4],), dynamic_shapes=DYN)
@@ -168,10 +170,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--only", default="", help="run the models whose name contains this")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier ratios)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = bench(args.rounds)
+    rows = bench(args.rounds, args.only)
     text = render(rows, args.rounds)
     print(text)
     if args.out:

@@ -136,7 +136,9 @@ def _nonfinite_stats(x: torch.Tensor, bins: int) -> TensorStats:
     """Stats of a tensor holding NaN/inf, from ``nan_to_num`` copies (no mask-selected copy)."""
     n = x.numel()
     nan_count = int(torch.count_nonzero(x != x))
-    finite = n - int(torch.count_nonzero(x * 0))  # x * 0 is NaN exactly where x is NaN/inf
+    # x * 0 is NaN exactly where x is NaN/inf (count_nonzero on NaN-heavy floats is ~10x
+    # slower than on the bool of a comparison)
+    finite = n - int(torch.count_nonzero((x * 0) != 0))
     inf_count = n - finite - nan_count
     if finite == 0:
         return TensorStats(
