@@ -12,6 +12,7 @@ only summary statistics per node (never the full activations), so a 1,000-op gra
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ import torch.fx
 
 from ..workspace.errors import HawknbError, WorkspaceError
 from .graph import graph_structure, node_layer, program_graph, target_name
+from .tensor_stats import TensorStats, tensor_stats
+from .trace_run import Recorder, instrumented
 
 __all__ = [
     "ActivationTrace",
@@ -57,26 +60,6 @@ class SnapshotRunError(HawknbError):
 
 
 @dataclass(frozen=True)
-class TensorStats:
-    """Summary of one tensor. min/max/mean/std are over its finite values (NaN if none)."""
-
-    numel: int
-    nan_count: int
-    inf_count: int
-    min: float
-    max: float
-    mean: float
-    std: float
-    max_abs: float
-    #: (bin edges, counts) over finite values when histograms were asked for
-    histogram: tuple[tuple[float, ...], tuple[int, ...]] | None = None
-
-    @property
-    def nonfinite(self) -> int:
-        return self.nan_count + self.inf_count
-
-
-@dataclass(frozen=True)
 class NodeTrace:
     name: str
     op: str
@@ -106,9 +89,10 @@ class ActivationTrace:
     extreme: float
     #: the float32 batch that was run (kept for the upstream walk; not copied)
     inputs: np.ndarray = field(repr=False)
-    #: per-row max |x| (inf where the row has NaN/inf) for nodes that were anomalous
+    #: per-row max |x| (inf where the row has NaN/inf) for the first anomalous node and
+    #: anomalous outputs (find_first_anomaly recomputes it for another node when it needs to)
     row_max_abs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    #: per-unit (last dim) count of bad values for nodes that were anomalous
+    #: per-unit (last dim) count of bad values, for the same nodes
     unit_bad: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     program: Any = field(default=None, repr=False)
 
@@ -285,101 +269,19 @@ def _input_spec(pg: Any) -> tuple[str, int | None, int | None]:
 
 
 # -- statistics ---------------------------------------------------------------------------------
-def _moments(x: torch.Tensor) -> tuple[float, float, float, float]:
-    """min, max, mean, std of a tensor in a few fused reductions.
-
-    ``torch.std_mean`` (Welford) costs ~40x a sum on CPU, which would make tracing many times a
-    forward pass; a two-pass mean / centred norm is as accurate and far cheaper. Falls back to
-    float64 when float32 overflows (extreme activations).
-    """
-    n = x.numel()
-    lo, hi = torch.aminmax(x)
-    lo_f, hi_f = torch.stack([lo, hi]).to(torch.float64).tolist()
-    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
-        return lo_f, hi_f, math.nan, math.nan
-    mean = x.sum() / n
-    std = torch.linalg.vector_norm(x - mean) / math.sqrt(n)
-    mean_f, std_f = torch.stack([mean, std]).to(torch.float64).tolist()
-    if not (math.isfinite(mean_f) and math.isfinite(std_f)):
-        x64 = x.to(torch.float64)
-        mean64 = x64.sum() / n
-        mean_f = float(mean64)
-        std_f = float(torch.linalg.vector_norm(x64 - mean64)) / math.sqrt(n)
-    return lo_f, hi_f, mean_f, std_f
-
-
 def _stats(x: torch.Tensor, bins: int) -> TensorStats:
-    """Summary statistics in a handful of reductions and one host transfer (the common case,
-    an all-finite tensor, never materializes a mask-selected copy)."""
-    n = x.numel()
-    if n == 0:
-        return TensorStats(0, 0, 0, math.nan, math.nan, math.nan, math.nan, math.nan)
-    if not x.is_floating_point():
-        x = x.to(torch.float64)
-    # aminmax propagates NaN and shows inf, so finite extremes prove an all-finite tensor
-    # without the cost of an isfinite mask (the common case)
-    lo_f, hi_f, mean_f, std_f = _moments(x)
-    vals = x
-    nan_count = inf_count = 0
-    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
-        nan_count = int(torch.isnan(x).sum())
-        inf_count = int(torch.isinf(x).sum())
-        vals = x[torch.isfinite(x)]
-        if vals.numel() == 0:
-            return TensorStats(
-                n, nan_count, inf_count, math.nan, math.nan, math.nan, math.nan, math.inf
-            )
-        lo, hi = torch.aminmax(vals)
-        std, mean = torch.std_mean(vals, correction=0)
-        lo_f, hi_f, mean_f, std_f = torch.stack([lo, hi, mean, std]).to(torch.float64).tolist()
-    if vals.dtype != torch.float64 and not math.isfinite(std_f):
-        # float32 overflow of the sum of squares: redo in float64 (rare: extreme values)
-        std64, mean64 = torch.std_mean(vals.to(torch.float64), correction=0)
-        mean_f, std_f = float(mean64), float(std64)
-    max_abs = math.inf if (nan_count or inf_count) else max(abs(lo_f), abs(hi_f))
-    hist = None
-    if bins > 0:
-        top = hi_f if hi_f > lo_f else lo_f + 1.0
-        counts = torch.histc(vals.to(torch.float32), bins=bins, min=lo_f, max=top)
-        edges = np.linspace(lo_f, top, bins + 1)
-        hist = (tuple(float(e) for e in edges), tuple(int(c) for c in counts.tolist()))
-    return TensorStats(n, nan_count, inf_count, lo_f, hi_f, mean_f, std_f, max_abs, hist)
+    """Summary statistics of one node's value (see :mod:`hawknb.kernels.tensor_stats`)."""
+    return tensor_stats(x, bins)
 
 
-class _Tracer(torch.fx.Interpreter):
-    """Records stats per node; frees each activation as soon as its last user ran."""
-
-    def __init__(self, gm: torch.fx.GraphModule, bins: int, n_rows: int, extreme: float) -> None:
-        super().__init__(gm, garbage_collect_values=True)
-        self.bins = bins
-        self.n_rows = n_rows
-        self.extreme = extreme
-        self.stats: dict[str, TensorStats] = {}
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.dtypes: dict[str, str] = {}
-        self.row_max_abs: dict[str, np.ndarray] = {}
-        self.unit_bad: dict[str, np.ndarray] = {}
+class _Namer(torch.fx.Interpreter):
+    """Replays the graph node by node to name the node that raises (failing snapshots only)."""
 
     def run_node(self, n: torch.fx.Node) -> Any:
         try:
-            out = super().run_node(n)
+            return super().run_node(n)
         except Exception as exc:
             raise SnapshotRunError(n.name, target_name(n), exc) from exc
-        if n.op != "output" and isinstance(out, torch.Tensor):
-            with torch.no_grad():
-                s = _stats(out.detach(), self.bins)
-                self.stats[n.name] = s
-                self.shapes[n.name] = tuple(int(d) for d in out.shape)
-                self.dtypes[n.name] = str(out.dtype).replace("torch.", "")
-                bad = s.nonfinite > 0 or s.max_abs >= self.extreme
-                if bad and out.dim() >= 1 and out.shape[0] == self.n_rows and n.op != "get_attr":
-                    flat = out.detach().reshape(self.n_rows, -1).to(torch.float32)
-                    a = flat.abs().nan_to_num(nan=math.inf)
-                    self.row_max_abs[n.name] = a.amax(dim=1).numpy().copy()
-                    last = out.detach().reshape(-1, out.shape[-1]) if out.dim() >= 2 else flat
-                    badm = ~torch.isfinite(last) | (last.abs() >= self.extreme)
-                    self.unit_bad[n.name] = badm.sum(dim=0).numpy().copy()
-        return out
 
 
 def trace_activations(
@@ -427,39 +329,29 @@ def trace_activations(
         else tuple(f"x{i}" for i in range(arr.shape[1]))
     )
     x = torch.from_numpy(arr)
-    tracer = _Tracer(pg.module, histogram_bins, arr.shape[0], extreme)
+    static, edges, outputs = _layout(pg)
+    tracer = Recorder(
+        histogram_bins, arr.shape[0], extreme, frozenset(outputs), frozenset(pg.bound)
+    )
     args = [x if name == in_name else pg.bound[name] for name in pg.placeholders]
     with torch.no_grad():
-        tracer.run(*args)
+        try:
+            instrumented(pg.module)(*args, tracer)
+        except Exception:
+            _Namer(pg.module, garbage_collect_values=True).run(*args)  # raises, naming the node
+            raise  # the replay ran: keep the first error
 
-    nodes: list[NodeTrace] = []
-    edges: list[tuple[str, str]] = []
-    outputs: tuple[str, ...] = ()
-    for n in pg.module.graph.nodes:
-        if n.op == "output":
-            outputs = tuple(a.name for a in n.all_input_nodes)
-            continue
-        if n.op == "placeholder":
-            kind = "parameter" if n.name in pg.bound else "input"
-        else:
-            kind = "op"
-        nodes.append(
-            NodeTrace(
-                name=n.name,
-                op=n.op,
-                target=target_name(n),
-                layer=node_layer(n, pg.param_of),
-                module_stack=tuple(p for p in _stack(n) if p),
-                inputs=tuple(a.name for a in n.all_input_nodes),
-                shape=tracer.shapes.get(n.name),
-                dtype=tracer.dtypes.get(n.name),
-                stats=tracer.stats.get(n.name),
-                kind=kind,
-            )
+    nodes = tuple(
+        NodeTrace(
+            **info,
+            shape=tracer.shapes.get(info["name"]),
+            dtype=tracer.dtypes.get(info["name"]),
+            stats=tracer.stats.get(info["name"]),
         )
-        edges.extend((a.name, n.name) for a in n.all_input_nodes)
+        for info in static
+    )
     return ActivationTrace(
-        nodes=tuple(nodes),
+        nodes=nodes,
         edges=tuple(edges),
         outputs=outputs,
         input_node=in_name,
@@ -471,6 +363,48 @@ def trace_activations(
         unit_bad=tracer.unit_bad,
         program=program,
     )
+
+
+_Layout = tuple[tuple[dict[str, Any], ...], tuple[tuple[str, str], ...], tuple[str, ...]]
+_LAYOUTS: weakref.WeakKeyDictionary[torch.fx.GraphModule, tuple[Any, _Layout]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _layout(pg: Any) -> _Layout:
+    """The per-node fields that do not depend on the inputs (name, target, layer, module
+    stack, inputs, kind), the edges and the outputs; built once per graph (re-walking
+    ``nn_module_stack`` metadata every call costs more than a small model's forward pass)."""
+    key = (tuple(sorted(pg.bound)), tuple(sorted(pg.param_of.items())))
+    hit = _LAYOUTS.get(pg.module)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    static: list[dict[str, Any]] = []
+    edges: list[tuple[str, str]] = []
+    outputs: tuple[str, ...] = ()
+    for n in pg.module.graph.nodes:
+        if n.op == "output":
+            outputs = tuple(a.name for a in n.all_input_nodes)
+            continue
+        if n.op == "placeholder":
+            kind = "parameter" if n.name in pg.bound else "input"
+        else:
+            kind = "op"
+        static.append(
+            {
+                "name": n.name,
+                "op": n.op,
+                "target": target_name(n),
+                "layer": node_layer(n, pg.param_of),
+                "module_stack": tuple(p for p in _stack(n) if p),
+                "inputs": tuple(a.name for a in n.all_input_nodes),
+                "kind": kind,
+            }
+        )
+        edges.extend((a.name, n.name) for a in n.all_input_nodes)
+    layout = (tuple(static), tuple(edges), outputs)
+    _LAYOUTS[pg.module] = (key, layout)
+    return layout
 
 
 def _stack(n: torch.fx.Node) -> tuple[str, ...]:
