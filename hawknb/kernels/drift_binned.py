@@ -121,23 +121,42 @@ def _runs(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v[at], np.diff(np.append(at, v.size))
 
 
-def _pulled(x: np.ndarray, ix: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of the wanted cells (a boolean per cell), sorted, and their counts.
-    Cells mostly holding one value are counted, not sorted: only the other values are."""
+def _merge(
+    rest: np.ndarray, reps: np.ndarray, atoms: np.ndarray, n_atoms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    vals = np.concatenate([rest, atoms])
+    o = np.argsort(vals, kind="stable")
+    return vals[o], np.concatenate([reps, n_atoms])[o]
+
+
+def _pulled(
+    x: np.ndarray, ix: np.ndarray, wanted: np.ndarray, counts: np.ndarray, atoms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct values of the wanted cells (a boolean per cell), sorted, their counts, and
+    each cell's repeated value (NaN if none). Copies of a cell's repeated value are counted,
+    not sorted: ``atoms`` (NaN where unknown) names them, else each cell's first value is
+    tried when many values are pulled out."""
     sel = wanted[ix]
+    known = ~np.isnan(atoms)
+    if known.any():
+        sel &= x != atoms[ix]
+        v, vi = x[sel], ix[sel]
+        n_atoms = np.where(wanted & known, counts - np.bincount(vi, minlength=wanted.size), 0)
+        cells = np.flatnonzero(n_atoms)
+        return (*_merge(*_runs(np.sort(v)), atoms[cells], n_atoms[cells]), atoms)
     v = x[sel]
     if v.size < _ATOMS_FROM:
-        return _runs(np.sort(v))
+        return (*_runs(np.sort(v)), atoms)
     vi = ix[sel]
     first = np.zeros(wanted.size, dtype=v.dtype)
     first[vi[::-1]] = v[::-1]  # a value of each cell (its first one)
     same = v == first[vi]
     n_same = np.bincount(vi[same], minlength=wanted.size)
     cells = np.flatnonzero(n_same)
-    rest, reps = _runs(np.sort(v[~same]))  # no value of these is an atom of its cell
-    vals = np.concatenate([rest, first[cells]])
-    o = np.argsort(vals, kind="stable")
-    return vals[o], np.concatenate([reps, n_same[cells]])[o]
+    found = np.full(wanted.size, np.nan, dtype=v.dtype)
+    found[cells] = first[cells]
+    # no value of the rest is the repeated value of its cell
+    return (*_merge(*_runs(np.sort(v[~same])), first[cells], n_same[cells]), found)
 
 
 class _Side:
@@ -150,19 +169,21 @@ class _Side:
         self.counts = np.bincount(self.ix, minlength=grid.cells + 2)
         self.cum = _cum(self.counts)
 
-    def pull(self, wanted: np.ndarray, grid: Grid) -> None:
-        vals, reps = _pulled(self.x, self.ix, wanted)
+    def pull(self, wanted: np.ndarray, grid: Grid, atoms: np.ndarray) -> np.ndarray:
+        """Pull out the wanted cells; returns each cell's repeated value (NaN if none)."""
+        vals, self.reps, found = _pulled(self.x, self.ix, wanted, self.counts, atoms)
         self.vals = vals.astype(np.float64)
-        self.reps = reps
-        self.upto = _cum(reps)  # pulled values before distinct value i
-        cell = grid(vals)
-        self.cell = cell
-        self.start = self.upto[np.searchsorted(cell, np.arange(wanted.size), side="left")]
+        self.upto = _cum(self.reps)  # pulled values before distinct value i
+        self.cell = grid(vals)
+        return found
+
+    def _start(self, cell: np.ndarray) -> np.ndarray:
+        return self.upto[np.searchsorted(self.cell, cell, side="left")]
 
     def below(self, v: np.ndarray, cell: np.ndarray, side: str) -> np.ndarray:
         """Values < v (side left) or <= v (side right), v in pulled-out cells ``cell``."""
         return (
-            self.cum[cell] + self.upto[np.searchsorted(self.vals, v, side=side)] - self.start[cell]
+            self.cum[cell] + self.upto[np.searchsorted(self.vals, v, side=side)] - self._start(cell)
         )
 
     def cell_values(self, cell: int) -> np.ndarray:
@@ -224,8 +245,8 @@ def binned_distances(
     for a, b in zip(e_lo, e_hi, strict=True):
         wanted[a : b + 1] = True
     wanted[[0, -1]] = True  # the tails, for W1
-    rs.pull(wanted, grid)
-    cs.pull(wanted, grid)
+    atoms = rs.pull(wanted, grid, np.full(wanted.size, np.nan, dtype=r.dtype))
+    cs.pull(wanted, grid, atoms)
     pts = np.concatenate([rs.vals, cs.vals])
     cells = np.concatenate([rs.cell, cs.cell])
     inside = np.abs(rs.below(pts, cells, "right") * m - cs.below(pts, cells, "right") * n)
