@@ -33,10 +33,10 @@ import numpy as np
 
 from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scale, spread_scale
 
-#: cell width in reference IQRs (the W1 error is at most twice this)
-GRID_WIDTH = 5e-5
+#: cell width in reference IQRs (the W1 error is at most this)
+GRID_WIDTH = 1e-4
 #: most and fewest cells of a grid
-MAX_CELLS = 1 << 20
+MAX_CELLS = 1 << 18
 MIN_CELLS = 1 << 10
 #: reference tail fractions left outside the grid, tried in order until the grid fits
 _TAILS = (0.001, 0.01, 0.05, 0.25)
@@ -86,22 +86,33 @@ def make_grid(spans: list[tuple[float, float]], scale: float, dtype: np.dtype) -
     return Grid(lo, width, cells, dt)
 
 
-def _reference_stats(
-    r: np.ndarray, n_psi: int
-) -> tuple[np.ndarray, float, float, list[tuple[float, float]]]:
-    """PSI edges, W1 spread, robust scale and grid spans of the reference from one
-    partition (the same numbers :func:`quantile_edges` and friends compute one by one)."""
-    r64 = r.astype(np.float64)
-    psi_q = np.linspace(0.0, 1.0, n_psi + 1)[1:-1]
+def _rough_spans(r: np.ndarray) -> tuple[float, list[tuple[float, float]]]:
+    """The reference's IQR and grid spans from every 8th value: a grid needs only rough
+    numbers (its width is checked against the exact IQR afterwards)."""
+    sub = r[:: 8 if r.size >= 8_000 else 1].astype(np.float64)
     t = len(_TAILS)
-    qs = np.quantile(r64, [0.25, 0.5, 0.75, *_TAILS, *(1 - a for a in _TAILS), *psi_q])
-    q25, med, q75 = (float(v) for v in qs[:3])
-    spans = [(float(qs[3 + i]), float(qs[3 + t + i])) for i in range(t)]
-    spans.append((float(r64.min()), float(r64.max())))
-    spread = q75 - q25 if q75 > q25 else spread_scale(r64)
-    mad = 1.4826 * float(np.median(np.abs(r64 - med)))
-    robust = mad if mad > 0 else robust_scale(r64)
-    return np.unique(qs[3 + 2 * t :]), spread, robust, spans
+    qs = np.quantile(sub, [0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)])
+    spans = [(float(qs[2 + i]), float(qs[2 + t + i])) for i in range(t)]
+    spans.append((float(r.min()), float(r.max())))
+    iqr = float(qs[1] - qs[0])
+    return (iqr if iqr > 0 else float(np.std(sub)) or 1.0), spans
+
+
+def _ranks(n: int, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order-statistic ranks and weights of numpy's default (linear) quantile."""
+    virtual = (n - 1) * qs
+    prev = np.floor(virtual)
+    gamma = virtual - prev
+    lo = np.clip(prev, 0, n - 1).astype(np.int64)
+    hi = np.clip(prev + 1, 0, n - 1).astype(np.int64)
+    return lo, hi, gamma
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's quantile interpolation, operation for operation (same bits)."""
+    d = b - a
+    out = a + d * t
+    return np.where(t >= 0.5, b - d * (1 - t), out)
 
 
 def _cum(counts: np.ndarray) -> np.ndarray:
@@ -177,6 +188,16 @@ class _Side:
         self.cell = grid(vals)
         return found
 
+    def rank_cells(self, k: np.ndarray) -> np.ndarray:
+        """The cell of the k-th smallest value (0-based)."""
+        return np.searchsorted(self.cum, k, side="right") - 1
+
+    def at_rank(self, k: np.ndarray) -> np.ndarray:
+        """The k-th smallest values, from pulled-out cells."""
+        j = self.rank_cells(k)
+        i = k - self.cum[j] + self._start(j)  # position among the pulled values
+        return self.vals[np.searchsorted(self.upto, i, side="right") - 1]
+
     def _start(self, cell: np.ndarray) -> np.ndarray:
         return self.upto[np.searchsorted(self.cell, cell, side="left")]
 
@@ -211,16 +232,35 @@ def _tail(dr: np.ndarray, n: int, dc: np.ndarray, m: int) -> float:
     return float(np.sum(np.abs(g[:-1]) * (ds[:-1] - ds[1:])) + abs(g[-1]) * ds[-1])
 
 
-def _w1(r: _Side, c: _Side, grid: Grid) -> float:
-    """Trapezoid over the cells (error <= width x both masses per cell), exact tails."""
-    g = r.cum / r.n - c.cum / c.n  # at each cell's start
-    inner = float(np.sum(np.abs(g[1:-2]) + np.abs(g[2:-1]))) * grid.width / 2
+def _w1(r: _Side, c: _Side, grid: Grid, gap: np.ndarray, pulled: np.ndarray, pts, gp) -> float:
+    """Integral of |F_r - F_c| (times n m): the trapezoid rule on cells not pulled out (their
+    CDFs do not cross inside, so the error is at most width / 2 times both masses), exact on
+    pulled-out cells (between consecutive distinct values ``pts``, gaps ``gp``) and tails."""
+    inner = np.abs(gap[1:-2]) + np.abs(gap[2:-1])  # cells 1..cells, x 2
+    inner[pulled[1:-1]] = 0
+    w = float(inner.sum()) * grid.width / 2
+    # pulled-out inner cells, exactly: from the cell's start to its first value, then on
+    cell = grid(pts.astype(grid.dtype))
+    ok = (cell > 0) & (cell <= grid.cells)
+    pts, cell, gp = pts[ok], cell[ok], gp[ok]
+    a = grid.lo + (cell - 1) * grid.width
+    nxt = np.minimum(np.append(pts[1:], np.inf), a + grid.width)
+    last = np.append(cell[1:] != cell[:-1], True)
+    nxt[last] = (a + grid.width)[last]
+    w += float(np.sum(np.abs(gp) * np.maximum(nxt - pts, 0.0)))
+    js = np.flatnonzero(pulled[1:-1]) + 1
+    first = np.searchsorted(cell, js, side="left")
+    has = first < cell.size
+    has[has] = cell[first[has]] == js[has]
+    a_js = grid.lo + (js - 1) * grid.width
+    upto = a_js + grid.width  # a pulled cell without values: its start gap all the way
+    upto[has] = pts[first[has]]
+    w += float(np.sum(np.abs(gap[js]) * np.maximum(upto - a_js, 0.0)))
     k = grid.cells + 1
-    w = inner
     for lo_cell, edge, sign in ((0, grid.lo, -1.0), (k, grid.hi, 1.0)):
         dr = sign * (r.cell_values(lo_cell) - edge)
         dc = sign * (c.cell_values(lo_cell) - edge)
-        w += _tail(np.maximum(dr, 0.0), r.n, np.maximum(dc, 0.0), c.n)
+        w += _tail(np.maximum(dr, 0.0), r.n, np.maximum(dc, 0.0), c.n) * r.n * c.n
     return w
 
 
@@ -233,27 +273,48 @@ def binned_distances(
     if r.dtype != cur.dtype:
         r, cur = r.astype(np.float64), cur.astype(np.float64)
     n, m = r.size, cur.size
-    edges, spread, robust, spans = _reference_stats(r, psi_bins(n, m, n_bins))
-    grid = make_grid(spans, spread, r.dtype)
-    rs, cs = _Side(r, grid), _Side(cur, grid)
-    # KS on the grid, then the cells where a larger gap could hide
-    gaps = np.abs(rs.cum * m - cs.cum * n)
-    best = int(gaps.max())
-    reach = gaps[:-1] + np.maximum(rs.counts * m, cs.counts * n)
-    wanted = reach > best
+    scale, spans = _rough_spans(r)
+    psi_q = np.linspace(0.0, 1.0, psi_bins(n, m, n_bins) + 1)[1:-1]
+    qs = np.concatenate([[0.25, 0.5, 0.75], psi_q])
+    lo_k, hi_k, gamma = _ranks(n, qs)
+    for _ in range(2):  # a second time only if the rough IQR made the grid too coarse
+        grid = make_grid(spans, 0.8 * scale, r.dtype)
+        rs, cs = _Side(r, grid), _Side(cur, grid)
+        # KS on the grid, then the cells where a larger gap could hide
+        signed = rs.cum * m - cs.cum * n  # CDF gap x n m at each cell's start
+        gaps = np.abs(signed)
+        best = int(gaps.max())
+        rm, cn = rs.counts * m, cs.counts * n
+        wanted = gaps[:-1] + np.maximum(rm, cn) > best
+        # W1: cells where the CDFs may cross are integrated exactly
+        wanted |= (signed[:-1] <= cn) & (signed[:-1] >= -rm)
+        wanted[[0, -1]] = True  # the tails, for W1
+        for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
+            wanted[a : b + 1] = True  # the reference's quantiles
+        nan = np.full(wanted.size, np.nan, dtype=r.dtype)
+        atoms = rs.pull(wanted, grid, nan)
+        q = _lerp(rs.at_rank(lo_k), rs.at_rank(hi_k), gamma)
+        spread = float(q[2] - q[0]) if q[2] > q[0] else spread_scale(r)
+        if grid.width <= GRID_WIDTH * spread or grid.cells == MAX_CELLS:
+            break
+        scale = spread
+    edges = np.unique(q[3:])
     e_lo, e_hi = _edge_cells(edges, grid)
+    more = wanted.copy()
     for a, b in zip(e_lo, e_hi, strict=True):
-        wanted[a : b + 1] = True
-    wanted[[0, -1]] = True  # the tails, for W1
-    atoms = rs.pull(wanted, grid, np.full(wanted.size, np.nan, dtype=r.dtype))
-    cs.pull(wanted, grid, atoms)
-    pts = np.concatenate([rs.vals, cs.vals])
-    cells = np.concatenate([rs.cell, cs.cell])
-    inside = np.abs(rs.below(pts, cells, "right") * m - cs.below(pts, cells, "right") * n)
-    ks = max(best, int(inside.max(initial=0))) / (float(n) * m)
+        more[a : b + 1] = True
+    if (more != wanted).any():
+        atoms = rs.pull(more, grid, nan)
+    cs.pull(more, grid, atoms)
+    mad = 1.4826 * float(np.median(np.abs(r.astype(np.float64) - q[1])))
+    robust = mad if mad > 0 else robust_scale(r)
+    pts = np.unique(np.concatenate([rs.vals, cs.vals]))
+    cells = grid(pts.astype(grid.dtype))
+    gp = rs.below(pts, cells, "right") * m - cs.below(pts, cells, "right") * n
+    ks = max(best, int(np.abs(gp).max(initial=0))) / (float(n) * m)
     rb = np.concatenate([[0], rs.below(edges, e_lo, "left"), [n]])
     cb = np.concatenate([[0], cs.below(edges, e_lo, "left"), [m]])
     p = float(psi_from_counts(np.diff(rb), np.diff(cb), eps))
-    w = _w1(rs, cs, grid) / spread
+    w = _w1(rs, cs, grid, signed, more, pts, gp) / (float(n) * m * spread)
     ms = (float(cur.sum(dtype=np.float64)) / m - float(r.sum(dtype=np.float64)) / n) / robust
     return p, w, ks, ms
