@@ -50,21 +50,30 @@ _ATOM_MIN = 64
 class Grid:
     """Uniform cells over [lo, hi): cell 0 holds x < lo, cells 1..cells hold
     [lo + (j - 1) width, lo + j width), cell cells + 1 holds x >= hi (up to rounding, which
-    moves a boundary by an ulp but never breaks monotonicity)."""
+    moves a boundary by an ulp but never breaks monotonicity). ``base`` and ``inv`` are
+    exact in ``dtype``, so the boundaries are where the arithmetic puts them."""
 
-    lo: float
-    width: float
+    base: float
+    inv: float
     cells: int
     dtype: np.dtype
 
     @property
+    def width(self) -> float:
+        return 1.0 / self.inv
+
+    @property
+    def lo(self) -> float:
+        return self.base + self.width
+
+    @property
     def hi(self) -> float:
-        return self.lo + self.cells * self.width
+        return self.base + (self.cells + 1) * self.width
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Cell index of every value (monotone non-decreasing in x)."""
-        t = np.subtract(x, self.dtype.type(self.lo - self.width), dtype=self.dtype)
-        t *= self.dtype.type(1.0 / self.width)
+        t = np.subtract(x, self.dtype.type(self.base), dtype=self.dtype)
+        t *= self.dtype.type(self.inv)
         np.clip(t, 0, self.cells + 1, out=t)
         return t.astype(np.intp)
 
@@ -85,7 +94,8 @@ def make_grid(spans: list[tuple[float, float]], scale: float, dtype: np.dtype) -
         f = np.finfo(dt)
         if not (abs(lo) + width < f.max / 4 and f.tiny * 4 < 1.0 / width < f.max / 4):
             dt = np.dtype(np.float64)
-    return Grid(lo, width, cells, dt)
+    base, inv = dt.type(lo - width), dt.type(1.0 / width)
+    return Grid(float(base), float(inv), cells, dt)
 
 
 def _rough_spans(r: np.ndarray) -> tuple[float, list[tuple[float, float]]]:
@@ -246,7 +256,7 @@ def _w1(r: _Side, c: _Side, grid: Grid, gap: np.ndarray, pulled: np.ndarray, pts
     cell = grid(pts.astype(grid.dtype))
     ok = (cell > 0) & (cell <= grid.cells)
     pts, cell, gp = pts[ok], cell[ok], gp[ok]
-    a = grid.lo + (cell - 1) * grid.width
+    a = grid.base + cell * grid.width
     nxt = np.minimum(np.append(pts[1:], np.inf), a + grid.width)
     last = np.append(cell[1:] != cell[:-1], True)
     nxt[last] = (a + grid.width)[last]
@@ -255,7 +265,7 @@ def _w1(r: _Side, c: _Side, grid: Grid, gap: np.ndarray, pulled: np.ndarray, pts
     first = np.searchsorted(cell, js, side="left")
     has = first < cell.size
     has[has] = cell[first[has]] == js[has]
-    a_js = grid.lo + (js - 1) * grid.width
+    a_js = grid.base + js * grid.width
     upto = a_js + grid.width  # a pulled cell without values: its start gap all the way
     upto[has] = pts[first[has]]
     w += float(np.sum(np.abs(gap[js]) * np.maximum(upto - a_js, 0.0)))
@@ -340,7 +350,7 @@ def binned_distances(
         atoms = rs.pull(wanted, grid, nan)
         q = _lerp(rs.at_rank(lo_k), rs.at_rank(hi_k), gamma)
         spread = float(q[2] - q[0]) if q[2] > q[0] else spread_scale(r)
-        if grid.width <= GRID_WIDTH * spread or grid.cells == MAX_CELLS:
+        if grid.width <= GRID_WIDTH * spread * (1 + 1e-6) or grid.cells == MAX_CELLS:
             break
         scale = spread
     edges = np.unique(q[3:])
