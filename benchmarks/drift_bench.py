@@ -2,8 +2,9 @@
 
 Contenders on the same float32 columns (current window vs reference window):
 
-* ``hawknb drift``: :func:`hawknb.kernels.drift.drift` -- binned against reference quantiles
-  (no sort of the current sample), columns on a thread pool;
+* ``hawknb drift``: :func:`hawknb.kernels.drift.drift` -- both samples counted on a fine grid
+  over the reference's bulk, exact KS and PSI, W1 within 1e-4 IQR (sorting neither sample),
+  columns on a thread pool;
 * ``numpy sort-based``: the same kernel's exact path (a sort of both samples per column),
   same threads;
 * ``fine-grid binning``: np.histogram of both samples on a uniform 20,000-cell grid, KS and
