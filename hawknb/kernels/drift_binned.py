@@ -308,13 +308,17 @@ def _crossings(
 def _median_abs_dev(r: np.ndarray, med: float) -> float:
     """np.median(|r - med|), same bits, without partitioning all of it: a subsample brackets
     the middle ranks, and only the values inside the bracket are partitioned."""
-    a = np.abs(r.astype(np.float64) - med)
+    a = r.astype(np.float64)
+    a -= med
+    np.abs(a, out=a)
     n = a.size
     k1, k2 = (n - 1) // 2, n // 2
     if n >= 20_000:
         lo, hi = np.quantile(a[::8], [0.47, 0.53])
-        below = int(np.count_nonzero(a < lo))
-        mid = a[(a >= lo) & (a <= hi)]
+        inside = a >= lo
+        below = n - int(np.count_nonzero(inside))
+        inside &= a <= hi
+        mid = a[inside]
         if below <= k1 and k2 < below + mid.size:
             mid.partition([k1 - below, k2 - below])
             return float(np.mean(mid[[k1 - below, k2 - below]]))
