@@ -346,7 +346,10 @@ def _binned(
     on unit-scaled values when either sample nears the float limits."""
     from .drift_binned import binned_distances  # it imports this module's helpers
 
-    if not _in_range(float(r.min()), float(r.max()), float(cur.min()), float(cur.max())):
+    narrow = r.dtype == np.float32 and cur.dtype == np.float32  # always in range: no pass
+    if not narrow and not _in_range(
+        float(r.min()), float(r.max()), float(cur.min()), float(cur.max())
+    ):
         r, cur, _ = _unit(r, cur)
     return binned_distances(r, cur, n_bins=n_bins, eps=eps)
 
