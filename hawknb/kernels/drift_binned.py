@@ -12,13 +12,18 @@ grid, and only the values of the few cells where an exact answer needs them are 
   whose boundary gap plus its mass could exceed that (near the maximum only);
 * PSI is exact: counts below each decile edge are the counts below its cell plus the values
   of that cell below the edge;
-* Wasserstein-1 sums the grid CDFs' gap over the cells (trapezoid), exactly over the two
-  tails outside the grid (pulled out and sorted); inside, a cell's error is at most its width
-  times its mass in both samples, so the total is at most twice the cell width: the width is
-  :data:`GRID_WIDTH` reference IQRs, so W1 (in IQRs) is within 1e-4 of the exact one. Heavy
-  tails shrink the grid's span (reference quantiles 0.1-99.9%, else 1-99%, 5-95%, IQR) so that
-  it never needs more than :data:`MAX_CELLS` cells; a reference with a zero IQR may exceed
-  the bound (its grid is capped at :data:`MAX_CELLS` cells over its full range);
+* Wasserstein-1 is the trapezoid rule on the grid, exact over the two tails outside it and
+  over every pulled-out cell. The trapezoid misplaces a cell's values by at most half its
+  width, so a cell where the two CDFs do not cross is off by at most width / 2 times its mass
+  in both samples (at most one width in all: :data:`GRID_WIDTH` reference IQRs); a cell where
+  they may cross is off by up to twice that, so such cells are pulled out, heaviest first,
+  until the bound fits 1e-4 IQR (:func:`_crossings`). Heavy tails shrink the grid's span
+  (reference quantiles 0.1-99.9%, else 1-99%, 5-95%, IQR) so that it never needs more than
+  :data:`MAX_CELLS` cells; a reference whose IQR is zero may exceed the bound (its grid is
+  capped at :data:`MAX_CELLS` cells over its full range, W1 normalized by its std);
+* the reference's quartiles, median and PSI edges are exact order statistics read from the
+  pulled-out cells, interpolated as ``np.quantile`` does (same bits), so no partition of the
+  reference is needed but the MAD's (bracketed by a subsample);
 * the mean shift uses exact float64 sums.
 
 A cell that is mostly one repeated value (a default, an integer count) is not sorted: its
