@@ -225,6 +225,16 @@ _LARGE = {
         np.r_[np.zeros(45_000), _RNG.normal(1, 1, 15_000)],
     ),
     "lognormal": (_RNG.lognormal(0, 2, 20_000), _RNG.lognormal(0.05, 2, 60_000)),
+    "offset f32 (1e6 + small spread)": (
+        (1e6 + _RNG.normal(0, 3, 20_000)).astype(np.float32),
+        (1e6 + _RNG.normal(0.5, 3, 60_000)).astype(np.float32),
+    ),
+    "current beyond the reference": (_RNG.normal(0, 1, 20_000), _RNG.normal(9, 1, 60_000)),
+    "mixed dtypes": (_RNG.normal(0, 1, 20_000), _RNG.normal(0, 1.1, 60_000).astype(np.float32)),
+    "lognormal f32, many cells": (
+        _RNG.lognormal(0, 1.5, 20_000).astype(np.float32),
+        _RNG.lognormal(0, 1.5, 60_000).astype(np.float32),
+    ),
     "near the float limit": (
         _RNG.normal(0, 1, 20_000) * 1e305,
         _RNG.normal(0.2, 1, 60_000) * 1e305,

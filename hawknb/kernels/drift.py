@@ -345,11 +345,14 @@ def _in_range(*values: float) -> bool:
 def _binned(
     r: np.ndarray, cur: np.ndarray, n_bins: int, eps: float
 ) -> tuple[float, float, float, float]:
-    """Large samples: bin ``cur`` against the sorted reference's quantiles (no sort of
-    ``cur``), on unit-scaled values when either sample nears the float limits."""
+    """Large samples: count both on a fine grid over the reference's bulk (sorting neither),
+    on unit-scaled values when either sample nears the float limits."""
     from .drift_binned import binned_distances  # it imports this module's helpers
 
-    if not _in_range(float(r[0]), float(r[-1]), float(cur.min()), float(cur.max())):
+    narrow = r.dtype == np.float32 and cur.dtype == np.float32  # always in range: no pass
+    if not narrow and not _in_range(
+        float(r.min()), float(r.max()), float(cur.min()), float(cur.max())
+    ):
         r, cur, _ = _unit(r, cur)
     return binned_distances(r, cur, n_bins=n_bins, eps=eps)
 
@@ -361,8 +364,8 @@ def distances(
     sharing one sort per sample; NaNs when either side has no finite value."""
     cur = _finite(current)
     if cur.size >= BINNED_FROM:
-        r = np.sort(_finite(reference))
-        if r.size and not _constant(r):
+        r = _finite(reference)
+        if r.size and r.min() < r.max():
             return _binned(r, cur, n_bins, eps)
     r = np.sort(_finite(reference)).astype(np.float64, copy=False)
     cur = np.sort(cur).astype(np.float64, copy=False)

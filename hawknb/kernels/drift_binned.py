@@ -1,111 +1,135 @@
-"""Drift of large samples without sorting them: bin against the reference's quantiles.
+"""Drift of large samples without sorting them: count both samples on a fine uniform grid.
 
-Sorting a million current values per feature (what the exact distances in
-:mod:`hawknb.kernels.drift` do) costs ~10x a lookup. Here only the reference is sorted (it
-is the smaller sample, and its order statistics are the grid); each current value finds its
-bin through a table of uniform cells (a multiply, a floor and a gather), and only values in
-the few cells that straddle a grid edge, or outside the reference's bulk, are binary-searched.
-From the per-bin counts and sums:
+Sorting a million values per feature (what the exact distances in
+:mod:`hawknb.kernels.drift` do) costs ~100x a pass over them. Here neither sample is sorted:
+every value gets a cell of a uniform grid over the reference's bulk through a subtract, a
+multiply, a clip and a truncation (a *monotone* map, so cell counts are exact CDF values at
+the cell boundaries even in float32), one ``bincount`` per sample gives both CDFs on the
+grid, and only the values of the few cells where an exact answer needs them are pulled out
+(one gather of a per-cell flag) and sorted:
 
-* PSI is exact (its decile edges are grid edges);
-* KS is exact: the largest CDF gap at the grid edges, then the values of every bin whose
-  gap plus its mass could exceed that are sorted and checked one by one;
-* Wasserstein-1 integrates each CDF exactly over each bin (from the bin's count and sum), so
-  it is exact except where the two CDFs cross inside one bin (a lower bound, off by less
-  than the bin's mass times its width: ~1e-4 of an IQR at 2,048 bins);
-* the mean shift uses the exact sum.
+* KS is exact: the largest CDF gap at the cell boundaries, then every value of each cell
+  whose boundary gap plus its mass could exceed that (near the maximum only);
+* PSI is exact: counts below each decile edge are the counts below its cell plus the values
+  of that cell below the edge;
+* Wasserstein-1 is the trapezoid rule on the grid, exact over the two tails outside it and
+  over every pulled-out cell. The trapezoid misplaces a cell's values by at most half its
+  width, so a cell where the two CDFs do not cross is off by at most width / 2 times its mass
+  in both samples (at most one width in all: :data:`GRID_WIDTH` reference IQRs); a cell where
+  they may cross is off by up to twice that, so such cells are pulled out, heaviest first,
+  until the bound fits 1e-4 IQR (:func:`_crossings`). Heavy tails shrink the grid's span
+  (reference quantiles 0.1-99.9%, else 1-99%, 5-95%, IQR) so that it never needs more than
+  :data:`MAX_CELLS` cells; a reference whose IQR is zero may exceed the bound (its grid is
+  capped at :data:`MAX_CELLS` cells over its full range, W1 normalized by its std);
+* the reference's quartiles, median and PSI edges are exact order statistics read from the
+  pulled-out cells, interpolated as ``np.quantile`` does (same bits), so no partition of the
+  reference is needed but the MAD's (bracketed by a subsample);
+* the mean shift uses exact float64 sums.
 
-Non-finite values are looked for only when a column's sum is not finite.
+A cell that is mostly one repeated value (a default, an integer count) is not sorted: its
+copies of that value are counted and re-inserted, so point masses stay linear.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .drift import (
-    DEFAULT_BINS,
-    PSI_EPS,
-    psi_bins,
-    psi_from_counts,
-    quantile_edges,
-    robust_scale,
-    spread_scale,
-)
+from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scale, spread_scale
 
-#: grid edges at reference quantiles (plus the PSI edges)
-GRID = 2048
-#: uniform lookup cells per grid bin, on average, over the reference's 0.1-99.9% range
-CELLS_PER_BIN = 16
-#: a cell this close (in cells) to a grid edge is looked up by binary search
-_MARGIN = 0.05
-#: a bin whose CDFs cross is integrated exactly when its error could exceed this many
-#: reference IQRs; any bin that could cross, past _W1_WIDE
-_W1_TOL = 1e-6
-_W1_WIDE = 1e-4
+#: cell width in reference IQRs (the W1 error is at most this)
+GRID_WIDTH = 1e-4
+#: most and fewest cells of a grid
+MAX_CELLS = 1 << 18
+MIN_CELLS = 1 << 10
+#: reference tail fractions left outside the grid, tried in order until the grid fits
+_TAILS = (0.001, 0.01, 0.05, 0.25)
+#: from this many pulled-out values on, repeated values are counted instead of sorted
+_ATOMS_FROM = 4096
+#: a value repeated this often in a reference cell is counted, not pulled, in the current one
+_ATOM_MIN = 64
 
 
-def grid_edges(r_sorted: np.ndarray, n_psi_bins: int, grid: int = GRID) -> np.ndarray:
-    """Sorted distinct edges: reference order statistics at ``grid`` quantiles, with the PSI
-    decile edges of :func:`quantile_edges` among them."""
-    idx = np.unique(np.linspace(0, r_sorted.size - 1, min(grid, r_sorted.size)).astype(np.int64))
-    return np.unique(np.concatenate([r_sorted[idx], quantile_edges(r_sorted, n_psi_bins)]))
+@dataclass(frozen=True)
+class Grid:
+    """Uniform cells over [lo, hi): cell 0 holds x < lo, cells 1..cells hold
+    [lo + (j - 1) width, lo + j width), cell cells + 1 holds x >= hi (up to rounding, which
+    moves a boundary by an ulp but never breaks monotonicity). ``base`` and ``inv`` are
+    exact in ``dtype``, so the boundaries are where the arithmetic puts them."""
 
+    base: float
+    inv: float
+    cells: int
+    dtype: np.dtype
 
-class Lookup:
-    """Bin index (number of edges <= x) of many values, through uniform cells of
-    asinh((x - center) / scale): linear in the bulk, logarithmic in the tails, so skewed and
-    heavy-tailed features still get a few cells per bin. A cell without an edge near it
-    gives the bin directly, a cell with one edge needs one comparison (so values sitting on
-    an edge -- integer counts, a default value -- stay fast), only cells with several edges
-    or values outside the reference's bulk are binary-searched."""
+    @property
+    def width(self) -> float:
+        return 1.0 / self.inv
 
-    def __init__(self, edges: np.ndarray, lo: float, hi: float, cells: int) -> None:
-        self.edges = edges
-        mid = edges.size // 2
-        q1, q3 = float(edges[edges.size // 4]), float(edges[3 * edges.size // 4])
-        self.center = float(edges[mid])  # the reference median, near enough
-        self.scale = max((q3 - q1) / 4, (hi - lo) * 1e-9, 1e-300)
-        tlo, thi = self._t(np.float64(lo)), self._t(np.float64(hi))
-        self.tlo, self.inv = tlo, cells / (thi - tlo) if thi > tlo else 0.0
-        self.cells = cells if thi > tlo else 0
-        pos = (self._t(edges.astype(np.float64)) - tlo) * self.inv  # edges in cell units
-        n_cells = self.cells + 1
-        # cell c (covering [c, c + 1)) sees the edges in [c - M, c + 1 + M]: none -> its bin is
-        # a table entry; one -> one comparison with that edge; more -> binary search
-        count = np.zeros(n_cells, dtype=np.int64)
-        split = np.full(n_cells, np.inf)
-        first = np.ceil(pos - 1 - _MARGIN).astype(np.int64)
-        last = np.floor(pos + _MARGIN).astype(np.int64)
-        for k, fresh in ((first, np.ones(first.size, dtype=bool)), (last, last != first)):
-            ok = (k >= 0) & (k < n_cells) & fresh
-            np.add.at(count, k[ok], 1)
-            split[k[ok]] = edges[ok]
-        t_mid = tlo + (np.arange(n_cells) + 0.5) / max(self.inv, 1e-300)
-        mids = self.center + self.scale * np.sinh(t_mid)
-        base = np.searchsorted(edges, mids, side="right")
-        one = count == 1
-        base[one] = np.searchsorted(edges, split[one], side="left")
-        split[~one] = np.inf
-        slow = count > 1
-        slow[-1] = True  # the top cell catches everything at or past hi
-        self.base, self.split, self.slow = base.astype(np.int32), split, slow
+    @property
+    def lo(self) -> float:
+        return self.base + self.width
 
-    def _t(self, x: np.ndarray) -> np.ndarray:
-        return np.arcsinh((x - x.dtype.type(self.center)) / x.dtype.type(self.scale))
+    @property
+    def hi(self) -> float:
+        return self.base + (self.cells + 1) * self.width
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.cells == 0:
-            return np.searchsorted(self.edges, x, side="right")
-        c = self._t(x)
-        c -= c.dtype.type(self.tlo)
-        c *= c.dtype.type(self.inv)
-        np.clip(c, -1, self.cells, out=c)
-        cell = c.astype(np.int32)  # truncation: -1 < c < 0 lands in cell 0, sorted out below
-        bins = self.base[cell] + (x >= self.split[cell])
-        slow = self.slow[cell] | (c < 0)
-        if slow.any():
-            bins[slow] = np.searchsorted(self.edges, x[slow], side="right")
-        return bins
+        """Cell index of every value (monotone non-decreasing in x)."""
+        t = np.subtract(x, self.dtype.type(self.base), dtype=self.dtype)
+        t *= self.dtype.type(self.inv)
+        np.clip(t, 0, self.cells + 1, out=t)
+        return t.astype(np.intp)
+
+
+def make_grid(spans: list[tuple[float, float]], scale: float, dtype: np.dtype) -> Grid:
+    """The finest grid of cells GRID_WIDTH * scale wide over the first span (reference
+    quantile ranges, widest first, the last its full range) that fits in MAX_CELLS cells."""
+    lo, hi = spans[-1]
+    for a, b in spans:
+        if b > a:
+            lo, hi = a, b
+            if (b - a) / (GRID_WIDTH * scale) <= MAX_CELLS:
+                break
+    cells = int(np.clip(np.ceil((hi - lo) / (GRID_WIDTH * scale)), MIN_CELLS, MAX_CELLS))
+    width = (hi - lo) / cells
+    dt = np.dtype(dtype)
+    if dt != np.float64:
+        f = np.finfo(dt)
+        if not (abs(lo) + width < f.max / 4 and f.tiny * 4 < 1.0 / width < f.max / 4):
+            dt = np.dtype(np.float64)
+    base, inv = dt.type(lo - width), dt.type(1.0 / width)
+    return Grid(float(base), float(inv), cells, dt)
+
+
+def _rough_spans(r: np.ndarray) -> tuple[float, list[tuple[float, float]]]:
+    """The reference's IQR and grid spans from every 8th value: a grid needs only rough
+    numbers (its width is checked against the exact IQR afterwards)."""
+    sub = r[:: 8 if r.size >= 8_000 else 1].astype(np.float64)
+    t = len(_TAILS)
+    qs = np.quantile(sub, [0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)])
+    spans = [(float(qs[2 + i]), float(qs[2 + t + i])) for i in range(t)]
+    spans.append((float(r.min()), float(r.max())))
+    iqr = float(qs[1] - qs[0])
+    return (iqr if iqr > 0 else float(np.std(sub)) or 1.0), spans
+
+
+def _ranks(n: int, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order-statistic ranks and weights of numpy's default (linear) quantile."""
+    virtual = (n - 1) * qs
+    prev = np.floor(virtual)
+    gamma = virtual - prev
+    lo = np.clip(prev, 0, n - 1).astype(np.int64)
+    hi = np.clip(prev + 1, 0, n - 1).astype(np.int64)
+    return lo, hi, gamma
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's quantile interpolation, operation for operation (same bits)."""
+    d = b - a
+    out = a + d * t
+    return np.where(t >= 0.5, b - d * (1 - t), out)
 
 
 def _cum(counts: np.ndarray) -> np.ndarray:
@@ -114,115 +138,105 @@ def _cum(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ks_exact(
-    r_sorted: np.ndarray,
-    cur: np.ndarray,
-    bins: np.ndarray,
-    edges: np.ndarray,
-    rc: np.ndarray,
-    cc: np.ndarray,
-) -> float:
-    """KS from the grid, refined inside every bin that could hold a larger gap."""
-    n, m = r_sorted.size, cur.size
-    cr, ccum = _cum(rc), _cum(cc)
-    gaps = np.abs(cr * m - ccum * n)  # at each bin's start, x n m
-    best = int(gaps.max())
-    reach = np.maximum(gaps[:-1], gaps[1:]) + np.maximum(rc * m, cc * n)
-    cand = np.flatnonzero(reach > best)
-    if cand.size == 0:
-        return best / (float(n) * m)
-    mask = np.zeros(rc.size, dtype=bool)
-    mask[cand] = True
-    inside = np.sort(cur[mask[bins]])
-    lo_e = np.concatenate([[-np.inf], edges])[cand]
-    hi_e = np.concatenate([edges, [np.inf]])[cand]
-    in_ref = r_sorted[_ranges(np.searchsorted(r_sorted, lo_e), np.searchsorted(r_sorted, hi_e))]
-    v = np.unique(np.concatenate([inside, in_ref]))
-    fr = np.searchsorted(r_sorted, v, side="right").astype(np.int64)
-    b = np.searchsorted(edges, v, side="right")
-    start = np.searchsorted(inside, np.concatenate([[-np.inf], edges])[b], side="left")
-    fc = ccum[b] + np.searchsorted(inside, v, side="right") - start
-    return max(best, int(np.abs(fr * m - fc * n).max(initial=0))) / (float(n) * m)
+def _runs(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a sorted array and how many times each occurs."""
+    if v.size == 0:
+        return v, np.zeros(0, dtype=np.int64)
+    new = np.empty(v.size, dtype=bool)
+    new[0] = True
+    np.not_equal(v[1:], v[:-1], out=new[1:])
+    at = np.flatnonzero(new)
+    return v[at], np.diff(np.append(at, v.size))
 
 
-def _values_in(cur: np.ndarray, bins: np.ndarray, which: np.ndarray, k: int) -> np.ndarray:
-    """The sorted current values whose bin is one of ``which`` (one pass over the bins)."""
-    mask = np.zeros(k, dtype=bool)
-    mask[which] = True
-    return np.sort(cur[mask[bins]])
+def _merge(
+    rest: np.ndarray, reps: np.ndarray, atoms: np.ndarray, n_atoms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    vals = np.concatenate([rest, atoms])
+    o = np.argsort(vals, kind="stable")
+    return vals[o], np.concatenate([reps, n_atoms])[o]
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Concatenated aranges [start, stop) without a Python loop."""
-    lens = np.maximum(stops - starts, 0)
-    total = int(lens.sum())
-    offs = np.repeat(np.cumsum(lens) - lens, lens)
-    return np.arange(total) - offs + np.repeat(starts, lens)
+def _pulled(
+    x: np.ndarray, ix: np.ndarray, wanted: np.ndarray, counts: np.ndarray, atoms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct values of the wanted cells (a boolean per cell), sorted, their counts, and
+    each cell's repeated value (NaN if none). Copies of a cell's repeated value are counted,
+    not sorted: ``atoms`` (NaN where unknown) names them, else each cell's first value is
+    tried when many values are pulled out."""
+    sel = wanted[ix]
+    known = ~np.isnan(atoms)
+    if known.any():
+        sel &= x != atoms[ix]
+        v, vi = x[sel], ix[sel]
+        n_atoms = np.where(wanted & known, counts - np.bincount(vi, minlength=wanted.size), 0)
+        cells = np.flatnonzero(n_atoms)
+        return (*_merge(*_runs(np.sort(v)), atoms[cells], n_atoms[cells]), atoms)
+    v = x[sel]
+    if v.size < _ATOMS_FROM:
+        return (*_runs(np.sort(v)), atoms)
+    vi = ix[sel]
+    first = np.zeros(wanted.size, dtype=v.dtype)
+    first[vi[::-1]] = v[::-1]  # a value of each cell (its first one)
+    same = v == first[vi]
+    n_same = np.bincount(vi[same], minlength=wanted.size)
+    cells = np.flatnonzero(n_same)
+    found = np.full(wanted.size, np.nan, dtype=v.dtype)
+    heavy = cells[n_same[cells] >= _ATOM_MIN]  # worth a gather over the current sample
+    found[heavy] = first[heavy]
+    # no value of the rest is the repeated value of its cell
+    return (*_merge(*_runs(np.sort(v[~same])), first[cells], n_same[cells]), found)
 
 
-def _bin_integral(
-    r_sorted: np.ndarray, vc: np.ndarray, a: float, b: float, r0: int, c0: int, n: int, m: int
-) -> float:
-    """Exact integral of |F_r - F_c| over [a, b), given the counts below a."""
-    vr = r_sorted[np.searchsorted(r_sorted, a) : np.searchsorted(r_sorted, b)]
-    pts = np.concatenate([vr, vc]).astype(np.float64)
-    o = np.argsort(pts, kind="stable")
-    x = np.concatenate([[a], pts[o], [b]])
-    step = np.where(o < vr.size, 1.0 / n, -1.0 / m)
-    g = r0 / n - c0 / m + np.concatenate([[0.0], np.cumsum(step)])
-    return float(np.sum(np.abs(g) * np.diff(x)))
+class _Side:
+    """One sample on the grid: cell counts, their cumulative sums, and the distinct values
+    of the pulled-out cells with the number of pulled values up to each."""
+
+    def __init__(self, x: np.ndarray, grid: Grid) -> None:
+        self.x, self.n = x, x.size
+        self.ix = grid(x)
+        self.counts = np.bincount(self.ix, minlength=grid.cells + 2)
+        self.cum = _cum(self.counts)
+
+    def pull(self, wanted: np.ndarray, grid: Grid, atoms: np.ndarray) -> np.ndarray:
+        """Pull out the wanted cells; returns each cell's repeated value (NaN if none)."""
+        vals, self.reps, found = _pulled(self.x, self.ix, wanted, self.counts, atoms)
+        self.vals = vals.astype(np.float64)
+        self.upto = _cum(self.reps)  # pulled values before distinct value i
+        self.cell = grid(vals)
+        return found
+
+    def rank_cells(self, k: np.ndarray) -> np.ndarray:
+        """The cell of the k-th smallest value (0-based)."""
+        return np.searchsorted(self.cum, k, side="right") - 1
+
+    def at_rank(self, k: np.ndarray) -> np.ndarray:
+        """The k-th smallest values, from pulled-out cells."""
+        j = self.rank_cells(k)
+        i = k - self.cum[j] + self._start(j)  # position among the pulled values
+        return self.vals[np.searchsorted(self.upto, i, side="right") - 1]
+
+    def _start(self, cell: np.ndarray) -> np.ndarray:
+        return self.upto[np.searchsorted(self.cell, cell, side="left")]
+
+    def below(self, v: np.ndarray, cell: np.ndarray, side: str) -> np.ndarray:
+        """Values < v (side left) or <= v (side right), v in pulled-out cells ``cell``."""
+        return (
+            self.cum[cell] + self.upto[np.searchsorted(self.vals, v, side=side)] - self._start(cell)
+        )
+
+    def cell_values(self, cell: int) -> np.ndarray:
+        """Every value of a pulled-out cell, repeated as often as it occurs."""
+        i = np.flatnonzero(self.cell == cell)
+        return np.repeat(self.vals[i], self.reps[i])
 
 
-def _w1(
-    edges: np.ndarray,
-    rc,
-    rs,
-    cc,
-    cs,
-    n: int,
-    m: int,
-    r_sorted: np.ndarray,
-    cur_tails,
-    cur_in_bin,
-) -> float:
-    """sum over bins of |integral of (F_ref - F_cur)|, each CDF integrated exactly per bin:
-    over [a, b), F integrates to (b - a) F(a-) + sum over the bin's values of (b - v) / N."""
-    a, b = edges[:-1].astype(np.float64), edges[1:].astype(np.float64)
-    width = b - a
-    cr, ccum = _cum(rc), _cum(cc)
-    inner_r = (rc[1:-1] * b - rs[1:-1]) / n + width * (cr[1:-2] / n)
-    inner_c = (cc[1:-1] * b - cs[1:-1]) / m + width * (ccum[1:-2] / m)
-    per_bin = np.abs(inner_r - inner_c)
-    # where the CDFs may cross inside a bin, |integral| undercounts by up to mass x width:
-    # integrate those bins exactly when that bound is not negligible
-    g0 = cr[1:-2] / n - ccum[1:-2] / m
-    g1 = cr[2:-1] / n - ccum[2:-1] / m
-    mass = np.maximum(rc[1:-1] / n, cc[1:-1] / m)
-    cross = (np.sign(g0) != np.sign(g1)) | (np.minimum(np.abs(g0), np.abs(g1)) < mass)
-    bound = np.where(cross, mass * width, 0.0)
-    scale = spread_scale(r_sorted)  # the W1 unit: errors count in IQRs
-    # exactly where the CDFs do cross (the gap changes sign across the bin) and the error
-    # could matter, or where a bin is so wide (heavy tails) that even a possible crossing could
-    todo = np.flatnonzero(
-        ((np.sign(g0) != np.sign(g1)) & (bound > _W1_TOL * scale)) | (bound > _W1_WIDE * scale)
-    )
-    if todo.size:
-        inside = cur_in_bin(todo + 1)  # sorted values of those bins, one pass
-        lo = np.searchsorted(inside, a[todo], side="left")
-        hi = np.searchsorted(inside, b[todo], side="left")
-        for j, i0, i1 in zip(todo, lo, hi, strict=True):
-            per_bin[j] = _bin_integral(
-                r_sorted, inside[i0:i1], a[j], b[j], cr[j + 1], ccum[j + 1], n, m
-            )
-    w = float(per_bin.sum())
-    # below the first edge / from the last edge on: one sample's mass against the other's
-    below_c, above_c = cur_tails
-    lo, hi = edges[0], edges[-1]
-    below_r = r_sorted[r_sorted < lo]
-    above_r = r_sorted[r_sorted >= hi]
-    w += _tail(lo - below_r, n, lo - below_c, m)
-    w += _tail(above_r - hi, n, above_c - hi, m)
-    return w
+def _edge_cells(e: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """The cells that may hold values on either side of each float64 edge."""
+    ew = e.astype(grid.dtype)
+    down = np.where(ew.astype(np.float64) > e, np.nextafter(ew, -np.inf), ew)
+    up = np.where(ew.astype(np.float64) < e, np.nextafter(ew, np.inf), ew)
+    return grid(down), grid(up)
 
 
 def _tail(dr: np.ndarray, n: int, dc: np.ndarray, m: int) -> float:
@@ -236,37 +250,136 @@ def _tail(dr: np.ndarray, n: int, dc: np.ndarray, m: int) -> float:
     return float(np.sum(np.abs(g[:-1]) * (ds[:-1] - ds[1:])) + abs(g[-1]) * ds[-1])
 
 
+def _w1(r: _Side, c: _Side, grid: Grid, gap: np.ndarray, pulled: np.ndarray, pts, gp) -> float:
+    """Integral of |F_r - F_c| (times n m): the trapezoid rule on cells not pulled out (their
+    CDFs do not cross inside, so the error is at most width / 2 times both masses), exact on
+    pulled-out cells (between consecutive distinct values ``pts``, gaps ``gp``) and tails."""
+    inner = np.abs(gap[1:-2]) + np.abs(gap[2:-1])  # cells 1..cells, x 2
+    inner[pulled[1:-1]] = 0
+    w = float(inner.sum()) * grid.width / 2
+    # pulled-out inner cells, exactly: from the cell's start to its first value, then on
+    cell = grid(pts.astype(grid.dtype))
+    ok = (cell > 0) & (cell <= grid.cells)
+    pts, cell, gp = pts[ok], cell[ok], gp[ok]
+    a = grid.base + cell * grid.width
+    nxt = np.minimum(np.append(pts[1:], np.inf), a + grid.width)
+    last = np.append(cell[1:] != cell[:-1], True)
+    nxt[last] = (a + grid.width)[last]
+    w += float(np.sum(np.abs(gp) * np.maximum(nxt - pts, 0.0)))
+    js = np.flatnonzero(pulled[1:-1]) + 1
+    first = np.searchsorted(cell, js, side="left")
+    has = first < cell.size
+    has[has] = cell[first[has]] == js[has]
+    a_js = grid.base + js * grid.width
+    upto = a_js + grid.width  # a pulled cell without values: its start gap all the way
+    upto[has] = pts[first[has]]
+    w += float(np.sum(np.abs(gap[js]) * np.maximum(upto - a_js, 0.0)))
+    k = grid.cells + 1
+    for lo_cell, edge, sign in ((0, grid.lo, -1.0), (k, grid.hi, 1.0)):
+        dr = sign * (r.cell_values(lo_cell) - edge)
+        dc = sign * (c.cell_values(lo_cell) - edge)
+        w += _tail(np.maximum(dr, 0.0), r.n, np.maximum(dc, 0.0), c.n) * r.n * c.n
+    return w
+
+
+def _crossings(
+    signed: np.ndarray,
+    rm: np.ndarray,
+    cn: np.ndarray,
+    pulled: np.ndarray,
+    width: float,
+    budget: float,
+    n: int,
+    m: int,
+) -> np.ndarray:
+    """Cells to integrate exactly so that W1's error stays within ``budget``: a cell where
+    the CDFs do not cross costs at most width / 2 x its mass in both samples (the trapezoid
+    misplaces values by half a cell at most), one where they may cross twice that; the
+    crossing cells are pulled out, heaviest first, until the total fits."""
+    mass = (rm + cn)[1:-1] / (float(n) * m)  # inner cells
+    cross = (signed[1:-2] <= cn[1:-1]) & (signed[1:-2] >= -rm[1:-1]) & ~pulled[1:-1]
+    base = width / 2 * float(mass[~pulled[1:-1]].sum())
+    extra = width / 2 * mass[cross]
+    out = np.zeros(pulled.size, dtype=bool)
+    excess = base + float(extra.sum()) - budget
+    if excess > 0:
+        idx = np.flatnonzero(cross)
+        order = np.argsort(-extra, kind="stable")
+        take = order[: int(np.searchsorted(np.cumsum(extra[order]), excess)) + 1]
+        out[idx[take] + 1] = True
+    return out
+
+
+def _median_abs_dev(r: np.ndarray, med: float) -> float:
+    """np.median(|r - med|), same bits, without partitioning all of it: a subsample brackets
+    the middle ranks, and only the values inside the bracket are partitioned."""
+    a = r.astype(np.float64)
+    a -= med
+    np.abs(a, out=a)
+    n = a.size
+    k1, k2 = (n - 1) // 2, n // 2
+    if n >= 20_000:
+        lo, hi = np.quantile(a[::8], [0.47, 0.53])
+        inside = a >= lo
+        below = n - int(np.count_nonzero(inside))
+        inside &= a <= hi
+        mid = a[inside]
+        if below <= k1 and k2 < below + mid.size:
+            mid.partition([k1 - below, k2 - below])
+            return float(np.mean(mid[[k1 - below, k2 - below]]))
+    return float(np.median(a))
+
+
 def binned_distances(
-    r_sorted: np.ndarray,
-    cur: np.ndarray,
-    *,
-    n_bins: int = DEFAULT_BINS,
-    eps: float = PSI_EPS,
-    grid: int = GRID,
+    r: np.ndarray, cur: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
 ) -> tuple[float, float, float, float]:
-    """(PSI, normalized Wasserstein-1, KS, robust mean shift) of a sorted finite reference
-    and finite current values, like :func:`hawknb.kernels.drift.distances` without sorting
-    ``cur``. Expects values well inside the float range (the caller scales extremes)."""
-    n, m = r_sorted.size, cur.size
-    nb = psi_bins(n, m, n_bins)
-    edges = grid_edges(r_sorted, nb, grid)
-    lo_i, hi_i = int(0.001 * (n - 1)), int(np.ceil(0.999 * (n - 1)))
-    lookup = Lookup(edges, float(r_sorted[lo_i]), float(r_sorted[hi_i]), CELLS_PER_BIN * edges.size)
-    bins = lookup(cur)
-    k = edges.size + 1
-    cc = np.bincount(bins, minlength=k)
-    cs = np.bincount(bins, weights=cur, minlength=k)
-    pos = np.searchsorted(r_sorted, edges, side="left")
-    rc = np.diff(np.concatenate([[0], pos, [n]]))
-    prefix = np.concatenate([[0.0], np.cumsum(r_sorted)])
-    rs = np.diff(prefix[np.concatenate([[0], pos, [n]])])
-    ks = _ks_exact(r_sorted, cur, bins, edges, rc, cc)
-    tails = (cur[bins == 0], cur[bins == k - 1])
-    w = _w1(edges, rc, rs, cc, cs, n, m, r_sorted, tails, lambda js: _values_in(cur, bins, js, k))
-    psi_edges = quantile_edges(r_sorted, nb)
-    at = np.searchsorted(edges, psi_edges)  # PSI bin j = grid bins after psi edge j-1 ...
-    cuts = np.concatenate([[0], at + 1, [k]])
-    p = float(psi_from_counts(np.add.reduceat(rc, cuts[:-1]), np.add.reduceat(cc, cuts[:-1]), eps))
-    spread = spread_scale(r_sorted)
-    ms = (float(cs.sum()) / m - float(prefix[-1]) / n) / robust_scale(r_sorted)
-    return p, w / spread, ks, ms
+    """(PSI, normalized Wasserstein-1, KS, robust mean shift) of a finite, non-constant
+    reference and finite current values, like :func:`hawknb.kernels.drift.distances`,
+    sorting neither. Expects values well inside the float range (the caller scales extremes)."""
+    if r.dtype != cur.dtype:
+        r, cur = r.astype(np.float64), cur.astype(np.float64)
+    n, m = r.size, cur.size
+    scale, spans = _rough_spans(r)
+    psi_q = np.linspace(0.0, 1.0, psi_bins(n, m, n_bins) + 1)[1:-1]
+    qs = np.concatenate([[0.25, 0.5, 0.75], psi_q])
+    lo_k, hi_k, gamma = _ranks(n, qs)
+    for _ in range(2):  # a second time only if the rough IQR made the grid too coarse
+        grid = make_grid(spans, 0.8 * scale, r.dtype)
+        rs, cs = _Side(r, grid), _Side(cur, grid)
+        # KS on the grid, then the cells where a larger gap could hide
+        signed = rs.cum * m - cs.cum * n  # CDF gap x n m at each cell's start
+        gaps = np.abs(signed)
+        best = int(gaps.max())
+        rm, cn = rs.counts * m, cs.counts * n
+        wanted = gaps[:-1] + np.maximum(rm, cn) > best
+        wanted[[0, -1]] = True  # the tails, for W1
+        for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
+            wanted[a : b + 1] = True  # the reference's quantiles
+        nan = np.full(wanted.size, np.nan, dtype=r.dtype)
+        atoms = rs.pull(wanted, grid, nan)
+        q = _lerp(rs.at_rank(lo_k), rs.at_rank(hi_k), gamma)
+        spread = float(q[2] - q[0]) if q[2] > q[0] else spread_scale(r)
+        if grid.width <= GRID_WIDTH * spread * (1 + 1e-6) or grid.cells == MAX_CELLS:
+            break
+        scale = spread
+    edges = np.unique(q[3:])
+    e_lo, e_hi = _edge_cells(edges, grid)
+    more = wanted.copy()
+    for a, b in zip(e_lo, e_hi, strict=True):
+        more[a : b + 1] = True
+    more |= _crossings(signed, rm, cn, more, grid.width, GRID_WIDTH * spread, n, m)
+    if (more != wanted).any():
+        atoms = rs.pull(more, grid, nan)
+    cs.pull(more, grid, atoms)
+    mad = 1.4826 * _median_abs_dev(r, float(q[1]))
+    robust = mad if mad > 0 else robust_scale(r)
+    pts = np.unique(np.concatenate([rs.vals, cs.vals]))
+    cells = grid(pts.astype(grid.dtype))
+    gp = rs.below(pts, cells, "right") * m - cs.below(pts, cells, "right") * n
+    ks = max(best, int(np.abs(gp).max(initial=0))) / (float(n) * m)
+    rb = np.concatenate([[0], rs.below(edges, e_lo, "left"), [n]])
+    cb = np.concatenate([[0], cs.below(edges, e_lo, "left"), [m]])
+    p = float(psi_from_counts(np.diff(rb), np.diff(cb), eps))
+    w = _w1(rs, cs, grid, signed, more, pts, gp) / (float(n) * m * spread)
+    ms = (float(cur.sum(dtype=np.float64)) / m - float(r.sum(dtype=np.float64)) / n) / robust
+    return p, w, ks, ms
