@@ -67,15 +67,25 @@ def score(verdict: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_one(kind: str, seed: int) -> dict[str, Any]:
+def run_one(kind: str, seed: int, cache: str | None = None) -> dict[str, Any]:
+    """Simulate (or reuse from ``cache``) one scenario, triage it and score the verdict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(cache) if cache else Path(tmp)
+        return _run_in(kind, seed, base / f"{kind}_{seed}")
+
+
+def _run_in(kind: str, seed: int, where: Path) -> dict[str, Any]:
     import hawknb
     from hawknb.simulate import simulate
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ws_dir = Path(tmp) / "ws"
-        truth_path = Path(tmp) / "truth.json"
+    if True:
+        ws_dir = where / "ws"
+        truth_path = where / "truth.json"
         t0 = time.perf_counter()
-        simulate(ws_dir, incident=kind, seed=seed, truth_path=truth_path)
+        if not truth_path.exists():
+            # the truth is written last: a scenario with a truth file is complete
+            simulate(ws_dir, incident=kind, seed=seed, truth_path=where / "truth.tmp")
+            (where / "truth.tmp").rename(truth_path)
         t1 = time.perf_counter()
         inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False)
         t2 = time.perf_counter()
@@ -151,13 +161,16 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "triage_accuracy.md"))
     ap.add_argument("--json", help="also write every verdict and score here")
+    ap.add_argument(
+        "--cache", help="keep simulated workspaces here and reuse them (triage-only reruns)"
+    )
     args = ap.parse_args()
     seeds = parse_seeds(args.seeds)
     kinds = [k for k in args.kinds.split(",") if k]
     jobs = [(k, s) for k in kinds for s in seeds]
     rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for r in pool.map(run_one, *zip(*jobs, strict=True)):
+        for r in pool.map(run_one, *zip(*jobs, strict=True), [args.cache] * len(jobs)):
             rows.append(r)
             mark = "ok " if r["score"]["full"] else "BAD"
             print(

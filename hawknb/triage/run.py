@@ -20,6 +20,14 @@ from ..workspace import Workspace, WorkspaceWarning
 from . import diagnosis, features, models, snapshot, topline
 from .findings import Finding, Verdict
 from .investigation import Investigation
+from .results import (
+    FeaturesResult,
+    LineageResult,
+    ModelsResult,
+    SnapshotResult,
+    ToplineResult,
+    WarningsResult,
+)
 
 T = TypeVar("T")
 
@@ -86,7 +94,7 @@ def triage(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", WorkspaceWarning)
             ws.validate()
-        inv.context["warnings"] = [str(w.message) for w in caught]
+        inv.record(WarningsResult([str(w.message) for w in caught]))
         _walk(ws, inv, metric, _utc(start), bar)
     finally:
         bar.close()
@@ -103,7 +111,8 @@ def _walk(
     v = inv.verdict
     anomaly, f, results, series = _timed(inv, lambda: topline.find_anomaly(ws, metric, start))
     inv.findings.append(f)
-    inv.context.update(anomalies=results, metric_series=series, anomaly=anomaly)
+    top = ToplineResult(series, results, anomaly)
+    inv.record(top)
     bar.step("top line")
     if anomaly is None:
         v.summary = "no top-line anomaly"
@@ -132,10 +141,10 @@ def _walk(
                 )
                 inv.findings[-1] = alt_finding
                 anomaly, suspect, f, health, iso = alt, alt_suspect, alt_f, alt_health, alt_iso
-                inv.context["anomaly"] = anomaly
+                top.anomaly = anomaly
         v.metric, v.onset = anomaly.metric, anomaly.onset
     inv.findings.append(f)
-    inv.context.update(health=health, isolation=iso)
+    inv.record(ModelsResult(health, iso, suspect))
     bar.step("models")
     if suspect is None:
         v.summary = f"{anomaly.metric} moved, but no model's predictions moved with it"
@@ -146,7 +155,7 @@ def _walk(
 
     iso_snap, f, by_snap = _timed(inv, lambda: snapshot.isolate(ws, anomaly, suspect))
     inv.findings.append(f)
-    inv.context.update(snapshot_isolation=iso_snap, health_by_snapshot=by_snap)
+    inv.record(SnapshotResult(iso_snap, by_snap))
     bar.step("snapshot")
 
     if iso_snap is not None and iso_snap.is_snapshot_cause and iso_snap.suspect:
@@ -164,7 +173,7 @@ def _snapshot_branch(ws, inv, anomaly, suspect, iso_snap, bar) -> None:
         inv, lambda: diagnosis.diagnose_snapshot(ws, suspect.model, snap, anomaly.onset)
     )
     inv.findings.extend(found)
-    inv.context["diagnosis"] = diag
+    inv.record(diag)
     bar.step("snapshot diagnosis")
     base = min(1.0, 0.5 + 0.5 * iso_snap.confidence) * min(1.0, 0.5 + 0.5 * suspect.confidence)
     fault, weights, training = diag.fault, diag.weights, diag.training
@@ -220,7 +229,7 @@ def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
     v = inv.verdict
     ranking, f = _timed(inv, lambda: features.rank(ws, suspect.model, anomaly))
     inv.findings.append(f)
-    inv.context["ranking"] = ranking
+    inv.record(FeaturesResult(ranking, suspect.model))
     bar.step("features")
     if ranking is None:
         v.cause = "none"
@@ -232,7 +241,7 @@ def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
     feat_conf = float(ranking.table["confidence"][0]) if ranking.table.height else 0.0
     result, f = _timed(inv, lambda: features.upstream(ws, ranking, anomaly))
     inv.findings.append(f)
-    inv.context["root_cause"] = result
+    inv.record(LineageResult(result))
     bar.step("lineage")
     if result is not None and result.top is not None:
         v.upstream = [cand.node for cand in result.candidates if cand.is_root] or [result.top.node]

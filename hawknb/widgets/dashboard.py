@@ -18,7 +18,15 @@ import polars as pl
 
 from ..triage import Investigation, triage
 from ..triage import features as feature_step
+from ..triage.diagnosis import Diagnosis
 from ..triage.findings import STEPS
+from ..triage.results import (
+    FeaturesResult,
+    LineageResult,
+    ModelsResult,
+    SnapshotResult,
+    ToplineResult,
+)
 from ..triage.topline import Anomaly
 from ..workspace import Workspace
 from ..workspace import contract as c
@@ -37,9 +45,10 @@ def _num(x: Any) -> Any:
 
 
 def timeline_view(inv: Investigation) -> AnomalyTimeline:
-    anomaly: Anomaly | None = inv.context.get("anomaly")
-    results = inv.context.get("anomalies") or {}
-    series: pl.DataFrame = inv.context.get("metric_series", pl.DataFrame())
+    top = inv.get(ToplineResult)
+    anomaly: Anomaly | None = top.anomaly if top else None
+    results = top.anomalies if top else {}
+    series: pl.DataFrame = top.series if top else pl.DataFrame()
     name = anomaly.metric if anomaly else (next(iter(results), None))
     if name is None or name not in results:
         empty = pl.DataFrame(schema={c.TS: pl.Datetime("us", "UTC"), c.VALUE: pl.Float64})
@@ -65,7 +74,8 @@ def timeline_view(inv: Investigation) -> AnomalyTimeline:
 
 
 def models_view(inv: Investigation) -> RolloutCorrelator:
-    health = inv.context.get("health")
+    models = inv.get(ModelsResult)
+    health = models.health if models else None
     if health is None:
         empty = pl.DataFrame(
             schema={c.TS: pl.Datetime("us", "UTC"), c.MODEL: pl.String, c.EXPERIMENT: pl.String}
@@ -91,7 +101,8 @@ def models_view(inv: Investigation) -> RolloutCorrelator:
 
 
 def snapshot_view(inv: Investigation) -> RolloutCorrelator:
-    by_snap = inv.context.get("health_by_snapshot")
+    snap = inv.get(SnapshotResult)
+    by_snap = snap.health_by_snapshot if snap else None
     if by_snap is None or by_snap.is_empty():
         view = models_view(inv)
         if by_snap is None:
@@ -115,8 +126,13 @@ def snapshot_view(inv: Investigation) -> RolloutCorrelator:
     )
 
 
+def _ranking(inv: Investigation) -> Any:
+    got = inv.get(FeaturesResult)
+    return got.ranking if got else None
+
+
 def features_view(inv: Investigation) -> FeatureRanking:
-    ranking = inv.context.get("ranking")
+    ranking = _ranking(inv)
     if ranking is None:
         view = FeatureRanking(pl.DataFrame(schema={"feature": pl.String}), title="Features")
         view.empty_reason = (
@@ -144,8 +160,9 @@ def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplore
         for n, d in graph.nodes(data=True)
     ]
     edges = [{"source": u, "target": v} for u, v in graph.edges]
-    result = inv.context.get("root_cause")
-    ranking = inv.context.get("ranking")
+    lin = inv.get(LineageResult)
+    result = lin.root_cause if lin else None
+    ranking = _ranking(inv)
     focus = focus or (ranking.top(1)[0] if ranking is not None and ranking.table.height else None)
     if focus not in graph:
         focus = None
@@ -202,7 +219,7 @@ def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplore
 
 
 def modelgraph_view(inv: Investigation) -> ModelGraphTensorViewer:
-    diag = inv.context.get("diagnosis")
+    diag = inv.get(Diagnosis)
     trace = diag.trace if diag is not None else None
     if trace is None:
         view = ModelGraphTensorViewer([], [], title="Model graph")
@@ -256,7 +273,7 @@ def modelgraph_view(inv: Investigation) -> ModelGraphTensorViewer:
 
 
 def training_view(inv: Investigation) -> ipywidgets.HTML:
-    diag = inv.context.get("diagnosis")
+    diag = inv.get(Diagnosis)
     t = diag.training if diag is not None else None
     if t is None:
         return ipywidgets.HTML(
@@ -345,12 +362,12 @@ class Dashboard(ipywidgets.VBox):
         sel = change["new"] or {}
         model = sel.get("model")
         inv = self.investigation
-        anomaly: Anomaly | None = inv.context.get("anomaly")
+        top = inv.get(ToplineResult)
+        anomaly: Anomaly | None = top.anomaly if top else None
         if not model or anomaly is None or inv.workspace is None:
             return
         ranking, _ = feature_step.rank(inv.workspace, model, anomaly)
-        inv.context["ranking"] = ranking
-        inv.context["selected_model"] = model
+        inv.record(FeaturesResult(ranking, model))
         new = features_view(inv)
         self.features.unobserve(self._on_feature, names="selected_feature")
         self.features = new
