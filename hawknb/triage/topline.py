@@ -31,8 +31,11 @@ def window_mass(result: AnomalyResult, w: AnomalyWindow) -> float:
     return max(float(z.sum()), float(w.severity))
 
 
-#: other anomaly windows the walk tries when no model explains the most sustained one
-ALTERNATIVES = 2
+#: anomaly windows (across all metrics, most evidence first) the walk weighs against each other
+CANDIDATES = 5
+#: a --start this many samples before a window's onset still points at it (a person brushing
+#: the start of the dip a little early), and this many after its end
+START_BEFORE, START_AFTER = 6, 1
 #: windows of one metric this many samples apart are one incident: a long shift dips under the
 #: alert level for a few hours, or overshoots the other way as it recovers, and the detector
 #: splits it; the incident starts at the first window and takes the strongest one's direction
@@ -162,16 +165,11 @@ def find_anomaly(
         candidates += [(name, w, m) for w, m in merged]
     checked = f"{len(wanted)} top-line metric(s) for seasonal anomalies: {', '.join(wanted[:8])}"
     chosen: tuple[str, AnomalyWindow, float] | None = None
+    pool = sorted(candidates, key=lambda cand: -cand[2])
     if start is not None:
-        hits = [
-            cand
-            for cand in candidates
-            if cand[1].onset - timedelta(hours=6) <= start <= cand[1].end + timedelta(hours=1)
-        ]
-        if hits:
-            chosen = max(hits, key=lambda cand: cand[2])
-    elif candidates:
-        chosen = max(candidates, key=lambda cand: cand[2])
+        pool = [cand for cand in pool if _contains(series, cand, start)]
+    if pool:
+        chosen = pool[0]
 
     others = [
         {"metric": n, "onset": w.onset, "severity": round(w.severity, 2), "mass": round(m, 1)}
@@ -211,11 +209,17 @@ def find_anomaly(
         )
         return None, finding, results, series
     anomaly, finding = _describe(series, chosen, checked, others)
-    alternatives = []
-    if start is None:
-        # the next most sustained windows elsewhere: the walk tries them when no model explains
-        # the first (a metric that moves for reasons outside the models can be the biggest)
-        rest = sorted((cand for cand in candidates if cand is not chosen), key=lambda x: -x[2])
-        alternatives = [_describe(series, cand, checked, others) for cand in rest[:ALTERNATIVES]]
-    finding.result = alternatives
+    # every window the walk weighs (the chosen one first): a metric that moves for reasons
+    # outside the models can be the biggest, so the next step decides between them
+    finding.result = [(anomaly, finding, chosen[2])] + [
+        (*_describe(series, cand, checked, others), cand[2]) for cand in pool[1:CANDIDATES]
+    ]
     return anomaly, finding, results, series
+
+
+def _contains(series: pl.DataFrame, cand: tuple[str, AnomalyWindow, float], t: datetime) -> bool:
+    """Whether a time given by a person points into a window (a little slack on each side,
+    in samples of the window's metric, so it means the same at any cadence)."""
+    name, w, _ = cand
+    cad = _cadence(series.filter(pl.col(c.METRIC) == name)[c.TS])
+    return w.onset - START_BEFORE * cad <= t <= w.end + START_AFTER * cad

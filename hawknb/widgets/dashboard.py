@@ -22,6 +22,7 @@ from ..triage.diagnosis import Diagnosis
 from ..triage.findings import STEPS
 from ..triage.results import (
     FeaturesResult,
+    HypothesesResult,
     LineageResult,
     ModelsResult,
     SnapshotResult,
@@ -287,6 +288,30 @@ def training_view(inv: Investigation) -> ipywidgets.HTML:
     )
 
 
+def hypotheses_view(inv: Investigation) -> ipywidgets.HTML:
+    """The competing explanations, best first, with the evidence for and against each: the
+    runner-up's row says why it was not chosen."""
+    got = inv.get(HypothesesResult)
+    if got is None or not got.hypotheses:
+        return ipywidgets.HTML(
+            "<div class='hawknb-empty'>Nothing to show, because the walk stopped before "
+            "weighing causes.</div>"
+        )
+    esc = html.escape
+    rows = []
+    for i, h in enumerate(got.hypotheses[:8]):
+        mark = "chosen" if i == 0 else ("runner-up" if i == 1 else "")
+        rows.append(
+            f"<tr><td>{esc(mark)}</td><td>{esc(h.label)}</td><td>{h.support:.2f}</td>"
+            f"<td>{esc('; '.join(h.evidence_for[:3]))}</td>"
+            f"<td>{esc('; '.join(h.evidence_against[:3]))}</td></tr>"
+        )
+    return ipywidgets.HTML(
+        "<table class='hawknb-hypotheses'><tr><th></th><th>hypothesis</th><th>support</th>"
+        f"<th>evidence for</th><th>evidence against</th></tr>{''.join(rows)}</table>"
+    )
+
+
 def verdict_view(inv: Investigation) -> ipywidgets.HTML:
     v = inv.verdict
     rows = "".join(
@@ -323,6 +348,7 @@ class Dashboard(ipywidgets.VBox):
             "weights": self.modelgraph,
             "activations": self.modelgraph,
             "training": training_view(inv),
+            "hypotheses": hypotheses_view(inv),
             "verdict": verdict_view(inv),
         }
         steps = [
