@@ -1,23 +1,47 @@
 """Calibrated verdict confidence: a number that matches how often such verdicts are right.
 
 The support of the best hypothesis is a product of evidence factors; it ranks verdicts well
-but is not a probability. `calibrated` maps it, with the margin over the runner-up, onto the
-share of verdicts right at that level, measured over a grid of simulated and independently
-generated incidents on tuning seeds only (benchmarks/triage_accuracy.py --reliability shows
-the table and the expected calibration error on other seeds).
+but is not a probability. `calibrated` maps it onto the share of verdicts right at that level:
+a monotone piecewise-linear map fitted (isotonic regression, a handful of knots) on TUNING
+runs of both the simulator and the independent generator (benchmarks/fit_calibration.py),
+and judged on other seeds with `benchmarks/triage_accuracy.py --reliability`. `none`
+verdicts have their own map: their confidence is how often "nothing found" was right.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .hypotheses import Hypothesis
 
+#: (support, confidence) knots for verdicts that name a cause
+CAUSE_KNOTS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (1.0, 0.9))
+#: ... and for `none` verdicts
+NONE_KNOTS: tuple[tuple[float, float], ...] = ((0.0, 0.5), (1.0, 0.5))
+#: a runner-up this close to the winner (support ratio) halves the distance to a coin flip
+CLOSE_CALL = 0.8
 #: below this calibrated confidence a verdict is worded as a weak lead, not a finding
 LOW, MODERATE = 0.4, 0.65
 
 
+def _interp(knots: tuple[tuple[float, float], ...], x: float) -> float:
+    xs, ys = zip(*knots, strict=True)
+    return float(np.interp(x, xs, ys))
+
+
 def calibrated(best: Hypothesis, runner_up: Hypothesis | None) -> float:
-    """The verdict's confidence from its support and its margin over the runner-up."""
-    return max(0.0, min(1.0, best.support))
+    """The verdict's confidence from its support, lowered when the runner-up is a close call
+    for a different cause (two explanations nearly as good: either could be right)."""
+    knots = NONE_KNOTS if best.cause == "none" else CAUSE_KNOTS
+    conf = _interp(knots, max(0.0, min(1.0, best.support)))
+    if (
+        runner_up is not None
+        and runner_up.cause != best.cause
+        and best.support > 0
+        and runner_up.support / best.support >= CLOSE_CALL
+    ):
+        conf = 0.5 + (conf - 0.5) * 0.5 if conf > 0.5 else conf
+    return max(0.0, min(1.0, conf))
 
 
 def wording(confidence: float) -> str:

@@ -212,9 +212,22 @@ def find_anomaly(
     # every window the walk weighs (the chosen one first): a metric that moves for reasons
     # outside the models can be the biggest, so the next step decides between them
     finding.result = [(anomaly, finding, chosen[2])] + [
-        (*_describe(series, cand, checked, others), cand[2]) for cand in pool[1:CANDIDATES]
+        (*_describe(series, cand, checked, others), cand[2]) for cand in _shortlist(pool)[1:]
     ]
     return anomaly, finding, results, series
+
+
+def _shortlist(pool: list[tuple[str, AnomalyWindow, float]]) -> list:
+    """The windows worth putting to model isolation: the most evidence first, plus each
+    metric's latest window (triage is mostly asked about what is going on now, and a recent
+    moderate drop can carry less summed evidence than an old, long, unrelated shift)."""
+    out = pool[:CANDIDATES]
+    latest: dict[str, tuple[str, AnomalyWindow, float]] = {}
+    for cand in pool:
+        if cand[0] not in latest or cand[1].onset > latest[cand[0]][1].onset:
+            latest[cand[0]] = cand
+    out += [cand for cand in latest.values() if not any(cand is o for o in out)]
+    return out
 
 
 def _contains(series: pl.DataFrame, cand: tuple[str, AnomalyWindow, float], t: datetime) -> bool:
