@@ -82,8 +82,10 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
     if w is not None and w.suspect and w.suspect_layers:
         top = w.suspect_layers[0]
         # without an A/B conviction, a weight change is only as strong as it is far beyond
-        # the usual snapshot-to-snapshot drift (a retrain moves some layer 3x sometimes)
-        strength = 0.85 if convicted else diagnosis.weights_confidence(top.score)
+        # the usual snapshot-to-snapshot drift (a retrain moves some layer 3x sometimes), and
+        # half that: weights that moved while its activations on its own traffic look fine
+        # are more likely a legitimate retrain than a broken snapshot
+        strength = 0.85 if convicted else 0.5 * diagnosis.weights_confidence(top.score)
         return (
             "bad_snapshot",
             strength,
