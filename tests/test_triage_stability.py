@@ -90,3 +90,14 @@ def test_runner_up_is_reported(incident):
     if len(hyps) > 1:
         assert "runner-up" in f.decision
         assert hyps[1]["support"] <= hyps[0]["support"]
+
+
+def test_dashboard_shows_the_alternatives(incident):
+    from hawknb.widgets.dashboard import hypotheses_view
+
+    _, _, inv = incident
+    html = hypotheses_view(inv).value
+    assert "chosen" in html
+    assert inv.verdict.cause in html
+    if len(inv.finding("hypotheses").evidence["hypotheses"]) > 1:
+        assert "runner-up" in html
