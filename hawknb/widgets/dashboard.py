@@ -142,11 +142,11 @@ def features_view(inv: Investigation) -> FeatureRanking:
             else "the walk did not reach feature isolation"
         )
         return view
-    return FeatureRanking(
-        ranking.table,
-        sparklines=ranking.sparklines(),
-        title=f"{ranking.model}: features ranked by responsibility ({ranking.method})",
-    )
+    title = f"{ranking.model}: features ranked by responsibility ({ranking.method})"
+    if inv.verdict.snapshot:
+        # the ranking is the evidence of the data-break hypothesis the snapshot was preferred to
+        title += " — the data-break alternative; the verdict convicted a snapshot"
+    return FeatureRanking(ranking.table, sparklines=ranking.sparklines(), title=title)
 
 
 def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplorer:
