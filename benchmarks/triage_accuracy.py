@@ -133,6 +133,9 @@ def reliability(rows: list[dict[str, Any]], bins: int = 5) -> tuple[str, float]:
         "| confidence | n | mean confidence | share right |",
         "|---|---|---|---|",
     ]
+    nones = [r for r in rows if r["verdict"]["cause"] == "none"]
+    # a `none` verdict's confidence says how little it claims, not how likely it is right
+    rows = [r for r in rows if r["verdict"]["cause"] != "none"]
     ece, n = 0.0, len(rows)
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
@@ -149,6 +152,9 @@ def reliability(rows: list[dict[str, Any]], bins: int = 5) -> tuple[str, float]:
         acc = sum(right(r) for r in rs) / len(rs)
         ece += len(rs) / n * abs(acc - conf)
         lines.append(f"| {lo:.1f}-{hi:.1f} | {len(rs)} | {conf:.2f} | {acc:.2f} |")
+    lines.append(
+        f"\n`none` verdicts (not in the table): {sum(right(r) for r in nones)} of {len(nones)} right."
+    )
     return "\n".join(lines), ece
 
 
@@ -242,12 +248,11 @@ def main() -> int:
         parts += [
             "### Calibration of the verdict confidence",
             "",
-            "A verdict is right when its cause (and, for a real incident, its model) is right;",
-            "`none` incidents only when answered `none`.",
+            "Verdicts that name a cause: right when the cause and the model are right.",
             "",
             tab,
             "",
-            f"Expected calibration error: **{ece:.3f}** over {len(rows)} verdicts.",
+            f"Expected calibration error: **{ece:.3f}** over the verdicts that name a cause.",
             "",
         ]
     text = "\n".join(parts)

@@ -5,7 +5,9 @@ but is not a probability. `calibrated` maps it onto the share of verdicts right 
 a monotone piecewise-linear map fitted (isotonic regression, a handful of knots) on TUNING
 runs of both the simulator and the independent generator (benchmarks/fit_calibration.py),
 and judged on other seeds with `benchmarks/triage_accuracy.py --reliability`. `none`
-verdicts have their own map: their confidence is how often "nothing found" was right.
+verdicts keep the project's convention: their confidence is how strongly the best lead
+pointed at a cause (mapped the same way), capped at `NONE_CAP`, so "nothing found" never
+claims much.
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ CAUSE_KNOTS: tuple[tuple[float, float], ...] = (
     (0.55, 0.92),
     (1.0, 0.95),
 )
-#: ... and for `none` verdicts (5 of 5 right on the tuning runs; held at 0.8: a plain
-#: data break the walk could not see is also answered `none`)
-NONE_KNOTS: tuple[tuple[float, float], ...] = ((0.0, 0.8), (1.0, 0.8))
+#: the most a `none` verdict claims
+NONE_CAP = 0.25
 #: a runner-up this close to the winner (support ratio) halves the distance to a coin flip
 CLOSE_CALL = 0.8
 #: below this calibrated confidence a verdict is worded as a weak lead, not a finding
@@ -42,8 +43,9 @@ def _interp(knots: tuple[tuple[float, float], ...], x: float) -> float:
 def calibrated(best: Hypothesis, runner_up: Hypothesis | None) -> float:
     """The verdict's confidence from its support, lowered when the runner-up is a close call
     for a different cause (two explanations nearly as good: either could be right)."""
-    knots = NONE_KNOTS if best.cause == "none" else CAUSE_KNOTS
-    conf = _interp(knots, max(0.0, min(1.0, best.support)))
+    conf = _interp(CAUSE_KNOTS, max(0.0, min(1.0, best.support)))
+    if best.cause == "none":
+        return min(NONE_CAP, conf)
     if (
         runner_up is not None
         and runner_up.cause != best.cause

@@ -123,7 +123,7 @@ def _walk(
     bar.step("top line")
     if anomaly is None:
         v.summary = "no top-line anomaly"
-        v.confidence = calibrated(causes.none_hypothesis(None, v.summary, 0.0), None)
+        v.confidence = 0.0
         return
     choices = _timed(inv, lambda: _pick_window(inv, ws, f, anomaly, top))
     choice = choices[0]
@@ -132,9 +132,7 @@ def _walk(
     bar.step("models")
     if suspect is None:
         v.summary = f"{anomaly.metric} moved, but no model's predictions moved with it"
-        # calibrated like every `none` verdict: how often "nothing found" was right
-        none = causes.none_hypothesis(None, v.summary, choice.isolation.confidence)
-        v.confidence = calibrated(none, None)
+        v.confidence = max(0.0, min(0.3, choice.isolation.confidence))
         return
     hyps = _snapshot_hypotheses(ws, inv, anomaly, suspect, bar)
     hyps.append(_data_hypothesis(ws, inv, anomaly, suspect, bar))
