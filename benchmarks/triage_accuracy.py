@@ -67,46 +67,95 @@ def score(verdict: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_one(kind: str, seed: int) -> dict[str, Any]:
-    import hawknb
+def run_one(kind: str, seed: int, cache: str | None = None) -> dict[str, Any]:
+    """Simulate (or reuse from ``cache``) one scenario, triage it and score the verdict."""
     from hawknb.simulate import simulate
 
     with tempfile.TemporaryDirectory() as tmp:
-        ws_dir = Path(tmp) / "ws"
-        truth_path = Path(tmp) / "truth.json"
+        where = (Path(cache) if cache else Path(tmp)) / f"{kind}_{seed}"
         t0 = time.perf_counter()
-        simulate(ws_dir, incident=kind, seed=seed, truth_path=truth_path)
-        t1 = time.perf_counter()
-        inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False)
-        t2 = time.perf_counter()
-        truth = json.loads(truth_path.read_text())
-        truth["model_features"] = {
-            p.name: json.loads((p / "features.json").read_text())
-            for p in (ws_dir / "snapshots").iterdir()
-            if (p / "features.json").exists()
-        }
+        if not (where / "truth.json").exists():
+            # the truth is written last: a scenario with a truth file is complete
+            simulate(where / "ws", incident=kind, seed=seed, truth_path=where / "truth.tmp")
+            (where / "truth.tmp").rename(where / "truth.json")
+        row = run_dir(str(where), kind, seed)
+        row["simulate_s"] = time.perf_counter() - t0 - row["triage_s"]
+        return row
+
+
+TRUTH_KEYS = ("cause", "model", "snapshot", "features", "upstream", "layer", "experiment", "onset")
+
+
+def run_dir(where: str, kind: str | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Triage one generated scenario: a folder with the workspace (``ws/`` or ``workspace/``)
+    and ``truth.json`` beside it (any generator that writes the simulator's truth keys)."""
+    import hawknb
+
+    base = Path(where)
+    ws_dir = base / "ws" if (base / "ws").is_dir() else base / "workspace"
+    truth = json.loads((base / "truth.json").read_text())
+    t1 = time.perf_counter()
+    inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False)
+    t2 = time.perf_counter()
+    snaps = ws_dir / "snapshots"
+    truth["model_features"] = {
+        p.name: json.loads((p / "features.json").read_text())
+        for p in (snaps.iterdir() if snaps.is_dir() else [])
+        if (p / "features.json").exists()
+    }
     verdict = inv.verdict.to_dict()
+    hyp = inv.finding("hypotheses")
     return {
-        "kind": kind,
-        "seed": seed,
+        "kind": kind or truth.get("kind") or truth["cause"],
+        "seed": seed if seed is not None else truth.get("seed", -1),
+        "where": str(base),
         "verdict": verdict,
-        "truth": {
-            k: truth.get(k)
-            for k in (
-                "cause",
-                "model",
-                "snapshot",
-                "features",
-                "upstream",
-                "layer",
-                "experiment",
-                "onset",
-            )
-        },
+        "support": hyp.evidence["hypotheses"][0]["support"] if hyp else verdict["confidence"],
+        "truth": {k: truth.get(k) for k in TRUTH_KEYS},
         "score": score(verdict, truth),
-        "simulate_s": t1 - t0,
         "triage_s": t2 - t1,
     }
+
+
+def right(row: dict[str, Any]) -> bool:
+    """Whether the verdict is right in what its confidence is about: the cause, and for a real
+    incident the model (a `none` incident is right only when answered `none`)."""
+    v, t = row["verdict"], row["truth"]
+    if t["cause"] == "none":
+        return v["cause"] == "none"
+    return bool(row["score"]["cause"] and row["score"]["model"])
+
+
+def reliability(rows: list[dict[str, Any]], bins: int = 5) -> tuple[str, float]:
+    """A reliability table (confidence bins: mean confidence vs share right) and the expected
+    calibration error (the bins' |share right - mean confidence| weighted by their size)."""
+    lines = [
+        "| confidence | n | mean confidence | share right |",
+        "|---|---|---|---|",
+    ]
+    nones = [r for r in rows if r["verdict"]["cause"] == "none"]
+    # a `none` verdict's confidence says how little it claims, not how likely it is right
+    rows = [r for r in rows if r["verdict"]["cause"] != "none"]
+    ece, n = 0.0, len(rows)
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        rs = [
+            r
+            for r in rows
+            if lo <= r["verdict"]["confidence"] < hi
+            or (b == bins - 1 and r["verdict"]["confidence"] >= 1.0)
+        ]
+        if not rs:
+            lines.append(f"| {lo:.1f}-{hi:.1f} | 0 | – | – |")
+            continue
+        conf = sum(r["verdict"]["confidence"] for r in rs) / len(rs)
+        acc = sum(right(r) for r in rs) / len(rs)
+        ece += len(rs) / n * abs(acc - conf)
+        lines.append(f"| {lo:.1f}-{hi:.1f} | {len(rs)} | {conf:.2f} | {acc:.2f} |")
+    lines.append(
+        f"\n`none` verdicts (not in the table): {sum(right(r) for r in nones)} of {len(nones)} right."
+    )
+    return "\n".join(lines), ece
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -151,13 +200,30 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "triage_accuracy.md"))
     ap.add_argument("--json", help="also write every verdict and score here")
+    ap.add_argument(
+        "--cache", help="keep simulated workspaces here and reuse them (triage-only reruns)"
+    )
+    ap.add_argument(
+        "--dirs",
+        nargs="*",
+        help="score these generated scenario folders (workspace + truth.json) instead",
+    )
+    ap.add_argument(
+        "--reliability",
+        action="store_true",
+        help="also report how well the verdict confidence is calibrated (table + ECE)",
+    )
     args = ap.parse_args()
-    seeds = parse_seeds(args.seeds)
-    kinds = [k for k in args.kinds.split(",") if k]
-    jobs = [(k, s) for k in kinds for s in seeds]
     rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for r in pool.map(run_one, *zip(*jobs, strict=True)):
+        if args.dirs:
+            results = pool.map(run_dir, sorted(args.dirs))
+        else:
+            seeds = parse_seeds(args.seeds)
+            kinds = [k for k in args.kinds.split(",") if k]
+            jobs = [(k, s) for k in kinds for s in seeds]
+            results = pool.map(run_one, *zip(*jobs, strict=True), [args.cache] * len(jobs))
+        for r in results:
             rows.append(r)
             mark = "ok " if r["score"]["full"] else "BAD"
             print(
@@ -170,13 +236,25 @@ def main() -> int:
             )
             if not r["score"]["full"]:
                 print(f"    truth: {r['truth']}", file=sys.stderr)
-    tuning = [r for r in rows if r["seed"] < 1000]
-    held = [r for r in rows if r["seed"] >= 1000]
+    tuning = [r for r in rows if 0 <= r["seed"] < 1000]
+    held = [r for r in rows if r["seed"] >= 1000 or r["seed"] < 0]
     parts = ["## Triage accuracy against simulator ground truth", ""]
     if tuning:
         parts += [table(tuning, "Tuning seeds (looked at while building)"), ""]
     if held:
         parts += [table(held, "Held-out seeds (never looked at while tuning)"), ""]
+    if args.reliability:
+        tab, ece = reliability(rows)
+        parts += [
+            "### Calibration of the verdict confidence",
+            "",
+            "Verdicts that name a cause: right when the cause and the model are right.",
+            "",
+            tab,
+            "",
+            f"Expected calibration error: **{ece:.3f}** over the verdicts that name a cause.",
+            "",
+        ]
     text = "\n".join(parts)
     print(text)
     Path(args.out).write_text(text + "\n")

@@ -90,7 +90,8 @@ def test_snapshot_case_shows_the_model_graph(snapshot_case):
     assert len(dash.modelgraph._nodes) > 3
     flagged = [n for n, f in dash.modelgraph._flags.items() if f]
     assert flagged, "the first NaN/extreme node is flagged"
-    assert "convicted a snapshot" in dash.features.empty_reason
+    # the features view shows the data-break alternative the snapshot was preferred to
+    assert "convicted a snapshot" in dash.features.title
 
 
 def test_no_anomaly_dashboard_explains_itself(tmp_path):

@@ -156,7 +156,7 @@ def test_start_picks_the_window(scenarios):
 def test_unchanged_ancestors_count_against_a_data_break():
     from types import SimpleNamespace
 
-    from hawknb.triage.run import _lineage_support
+    from hawknb.triage.causes import lineage_support as _lineage_support
 
     top = SimpleNamespace(node="src.a")
     found = SimpleNamespace(top=top, confidence=0.9, status={"src.a": "changed"})

@@ -10,6 +10,13 @@ import numpy as np
 import polars as pl
 
 from ..engine import collect
+from ..kernels.activation_drivers import (
+    DriverFeature,
+    OutlierRows,
+    find_outlier_rows,
+    rank_drivers,
+    row_magnitudes,
+)
 from ..kernels.activations import ActivationTrace, GraphFault, find_first_anomaly, trace_activations
 from ..kernels.graph import NotAvailableForFormat
 from ..kernels.training import TrainingDiagnosis, diagnose_training
@@ -30,6 +37,35 @@ class Diagnosis:
     trace: ActivationTrace | None = None
     fault: GraphFault | None = None
     training: TrainingDiagnosis | None = None
+    #: a partial blow-up (a minority of rows far above the rest, or above the previous
+    #: snapshot on the same rows) when no NaN/inf/extreme value shows, and its trigger features
+    blowup: OutlierRows | None = None
+    drivers: tuple[DriverFeature, ...] = ()
+    #: the snapshot it was compared with
+    reference: str | None = None
+    #: whether the fault or blow-up also shows on inputs from before the onset (None: unknown)
+    reproduces: bool | None = None
+
+    #: whether the fault sits at the model input (bad features, not a bad snapshot)
+    @property
+    def fault_at_input(self) -> bool:
+        return (
+            self.fault is not None
+            and self.trace is not None
+            and self.fault.node == self.trace.input_node
+        )
+
+    @property
+    def driver_names(self) -> list[str]:
+        """The input features behind the bad activations, strongest first."""
+        if self.fault is not None:
+            return [d.feature for d in self.fault.driving_features]
+        return [d.feature for d in self.drivers if d.score >= DRIVER_SCORE][:5]
+
+
+#: a feature whose values separate the bad rows from the healthy ones this well (2|AUC-0.5|)
+#: is named as a trigger
+DRIVER_SCORE = 0.5
 
 
 def snapshot_order(ws: Workspace, model: str) -> list[str]:
@@ -69,6 +105,43 @@ def recent_inputs(
     if rows.height > TRACE_ROWS:
         rows = rows.sample(TRACE_ROWS, seed=0)
     return rows.select(pl.all().cast(pl.Float32)).to_numpy()
+
+
+def earlier_inputs(ws: Workspace, model: str, until: datetime, features: list[str]) -> np.ndarray:
+    """Serving rows of ``model`` (any snapshot) from before ``until``: the inputs the model
+    saw while healthy (a deterministic sample of the most recent ones)."""
+    rows = collect(
+        ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.TS) < until))
+        .select(features)
+        .tail(4 * TRACE_ROWS)
+    )
+    if rows.height > TRACE_ROWS:
+        rows = rows.sample(TRACE_ROWS, seed=0)
+    return rows.select(pl.all().cast(pl.Float32)).to_numpy()
+
+
+def _reproduces(
+    ws: Workspace, model: str, program: Any, onset: datetime, features: list[str], diag: Diagnosis
+) -> bool | None:
+    """Whether the fault or blow-up also shows when the snapshot is replayed on inputs from
+    before the onset: then it is the snapshot's own (it breaks on ordinary traffic), not new
+    inputs that any snapshot would choke on. None when there are no earlier rows."""
+    x = earlier_inputs(ws, model, onset, features)
+    if x.shape[0] < 32:
+        return None
+    try:
+        if diag.fault is not None:
+            fault = find_first_anomaly(trace_activations(program, x, feature_names=features))
+            return fault is not None and fault.node == diag.fault.node
+        if diag.blowup is not None:
+            ref = ws.load_program(model, diag.reference) if diag.reference else None
+            again = find_outlier_rows(
+                row_magnitudes(program, x), row_magnitudes(ref, x) if ref is not None else None
+            )
+            return again is not None and again.bad_fraction >= 0.3 * diag.blowup.bad_fraction
+    except (WorkspaceError, ValueError, RuntimeError):
+        return None
+    return None
 
 
 def diagnose_snapshot(
@@ -181,41 +254,90 @@ def diagnose_snapshot(
                 )
             else:
                 f = diag.fault
-                if f is not None:
-                    drivers = [d.feature for d in f.driving_features[:3]]
-                    decision = (
-                        f"{f.kind} values first appear at node {f.node} (layer {f.layer}) on "
-                        f"{f.bad_row_fraction:.0%} of rows"
-                        + (f", driven by {', '.join(drivers)}" if drivers else "")
-                        + f"; {f.output_nonfinite_fraction:.0%} of outputs are NaN/inf"
-                    )
-                    conf = 0.9
-                else:
-                    decision = "no NaN, inf or extreme activation anywhere in the graph"
-                    conf = 0.2
-                findings.append(
-                    Finding(
-                        "activations",
-                        checked=f"{snapshot} replayed node by node on {x.shape[0]} recent "
-                        f"serving rows ({len(diag.trace.nodes)} graph nodes)",
-                        decision=decision,
-                        confidence=conf,
-                        evidence={
-                            "node": f.node if f else None,
-                            "layer": f.layer if f else None,
-                            "kind": f.kind if f else None,
-                            "driving_features": [d.feature for d in f.driving_features]
-                            if f
-                            else [],
-                            "bad_row_fraction": f.bad_row_fraction if f else 0.0,
-                        },
-                        next_step="training",
-                        result=diag.trace,
-                    )
-                )
+                if f is None:
+                    _partial_blowup(ws, model, program, x, features, before, diag)
+                if f is not None or diag.blowup is not None:
+                    diag.reproduces = _reproduces(ws, model, program, onset, features, diag)
+                findings.append(_activation_finding(snapshot, x.shape[0], diag))
     # -- training data ------------------------------------------------------------------------
     findings.append(_training(ws, model, snapshot, onset, diag))
     return diag, findings
+
+
+def _activation_finding(snapshot: str, n_rows: int, diag: Diagnosis) -> Finding:
+    """The activations step's finding: a NaN/inf/extreme fault, a partial blow-up, or neither."""
+    assert diag.trace is not None
+    checked = (
+        f"{snapshot} replayed node by node on {n_rows} recent serving rows "
+        f"({len(diag.trace.nodes)} graph nodes)"
+    )
+    f, b = diag.fault, diag.blowup
+    drivers = diag.driver_names
+    if f is not None:
+        decision = (
+            f"{f.kind} values first appear at node {f.node} (layer {f.layer}) on "
+            f"{f.bad_row_fraction:.0%} of rows"
+            + (f", driven by {', '.join(drivers[:3])}" if drivers else "")
+            + f"; {f.output_nonfinite_fraction:.0%} of outputs are NaN/inf"
+        )
+        conf, node, layer, kind, share = 0.9, f.node, f.layer, f.kind, f.bad_row_fraction
+    elif b is not None:
+        trig = ", ".join(
+            f"{d.feature} {'>' if d.direction > 0 else '<'} {d.threshold:.3g}"
+            for d in diag.drivers[:3]
+            if d.score >= DRIVER_SCORE
+        )
+        decision = (
+            f"{b.bad_fraction:.1%} of rows blow up at node {b.node} (layer {b.layer}): "
+            f"{b.ratio:.3g}x the {b.reference}"
+            + (f" ({diag.reference})" if diag.reference and b.reference != "healthy rows" else "")
+            + (f"; triggered when {trig}" if trig else "; no input feature separates those rows")
+        )
+        conf, node, layer, kind, share = 0.8, b.node, b.layer, "partial", b.bad_fraction
+    else:
+        decision = "no NaN, inf, extreme or partial blow-up anywhere in the graph"
+        conf, node, layer, kind, share = 0.2, None, None, None, 0.0
+    return Finding(
+        "activations",
+        checked=checked,
+        decision=decision,
+        confidence=conf,
+        evidence={
+            "node": node,
+            "layer": layer,
+            "kind": kind,
+            "driving_features": drivers,
+            "bad_row_fraction": share,
+        },
+        next_step="training",
+        result=diag.trace,
+    )
+
+
+def _partial_blowup(
+    ws: Workspace,
+    model: str,
+    program: Any,
+    x: np.ndarray,
+    features: list[str],
+    before: list[str],
+    diag: Diagnosis,
+) -> None:
+    """Look for a minority of rows that blow up (no absolute cut-off), measured against the
+    previous snapshot on the same rows when it has a program, and name their trigger features."""
+    if x.shape[0] < 32:
+        return
+    try:
+        current = row_magnitudes(program, x)
+        reference = None
+        if before:
+            diag.reference = before[-1]
+            reference = row_magnitudes(ws.load_program(model, before[-1]), x)
+    except (WorkspaceError, ValueError, RuntimeError):
+        return
+    diag.blowup = find_outlier_rows(current, reference)
+    if diag.blowup is not None:
+        diag.drivers = rank_drivers(np.nan_to_num(x), diag.blowup.bad, features)
 
 
 def weights_confidence(score: float) -> float:
@@ -248,12 +370,8 @@ def _training(
             status="skipped",
         )
     row = meta.row(0, named=True)
-    labels = collect(
-        ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.TS) < onset)).select(
-            pl.col(c.LABEL).mean()
-        )
-    )
-    serving_mean = labels[c.LABEL][0] if c.LABEL in labels.columns else None
+    # exact from a profile's label sums too, not only from the full log
+    serving_mean = ws.label_mean(model, before=onset)
     curves = ws.table("training_curves") if ws.has("training_curves") else None
     try:
         diag.training = diagnose_training(

@@ -8,7 +8,6 @@ from typing import Any
 
 import polars as pl
 
-from ..engine import collect
 from ..kernels.features import FeatureRanking, rank_features
 from ..kernels.lineage import RootCauseResult, root_cause
 from ..workspace import Workspace, WorkspaceError
@@ -24,15 +23,10 @@ TARGET_CONFIDENCE = 0.3
 
 def serving_snapshot(ws: Workspace, model: str, anomaly: Anomaly) -> str | None:
     """The snapshot that served most of the model's rows during the anomaly."""
-    counts = collect(
-        ws.serving.filter(
-            (pl.col(c.MODEL) == model)
-            & (pl.col(c.TS) >= anomaly.onset)
-            & (pl.col(c.TS) <= max(anomaly.end, anomaly.onset + timedelta(hours=3)))
-        )
-        .group_by(c.SNAPSHOT)
-        .len()
-        .sort("len", descending=True)
+    # counted from the profile's row counts when there is one (its sample is capped per
+    # snapshot, so counting sampled rows would tie)
+    counts = ws.snapshot_rows(
+        model, anomaly.onset, max(anomaly.end, anomaly.onset + timedelta(hours=3))
     )
     return counts[c.SNAPSHOT][0] if counts.height else None
 

@@ -28,6 +28,7 @@ STEPS: dict[str, dict[str, str | None]] = {
         "parent": "weights",
     },
     "training": {"title": "Training data of the snapshot", "parent": "snapshot"},
+    "hypotheses": {"title": "Competing explanations (why not the runner-up)", "parent": None},
     "verdict": {"title": "Verdict", "parent": None},
 }
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .findings import Finding, Verdict
+from .results import legacy_context
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
+
+R = TypeVar("R")
 
 _ICON = {"done": "✔", "skipped": "–", "warning": "!", "failed": "✘"}
 
@@ -18,18 +22,33 @@ _ICON = {"done": "✔", "skipped": "–", "warning": "!", "failed": "✘"}
 class Investigation:
     """The result of `hawknb.triage`: one finding per step walked and the verdict.
 
-    `context` holds the intermediate results the views draw (the metric series and its
-    anomalies, the health table, the feature ranking, ...), keyed by step name.
+    The steps' typed results (`hawknb.triage.results`: the metric series and its anomalies,
+    the health table, the feature ranking, the competing hypotheses, ...) are kept by type:
+    ``inv.get(FeaturesResult)``.
     """
 
     workspace: Workspace | None
     findings: list[Finding] = field(default_factory=list)
     verdict: Verdict = field(default_factory=Verdict)
-    context: dict[str, Any] = field(default_factory=dict, repr=False)
+    results: dict[type, Any] = field(default_factory=dict, repr=False)
 
     def finding(self, step: str) -> Finding | None:
         """The finding of a step, or None if the walk did not reach it."""
         return next((f for f in self.findings if f.step == step), None)
+
+    def record(self, result: Any) -> None:
+        """Keep a step's typed result (one per type: a later one replaces the earlier)."""
+        self.results[type(result)] = result
+
+    def get(self, kind: type[R]) -> R | None:
+        """The step result of this type, or None when the walk did not produce one."""
+        return self.results.get(kind)
+
+    @property
+    def context(self) -> MappingProxyType[str, Any]:
+        """Read-only string-keyed view of the results, for notebooks written against the old
+        ``context`` dict; new code asks `get` for a result type."""
+        return MappingProxyType(legacy_context(self.results))
 
     def to_dict(self) -> dict[str, Any]:
         out = self.verdict.to_dict()

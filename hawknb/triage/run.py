@@ -1,7 +1,11 @@
 """`triage`: walk HawkEye's decision tree from a top-line anomaly to a root cause.
 
-Data flows one way: each step reads the workspace and the previous steps' decisions, runs
-kernels, and records a Finding; the verdict is composed from the findings at the end.
+Data flows one way: each phase reads the workspace and the earlier phases' results, runs
+kernels, and records findings and typed results. The walk keeps competing hypotheses instead
+of following the first plausible branch: several anomaly windows (across all metrics) are
+put to model isolation and the one a model explains best is explained; then every cause
+(each snapshot rolled out near the onset, a data break, nothing) is scored by the evidence
+for and against it, and the best supported one is the verdict, with the runner-up recorded.
 """
 
 from __future__ import annotations
@@ -13,13 +17,24 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-import polars as pl
-
-from ..kernels.lineage import UNCHANGED
 from ..workspace import Workspace, WorkspaceWarning
-from . import diagnosis, features, models, snapshot, topline
+from . import causes, features, snapshot, topline, windows
+from .calibration import calibrated, wording
+from .diagnosis import Diagnosis
 from .findings import Finding, Verdict
+from .hypotheses import Hypothesis, hypotheses_finding, ranked
 from .investigation import Investigation
+from .models import Suspect
+from .results import (
+    FeaturesResult,
+    HypothesesResult,
+    LineageResult,
+    ModelsResult,
+    SnapshotResult,
+    ToplineResult,
+    WarningsResult,
+)
+from .topline import Anomaly
 
 T = TypeVar("T")
 
@@ -88,11 +103,23 @@ def triage(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", WorkspaceWarning)
             ws.validate()
-        inv.context["warnings"] = [str(w.message) for w in caught]
+        inv.record(WarningsResult([str(w.message) for w in caught]))
         _walk(ws, inv, metric, _utc(start), bar, _utc(end))
     finally:
         bar.close()
+    _cite_serving_source(inv, ws)
     return inv
+
+
+#: steps that read serving rows or aggregates (the log, or a profile in its place)
+_SERVING_STEPS = ("models", "snapshot", "features", "activations", "training")
+
+
+def _cite_serving_source(inv: Investigation, ws: Workspace) -> None:
+    """Every step that read serving data says what it read: the full log or a profile."""
+    for f in inv.findings:
+        if f.step in _SERVING_STEPS and f.status != "skipped":
+            f.evidence.setdefault("serving", ws.serving_source)
 
 
 def _walk(
@@ -106,210 +133,124 @@ def _walk(
     v = inv.verdict
     anomaly, f, results, series = _timed(inv, lambda: topline.find_anomaly(ws, metric, start, end))
     inv.findings.append(f)
-    inv.context.update(anomalies=results, metric_series=series, anomaly=anomaly)
+    top = ToplineResult(series, results, anomaly)
+    inv.record(top)
     bar.step("top line")
     if anomaly is None:
         v.summary = "no top-line anomaly"
         v.confidence = 0.0
         return
+    choices = _timed(inv, lambda: _pick_window(inv, ws, f, anomaly, top))
+    choice = choices[0]
+    anomaly, suspect = choice.anomaly, choice.suspect
     v.metric, v.onset = anomaly.metric, anomaly.onset
-
-    health_cache: dict = {}
-    suspect, f, health, iso = _timed(
-        inv, lambda: models.isolate_model(ws, anomaly, series, health_cache)
-    )
-    alternatives = inv.findings[-1].result or []
-    if (suspect is None or suspect.confidence < models.CLEAR) and alternatives:
-        # no model clearly explains the most sustained window: try the next ones and keep the
-        # one whose degradation a model explains best
-        for alt, alt_finding in alternatives:
-            alt_suspect, alt_f, alt_health, alt_iso = models.isolate_model(
-                ws, alt, series, health_cache
-            )
-            if alt_suspect is not None and alt_suspect.confidence > (
-                suspect.confidence if suspect is not None else 0.0
-            ):
-                alt_finding.decision += (
-                    f" (chosen over {anomaly.metric} at {anomaly.onset:%Y-%m-%d %H:%M}, which "
-                    "no model's predictions explain as well)"
-                )
-                inv.findings[-1] = alt_finding
-                anomaly, suspect, f, health, iso = alt, alt_suspect, alt_f, alt_health, alt_iso
-                inv.context["anomaly"] = anomaly
-        v.metric, v.onset = anomaly.metric, anomaly.onset
-    inv.findings.append(f)
-    inv.context.update(health=health, isolation=iso)
     bar.step("models")
     if suspect is None:
         v.summary = f"{anomaly.metric} moved, but no model's predictions moved with it"
-        v.confidence = max(0.0, min(0.3, iso.confidence))
+        v.confidence = max(0.0, min(0.3, choice.isolation.confidence))
         return
-    v.model = suspect.model
-    v.experiment = suspect.experiment if suspect.experiment_specific else None
+    hyps = _snapshot_hypotheses(ws, inv, anomaly, suspect, bar)
+    hyps.append(_data_hypothesis(ws, inv, anomaly, suspect, bar))
+    _conclude(inv, ranked(hyps), [w.brief() for w in choices])
 
-    iso_snap, f, by_snap = _timed(inv, lambda: snapshot.isolate(ws, anomaly, suspect))
+
+def _pick_window(
+    inv: Investigation, ws: Workspace, f: Finding, anomaly: Anomaly, top: ToplineResult
+) -> list[windows.WindowChoice]:
+    """Weigh the candidate windows and keep the one a model explains best."""
+    candidates = f.result or [(anomaly, f, float("nan"))]
+    choices = windows.weigh_windows(ws, candidates, top.series)
+    windows.note_choice(choices)
+    best = choices[0]
+    inv.findings[inv.findings.index(f)] = best.topline
+    top.anomaly = best.anomaly
+    top.candidates = [w.anomaly for w in choices]
+    inv.findings.append(best.finding)
+    inv.record(ModelsResult(best.health, best.isolation, best.suspect))
+    return choices
+
+
+def _snapshot_hypotheses(
+    ws: Workspace, inv: Investigation, anomaly: Anomaly, suspect: Suspect, bar: _Progress
+) -> list[Hypothesis]:
+    """Isolate the snapshots (same-hours A/B) and diagnose each candidate."""
+    iso, f, by_snap = _timed(inv, lambda: snapshot.isolate(ws, anomaly, suspect))
     inv.findings.append(f)
-    inv.context.update(snapshot_isolation=iso_snap, health_by_snapshot=by_snap)
+    inv.record(SnapshotResult(iso, by_snap))
     bar.step("snapshot")
-
-    if iso_snap is not None and iso_snap.is_snapshot_cause and iso_snap.suspect:
-        _snapshot_branch(ws, inv, anomaly, suspect, iso_snap, bar)
-    else:
-        _data_branch(ws, inv, anomaly, suspect, bar)
-
-
-def _snapshot_branch(ws, inv, anomaly, suspect, iso_snap, bar) -> None:
-    v = inv.verdict
-    snap = iso_snap.suspect
-    v.snapshot = snap
-    v.experiment = _snapshot_experiment(ws, suspect.model, snap, iso_snap.experiment)
-    diag, found = _timed(
-        inv, lambda: diagnosis.diagnose_snapshot(ws, suspect.model, snap, anomaly.onset)
-    )
-    inv.findings.extend(found)
-    inv.context["diagnosis"] = diag
+    fallback = iso.experiment if iso is not None else suspect.experiment
+    out: list[Hypothesis] = []
+    for snap in causes.snapshot_candidates(ws, anomaly, suspect, iso):
+        h, diag, found = _timed(
+            inv, lambda snap=snap: causes.snapshot_hypothesis(ws, anomaly, suspect, iso, snap)
+        )
+        h.experiment = causes.snapshot_experiment(ws, suspect.model, snap, fallback)
+        h.diagnosis, h.findings = diag, found
+        out.append(h)
     bar.step("snapshot diagnosis")
-    base = min(1.0, 0.5 + 0.5 * iso_snap.confidence) * min(1.0, 0.5 + 0.5 * suspect.confidence)
-    fault, weights, training = diag.fault, diag.weights, diag.training
-    if fault is not None:
-        v.cause = "bad_snapshot"
-        v.layer = fault.layer
-        v.features = [d.feature for d in fault.driving_features]
-        v.confidence = base * 0.95
-        v.summary = (
-            f"snapshot {snap} of {suspect.model} produces {fault.kind} activations at "
-            f"{fault.layer or fault.node}"
-        )
-    elif training is not None and training.verdict and not training.volume_only:
-        v.cause = "training_data"
-        v.confidence = base * max(0.6, training.confidence)
-        v.summary = f"snapshot {snap} of {suspect.model} was trained on anomalous data: " + (
-            "; ".join(training.reasons[:2])
-        )
-    elif weights is not None and weights.suspect and weights.suspect_layers:
-        # before row-count-only training evidence: fewer rows of the same data do not explain
-        # a layer that changed far more than its usual snapshot-to-snapshot drift
-        v.cause = "bad_snapshot"
-        v.layer = weights.suspect_layers[0].layer
-        v.confidence = base * 0.85
-        v.summary = f"snapshot {snap} of {suspect.model} has corrupted weights in {v.layer}"
-    elif training is not None and training.verdict:
-        v.cause = "training_data"
-        v.confidence = base * min(0.6, training.confidence)
-        v.summary = f"snapshot {snap} of {suspect.model} was trained on unusual data volumes: " + (
-            "; ".join(training.reasons[:2])
-        )
-    else:
-        v.cause = "bad_snapshot"
-        v.confidence = base * 0.5
-        v.summary = (
-            f"snapshot {snap} of {suspect.model} predicts worse than its predecessor in the "
-            "same hours; neither its weights nor its training data show why"
-        )
-    inv.findings.append(_verdict_finding(v))
+    return out
 
 
-def _snapshot_experiment(ws: Workspace, model: str, snap: str, fallback: str) -> str | None:
-    """The experiment a culprit snapshot served; None when it served every experiment."""
-    exps = snapshot.served_experiments(ws, model, snapshot=snap)
-    if len(exps) == 1:
-        return exps[0]
-    if exps and set(exps) == set(snapshot.served_experiments(ws, model)):
-        return None
-    return fallback
-
-
-def _data_branch(ws, inv, anomaly, suspect, bar) -> None:
-    v = inv.verdict
+def _data_hypothesis(
+    ws: Workspace, inv: Investigation, anomaly: Anomaly, suspect: Suspect, bar: _Progress
+) -> Hypothesis:
+    """Rank the features and walk their lineage: the case for a data break."""
     ranking, f = _timed(inv, lambda: features.rank(ws, suspect.model, anomaly))
     inv.findings.append(f)
-    inv.context["ranking"] = ranking
+    inv.record(FeaturesResult(ranking, suspect.model))
     bar.step("features")
+    experiment = suspect.experiment if suspect.experiment_specific else None
     if ranking is None:
-        v.cause = "none"
-        v.confidence = 0.2
-        v.summary = f"{suspect.model}'s predictions moved but its features cannot be examined"
-        inv.findings.append(_verdict_finding(v))
-        return
-    v.features = ranking.top(10)
+        h = causes.none_hypothesis(
+            suspect, f"{suspect.model}'s predictions moved but its features cannot be examined", 0.2
+        )
+        h.experiment = experiment
+        return h
     feat_conf = float(ranking.table["confidence"][0]) if ranking.table.height else 0.0
     result, f = _timed(inv, lambda: features.upstream(ws, ranking, anomaly))
     inv.findings.append(f)
-    inv.context["root_cause"] = result
+    inv.record(LineageResult(result))
     bar.step("lineage")
-    if result is not None and result.top is not None:
-        v.upstream = [cand.node for cand in result.candidates if cand.is_root] or [result.top.node]
-        rest = [cand.node for cand in result.candidates if cand.node not in v.upstream]
-        v.upstream += rest
-        # the features are what the walk explains, not causes upstream of them
-        inputs = set(ws.feature_columns) | set(result.targets)
-        v.upstream = [n for n in v.upstream if n not in inputs]
-        v.features = _features_of_root(ranking, result)
-    v.confidence = suspect.confidence * (0.5 + 0.5 * feat_conf) * _lineage_support(result)
-    if feat_conf < _FEATURE_EVIDENCE and not v.upstream:
-        # the model moved, but nothing examined explains it: say so, and do not list features
-        # that explain nothing as if they were the culprits (the ranking stays in its finding)
-        v.cause = "none"
-        v.features = []
-        v.confidence = min(v.confidence, 0.25)
-        v.summary = (
-            f"{suspect.model}'s predictions moved at the onset, but no input feature or upstream "
-            "node explains it"
-        )
-        inv.findings.append(_verdict_finding(v))
-        return
-    v.cause = "upstream_data"
-    v.summary = (
-        f"{suspect.model}'s input features changed at the onset"
-        + (f" ({', '.join(v.features[:3])})" if v.features else "")
-        + (f", caused upstream by {v.upstream[0]}" if v.upstream else "")
-    )
-    inv.findings.append(_verdict_finding(v))
+    # the features are what the walk explains, not causes upstream of them
+    inputs = frozenset(ws.feature_columns)
+    h = causes.data_hypothesis(suspect, ranking, result, feat_conf, inputs)
+    h.experiment = experiment
+    return h
 
 
-#: below this confidence of the top feature, no feature explains the prediction shift
-_FEATURE_EVIDENCE = 0.2
+def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -> None:
+    """Write the best supported hypothesis into the verdict, with the runner-up's case."""
+    v = inv.verdict
+    best = hyps[0]
+    best.fill(v)
+    v.confidence = calibrated(best, hyps[1] if len(hyps) > 1 else None)
+    note = wording(v.confidence)
+    if note:
+        v.summary = f"{note}: {v.summary}"
+    snaps = [h for h in hyps if h.diagnosis is not None]
+    shown = best if best.snapshot else (snaps[0] if snaps else None)
+    if shown is not None:
+        at = next(i for i, f in enumerate(inv.findings) if f.step == "snapshot") + 1
+        inv.findings[at:at] = shown.findings
+        if shown is best:
+            inv.record(shown.diagnosis)
+    inv.record(HypothesesResult(hyps))
+    assert v.metric is not None and v.onset is not None
+    inv.findings.append(hypotheses_finding(hyps, v.metric, v.onset, weighed))
+    inv.findings.append(_verdict_finding(v, hyps))
 
 
-def _lineage_support(result: Any) -> float:
-    """How much the lineage walk supports an upstream data break (a confidence factor).
-
-    Without lineage (or without statistics on the features' ancestors) it neither supports
-    nor refutes one. Ancestors that have statistics and did *not* change at the onset are
-    evidence against: a real upstream break shows somewhere upstream.
-    """
-    if result is None:
-        return 0.8
-    if result.top is not None:
-        return 0.6 + 0.4 * result.confidence
-    checked = any(state == UNCHANGED for state in result.status.values())
-    return 0.4 if checked else 0.8
-
-
-#: a feature moved (population stability index) when promoted for sitting under the root
-_MOVED_PSI = 0.05
-
-
-def _features_of_root(ranking: Any, result: Any) -> list[str]:
-    """The ranked features, those downstream of the lineage root that moved first: the root
-    explains them, while a feature that drifted elsewhere at the same time is a bystander."""
-    table = ranking.table
-    order = table["feature"].to_list()
-    radius = set(result.blast_radius.nodes) if result.blast_radius else set()
-    moved = set(
-        table.filter(
-            (pl.col("confidence") > 0) | (pl.col("drift_psi").fill_nan(0.0) >= _MOVED_PSI)
-        )["feature"].to_list()
-    )
-    under = [f for f in order if f in radius and f in moved]
-    return (under + [f for f in order if f not in under])[:10]
-
-
-def _verdict_finding(v: Verdict) -> Finding:
+def _verdict_finding(v: Verdict, hyps: list[Hypothesis]) -> Finding:
+    evidence = {k: val for k, val in v.to_dict().items() if k != "summary"}
+    if len(hyps) > 1:
+        evidence["runner_up"] = hyps[1].brief()
     return Finding(
         "verdict",
-        checked="the findings of every step walked",
+        checked="the competing hypotheses of every step walked",
         decision=f"{v.cause}: {v.summary}",
         confidence=v.confidence,
-        evidence={k: val for k, val in v.to_dict().items() if k != "summary"},
+        evidence=evidence,
     )
+
+
+__all__ = ["Diagnosis", "triage"]

@@ -31,8 +31,11 @@ def window_mass(result: AnomalyResult, w: AnomalyWindow) -> float:
     return max(float(z.sum()), float(w.severity))
 
 
-#: other anomaly windows the walk tries when no model explains the most sustained one
-ALTERNATIVES = 2
+#: anomaly windows (across all metrics, most evidence first) the walk weighs against each other
+CANDIDATES = 5
+#: a --start this many samples before a window's onset still points at it (a person brushing
+#: the start of the dip a little early), and this many after its end
+START_BEFORE, START_AFTER = 6, 1
 #: windows of one metric this many samples apart are one incident: a long shift dips under the
 #: alert level for a few hours, or overshoots the other way as it recovers, and the detector
 #: splits it; the incident starts at the first window and takes the strongest one's direction
@@ -164,16 +167,11 @@ def find_anomaly(
         candidates += [(name, w, m) for w, m in merged]
     checked = f"{len(wanted)} top-line metric(s) for seasonal anomalies: {', '.join(wanted[:8])}"
     chosen: tuple[str, AnomalyWindow, float] | None = None
+    pool = sorted(candidates, key=lambda cand: -cand[2])
     if start is not None:
-        hits = [
-            cand
-            for cand in candidates
-            if cand[1].onset - timedelta(hours=6) <= start <= cand[1].end + timedelta(hours=1)
-        ]
-        if hits:
-            chosen = max(hits, key=lambda cand: cand[2])
-    elif candidates:
-        chosen = max(candidates, key=lambda cand: cand[2])
+        pool = [cand for cand in pool if _contains(series, cand, start)]
+    if pool:
+        chosen = pool[0]
 
     others = [
         {"metric": n, "onset": w.onset, "severity": round(w.severity, 2), "mass": round(m, 1)}
@@ -217,11 +215,30 @@ def find_anomaly(
         )
         return None, finding, results, series
     anomaly, finding = _describe(series, chosen, checked, others)
-    alternatives = []
-    if start is None:
-        # the next most sustained windows elsewhere: the walk tries them when no model explains
-        # the first (a metric that moves for reasons outside the models can be the biggest)
-        rest = sorted((cand for cand in candidates if cand is not chosen), key=lambda x: -x[2])
-        alternatives = [_describe(series, cand, checked, others) for cand in rest[:ALTERNATIVES]]
-    finding.result = alternatives
+    # every window the walk weighs (the chosen one first): a metric that moves for reasons
+    # outside the models can be the biggest, so the next step decides between them
+    finding.result = [(anomaly, finding, chosen[2])] + [
+        (*_describe(series, cand, checked, others), cand[2]) for cand in _shortlist(pool)[1:]
+    ]
     return anomaly, finding, results, series
+
+
+def _shortlist(pool: list[tuple[str, AnomalyWindow, float]]) -> list:
+    """The windows worth putting to model isolation: the most evidence first, plus each
+    metric's latest window (triage is mostly asked about what is going on now, and a recent
+    moderate drop can carry less summed evidence than an old, long, unrelated shift)."""
+    out = pool[:CANDIDATES]
+    latest: dict[str, tuple[str, AnomalyWindow, float]] = {}
+    for cand in pool:
+        if cand[0] not in latest or cand[1].onset > latest[cand[0]][1].onset:
+            latest[cand[0]] = cand
+    out += [cand for cand in latest.values() if not any(cand is o for o in out)]
+    return out
+
+
+def _contains(series: pl.DataFrame, cand: tuple[str, AnomalyWindow, float], t: datetime) -> bool:
+    """Whether a time given by a person points into a window (a little slack on each side,
+    in samples of the window's metric, so it means the same at any cadence)."""
+    name, w, _ = cand
+    cad = _cadence(series.filter(pl.col(c.METRIC) == name)[c.TS])
+    return w.onset - START_BEFORE * cad <= t <= w.end + START_AFTER * cad

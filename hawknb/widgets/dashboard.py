@@ -18,7 +18,16 @@ import polars as pl
 
 from ..triage import Investigation, triage
 from ..triage import features as feature_step
+from ..triage.diagnosis import Diagnosis
 from ..triage.findings import STEPS
+from ..triage.results import (
+    FeaturesResult,
+    HypothesesResult,
+    LineageResult,
+    ModelsResult,
+    SnapshotResult,
+    ToplineResult,
+)
 from ..triage.topline import Anomaly
 from ..workspace import Workspace
 from ..workspace import contract as c
@@ -38,9 +47,10 @@ def _num(x: Any) -> Any:
 
 
 def timeline_view(inv: Investigation) -> AnomalyTimeline:
-    anomaly: Anomaly | None = inv.context.get("anomaly")
-    results = inv.context.get("anomalies") or {}
-    series: pl.DataFrame = inv.context.get("metric_series", pl.DataFrame())
+    top = inv.get(ToplineResult)
+    anomaly: Anomaly | None = top.anomaly if top else None
+    results = top.anomalies if top else {}
+    series: pl.DataFrame = top.series if top else pl.DataFrame()
     name = anomaly.metric if anomaly else (next(iter(results), None))
     if name is None or name not in results:
         empty = pl.DataFrame(schema={c.TS: pl.Datetime("us", "UTC"), c.VALUE: pl.Float64})
@@ -68,7 +78,8 @@ def timeline_view(inv: Investigation) -> AnomalyTimeline:
 
 
 def models_view(inv: Investigation) -> RolloutCorrelator:
-    health = inv.context.get("health")
+    models = inv.get(ModelsResult)
+    health = models.health if models else None
     if health is None:
         empty = pl.DataFrame(
             schema={c.TS: pl.Datetime("us", "UTC"), c.MODEL: pl.String, c.EXPERIMENT: pl.String}
@@ -97,8 +108,9 @@ def models_view(inv: Investigation) -> RolloutCorrelator:
 def _correlator_context(inv: Investigation) -> dict[str, Any]:
     """What every correlator row is read against: the top line, the anomaly window and the
     snapshots the snapshot step names (so the traffic shown is theirs, not the newest)."""
-    anomaly: Anomaly | None = inv.context.get("anomaly")
-    series: pl.DataFrame = inv.context.get("metric_series", pl.DataFrame())
+    top_line = inv.get(ToplineResult)
+    anomaly = top_line.anomaly if top_line else None
+    series = top_line.series if top_line else pl.DataFrame()
     out: dict[str, Any] = {}
     if anomaly is not None and not series.is_empty():
         top = series.filter(pl.col(c.METRIC) == anomaly.metric).select(c.TS, c.VALUE)
@@ -117,7 +129,8 @@ def _correlator_context(inv: Investigation) -> dict[str, Any]:
 
 
 def snapshot_view(inv: Investigation) -> RolloutCorrelator:
-    by_snap = inv.context.get("health_by_snapshot")
+    snap = inv.get(SnapshotResult)
+    by_snap = snap.health_by_snapshot if snap else None
     if by_snap is None or by_snap.is_empty():
         view = models_view(inv)
         if by_snap is None:
@@ -126,8 +139,9 @@ def snapshot_view(inv: Investigation) -> RolloutCorrelator:
     # the model's rows over its snapshots' bands, and the snapshot under suspicion next to its
     # predecessor in the same hours
     v = inv.verdict
-    health = inv.context.get("health")
-    iso = inv.context.get("snapshot_isolation")
+    models = inv.get(ModelsResult)
+    health = models.health if models else None
+    iso = snap.isolation if snap else None
     exp = v.experiment or (iso.experiment if iso is not None else None)
     under = v.snapshot or (iso.rolled_out if iso is not None else None)
     pair = predecessor_pair(by_snap, v.model, exp, under) if under else None
@@ -154,8 +168,13 @@ def snapshot_view(inv: Investigation) -> RolloutCorrelator:
     )
 
 
+def _ranking(inv: Investigation) -> Any:
+    got = inv.get(FeaturesResult)
+    return got.ranking if got else None
+
+
 def features_view(inv: Investigation) -> FeatureTable:
-    ranking = inv.context.get("ranking")
+    ranking = _ranking(inv)
     if ranking is None:
         view = FeatureTable(pl.DataFrame(schema={"feature": pl.String}), title="Features")
         view.empty_reason = (
@@ -164,10 +183,12 @@ def features_view(inv: Investigation) -> FeatureTable:
             else "the walk did not reach feature isolation"
         )
         return view
+    title = f"{ranking.model}: features ranked by responsibility ({ranking.method})"
+    if inv.verdict.snapshot:
+        # the ranking is the evidence of the data-break hypothesis the snapshot was preferred to
+        title += " — the data-break alternative; the verdict convicted a snapshot"
     return FeatureTable(
-        _meaningful_confidence(ranking.table),
-        sparklines=ranking.sparklines(),
-        title=f"{ranking.model}: features ranked by responsibility ({ranking.method})",
+        _meaningful_confidence(ranking.table), sparklines=ranking.sparklines(), title=title
     )
 
 
@@ -192,8 +213,9 @@ def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplore
         for n, d in graph.nodes(data=True)
     ]
     edges = [{"source": u, "target": v} for u, v in graph.edges]
-    result = inv.context.get("root_cause")
-    ranking = inv.context.get("ranking")
+    lin = inv.get(LineageResult)
+    result = lin.root_cause if lin else None
+    ranking = _ranking(inv)
     focus = focus or (ranking.top(1)[0] if ranking is not None and ranking.table.height else None)
     if focus not in graph:
         focus = None
@@ -250,7 +272,7 @@ def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplore
 
 
 def modelgraph_view(inv: Investigation) -> ModelGraphTensorViewer:
-    diag = inv.context.get("diagnosis")
+    diag = inv.get(Diagnosis)
     trace = diag.trace if diag is not None else None
     if trace is None:
         view = ModelGraphTensorViewer([], [], title="Model graph")
@@ -304,7 +326,7 @@ def modelgraph_view(inv: Investigation) -> ModelGraphTensorViewer:
 
 
 def training_view(inv: Investigation) -> ipywidgets.HTML:
-    diag = inv.context.get("diagnosis")
+    diag = inv.get(Diagnosis)
     t = diag.training if diag is not None else None
     if t is None:
         return ipywidgets.HTML(
@@ -315,6 +337,30 @@ def training_view(inv: Investigation) -> ipywidgets.HTML:
     return ipywidgets.HTML(
         f"<div class='hawknb-training'><p>{html.escape('; '.join(t.reasons) or 'no anomaly')}"
         f"</p>{frame.to_html(index=False, float_format=lambda x: f'{x:.4g}')}</div>"
+    )
+
+
+def hypotheses_view(inv: Investigation) -> ipywidgets.HTML:
+    """The competing explanations, best first, with the evidence for and against each: the
+    runner-up's row says why it was not chosen."""
+    got = inv.get(HypothesesResult)
+    if got is None or not got.hypotheses:
+        return ipywidgets.HTML(
+            "<div class='hawknb-empty'>Nothing to show, because the walk stopped before "
+            "weighing causes.</div>"
+        )
+    esc = html.escape
+    rows = []
+    for i, h in enumerate(got.hypotheses[:8]):
+        mark = "chosen" if i == 0 else ("runner-up" if i == 1 else "")
+        rows.append(
+            f"<tr><td>{esc(mark)}</td><td>{esc(h.label)}</td><td>{h.support:.2f}</td>"
+            f"<td>{esc('; '.join(h.evidence_for[:3]))}</td>"
+            f"<td>{esc('; '.join(h.evidence_against[:3]))}</td></tr>"
+        )
+    return ipywidgets.HTML(
+        "<table class='hawknb-hypotheses'><tr><th></th><th>hypothesis</th><th>support</th>"
+        f"<th>evidence for</th><th>evidence against</th></tr>{''.join(rows)}</table>"
     )
 
 
@@ -352,6 +398,7 @@ class Dashboard(ipywidgets.VBox):
             "weights": self.modelgraph,
             "activations": self.modelgraph,
             "training": training_view(inv),
+            "hypotheses": hypotheses_view(inv),
             "verdict": verdict_view(inv),
         }
         steps = [
@@ -398,12 +445,12 @@ class Dashboard(ipywidgets.VBox):
         sel = change["new"] or {}
         model = sel.get("model")
         inv = self.investigation
-        anomaly: Anomaly | None = inv.context.get("anomaly")
+        top = inv.get(ToplineResult)
+        anomaly: Anomaly | None = top.anomaly if top else None
         if not model or anomaly is None or inv.workspace is None:
             return
         ranking, _ = feature_step.rank(inv.workspace, model, anomaly)
-        inv.context["ranking"] = ranking
-        inv.context["selected_model"] = model
+        inv.record(FeaturesResult(ranking, model))
         new = features_view(inv)
         self.features.unobserve(self._on_feature, names="selected_feature")
         self.features = new

@@ -1,0 +1,291 @@
+"""The cause hypotheses for one (window, model): each snapshot rolled out near the onset, a
+data break, or nothing the workspace shows.
+
+Snapshot evidence comes in two kinds that are scored together: the same-hours A/B (is it
+worse than the snapshot it replaced, in the same hours?) and a mechanism (bad activations on
+its own traffic, weights far beyond the usual drift, anomalous training data). A canary on 1%
+of traffic or on one experiment arm leaves the A/B with too few rows to convict, but its
+mechanism shows on the rows it did serve; a benign rollout in the same hour has neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from ..engine import collect
+from ..kernels.lineage import UNCHANGED
+from ..kernels.rollout import SnapshotIsolation
+from ..workspace import Workspace
+from ..workspace import contract as c
+from . import diagnosis, snapshot
+from .diagnosis import Diagnosis
+from .findings import Finding
+from .hypotheses import Hypothesis
+from .models import Suspect
+from .topline import Anomaly
+
+#: snapshots first served this many metric samples before the onset are still candidates
+#: (labels that arrive late delay a label-based metric behind the rollout that broke it)
+LOOKBACK_SAMPLES = 12
+#: snapshots diagnosed besides the one the A/B convicted
+MAX_CANDIDATES = 3
+
+
+def recent_snapshots(ws: Workspace, anomaly: Anomaly, model: str) -> list[str]:
+    """Snapshots of ``model`` first served between a little before the onset and the window's
+    end, nearest the onset first."""
+    lo = anomaly.onset - LOOKBACK_SAMPLES * anomaly.cadence
+    hi = max(anomaly.end, anomaly.onset + 3 * anomaly.cadence)
+    first = collect(
+        ws.serving.filter(pl.col(c.MODEL) == model)
+        .group_by(c.SNAPSHOT)
+        .agg(pl.col(c.TS).min().alias("first"))
+        .filter((pl.col("first") >= lo) & (pl.col("first") <= hi))
+    )
+    rows = sorted(
+        first.iter_rows(named=True),
+        key=lambda r: (abs((r["first"] - anomaly.onset).total_seconds()), str(r[c.SNAPSHOT])),
+    )
+    return [str(r[c.SNAPSHOT]) for r in rows]
+
+
+def _ab_support(iso: SnapshotIsolation | None, snap: str) -> tuple[float, float]:
+    """(for, against) from the same-hours A/B: convicted -> its confidence for; rolled out and
+    exonerated with real shared windows -> its confidence against; else nothing either way."""
+    if iso is None:
+        return 0.0, 0.0
+    if iso.is_snapshot_cause and iso.suspect == snap:
+        return iso.confidence, 0.0
+    if iso.rolled_out == snap and not iso.is_snapshot_cause:
+        ev = iso.evidence
+        if ev.height and "shared_windows" in ev.columns:
+            shared = ev.filter(pl.col(c.SNAPSHOT) == snap)["shared_windows"].max()
+            if shared is not None and shared >= 3:
+                return 0.0, iso.confidence
+    return 0.0, 0.0
+
+
+def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None, str]:
+    """(cause, strength 0..1, layer, what) of what inside the snapshot explains a degradation."""
+    t, w, f, b = diag.training, diag.weights, diag.fault, diag.blowup
+    if not convicted and (diag.fault_at_input or diag.reproduces is False):
+        # bad values that come with the inputs, or that the snapshot does not produce on the
+        # inputs from before the onset: new data breaking it, not a snapshot that is broken
+        f = b = None
+    if f is not None:
+        return "bad_snapshot", 0.95, f.layer, f"{f.kind} activations at {f.layer or f.node}"
+    if t is not None and t.verdict and not t.volume_only:
+        why = "; ".join(t.reasons[:2])
+        return "training_data", max(0.6, t.confidence), None, f"trained on anomalous data: {why}"
+    if w is not None and w.suspect and w.suspect_layers:
+        top = w.suspect_layers[0]
+        # without an A/B conviction, a weight change is only as strong as it is far beyond
+        # the usual snapshot-to-snapshot drift (a retrain moves some layer 3x sometimes), and
+        # half that: weights that moved while its activations on its own traffic look fine
+        # are more likely a legitimate retrain than a broken snapshot
+        strength = 0.85 if convicted else 0.5 * diagnosis.weights_confidence(top.score)
+        return (
+            "bad_snapshot",
+            strength,
+            top.layer,
+            f"weights of {top.layer} changed far beyond usual",
+        )
+    if b is not None:
+        strength = 0.8 if diag.driver_names else 0.65
+        return (
+            "bad_snapshot",
+            strength,
+            b.layer,
+            (f"{b.bad_fraction:.1%} of its rows blow up at {b.layer or b.node}"),
+        )
+    if t is not None and t.verdict and convicted:
+        # fewer rows of the same data only explain a snapshot the A/B already convicted
+        why = "; ".join(t.reasons[:2])
+        return "training_data", min(0.6, t.confidence), None, f"unusual data volumes: {why}"
+    return "bad_snapshot", 0.0, None, ""
+
+
+def snapshot_hypothesis(
+    ws: Workspace,
+    anomaly: Anomaly,
+    suspect: Suspect,
+    iso: SnapshotIsolation | None,
+    snap: str,
+) -> tuple[Hypothesis, Diagnosis, list[Finding]]:
+    """Diagnose one snapshot and score the hypothesis that it caused the degradation."""
+    diag, found = diagnosis.diagnose_snapshot(ws, suspect.model, snap, anomaly.onset)
+    ab_for, ab_against = _ab_support(iso, snap)
+    cause, mech, layer, what = _mechanism(diag, ab_for > 0)
+    model_factor = 0.5 + 0.5 * suspect.confidence
+    h = Hypothesis(cause, 0.0, model=suspect.model, snapshot=snap, layer=layer)
+    if diag.reproduces is False:
+        h.evidence_against.append("its bad activations do not show on the inputs before the onset")
+    if ab_for > 0:
+        # the A/B convicts: the mechanism says why (and how sure), as before
+        h.support = (0.5 + 0.5 * ab_for) * model_factor * (mech if mech > 0 else 0.5)
+        h.evidence_for.append(
+            f"predicts worse than its predecessor in the same hours ({ab_for:.2f})"
+        )
+    else:
+        # no A/B conviction: only a mechanism on its own traffic makes it a suspect, weighed
+        # like a data break (by how clearly the model's predictions moved)
+        h.support = suspect.confidence * 0.8 * mech * (1.0 - 0.6 * ab_against)
+        if diag.reproduces is False:
+            h.support *= 0.5  # it breaks on the new inputs only: the inputs changed
+        if ab_against > 0:
+            h.evidence_against.append(
+                f"serves as well as its predecessor in the same hours ({ab_against:.2f})"
+            )
+        elif mech > 0:
+            h.evidence_for.append("rolled out at the onset (too little traffic for an A/B)")
+    if what:
+        h.evidence_for.append(what)
+    else:
+        h.evidence_against.append("no bad activation, weight or training anomaly inside it")
+    h.features = diag.driver_names if cause == "bad_snapshot" and mech > 0 else []
+    if ab_for == 0 and diag.blowup is not None and mech > 0 and not h.features:
+        h.evidence_against.append("no input feature separates the rows it breaks on")
+    h.summary = _snapshot_summary(snap, suspect.model, cause, what, h.features, ab_for > 0)
+    return h, diag, found
+
+
+def _snapshot_summary(
+    snap: str, model: str, cause: str, what: str, drivers: list[str], convicted: bool
+) -> str:
+    if not what:
+        return (
+            f"snapshot {snap} of {model} predicts worse than its predecessor in the same "
+            "hours; neither its weights nor its training data show why"
+        )
+    out = f"snapshot {snap} of {model}: {what}"
+    if drivers:
+        out += f", triggered by {', '.join(drivers[:3])}"
+    return out
+
+
+def data_hypothesis(
+    suspect: Suspect,
+    ranking: Any,
+    result: Any,
+    feature_conf: float,
+    inputs: frozenset[str] = frozenset(),
+) -> Hypothesis:
+    """The hypothesis that the model's inputs changed (an upstream data break), or that
+    nothing examined explains the shift (``none``) when no feature or upstream node does.
+    ``inputs`` (the model's feature columns) never count as upstream causes: they are what
+    the lineage walk explains."""
+    h = Hypothesis("upstream_data", 0.0, model=suspect.model)
+    h.features = ranking.top(10) if ranking is not None else []
+    top = getattr(result, "top", None)
+    if top is not None:
+        roots = [cand.node for cand in result.candidates if cand.is_root]
+        upstream = roots or [top.node]
+        upstream += [cand.node for cand in result.candidates if cand.node not in upstream]
+        not_upstream = inputs | set(result.targets)
+        h.upstream = [n for n in upstream if n not in not_upstream]
+        h.features = features_of_root(ranking, result)
+        if h.upstream:
+            h.evidence_for.append(f"upstream {h.upstream[0]} changed at the onset")
+    support = lineage_support(result)
+    h.support = suspect.confidence * (0.5 + 0.5 * feature_conf) * support
+    if feature_conf >= FEATURE_EVIDENCE:
+        h.evidence_for.append(f"{h.features[0]} moved with the predictions ({feature_conf:.2f})")
+    else:
+        h.evidence_against.append("no input feature moved with the predictions")
+    if result is not None and top is None and support < 0.8:
+        h.evidence_against.append("the features' upstream statistics did not change")
+    h.summary = (
+        f"{suspect.model}'s input features changed at the onset"
+        + (f" ({', '.join(h.features[:3])})" if h.features else "")
+        + (f", caused upstream by {h.upstream[0]}" if h.upstream else "")
+    )
+    if feature_conf < FEATURE_EVIDENCE and not h.upstream:
+        # the model moved, but nothing examined explains it: say so, and do not list features
+        # that explain nothing as if they were the culprits (the ranking stays in its finding)
+        h.cause, h.features = "none", []
+        h.support = min(h.support, 0.25)
+        h.summary = (
+            f"{suspect.model}'s predictions moved at the onset, but no input feature or "
+            "upstream node explains it"
+        )
+    return h
+
+
+#: below this confidence of the top feature, no feature explains the prediction shift
+FEATURE_EVIDENCE = 0.2
+
+
+def none_hypothesis(suspect: Suspect | None, why: str, support: float) -> Hypothesis:
+    h = Hypothesis("none", support, model=suspect.model if suspect else None, summary=why)
+    h.evidence_for.append(why)
+    return h
+
+
+def snapshot_candidates(
+    ws: Workspace, anomaly: Anomaly, suspect: Suspect, iso: SnapshotIsolation | None
+) -> list[str]:
+    """The convicted snapshot first, then the snapshots rolled out near the onset."""
+    out = [iso.suspect] if iso is not None and iso.is_snapshot_cause and iso.suspect else []
+    if iso is not None and iso.rolled_out and iso.rolled_out not in out:
+        out.append(iso.rolled_out)
+    programs = {s for _, s in ws.programs(suspect.model)}
+    for snap in recent_snapshots(ws, anomaly, suspect.model):
+        if snap not in out and (snap in programs or ws.has("training")):
+            out.append(snap)
+    return out[: 1 + MAX_CANDIDATES]
+
+
+def snapshot_experiment(ws: Workspace, model: str, snap: str, fallback: str | None) -> str | None:
+    """The experiment a culprit snapshot served; None when it served every experiment."""
+    exps = snapshot.served_experiments(ws, model, snapshot=snap)
+    if len(exps) == 1:
+        return exps[0]
+    if exps and set(exps) == set(snapshot.served_experiments(ws, model)):
+        return None
+    return fallback
+
+
+__all__ = [
+    "data_hypothesis",
+    "none_hypothesis",
+    "recent_snapshots",
+    "snapshot_candidates",
+    "snapshot_experiment",
+    "snapshot_hypothesis",
+]
+
+
+def lineage_support(result: Any) -> float:
+    """How much the lineage walk supports an upstream data break (a confidence factor).
+
+    Without lineage (or without statistics on the features' ancestors) it neither supports
+    nor refutes one. Ancestors that have statistics and did *not* change at the onset are
+    evidence against: a real upstream break shows somewhere upstream.
+    """
+    if result is None:
+        return 0.8
+    if result.top is not None:
+        return 0.6 + 0.4 * result.confidence
+    checked = any(state == UNCHANGED for state in result.status.values())
+    return 0.4 if checked else 0.8
+
+
+#: a feature moved (population stability index) when promoted for sitting under the root
+_MOVED_PSI = 0.05
+
+
+def features_of_root(ranking: Any, result: Any) -> list[str]:
+    """The ranked features, those downstream of the lineage root that moved first: the root
+    explains them, while a feature that drifted elsewhere at the same time is a bystander."""
+    table = ranking.table
+    order = table["feature"].to_list()
+    radius = set(result.blast_radius.nodes) if result.blast_radius else set()
+    moved = set(
+        table.filter(
+            (pl.col("confidence") > 0) | (pl.col("drift_psi").fill_nan(0.0) >= _MOVED_PSI)
+        )["feature"].to_list()
+    )
+    under = [f for f in order if f in radius and f in moved]
+    return (under + [f for f in order if f not in under])[:10]

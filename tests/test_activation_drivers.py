@@ -1,0 +1,81 @@
+"""Partial blow-ups found without an absolute cut-off, and the feature that triggers them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hawknb.kernels.activation_drivers import find_outlier_rows, rank_drivers, row_magnitudes
+
+N_FEAT = 40
+TRIGGER = 7
+
+
+class _Net(torch.nn.Module):
+    def __init__(self, gain: float, seed: int) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.hidden = torch.nn.Linear(N_FEAT, 16)
+        self.out = torch.nn.Linear(16, 1)
+        with torch.no_grad():
+            self.hidden.weight.copy_(torch.randn(16, N_FEAT, generator=g) * 0.2)
+            self.out.weight.copy_(torch.randn(1, 16, generator=g) * 0.2)
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.hidden(x))
+        # a finite blow-up (x50) on the rows where one feature exceeds a threshold
+        gate = 1.0 + (self.gain - 1.0) * (x[:, TRIGGER : TRIGGER + 1] > 1.6).float()
+        return torch.sigmoid(self.out(h * gate))
+
+
+def _program(gain: float, seed: int = 0):
+    x = torch.randn(8, N_FEAT)
+    dims = {"x": {0: torch.export.Dim("batch")}}
+    return torch.export.export(_Net(gain, seed), (x,), dynamic_shapes=dims)
+
+
+@pytest.fixture(scope="module")
+def batch() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(3000, N_FEAT)).astype(np.float32)
+
+
+def test_partial_blowup_rows_and_trigger_feature(batch):
+    bad_prog, old_prog = _program(50.0), _program(1.0, seed=1)
+    cur, ref = row_magnitudes(bad_prog, batch), row_magnitudes(old_prog, batch)
+    out = find_outlier_rows(cur, ref)
+    assert out is not None
+    truth = batch[:, TRIGGER] > 1.6
+    # the flagged rows are the triggered rows (a few % of traffic), not the whole batch
+    assert 0.02 < out.bad_fraction < 0.1
+    assert (out.bad & truth).sum() / truth.sum() > 0.8
+    assert (out.bad & ~truth).sum() <= 0.05 * out.bad.sum()
+    names = [f"f{i}" for i in range(N_FEAT)]
+    drivers = rank_drivers(batch, out.bad, names)
+    assert drivers[0].feature == f"f{TRIGGER}"
+    assert drivers[0].direction == 1
+    assert drivers[0].threshold == pytest.approx(1.6, abs=0.3)
+    assert drivers[0].score > drivers[1].score + 0.3
+
+
+def test_healthy_or_retrained_snapshot_has_no_outlier_rows(batch):
+    # a benign retrain: every row moves a little, no minority blows up
+    cur, ref = row_magnitudes(_program(1.0, seed=2), batch), row_magnitudes(_program(1.0), batch)
+    assert find_outlier_rows(cur, ref) is None
+    assert find_outlier_rows(cur) is None
+
+
+def test_blowup_found_without_a_reference(batch):
+    out = find_outlier_rows(row_magnitudes(_program(200.0), batch))
+    assert out is not None
+    assert out.reference == "healthy rows"
+    assert out.ratio > 8
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="line up"):
+        rank_drivers(np.zeros((5, 3)), np.zeros(4, dtype=bool), ["a", "b", "c"])
+    assert rank_drivers(np.zeros((5, 2)), np.zeros(5, dtype=bool), ["a", "b"]) == ()
+    with pytest.raises(ValueError, match="non-empty"):
+        row_magnitudes(_program(1.0), np.zeros((0, N_FEAT), dtype=np.float32))

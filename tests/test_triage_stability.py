@@ -1,0 +1,103 @@
+"""Stable verdicts: the same incident gives the same verdict from any --start inside it, and a
+bigger anomaly on an unrelated metric does not pull the walk away from the one a model
+explains."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+import hawknb
+from hawknb.simulate import simulate
+
+
+def _key(inv: hawknb.Investigation) -> tuple:
+    v = inv.verdict
+    return (v.cause, v.model, v.snapshot, v.layer)
+
+
+@pytest.fixture(scope="module", params=[("bad_snapshot", 3), ("upstream_data", 4)])
+def incident(request, tmp_path_factory):
+    kind, seed = request.param
+    root = tmp_path_factory.mktemp(f"stab_{kind}")
+    simulate(root / "ws", incident=kind, seed=seed, truth_path=root / "truth.json")
+    truth = json.loads((root / "truth.json").read_text())
+    ws = hawknb.Workspace.open(root / "ws")
+    return ws, truth, hawknb.triage(ws, progress=False)
+
+
+def _starts(inv: hawknb.Investigation) -> list[datetime]:
+    """Times a person could brush: a little before the onset, at it, and inside the window."""
+    onset = inv.verdict.onset
+    assert onset is not None
+    step = timedelta(minutes=30)
+    return [onset - step, onset + step, onset + 5 * step]
+
+
+def test_the_unguided_verdict_is_right(incident):
+    _, truth, inv = incident
+    assert inv.verdict.cause == truth["cause"]
+
+
+def test_same_verdict_from_any_start_inside_the_incident(incident):
+    ws, _, inv = incident
+    for start in _starts(inv):
+        again = hawknb.triage(ws, start=start, progress=False)
+        assert _key(again) == _key(inv), (start, again.verdict.summary)
+        assert again.verdict.onset == inv.verdict.onset
+
+
+def test_same_verdict_with_the_metric_named(incident):
+    ws, _, inv = incident
+    again = hawknb.triage(ws, metric=inv.verdict.metric, start=_starts(inv)[1], progress=False)
+    assert _key(again) == _key(inv)
+
+
+def test_a_bigger_unrelated_anomaly_does_not_take_over(incident, tmp_path):
+    """A metric no model has anything to do with drops far more, on another day."""
+    ws, _, inv = incident
+    copy = tmp_path / "ws"
+    shutil.copytree(ws.root, copy)
+    metrics = pl.read_parquet(copy / "metrics.parquet")
+    one = metrics.filter(pl.col("metric") == inv.verdict.metric)
+    far = inv.verdict.onset - timedelta(days=2)
+    distractor = one.with_columns(
+        pl.lit("sessions_distractor").alias("metric"),
+        pl.when(pl.col("ts").is_between(far, far + timedelta(hours=10)))
+        .then(pl.col("value") * 0.3)
+        .otherwise(pl.col("value"))
+        .alias("value"),
+    )
+    pl.concat([metrics, distractor]).write_parquet(copy / "metrics.parquet")
+    again = hawknb.triage(copy, progress=False)
+    assert again.verdict.metric == inv.verdict.metric
+    assert _key(again) == _key(inv)
+    # the hypotheses finding says which windows were weighed
+    weighed = again.finding("hypotheses").evidence["windows"]
+    assert any(w["metric"] == "sessions_distractor" for w in weighed)
+
+
+def test_runner_up_is_reported(incident):
+    _, _, inv = incident
+    f = inv.finding("hypotheses")
+    assert f is not None
+    hyps = f.evidence["hypotheses"]
+    assert hyps[0]["cause"] == inv.verdict.cause
+    if len(hyps) > 1:
+        assert "runner-up" in f.decision
+        assert hyps[1]["support"] <= hyps[0]["support"]
+
+
+def test_dashboard_shows_the_alternatives(incident):
+    from hawknb.widgets.dashboard import hypotheses_view
+
+    _, _, inv = incident
+    html = hypotheses_view(inv).value
+    assert "chosen" in html
+    assert inv.verdict.cause in html
+    if len(inv.finding("hypotheses").evidence["hypotheses"]) > 1:
+        assert "runner-up" in html
