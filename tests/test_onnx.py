@@ -247,7 +247,7 @@ def test_sklearn_onnx_snapshot_goes_through_triage(bad_rollout: Path) -> None:
     assert "not available for onnx snapshots" in steps["weights"].decision
     # activations come from the tree ensemble's intermediate outputs: traced, nothing blew up
     assert steps["activations"].status == "done", steps["activations"]
-    assert "no NaN, inf or extreme activation" in steps["activations"].decision
+    assert steps["activations"].decision.startswith("no NaN, inf, extreme")
     assert not any(f.status == "failed" for f in inv.findings)
 
 

@@ -333,8 +333,8 @@ def _partial_blowup(
         if before:
             diag.reference = before[-1]
             reference = row_magnitudes(ws.load_program(model, before[-1]), x)
-    except (WorkspaceError, ValueError, RuntimeError):
-        return
+    except (WorkspaceError, ValueError, RuntimeError, NotAvailableForFormat):
+        return  # (an ONNX snapshot has no torch graph to replay row by row)
     diag.blowup = find_outlier_rows(current, reference)
     if diag.blowup is not None:
         diag.drivers = rank_drivers(np.nan_to_num(x), diag.blowup.bad, features)

@@ -39,13 +39,13 @@ def _unloadable(path: Path, exc: BaseException) -> WorkspaceError:
     first = str(exc).splitlines()[0] if str(exc) else ""
     return WorkspaceError(
         str(path),
-        "cannot be loaded as an ONNX model",
+        "cannot be loaded as an ONNX model (refused)",
         found=f"{type(exc).__name__}: {first[:200]}",
         fix="re-export the snapshot (torch.onnx.export, skl2onnx.to_onnx)",
     )
 
 
-def _refuse_external_data(path: Path) -> None:
+def refuse_external_data(path: Path) -> None:
     """An ONNX file may keep tensors in other files named by relative paths; a snapshot must
     be self-contained, so one that points elsewhere is refused before onnxruntime reads it."""
     try:
@@ -106,7 +106,7 @@ class OnnxProgram:
             raise _missing_extra() from None
         self.path = Path(path)
         where = str(self.path)
-        _refuse_external_data(self.path)
+        refuse_external_data(self.path)
         try:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3  # errors only: the CLI shows our one-line message

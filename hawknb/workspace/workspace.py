@@ -475,7 +475,7 @@ class Workspace(ServingQueries):
             problems = {}
             for key, path in self._program_files().items():
                 try:
-                    checked_archive(path)
+                    _check_program_statically(path)
                 except WorkspaceError as exc:
                     problems[key] = exc
             self._problems = problems
@@ -647,3 +647,15 @@ def iter_tables(ws: Workspace) -> Iterable[tuple[str, pl.LazyFrame]]:
     for name in c.TABLES:
         if ws.has(name):
             yield name, ws.table(name)
+
+
+def _check_program_statically(path: Path) -> None:
+    """The load-time refusals of a snapshot file, without loading it: a .pt2 archive entry by
+    entry (no pickle beyond tensors, no code), an ONNX file for tensors kept outside it (ONNX
+    holds no pickle)."""
+    if path.suffix == ".onnx":
+        from .onnx_program import refuse_external_data
+
+        refuse_external_data(path)
+    else:
+        checked_archive(path)
