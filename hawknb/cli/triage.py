@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
 def _warnings(inv: Any) -> list[str]:
     """The workspace warnings triage collected (e.g. a model whose features.json is empty),
     printed on stderr so they never change the JSON on stdout."""
-    context = getattr(inv, "context", None)
-    notes = context.get("warnings") if isinstance(context, dict) else None
-    return [str(n) for n in notes] if isinstance(notes, list) else []
+    from ..triage.results import WarningsResult
+
+    got = inv.get(WarningsResult)
+    return [str(n) for n in got.messages] if got is not None else []

@@ -39,6 +39,7 @@ VIEW_CLASS = {
     "weights": "hawknb-modelgraph",
     "activations": "hawknb-modelgraph",
     "training": "hawknb-training, .hawknb-dashboard .hawknb-empty",
+    "hypotheses": "hawknb-hypotheses",
     "verdict": "hawknb-verdict",
 }
 DASH = ".hawknb-dashboard"
@@ -215,6 +216,9 @@ def test_demo_dashboard_steps_views_and_feature_click(make_demo, lab, ui_out: Pa
             assert _attr(view, "data-nodes") == k["lineage_nodes"] > 0
             assert _attr(view, "data-visible-nodes") > 0
             assert view.get_attribute("data-focus") == k["lineage_focus"]
+        elif step == "hypotheses":  # the chosen explanation and why not the runner-up
+            text = view.text_content()
+            assert "chosen" in text and "upstream_data" in text and "runner-up" in text
         elif step == "verdict":
             assert "upstream_data" in view.text_content()
         lab.screenshot(ui_out / f"{i:02d}-{step}.png", f"{DASH} .{VIEW_CLASS[step]}")
