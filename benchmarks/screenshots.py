@@ -36,6 +36,7 @@ SHOTS = {
     "step-snapshot.png": (DASHBOARD_TEST, "*-snapshot.png"),
     "step-features.png": (DASHBOARD_TEST, "*-features.png"),
     "step-lineage.png": (DASHBOARD_TEST, "*-lineage.png"),
+    "step-hypotheses.png": (DASHBOARD_TEST, "*-hypotheses.png"),
     "step-verdict.png": (DASHBOARD_TEST, "*-verdict.png"),
     "report.png": (REPORT_TEST, "report.png"),
 }
