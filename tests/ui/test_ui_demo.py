@@ -44,7 +44,7 @@ VIEW_CLASS = {
 }
 DASH = ".hawknb-dashboard"
 NAV = f"{DASH} .hawknb-navigator"
-LOCAL = ("file:", "blob:", "data:", "about:")
+from _offline import block_network  # noqa: E402  (tests/ui is on sys.path, as for conftest)
 
 
 @dataclass(frozen=True)
@@ -316,16 +316,7 @@ def test_demo_saved_widget_state_renders_offline(make_demo, page, tmp_path: Path
     (lineage,) = [s for s in saved if "_nodes" in s and "focus" in s]
     n_features = len(Workspace.open(demo.workspace).features(verdict["model"]))
 
-    blocked: list[str] = []
-
-    def route(r: Any) -> None:
-        if r.request.url.startswith(LOCAL):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    page.context.route("**/*", route)
+    blocked = block_network(page)
     console = _watch_console(page)
     page.goto(html.resolve().as_uri())
     # the navigator from the saved state: every step, the verdict selected, its view below

@@ -30,7 +30,7 @@ from _hostile import Hostile, make_hostile  # noqa: E402
 
 pytestmark = pytest.mark.ui
 
-LOCAL = ("file:", "blob:", "data:", "about:")
+from _offline import block_network  # noqa: E402  (tests/ui is on sys.path, as for conftest)
 
 #: markup that only a parsed payload can have put into the page (all payloads carry "-<n>")
 _SCAN_JS = """
@@ -116,16 +116,7 @@ def test_offline_report_runs_no_payload(hostile: Hostile, page: Any, tmp_path: P
     assert rep.verdict["model"] in hostile.names["model"].values()
     assert rep.verdict["upstream"][0] in hostile.names["node"].values()
     dialogs, errors = _watch(page)
-    blocked: list[str] = []
-
-    def route(r: Any) -> None:
-        if r.request.url.startswith(LOCAL):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    page.context.route("**/*", route)
+    blocked = block_network(page)
     page.goto(rep.path.resolve().as_uri())
     # the dashboard has rendered its first view (the verdict) before anything is clicked
     page.wait_for_selector(".hawknb-dashboard .hawknb-navigator[data-selected]", timeout=30_000)

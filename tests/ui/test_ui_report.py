@@ -15,26 +15,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
+from _offline import block_network  # noqa: E402  (tests/ui is on sys.path, as for conftest)
 from test_notebooks import simulated  # noqa: E402
 from test_report import executed_navigator_notebook, executed_widget_notebook  # noqa: E402
-
-LOCAL = ("file:", "blob:", "data:", "about:")
 
 
 def _open_offline(page: Any, html: Path) -> tuple[list[str], list[str]]:
     """Open a report with every non-local request aborted; return (blocked, console errors)."""
-    blocked: list[str] = []
+    blocked = block_network(page)
     errors: list[str] = []
-
-    def route(r: Any) -> None:
-        url = r.request.url
-        if url.startswith(LOCAL):
-            r.continue_()
-        else:
-            blocked.append(url)
-            r.abort()
-
-    page.context.route("**/*", route)
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(html.resolve().as_uri())
