@@ -8,25 +8,22 @@ a colour the view does not draw.
 from __future__ import annotations
 
 import colorsys
-import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from _cases import simulated_case
 
 import hawknb
-from hawknb.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
-    root = tmp_path_factory.mktemp("contra")
-    simulate(root / "ws", incident="upstream_data", seed=0, truth_path=root / "truth.json")
-    truth = json.loads((root / "truth.json").read_text())
-    return hawknb.investigate(root / "ws"), truth
+    ws, truth = simulated_case(tmp_path_factory, "contra", "upstream_data", 0)
+    return hawknb.investigate(ws), truth
 
 
 def test_blast_radius_counts_the_models_that_read_the_changed_features(case):

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
+from _cases import simulated_case
 
 import hawknb
-from hawknb.simulate import simulate
 from hawknb.widgets.dashboard import Dashboard
 
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dash")
-    simulate(root / "ws", incident="feature_coverage", seed=2, truth_path=root / "truth.json")
-    truth = json.loads((root / "truth.json").read_text())
-    return hawknb.investigate(root / "ws"), truth
+    ws, truth = simulated_case(tmp_path_factory, "dash", "feature_coverage", 2)
+    return hawknb.investigate(ws), truth
 
 
 @pytest.fixture(scope="module")
 def snapshot_case(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dash_snap")
-    simulate(root / "ws", incident="activation_blowup", seed=2, truth_path=root / "truth.json")
-    truth = json.loads((root / "truth.json").read_text())
-    return hawknb.investigate(root / "ws"), truth
+    ws, truth = simulated_case(tmp_path_factory, "dash_snap", "activation_blowup", 2)
+    return hawknb.investigate(ws), truth
 
 
 def test_every_step_has_a_view_with_content(upstream):

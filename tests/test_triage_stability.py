@@ -4,15 +4,14 @@ explains."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
+from _cases import simulated_case
 
 import hawknb
-from hawknb.simulate import simulate
 
 
 def _key(inv: hawknb.Investigation) -> tuple:
@@ -23,10 +22,8 @@ def _key(inv: hawknb.Investigation) -> tuple:
 @pytest.fixture(scope="module", params=[("bad_snapshot", 3), ("upstream_data", 4)])
 def incident(request, tmp_path_factory):
     kind, seed = request.param
-    root = tmp_path_factory.mktemp(f"stab_{kind}")
-    simulate(root / "ws", incident=kind, seed=seed, truth_path=root / "truth.json")
-    truth = json.loads((root / "truth.json").read_text())
-    ws = hawknb.Workspace.open(root / "ws")
+    path, truth = simulated_case(tmp_path_factory, f"stab_{kind}", kind, seed)
+    ws = hawknb.Workspace.open(path)
     return ws, truth, hawknb.triage(ws, progress=False)
 
 
