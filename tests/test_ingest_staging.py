@@ -50,9 +50,11 @@ def test_a_lock_held_too_long_is_a_one_line_error(tmp_path: Path, monkeypatch) -
     first.start()
     try:
         assert entered.wait(10)
-        with pytest.raises(IngestError, match=r"another ingest .* still running") as err:
-            with staged(target, ["b.txt"]):
-                pass
+        with (
+            pytest.raises(IngestError, match=r"another ingest .* still running") as err,
+            staged(target, ["b.txt"]),
+        ):
+            pass
         assert "\n" not in str(err.value)
         assert LOCK_WAIT_ENV in str(err.value)
     finally:
