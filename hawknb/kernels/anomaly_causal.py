@@ -19,6 +19,10 @@ leaves everything seen so far by more than ``spatial_tol`` of the range seen so 
 Numenta's NAB detector does): a slow drift or a new plateau never looks like a spike, yet the
 first value beyond the history's envelope is exactly what an operator wants to hear about.
 
+A fifth, context-novelty signal (:mod:`hawknb.kernels.anomaly_context`) fires on the first
+never-seen sequence of coarse value levels in ``memory`` rows: it catches a changed *pattern*
+(a daily curve with a new shape) whose single values stay inside the usual spread.
+
 After a firing the next ``suppress`` rows are silenced: one alert per incident.
 """
 
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from .anomaly_context import context_novelty
 from .anomaly_core import detect_period, fill_missing, shift, trailing_robust_z
 
 
@@ -50,6 +55,9 @@ class CausalConfig:
     fire_at: float = 0.5  # score (record ratio 1.0) that counts as a firing for suppression
     spatial_tol: float = 0.02  # range novelty: beyond the seen range by this share (<0 disables)
     spatial_ratio: float = 1.5  # record ratio given to a range-novel row (score 0.6)
+    context_bins: int = 8  # context novelty: range slices of the levels (0 disables)
+    context_orders: tuple[int, ...] = (2, 3, 4, 5)  # lengths of the level sequences checked
+    context_ratio: float = 1.2  # record ratio given to a context-novel row (score 0.55)
 
 
 def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
@@ -97,6 +105,15 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         r = lz / np.fmax(past, floor)
         # strict records: a tie with the recent maximum stays below the firing ratio 1
         ratio = np.fmax(ratio, np.where(r > 1.0, r, np.fmin(r, 0.999)))
+    if cfg.context_bins > 0:
+        novel = context_novelty(
+            x,
+            bins=cfg.context_bins,
+            orders=cfg.context_orders,
+            memory=cfg.memory,
+            warmup=cfg.warmup,
+        )
+        ratio = np.where(novel, np.fmax(ratio, cfg.context_ratio), ratio)
     if cfg.spatial_tol >= 0:
         novel = range_novelty(x) > cfg.spatial_tol
         novel[: cfg.warmup] = False
