@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -185,6 +186,20 @@ def test_slow_drift_out_of_range_is_flagged_early_by_range_novelty():
     assert fire_off.size == 0 or fire_on[0] < fire_off[0]  # earlier than the spike signals
     # new extremes of the stationary noise are rare once some history exists
     assert (on[500:2000] >= 0.5).sum() <= 3
+
+
+def test_range_novelty_needs_a_larger_excursion_while_the_series_is_young():
+    # only range novelty can fire: no record beats z_min = 1e9, no context novelty
+    young = CausalConfig(z_min=1e9, context_bins=0, suppress=0)
+    flat = replace(young, memory=1)  # the tolerance is widened only below `memory` rows seen
+    early_young = early_flat = 0
+    for seed in range(5):
+        x = np.random.default_rng(seed).normal(size=3000)
+        early_young += int((causal_scores(x, young)[100:400] >= 0.5).sum())
+        early_flat += int((causal_scores(x, flat)[100:400] >= 0.5).sum())
+        x[400:] += 8.0  # a jump far outside the young range still fires at once
+        assert causal_scores(x, young)[400] >= 0.5
+    assert early_young == 0 < early_flat
 
 
 @pytest.mark.parametrize("seed", range(3))

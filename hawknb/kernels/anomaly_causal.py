@@ -18,6 +18,8 @@ of a flat or quantized series) is not news. A fourth, range-novelty signal fires
 leaves everything seen so far by more than ``spatial_tol`` of the range seen so far (as
 Numenta's NAB detector does): a slow drift or a new plateau never looks like a spike, yet the
 first value beyond the history's envelope is exactly what an operator wants to hear about.
+While fewer than ``memory`` rows are seen the tolerance is wider (new extremes are common in a
+young series).
 
 A fifth, context-novelty signal (:mod:`hawknb.kernels.anomaly_context`) fires on the first
 never-seen sequence of coarse value levels in ``memory`` rows: it catches a changed *pattern*
@@ -115,7 +117,7 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         )
         ratio = np.where(novel, np.fmax(ratio, cfg.context_ratio), ratio)
     if cfg.spatial_tol >= 0:
-        novel = range_novelty(x) > cfg.spatial_tol
+        novel = range_novelty(x) > _range_tolerance(n, cfg)
         novel[: cfg.warmup] = False
         ratio = np.where(novel, np.fmax(ratio, cfg.spatial_ratio), ratio)
     score = ratio / (1.0 + ratio)
@@ -123,6 +125,18 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
     if cfg.suppress > 0:
         score = _suppress(score, cfg.fire_at, cfg.suppress)
     return score
+
+
+def _range_tolerance(n: int, cfg: CausalConfig) -> np.ndarray:
+    """``spatial_tol``, widened while fewer than ``memory`` rows are seen.
+
+    Why: a young series sets new extremes often (a new maximum among h rows has chance 1/h),
+    and its range is still small, so a 2% excursion is no news at row 200. The factor
+    (memory / rows seen)^2 makes the first rows after the warm-up need a large excursion and
+    falls to 1 once the history is as long as the record memory.
+    """
+    seen = np.arange(n, dtype=float).clip(min=1.0)
+    return cfg.spatial_tol * np.fmax(1.0, cfg.memory / seen) ** 2
 
 
 def range_novelty(x: np.ndarray) -> np.ndarray:
