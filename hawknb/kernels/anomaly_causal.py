@@ -53,6 +53,7 @@ class CausalConfig:
     max_period: int = 2100
     memory: int = 1000  # rows over which a surprise must be a record
     z_min: float = 4.0  # a surprise below this robust z is never a record
+    young_margin: float = 0.05  # reference raised by this x ln(memory / rows seen) when young
     suppress: int = 100  # rows silenced after a firing
     fire_at: float = 0.5  # score (record ratio 1.0) that counts as a firing for suppression
     spatial_tol: float = 0.02  # range novelty: beyond the seen range by this share (<0 disables)
@@ -95,18 +96,8 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         z = trailing_robust_z(resid, cfg.window, min_samples=cfg.min_samples, sd_floor=cfg.sd_floor)
         signals.append(cfg.season_weight * np.abs(z))
     ratio = np.zeros(n)
-    floor = np.log1p(cfg.z_min)
     for z in signals:
-        lz = np.log1p(z)
-        # a signal's first rows rest on little history (and the seasonal one starts late):
-        # they neither score nor set the reference
-        live = np.flatnonzero(z)
-        start = int(live[0]) if live.size else n
-        lz[: start + cfg.warmup] = 0.0
-        past = shift(pl.Series(lz).rolling_max(cfg.memory, min_samples=1).to_numpy(), 1, 0.0)
-        r = lz / np.fmax(past, floor)
-        # strict records: a tie with the recent maximum stays below the firing ratio 1
-        ratio = np.fmax(ratio, np.where(r > 1.0, r, np.fmin(r, 0.999)))
+        ratio = np.fmax(ratio, _record_ratio(z, cfg))
     if cfg.context_bins > 0:
         novel = context_novelty(
             x,
@@ -125,6 +116,28 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
     if cfg.suppress > 0:
         score = _suppress(score, cfg.fire_at, cfg.suppress)
     return score
+
+
+def _record_ratio(z: np.ndarray, cfg: CausalConfig) -> np.ndarray:
+    """log1p(z) over its maximum in the previous ``memory`` rows (> 1: a strict record).
+
+    While a signal has fewer than ``memory`` rows of history, its maximum so far understates
+    the maximum of a full memory, so the reference is raised by
+    ``young_margin`` x ln(memory / rows seen): a young series needs a clearer record.
+    """
+    n = z.size
+    lz = np.log1p(z)
+    # a signal's first rows rest on little history (and the seasonal one starts late):
+    # they neither score nor set the reference
+    live = np.flatnonzero(z)
+    start = int(live[0]) if live.size else n
+    lz[: start + cfg.warmup] = 0.0
+    past = shift(pl.Series(lz).rolling_max(cfg.memory, min_samples=1).to_numpy(), 1, 0.0)
+    seen = (np.arange(n) - start).clip(min=1).astype(float)
+    past *= 1.0 + cfg.young_margin * np.log(np.fmax(1.0, cfg.memory / seen))
+    r = lz / np.fmax(past, np.log1p(cfg.z_min))
+    # strict records: a tie with the recent maximum stays below the firing ratio 1
+    return np.where(r > 1.0, r, np.fmin(r, 0.999))
 
 
 def _range_tolerance(n: int, cfg: CausalConfig) -> np.ndarray:
