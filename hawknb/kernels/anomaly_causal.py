@@ -50,6 +50,7 @@ class CausalConfig:
     level_scales: tuple[int, ...] = (3, 9, 27)  # rows of the short medians of the level signals
     season_weight: float = 1.0  # 0 disables the seasonal signal
     n_seasons: int = 3
+    season_min_acf: float = 0.6  # autocorrelation a period needs (a weak one only adds noise)
     max_period: int = 2100
     memory: int = 1000  # rows over which a surprise must be a record
     z_min: float = 4.0  # a surprise below this robust z is never a record
@@ -78,7 +79,9 @@ def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
             out[seg] = x[seg] - base
         if c >= 64:
             # the period used from row c on is decided from rows < c only
-            period = detect_period(x[:c], max_lag=min(c // 3, cfg.max_period))
+            period = detect_period(
+                x[:c], max_lag=min(c // 3, cfg.max_period), min_acf=cfg.season_min_acf
+            )
         start = c
     return out
 
