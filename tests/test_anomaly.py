@@ -202,6 +202,23 @@ def test_range_novelty_needs_a_larger_excursion_while_the_series_is_young():
     assert early_young == 0 < early_flat
 
 
+def test_young_series_need_a_clearer_record_and_only_while_young():
+    # heavy tails: while fewer than `memory` rows are seen, chance records are common
+    base = CausalConfig(spatial_tol=-1.0, context_bins=0, season_weight=0.0, suppress=0)
+    flat = replace(base, young_margin=0.0)
+    young_fires = flat_fires = 0
+    for seed in range(8):
+        x = np.random.default_rng(seed).standard_t(2, size=3000)
+        x[300] = 1000.0  # a real spike fires anyway
+        on, off = causal_scores(x, base), causal_scores(x, flat)
+        assert on[300] >= 0.5
+        young_fires += int((on[101:1000] >= 0.5).sum())
+        flat_fires += int((off[101:1000] >= 0.5).sum())
+        # past `memory` rows of history the margin is gone: identical scores
+        np.testing.assert_array_equal(on[1200:], off[1200:])
+    assert young_fires < flat_fires
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_lasting_moderate_shift_is_a_record_at_a_longer_level_scale(seed):
     # bursts of 6 rows at +10 sd set a high bar for the point and short level signals; a lasting
