@@ -219,6 +219,35 @@ def test_young_series_need_a_clearer_record_and_only_while_young():
     assert young_fires < flat_fires
 
 
+def test_decayed_max_known_values_and_causal():
+    from hawknb.kernels.anomaly_causal import _decayed_max
+
+    lz = np.array([0.0, 2.0, 0.0, 0.0, 1.5, 0.0])
+    # half-life 1 row: 2.0 seen at row 1 is worth 2, 1, 0.5 at rows 2, 3, 4; 1.5 wins at row 5
+    np.testing.assert_allclose(_decayed_max(lz, 1.0), [0, 0, 2, 1, 0.5, 1.5])
+    x = np.abs(np.random.default_rng(0).standard_t(2, 500))
+    full = _decayed_max(x, 50.0)
+    np.testing.assert_allclose(_decayed_max(x[:200], 50.0), full[:200])
+    assert np.all(full[1:] >= x[:-1] - 1e-12)  # never below the previous row
+
+
+def test_old_large_events_still_raise_the_bar_in_a_long_series():
+    # huge bursts early, then ordinary heavy-tailed noise: a new 1000-row maximum of the noise
+    # is no news while the bursts are remembered (half-life), but is one without the memory
+    only = dict(spatial_tol=-1.0, context_bins=0, season_weight=0.0)
+    fading = CausalConfig(**only)
+    forgetful = CausalConfig(record_half_life=0.0, **only)
+    late_fading = late_forgetful = 0
+    for seed in range(4):
+        x = np.random.default_rng(seed).standard_t(3, size=12000)
+        x[[300, 700, 1100]] += 300.0
+        late_fading += int((causal_scores(x, fading)[2500:] >= 0.5).sum())
+        late_forgetful += int((causal_scores(x, forgetful)[2500:] >= 0.5).sum())
+        x[8000] += 1000.0  # a new largest event still fires (unsuppressed: a chance record
+        assert causal_scores(x, replace(fading, suppress=0))[8000] >= 0.5  # may precede it)
+    assert late_fading < late_forgetful
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_lasting_moderate_shift_is_a_record_at_a_longer_level_scale(seed):
     # bursts of 6 rows at +10 sd set a high bar for the point and short level signals; a lasting

@@ -54,6 +54,7 @@ class CausalConfig:
     max_period: int = 2100
     memory: int = 1000  # rows over which a surprise must be a record
     z_min: float = 4.0  # a surprise below this robust z is never a record
+    record_half_life: float = 8000.0  # older maxima still count, halved every this many rows
     young_margin: float = 0.05  # reference raised by this x ln(memory / rows seen) when young
     suppress: int = 100  # rows silenced after a firing
     fire_at: float = 0.5  # score (record ratio 1.0) that counts as a firing for suppression
@@ -124,6 +125,8 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
 def _record_ratio(z: np.ndarray, cfg: CausalConfig) -> np.ndarray:
     """log1p(z) over its maximum in the previous ``memory`` rows (> 1: a strict record).
 
+    Older maxima count too, fading with ``record_half_life`` (see :func:`_decayed_max`).
+
     While a signal has fewer than ``memory`` rows of history, its maximum so far understates
     the maximum of a full memory, so the reference is raised by
     ``young_margin`` x ln(memory / rows seen): a young series needs a clearer record.
@@ -136,11 +139,32 @@ def _record_ratio(z: np.ndarray, cfg: CausalConfig) -> np.ndarray:
     start = int(live[0]) if live.size else n
     lz[: start + cfg.warmup] = 0.0
     past = shift(pl.Series(lz).rolling_max(cfg.memory, min_samples=1).to_numpy(), 1, 0.0)
+    if cfg.record_half_life > 0:
+        past = np.fmax(past, _decayed_max(lz, cfg.record_half_life))
     seen = (np.arange(n) - start).clip(min=1).astype(float)
     past *= 1.0 + cfg.young_margin * np.log(np.fmax(1.0, cfg.memory / seen))
     r = lz / np.fmax(past, np.log1p(cfg.z_min))
     # strict records: a tie with the recent maximum stays below the firing ratio 1
     return np.where(r > 1.0, r, np.fmin(r, 0.999))
+
+
+def _decayed_max(lz: np.ndarray, half_life: float) -> np.ndarray:
+    """max over j < i of lz[j] * 2 ** (-(i - 1 - j) / half_life) per row i (0 at row 0).
+
+    The previous row counts in full, as in the rolling maximum it is combined with.
+
+    Why: a record of the last ``memory`` rows that stays far below a large event of a few
+    thousand rows ago is little news in a long, heavy-tailed series (a new 1000-row maximum
+    turns up every few days by chance); older events fade with the half-life. Computed in
+    log space as a cumulative maximum, so it stays vectorized.
+    """
+    n = lz.size
+    step = np.log(2.0) / half_life
+    idx = np.arange(n, dtype=float)
+    with np.errstate(divide="ignore"):
+        best = np.maximum.accumulate(np.log(lz) + idx * step)  # -inf where lz == 0
+    out = np.exp(shift(best, 1, -np.inf) - (idx - 1.0) * step)
+    return np.nan_to_num(out, nan=0.0)
 
 
 def _range_tolerance(n: int, cfg: CausalConfig) -> np.ndarray:
