@@ -337,16 +337,18 @@ def trace_activations(
     with torch.no_grad():
         try:
             instrumented(pg.module)(*args, tracer)
+            tracer.finish()
         except Exception:
             _Namer(pg.module, garbage_collect_values=True).run(*args)  # raises, naming the node
             raise  # the replay ran: keep the first error
 
+    shapes, dtypes, stats = tracer.shapes, tracer.dtypes, tracer.stats
     nodes = tuple(
         NodeTrace(
             **info,
-            shape=tracer.shapes.get(info["name"]),
-            dtype=tracer.dtypes.get(info["name"]),
-            stats=tracer.stats.get(info["name"]),
+            shape=tuple(shapes[info["name"]]) if info["name"] in shapes else None,
+            dtype=_dtype_name(dtypes.get(info["name"])),
+            stats=stats.get(info["name"]),
         )
         for info in static
     )
@@ -363,6 +365,10 @@ def trace_activations(
         unit_bad=tracer.unit_bad,
         program=program,
     )
+
+
+def _dtype_name(dtype: torch.dtype | None) -> str | None:
+    return None if dtype is None else str(dtype).removeprefix("torch.")
 
 
 _Layout = tuple[tuple[dict[str, Any], ...], tuple[tuple[str, str], ...], tuple[str, ...]]
