@@ -130,7 +130,8 @@ def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tup
 
 def _sum_sq(v: np.ndarray) -> tuple[float, float]:
     """(sum, sum of squares): torch's cascade sum, BLAS dot (both ~one elementwise op)."""
-    return float(torch.from_numpy(v).sum()), float(np.dot(v, v))
+    with np.errstate(over="ignore"):  # a float32 overflow is redone in float64
+        return float(torch.from_numpy(v).sum()), float(np.dot(v, v))
 
 
 def _step(n: int, shape: tuple[int, ...]) -> int:
