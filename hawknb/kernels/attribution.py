@@ -287,9 +287,9 @@ def _attributions(
     base = baseline.astype(np.float32).tolist()
     chunk = max(1, min(batch_size, n))
     group = max(1, min(f, batch_size // chunk))
-    preds = torch.cat([fwd(x[s : s + chunk]) for s in range(0, n, chunk)]).double()
-    attrs_t = torch.empty(f, n, dtype=torch.float64)  # feature-major: contiguous writes
-    buf = torch.empty(group, chunk, f, dtype=torch.float32)
+    preds = torch.cat([fwd(x[s : s + chunk]) for s in range(0, n, chunk)])
+    attrs_t = torch.empty(f, n)  # feature-major: each call's differences are one contiguous write
+    buf = torch.empty(group, chunk, f)
     for start in range(0, n, chunk):
         xb = x[start : start + chunk]
         xbt = xb.T.contiguous()  # the columns to restore, read contiguously
@@ -299,13 +299,15 @@ def _attributions(
         p0 = preds[start : start + c]
         for j0 in range(0, f, group):
             g = min(group, f - j0)
-            for k in range(g):
-                view[k, :, j0 + k] = base[j0 + k]
+            cols = [view.select(0, k).select(1, j0 + k) for k in range(g)]  # strided [c] views
+            for k, col in enumerate(cols):
+                col.fill_(base[j0 + k])
             out = fwd(view[:g].reshape(-1, f)).view(g, c)
             torch.sub(p0, out, out=attrs_t[j0 : j0 + g, start : start + c])
-            for k in range(g):  # undo this group's ablation
-                view[k, :, j0 + k] = xbt[j0 + k]
-    return attrs_t.numpy().T, preds.numpy()  # [n, f], feature-major in memory
+            for k, col in enumerate(cols):  # undo this group's ablation
+                col.copy_(xbt[j0 + k])
+    # float32 differences, as captum's; [n, f] float64, feature-major in memory
+    return attrs_t.numpy().T.astype(np.float64), preds.double().numpy()
 
 
 def _finite_rows(a: np.ndarray, p: np.ndarray) -> np.ndarray:
