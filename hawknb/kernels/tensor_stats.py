@@ -8,14 +8,16 @@ as much as one elementwise op each, while ``torch.aminmax`` costs two, ``std_mea
 elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. Hence:
 
 - a tensor of more than :data:`SMALL` values costs one min, one max, one sum and one sum of
-  squares (a dot product); min/max propagate NaN and show inf, so finite extremes prove an
-  all-finite tensor and NaN/inf are only counted when they are not;
+  squares (a dot product), taken block by block (:data:`BLOCK` values, within a core's L2
+  cache) so that a tensor bigger than the cache is read from memory once, not four times;
+  min/max propagate NaN and show inf, so finite extremes prove an all-finite block and NaN/inf
+  are only counted in blocks where they are not;
 - tensors of at most :data:`SMALL` values (parameters, per-row outputs, the layers of a small
   model) are summarized together: one concatenation into a float64 buffer and segmented
   reductions (``np.minimum.reduceat``, ...) over it, so a few hundred of them cost a handful of
   calls instead of a few per tensor; their moments are exact two-pass float64 moments;
-- histograms bin with a multiply, a clip and one ``bincount`` (all small tensors' histograms in
-  one call, segment-offset bins), on an evenly strided sample of ~32k values for bigger tensors
+- histograms bin with a multiply and one ``bincount`` (all small tensors' histograms in one
+  call, segment-offset bins), on an evenly strided sample of ~32k values for bigger tensors
   (the shape is what is displayed).
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "BLOCK",
     "HIST_SAMPLE",
     "SMALL",
     "RowUnitBad",
@@ -109,29 +112,75 @@ def _edges(lo: float, hi: float, bins: int) -> tuple[float, ...]:
     return tuple((lo * (1.0 - f) + top * f).tolist())  # never overflows, ends exact
 
 
-# -- tensors above SMALL: one min, max, sum and dot -------------------------------------------
+# -- tensors above SMALL: one min, max, sum and dot per cache-sized block ---------------------
+#: big tensors are reduced in blocks of this many values (512 KiB of float32, within a core's
+#: L2): the four reductions of a block read it from memory once, not four times
+BLOCK = 1 << 17
+
+
 def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tuple[float, float]:
-    """mean and std of ``count`` values from their sum ``s`` and sum of squares ``q``.
-
-    ``v`` holds the values plus ``zeroed`` zeros (non-finite entries replaced by 0); it is only
-    read again when the shortcut variance cancels or the float32 sums overflowed.
+    """mean and std of the ``count`` finite values of ``v`` from their sum ``s`` and sum of
+    squares ``q``; ``zeroed`` values of ``v`` are NaN/inf (treated as 0 in ``s`` and ``q``).
+    ``v`` is only read again when the float32 sums overflowed or the shortcut variance
+    cancels (``mean^2`` dwarfs it), in float64 around the mean.
     """
-    if not (math.isfinite(s) and math.isfinite(q)):  # float32 overflow: redo in float64
-        v = v.astype(np.float64)
-        s, q = float(v.sum()), float(np.dot(v, v))
+    if not (math.isfinite(s) and math.isfinite(q)) or (q / count - (s / count) ** 2) < _CANCEL * (
+        q / count
+    ):
+        y = v.astype(np.float64)
+        if zeroed:
+            y[~np.isfinite(y)] = 0.0
+        s = float(y.sum())
+        mean = s / count
+        y -= mean
+        var = max(float(np.dot(y, y)) - zeroed * mean * mean, 0.0) / count
+        return mean, math.sqrt(var)
     mean = s / count
-    ex2 = q / count
-    var = ex2 - mean * mean
-    if var < _CANCEL * ex2:  # cancellation: centre first (zeros contribute zeroed * mean^2)
-        d = v.astype(np.float64) - mean
-        var = max(float(np.dot(d, d)) - zeroed * mean * mean, 0.0) / count
-    return mean, math.sqrt(max(var, 0.0))
+    return mean, math.sqrt(max(q / count - mean * mean, 0.0))
 
 
-def _sum_sq(v: np.ndarray) -> tuple[float, float]:
-    """(sum, sum of squares): torch's cascade sum, BLAS dot (both ~one elementwise op)."""
+def _block_moments(b: np.ndarray) -> tuple[float, float, float, float, int, int]:
+    """(min, max, sum, sum of squares, finite count, NaN count) of one block, over its finite
+    values (min/max NaN when it has none): four reductions, NaN/inf counted only when the
+    min/max show some."""
+    lo, hi = float(b.min()), float(b.max())
     with np.errstate(over="ignore"):  # a float32 overflow is redone in float64
-        return float(torch.from_numpy(v).sum()), float(np.dot(v, v))
+        if math.isfinite(lo) and math.isfinite(hi):
+            return lo, hi, float(torch.from_numpy(b).sum()), float(np.dot(b, b)), b.size, 0
+        nan = int(np.count_nonzero(np.isnan(b)))
+        finite = int(np.count_nonzero(np.isfinite(b))) if nan < b.size else 0
+        if finite == 0:
+            return _NAN, _NAN, 0.0, 0.0, 0, nan
+        y = torch.from_numpy(b).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0).numpy()
+        lo, hi = _finite_extreme(b, y, True), _finite_extreme(b, y, False)
+        return lo, hi, float(torch.from_numpy(y).sum()), float(np.dot(y, y)), finite, nan
+
+
+def _big_stats(
+    v: np.ndarray, shape: tuple[int, ...], bins: int, bounds: tuple[float, float] | None
+) -> TensorStats:
+    n = v.size
+    if bounds is not None:  # known finite extremes: only the sums are left
+        lo, hi = bounds
+        with np.errstate(over="ignore"):
+            parts = [
+                (lo, hi, float(torch.from_numpy(b).sum()), float(np.dot(b, b)), b.size, 0)
+                for b in (v[i : i + BLOCK] for i in range(0, n, BLOCK))
+            ]
+    else:
+        parts = [_block_moments(v[i : i + BLOCK]) for i in range(0, n, BLOCK)]
+    finite = sum(p[4] for p in parts)
+    nan_count = sum(p[5] for p in parts)
+    inf_count = n - finite - nan_count
+    if finite == 0:
+        return TensorStats(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
+    lo = min(p[0] for p in parts if p[4])
+    hi = max(p[1] for p in parts if p[4])
+    s, q = sum(p[2] for p in parts), sum(p[3] for p in parts)
+    mean, std = _mean_std(v, s, q, finite, n - finite)
+    hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
+    max_abs = max(abs(lo), abs(hi)) if finite == n else math.inf
+    return TensorStats(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
 
 
 def _step(n: int, shape: tuple[int, ...]) -> int:
@@ -194,36 +243,6 @@ def _finite_extreme(v: np.ndarray, y: np.ndarray, lowest: bool) -> float:
     fill = _F32_MAX if lowest else -_F32_MAX
     w = torch.from_numpy(v).nan_to_num(nan=fill, posinf=fill, neginf=fill).numpy()
     return float(w.min() if lowest else w.max())
-
-
-def _nonfinite_stats(v: np.ndarray, shape: tuple[int, ...], bins: int) -> TensorStats:
-    """Stats of a big tensor holding NaN/inf: numpy counts, moments of a zero-filled copy."""
-    n = v.size
-    nan_count = int(np.count_nonzero(np.isnan(v)))
-    finite = int(np.count_nonzero(np.isfinite(v))) if nan_count < n else 0
-    inf_count = n - finite - nan_count
-    if finite == 0:
-        return TensorStats(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
-    y = torch.from_numpy(v).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0).numpy()
-    lo, hi = _finite_extreme(v, y, True), _finite_extreme(v, y, False)
-    s, q = _sum_sq(y)
-    mean, std = _mean_std(y, s, q, finite, n - finite)
-    hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
-    return TensorStats(n, nan_count, inf_count, lo, hi, mean, std, math.inf, hist)
-
-
-def _big_stats(
-    v: np.ndarray, shape: tuple[int, ...], bins: int, bounds: tuple[float, float] | None
-) -> TensorStats:
-    n = v.size
-    lo, hi = bounds if bounds is not None else (float(v.min()), float(v.max()))
-    # min/max propagate NaN and show inf: finite extremes prove an all-finite tensor
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return _nonfinite_stats(v, shape, bins)
-    s, q = _sum_sq(v)
-    mean, std = _mean_std(v, s, q, n, 0)
-    hist = _histogram(v, shape, lo, hi, bins, n) if bins > 0 else None
-    return TensorStats(n, 0, 0, lo, hi, mean, std, max(abs(lo), abs(hi)), hist)
 
 
 def tensor_stats(
