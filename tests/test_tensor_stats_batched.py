@@ -13,7 +13,7 @@ import torch
 
 from hawknb.kernels.activations import trace_activations
 from hawknb.kernels.graph import program_graph
-from hawknb.kernels.tensor_stats import HIST_SAMPLE, SMALL, batch_stats, tensor_stats
+from hawknb.kernels.tensor_stats import BLOCK, HIST_SAMPLE, SMALL, batch_stats, tensor_stats
 
 
 def _numpy_stats(a: np.ndarray) -> tuple[int, int, float, float, float, float]:
@@ -165,3 +165,26 @@ def test_trace_derived_stats_equal_direct_stats(poison: bool) -> None:
             assert n_stats == direct, n.name
         else:
             assert n.stats == direct, n.name
+
+
+def test_blocks_of_a_big_tensor_combine_exactly() -> None:
+    # finite block, all-NaN block, a block holding inf and the minimum, a partial last block
+    # holding the maximum: the per-block reductions must combine into the whole's stats
+    rng = np.random.default_rng(5)
+    a = rng.normal(0, 1, 3 * BLOCK + 17).astype(np.float32)
+    a[BLOCK : 2 * BLOCK] = np.nan
+    a[2 * BLOCK + 3] = np.inf
+    a[2 * BLOCK + 9] = -50.0
+    a[-1] = 40.0
+    nan, inf, lo, hi, mean, std = _numpy_stats(a)
+    twice = torch.from_numpy(np.stack([a, a])).t()  # non-contiguous: flattened by a copy
+    for x, k in ((torch.from_numpy(a), 1), (twice, 2)):
+        s = tensor_stats(x)
+        assert (s.nan_count, s.inf_count, s.min, s.max) == (k * nan, k * inf, -50.0, 40.0)
+        assert (lo, hi) == (-50.0, 40.0)
+        assert s.mean == pytest.approx(mean, rel=1e-4, abs=1e-6)
+        assert s.std == pytest.approx(std, rel=1e-5)
+    clean = np.abs(a[2 * BLOCK + 10 :])  # finite, >= 0: the ReLU bounds path
+    direct = tensor_stats(torch.from_numpy(clean))
+    bounded = tensor_stats(torch.from_numpy(clean), bounds=(float(clean.min()), 40.0))
+    assert bounded == direct
