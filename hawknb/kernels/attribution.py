@@ -245,9 +245,10 @@ def resolve_baseline(
             raise ValueError(f"baseline: expected 'median', 'mean' or an array, got '{baseline}'")
         x32 = _as_matrix(X, feature_names, "baseline rows").numpy()
         if np.isfinite(x32).all():  # the common case: a partition per column, no NaN handling
-            xt = np.ascontiguousarray(x32.T, dtype=np.float64)
-            b = np.median(xt, axis=1) if baseline == "median" else xt.mean(axis=1)
-            return b
+            xt = np.ascontiguousarray(x32.T)  # our own copy: partitioned in place
+            if baseline == "median":
+                return np.median(xt, axis=1, overwrite_input=True).astype(np.float64)
+            return xt.mean(axis=1, dtype=np.float64)
         x = np.where(np.isfinite(x32), x32.astype(np.float64), np.nan)
         empty = ~np.isfinite(x).any(axis=0)
         if empty.any():
