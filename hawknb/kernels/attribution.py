@@ -312,7 +312,9 @@ def _attributions(
 
 
 def _finite_rows(a: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return np.isfinite(a).all(axis=1) & np.isfinite(p)
+    """Rows whose attributions and prediction are all finite: a row sum is finite exactly then
+    (attributions of float32 predictions cannot overflow a float64 sum), one reduction."""
+    return np.isfinite(a.sum(axis=1)) & np.isfinite(p)
 
 
 def _topk_mask(values: np.ndarray, k: int) -> np.ndarray:
@@ -358,12 +360,14 @@ def _resampled_means(w: np.ndarray, a: np.ndarray) -> np.ndarray:
     return w @ _block_means(a)
 
 
-def _importance(a: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    af = a if ok.all() else a[ok]
-    if af.shape[0] == 0:
+def _importance(a: np.ndarray, absa: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean |attr|, mean attr) per feature over the finite rows (``absa`` is ``|a|``)."""
+    if not ok.any():
         nanv = np.full(a.shape[1], np.nan)
         return nanv, nanv
-    return np.abs(af).mean(axis=0), af.mean(axis=0)
+    if ok.all():
+        return absa.mean(axis=0), a.mean(axis=0)
+    return absa[ok].mean(axis=0), a[ok].mean(axis=0)
 
 
 def _single(
@@ -378,11 +382,12 @@ def _single(
 ) -> ImportanceResult:
     a, p = _attributions(fwd, x, baseline, batch_size)
     ok = _finite_rows(a, p)
-    imp, mean_attr = _importance(a, ok)
+    absa = np.abs(a)
+    imp, mean_attr = _importance(a, absa, ok)
     stab, k_eff = float("nan"), min(k, len(names))
     if ok.sum() >= 2 and n_bootstrap > 0:
         rng = np.random.default_rng(seed)
-        af = np.abs(a[ok] if not ok.all() else a)
+        af = absa if ok.all() else absa[ok]
         boot = _resampled_means(
             _bootstrap_weights(rng, min(af.shape[0], BOOT_BLOCKS), n_bootstrap), af
         )
