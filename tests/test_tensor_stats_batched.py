@@ -188,3 +188,38 @@ def test_blocks_of_a_big_tensor_combine_exactly() -> None:
     direct = tensor_stats(torch.from_numpy(clean))
     bounded = tensor_stats(torch.from_numpy(clean), bounds=(float(clean.min()), 40.0))
     assert bounded == direct
+
+
+class _SmallThenBig(torch.nn.Module):
+    """A NaN weight in a narrow layer (a kept small value) feeding a wide one (a big value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.narrow = torch.nn.Linear(8, 2)
+        self.wide = torch.nn.Linear(2, 4096)
+        with torch.no_grad():
+            self.narrow.weight[1, 3] = math.nan
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.wide(self.narrow(x)).sum(-1)
+
+
+def test_first_bad_node_is_the_small_one_before_a_big_bad_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hawknb.kernels import trace_run
+    from hawknb.kernels.activations import find_first_anomaly
+
+    x = torch.randn(64, 8)
+    ep = torch.export.export(_SmallThenBig().eval(), (x,))
+    trace = trace_activations(ep, x.numpy())
+    fault = find_first_anomaly(trace)
+    assert fault is not None and fault.node == "linear"  # the narrow layer, 64 x 2 values
+    assert fault.bad_rows == 64 and "linear" in trace.row_max_abs
+    assert fault.bad_units == (1,)
+    # summarizing the kept small values every few entries gives the same trace
+    monkeypatch.setattr(trace_run, "_PENDING_MAX", 10)
+    again = trace_activations(ep, x.numpy())
+    assert [n.stats for n in again.nodes] == [n.stats for n in trace.nodes]
+    assert find_first_anomaly(again).node == "linear"
