@@ -223,3 +223,14 @@ def test_first_bad_node_is_the_small_one_before_a_big_bad_one(
     again = trace_activations(ep, x.numpy())
     assert [n.stats for n in again.nodes] == [n.stats for n in trace.nodes]
     assert find_first_anomaly(again).node == "linear"
+
+
+def test_row_bad_marks_nan_inf_and_extreme_rows() -> None:
+    from hawknb.kernels.activations import _row_bad
+
+    x = torch.zeros(5, 2, 3)
+    x[1, 0, 2] = math.nan
+    x[2, 1, 0] = -math.inf
+    x[3, 1, 1] = 1e7
+    x[4, 0, 0] = 9.9e5
+    assert _row_bad(x, 5, 1e6).tolist() == [False, True, True, True, False]

@@ -451,8 +451,11 @@ def _value_at(program: Any, x: np.ndarray, node: str) -> torch.Tensor:
 
 
 def _row_bad(value: torch.Tensor, n_rows: int, extreme: float) -> np.ndarray:
-    flat = value.detach().reshape(n_rows, -1).to(torch.float32)
-    return (~torch.isfinite(flat) | (flat.abs() >= extreme)).any(dim=1).numpy()
+    """Rows holding NaN/inf or ``|x| >= extreme``: ``not |x| < extreme`` is true for all three,
+    one numpy comparison (torch's bool-producing comparisons are ~8x slower on CPU)."""
+    a = np.abs(value.detach().to(torch.float32).reshape(n_rows, -1).cpu().numpy())
+    with np.errstate(invalid="ignore"):
+        return ~(a < extreme).all(axis=1)
 
 
 def _path(edges: Sequence[tuple[str, str]], src: str, dst: str) -> tuple[str, ...]:
