@@ -169,14 +169,17 @@ def _big_stats(
             ]
     else:
         parts = [_block_moments(v[i : i + BLOCK]) for i in range(0, n, BLOCK)]
-    finite = sum(p[4] for p in parts)
-    nan_count = sum(p[5] for p in parts)
+    if len(parts) == 1:
+        lo, hi, s, q, finite, nan_count = parts[0]
+    else:
+        finite = sum(p[4] for p in parts)
+        nan_count = sum(p[5] for p in parts)
+        lo = min((p[0] for p in parts if p[4]), default=_NAN)
+        hi = max((p[1] for p in parts if p[4]), default=_NAN)
+        s, q = sum(p[2] for p in parts), sum(p[3] for p in parts)
     inf_count = n - finite - nan_count
     if finite == 0:
         return TensorStats(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
-    lo = min(p[0] for p in parts if p[4])
-    hi = max(p[1] for p in parts if p[4])
-    s, q = sum(p[2] for p in parts), sum(p[3] for p in parts)
     mean, std = _mean_std(v, s, q, finite, n - finite)
     hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
     max_abs = max(abs(lo), abs(hi)) if finite == n else math.inf
