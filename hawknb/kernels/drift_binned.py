@@ -40,6 +40,10 @@ from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scal
 
 #: cell width in reference IQRs (the W1 error is at most this)
 GRID_WIDTH = 1e-4
+#: reference values that guess the grid's span and the heavy cells' repeated values
+_SUBSAMPLE = 8192
+#: integer type of cell indices
+_CELL = np.intp
 #: most and fewest cells of a grid
 MAX_CELLS = 1 << 18
 MIN_CELLS = 1 << 10
@@ -49,6 +53,8 @@ _TAILS = (0.001, 0.01, 0.05, 0.25)
 _ATOMS_FROM = 4096
 #: a value repeated this often in a reference cell is counted, not pulled, in the current one
 _ATOM_MIN = 64
+#: up to this many heavy cells with a repeated value, its copies are found by compares
+_ATOM_CHECKS = 3
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class Grid:
         t = np.subtract(x, self.dtype.type(self.base), dtype=self.dtype)
         t *= self.dtype.type(self.inv)
         np.clip(t, 0, self.cells + 1, out=t)
-        return t.astype(np.intp)
+        return t.astype(_CELL)
 
 
 def make_grid(spans: list[tuple[float, float]], scale: float, dtype: np.dtype) -> Grid:
@@ -103,16 +109,34 @@ def make_grid(spans: list[tuple[float, float]], scale: float, dtype: np.dtype) -
     return Grid(float(base), float(inv), cells, dt)
 
 
-def _rough_spans(r: np.ndarray) -> tuple[float, list[tuple[float, float]]]:
-    """The reference's IQR and grid spans from every 8th value: a grid needs only rough
-    numbers (its width is checked against the exact IQR afterwards)."""
-    sub = r[:: 8 if r.size >= 8_000 else 1].astype(np.float64)
+def _rough_spans(r: np.ndarray) -> tuple[float, list[tuple[float, float]], np.ndarray]:
+    """The reference's IQR and grid spans from a subsample of ~8k values (a grid needs only
+    rough numbers: its width is checked against the exact IQR afterwards), and the subsample
+    (it also guesses the repeated values of heavy cells, :func:`_guess_atoms`)."""
+    sub = r[:: max(1, r.size // _SUBSAMPLE)]
     t = len(_TAILS)
-    qs = np.quantile(sub, [0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)])
+    qs = np.quantile(sub.astype(np.float64), [0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)])
     spans = [(float(qs[2 + i]), float(qs[2 + t + i])) for i in range(t)]
     spans.append((float(r.min()), float(r.max())))
     iqr = float(qs[1] - qs[0])
-    return (iqr if iqr > 0 else float(np.std(sub)) or 1.0), spans
+    return (iqr if iqr > 0 else float(np.std(sub)) or 1.0), spans, sub
+
+
+def _guess_atoms(sub: np.ndarray, grid: Grid, heavy: np.ndarray, size: int) -> np.ndarray:
+    """Per cell, the value the subsample repeats most in it, for the heavy cells (NaN
+    elsewhere): a guess that :func:`_pull_known` checks by counting, so a cell that is one
+    point mass (a default, an integer count) is never pulled out and sorted."""
+    atoms = np.full(size, np.nan, dtype=sub.dtype)
+    if heavy.size == 0:
+        return atoms
+    mask = np.zeros(size, dtype=bool)
+    mask[heavy] = True
+    vals, reps = _runs(np.sort(sub[np.take(mask, grid(sub))]))
+    cells = grid(vals)
+    top = np.lexsort((-reps, cells))  # by cell, the most repeated value first
+    first = np.append(True, cells[top][1:] != cells[top][:-1])
+    atoms[cells[top][first]] = vals[top][first]
+    return atoms
 
 
 def _ranks(n: int, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,14 +188,10 @@ def _pulled(
     each cell's repeated value (NaN if none). Copies of a cell's repeated value are counted,
     not sorted: ``atoms`` (NaN where unknown) names them, else each cell's first value is
     tried when many values are pulled out."""
-    sel = wanted[ix]
-    known = ~np.isnan(atoms)
+    known = wanted & ~np.isnan(atoms)
     if known.any():
-        sel &= x != atoms[ix]
-        v, vi = x[sel], ix[sel]
-        n_atoms = np.where(wanted & known, counts - np.bincount(vi, minlength=wanted.size), 0)
-        cells = np.flatnonzero(n_atoms)
-        return (*_merge(*_runs(np.sort(v)), atoms[cells], n_atoms[cells]), atoms)
+        return (*_pull_known(x, ix, wanted, known, counts, atoms), atoms)
+    sel = np.take(wanted, ix)
     v = x[sel]
     if v.size < _ATOMS_FROM:
         return (*_runs(np.sort(v)), atoms)
@@ -186,6 +206,39 @@ def _pulled(
     found[heavy] = first[heavy]
     # no value of the rest is the repeated value of its cell
     return (*_merge(*_runs(np.sort(v[~same])), first[cells], n_same[cells]), found)
+
+
+def _pull_known(
+    x: np.ndarray, ix: np.ndarray, wanted: np.ndarray, known: np.ndarray, counts, atoms
+) -> tuple[np.ndarray, np.ndarray]:
+    """_pulled when the wanted cells' repeated values are known (from the reference): their
+    copies are counted, not pulled. With a few heavy such cells (a default value), one
+    compare over the sample per cell finds the copies (a cell holding nothing else is not
+    pulled at all); with many (integer counts), a gather of each value's cell value does."""
+    heavy = np.flatnonzero(known & (counts >= max(_ATOM_MIN, x.size >> 6)))
+    if heavy.size <= _ATOM_CHECKS:
+        pull = wanted.copy()
+        skip = None
+        for j in heavy:
+            eq = x == atoms[j]
+            if np.count_nonzero(eq) == counts[j]:
+                pull[j] = False
+            elif skip is None:
+                skip = eq
+            else:
+                skip |= eq
+        sel = np.take(pull, ix)
+        if skip is not None:
+            sel &= ~skip
+    else:
+        sel = np.take(wanted, ix)
+        sel &= x != np.take(atoms, ix)
+    v, vi = x[sel], ix[sel]
+    rest = v != atoms[vi]  # NaN (no repeated value) never equals: kept
+    v, vi = v[rest], vi[rest]
+    n_atoms = np.where(known, counts - np.bincount(vi, minlength=wanted.size), 0)
+    cells = np.flatnonzero(n_atoms)
+    return _merge(*_runs(np.sort(v)), atoms[cells], n_atoms[cells])
 
 
 class _Side:
@@ -312,22 +365,35 @@ def _crossings(
 
 def _median_abs_dev(r: np.ndarray, med: float) -> float:
     """np.median(|r - med|), same bits, without partitioning all of it: a subsample brackets
-    the middle ranks, and only the values inside the bracket are partitioned."""
-    a = r.astype(np.float64)
-    a -= med
+    the middle ranks; a rank on either end of the bracket is read off counts (integer data,
+    a point mass), one strictly inside it from a partition of the values in between."""
+    a = np.subtract(r, med, dtype=np.float64)
     np.abs(a, out=a)
     n = a.size
-    k1, k2 = (n - 1) // 2, n // 2
-    if n >= 20_000:
-        lo, hi = np.quantile(a[::8], [0.47, 0.53])
-        inside = a >= lo
-        below = n - int(np.count_nonzero(inside))
-        inside &= a <= hi
-        mid = a[inside]
-        if below <= k1 and k2 < below + mid.size:
-            mid.partition([k1 - below, k2 - below])
-            return float(np.mean(mid[[k1 - below, k2 - below]]))
-    return float(np.median(a))
+    ks = ((n - 1) // 2, n // 2)
+    if n < 20_000:
+        return float(np.median(a))
+    lo, hi = np.quantile(a[:: max(1, n // _SUBSAMPLE)], [0.46, 0.54])
+    lt_lo, le_hi = np.count_nonzero(a < lo), np.count_nonzero(a <= hi)
+    if not (lt_lo <= ks[0] and ks[1] < le_hi):
+        return float(np.median(a))  # the bracket missed (a freak subsample)
+    if le_hi - lt_lo <= n // 8:  # continuous data: partition the bracket
+        mid = a[(a >= lo) & (a <= hi)]
+        mid.partition([k - lt_lo for k in ks])
+        return float(np.mean(mid[[k - lt_lo for k in ks]]))
+    le_lo, lt_hi = np.count_nonzero(a <= lo), np.count_nonzero(a < hi)
+    out, mid = [], None
+    for k in ks:
+        if k < le_lo:
+            out.append(lo)
+        elif k >= lt_hi:
+            out.append(hi)
+        else:  # strictly inside the bracket, whose ends hold most of it
+            if mid is None:
+                mid = a[(a > lo) & (a < hi)]
+                mid.partition([min(max(j - le_lo, 0), mid.size - 1) for j in ks])
+            out.append(mid[k - le_lo])
+    return float(np.mean(np.array(out)))
 
 
 def binned_distances(
@@ -339,7 +405,7 @@ def binned_distances(
     if r.dtype != cur.dtype:
         r, cur = r.astype(np.float64), cur.astype(np.float64)
     n, m = r.size, cur.size
-    scale, spans = _rough_spans(r)
+    scale, spans, sub = _rough_spans(r)
     psi_q = np.linspace(0.0, 1.0, psi_bins(n, m, n_bins) + 1)[1:-1]
     qs = np.concatenate([[0.25, 0.5, 0.75], psi_q])
     lo_k, hi_k, gamma = _ranks(n, qs)
@@ -355,8 +421,9 @@ def binned_distances(
         wanted[[0, -1]] = True  # the tails, for W1
         for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
             wanted[a : b + 1] = True  # the reference's quantiles
-        nan = np.full(wanted.size, np.nan, dtype=r.dtype)
-        atoms = rs.pull(wanted, grid, nan)
+        heavy = np.flatnonzero(wanted & (rs.counts >= max(_ATOM_MIN, n >> 6)))
+        guess = _guess_atoms(sub, grid, heavy, wanted.size)
+        atoms = rs.pull(wanted, grid, guess)
         q = _lerp(rs.at_rank(lo_k), rs.at_rank(hi_k), gamma)
         spread = float(q[2] - q[0]) if q[2] > q[0] else spread_scale(r)
         if grid.width <= GRID_WIDTH * spread * (1 + 1e-6) or grid.cells == MAX_CELLS:
@@ -369,7 +436,8 @@ def binned_distances(
         more[a : b + 1] = True
     more |= _crossings(signed, rm, cn, more, grid.width, GRID_WIDTH * spread, n, m)
     if (more != wanted).any():
-        atoms = rs.pull(more, grid, nan)
+        heavy = np.flatnonzero(more & (rs.counts >= max(_ATOM_MIN, n >> 6)))
+        atoms = rs.pull(more, grid, _guess_atoms(sub, grid, heavy, more.size))
     cs.pull(more, grid, atoms)
     mad = 1.4826 * _median_abs_dev(r, float(q[1]))
     robust = mad if mad > 0 else robust_scale(r)
