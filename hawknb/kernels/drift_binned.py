@@ -54,7 +54,9 @@ _ATOMS_FROM = 4096
 #: a value repeated this often in a reference cell is counted, not pulled, in the current one
 _ATOM_MIN = 64
 #: up to this many heavy cells with a repeated value, its copies are found by compares
-_ATOM_CHECKS = 3
+_ATOM_CHECKS = 16
+#: up to this many runs of pulled cells, their values are found by compares, not a gather
+_RUNS_BY_COMPARE = 3
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,27 @@ def _merge(
     return vals[o], np.concatenate([reps, n_atoms])[o]
 
 
+def _select(ix: np.ndarray, pull: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the values whose cell is pulled (and not skipped). A few runs of cells
+    (the tails, one point mass) are found by compares on the cell indices; more by one
+    gather of the per-cell flag. Empty cells are never pulled."""
+    on = np.flatnonzero(pull)
+    if on.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    cut = np.flatnonzero(np.diff(on) > 1)
+    starts, ends = on[np.r_[0, cut + 1]], on[np.r_[cut, on.size - 1]]
+    if starts.size <= _RUNS_BY_COMPARE:
+        sel = None
+        for a, b in zip(starts, ends, strict=True):
+            part = ix == a if a == b else (ix >= a) & (ix <= b)
+            sel = part if sel is None else np.logical_or(sel, part, out=sel)
+    else:
+        sel = np.take(pull, ix)
+    if skip is not None:
+        sel &= ~skip
+    return np.flatnonzero(sel)
+
+
 def _pulled(
     x: np.ndarray, ix: np.ndarray, wanted: np.ndarray, counts: np.ndarray, atoms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,14 +211,15 @@ def _pulled(
     each cell's repeated value (NaN if none). Copies of a cell's repeated value are counted,
     not sorted: ``atoms`` (NaN where unknown) names them, else each cell's first value is
     tried when many values are pulled out."""
+    wanted = wanted & (counts > 0)
     known = wanted & ~np.isnan(atoms)
     if known.any():
         return (*_pull_known(x, ix, wanted, known, counts, atoms), atoms)
-    sel = np.take(wanted, ix)
-    v = x[sel]
+    at = _select(ix, wanted)
+    v = x[at]
     if v.size < _ATOMS_FROM:
         return (*_runs(np.sort(v)), atoms)
-    vi = ix[sel]
+    vi = ix[at]
     first = np.zeros(wanted.size, dtype=v.dtype)
     first[vi[::-1]] = v[::-1]  # a value of each cell (its first one)
     same = v == first[vi]
@@ -212,13 +236,13 @@ def _pull_known(
     x: np.ndarray, ix: np.ndarray, wanted: np.ndarray, known: np.ndarray, counts, atoms
 ) -> tuple[np.ndarray, np.ndarray]:
     """_pulled when the wanted cells' repeated values are known (from the reference): their
-    copies are counted, not pulled. With a few heavy such cells (a default value), one
-    compare over the sample per cell finds the copies (a cell holding nothing else is not
-    pulled at all); with many (integer counts), a gather of each value's cell value does."""
+    copies are counted, not pulled. Up to _ATOM_CHECKS heavy such cells (a default value,
+    integer counts), one compare over the sample per cell finds the copies (a cell holding
+    nothing else is not pulled at all); with more, a gather of each value's cell value."""
     heavy = np.flatnonzero(known & (counts >= max(_ATOM_MIN, x.size >> 6)))
+    skip = None
     if heavy.size <= _ATOM_CHECKS:
         pull = wanted.copy()
-        skip = None
         for j in heavy:
             eq = x == atoms[j]
             if np.count_nonzero(eq) == counts[j]:
@@ -227,13 +251,11 @@ def _pull_known(
                 skip = eq
             else:
                 skip |= eq
-        sel = np.take(pull, ix)
-        if skip is not None:
-            sel &= ~skip
     else:
-        sel = np.take(wanted, ix)
-        sel &= x != np.take(atoms, ix)
-    v, vi = x[sel], ix[sel]
+        pull = wanted
+        skip = x == np.take(atoms, ix)
+    at = _select(ix, pull, skip)
+    v, vi = x[at], ix[at]
     rest = v != atoms[vi]  # NaN (no repeated value) never equals: kept
     v, vi = v[rest], vi[rest]
     n_atoms = np.where(known, counts - np.bincount(vi, minlength=wanted.size), 0)
