@@ -183,11 +183,12 @@ def _merge(
     return vals[o], np.concatenate([reps, n_atoms])[o]
 
 
-def _select(ix: np.ndarray, pull: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
-    """Positions of the values whose cell is pulled (and not skipped). A few runs of cells
-    (the tails, one point mass) are found by compares on the cell indices; more by one
-    gather of the per-cell flag. Empty cells are never pulled."""
-    on = np.flatnonzero(pull)
+def _select(
+    ix: np.ndarray, on: np.ndarray, size: int, skip: np.ndarray | None = None
+) -> np.ndarray:
+    """Positions of the values in cells ``on`` (sorted cell indices), not skipped. A few
+    runs of cells (the tails, one point mass) are found by compares on the cell indices;
+    more by one gather of a per-cell flag."""
     if on.size == 0:
         return np.zeros(0, dtype=np.intp)
     cut = np.flatnonzero(np.diff(on) > 1)
@@ -198,10 +199,21 @@ def _select(ix: np.ndarray, pull: np.ndarray, skip: np.ndarray | None = None) ->
             part = ix == a if a == b else (ix >= a) & (ix <= b)
             sel = part if sel is None else np.logical_or(sel, part, out=sel)
     else:
-        sel = np.take(pull, ix)
+        flag = np.zeros(size, dtype=bool)
+        flag[on] = True
+        sel = np.take(flag, ix)
     if skip is not None:
         sel &= ~skip
     return np.flatnonzero(sel)
+
+
+def _slot(cells: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each value's cell ``vi`` sits in the sorted cell list ``cells``, and whether
+    it is there at all."""
+    loc = np.searchsorted(cells, vi)
+    ok = loc < cells.size
+    ok[ok] = cells[loc[ok]] == vi[ok]
+    return loc, ok
 
 
 def _pulled(
@@ -210,57 +222,61 @@ def _pulled(
     """Distinct values of the wanted cells (a boolean per cell), sorted, their counts, and
     each cell's repeated value (NaN if none). Copies of a cell's repeated value are counted,
     not sorted: ``atoms`` (NaN where unknown) names them, else each cell's first value is
-    tried when many values are pulled out."""
-    wanted = wanted & (counts > 0)
-    known = wanted & ~np.isnan(atoms)
-    if known.any():
-        return (*_pull_known(x, ix, wanted, known, counts, atoms), atoms)
-    at = _select(ix, wanted)
+    tried when many values are pulled out. Works on the list of wanted cells, never on
+    arrays of all cells but the returned one."""
+    on = np.flatnonzero(wanted)
+    on = on[counts[on] > 0]
+    kn = on[~np.isnan(atoms[on])]
+    if kn.size:
+        return (*_pull_known(x, ix, on, kn, counts, atoms), atoms)
+    at = _select(ix, on, wanted.size)
     v = x[at]
     if v.size < _ATOMS_FROM:
         return (*_runs(np.sort(v)), atoms)
-    vi = ix[at]
-    first = np.zeros(wanted.size, dtype=v.dtype)
-    first[vi[::-1]] = v[::-1]  # a value of each cell (its first one)
-    same = v == first[vi]
-    n_same = np.bincount(vi[same], minlength=wanted.size)
-    cells = np.flatnonzero(n_same)
+    loc = np.searchsorted(on, ix[at])  # every pulled value's cell is in ``on``
+    first = np.zeros(on.size, dtype=v.dtype)
+    first[loc[::-1]] = v[::-1]  # a value of each cell (its first one)
+    same = v == first[loc]
+    n_same = np.bincount(loc[same], minlength=on.size)
+    has = n_same > 0
     found = np.full(wanted.size, np.nan, dtype=v.dtype)
-    heavy = cells[n_same[cells] >= _ATOM_MIN]  # worth a gather over the current sample
-    found[heavy] = first[heavy]
+    heavy = n_same >= _ATOM_MIN  # worth a gather over the current sample
+    found[on[heavy]] = first[heavy]
     # no value of the rest is the repeated value of its cell
-    return (*_merge(*_runs(np.sort(v[~same])), first[cells], n_same[cells]), found)
+    return (*_merge(*_runs(np.sort(v[~same])), first[has], n_same[has]), found)
 
 
 def _pull_known(
-    x: np.ndarray, ix: np.ndarray, wanted: np.ndarray, known: np.ndarray, counts, atoms
+    x: np.ndarray, ix: np.ndarray, on: np.ndarray, kn: np.ndarray, counts, atoms
 ) -> tuple[np.ndarray, np.ndarray]:
-    """_pulled when the wanted cells' repeated values are known (from the reference): their
+    """_pulled when some wanted cells' (``kn`` of ``on``) repeated values are known: their
     copies are counted, not pulled. Up to _ATOM_CHECKS heavy such cells (a default value,
     integer counts), one compare over the sample per cell finds the copies (a cell holding
     nothing else is not pulled at all); with more, a gather of each value's cell value."""
-    heavy = np.flatnonzero(known & (counts >= max(_ATOM_MIN, x.size >> 6)))
+    heavy = kn[counts[kn] >= max(_ATOM_MIN, x.size >> 6)]
     skip = None
+    pull = on
     if heavy.size <= _ATOM_CHECKS:
-        pull = wanted.copy()
+        pure = []
         for j in heavy:
             eq = x == atoms[j]
             if np.count_nonzero(eq) == counts[j]:
-                pull[j] = False
+                pure.append(j)
             elif skip is None:
                 skip = eq
             else:
                 skip |= eq
+        pull = np.setdiff1d(on, pure, assume_unique=True)
     else:
-        pull = wanted
         skip = x == np.take(atoms, ix)
-    at = _select(ix, pull, skip)
+    at = _select(ix, pull, atoms.size, skip)
     v, vi = x[at], ix[at]
     rest = v != atoms[vi]  # NaN (no repeated value) never equals: kept
     v, vi = v[rest], vi[rest]
-    n_atoms = np.where(known, counts - np.bincount(vi, minlength=wanted.size), 0)
-    cells = np.flatnonzero(n_atoms)
-    return _merge(*_runs(np.sort(v)), atoms[cells], n_atoms[cells])
+    loc, ok = _slot(kn, vi)
+    n_atoms = counts[kn] - np.bincount(loc[ok], minlength=kn.size)
+    has = n_atoms > 0
+    return _merge(*_runs(np.sort(v)), atoms[kn[has]], n_atoms[has])
 
 
 class _Side:
@@ -325,13 +341,17 @@ def _tail(dr: np.ndarray, n: int, dc: np.ndarray, m: int) -> float:
     return float(np.sum(np.abs(g[:-1]) * (ds[:-1] - ds[1:])) + abs(g[-1]) * ds[-1])
 
 
-def _w1(r: _Side, c: _Side, grid: Grid, gap: np.ndarray, pulled: np.ndarray, pts, gp) -> float:
+def _w1(r: _Side, c: _Side, grid: Grid, gaps: np.ndarray, pulled: np.ndarray, pts, gp) -> float:
     """Integral of |F_r - F_c| (times n m): the trapezoid rule on cells not pulled out (their
     CDFs do not cross inside, so the error is at most width / 2 times both masses), exact on
-    pulled-out cells (between consecutive distinct values ``pts``, gaps ``gp``) and tails."""
-    inner = np.abs(gap[1:-2]) + np.abs(gap[2:-1])  # cells 1..cells, x 2
-    inner[pulled[1:-1]] = 0
-    w = float(inner.sum()) * grid.width / 2
+    pulled-out cells (between consecutive distinct values ``pts``, gaps ``gp``) and tails.
+    ``gaps`` are |F_r - F_c| n m at the cells' starts."""
+    js = np.flatnonzero(pulled[1:-1]) + 1
+    # cells 1..cells: |gap at start| + |gap at end|, less the pulled-out ones (float sums:
+    # an int64 sum of n m-scaled gaps could overflow past 10^18)
+    inner = gaps[1:-2].sum(dtype=np.float64) + gaps[2:-1].sum(dtype=np.float64)
+    inner -= float((gaps[js] + gaps[js + 1]).sum(dtype=np.float64))
+    w = float(inner) * grid.width / 2
     # pulled-out inner cells, exactly: from the cell's start to its first value, then on
     cell = grid(pts.astype(grid.dtype))
     ok = (cell > 0) & (cell <= grid.cells)
@@ -341,14 +361,13 @@ def _w1(r: _Side, c: _Side, grid: Grid, gap: np.ndarray, pulled: np.ndarray, pts
     last = np.append(cell[1:] != cell[:-1], True)
     nxt[last] = (a + grid.width)[last]
     w += float(np.sum(np.abs(gp) * np.maximum(nxt - pts, 0.0)))
-    js = np.flatnonzero(pulled[1:-1]) + 1
     first = np.searchsorted(cell, js, side="left")
     has = first < cell.size
     has[has] = cell[first[has]] == js[has]
     a_js = grid.base + js * grid.width
     upto = a_js + grid.width  # a pulled cell without values: its start gap all the way
     upto[has] = pts[first[has]]
-    w += float(np.sum(np.abs(gap[js]) * np.maximum(upto - a_js, 0.0)))
+    w += float(np.sum(gaps[js] * np.maximum(upto - a_js, 0.0)))
     k = grid.cells + 1
     for lo_cell, edge, sign in ((0, grid.lo, -1.0), (k, grid.hi, 1.0)):
         dr = sign * (r.cell_values(lo_cell) - edge)
@@ -371,18 +390,21 @@ def _crossings(
     the CDFs do not cross costs at most width / 2 x its mass in both samples (the trapezoid
     misplaces values by half a cell at most), one where they may cross twice that; the
     crossing cells are pulled out, heaviest first, until the total fits."""
-    mass = (rm + cn)[1:-1] / (float(n) * m)  # inner cells
-    cross = (signed[1:-2] <= cn[1:-1]) & (signed[1:-2] >= -rm[1:-1]) & ~pulled[1:-1]
-    base = width / 2 * float(mass[~pulled[1:-1]].sum())
-    extra = width / 2 * mass[cross]
-    out = np.zeros(pulled.size, dtype=bool)
+    nm = float(n) * m
+    js = np.flatnonzero(pulled[1:-1]) + 1  # inner cells already pulled out
+    inner = int(rm[1:-1].sum()) + int(cn[1:-1].sum()) - int((rm[js] + cn[js]).sum())
+    base = width / 2 * inner / nm
+    start = signed[1:-2]
+    cross = start <= cn[1:-1]
+    cross &= start + rm[1:-1] >= 0
+    cross[js - 1] = False
+    idx = np.flatnonzero(cross) + 1
+    extra = width / 2 * (rm[idx] + cn[idx]) / nm
     excess = base + float(extra.sum()) - budget
-    if excess > 0:
-        idx = np.flatnonzero(cross)
-        order = np.argsort(-extra, kind="stable")
-        take = order[: int(np.searchsorted(np.cumsum(extra[order]), excess)) + 1]
-        out[idx[take] + 1] = True
-    return out
+    if excess <= 0:
+        return idx[:0]
+    order = np.argsort(-extra, kind="stable")
+    return idx[order[: int(np.searchsorted(np.cumsum(extra[order]), excess)) + 1]]
 
 
 def _median_abs_dev(r: np.ndarray, med: float) -> float:
@@ -443,7 +465,8 @@ def binned_distances(
         wanted[[0, -1]] = True  # the tails, for W1
         for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
             wanted[a : b + 1] = True  # the reference's quantiles
-        heavy = np.flatnonzero(wanted & (rs.counts >= max(_ATOM_MIN, n >> 6)))
+        on = np.flatnonzero(wanted)
+        heavy = on[rs.counts[on] >= max(_ATOM_MIN, n >> 6)]
         guess = _guess_atoms(sub, grid, heavy, wanted.size)
         atoms = rs.pull(wanted, grid, guess)
         q = _lerp(rs.at_rank(lo_k), rs.at_rank(hi_k), gamma)
@@ -456,9 +479,10 @@ def binned_distances(
     more = wanted.copy()
     for a, b in zip(e_lo, e_hi, strict=True):
         more[a : b + 1] = True
-    more |= _crossings(signed, rm, cn, more, grid.width, GRID_WIDTH * spread, n, m)
-    if (more != wanted).any():
-        heavy = np.flatnonzero(more & (rs.counts >= max(_ATOM_MIN, n >> 6)))
+    more[_crossings(signed, rm, cn, more, grid.width, GRID_WIDTH * spread, n, m)] = True
+    if not np.array_equal(np.flatnonzero(more), on):
+        on = np.flatnonzero(more)
+        heavy = on[rs.counts[on] >= max(_ATOM_MIN, n >> 6)]
         atoms = rs.pull(more, grid, _guess_atoms(sub, grid, heavy, more.size))
     cs.pull(more, grid, atoms)
     mad = 1.4826 * _median_abs_dev(r, float(q[1]))
@@ -470,6 +494,6 @@ def binned_distances(
     rb = np.concatenate([[0], rs.below(edges, e_lo, "left"), [n]])
     cb = np.concatenate([[0], cs.below(edges, e_lo, "left"), [m]])
     p = float(psi_from_counts(np.diff(rb), np.diff(cb), eps))
-    w = _w1(rs, cs, grid, signed, more, pts, gp) / (float(n) * m * spread)
+    w = _w1(rs, cs, grid, gaps, more, pts, gp) / (float(n) * m * spread)
     ms = (float(cur.sum(dtype=np.float64)) / m - float(r.sum(dtype=np.float64)) / n) / robust
     return p, w, ks, ms
