@@ -172,6 +172,34 @@ def agreement(ref: pl.DataFrame, cur: pl.DataFrame, sort_check: bool) -> list[st
     return lines
 
 
+KINDS = ("normal", "exponential", "lognormal", "integer counts", "point mass at 0")
+
+
+def per_kind(ref: pl.DataFrame, cur: pl.DataFrame, rounds: int) -> list[str]:
+    """One column of each distribution, one thread, CPU time (``time.thread_time``: what
+    other processes on a shared machine do to the wall clock does not count): hawknb's
+    distances against fine-grid binning, median of per-round ratios."""
+    out = ["", "| distribution (one column, CPU time) | hawknb ms | fine-grid ms | ratio |"]
+    out.append("|---|---|---|---|")
+    for i, kind in enumerate(KINDS[: len(ref.columns)]):
+        r, c = ref[f"f{i}"].to_numpy(), cur[f"f{i}"].to_numpy()
+        ts = []
+        for _ in range(rounds):
+            t = time.thread_time()
+            drift_module.distances(r, c)
+            h = time.thread_time() - t
+            t = time.thread_time()
+            fine_grid(r, c)
+            ts.append((h, time.thread_time() - t))
+        a = np.array(ts)
+        ratio = np.median(a[:, 0] / a[:, 1])
+        out.append(
+            f"| {kind} | {np.median(a[:, 0]) * 1e3:.1f} | {np.median(a[:, 1]) * 1e3:.1f} "
+            f"| {ratio:.2f}x |"
+        )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", type=int, default=100)
@@ -211,6 +239,7 @@ def main() -> None:
         ratio = np.median(np.array(ts) / floor)
         to_grid = np.median(np.array(ts) / grid)
         lines.append(f"| {name} | {np.median(ts):.3f} | {ratio:.1f}x | {to_grid:.2f}x |")
+    lines += per_kind(ref, cur, max(args.rounds, 5))
     cols = ref.columns[: args.agree_features or None]
     lines += ["", *agreement(ref[cols], cur[cols], "numpy sort-based" not in args.skip), ""]
     Path(args.out).write_text("\n".join(lines))
