@@ -19,8 +19,8 @@ cells) and sorted:
   in both samples (at most one width in all: :data:`GRID_WIDTH` reference IQRs); a cell where
   they may cross is off by up to twice that, so such cells are pulled out, heaviest first,
   until the bound fits 1e-4 IQR (:func:`_crossings`). Heavy tails shrink the grid's span
-  (reference quantiles 0.1-99.9%, else 1-99%, 5-95%, IQR) so that it never needs more than
-  :data:`MAX_CELLS` cells; a reference whose IQR is zero may exceed the bound (its grid is
+  (each side's reference tail 0.1%, else 1%, 5% or 25%, the least left out that fits) so
+  that it never needs more than :data:`MAX_CELLS` cells; a reference whose IQR is zero may exceed the bound (its grid is
   capped at :data:`MAX_CELLS` cells over its full range, W1 normalized by its std);
 * the reference's quartiles, median and PSI edges are exact order statistics read from the
   pulled-out cells, interpolated as ``np.quantile`` does (same bits), so no partition of the
@@ -101,7 +101,8 @@ class Grid:
 
 def make_grid(spans: list[tuple[float, float]], scale: float, dtype: np.dtype) -> Grid:
     """The finest grid of cells GRID_WIDTH * scale wide over the first span (reference
-    quantile ranges, widest first, the last its full range) that fits in MAX_CELLS cells."""
+    quantile ranges, least tail mass left out first, the last its full range) that fits in
+    MAX_CELLS cells."""
     lo, hi = spans[-1]
     for a, b in spans:
         if b > a:
@@ -126,7 +127,12 @@ def _rough_spans(r: np.ndarray) -> tuple[float, list[tuple[float, float]], np.nd
     sub = r[:: max(1, r.size // _SUBSAMPLE)]
     t = len(_TAILS)
     qs = np.quantile(sub.astype(np.float64), [0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)])
-    spans = [(float(qs[2 + i]), float(qs[2 + t + i])) for i in range(t)]
+    # each side's tail on its own, least mass left out first: a right-skewed reference
+    # keeps its thin left tail on the grid while its long right tail is cut shorter
+    pairs = sorted(
+        ((i, j) for i in range(t) for j in range(t)), key=lambda p: _TAILS[p[0]] + _TAILS[p[1]]
+    )
+    spans = [(float(qs[2 + i]), float(qs[2 + t + j])) for i, j in pairs]
     spans.append((float(r.min()), float(r.max())))
     iqr = float(qs[1] - qs[0])
     return (iqr if iqr > 0 else float(np.std(sub)) or 1.0), spans, sub
