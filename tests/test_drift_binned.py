@@ -175,3 +175,27 @@ def test_identical_big_samples_have_zero_drift_in_both_dtypes() -> None:
     for dtype in (np.float32, np.float64):
         x = rng.lognormal(0, 1.5, 80_000).astype(dtype)
         assert distances(x, x) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_chunked_binning_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past _CHUNK values a sample is binned chunk by chunk; forcing small chunks must not
+    change a single bit (normal, point mass with neighbours, 40 integer point masses,
+    float32 lognormal)."""
+    from hawknb.kernels import drift_binned
+
+    rng = np.random.default_rng(8)
+    pm = np.where(rng.random(200_000) < 0.4, 0.0, rng.normal(1, 1, 200_000))
+    pm[:500] = 1e-9
+    cases = [
+        (rng.normal(0, 1, 60_000), rng.normal(0.02, 1, 200_000)),
+        (np.where(rng.random(60_000) < 0.4, 0.0, rng.normal(1, 1, 60_000)), pm),
+        (rng.integers(0, 40, 60_000).astype(float), rng.integers(0, 41, 200_000).astype(float)),
+        (
+            rng.lognormal(0, 1.5, 60_000).astype(np.float32),
+            rng.lognormal(0.02, 1.5, 200_000).astype(np.float32),
+        ),
+    ]
+    whole = [distances(r, c) for r, c in cases]
+    monkeypatch.setattr(drift_binned, "_CHUNK", 4096)
+    for (r, c), want in zip(cases, whole, strict=True):
+        assert distances(r, c) == want

@@ -49,6 +49,8 @@ from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scal
 GRID_WIDTH = 1e-4
 #: reference values that guess the grid's span and the heavy cells' repeated values
 _SUBSAMPLE = 8192
+#: samples larger than this are binned chunk by chunk (see :class:`_Cells`)
+_CHUNK = 1 << 20
 #: integer type of cell indices (int32 halves the index array but numpy's bincount and
 #: take cast it back to intp: measured no faster)
 _CELL = np.intp
@@ -197,28 +199,59 @@ def _merge(
     return vals[o], np.concatenate([reps, n_atoms])[o]
 
 
+class _Cells:
+    """Cell indices of a sample, chunk by chunk: kept whole up to _CHUNK values, computed
+    again per chunk beyond (a 10M-value sample's index array alone is 80 MB, and every pass
+    over arrays that size goes to memory instead of the cache)."""
+
+    def __init__(self, x: np.ndarray, grid: Grid) -> None:
+        self.x, self.grid = x, grid
+        self.whole = grid(x) if x.size <= _CHUNK else None
+
+    def __iter__(self):  # (offset, cells of x[offset : offset + their length])
+        if self.whole is not None:
+            yield 0, self.whole
+            return
+        for i in range(0, self.x.size, _CHUNK):
+            yield i, self.grid(self.x[i : i + _CHUNK])
+
+    def counts(self, size: int) -> np.ndarray:
+        out = None
+        for _, ix in self:
+            c = np.bincount(ix, minlength=size)
+            out = c if out is None else np.add(out, c, out=out)
+        return out
+
+
 def _select(
-    ix: np.ndarray, on: np.ndarray, size: int, skip: np.ndarray | None = None
-) -> np.ndarray:
-    """Positions of the values in cells ``on`` (sorted cell indices), not skipped. A few
-    runs of cells (the tails, one point mass) are found by compares on the cell indices;
-    more by one gather of a per-cell flag."""
+    cells: _Cells, on: np.ndarray, size: int, skip: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the values in cells ``on`` (sorted cell indices), not skipped, and
+    their cells. A few runs of cells (the tails, one point mass) are found by compares on
+    the cell indices; more by one gather of a per-cell flag."""
     if on.size == 0:
-        return np.zeros(0, dtype=np.intp)
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=_CELL)
     cut = np.flatnonzero(np.diff(on) > 1)
     starts, ends = on[np.r_[0, cut + 1]], on[np.r_[cut, on.size - 1]]
-    if starts.size <= _RUNS_BY_COMPARE:
-        sel = None
-        for a, b in zip(starts, ends, strict=True):
-            part = ix == a if a == b else (ix >= a) & (ix <= b)
-            sel = part if sel is None else np.logical_or(sel, part, out=sel)
-    else:
+    flag = None
+    if starts.size > _RUNS_BY_COMPARE:
         flag = np.zeros(size, dtype=bool)
         flag[on] = True
-        sel = np.take(flag, ix)
-    if skip is not None:
-        sel &= ~skip
-    return np.flatnonzero(sel)
+    ats, vis = [], []
+    for off, ix in cells:
+        if flag is not None:
+            sel = np.take(flag, ix)
+        else:
+            sel = None
+            for a, b in zip(starts, ends, strict=True):
+                part = ix == a if a == b else (ix >= a) & (ix <= b)
+                sel = part if sel is None else np.logical_or(sel, part, out=sel)
+        if skip is not None:
+            sel &= ~skip[off : off + ix.size]
+        at = np.flatnonzero(sel)
+        ats.append(at + off)
+        vis.append(ix[at])
+    return np.concatenate(ats), np.concatenate(vis)
 
 
 def _slot(cells: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +264,7 @@ def _slot(cells: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pulled(
-    x: np.ndarray, ix: np.ndarray, wanted: np.ndarray, counts: np.ndarray, atoms: np.ndarray
+    x: np.ndarray, cells: _Cells, wanted: np.ndarray, counts: np.ndarray, atoms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct values of the wanted cells (a boolean per cell), sorted, their counts, and
     each cell's repeated value (NaN if none). Copies of a cell's repeated value are counted,
@@ -242,12 +275,12 @@ def _pulled(
     on = on[counts[on] > 0]
     kn = on[~np.isnan(atoms[on])]
     if kn.size:
-        return (*_pull_known(x, ix, on, kn, counts, atoms), atoms)
-    at = _select(ix, on, wanted.size)
+        return (*_pull_known(x, cells, on, kn, counts, atoms), atoms)
+    at, vi = _select(cells, on, wanted.size)
     v = x[at]
     if v.size < _ATOMS_FROM:
         return (*_runs(np.sort(v)), atoms)
-    loc = np.searchsorted(on, ix[at])  # every pulled value's cell is in ``on``
+    loc = np.searchsorted(on, vi)  # every pulled value's cell is in ``on``
     first = np.zeros(on.size, dtype=v.dtype)
     first[loc[::-1]] = v[::-1]  # a value of each cell (its first one)
     same = v == first[loc]
@@ -261,7 +294,7 @@ def _pulled(
 
 
 def _pull_known(
-    x: np.ndarray, ix: np.ndarray, on: np.ndarray, kn: np.ndarray, counts, atoms
+    x: np.ndarray, cells: _Cells, on: np.ndarray, kn: np.ndarray, counts, atoms
 ) -> tuple[np.ndarray, np.ndarray]:
     """_pulled when some wanted cells' (``kn`` of ``on``) repeated values are known: their
     copies are counted, not pulled. Up to _ATOM_CHECKS heavy such cells (a default value,
@@ -282,9 +315,9 @@ def _pull_known(
                 skip |= eq
         pull = np.setdiff1d(on, pure, assume_unique=True)
     else:
-        skip = x == np.take(atoms, ix)
-    at = _select(ix, pull, atoms.size, skip)
-    v, vi = x[at], ix[at]
+        skip = np.concatenate([x[o : o + ix.size] == np.take(atoms, ix) for o, ix in cells])
+    at, vi = _select(cells, pull, atoms.size, skip)
+    v = x[at]
     rest = v != atoms[vi]  # NaN (no repeated value) never equals: kept
     v, vi = v[rest], vi[rest]
     loc, ok = _slot(kn, vi)
@@ -299,13 +332,13 @@ class _Side:
 
     def __init__(self, x: np.ndarray, grid: Grid) -> None:
         self.x, self.n = x, x.size
-        self.ix = grid(x)
-        self.counts = np.bincount(self.ix, minlength=grid.cells + 2)
+        self.cells = _Cells(x, grid)
+        self.counts = self.cells.counts(grid.cells + 2)
         self.cum = _cum(self.counts)
 
     def pull(self, wanted: np.ndarray, grid: Grid, atoms: np.ndarray) -> np.ndarray:
         """Pull out the wanted cells; returns each cell's repeated value (NaN if none)."""
-        vals, self.reps, found = _pulled(self.x, self.ix, wanted, self.counts, atoms)
+        vals, self.reps, found = _pulled(self.x, self.cells, wanted, self.counts, atoms)
         self.vals = vals.astype(np.float64)
         self.upto = _cum(self.reps)  # pulled values before distinct value i
         self.cell = grid(vals)
@@ -475,7 +508,12 @@ def binned_distances(
         gaps = np.abs(signed)
         best = int(gaps.max())
         rm, cn = rs.counts * m, cs.counts * n
-        wanted = gaps[:-1] + np.maximum(rm, cn) > best
+        # inside cell j the gap runs between signed - cn and signed + rm (its values, in
+        # whatever order, move it by at most their counts): pull the cells where that
+        # could beat the best gap on the boundaries
+        start = signed[:-1]
+        wanted = start + rm > best
+        wanted |= cn - start > best
         wanted[[0, -1]] = True  # the tails, for W1
         for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
             wanted[a : b + 1] = True  # the reference's quantiles
