@@ -10,7 +10,8 @@ grid, and only the values of the few cells where an exact answer needs them are 
 cells) and sorted:
 
 * KS is exact: the largest CDF gap at the cell boundaries, then every value of each cell
-  whose boundary gap plus its mass could exceed that (near the maximum only);
+  where the gap, moved by at most each sample's count in the cell in its own direction,
+  could exceed that (near the maximum only);
 * PSI is exact: counts below each decile edge are the counts below its cell plus the values
   of that cell below the edge;
 * Wasserstein-1 is the trapezoid rule on the grid, exact over the two tails outside it and
@@ -32,7 +33,9 @@ copies of that value are counted and re-inserted, so point masses stay linear. T
 subsample guesses each heavy cell's value; one compare-and-count over a sample checks it, and
 a cell that holds nothing else is not pulled at all.
 
-Everything after the counts works on lists of the wanted cells or on a handful of passes
+Samples past :data:`_CHUNK` values are binned and pulled chunk by chunk, so no array the
+size of the sample is made (the cell arithmetic runs twice instead). Everything after the
+counts works on lists of the wanted cells or on a handful of passes
 over the cell arrays: with up to 2^18 cells, each pass over them costs about as much as a
 tenth of a pass over a million values.
 """
