@@ -372,6 +372,34 @@ class _Side:
         return np.repeat(self.vals[i], self.reps[i])
 
 
+def _gaps_at_pulled(rs: _Side, cs: _Side, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct pulled values of both samples, sorted, and the CDF gap (values <= each,
+    n m scaled) there: one merge of the two sorted lists (a stable sort of two runs), no
+    binary search of either in the other. A sample's count below a value is its count below
+    the value's cell plus its pulled values from the cell's start up to the value."""
+    both = np.concatenate([rs.vals, cs.vals])
+    if both.size == 0:
+        return both, np.zeros(0, dtype=np.int64)
+    order = np.argsort(both, kind="stable")
+    v = both[order]
+    nr = rs.vals.size
+    last = np.append(v[1:] != v[:-1], True)  # the last copy of each distinct value
+    pts = v[last]
+    cells = grid(pts.astype(grid.dtype))
+    first = np.flatnonzero(np.append(True, cells[1:] != cells[:-1]))  # each cell's first
+    run = np.cumsum(np.append(True, cells[1:] != cells[:-1])) - 1
+    isr = order < nr
+    rr, cc = np.zeros(both.size, dtype=np.int64), np.zeros(both.size, dtype=np.int64)
+    rr[isr] = rs.reps[order[isr]]
+    cc[~isr] = cs.reps[order[~isr] - nr]
+    out = []
+    for side, reps in ((rs, rr), (cs, cc)):
+        upto = np.cumsum(reps)[last]  # pulled values <= each point
+        before = np.append(0, upto[:-1])[first][run]  # pulled values in earlier cells
+        out.append(side.cum[cells] + upto - before)
+    return pts, out[0] * cs.n - out[1] * rs.n
+
+
 def _edge_cells(e: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """The cells that may hold values on either side of each float64 edge."""
     ew = e.astype(grid.dtype)
@@ -542,9 +570,7 @@ def binned_distances(
     cs.pull(more, grid, atoms)
     mad = 1.4826 * _median_abs_dev(r, float(q[1]))
     robust = mad if mad > 0 else robust_scale(r)
-    pts = np.unique(np.concatenate([rs.vals, cs.vals]))
-    cells = grid(pts.astype(grid.dtype))
-    gp = rs.below(pts, cells, "right") * m - cs.below(pts, cells, "right") * n
+    pts, gp = _gaps_at_pulled(rs, cs, grid)
     ks = max(best, int(np.abs(gp).max(initial=0))) / (float(n) * m)
     rb = np.concatenate([[0], rs.below(edges, e_lo, "left"), [n]])
     cb = np.concatenate([[0], cs.below(edges, e_lo, "left"), [m]])
