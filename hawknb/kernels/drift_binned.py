@@ -11,7 +11,8 @@ cells) and sorted:
 
 * KS is exact: the largest CDF gap at the cell boundaries, then every value of each cell
   where the gap, moved by at most each sample's count in the cell in its own direction,
-  could exceed that (near the maximum only);
+  could exceed that (near the maximum only), the gaps at the pulled values read off one merge
+  of the two samples' sorted pulled values;
 * PSI is exact: counts below each decile edge are the counts below its cell plus the values
   of that cell below the edge;
 * Wasserstein-1 is the trapezoid rule on the grid, exact over the two tails outside it and
