@@ -12,6 +12,7 @@ from ..kernels.health import prediction_health
 from ..kernels.rollout import SnapshotIsolation, isolate_snapshot
 from ..workspace import Workspace
 from ..workspace import contract as c
+from . import row_evidence
 from .findings import Finding
 from .models import Suspect, health_every
 from .topline import Anomaly
@@ -67,6 +68,8 @@ def isolate(
             else r
             for r in results
         ]
+    results = _row_convictions(ws, anomaly, suspect.model, results)
+    convicted = [r for r in results if r.is_snapshot_cause]
     best = max(convicted or results, key=lambda r: r.confidence)
     control = None
     if not convicted:
@@ -124,6 +127,44 @@ def isolate(
             result=best,
         )
     return best, finding, by_snap
+
+
+def _row_convictions(
+    ws: Workspace, anomaly: Anomaly, model: str, results: list[SnapshotIsolation]
+) -> list[SnapshotIsolation]:
+    """Convict, per experiment, the snapshot whose served rows differ from its neighbours'
+    when that evidence is stronger than the window A/B's verdict.
+
+    The window A/B weighs a canary's hours by its few rows and cannot test a cut-over at all;
+    the row-level comparison (:mod:`.row_evidence`) sees the canary's rows themselves. Where
+    two snapshots rolled out in the same hour, the one whose rows differ wins over one whose
+    window means merely moved.
+    """
+    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
+    sus = sus.filter(pl.col(c.MODEL) == model)
+    out = []
+    for r in results:
+        mine = sus.filter(pl.col(c.EXPERIMENT) == r.experiment)
+        held = r.confidence if r.is_snapshot_cause else 0.0
+        if mine.is_empty() or float(mine["confidence"][0]) <= held:
+            out.append(r)
+            continue
+        top = mine.row(0, named=True)
+        note = (
+            f"{top[c.SNAPSHOT]} serves {top['tail_share']:.0%} of its {top['rows']} rows outside "
+            f"the central 98% of the {top['reference']} rows of the other snapshots "
+            f"({top['tail_expected']:.0%} expected; z {top['z']:.1f})"
+        )
+        out.append(
+            replace(
+                r,
+                suspect=top[c.SNAPSHOT],
+                is_snapshot_cause=True,
+                confidence=float(top["confidence"]),
+                notes=(note, *r.notes),
+            )
+        )
+    return out
 
 
 def served_experiments(
