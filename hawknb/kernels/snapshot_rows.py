@@ -13,7 +13,13 @@ cut-over with no such rows, with the (model, experiment)'s rows just before it t
   as a two-proportion z;
 * loss on matured rows: where labels have arrived (late labels leave the newest rows
   unlabeled; those rows are simply not used), the per-row log loss (squared error for
-  non-probability models) against the reference's, as a Welch z;
+  non-probability models) against the reference's, hour by hour; only against same-hours
+  rows (label rates drift over a day, so a before/after loss says nothing about a snapshot).
+
+Same-hours statistics are stratified by hour: each hour's snapshot rows are held against the
+reference rows of that hour, so a data break that starts in the middle of a ramp hits both
+sides alike. A before/after comparison cannot separate the snapshot from anything else that
+changed when it took over; callers weigh it less.
 * ks: the two-sample Kolmogorov-Smirnov distance of the predictions (reported, not scored: a
   benign retrain moves the whole distribution a little too).
 
@@ -64,14 +70,33 @@ ROW_SHIFT_SCHEMA = {
 }
 
 
-def _tail_z(p: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
-    """(share of ``p`` outside ref's central band, ref's own share, two-proportion z)."""
+def _strata(b: np.ndarray, rb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(snapshot mask, reference mask) per stratum both sides have rows in."""
+    shared = np.intersect1d(np.unique(b), np.unique(rb))
+    return [(b == k, rb == k) for k in shared]
+
+
+def _tail_z(
+    p: np.ndarray, ref: np.ndarray, b: np.ndarray, rb: np.ndarray
+) -> tuple[float, float, float]:
+    """(share of ``p`` outside ref's central band, the share expected from the reference,
+    z). Stratified by ``b``/``rb`` (hour buckets; one stratum for a before/after comparison):
+    each stratum's snapshot rows are expected to fall outside as often as the reference's rows
+    *of the same stratum*, so a break that starts mid-overlap hits both sides alike."""
     lo, hi = np.quantile(ref, [TAIL_QUANTILE, 1.0 - TAIL_QUANTILE])
-    p0 = float(np.mean((ref < lo) | (ref > hi)))
-    p0 = max(p0, 1.0 / ref.size)
-    share = float(np.mean((p < lo) | (p > hi)))
-    se = math.sqrt(p0 * (1.0 - p0) * (1.0 / p.size + 1.0 / ref.size))
-    return share, p0, (share - p0) / se
+    out, rout = (p < lo) | (p > hi), (ref < lo) | (ref > hi)
+    obs = exp = var = 0.0
+    n = 0
+    for m, rm in _strata(b, rb):
+        ns, nr = int(m.sum()), int(rm.sum())
+        q = max(float(rout[rm].mean()), 1.0 / (nr + 1))
+        obs += float(out[m].sum())
+        exp += ns * q
+        var += ns * q * (1.0 - q) * (1.0 + ns / nr)
+        n += ns
+    if n == 0 or not var > 0:
+        return math.nan, math.nan, math.nan
+    return obs / n, exp / n, (obs - exp) / math.sqrt(var)
 
 
 def _row_loss(p: np.ndarray, y: np.ndarray, probabilities: bool) -> np.ndarray:
@@ -82,23 +107,30 @@ def _row_loss(p: np.ndarray, y: np.ndarray, probabilities: bool) -> np.ndarray:
 
 
 def _loss_z(
-    p: np.ndarray, y: np.ndarray, rp: np.ndarray, ry: np.ndarray
+    p: np.ndarray, y: np.ndarray, rp: np.ndarray, ry: np.ndarray, b: np.ndarray, rb: np.ndarray
 ) -> tuple[int, float, float]:
-    """(labeled rows of the snapshot, mean loss difference, Welch z) on matured rows only."""
+    """(labeled rows of the snapshot, mean loss difference, z) on matured rows only, the
+    per-stratum differences weighted by their harmonic row counts."""
     ok, rok = np.isfinite(y), np.isfinite(ry)
     n, m = int(ok.sum()), int(rok.sum())
     if n < MIN_LABELED or m < MIN_LABELED:
         return n, math.nan, math.nan
-    probs = bool(
-        np.all((ry[rok] >= 0) & (ry[rok] <= 1)) and np.all((rp >= 0) & (rp <= 1))
-    ) and bool(np.all((p >= 0) & (p <= 1)))
+    probs = bool(np.all((ry[rok] >= 0) & (ry[rok] <= 1)) and np.all((y[ok] >= 0) & (y[ok] <= 1)))
+    probs = probs and bool(np.all((p >= 0) & (p <= 1)) and np.all((rp >= 0) & (rp <= 1)))
     a = _row_loss(p[ok], y[ok], probs)
-    b = _row_loss(rp[rok], ry[rok], probs)
-    delta = float(a.mean() - b.mean())
-    se = math.sqrt(a.var(ddof=1) / n + b.var(ddof=1) / m)
-    if not se > 0:
-        return n, delta, math.nan
-    return n, delta, delta / se
+    r = _row_loss(rp[rok], ry[rok], probs)
+    va, vr = float(a.var(ddof=1)), float(r.var(ddof=1))
+    num = den = var = 0.0
+    for sm, rm in _strata(b[ok], rb[rok]):
+        ns, nr = int(sm.sum()), int(rm.sum())
+        w = ns * nr / (ns + nr)
+        num += w * float(a[sm].mean() - r[rm].mean())
+        den += w
+        var += w * w * (va / ns + vr / nr)
+    if not den > 0 or not var > 0:
+        return n, math.nan, math.nan
+    delta = num / den
+    return n, delta, delta / (math.sqrt(var) / den)
 
 
 def _ks(a: np.ndarray, b: np.ndarray) -> float:
@@ -191,22 +223,33 @@ def _compare_one(
     fin, rfin = np.isfinite(p), np.isfinite(rp)
     if fin.sum() < MIN_ROWS or rfin.sum() < MIN_REFERENCE_ROWS // 2:
         return None
+    if kind == "same hours":  # like with like: hour by hour
+        b, rb = mine["_us"].to_numpy() // bucket_us, ref["_us"].to_numpy() // bucket_us
+    else:  # one stratum: the rows after against the rows before
+        b, rb = np.zeros(p.size, np.int64), np.zeros(rp.size, np.int64)
     y = mine[LABEL].to_numpy().astype(np.float64)
     ry = ref[LABEL].to_numpy().astype(np.float64)
-    share, p0, tz = _tail_z(p[fin], rp[rfin])
-    n_lab, loss_delta, lz = _loss_z(p[fin], y[fin], rp[rfin], ry[rfin])
+    p, y, b, rp, ry, rb = p[fin], y[fin], b[fin], rp[rfin], ry[rfin], rb[rfin]
+    share, p0, tz = _tail_z(p, rp, b, rb)
+    if math.isnan(tz):
+        return None
+    n_lab, loss_delta, lz = _loss_z(p, y, rp, ry, b, rb)
+    if kind != "same hours":
+        # label rates drift over a day (and with any data break): a before/after loss is
+        # not evidence about the snapshot
+        loss_delta = lz = math.nan
     z = max(tz, lz if math.isfinite(lz) else -math.inf)
     return {
         "first_ts": _from_us(first_us),
-        "rows": int(fin.sum()),
+        "rows": int(p.size),
         "reference": kind,
-        "reference_rows": int(rfin.sum()),
+        "reference_rows": int(rp.size),
         "tail_share": share,
         "tail_expected": p0,
         "tail_z": tz,
         "labeled_rows": n_lab,
         "loss_delta": None if math.isnan(loss_delta) else loss_delta,
         "loss_z": None if math.isnan(lz) else lz,
-        "ks": _ks(p[fin], rp[rfin]),
+        "ks": _ks(p, rp),
         "z": z,
     }

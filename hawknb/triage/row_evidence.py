@@ -65,13 +65,20 @@ def row_shifts(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> pl
     return out
 
 
-def row_confidence(z: float, first_ts: datetime, anomaly: Anomaly) -> float:
+#: a before/after comparison (a full cut-over: nothing served beside it) is weighed this much:
+#: a data break at the same hour moves its rows too
+BEFORE_WEIGHT = 0.6
+
+
+def row_confidence(z: float, first_ts: datetime, anomaly: Anomaly, reference: str) -> float:
     """A row-level z as a confidence that the snapshot broke the window: 0 below ROW_Z, 0.5 at
     it, growing to 0.95 at ROW_Z_FULL, and lower the further its first serve is from the
-    onset (within the look-back)."""
+    onset (within the look-back) and when it was compared with the rows before it."""
     if not z >= ROW_Z:
         return 0.0
     base = 0.5 + 0.45 * min(1.0, (z - ROW_Z) / (ROW_Z_FULL - ROW_Z))
+    if reference != "same hours":
+        base *= BEFORE_WEIGHT
     gap = abs((first_ts - anomaly.onset).total_seconds())
     horizon = (ROW_LOOKBACK_SAMPLES * anomaly.cadence).total_seconds() or 1.0
     return base * (0.7 + 0.3 * max(0.0, 1.0 - gap / horizon))
@@ -83,8 +90,13 @@ def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
     if shifts.is_empty():
         return shifts.with_columns(pl.lit(0.0).alias("confidence"))
     conf = [
-        row_confidence(float(z), ts, anomaly)
-        for z, ts in zip(shifts["z"].to_list(), shifts["first_ts"].to_list(), strict=True)
+        row_confidence(float(z), ts, anomaly, ref)
+        for z, ts, ref in zip(
+            shifts["z"].to_list(),
+            shifts["first_ts"].to_list(),
+            shifts["reference"].to_list(),
+            strict=True,
+        )
     ]
     return (
         shifts.with_columns(pl.Series("confidence", conf, dtype=pl.Float64))

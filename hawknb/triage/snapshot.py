@@ -110,23 +110,54 @@ def isolate(
             result=best,
         )
     else:
-        rolled = [r.rolled_out for r in results if r.rolled_out]
-        why = (
-            f"{', '.join(rolled)} rolled out near the onset but serves as well as its "
-            "predecessor in the same hours"
-            if rolled
-            else "no snapshot rollout coincides with the onset"
-        )
-        finding = Finding(
+        finding = _not_convicted(ws, anomaly, suspect.model, results, best, checked, evidence)
+    return best, finding, by_snap
+
+
+def _not_convicted(
+    ws: Workspace,
+    anomaly: Anomaly,
+    model: str,
+    results: list[SnapshotIsolation],
+    best: SnapshotIsolation,
+    checked: str,
+    evidence: dict,
+) -> Finding:
+    """The snapshot step's finding when no A/B convicts: "not the snapshot" only as sure as
+    the A/B was, and undecided when a cut-over's rows differ from the rows before it (no
+    same-hours rows to compare with, so only the snapshot's own diagnosis can tell)."""
+    rolled = list(dict.fromkeys(r.rolled_out for r in results if r.rolled_out))
+    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
+    sus = sus.filter(pl.col(c.MODEL) == model)
+    if not sus.is_empty():
+        top = sus.row(0, named=True)
+        return Finding(
             "snapshot",
             checked=checked,
-            decision=f"not the snapshot: {why}; look at the features",
-            confidence=1.0 - best.confidence if best.suspect else 0.8,
-            evidence=evidence,
-            next_step="features",
+            decision=f"undecided: {top[c.SNAPSHOT]} took over with no same-hours overlap and "
+            f"serves {top['tail_share']:.0%} of its rows outside the central 98% of the rows "
+            f"before it ({top['tail_expected']:.0%} expected), which a data break at the same "
+            "hour would do too; diagnose it",
+            confidence=0.5,
+            evidence={**evidence, "suspect": top[c.SNAPSHOT], "row_z": round(top["z"], 2)},
+            next_step="weights",
             result=best,
         )
-    return best, finding, by_snap
+    why = (
+        f"{', '.join(rolled)} rolled out near the onset but serves as well as its "
+        "predecessor in the same hours"
+        if rolled
+        else "no snapshot rollout coincides with the onset"
+    )
+    return Finding(
+        "snapshot",
+        checked=checked,
+        decision=f"not the snapshot: {why}; look at the features",
+        confidence=best.confidence,
+        evidence=evidence,
+        next_step="features",
+        result=best,
+    )
 
 
 def _row_convictions(
@@ -141,7 +172,9 @@ def _row_convictions(
     window means merely moved.
     """
     sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
-    sus = sus.filter(pl.col(c.MODEL) == model)
+    # only a same-hours comparison convicts: a cut-over's before/after rows cannot tell the
+    # snapshot from a data break that began with it (the diagnosis's mechanism must)
+    sus = sus.filter((pl.col(c.MODEL) == model) & (pl.col("reference") == "same hours"))
     out = []
     for r in results:
         mine = sus.filter(pl.col(c.EXPERIMENT) == r.experiment)
