@@ -48,6 +48,8 @@ MIN_ROWS = 8
 MIN_LABELED = 8
 #: the reference's central share; rows outside it are "tail" rows
 TAIL_QUANTILE = 0.01
+#: pseudo-rows of the pooled reference tail share added to each hour's own (shrinkage)
+STRATUM_PRIOR = 20.0
 #: probabilities are clipped here before the log loss (an exact 0 or 1 is not infinitely wrong)
 LOSS_EPS = 1e-6
 
@@ -85,14 +87,17 @@ def _tail_z(
     *of the same stratum*, so a break that starts mid-overlap hits both sides alike."""
     lo, hi = np.quantile(ref, [TAIL_QUANTILE, 1.0 - TAIL_QUANTILE])
     out, rout = (p < lo) | (p > hi), (ref < lo) | (ref > hi)
+    pooled = max(float(rout.mean()), 1.0 / (ref.size + 1))
     obs = exp = var = 0.0
     n = 0
     for m, rm in _strata(b, rb):
         ns, nr = int(m.sum()), int(rm.sum())
-        q = max(float(rout[rm].mean()), 1.0 / (nr + 1))
+        # an hour with few reference rows borrows the pooled share (shrinkage), an hour with
+        # many follows its own (a break that fills the tails in that hour)
+        q = (float(rout[rm].sum()) + STRATUM_PRIOR * pooled) / (nr + STRATUM_PRIOR)
         obs += float(out[m].sum())
         exp += ns * q
-        var += ns * q * (1.0 - q) * (1.0 + ns / nr)
+        var += ns * q * (1.0 - q) * (1.0 + ns / (nr + STRATUM_PRIOR))
         n += ns
     if n == 0 or not var > 0:
         return math.nan, math.nan, math.nan

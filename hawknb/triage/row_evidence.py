@@ -28,9 +28,9 @@ from .topline import Anomaly
 #: row-level worse-direction z from which a newly served snapshot is a suspect on its own (a
 #: few dozen candidate snapshots are tested per window, so a plain 2-3 sigma would convict
 #: benign rollouts by chance)
-ROW_Z = 5.0
+ROW_Z = 7.0
 #: the z at which the row-level confidence reaches its cap
-ROW_Z_FULL = 15.0
+ROW_Z_FULL = 20.0
 #: how long before the onset a newly served snapshot is still a suspect, in metric samples
 #: (late labels delay a label-based metric behind the rollout that broke it)
 ROW_LOOKBACK_SAMPLES = 12
