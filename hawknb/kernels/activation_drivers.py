@@ -151,22 +151,26 @@ def find_outlier_rows(
     """The first node whose rows split into a typical majority and a minority ``ratio`` times
     (and ``min_z`` robust sigmas) larger. With ``reference`` (the previous snapshot on the same
     rows, same graph), each row is measured against itself under the reference, so rows that
-    are naturally large do not count, and a node where most rows are ``ratio`` times their
-    reference magnitude counts as a whole-node blow-up (bad_fraction above ``max_share``).
-    None when no node has such rows."""
+    are naturally large do not count; without such a minority anywhere, the first node where
+    most rows are ``ratio`` times their reference magnitude is a whole-node blow-up
+    (bad_fraction above ``max_share``). None when no node has either."""
     if not ratio > 1 or not 0 < max_share < 1:
         raise ValueError(f"need ratio > 1 and 0 < max_share < 1, got {ratio}, {max_share}")
     ref_rows = {}
     if reference is not None and reference.values.shape[1:] == current.values.shape[1:]:
         ref_rows = dict(zip(reference.nodes, reference.values, strict=True))
     log_ratio = math.log(ratio)
+    whole: OutlierRows | None = None
     for i, node in enumerate(current.nodes):
         ref = ref_rows.get(node)
         vals = current.values[i]
         if not np.median(vals[np.isfinite(vals)] if np.isfinite(vals).any() else [0.0]) > 0:
             continue  # most rows exactly zero (a mask, a dead unit): no typical magnitude
-        # a minority of rows first (it names trigger features), else the whole node
-        whole = None if ref is None else _whole_node(node, current.layers[i], vals, ref, log_ratio)
+        # a minority of rows anywhere first (it names trigger features: a layer whose bias
+        # blew up is large on every row, yet only the triggered rows pass its activation),
+        # else the first node that blew up as a whole
+        if ref is not None and whole is None:
+            whole = _whole_node(node, current.layers[i], vals, ref, log_ratio)
         excess = _log_excess(current.values[i], ref)
         finite = excess[np.isfinite(excess)]
         if finite.size < 8:
@@ -176,8 +180,6 @@ def find_outlier_rows(
         bad = excess >= cut
         share = float(bad.mean())
         if not MIN_SHARE <= share <= max_share or bad.sum() < 2:
-            if whole is not None:
-                return whole
             continue
         typical = float(np.median(excess[bad]))
         return OutlierRows(
@@ -188,7 +190,7 @@ def find_outlier_rows(
             ratio=float(math.exp(min(typical, 700.0))),
             reference="previous snapshot" if ref is not None else "healthy rows",
         )
-    return None
+    return whole
 
 
 def _whole_node(

@@ -83,8 +83,12 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
         # rows that blow up against the previous snapshot on the same inputs locate the
         # broken layer directly; the weights' ranking of relative changes only corroborates
         strength = 0.85 if convicted else 0.8
-        what = f"{b.bad_fraction:.1%} of its rows blow up at {b.layer or b.node}"
-        return "bad_snapshot", strength, b.layer, what
+        # a parameter-free node (an activation function) has no layer of its own in the
+        # contract's sense: the weights' most changed layer feeds it
+        held = {t.layer for t in w.tensors}
+        layer = b.layer if b.layer in held or not w.suspect_layers else w.suspect_layers[0].layer
+        what = f"{b.bad_fraction:.1%} of its rows blow up at {layer or b.node}"
+        return "bad_snapshot", strength, layer, what
     if w is not None and w.suspect and w.suspect_layers:
         top = w.suspect_layers[0]
         # without an A/B conviction, a weight change is only as strong as it is far beyond
