@@ -125,3 +125,39 @@ def test_bad_input():
         compare_snapshot_rows(rows, onset=ONSET, end=END)
     with pytest.raises(ValueError, match="before onset"):
         compare_snapshot_rows(rows, onset=END, end=ONSET)
+
+
+def _shifts(rows):
+    from hawknb.kernels.snapshot_rows import ROW_SHIFT_SCHEMA
+
+    base = dict.fromkeys(ROW_SHIFT_SCHEMA)
+    return pl.DataFrame(
+        [{**base, "first_ts": ONSET, "model": "m", **r} for r in rows], schema=ROW_SHIFT_SCHEMA
+    )
+
+
+def test_row_suspects_thresholds_and_arms_of_a_cut_over():
+    from hawknb.triage.row_evidence import ROW_Z, row_suspects
+    from hawknb.triage.topline import Anomaly
+
+    anomaly = Anomaly("m_metric", ONSET, END, -1, 5.0, 0.9, timedelta(minutes=30))
+    below = ROW_Z - 0.5
+    # one arm just below the threshold, compared with the rows before: not a suspect
+    one = _shifts([{"experiment": "A", "snapshot": "s", "reference": "before", "z": below}])
+    assert row_suspects(one, anomaly).is_empty()
+    # the same release in two arms, each just below: independent rows add up (Stouffer)
+    two = _shifts(
+        [{"experiment": e, "snapshot": "s", "reference": "before", "z": below} for e in ("A", "B")]
+    )
+    assert row_suspects(two, anomaly).height == 2
+    # same-hours evidence is not pooled across arms, and weighs more than before/after
+    same = _shifts(
+        [
+            {"experiment": "A", "snapshot": "s", "reference": "same hours", "z": ROW_Z + 3},
+            {"experiment": "B", "snapshot": "t", "reference": "before", "z": ROW_Z + 3},
+            {"experiment": "C", "snapshot": "u", "reference": "same hours", "z": below},
+        ]
+    )
+    out = row_suspects(same, anomaly)
+    assert out["snapshot"].to_list() == ["s", "t"]
+    assert out["confidence"][0] > out["confidence"][1] > 0

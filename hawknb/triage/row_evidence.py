@@ -89,10 +89,20 @@ def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
     suspects, with a ``confidence`` column, most confident first."""
     if shifts.is_empty():
         return shifts.with_columns(pl.lit(0.0).alias("confidence"))
+    # a release cut over in several arms at once is compared arm by arm with the rows before
+    # it; the arms' rows are independent, so their z add up (Stouffer) for the snapshot
+    key = [c.MODEL, c.SNAPSHOT, "reference"]
+    combined = (pl.col("z").sum() / pl.col("z").count().sqrt()).over(key)
+    shifts = shifts.with_columns(
+        pl.when(pl.col("reference") != "same hours")
+        .then(pl.max_horizontal("z", combined))
+        .otherwise(pl.col("z"))
+        .alias("_z")
+    )
     conf = [
         row_confidence(float(z), ts, anomaly, ref)
         for z, ts, ref in zip(
-            shifts["z"].to_list(),
+            shifts["_z"].to_list(),
             shifts["first_ts"].to_list(),
             shifts["reference"].to_list(),
             strict=True,
@@ -100,6 +110,7 @@ def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
     ]
     return (
         shifts.with_columns(pl.Series("confidence", conf, dtype=pl.Float64))
+        .drop("_z")
         .filter(pl.col("confidence") > 0)
         .sort(["confidence", "z"], descending=True)
     )
