@@ -1,11 +1,13 @@
 """Feature drift between two windows from a profile's sketches, with the error it carries.
 
-KS: the largest gap between the two windows' CDFs, each estimated by a merged KLL sketch and
-compared at the quantiles of both; ``ks_error`` is the two sketches' stated double-sided rank
-errors (99% confidence each) plus the grid spacing. PSI: the reference sketch's quantiles are
+A window's distribution is the :class:`~hawknb.profile.union.Union` of its buckets' KLL
+sketches (deterministic, unlike a DataSketches merge; exact where each bucket's sketch is).
+KS: the largest gap between the two windows' CDFs, compared at the quantiles of both;
+``ks_error`` is the two windows' stated double-sided rank errors (99% confidence per sketch)
+plus the grid spacing. PSI: the reference sketch's quantiles are
 the bin edges (as in ``kernels.drift``), each bin's share is read from both sketches' CDFs;
 ``psi_error`` is the first-order change of PSI when every share moves by its sketch's rank
-error. Wasserstein-1: the mean gap of the two quantile functions on a grid, in reference-IQR
+error and one value. Wasserstein-1: the mean gap of the two quantile functions on a grid, in reference-IQR
 units (as ``kernels.drift.wasserstein``); ``wasserstein_error`` is the width of the band each
 quantile function can lie in given its rank error, plus the grid's discretization. Mean
 shift: exact means (from the moments of finite values) over the reference's robust scale
@@ -28,6 +30,7 @@ from ..kernels import kll
 from ..kernels.drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts
 from ..workspace import contract as c
 from .schema import Profile
+from .union import Union
 
 _GRID = np.linspace(0.0, 1.0, 1001)
 #: midpoints of 1000 equal quantile slices: the points the W1 integral and MAD are read at
@@ -81,14 +84,14 @@ def _window(
     out: dict[str, _Window] = {}
     for (f,), part in feats.group_by(["feature"]):
         blobs = [b for b in part["sketch"].to_list() if b is not None]
-        sk = kll.merge(kll.unseal(b, check=False) for b in blobs) if blobs else None
+        sk = Union(kll.unseal(b, check=False) for b in blobs)
         n_fin = int(part["n_fin"].sum())
         fin = part.filter(pl.col("n_fin") > 0)
         mean = float((fin["mean"] * fin["n_fin"]).sum() / n_fin) if n_fin else float("nan")
         # Chan: M2 of the union = sum of M2 + sum n_i (mean_i - mean)^2
         m2 = float(fin["m2"].sum() + ((fin["mean"] - mean) ** 2 * fin["n_fin"]).sum())
         out[str(f)] = _Window(
-            sk if sk is not None and not sk.is_empty() else None,
+            sk if not sk.is_empty() else None,
             int(part["n"].sum()),
             n_fin,
             mean,
@@ -113,7 +116,9 @@ def _psi(r: Any, x: Any) -> tuple[float, float]:
     # d PSI / d share: ln(x/r) + 1 - r/x for the current share, the mirror for the reference
     rr, xx = np.maximum(rs, PSI_EPS), np.maximum(xs, PSI_EPS)
     grad = np.abs(np.log(xx / rr) + 1 - rr / xx) + np.abs(np.log(rr / xx) + 1 - xx / rr)
-    err = float(np.sum(grad) * (kll.rank_error(r) + kll.rank_error(x)))
+    # each share within its rank error, plus one value's share: the edges are values here
+    # and interpolated quantiles in kernels.drift, so a value at an edge may change bins
+    err = float(np.sum(grad) * (kll.rank_error(r) + kll.rank_error(x) + 1 / r.n + 1 / x.n))
     return value, err
 
 
