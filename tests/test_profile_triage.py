@@ -99,7 +99,7 @@ def test_features_step_reads_window_drift_from_the_sketches(pairs) -> None:
     fa, fb = a.finding("features"), b.finding("features")
     assert fa.result.drift_source == "rows" and "sketches" not in fa.evidence["serving"]
     assert fb.result.drift_source == prof.serving_source
-    assert "merged KLL sketches" in fb.evidence["serving"]
+    assert "from the KLL sketches of the profile of" in fb.evidence["serving"]
     assert 0 < fb.evidence["drift_error"]["ks"] < 0.05  # DataSketches' stated bound, k=200
 
 

@@ -106,9 +106,9 @@ def _sources(ws: Workspace, ranking: FeatureRanking) -> str:
         return ws.serving_source
     err = ranking.drift_error or {}
     return (
-        f"window drift (PSI, KS, W1, null rates) from the merged KLL sketches of "
-        f"{ranking.drift_source} (stated error: KS <= {err.get('ks', 0):.3f}, PSI <= "
-        f"{err.get('psi', 0):.3f}); drift over time, correlation and ablation from its sample rows"
+        f"window drift (PSI, KS, W1, null rates) from the KLL sketches of "
+        f"{ranking.drift_source} (largest stated error: KS ±{err.get('ks', 0):.3f}, PSI "
+        f"±{err.get('psi', 0):.3f}); drift over time, correlation and ablation from its sample rows"
     )
 
 
