@@ -96,7 +96,7 @@ def main() -> int:
         f"Load average (1 min) during the run: {min(load):.1f}-{max(load):.1f} on 2 cores: wall "
         "times (the step columns too) scale with it; CPU time (all threads) much less.",
         "",
-        "| kind | verdict | simulate s | triage s |"
+        "| kind | verdict | simulate s | triage s | triage CPU s |"
         + on_prof
         + " "
         + " | ".join(step_names)
