@@ -191,7 +191,8 @@ def test_union_of_sketches_is_deterministic_and_exact_where_they_are() -> None:
     u = Union(kll.kll(v) for v in small)
     allv = np.sort(np.concatenate(small))
     n = allv.size
-    assert u.n == n and u.normalized_rank_error() == 0.0
+    assert u.n == n and u.normalized_rank_error() == 0.0 and u.exact
+    np.testing.assert_array_equal(u.values(), allv)
     ranks = np.array([0.0, 0.01, 0.25, 0.5, 0.9, 1.0])
     # the smallest value whose inclusive rank reaches u (KLL's definition)
     want = allv[np.clip(np.ceil(ranks * n).astype(int) - 1, 0, n - 1)]
@@ -209,6 +210,7 @@ def test_union_of_sketches_is_deterministic_and_exact_where_they_are() -> None:
     truth = np.sort(np.concatenate(big))
     union = Union(sks)
     err = union.normalized_rank_error()
+    assert not union.exact
     assert err == pytest.approx(kll.rank_error(sks[0]))
     gap = np.abs(
         union.get_cdf(truth[::97])[:-1] - np.searchsorted(truth, truth[::97], "right") / truth.size

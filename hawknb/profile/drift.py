@@ -13,6 +13,10 @@ quantile function can lie in given its rank error, plus the grid's discretizatio
 shift: exact means (from the moments of finite values) over the reference's robust scale
 read off its sketch. Null and non-finite rates are exact (from counts).
 
+Where every bucket's sketch kept all its values (a bucket of at most ~k values), the union is
+the data itself and the numbers are ``kernels.drift.distances`` of those values, exactly as
+from the rows, with errors 0.
+
 Windows are [start, end) rounded down to bucket boundaries, so a bucket counts in the window
 that holds its start, and a bucket cut by a window's end belongs to the next window.
 """
@@ -27,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from ..kernels import kll
-from ..kernels.drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts
+from ..kernels.drift import DEFAULT_BINS, PSI_EPS, distances, psi_bins, psi_from_counts
 from ..workspace import contract as c
 from .schema import Profile
 from .union import Union
@@ -171,6 +175,16 @@ def _distances(r: _Window | None, x: _Window | None) -> dict[str, float]:
     if r is None or x is None or r.sketch is None or x.sketch is None:
         keys = ("ks", "ks_error", "psi", "psi_error", "wasserstein", "wasserstein_error")
         return {**dict.fromkeys(keys, np.nan), "mean_shift": np.nan}
+    if r.sketch.exact and x.sketch.exact:  # every value is there: the rows' own numbers
+        psi, w1, ks, shift = distances(r.sketch.values(), x.sketch.values())
+        zero = ("ks_error", "psi_error", "wasserstein_error")
+        return {
+            "ks": ks,
+            "psi": psi,
+            "wasserstein": w1,
+            "mean_shift": shift,
+            **dict.fromkeys(zero, 0.0),
+        }
     ks, ks_err = _ks(r.sketch, x.sketch)
     psi, psi_err = _psi(r.sketch, x.sketch)
     w1, w1_err = _wasserstein(r, x)

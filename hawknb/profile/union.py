@@ -32,7 +32,9 @@ class Union:
         items = np.concatenate(pairs) if pairs else np.empty((0, 2))
         order = np.argsort(items[:, 0], kind="stable")
         self._v = items[order, 0]
+        self._w = items[order, 1].astype(np.int64)
         self._cw = np.cumsum(items[order, 1])
+        self._exact = not any(sk.is_estimation_mode() for sk in sks)
         self._min = min((sk.get_min_value() for sk in sks), default=np.nan)
         self._max = max((sk.get_max_value() for sk in sks), default=np.nan)
         self._err = {
@@ -44,6 +46,15 @@ class Union:
             )
             for side in (False, True)
         }
+
+    @property
+    def exact(self) -> bool:
+        """Every sketch kept all its values: the pool is the data itself."""
+        return self._exact
+
+    def values(self) -> np.ndarray:
+        """The pooled values, sorted (each repeated by its weight: the data when exact)."""
+        return np.repeat(self._v, self._w)
 
     def is_empty(self) -> bool:
         return self.n == 0
