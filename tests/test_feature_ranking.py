@@ -172,8 +172,8 @@ def test_bad_inputs() -> None:
 
 
 def test_the_same_rows_in_another_order_rank_the_same() -> None:
-    """Ablation and the window subsamples pick rows by position: a profile's sample holds the
-    log's rows in hash order, and must not rank differently from the log."""
+    """Ablation and the window subsamples pick rows by position: the same rows in another
+    order (a profile's sample, a log written by another engine) must rank the same."""
     df, model = _serving("shift", n=12_000)
     shuffled = df.sample(fraction=1.0, shuffle=True, seed=3)
     a = rank_features(df, model="ctr", feature_names=NAMES, onset=ONSET, program=model)

@@ -334,8 +334,8 @@ def rank_features(
             *[pl.col(f).cast(pl.Float64) for f in features],
         )
         # rows in time order (then by value for ties): the sampling below picks rows by
-        # position, so the same rows in another order (a profile's sample is stored by hash)
-        # must rank the same
+        # position, so the same rows in another order (a profile's sample, a log written by
+        # another engine) must rank the same
         .sort(["__us", c.PREDICTION, *features], nulls_last=True, maintain_order=True)
     )
     t_us = df["__us"].to_numpy()
