@@ -64,3 +64,13 @@ def test_context_novelty_bad_input():
         context_novelty(x, bins=8, orders=(40,))
     with pytest.raises(ValueError, match="memory"):
         context_novelty(x, memory=0)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 6])
+def test_series_shorter_than_the_longest_context(n):
+    """Found by the fuzz profile: three rows and contexts of up to five levels."""
+    x = np.arange(n, dtype=float)
+    fire = context_novelty(x, warmup=0)
+    assert fire.shape == (n,)
+    long = context_novelty(np.arange(n + 10, dtype=float), warmup=0)
+    assert (fire == long[:n]).all()  # causal: the short series is the long one's prefix

@@ -68,7 +68,8 @@ def context_novelty(
     code = np.zeros(n, dtype=np.int64)
     for k in range(1, max(orders) + 1):
         lagged = np.zeros(n, dtype=np.int64)
-        lagged[k - 1 :] = levels[: n - k + 1]
+        if k <= n:  # a series shorter than the context has no row that sees k levels
+            lagged[k - 1 :] = levels[: n - k + 1]
         code = code * base + lagged
         if k not in orders:
             continue
