@@ -40,6 +40,7 @@ def test_concurrent_ingests_keep_each_others_files(tmp_path: Path) -> None:
     t2.join(10)
     assert done.is_set()
     assert sorted(p.name for p in target.iterdir()) == ["a.txt", "b.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["ws"]  # no lock or stage left behind
 
 
 def test_a_lock_held_too_long_is_a_one_line_error(tmp_path: Path, monkeypatch) -> None:

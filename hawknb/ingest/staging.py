@@ -124,8 +124,10 @@ def _ingest_lock(target: Path) -> Iterator[None]:
 
     Every ingest copies the workspace, adds its files and swaps the copy in, so two running at
     once would each swap in a copy without the other's files: the second silently undoes the
-    first. An exclusive lock on a hidden file beside the workspace makes the second wait
-    (``HAWKNB_INGEST_LOCK_WAIT`` seconds, default 600) and then copy the first one's result.
+    first. An exclusive lock makes the second wait (``HAWKNB_INGEST_LOCK_WAIT`` seconds,
+    default 600) and then copy the first one's result. The lock is on the folder that holds
+    the workspace: the workspace itself is renamed by the swap, and a lock file would be left
+    behind in the user's folder (ingests into sibling workspaces wait for each other too).
     """
     try:
         import fcntl
@@ -133,12 +135,12 @@ def _ingest_lock(target: Path) -> Iterator[None]:
         yield
         return
     wait = float(os.environ.get(LOCK_WAIT_ENV, "600"))
-    lock_path = target.parent / f".{target.name}.ingest.lock"
-    with open(lock_path, "a+b") as fh:
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
         deadline = time.monotonic() + wait
         while True:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -148,10 +150,9 @@ def _ingest_lock(target: Path) -> Iterator[None]:
                         f"{LOCK_WAIT_ENV}"
                     ) from None
                 time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _swap(tmp: Path, target: Path) -> None:
