@@ -182,11 +182,6 @@ def find_outlier_rows(
         if not MIN_SHARE <= share <= max_share or bad.sum() < 2:
             continue
         typical = float(np.median(excess[bad]))
-        if whole is not None and typical < math.log(whole.ratio):
-            # after a whole-node blow-up, a minority counts only when it stands out more than
-            # the blow-up itself (a bias that only the triggered rows pass through); a head
-            # whose small reference logits make a few rows' ratios large does not
-            continue
         return OutlierRows(
             node=node,
             layer=current.layers[i],
