@@ -120,12 +120,18 @@ class OutlierRows:
     reference: str
 
 
-def _floor(values: np.ndarray) -> float:
-    """Magnitudes under a thousandth of the typical row's count as that: a row that is (near)
+def _floor(values: np.ndarray, share: float = 1e-3) -> float:
+    """Magnitudes under ``share`` of the typical row's count as that: a row that is (near)
     zero where others are not is not a blow-up of the others."""
     finite = values[np.isfinite(values)]
     typical = float(np.median(finite)) if finite.size else 0.0
-    return max(typical * 1e-3, 1e-30)
+    return max(typical * share, 1e-30)
+
+
+#: a row's reference magnitude under this share of the reference's typical row is floored
+#: there before the ratio: a logit that happens to sit near zero under the previous snapshot
+#: would otherwise make an ordinary row look like a blow-up
+REFERENCE_FLOOR = 0.05
 
 
 def _log_excess(values: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
@@ -134,7 +140,7 @@ def _log_excess(values: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         v = np.log(np.maximum(values, _floor(values)))
         if reference is not None:
-            v = v - np.log(np.maximum(reference, _floor(reference)))
+            v = v - np.log(np.maximum(reference, _floor(reference, REFERENCE_FLOOR)))
         finite = np.isfinite(v)
         med = np.median(v[finite]) if finite.any() else 0.0
         return np.where(np.isnan(values), np.inf, v - med)
