@@ -68,7 +68,9 @@ def isolate(
             else r
             for r in results
         ]
-    results = _row_convictions(ws, anomaly, suspect.model, results)
+    # one row-level comparison serves both the convictions and the "not convicted" wording
+    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
+    results = _row_convictions(sus, suspect.model, results)
     convicted = [r for r in results if r.is_snapshot_cause]
     best = max(convicted or results, key=lambda r: r.confidence)
     control = None
@@ -110,13 +112,12 @@ def isolate(
             result=best,
         )
     else:
-        finding = _not_convicted(ws, anomaly, suspect.model, results, best, checked, evidence)
+        finding = _not_convicted(sus, suspect.model, results, best, checked, evidence)
     return best, finding, by_snap
 
 
 def _not_convicted(
-    ws: Workspace,
-    anomaly: Anomaly,
+    sus: pl.DataFrame,
     model: str,
     results: list[SnapshotIsolation],
     best: SnapshotIsolation,
@@ -127,7 +128,6 @@ def _not_convicted(
     the A/B was, and undecided when a cut-over's rows differ from the rows before it (no
     same-hours rows to compare with, so only the snapshot's own diagnosis can tell)."""
     rolled = list(dict.fromkeys(r.rolled_out for r in results if r.rolled_out))
-    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
     sus = sus.filter(pl.col(c.MODEL) == model)
     if not sus.is_empty():
         top = sus.row(0, named=True)
@@ -161,7 +161,7 @@ def _not_convicted(
 
 
 def _row_convictions(
-    ws: Workspace, anomaly: Anomaly, model: str, results: list[SnapshotIsolation]
+    sus: pl.DataFrame, model: str, results: list[SnapshotIsolation]
 ) -> list[SnapshotIsolation]:
     """Convict, per experiment, the snapshot whose served rows differ from its neighbours'
     when that evidence is stronger than the window A/B's verdict.
@@ -171,7 +171,6 @@ def _row_convictions(
     two snapshots rolled out in the same hour, the one whose rows differ wins over one whose
     window means merely moved.
     """
-    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
     # only a same-hours comparison convicts: a cut-over's before/after rows cannot tell the
     # snapshot from a data break that began with it (the diagnosis's mechanism must)
     sus = sus.filter((pl.col(c.MODEL) == model) & (pl.col("reference") == "same hours"))
