@@ -15,9 +15,9 @@ from polars.testing import assert_frame_equal
 
 from hawknb.cli import main
 from hawknb.simulate import INCIDENT_KINDS, Truth, default_truth_path, simulate
+from hawknb.simulate.draws import rng as _rng
 from hawknb.simulate.incidents import plan
 from hawknb.simulate.system import build_system
-from hawknb.simulate.writer import _rng
 from hawknb.workspace import Workspace, WorkspaceError
 from hawknb.workspace import contract as c
 
