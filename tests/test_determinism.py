@@ -24,3 +24,15 @@ def test_two_triage_runs_print_identical_json(tmp_path: Path):
     assert all(isinstance(f["seconds"], float) and f["seconds"] >= 0 for f in timed["findings"])
     strip = [{k: v for k, v in f.items() if k != "seconds"} for f in timed["findings"]]
     assert strip == out["findings"]
+
+
+def test_stable_floats_hides_last_bit_noise_and_keeps_everything_else():
+    from hawknb.cli.triage import stable_floats
+
+    a = {"c": 0.2927828184300567, "xs": [7.305680551990946, 1, "n"], "t": (float("inf"),)}
+    b = {"c": 0.29278281843005677, "xs": [7.305680551990952, 1, "n"], "t": (float("inf"),)}
+    assert json.dumps(stable_floats(a)) == json.dumps(stable_floats(b))
+    out = stable_floats(a)
+    assert out["xs"][1:] == [1, "n"] and out["t"] == [float("inf")]
+    assert abs(out["c"] - a["c"]) < 1e-12  # rounding, not truncation to a few digits
+    assert stable_floats(True) is True  # bools are not floats to round

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -51,7 +52,22 @@ def verdict_json(inv: Any, timings: bool = False) -> str:
             data["seconds"] = round(float(getattr(finding, "seconds", 0.0)), 3)
         else:
             data.pop("seconds", None)
-    return json.dumps(out, indent=2)
+    return json.dumps(stable_floats(out), indent=2)
+
+
+def stable_floats(obj: Any, digits: int = 12) -> Any:
+    """Floats rounded to `digits` significant digits, recursively.
+
+    Multi-threaded aggregations (polars sums over row groups) may add in a different order
+    from run to run, which moves the last bit of a statistic; without rounding, two runs on the
+    same workspace printed different bytes ("0.2927828184300567" vs "...5677")."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}") if math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: stable_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [stable_floats(v, digits) for v in obj]
+    return obj
 
 
 def run(args: argparse.Namespace) -> int:

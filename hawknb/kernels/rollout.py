@@ -227,6 +227,47 @@ def isolate_snapshot(
     onset_us, end_us = _to_us(onset), _to_us(end)
     if end_us < onset_us:
         raise ValueError(f"end ({end}) is before onset ({onset}); pass end >= onset")
+    h, present = _load_health(health_by_snapshot, model, experiment, series)
+    timeline = None
+    if rollouts is not None:
+        tl = rollout_timeline(rollouts).filter(
+            (pl.col(MODEL) == model) & (pl.col(EXPERIMENT) == experiment)
+        )
+        timeline = tl if tl.height else None
+    ref_start_us = onset_us - int(reference / timedelta(microseconds=1))
+    g = _grid(h, present, onset_us, end_us, ref_start_us)
+    totals = _total_shifts(g, present, onset_us, end_us, ref_start_us)
+
+    ev_rows = []
+    snap_rows = []
+    for j, snap in enumerate(g.snaps):
+        timing, ramp_ts = _ramp_timing(g, j, snap, timeline, onset_us, end_us)
+        best = None
+        for s in present:
+            row = _series_evidence(g, j, s, totals[s], timing, onset_us)
+            row = {SNAPSHOT: snap, **row}
+            ev_rows.append(row)
+            if best is None or row["cause_score"] > best["cause_score"]:
+                best = row
+        assert best is not None
+        snap_rows.append(
+            {
+                SNAPSHOT: snap,
+                "share_before": float(np.nanmean(g.share[g.pre, j])) if g.pre.any() else None,
+                "share_after": float(np.nanmean(g.share[g.post, j])) if g.post.any() else None,
+                "ramp_ts": ramp_ts,
+                "timing": timing,
+                **{k: v for k, v in best.items() if k != SNAPSHOT},
+            }
+        )
+    evidence, snap_df = _isolation_frames(ev_rows, snap_rows)
+    return _verdict(model, experiment, snap_df, evidence, totals)
+
+
+def _load_health(
+    health_by_snapshot: object, model: str, experiment: str, series: tuple[str, ...]
+) -> tuple[pl.DataFrame, list[str]]:
+    """The (model, experiment)'s per-(window, snapshot) health rows and the series present."""
     lf = as_lazy(health_by_snapshot)
     schema = lf.collect_schema()
     for col in (MODEL, EXPERIMENT, SNAPSHOT, TS, "rows"):
@@ -238,7 +279,6 @@ def isolate_snapshot(
     present = [s for s in series if s in schema]
     if not present:
         raise ValueError(f"health_by_snapshot has none of the series {list(series)}")
-    ref_start_us = onset_us - int(reference / timedelta(microseconds=1))
     weight_col = "labeled_rows" if "labeled_rows" in schema else "rows"
     h = collect(
         lf.filter((pl.col(MODEL) == model) & (pl.col(EXPERIMENT) == experiment)).select(
@@ -255,13 +295,34 @@ def isolate_snapshot(
             f"health_by_snapshot has no rows for model={model!r}, experiment={experiment!r}; "
             "check the names against the serving log"
         )
-    timeline = None
-    if rollouts is not None:
-        tl = rollout_timeline(rollouts).filter(
-            (pl.col(MODEL) == model) & (pl.col(EXPERIMENT) == experiment)
-        )
-        timeline = tl if tl.height else None
+    return h, present
 
+
+@dataclass
+class _Grid:
+    """Health as (window x snapshot) matrices, with the time masks the tests use."""
+
+    windows: np.ndarray  # window starts, UTC microseconds
+    snaps: list[str]
+    rows: np.ndarray
+    lw: np.ndarray  # label-weighted rows (labeled rows where known)
+    std: np.ndarray | None  # std of the prediction, for the row-level test of the means
+    vals: dict[str, np.ndarray]
+    share: np.ndarray  # each snapshot's share of the window's rows
+    step: int
+    tolerance: int
+    in_range: np.ndarray
+    post: np.ndarray
+    pre: np.ndarray
+
+    def weights(self, series: str) -> np.ndarray:
+        """Label-based series weigh by labeled rows, prediction-based ones by rows."""
+        return self.lw if series in ("calibration", "ne", "log_loss") else self.rows
+
+
+def _grid(
+    h: pl.DataFrame, present: list[str], onset_us: int, end_us: int, ref_start_us: int
+) -> _Grid:
     windows = np.unique(h["_us"].to_numpy())
     snaps = sorted(h[SNAPSHOT].unique().to_list())
     n_w, n_s = windows.size, len(snaps)
@@ -280,184 +341,215 @@ def isolate_snapshot(
         m = np.full((n_w, n_s), np.nan)
         m[wi, si] = h[s].to_numpy()
         vals[s] = m
-    share = rows / rows.sum(axis=1, keepdims=True)
     step = int(np.median(np.diff(windows))) if n_w > 1 else 3_600_000_000
-    tolerance = max(2 * step, (end_us - onset_us) // 4)
-    in_range = (windows >= ref_start_us) & (windows <= end_us)
-    post = (windows >= onset_us) & (windows <= end_us)
-    pre = (windows >= ref_start_us) & (windows < onset_us)
+    return _Grid(
+        windows=windows,
+        snaps=snaps,
+        rows=rows,
+        lw=lw,
+        std=std,
+        vals=vals,
+        share=rows / rows.sum(axis=1, keepdims=True),
+        step=step,
+        tolerance=max(2 * step, (end_us - onset_us) // 4),
+        in_range=(windows >= ref_start_us) & (windows <= end_us),
+        post=(windows >= onset_us) & (windows <= end_us),
+        pre=(windows >= ref_start_us) & (windows < onset_us),
+    )
 
-    # the (model, experiment) as a whole: how much each series moved at the onset
+
+def _total_shifts(
+    g: _Grid, present: list[str], onset_us: int, end_us: int, ref_start_us: int
+) -> dict[str, Shift | None]:
+    """How much each series of the (model, experiment) as a whole moved at the onset."""
     totals: dict[str, Shift | None] = {}
     for s in present:
-        w = lw if s in ("calibration", "ne", "log_loss") else rows
-        v = vals[s]
+        w = g.weights(s)
+        v = g.vals[s]
         ok = np.isfinite(v) & (w > 0)
         tot = np.where(ok, v * w, 0).sum(1) / np.where(ok, w, 0).sum(1).clip(min=1e-300)
         tot[~ok.any(1)] = np.nan
-        sh = series_shift(
-            windows,
+        totals[s] = series_shift(
+            g.windows,
             _badness(s, tot),
             onset_us=onset_us,
             end_us=end_us,
             ref_start_us=ref_start_us,
-            tolerance_us=tolerance,
+            tolerance_us=g.tolerance,
         )
-        totals[s] = sh
+    return totals
 
-    ev_rows = []
-    snap_rows = []
-    for j, snap in enumerate(snaps):
-        ramps = [r for r in _ramp_events(timeline, snap, windows, share[:, j]) if r <= end_us]
-        if ramps:
-            ramp = min(ramps, key=lambda r: abs(r - onset_us))
-            late = max(0, ramp - onset_us - step)  # a ramp within the onset window is on time
-            early = max(0, onset_us - ramp)
-            timing = math.exp(-(late + early) / tolerance)
-            ramp_ts = _from_us(ramp)
-        else:
-            timing, ramp_ts = 0.0, None
-        others = [k for k in range(n_s) if k != j]
-        best = None
-        for s in present:
-            w = lw if s in ("calibration", "ne", "log_loss") else rows
-            v = vals[s]
-            ow = np.where(np.isfinite(v[:, others]), w[:, others], 0.0)
-            osum = ow.sum(1)
-            other_v = (np.nan_to_num(v[:, others]) * ow).sum(1) / np.where(osum > 0, osum, 1.0)
-            shared = in_range & (rows[:, j] > 0) & (osum > 0) & np.isfinite(v[:, j])
-            d_all = _badness(s, v[:, j]) - _badness(s, other_v)
-            nj_all, no_all = w[:, j], ow.sum(1)
-            hw_all = np.where(
-                (nj_all > 0) & (no_all > 0),
-                nj_all * no_all / np.maximum(nj_all + no_all, 1e-12),
-                0.0,
-            )
-            shared &= np.isfinite(d_all)
-            d = d_all[shared]
-            n = d.size
-            # windows weigh by their effective sample size (a 10% ramp hour has few rows of the
-            # new snapshot): harmonic rows of the two sides
-            nj, no = w[shared, j], ow.sum(1)[shared]
-            hw = np.where((nj > 0) & (no > 0), nj * no / np.maximum(nj + no, 1e-12), 0.0)
-            z = math.nan
-            if n and hw.sum() > 0:
-                delta = float(np.average(d, weights=hw))
-            else:
-                delta = float(np.median(d)) if n else math.nan
-            if s == "mean_prediction" and std is not None and n >= 1:
-                # row-level test of the means: inverse-variance weighted paired difference
-                # (standard errors from each side's row spread), so one shared ramp hour
-                # with many rows counts as much as it should
-                o_var = (np.nan_to_num(std[:, others]) ** 2 * ow).sum(1) / np.where(
-                    osum > 0, osum, 1.0
-                )
-                se2 = (std[:, j] ** 2 / np.maximum(rows[:, j], 1.0)) + (
-                    o_var / np.maximum(osum, 1.0)
-                )
-                se2 = se2[shared]
-                ok = np.isfinite(se2) & (se2 > 0)
-                if ok.sum() >= 1:
-                    iw = 1.0 / se2[ok]
-                    delta = float(np.sum(d[ok] * iw) / iw.sum())
-                    z = delta * math.sqrt(iw.sum())
-            elif n >= _MIN_SHARED:
-                resid = d - delta
-                mad = float(np.median(np.abs(resid))) * 1.4826
-                spread = mad
-                if hw.sum() > 0:
-                    spread = max(mad, math.sqrt(float(np.average(resid**2, weights=hw))))
-                level = float(np.nanmedian(np.abs(other_v[shared]))) if n else 0.0
-                se = max(1.2533 * spread / math.sqrt(n), 1e-3 * level / math.sqrt(n), 1e-12)
-                z = delta / se
-            elif n >= 1:
-                level = float(np.nanmedian(np.abs(other_v[shared])))
-                z = _few_windows_z(
-                    d,
-                    hw,
-                    delta,
-                    nj,
-                    no,
-                    _badness(s, other_v),
-                    osum,
-                    pre & in_range,
-                    level,
-                )
-            if math.isnan(z):
-                worse_z = 0.0
-            else:
-                worse_z = abs(z) if s == "mean_prediction" else z
-            share_after = float(np.nanmean(share[post, j])) if post.any() else math.nan
-            total = None if totals[s] is None else totals[s].delta
-            if total is None or math.isnan(delta) or total == 0 or math.isnan(share_after):
-                explained = None
-            else:
-                ratio = share_after * delta / total
-                explained = float(np.clip(ratio, 0.0, 1.0)) if math.isfinite(ratio) else None
-            if explained is not None and s != "mean_prediction" and total < 0:
-                explained = None  # the series improved overall: not what we are explaining
-            # the same question on the shared hours alone (like with like: the total there is
-            # the share-weighted mix the snapshot is part of), robust to drift after cut-over
-            sh_post = shared & (windows >= onset_us - step)
-            if explained is not None and sh_post.sum() >= 2 and totals[s] is not None:
-                tot_w = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
-                tot_w = _badness(s, tot_w)
-                base_w, _ = seasonal_baseline(windows, tot_w, pre & np.isfinite(tot_w))
-                moved = float(np.sum((tot_w - base_w)[sh_post] * hw_all[sh_post]))
-                mine = float(np.sum((share[:, j] * d_all)[sh_post] * hw_all[sh_post]))
-                if moved * mine > 0 and abs(moved) > 0:
-                    explained = max(explained, float(np.clip(mine / moved, 0.0, 1.0)))
-            ex_factor = _UNKNOWN_EXPLAINED if explained is None else explained
-            dose = None
-            rng = in_range & np.isfinite(v).any(1)
-            tot_v = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
-            tot_v = _badness(s, tot_v)
-            base, _ = seasonal_baseline(windows, tot_v, pre & np.isfinite(tot_v))
-            tot_v = tot_v - base
-            rng = rng & np.isfinite(tot_v)
-            if rng.sum() >= 4 and np.std(share[rng, j]) > 0 and np.std(tot_v[rng]) > 0:
-                sign = 1.0 if s in WORSE_WHEN_HIGHER else (np.sign(delta) or 1.0)
-                dose = float(sign * np.corrcoef(share[rng, j], tot_v[rng])[0, 1])
-            cause = strength(worse_z) * (0.3 + 0.7 * timing) * ex_factor
-            row = {
-                SNAPSHOT: snap,
-                "series": s,
-                "shared_windows": n,
-                "value": float(np.median(v[shared, j])) if shared.any() else None,
-                "others": float(np.median(other_v[shared])) if shared.any() else None,
-                "delta": None if math.isnan(delta) else delta,
-                "z": None if math.isnan(z) else float(z),
-                "explained": explained,
-                "dose_response": dose,
-                "cause_score": cause,
-            }
-            ev_rows.append(row)
-            if best is None or cause > best["cause_score"]:
-                best = row
-        assert best is not None
-        snap_rows.append(
-            {
-                SNAPSHOT: snap,
-                "share_before": float(np.nanmean(share[pre, j])) if pre.any() else None,
-                "share_after": float(np.nanmean(share[post, j])) if post.any() else None,
-                "ramp_ts": ramp_ts,
-                "timing": timing,
-                **{k: v for k, v in best.items() if k != SNAPSHOT},
-            }
+
+def _ramp_timing(
+    g: _Grid, j: int, snap: str, timeline: pl.DataFrame | None, onset_us: int, end_us: int
+) -> tuple[float, datetime | None]:
+    """How well the snapshot's ramp nearest the onset lines up with it (1: in the onset
+    window, decaying with the distance) and that ramp's time."""
+    ramps = [r for r in _ramp_events(timeline, snap, g.windows, g.share[:, j]) if r <= end_us]
+    if not ramps:
+        return 0.0, None
+    ramp = min(ramps, key=lambda r: abs(r - onset_us))
+    late = max(0, ramp - onset_us - g.step)  # a ramp within the onset window is on time
+    early = max(0, onset_us - ramp)
+    return math.exp(-(late + early) / g.tolerance), _from_us(ramp)
+
+
+@dataclass
+class _Paired:
+    """The snapshot against the others in the windows both served (one health series)."""
+
+    other_v: np.ndarray  # the other snapshots' rows-weighted value per window
+    d_all: np.ndarray  # paired difference per window ('higher is worse' scale)
+    hw_all: np.ndarray  # harmonic rows of the two sides per window
+    shared: np.ndarray  # windows both served, in range, with a finite difference
+    delta: float
+    z: float
+
+
+def _paired_test(g: _Grid, j: int, s: str) -> _Paired:
+    """Paired same-window difference of snapshot j against the rest, and its z."""
+    w, v = g.weights(s), g.vals[s]
+    others = [k for k in range(len(g.snaps)) if k != j]
+    ow = np.where(np.isfinite(v[:, others]), w[:, others], 0.0)
+    osum = ow.sum(1)
+    other_v = (np.nan_to_num(v[:, others]) * ow).sum(1) / np.where(osum > 0, osum, 1.0)
+    shared = g.in_range & (g.rows[:, j] > 0) & (osum > 0) & np.isfinite(v[:, j])
+    d_all = _badness(s, v[:, j]) - _badness(s, other_v)
+    nj_all, no_all = w[:, j], ow.sum(1)
+    hw_all = np.where(
+        (nj_all > 0) & (no_all > 0),
+        nj_all * no_all / np.maximum(nj_all + no_all, 1e-12),
+        0.0,
+    )
+    shared &= np.isfinite(d_all)
+    d = d_all[shared]
+    n = d.size
+    # windows weigh by their effective sample size (a 10% ramp hour has few rows of the new
+    # snapshot): harmonic rows of the two sides
+    nj, no = w[shared, j], ow.sum(1)[shared]
+    hw = np.where((nj > 0) & (no > 0), nj * no / np.maximum(nj + no, 1e-12), 0.0)
+    z = math.nan
+    if n and hw.sum() > 0:
+        delta = float(np.average(d, weights=hw))
+    else:
+        delta = float(np.median(d)) if n else math.nan
+    if s == "mean_prediction" and g.std is not None and n >= 1:
+        # row-level test of the means: inverse-variance weighted paired difference (standard
+        # errors from each side's row spread), so one shared ramp hour with many rows counts
+        # as much as it should
+        o_var = (np.nan_to_num(g.std[:, others]) ** 2 * ow).sum(1) / np.where(osum > 0, osum, 1.0)
+        se2 = (g.std[:, j] ** 2 / np.maximum(g.rows[:, j], 1.0)) + (o_var / np.maximum(osum, 1.0))
+        se2 = se2[shared]
+        ok = np.isfinite(se2) & (se2 > 0)
+        if ok.sum() >= 1:
+            iw = 1.0 / se2[ok]
+            delta = float(np.sum(d[ok] * iw) / iw.sum())
+            z = delta * math.sqrt(iw.sum())
+    elif n >= _MIN_SHARED:
+        resid = d - delta
+        mad = float(np.median(np.abs(resid))) * 1.4826
+        spread = mad
+        if hw.sum() > 0:
+            spread = max(mad, math.sqrt(float(np.average(resid**2, weights=hw))))
+        level = float(np.nanmedian(np.abs(other_v[shared]))) if n else 0.0
+        se = max(1.2533 * spread / math.sqrt(n), 1e-3 * level / math.sqrt(n), 1e-12)
+        z = delta / se
+    elif n >= 1:
+        level = float(np.nanmedian(np.abs(other_v[shared])))
+        z = _few_windows_z(
+            d, hw, delta, nj, no, _badness(s, other_v), osum, g.pre & g.in_range, level
         )
-    ev_schema = {
-        SNAPSHOT: pl.String,
-        "series": pl.String,
-        "shared_windows": pl.Int64,
-        "value": pl.Float64,
-        "others": pl.Float64,
-        "delta": pl.Float64,
-        "z": pl.Float64,
-        "explained": pl.Float64,
-        "dose_response": pl.Float64,
-        "cause_score": pl.Float64,
+    return _Paired(other_v, d_all, hw_all, shared, delta, z)
+
+
+def _explained(
+    g: _Grid, j: int, s: str, pr: _Paired, total_shift: Shift | None, onset_us: int
+) -> float | None:
+    """Share of the (model, experiment)'s post-onset shift that the snapshot accounts for
+    (share x paired difference / total), or None when the total is unknown or improved."""
+    share_after = float(np.nanmean(g.share[g.post, j])) if g.post.any() else math.nan
+    total = None if total_shift is None else total_shift.delta
+    if total is None or math.isnan(pr.delta) or total == 0 or math.isnan(share_after):
+        return None
+    ratio = share_after * pr.delta / total
+    explained = float(np.clip(ratio, 0.0, 1.0)) if math.isfinite(ratio) else None
+    if explained is not None and s != "mean_prediction" and total < 0:
+        return None  # the series improved overall: not what we are explaining
+    # the same question on the shared hours alone (like with like: the total there is the
+    # share-weighted mix the snapshot is part of), robust to drift after cut-over
+    sh_post = pr.shared & (g.windows >= onset_us - g.step)
+    if explained is not None and sh_post.sum() >= 2:
+        w, v = g.weights(s), g.vals[s]
+        tot_w = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
+        tot_w = _badness(s, tot_w)
+        base_w, _ = seasonal_baseline(g.windows, tot_w, g.pre & np.isfinite(tot_w))
+        moved = float(np.sum((tot_w - base_w)[sh_post] * pr.hw_all[sh_post]))
+        mine = float(np.sum((g.share[:, j] * pr.d_all)[sh_post] * pr.hw_all[sh_post]))
+        if moved * mine > 0 and abs(moved) > 0:
+            explained = max(explained, float(np.clip(mine / moved, 0.0, 1.0)))
+    return explained
+
+
+def _dose_response(g: _Grid, j: int, s: str, delta: float) -> float | None:
+    """Correlation of the snapshot's share with the (model, experiment)'s deseasoned badness:
+    a bad snapshot's harm grows with its traffic."""
+    w, v = g.weights(s), g.vals[s]
+    rng = g.in_range & np.isfinite(v).any(1)
+    tot_v = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
+    tot_v = _badness(s, tot_v)
+    base, _ = seasonal_baseline(g.windows, tot_v, g.pre & np.isfinite(tot_v))
+    tot_v = tot_v - base
+    rng = rng & np.isfinite(tot_v)
+    if rng.sum() >= 4 and np.std(g.share[rng, j]) > 0 and np.std(tot_v[rng]) > 0:
+        sign = 1.0 if s in WORSE_WHEN_HIGHER else (np.sign(delta) or 1.0)
+        return float(sign * np.corrcoef(g.share[rng, j], tot_v[rng])[0, 1])
+    return None
+
+
+def _series_evidence(
+    g: _Grid, j: int, s: str, total_shift: Shift | None, timing: float, onset_us: int
+) -> dict:
+    """One (snapshot, series) evidence row, with its cause score."""
+    pr = _paired_test(g, j, s)
+    if math.isnan(pr.z):
+        worse_z = 0.0
+    else:
+        worse_z = abs(pr.z) if s == "mean_prediction" else pr.z
+    explained = _explained(g, j, s, pr, total_shift, onset_us)
+    ex_factor = _UNKNOWN_EXPLAINED if explained is None else explained
+    dose = _dose_response(g, j, s, pr.delta)
+    shared, v = pr.shared, g.vals[s]
+    return {
+        "series": s,
+        "shared_windows": int(shared.sum()),
+        "value": float(np.median(v[shared, j])) if shared.any() else None,
+        "others": float(np.median(pr.other_v[shared])) if shared.any() else None,
+        "delta": None if math.isnan(pr.delta) else pr.delta,
+        "z": None if math.isnan(pr.z) else float(pr.z),
+        "explained": explained,
+        "dose_response": dose,
+        "cause_score": strength(worse_z) * (0.3 + 0.7 * timing) * ex_factor,
     }
-    evidence = pl.DataFrame(ev_rows, schema=ev_schema)
+
+
+_EVIDENCE_SCHEMA = {
+    SNAPSHOT: pl.String,
+    "series": pl.String,
+    "shared_windows": pl.Int64,
+    "value": pl.Float64,
+    "others": pl.Float64,
+    "delta": pl.Float64,
+    "z": pl.Float64,
+    "explained": pl.Float64,
+    "dose_response": pl.Float64,
+    "cause_score": pl.Float64,
+}
+
+
+def _isolation_frames(
+    ev_rows: list[dict], snap_rows: list[dict]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    evidence = pl.DataFrame(ev_rows, schema=_EVIDENCE_SCHEMA)
     snap_df = pl.DataFrame(
         snap_rows,
         schema={
@@ -466,10 +558,10 @@ def isolate_snapshot(
             "share_after": pl.Float64,
             "ramp_ts": pl.Datetime("us", "UTC"),
             "timing": pl.Float64,
-            **{k: v for k, v in ev_schema.items() if k != SNAPSHOT},
+            **{k: v for k, v in _EVIDENCE_SCHEMA.items() if k != SNAPSHOT},
         },
     ).sort(["cause_score", "timing"], descending=True)
-    return _verdict(model, experiment, snap_df, evidence, totals)
+    return evidence, snap_df
 
 
 def _verdict(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -177,6 +177,33 @@ def _need(frame: Any, cols: dict[str, str], where: str) -> pl.DataFrame:
     return collect(lf)
 
 
+@dataclass
+class _Evidence:
+    """What the checks found so far: reasons for the person, per-signal probabilities that
+    training is the problem, and whether any signal is about content (labels, loss) rather
+    than only row counts."""
+
+    reasons: list[str] = field(default_factory=list)
+    signals: list[float] = field(default_factory=list)
+    content: bool = False
+
+    def add(self, reason: str, signal: float, *, content: bool = True) -> None:
+        self.reasons.append(reason)
+        self.signals.append(signal)
+        self.content |= content
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """Robust centre and spread of the reference partitions' label means and log row counts."""
+
+    lm_med: float
+    lm_sd: float
+    lr_med: float
+    lr_sd: float
+    balanced: bool  # labels in [0, 1] and away from both edges: imbalance can be judged
+
+
 def diagnose_training(
     training: Any,
     curves: Any | None,
@@ -196,6 +223,38 @@ def diagnose_training(
         raise ValueError(
             f"train_end ({end}) must be after train_start ({start}); check snapshots.parquet"
         )
+    tr = _model_partitions(training, model)
+    ev = _Evidence()
+    # a partition [d, d+1) belongs to the window when it overlaps [start, end)
+    lo_day = start.date()
+    hi_day = end.date() if end.time() == dt.time(0) else end.date() + dt.timedelta(days=1)
+    part_col = pl.col(c.PARTITION)
+    window = tr.filter((part_col >= lo_day) & (part_col < hi_day))
+    earlier = tr.filter(part_col < lo_day)
+
+    checks: list[PartitionCheck] = []
+    label_shift: LabelShift | None = None
+    if tr.is_empty():
+        ev.reasons.append(f"no training partitions for model {model!r}")
+    elif window.is_empty():
+        ev.reasons.append(
+            f"no training partitions of {model!r} in [{start.date()}, {end.date()}); "
+            "the snapshot's training data cannot be checked"
+        )
+    else:
+        ref = _reference(earlier if earlier.height >= MIN_REFERENCE else tr)
+        checks = _check_partitions(window, ref, ev)
+        label_shift = _window_label_shift(window, earlier, ref, serving_label_mean, ev)
+
+    curve = None
+    if curves is not None:
+        curve = _check_curve(curves, model, snapshot)
+        _curve_evidence(curve, model, snapshot, ev)
+    return _diagnosis(model, snapshot, checks, label_shift, curve, ev)
+
+
+def _model_partitions(training: Any, model: str) -> pl.DataFrame:
+    """The model's partitions (date, rows, label mean), sorted by date."""
     tr = _need(
         training,
         {c.MODEL: "str", c.PARTITION: "date", c.ROWS: "int", c.LABEL_MEAN: "float"},
@@ -204,7 +263,7 @@ def diagnose_training(
     part = pl.col(c.PARTITION)
     if tr.schema[c.PARTITION] != pl.Date:
         part = part.cast(pl.Date)
-    tr = (
+    return (
         tr.filter(pl.col(c.MODEL) == model)
         .select(
             part.alias(c.PARTITION),
@@ -213,161 +272,149 @@ def diagnose_training(
         )
         .sort(c.PARTITION)
     )
-    reasons: list[str] = []
-    signals: list[float] = []  # per-signal probability that it is a real problem
-    content_signal = False  # a signal about labels or the loss, not only row counts
 
-    # a partition [d, d+1) belongs to the window when it overlaps [start, end)
-    lo_day = start.date()
-    hi_day = end.date() if end.time() == dt.time(0) else end.date() + dt.timedelta(days=1)
-    part_col = pl.col(c.PARTITION)
-    in_window = (part_col >= lo_day) & (part_col < hi_day)
-    window = tr.filter(in_window)
-    earlier = tr.filter(part_col < lo_day)
 
+def _reference(ref: pl.DataFrame) -> _Reference:
+    ref_lm = ref[c.LABEL_MEAN].drop_nans().drop_nulls().to_numpy()
+    ref_rows = ref[c.ROWS].to_numpy().astype(np.float64)
+    ref_rows = ref_rows[ref_rows > 0]
+    if ref_lm.size:
+        lm_med, lm_sd = _robust(ref_lm, floor=max(1e-3, 0.02 * abs(float(np.median(ref_lm)))))
+    else:
+        lm_med, lm_sd = math.nan, math.nan
+    if ref_rows.size:
+        lr_med, lr_sd = _robust(np.log(ref_rows), floor=0.05)
+    else:
+        lr_med, lr_sd = math.nan, math.nan
+    binary_like = ref_lm.size > 0 and bool(np.all((ref_lm >= 0) & (ref_lm <= 1)))
+    balanced = binary_like and IMBALANCE_EDGE < lm_med < 1 - IMBALANCE_EDGE
+    return _Reference(lm_med, lm_sd, lr_med, lr_sd, balanced)
+
+
+def _check_partitions(window: pl.DataFrame, ref: _Reference, ev: _Evidence) -> list[PartitionCheck]:
+    """Each window partition's label mean and log row count against the reference."""
     checks: list[PartitionCheck] = []
-    label_shift: LabelShift | None = None
-    if tr.is_empty():
-        reasons.append(f"no training partitions for model {model!r}")
-    elif window.is_empty():
-        reasons.append(
-            f"no training partitions of {model!r} in [{start.date()}, {end.date()}); "
-            "the snapshot's training data cannot be checked"
+    for p, rows, lm in window.iter_rows():
+        why: list[str] = []
+        lz = (lm - ref.lm_med) / ref.lm_sd if lm is not None and math.isfinite(lm) else math.nan
+        rz = (math.log(rows) - ref.lr_med) / ref.lr_sd if rows and rows > 0 else -math.inf
+        if lm is None or not math.isfinite(lm):
+            why.append("label mean is missing or not finite")
+        elif abs(lz) > PARTITION_Z:
+            why.append(f"label mean {lm:.4g} vs usual {ref.lm_med:.4g} (robust z {lz:+.1f})")
+        if ref.balanced and lm is not None and (lm <= IMBALANCE_EDGE or lm >= 1 - IMBALANCE_EDGE):
+            why.append(f"class imbalance: label mean {lm:.4g} at the edge of [0, 1]")
+        ev.content |= bool(why)  # label reasons come before the row-count ones
+        if not rows or rows <= 0:
+            why.append("no rows")
+        elif math.isfinite(rz) and abs(rz) > PARTITION_Z:
+            why.append(
+                f"{rows} rows vs usual {math.exp(ref.lr_med):.0f} (robust z of log {rz:+.1f})"
+            )
+        checks.append(
+            PartitionCheck(
+                p,
+                int(rows or 0),
+                float(lm) if lm is not None else math.nan,
+                float(lz),
+                float(rz),
+                bool(why),
+                tuple(why),
+            )
         )
+    bad = [ch for ch in checks if ch.anomalous]
+    if bad:
+        worst = max(abs(ch.label_z) if math.isfinite(ch.label_z) else 99.0 for ch in bad)
+        worst = max(worst, *(abs(ch.rows_z) if math.isfinite(ch.rows_z) else 99.0 for ch in bad))
+        share = len(bad) / len(checks)
+        ev.reasons.append(
+            f"{len(bad)} of {len(checks)} training partitions anomalous: "
+            + "; ".join(f"{ch.partition}: {', '.join(ch.reasons)}" for ch in bad[:5])
+            + (" ..." if len(bad) > 5 else "")
+        )
+        ev.signals.append(min(0.95, 0.55 + 0.2 * min(1.0, worst / (3 * PARTITION_Z)) + 0.2 * share))
+    return checks
+
+
+def _window_label_shift(
+    window: pl.DataFrame,
+    earlier: pl.DataFrame,
+    ref: _Reference,
+    serving_label_mean: float | None,
+    ev: _Evidence,
+) -> LabelShift | None:
+    """The window's row-weighted label mean against earlier data and against serving labels."""
+    w = window.filter(pl.col(c.LABEL_MEAN).is_finite() & (pl.col(c.ROWS) > 0))
+    if not w.height or not math.isfinite(ref.lm_med):
+        return None
+    rows_w = w[c.ROWS].to_numpy().astype(np.float64)
+    train_mean = float(np.average(w[c.LABEL_MEAN].to_numpy(), weights=rows_w))
+    if earlier.height >= MIN_REFERENCE:
+        e = earlier.filter(pl.col(c.LABEL_MEAN).is_finite() & (pl.col(c.ROWS) > 0))
+        ref_mean = float(np.average(e[c.LABEL_MEAN].to_numpy(), weights=e[c.ROWS].to_numpy()))
     else:
-        ref = earlier if earlier.height >= MIN_REFERENCE else tr
-        ref_lm = ref[c.LABEL_MEAN].drop_nans().drop_nulls().to_numpy()
-        ref_rows = ref[c.ROWS].to_numpy().astype(np.float64)
-        ref_rows = ref_rows[ref_rows > 0]
-        if ref_lm.size:
-            lm_med, lm_sd = _robust(ref_lm, floor=max(1e-3, 0.02 * abs(float(np.median(ref_lm)))))
-        else:
-            lm_med, lm_sd = math.nan, math.nan
-        if ref_rows.size:
-            lr_med, lr_sd = _robust(np.log(ref_rows), floor=0.05)
-        else:
-            lr_med, lr_sd = math.nan, math.nan
-        binary_like = ref_lm.size > 0 and bool(np.all((ref_lm >= 0) & (ref_lm <= 1)))
-        ref_balanced = binary_like and IMBALANCE_EDGE < lm_med < 1 - IMBALANCE_EDGE
-        for p, rows, lm in window.iter_rows():
-            why: list[str] = []
-            lz = (lm - lm_med) / lm_sd if lm is not None and math.isfinite(lm) else math.nan
-            rz = (math.log(rows) - lr_med) / lr_sd if rows and rows > 0 else -math.inf
-            if lm is None or not math.isfinite(lm):
-                why.append("label mean is missing or not finite")
-            elif abs(lz) > PARTITION_Z:
-                why.append(f"label mean {lm:.4g} vs usual {lm_med:.4g} (robust z {lz:+.1f})")
-            if (
-                ref_balanced
-                and lm is not None
-                and (lm <= IMBALANCE_EDGE or lm >= 1 - IMBALANCE_EDGE)
-            ):
-                why.append(f"class imbalance: label mean {lm:.4g} at the edge of [0, 1]")
-            content_signal |= bool(why)  # label reasons come before the row-count ones
-            if not rows or rows <= 0:
-                why.append("no rows")
-            elif math.isfinite(rz) and abs(rz) > PARTITION_Z:
-                why.append(
-                    f"{rows} rows vs usual {math.exp(lr_med):.0f} (robust z of log {rz:+.1f})"
-                )
-            checks.append(
-                PartitionCheck(
-                    p,
-                    int(rows or 0),
-                    float(lm) if lm is not None else math.nan,
-                    float(lz),
-                    float(rz),
-                    bool(why),
-                    tuple(why),
-                )
+        ref_mean = ref.lm_med
+    z = (train_mean - ref_mean) / ref.lm_sd
+    s_mean = s_rel = None
+    suspect = abs(z) > PARTITION_Z
+    if serving_label_mean is not None and math.isfinite(serving_label_mean):
+        s_mean = float(serving_label_mean)
+        s_rel = (train_mean - s_mean) / max(abs(s_mean), 1e-12)
+        if abs(s_rel) > SERVING_REL_DIFF and abs(train_mean - s_mean) > PARTITION_Z * ref.lm_sd:
+            suspect = True
+            ev.add(
+                f"training label mean {train_mean:.4g} differs from serving labels "
+                f"{s_mean:.4g} by {s_rel:+.0%}",
+                min(0.9, 0.5 + 0.4 * min(1.0, abs(s_rel))),
             )
-        bad = [ch for ch in checks if ch.anomalous]
-        if bad:
-            worst = max(abs(ch.label_z) if math.isfinite(ch.label_z) else 99.0 for ch in bad)
-            worst = max(
-                worst, *(abs(ch.rows_z) if math.isfinite(ch.rows_z) else 99.0 for ch in bad)
-            )
-            share = len(bad) / len(checks)
-            signals.append(
-                min(0.95, 0.55 + 0.2 * min(1.0, worst / (3 * PARTITION_Z)) + 0.2 * share)
-            )
-            reasons.append(
-                f"{len(bad)} of {len(checks)} training partitions anomalous: "
-                + "; ".join(f"{ch.partition}: {', '.join(ch.reasons)}" for ch in bad[:5])
-                + (" ..." if len(bad) > 5 else "")
-            )
+    if abs(z) > PARTITION_Z:
+        ev.add(
+            f"training window label mean {train_mean:.4g} vs earlier {ref_mean:.4g} "
+            f"(robust z {z:+.1f})",
+            min(0.9, 0.5 + 0.4 * min(1.0, abs(z) / (3 * PARTITION_Z))),
+        )
+    return LabelShift(train_mean, ref_mean, float(z), s_mean, s_rel, suspect)
 
-        # the window as a whole: row-weighted label mean
-        w = window.filter(pl.col(c.LABEL_MEAN).is_finite() & (pl.col(c.ROWS) > 0))
-        if w.height and math.isfinite(lm_med):
-            rows_w = w[c.ROWS].to_numpy().astype(np.float64)
-            train_mean = float(np.average(w[c.LABEL_MEAN].to_numpy(), weights=rows_w))
-            if earlier.height >= MIN_REFERENCE:
-                e = earlier.filter(pl.col(c.LABEL_MEAN).is_finite() & (pl.col(c.ROWS) > 0))
-                ref_mean = float(
-                    np.average(e[c.LABEL_MEAN].to_numpy(), weights=e[c.ROWS].to_numpy())
-                )
-            else:
-                ref_mean = lm_med
-            z = (train_mean - ref_mean) / lm_sd
-            s_mean = s_rel = None
-            suspect = abs(z) > PARTITION_Z
-            if serving_label_mean is not None and math.isfinite(serving_label_mean):
-                s_mean = float(serving_label_mean)
-                s_rel = (train_mean - s_mean) / max(abs(s_mean), 1e-12)
-                if abs(s_rel) > SERVING_REL_DIFF and abs(train_mean - s_mean) > PARTITION_Z * lm_sd:
-                    suspect = True
-                    reasons.append(
-                        f"training label mean {train_mean:.4g} differs from serving labels "
-                        f"{s_mean:.4g} by {s_rel:+.0%}"
-                    )
-                    signals.append(min(0.9, 0.5 + 0.4 * min(1.0, abs(s_rel))))
-                    content_signal = True
-            if abs(z) > PARTITION_Z:
-                reasons.append(
-                    f"training window label mean {train_mean:.4g} vs earlier {ref_mean:.4g} "
-                    f"(robust z {z:+.1f})"
-                )
-                signals.append(min(0.9, 0.5 + 0.4 * min(1.0, abs(z) / (3 * PARTITION_Z))))
-                content_signal = True
-            label_shift = LabelShift(train_mean, ref_mean, float(z), s_mean, s_rel, suspect)
 
-    curve = None
-    if curves is not None:
-        curve = _check_curve(curves, model, snapshot)
-        if curve is None:
-            reasons.append(f"no training curve for {model}/{snapshot}")
-        else:
-            if curve.exploded:
-                what = (
-                    f"loss is NaN/inf from step {curve.first_nonfinite_step} "
-                    f"({curve.nonfinite_steps} steps)"
-                    if curve.nonfinite_steps
-                    else f"loss jumped x{curve.max_jump_ratio:.3g} at step {curve.jump_step}"
-                )
-                reasons.append(f"loss explosion: {what}")
-                signals.append(0.95 if curve.nonfinite_steps else 0.85)
-                content_signal = True
-            if curve.diverged:
-                reasons.append(
-                    f"final loss {curve.final_loss:.4g} vs other snapshots' "
-                    f"{curve.reference_final:.4g} (robust z {curve.final_z:+.1f})"
-                    if curve.final_z is not None
-                    else f"loss ended at {curve.final_loss:.4g}, well above its minimum"
-                )
-                signals.append(0.8)
-                content_signal = True
+def _curve_evidence(curve: CurveCheck | None, model: str, snapshot: str, ev: _Evidence) -> None:
+    if curve is None:
+        ev.reasons.append(f"no training curve for {model}/{snapshot}")
+        return
+    if curve.exploded:
+        what = (
+            f"loss is NaN/inf from step {curve.first_nonfinite_step} "
+            f"({curve.nonfinite_steps} steps)"
+            if curve.nonfinite_steps
+            else f"loss jumped x{curve.max_jump_ratio:.3g} at step {curve.jump_step}"
+        )
+        ev.add(f"loss explosion: {what}", 0.95 if curve.nonfinite_steps else 0.85)
+    if curve.diverged:
+        ev.add(
+            f"final loss {curve.final_loss:.4g} vs other snapshots' "
+            f"{curve.reference_final:.4g} (robust z {curve.final_z:+.1f})"
+            if curve.final_z is not None
+            else f"loss ended at {curve.final_loss:.4g}, well above its minimum",
+            0.8,
+        )
 
-    verdict = bool(signals)
+
+def _diagnosis(
+    model: str,
+    snapshot: str,
+    checks: list[PartitionCheck],
+    label_shift: LabelShift | None,
+    curve: CurveCheck | None,
+    ev: _Evidence,
+) -> TrainingDiagnosis:
+    """Combine the signals as independent evidence (noisy-or); with none, the confidence that
+    training is *not* the cause grows with what could be checked."""
+    verdict = bool(ev.signals)
     if verdict:
-        confidence = 1.0 - float(np.prod([1.0 - s for s in signals]))
+        confidence = 1.0 - float(np.prod([1.0 - s for s in ev.signals]))
     else:
-        # confidence that training is *not* the cause grows with the evidence we could check
-        have_data = bool(checks)
-        have_curve = curve is not None
-        confidence = 0.2 + 0.4 * have_data + 0.3 * have_curve
-        if not reasons:
-            reasons.append("training partitions and loss curve look like earlier ones")
+        confidence = 0.2 + 0.4 * bool(checks) + 0.3 * (curve is not None)
+        if not ev.reasons:
+            ev.reasons.append("training partitions and loss curve look like earlier ones")
     return TrainingDiagnosis(
         model=model,
         snapshot=snapshot,
@@ -377,8 +424,8 @@ def diagnose_training(
         curve=curve,
         verdict=verdict,
         confidence=float(min(max(confidence, 0.0), 1.0)),
-        reasons=tuple(reasons),
-        volume_only=verdict and not content_signal,
+        reasons=tuple(ev.reasons),
+        volume_only=verdict and not ev.content,
     )
 
 
