@@ -207,79 +207,86 @@ def compare_weights(
     added = tuple(sorted(k for k in cand if k not in last))
     removed = tuple(sorted(k for k in last if k not in cand))
 
-    tensors: list[TensorChange] = []
-    for name, t in cand.items():
-        if name not in last:
-            continue
-        t = t.detach()
-        floaty = t.is_floating_point() or t.is_complex()
-        nan_count = int(torch.isnan(t).sum()) if floaty else 0
-        inf_count = int(torch.isinf(t).sum()) if floaty else 0
-        shape = tuple(int(d) for d in t.shape)
-        if not floaty:
-            continue  # integer buffers (e.g. num_batches_tracked) carry no weight signal
-        if tuple(last[name].shape) != shape:
-            tensors.append(
-                TensorChange(
-                    name,
-                    layer_of_parameter(name),
-                    shape,
-                    t.numel(),
-                    nan_count,
-                    inf_count,
-                    math.inf,
-                    math.nan,
-                    math.inf,
-                    math.inf,
-                    True,
-                    f"shape changed from {tuple(last[name].shape)} to {shape}",
-                )
-            )
-            continue
-        rel = _rel_change(t, last[name])
-        history = [
-            _rel_change(b[name], a[name])
-            for a, b in itertools.pairwise(stables)
-            if name in a and name in b and a[name].shape == b[name].shape
-        ]
-        history = [h for h in history if math.isfinite(h)]
-        if history:
-            h = np.asarray(history)
-            usual = float(np.median(h))
-            mad = float(np.median(np.abs(h - usual)))
-            # floor the spread: with few, near-identical stable changes the MAD is ~0
-            spread = max(_MAD_SCALE * mad, 0.1 * usual, 1e-12)
-            z = (rel - usual) / spread if math.isfinite(rel) else math.inf
-            ratio = rel / max(usual, 1e-12) if math.isfinite(rel) else math.inf
-        else:
-            usual, z, ratio = math.nan, math.nan, math.nan
-        reasons = []
-        if nan_count or inf_count:
-            reasons.append(f"{nan_count} NaN and {inf_count} inf values")
-        if history and math.isfinite(rel) and ratio >= RATIO_THRESHOLD and z >= Z_THRESHOLD:
-            reasons.append(
-                f"changed {rel:.3g} (relative), {ratio:.1f}x its usual {usual:.3g} "
-                f"between stable snapshots (robust z {z:.1f})"
-            )
-        if not history and math.isfinite(rel) and rel >= NO_HISTORY_REL_CHANGE:
-            reasons.append(f"changed {rel:.3g} (relative) with no stable history to compare")
-        tensors.append(
-            TensorChange(
-                name=name,
-                layer=layer_of_parameter(name),
-                shape=shape,
-                numel=t.numel(),
-                nan_count=nan_count,
-                inf_count=inf_count,
-                rel_change=rel,
-                usual_change=usual,
-                ratio=ratio,
-                robust_z=z,
-                suspect=bool(reasons),
-                reason="; ".join(reasons),
-            )
-        )
+    tensors = [
+        tc
+        for name, t in cand.items()
+        if name in last and (tc := _tensor_change(name, t.detach(), last[name], stables))
+    ]
+    layers = _suspect_layers(tensors)
+    return WeightComparison(
+        tensors=tuple(tensors),
+        suspect_layers=tuple(layers),
+        n_stable=len(stables),
+        added=added,
+        removed=removed,
+    )
 
+
+def _tensor_change(
+    name: str,
+    t: torch.Tensor,
+    previous: torch.Tensor,
+    stables: list[dict[str, torch.Tensor]],
+) -> TensorChange | None:
+    """One tensor's change against its predecessor, judged against how much it usually moves
+    between stable snapshots; None for integer buffers (no weight signal)."""
+    if not (t.is_floating_point() or t.is_complex()):
+        return None  # integer buffers (e.g. num_batches_tracked) carry no weight signal
+    nan_count = int(torch.isnan(t).sum())
+    inf_count = int(torch.isinf(t).sum())
+    shape = tuple(int(d) for d in t.shape)
+    layer = layer_of_parameter(name)
+    if tuple(previous.shape) != shape:
+        return TensorChange(
+            name, layer, shape, t.numel(), nan_count, inf_count, math.inf, math.nan,
+            math.inf, math.inf, True, f"shape changed from {tuple(previous.shape)} to {shape}",
+        )  # fmt: skip
+    rel = _rel_change(t, previous)
+    history = [
+        _rel_change(b[name], a[name])
+        for a, b in itertools.pairwise(stables)
+        if name in a and name in b and a[name].shape == b[name].shape
+    ]
+    history = [h for h in history if math.isfinite(h)]
+    if history:
+        h = np.asarray(history)
+        usual = float(np.median(h))
+        mad = float(np.median(np.abs(h - usual)))
+        # floor the spread: with few, near-identical stable changes the MAD is ~0
+        spread = max(_MAD_SCALE * mad, 0.1 * usual, 1e-12)
+        z = (rel - usual) / spread if math.isfinite(rel) else math.inf
+        ratio = rel / max(usual, 1e-12) if math.isfinite(rel) else math.inf
+    else:
+        usual, z, ratio = math.nan, math.nan, math.nan
+    reasons = []
+    if nan_count or inf_count:
+        reasons.append(f"{nan_count} NaN and {inf_count} inf values")
+    if history and math.isfinite(rel) and ratio >= RATIO_THRESHOLD and z >= Z_THRESHOLD:
+        reasons.append(
+            f"changed {rel:.3g} (relative), {ratio:.1f}x its usual {usual:.3g} "
+            f"between stable snapshots (robust z {z:.1f})"
+        )
+    if not history and math.isfinite(rel) and rel >= NO_HISTORY_REL_CHANGE:
+        reasons.append(f"changed {rel:.3g} (relative) with no stable history to compare")
+    return TensorChange(
+        name=name,
+        layer=layer,
+        shape=shape,
+        numel=t.numel(),
+        nan_count=nan_count,
+        inf_count=inf_count,
+        rel_change=rel,
+        usual_change=usual,
+        ratio=ratio,
+        robust_z=z,
+        suspect=bool(reasons),
+        reason="; ".join(reasons),
+    )
+
+
+def _suspect_layers(tensors: list[TensorChange]) -> list[LayerSuspect]:
+    """Layers with a suspect tensor, non-finite ones first (by how many bad values), then by
+    the worst tensor's score."""
     by_layer: dict[str, list[TensorChange]] = {}
     for tc in tensors:
         by_layer.setdefault(tc.layer, []).append(tc)
@@ -299,12 +306,5 @@ def compare_weights(
                 reason=f"{worst.name}: {worst.reason}",
             )
         )
-    # non-finite layers first (by how many bad values), then by score
     layers.sort(key=lambda s: (s.nan_count + s.inf_count, s.score), reverse=True)
-    return WeightComparison(
-        tensors=tuple(tensors),
-        suspect_layers=tuple(layers),
-        n_stable=len(stables),
-        added=added,
-        removed=removed,
-    )
+    return layers

@@ -147,121 +147,139 @@ def _reproduces(
 def diagnose_snapshot(
     ws: Workspace, model: str, snapshot: str, onset: datetime
 ) -> tuple[Diagnosis, list[Finding]]:
+    """The suspect snapshot's weights against its predecessors, its activations replayed on
+    the rows it served, then its training data: one finding per step (skipped or failed steps
+    say why), the typed results in the returned `Diagnosis`."""
     diag = Diagnosis()
     findings: list[Finding] = []
-    # -- weights ------------------------------------------------------------------------------
     available = {s for _, s in ws.programs(model)}
-    order = snapshot_order(ws, model)
-    program: Any = None
-    why = "skipped: no earlier snapshot with a program to compare with"
+    program = _load_suspect(ws, model, snapshot, available, findings)
+    if program is not None:
+        order = snapshot_order(ws, model)
+        before = [s for s in order if s != snapshot and s in available]
+        if snapshot in order:
+            before = [s for s in order[: order.index(snapshot)] if s in available]
+        findings.append(_weights_step(ws, model, snapshot, program, before, diag))
+        findings.extend(_activations_step(ws, model, snapshot, program, before, onset, diag))
+    findings.append(_training(ws, model, snapshot, onset, diag))
+    return diag, findings
+
+
+def _load_suspect(
+    ws: Workspace, model: str, snapshot: str, available: set[str], findings: list[Finding]
+) -> Any:
+    """The snapshot's program, or None with a finding that says why it cannot be examined."""
+    checked = f"the exported program of {model}/{snapshot}"
     if snapshot not in available:
         findings.append(
             Finding(
                 "weights",
-                checked=f"the exported program of {model}/{snapshot}",
+                checked=checked,
                 decision="skipped: the workspace has no program for this snapshot",
                 status="skipped",
                 next_step="training",
             )
         )
-    else:
-        try:
-            program = ws.load_program(model, snapshot)
-        except WorkspaceError as exc:
-            findings.append(
-                Finding(
-                    "weights",
-                    checked=f"the exported program of {model}/{snapshot}",
-                    decision=f"the snapshot does not load: {exc}",
-                    status="failed",
-                    confidence=0.9,
-                    evidence={"error": str(exc)},
-                    next_step="training",
-                )
+        return None
+    try:
+        return ws.load_program(model, snapshot)
+    except WorkspaceError as exc:
+        findings.append(
+            Finding(
+                "weights",
+                checked=checked,
+                decision=f"the snapshot does not load: {exc}",
+                status="failed",
+                confidence=0.9,
+                evidence={"error": str(exc)},
+                next_step="training",
             )
-    if program is not None:
-        before = [s for s in order if s != snapshot and s in available]
-        if snapshot in order:
-            before = [s for s in order[: order.index(snapshot)] if s in available]
-        stable = before[-STABLE_SNAPSHOTS:]
-        try:  # an ONNX snapshot without weight tensors cannot be compared: a skipped step
-            states = [ws.load_program(model, s) for s in stable]
-            diag.weights = compare_weights(program, states) if stable else None
-        except NotAvailableForFormat as exc:
-            stable, why = [], f"skipped: {exc}"
-        if stable:
-            top = diag.weights.suspect_layers[:3]
-            decision = (
-                f"layer {top[0].layer} changed unusually: {top[0].reason}"
-                if diag.weights.suspect and top
-                else "no tensor changed more than the usual snapshot-to-snapshot drift"
+        )
+        return None
+
+
+def _weights_step(
+    ws: Workspace, model: str, snapshot: str, program: Any, before: list[str], diag: Diagnosis
+) -> Finding:
+    """Compare the snapshot's tensors with the last few snapshots before it."""
+    stable = before[-STABLE_SNAPSHOTS:]
+    why = "skipped: no earlier snapshot with a program to compare with"
+    try:  # an ONNX snapshot without weight tensors cannot be compared: a skipped step
+        states = [ws.load_program(model, s) for s in stable]
+        diag.weights = compare_weights(program, states) if stable else None
+    except NotAvailableForFormat as exc:
+        stable, why = [], f"skipped: {exc}"
+    if not stable or diag.weights is None:
+        return Finding(
+            "weights",
+            checked=f"{snapshot}'s tensors",
+            decision=why,
+            status="skipped",
+            next_step="activations",
+        )
+    top = diag.weights.suspect_layers[:3]
+    suspect = diag.weights.suspect and bool(top)
+    return Finding(
+        "weights",
+        checked=f"{snapshot}'s tensors against {len(stable)} earlier snapshot(s) "
+        f"({', '.join(stable)})",
+        decision=f"layer {top[0].layer} changed unusually: {top[0].reason}"
+        if suspect
+        else "no tensor changed more than the usual snapshot-to-snapshot drift",
+        confidence=weights_confidence(top[0].score) if suspect else 0.2,
+        evidence={
+            "suspect_layers": [
+                {"layer": s.layer, "score": s.score, "reason": s.reason} for s in top
+            ]
+        },
+        next_step="activations",
+        result=diag.weights,
+    )
+
+
+def _activations_step(
+    ws: Workspace,
+    model: str,
+    snapshot: str,
+    program: Any,
+    before: list[str],
+    onset: datetime,
+    diag: Diagnosis,
+) -> list[Finding]:
+    """Replay the snapshot on the rows it served with activation capture: the first
+    non-finite or extreme node (or a blow-up on a minority of rows), and whether the fault
+    reproduces on earlier inputs."""
+    features = _features_of(ws, model)
+    x = recent_inputs(ws, model, snapshot, onset, features)
+    if x.shape[0] == 0:
+        return [
+            Finding(
+                "activations",
+                checked=f"{snapshot} on recent serving rows",
+                decision="skipped: the snapshot served no rows",
+                status="skipped",
             )
-            findings.append(
-                Finding(
-                    "weights",
-                    checked=f"{snapshot}'s tensors against {len(stable)} earlier snapshot(s) "
-                    f"({', '.join(stable)})",
-                    decision=decision,
-                    confidence=weights_confidence(top[0].score)
-                    if diag.weights.suspect and top
-                    else 0.2,
-                    evidence={
-                        "suspect_layers": [
-                            {"layer": s.layer, "score": s.score, "reason": s.reason} for s in top
-                        ]
-                    },
-                    next_step="activations",
-                    result=diag.weights,
-                )
+        ]
+    try:
+        diag.trace = trace_activations(program, x, feature_names=features)
+        diag.fault = find_first_anomaly(diag.trace)
+    except NotAvailableForFormat as exc:  # e.g. ONNX: no graph to replay, not a fault
+        return [Finding("activations", snapshot, f"skipped: {exc}", "skipped")]
+    except Exception as exc:  # a program that fails to run is itself a finding
+        return [
+            Finding(
+                "activations",
+                checked=f"{snapshot} replayed on {x.shape[0]} serving rows",
+                decision=f"the snapshot fails to run: {exc}",
+                status="failed",
+                confidence=0.9,
             )
-        else:
-            findings.append(
-                Finding(
-                    "weights",
-                    checked=f"{snapshot}'s tensors",
-                    decision=why,
-                    status="skipped",
-                    next_step="activations",
-                )
-            )
-        # -- activations --------------------------------------------------------------------
-        features = _features_of(ws, model)
-        x = recent_inputs(ws, model, snapshot, onset, features)
-        if x.shape[0] == 0:
-            findings.append(
-                Finding(
-                    "activations",
-                    checked=f"{snapshot} on recent serving rows",
-                    decision="skipped: the snapshot served no rows",
-                    status="skipped",
-                )
-            )
-        else:
-            try:
-                diag.trace = trace_activations(program, x, feature_names=features)
-                diag.fault = find_first_anomaly(diag.trace)
-            except NotAvailableForFormat as exc:  # e.g. ONNX: no graph to replay, not a fault
-                findings.append(Finding("activations", snapshot, f"skipped: {exc}", "skipped"))
-            except Exception as exc:  # a program that fails to run is itself a finding
-                findings.append(
-                    Finding(
-                        "activations",
-                        checked=f"{snapshot} replayed on {x.shape[0]} serving rows",
-                        decision=f"the snapshot fails to run: {exc}",
-                        status="failed",
-                        confidence=0.9,
-                    )
-                )
-            else:
-                f = diag.fault
-                if f is None:
-                    _partial_blowup(ws, model, program, x, features, before, diag)
-                if f is not None or diag.blowup is not None:
-                    diag.reproduces = _reproduces(ws, model, program, onset, features, diag)
-                findings.append(_activation_finding(snapshot, x.shape[0], diag))
-    # -- training data ------------------------------------------------------------------------
-    findings.append(_training(ws, model, snapshot, onset, diag))
-    return diag, findings
+        ]
+    if diag.fault is None:
+        _partial_blowup(ws, model, program, x, features, before, diag)
+    if diag.fault is not None or diag.blowup is not None:
+        diag.reproduces = _reproduces(ws, model, program, onset, features, diag)
+    return [_activation_finding(snapshot, x.shape[0], diag)]
 
 
 def _activation_finding(snapshot: str, n_rows: int, diag: Diagnosis) -> Finding:
