@@ -144,6 +144,38 @@ def _feature_name(rng: np.random.Generator, used: set[str]) -> str:
     return name
 
 
+def _draw_feature(
+    rng: np.random.Generator, used: set[str], xi: int, tabs: tuple[int, ...]
+) -> FeatureSpec:
+    """One output of transform `xi`, a mix of its input tables' values."""
+    loc0 = float(rng.lognormal(0.0, 1.5))
+    ratio = rng.uniform(2.5, 5.0, size=len(tabs))
+    locs = [loc0] + [float(loc0 * rng.uniform(0.3, 3.0)) for _ in tabs[1:]]
+    scales = [float(lo / r) for lo, r in zip(locs, ratio, strict=True)]
+    coef = float(locs[0] / locs[1] * rng.uniform(0.6, 1.4)) if len(tabs) > 1 else 0.0
+    return FeatureSpec(
+        name=_feature_name(rng, used),
+        transform=xi,
+        tables=tabs,
+        loc=tuple(locs),
+        scale=tuple(scales),
+        coef=coef,
+        season_amp=float(rng.uniform(0.0, 0.06)),
+        season_phase=float(rng.uniform(0, 24)),
+        default=float(rng.choice([0.0, 0.0, -1.0])),
+    )
+
+
+def _draw_traffic_shares(rng: np.random.Generator, models: list[ModelSpec]) -> None:
+    """Models of one role split that role's traffic."""
+    for role in ROLES:
+        ms = [m for m in models if m.role == role]
+        if ms:
+            w = rng.dirichlet(np.full(len(ms), 4.0))
+            for m, s in zip(ms, w, strict=True):
+                m.share = float(s)
+
+
 def build_system(rng: np.random.Generator, n_models: int, features_per_model: int) -> System:
     """Draw the world: lineage (sources -> tables -> transforms -> features), models, names."""
     if n_models < 2:
@@ -195,24 +227,7 @@ def build_system(rng: np.random.Generator, n_models: int, features_per_model: in
             transform_kind.append(kind)
             transform_tables.append(tabs)
             for _ in range(n_out):
-                loc0 = float(rng.lognormal(0.0, 1.5))
-                ratio = rng.uniform(2.5, 5.0, size=len(tabs))
-                locs = [loc0] + [float(loc0 * rng.uniform(0.3, 3.0)) for _ in tabs[1:]]
-                scales = [float(lo / r) for lo, r in zip(locs, ratio, strict=True)]
-                coef = float(locs[0] / locs[1] * rng.uniform(0.6, 1.4)) if len(tabs) > 1 else 0.0
-                features.append(
-                    FeatureSpec(
-                        name=_feature_name(rng, used),
-                        transform=xi,
-                        tables=tabs,
-                        loc=tuple(locs),
-                        scale=tuple(scales),
-                        coef=coef,
-                        season_amp=float(rng.uniform(0.0, 0.06)),
-                        season_phase=float(rng.uniform(0, 24)),
-                        default=float(rng.choice([0.0, 0.0, -1.0])),
-                    )
-                )
+                features.append(_draw_feature(rng, used, xi, tabs))
                 chosen.append(len(features) - 1)
         chosen = [int(i) for i in rng.permutation(chosen)]
         imp = rng.lognormal(0.0, 0.8, size=len(chosen))
@@ -228,12 +243,7 @@ def build_system(rng: np.random.Generator, n_models: int, features_per_model: in
                 share=1.0,
             )
         )
-    for role in ROLES:
-        ms = [m for m in models if m.role == role]
-        if ms:
-            w = rng.dirichlet(np.full(len(ms), 4.0))
-            for m, s in zip(ms, w, strict=True):
-                m.share = float(s)
+    _draw_traffic_shares(rng, models)
     # dead-end reporting tables: upstream changes there feed no model
     n_rep = int(rng.integers(2, 5))
     report_table = [int(t) for t in rng.choice(n_tab, size=n_rep, replace=True)]
