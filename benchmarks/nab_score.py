@@ -97,6 +97,11 @@ GRID = {
     "z_min": (3.0, 4.0, 6.0, 8.0),
     "n_seasons": (1, 3, 5),
     "spatial_tol": (-1.0, 0.0, 0.01, 0.02, 0.05),
+    "season_min_acf": (0.3, 0.5, 0.6, 0.7),
+    "record_half_life": (0.0, 4000.0, 8000.0, 16000.0),
+    "young_margin": (0.0, 0.05, 0.1),
+    "context_bins": (0, 6, 8, 10),
+    "context_orders": ((2, 3, 4), (2, 3, 4, 5), (3, 4, 5)),
 }
 
 
@@ -164,13 +169,30 @@ def proxies(data: dict, wins: dict, cost: CostMatrix, cfg: CausalConfig) -> dict
         out[f"offset {off}"] = score_corpus(run_detector(d, cfg), w, cost).normalized
     out["offsets mean"] = float(np.mean([out[f"offset {o}"] for o in OFFSETS]))
     for length in PIECES:
-        d, w = {}, {}
-        for start in range(0, max(v.height for v in d0.values()), length):
-            dd, ww = cut(d0, w0, start, length)
-            d |= dd
-            w |= ww
+        d, w = pieces(d0, w0, length)
         out[f"pieces {length}"] = score_corpus(run_detector(d, cfg), w, cost).normalized
     return out
+
+
+def pieces(data: dict, wins: dict, length: int) -> tuple[dict, dict]:
+    """Every file cut into consecutive pieces of about ``length`` rows that cut no window.
+
+    A piece that would end inside a labelled window is extended to the window's end, so no
+    piece holds half an anomaly (whose labelled point may lie in the other half).
+    """
+    d, w = {}, {}
+    for name, df in data.items():
+        start = 0
+        while start < df.height:
+            stop = min(df.height, start + length)
+            for a, b in wins[name]:
+                if a < stop <= b:
+                    stop = b + 1
+            dd, ww = cut({name: df}, {name: wins[name]}, start, stop - start)
+            d |= dd
+            w |= ww
+            start = stop
+    return d, w
 
 
 def print_tune_half(
