@@ -19,7 +19,9 @@ A record must be strict: a surprise that only *ties* the recent maximum (a repea
 of a flat or quantized series) is not news. A fourth, range-novelty signal fires when the value
 leaves everything seen so far by more than ``spatial_tol`` of the range seen so far (as
 Numenta's NAB detector does): a slow drift or a new plateau never looks like a spike, yet the
-first value beyond the history's envelope is exactly what an operator wants to hear about.
+first value beyond the history's envelope is exactly what an operator wants to hear about,
+provided it is an outlier by itself or the series' recent level is already near that edge (a
+drift out); a lone mild new extreme of a noisy series is expected now and then.
 While fewer than ``memory`` rows are seen the tolerance is wider (new extremes are common in a
 young series).
 
@@ -62,6 +64,8 @@ class CausalConfig:
     fire_at: float = 0.5  # score (record ratio 1.0) that counts as a firing for suppression
     spatial_tol: float = 0.02  # range novelty: beyond the seen range by this share (<0 disables)
     spatial_ratio: float = 1.5  # record ratio given to a range-novel row (score 0.6)
+    spatial_edge: float = 0.2  # ... if its recent level is in this outer share of the range
+    edge_rows: int = 9  # rows of that recent level (a median); or the row is a point outlier
     context_bins: int = 8  # context novelty: range slices of the levels (0 disables)
     context_orders: tuple[int, ...] = (2, 3, 4, 5)  # lengths of the level sequences checked
     context_ratio: float = 1.2  # record ratio given to a context-novel row (score 0.55)
@@ -159,6 +163,7 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         ratio = np.where(novel, np.fmax(ratio, cfg.context_ratio), ratio)
     if cfg.spatial_tol >= 0:
         novel = range_novelty(x) > _range_tolerance(n, cfg)
+        novel &= _drift_or_outlier(x, np.max(signals, axis=0), cfg)
         novel[: cfg.warmup] = False
         ratio = np.where(novel, np.fmax(ratio, cfg.spatial_ratio), ratio)
     score = ratio / (1.0 + ratio)
@@ -223,6 +228,28 @@ def _range_tolerance(n: int, cfg: CausalConfig) -> np.ndarray:
     """
     seen = np.arange(n, dtype=float).clip(min=1.0)
     return cfg.spatial_tol * np.fmax(1.0, cfg.memory / seen) ** 2
+
+
+def _drift_or_outlier(x: np.ndarray, z: np.ndarray, cfg: CausalConfig) -> np.ndarray:
+    """Rows where leaving the seen range is news: a clear outlier, or a drift out of the range.
+
+    Why: a noisy series sets a new extreme now and then by chance (among h rows, the next one
+    is a new maximum with chance 1/h), and its new extremes pass the old ones by a few % of
+    the range: iid Gaussian noise drew about two range alarms per 4000 rows. Such a chance
+    extreme is a lone value among ordinary ones. A value beyond the envelope counts only if
+    it is an outlier on its own (``z``, the largest |z| of the point, level and seasonal
+    signals, is at least ``z_min``) or the median of the ``edge_rows``
+    rows before it already sits in the outer ``spatial_edge`` share of the range on that side
+    (the series is drifting out, as a machine heading for failure does).
+    """
+    s = pl.Series(x)
+    hi = shift(s.cum_max().to_numpy(), 1)
+    lo = shift(s.cum_min().to_numpy(), 1)
+    recent = shift(s.rolling_median(cfg.edge_rows, min_samples=1).to_numpy(), 1)
+    with np.errstate(all="ignore"):
+        pos = (recent - lo) / (hi - lo)  # 0 at the past minimum, 1 at the maximum
+        near = np.where(x > hi, pos, 1.0 - pos) >= 1.0 - cfg.spatial_edge
+    return near | (z >= cfg.z_min)
 
 
 def range_novelty(x: np.ndarray) -> np.ndarray:
