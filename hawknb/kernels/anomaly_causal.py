@@ -40,7 +40,13 @@ import numpy as np
 import polars as pl
 
 from .anomaly_context import context_novelty
-from .anomaly_core import detect_period, fill_missing, shift, trailing_robust_z
+from .anomaly_core import (
+    detect_period,
+    fill_missing,
+    shift,
+    trailing_median_scale,
+    trailing_robust_z,
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class CausalConfig:
     spatial_tol: float = 0.02  # range novelty: beyond the seen range by this share (<0 disables)
     spatial_ratio: float = 1.5  # record ratio given to a range-novel row (score 0.6)
     spatial_edge: float = 0.2  # ... if its recent level is in this outer share of the range
-    edge_rows: int = 9  # rows of that recent level (a median); or the row is a point outlier
+    edge_rows: int = 9  # rows of that recent level (a median); or the row jumps from it
     context_bins: int = 8  # context novelty: range slices of the levels (0 disables)
     context_orders: tuple[int, ...] = (2, 3, 4, 5)  # lengths of the level sequences checked
     context_ratio: float = 1.2  # record ratio given to a context-novel row (score 0.55)
@@ -142,13 +148,19 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
     cfg = cfg or CausalConfig()
     x = fill_missing(values)
     n = x.size
-    signals = [np.abs(trailing_robust_z(x, cfg.window, min_samples=cfg.min_samples,
-                                        sd_floor=cfg.sd_floor))]  # fmt: skip
+    med, scale = trailing_median_scale(
+        x, cfg.window, min_samples=cfg.min_samples, sd_floor=cfg.sd_floor
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = np.nan_to_num(np.abs(x - med) / scale, nan=0.0, posinf=1e6)
+    signals = [point]
     signals += [np.abs(_level_z(x, k, cfg)) for k in cfg.level_scales if k > 1]
+    season = np.zeros(n)
     if cfg.season_weight > 0:
         resid = _seasonal_residual(x, cfg)
         z = trailing_robust_z(resid, cfg.window, min_samples=cfg.min_samples, sd_floor=cfg.sd_floor)
-        signals.append(cfg.season_weight * np.abs(z))
+        season = cfg.season_weight * np.abs(z)
+        signals.append(season)
     ratio = np.zeros(n)
     for z in signals:
         ratio = np.fmax(ratio, _record_ratio(z, cfg))
@@ -163,7 +175,7 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         ratio = np.where(novel, np.fmax(ratio, cfg.context_ratio), ratio)
     if cfg.spatial_tol >= 0:
         novel = range_novelty(x) > _range_tolerance(n, cfg)
-        novel &= _drift_or_outlier(x, np.max(signals, axis=0), cfg)
+        novel &= _drift_or_jump(x, scale, season, cfg)
         novel[: cfg.warmup] = False
         ratio = np.where(novel, np.fmax(ratio, cfg.spatial_ratio), ratio)
     score = ratio / (1.0 + ratio)
@@ -230,26 +242,39 @@ def _range_tolerance(n: int, cfg: CausalConfig) -> np.ndarray:
     return cfg.spatial_tol * np.fmax(1.0, cfg.memory / seen) ** 2
 
 
-def _drift_or_outlier(x: np.ndarray, z: np.ndarray, cfg: CausalConfig) -> np.ndarray:
-    """Rows where leaving the seen range is news: a clear outlier, or a drift out of the range.
+def _drift_or_jump(
+    x: np.ndarray, scale: np.ndarray, season_z: np.ndarray, cfg: CausalConfig
+) -> np.ndarray:
+    """Rows where leaving the seen range is news: a jump or spike, or a drift out of the range.
 
     Why: a noisy series sets a new extreme now and then by chance (among h rows, the next one
-    is a new maximum with chance 1/h), and its new extremes pass the old ones by a few % of
-    the range: iid Gaussian noise drew about two range alarms per 4000 rows. Such a chance
-    extreme is a lone value among ordinary ones. A value beyond the envelope counts only if
-    it is an outlier on its own (``z``, the largest |z| of the point, level and seasonal
-    signals, is at least ``z_min``) or the median of the ``edge_rows``
-    rows before it already sits in the outer ``spatial_edge`` share of the range on that side
-    (the series is drifting out, as a machine heading for failure does).
+    is a new maximum with chance 1/h), passing the old one by a few % of the range: iid
+    Gaussian noise drew about two range alarms per 4000 rows. So does the noise of a new
+    plateau after a level shift, for as long as the shift is the series' top. Such a chance
+    extreme is a lone value among ordinary *recent* ones. A value beyond the range counts if
+
+    * it jumps away from the median of the ``edge_rows`` rows before it by ``z_min`` robust
+      scales (``scale``, the point signal's), or from its usual phase (``season_z``), or
+    * the series drifts out: the median before it already lay in the outer ``spatial_edge``
+      share of the range on that side (a machine heading for failure). ``spatial_edge`` >= 1
+      turns the whole rule off (every range-novel row is news).
+
+    Why the jump is measured from the recent median and not the point signal's trailing
+    median: after a level shift that baseline is stale for ``window`` rows, and every new
+    high of the plateau would look like an outlier.
     """
+    if cfg.spatial_edge >= 1.0:
+        return np.ones(x.size, dtype=bool)
     s = pl.Series(x)
     hi = shift(s.cum_max().to_numpy(), 1)
     lo = shift(s.cum_min().to_numpy(), 1)
-    recent = shift(s.rolling_median(cfg.edge_rows, min_samples=1).to_numpy(), 1)
+    before = shift(s.rolling_median(cfg.edge_rows, min_samples=1).to_numpy(), 1)
+    up = x > hi
     with np.errstate(all="ignore"):
-        pos = (recent - lo) / (hi - lo)  # 0 at the past minimum, 1 at the maximum
-        near = np.where(x > hi, pos, 1.0 - pos) >= 1.0 - cfg.spatial_edge
-    return near | (z >= cfg.z_min)
+        pos = (before - lo) / (hi - lo)  # 0 at the past minimum, 1 at the maximum
+        edge = np.where(up, pos, 1.0 - pos) >= 1.0 - cfg.spatial_edge
+        jump = np.abs(x - before) / scale >= cfg.z_min
+    return jump | (season_z >= cfg.z_min) | edge
 
 
 def range_novelty(x: np.ndarray) -> np.ndarray:
