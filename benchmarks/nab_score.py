@@ -102,6 +102,8 @@ GRID = {
     "young_margin": (0.0, 0.05, 0.1),
     "context_bins": (0, 6, 8, 10),
     "context_orders": ((2, 3, 4), (2, 3, 4, 5), (3, 4, 5)),
+    "spatial_edge": (0.1, 0.2, 0.3, 1.0),
+    "edge_rows": (3, 9, 27),
 }
 
 

@@ -185,3 +185,16 @@ def _frame(n: int):
     import polars as pl
 
     return pl.DataFrame({"value": np.zeros(n)})
+
+
+def test_tune_grid_names_real_settings_and_includes_the_defaults():
+    """A grid key that is no CausalConfig field would crash --tune only after minutes."""
+    from dataclasses import asdict
+
+    from benchmarks.nab_score import GRID
+    from hawknb.kernels.anomaly_causal import CausalConfig
+
+    defaults = asdict(CausalConfig())
+    assert set(GRID) <= set(defaults)
+    for key, values in GRID.items():
+        assert defaults[key] in values, key  # the search can always stay where it is
