@@ -341,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     st = ours["standard"]
     lines += [
         "",
-        "Published rows are NAB's scoreboard (results/final_results.json of numenta/NAB).",
+        "Published rows are NAB's scoreboard (results/final_results.json of numenta/NAB; "
+        "the random row is its README's mean over random seeds).",
         "",
         "## Honest split (standard profile)",
         "",
