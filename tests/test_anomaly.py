@@ -189,8 +189,9 @@ def test_slow_drift_out_of_range_is_flagged_early_by_range_novelty():
 
 
 def test_range_novelty_needs_a_larger_excursion_while_the_series_is_young():
-    # only range novelty can fire: no record beats z_min = 1e9, no context novelty
-    young = CausalConfig(z_min=1e9, context_bins=0, suppress=0)
+    # only range novelty can fire: no record beats z_min = 1e9, no context novelty; its
+    # drift-or-jump gate is off (tested in test_anomaly_causal_range.py)
+    young = CausalConfig(z_min=1e9, context_bins=0, suppress=0, spatial_edge=1.0)
     flat = replace(young, memory=1)  # the tolerance is widened only below `memory` rows seen
     early_young = early_flat = 0
     for seed in range(5):

@@ -76,11 +76,23 @@ def trailing_robust_z(
     series), so any departure from a constant reads as a very large z rather than inf/NaN.
     Rows without ``min_samples`` of history get z = 0; NaN rows are skipped by the windows.
     """
+    med, scale = trailing_median_scale(x, window, min_samples=min_samples, sd_floor=sd_floor)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (x - med) / scale
+    return np.nan_to_num(z, nan=0.0, posinf=1e6, neginf=-1e6)
+
+
+def trailing_median_scale(
+    x: np.ndarray, window: int, *, min_samples: int = 20, sd_floor: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust scale of the ``window`` rows before each row (see trailing_robust_z).
+
+    NaN where fewer than ``min_samples`` rows of history exist.
+    """
     s = pl.Series(x).fill_nan(None)
     med = shift(s.rolling_median(window, min_samples=min_samples).to_numpy(), 1)
-    res = x - med
     mad = shift(
-        pl.Series(np.abs(res))
+        pl.Series(np.abs(x - med))
         .fill_nan(None)
         .rolling_median(window, min_samples=min_samples)
         .to_numpy(),
@@ -88,10 +100,7 @@ def trailing_robust_z(
     )
     sd = shift(s.rolling_std(window, min_samples=min_samples).to_numpy(), 1)
     scale = np.fmax(MAD_TO_SD * mad, sd_floor * sd)
-    scale = np.fmax(scale, 1e-9 * (1.0 + np.abs(med)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = res / scale
-    return np.nan_to_num(z, nan=0.0, posinf=1e6, neginf=-1e6)
+    return med, np.fmax(scale, 1e-9 * (1.0 + np.abs(med)))
 
 
 def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
