@@ -75,6 +75,7 @@ class CausalConfig:
     context_bins: int = 8  # context novelty: range slices of the levels (0 disables)
     context_orders: tuple[int, ...] = (2, 3, 4, 5)  # lengths of the level sequences checked
     context_ratio: float = 1.2  # record ratio given to a context-novel row (score 0.55)
+    context_young_share: float = 0.8  # young series: quiet for this share of the rows seen
 
 
 def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
@@ -171,6 +172,7 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
             orders=cfg.context_orders,
             memory=cfg.memory,
             warmup=cfg.warmup,
+            young_share=cfg.context_young_share,
         )
         ratio = np.where(novel, np.fmax(ratio, cfg.context_ratio), ratio)
     if cfg.spatial_tol >= 0:
@@ -193,17 +195,24 @@ def _record_ratio(z: np.ndarray, cfg: CausalConfig) -> np.ndarray:
     While a signal has fewer than ``memory`` rows of history, its maximum so far understates
     the maximum of a full memory, so the reference is raised by
     ``young_margin`` x ln(memory / rows seen): a young series needs a clearer record.
+
+    Every row whose z rests on at least ``2 x min_samples`` rows of history sets the
+    reference, the ``warmup`` rows included (they only may not score): a reference built
+    from 80 more rows is a better estimate of the series' usual maximum, which matters while
+    the series is young (fewer chance records in a short series) and not once it is long.
     """
     n = z.size
     lz = np.log1p(z)
     # a signal's first rows rest on little history (and the seasonal one starts late):
-    # they neither score nor set the reference
+    # they do not score, and the very first do not set the reference either
     live = np.flatnonzero(z)
     start = int(live[0]) if live.size else n
+    ref = lz.copy()
+    ref[: start + cfg.min_samples] = 0.0
     lz[: start + cfg.warmup] = 0.0
-    past = shift(pl.Series(lz).rolling_max(cfg.memory, min_samples=1).to_numpy(), 1, 0.0)
+    past = shift(pl.Series(ref).rolling_max(cfg.memory, min_samples=1).to_numpy(), 1, 0.0)
     if cfg.record_half_life > 0:
-        past = np.fmax(past, _decayed_max(lz, cfg.record_half_life))
+        past = np.fmax(past, _decayed_max(ref, cfg.record_half_life))
     seen = (np.arange(n) - start).clip(min=1).astype(float)
     past *= 1.0 + cfg.young_margin * np.log(np.fmax(1.0, cfg.memory / seen))
     r = lz / np.fmax(past, np.log1p(cfg.z_min))

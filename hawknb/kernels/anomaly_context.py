@@ -7,7 +7,7 @@ inside the usual spread. Coarsely quantized, such a change is a sequence of leve
 has never produced before. Novel sequences are common while a series is young and become rare
 once its repertoire is known, so the rule is a record in the same spirit as the others: a row
 fires when its context is new **and** no context of that length was new in the previous
-``memory`` rows.
+``memory`` rows (or, in a young series, in the last ``young_share`` of its rows).
 
 Everything is causal: the levels of row i use the range of rows before i, and "never seen"
 means "not among rows 0..i-1".
@@ -48,11 +48,19 @@ def context_novelty(
     orders: tuple[int, ...] = (2, 3, 4, 5),
     memory: int = 1000,
     warmup: int = 100,
+    young_share: float = 0.0,
 ) -> np.ndarray:
-    """Boolean per row: its last-k-levels context is new and the first new one in ``memory`` rows.
+    """Boolean per row: its last-k-levels context is new and the first new one in a quiet stretch.
 
-    Checked for every ``k`` in ``orders``; a row fires if any order fires. The first
-    ``warmup`` rows only build the repertoire.
+    The quiet stretch is ``memory`` rows, or, with ``young_share`` > 0, ``young_share`` of the
+    rows seen so far when that is shorter. Checked for every ``k`` in ``orders``; a row fires
+    if any order fires. The first ``warmup`` rows only build the repertoire (they count as news).
+
+    Why the young share: a series shorter than ``memory`` rows can never be quiet for
+    ``memory`` rows, so a fixed stretch switches the signal off for short series. New contexts
+    turn up at a rate that falls with the age of the series (about 1/age, like new extremes),
+    so "no news during the last 80% of the series' life" is as rare at row 500 as "no news
+    in 1000 rows" is at row 1250: the share keeps the bar equally strict at every age.
     """
     x = np.asarray(x, dtype=float)
     if not orders or min(orders) < 1:
@@ -62,9 +70,13 @@ def context_novelty(
         raise ValueError(f"orders up to {max(orders)} with {bins} bins overflow a 64-bit code")
     if memory < 1:
         raise ValueError(f"memory must be >= 1 row, got {memory}")
+    if not 0.0 <= young_share < 1.0:
+        raise ValueError(f"young_share must be in [0, 1), got {young_share}")
     n = x.size
     levels = range_levels(x, bins)
     fire = np.zeros(n, dtype=bool)
+    idx = np.arange(n, dtype=float)
+    quiet = np.fmin(float(memory), young_share * idx) if young_share > 0 else float(memory)
     code = np.zeros(n, dtype=np.int64)
     for k in range(1, max(orders) + 1):
         lagged = np.zeros(n, dtype=np.int64)
@@ -76,8 +88,8 @@ def context_novelty(
         _, first = np.unique(code, return_index=True)  # first occurrence = new at that row
         new = np.zeros(n)
         new[first] = 1.0  # warm-up rows count as recent news; they only may not fire
-        recent = shift(pl.Series(new).rolling_sum(memory, min_samples=1).to_numpy(), 1, 0.0)
-        fire |= (new > 0) & (recent == 0)
+        last = shift(np.maximum.accumulate(np.where(new > 0, idx, -np.inf)), 1, -np.inf)
+        fire |= (new > 0) & (idx - last > quiet)
     fire[:warmup] = False
     return fire
 
