@@ -15,7 +15,8 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
 - tensors of at most :data:`SMALL` values (parameters, per-row outputs, the layers of a small
   model) are summarized together: one concatenation into a float64 buffer and segmented
   reductions (``np.minimum.reduceat``, ...) over it, so a few hundred of them cost a handful of
-  calls instead of a few per tensor; their moments are exact two-pass float64 moments;
+  calls instead of a few per tensor; their moments are float64 sums of values and squares,
+  redone around the mean where the variance cancels (~1e-8 relative accuracy);
 - histograms bin with a multiply and one ``bincount`` (all small tensors' histograms in one
   call, segment-offset bins), on an evenly strided sample of ~32k values for bigger tensors
   (the shape is what is displayed).
@@ -46,6 +47,9 @@ SMALL = 1 << 14
 #: recompute the variance around the mean when it is below this share of E[x^2]
 #: (float32 sums carry ~1e-7 relative error, so the shortcut keeps ~1e-4 relative accuracy)
 _CANCEL = 1e-3
+#: the same for the float64 sums of small tensors (relative error ~n * 1e-16 of E[x^2]: the
+#: shortcut keeps ~1e-8 relative accuracy above this share)
+_CANCEL64 = 1e-4
 #: histograms of bigger tensors are counted on an evenly strided sample of about this many
 #: values and scaled to the finite count: a display of the shape (~1/sqrt(HIST_SAMPLE / bins)
 #: relative noise per bin: ~3% at 32 bins)
@@ -116,6 +120,9 @@ def _edges(lo: float, hi: float, bins: int) -> tuple[float, ...]:
 #: big tensors are reduced in blocks of this many values (512 KiB of float32, within a core's
 #: L2): the four reductions of a block read it from memory once, not four times
 BLOCK = 1 << 17
+#: blocks whose |values| stay below this cannot overflow a float32 sum of squares
+_SAFE = math.sqrt(_F32_MAX / BLOCK) / 2
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
 def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tuple[float, float]:
@@ -139,14 +146,23 @@ def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tup
     return mean, math.sqrt(max(q / count - mean * mean, 0.0))
 
 
+def _sums(b: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """(sum, sum of squares) of a finite block whose extremes are lo, hi; numpy's error state
+    (which costs as much as a small reduction to enter) only where float32 can overflow."""
+    if lo >= -_SAFE and hi <= _SAFE:
+        return float(torch.from_numpy(b).sum()), float(np.dot(b, b))
+    with np.errstate(over="ignore"):  # the overflow is redone in float64 by _mean_std
+        return float(torch.from_numpy(b).sum()), float(np.dot(b, b))
+
+
 def _block_moments(b: np.ndarray) -> tuple[float, float, float, float, int, int]:
     """(min, max, sum, sum of squares, finite count, NaN count) of one block, over its finite
     values (min/max NaN when it has none): four reductions, NaN/inf counted only when the
     min/max show some."""
-    lo, hi = float(b.min()), float(b.max())
+    lo, hi = float(_MIN(b)), float(_MAX(b))
+    if math.isfinite(lo) and math.isfinite(hi):
+        return (lo, hi, *_sums(b, lo, hi), b.size, 0)
     with np.errstate(over="ignore"):  # a float32 overflow is redone in float64
-        if math.isfinite(lo) and math.isfinite(hi):
-            return lo, hi, float(torch.from_numpy(b).sum()), float(np.dot(b, b)), b.size, 0
         nan = int(np.count_nonzero(np.isnan(b)))
         finite = int(np.count_nonzero(np.isfinite(b))) if nan < b.size else 0
         if finite == 0:
@@ -162,11 +178,10 @@ def _big_stats(
     n = v.size
     if bounds is not None:  # known finite extremes: only the sums are left
         lo, hi = bounds
-        with np.errstate(over="ignore"):
-            parts = [
-                (lo, hi, float(torch.from_numpy(b).sum()), float(np.dot(b, b)), b.size, 0)
-                for b in (v[i : i + BLOCK] for i in range(0, n, BLOCK))
-            ]
+        parts = [
+            (lo, hi, *_sums(v[i : i + BLOCK], lo, hi), min(BLOCK, n - i), 0)
+            for i in range(0, n, BLOCK)
+        ]
     else:
         parts = [_block_moments(v[i : i + BLOCK]) for i in range(0, n, BLOCK)]
     if len(parts) == 1:
@@ -217,8 +232,8 @@ def _bin_counts(v: np.ndarray, lo: float, hi: float, bins: int, all_finite: bool
     with np.errstate(invalid="ignore", over="ignore"):
         t = np.subtract(v, lo, dtype=v.dtype)
         t *= scale
-        idx = t.astype(np.intp)
-    np.minimum(idx, bins - 1, out=idx)  # the top edge (and rounding past it)
+        np.minimum(t, bins - 1, out=t)  # the top edge (and rounding past it)
+        idx = t.astype(np.int32)  # a quarter of the cost of an int64 cast (bincount widens it)
     if not all_finite:
         idx[~np.isfinite(v)] = bins  # binned past the end and dropped
     return np.bincount(idx, minlength=bins + 1)[:bins]
@@ -305,12 +320,7 @@ def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
         y = np.where(fin, buf, 0.0)
         lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts)
         hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.add.reduceat(y, starts) / finite
-        d = y - np.repeat(mean, sizes)
-        if fin is not None:
-            d[~fin] = 0.0
-        std = np.sqrt(np.add.reduceat(d * d, starts) / finite)
+    mean, std = _segment_moments(y, fin, starts, sizes, finite)
     hists = _segment_histograms(buf, fin, starts, sizes, lo, hi, finite, bins) if bins else None
     rows = zip(
         sizes.tolist(),
@@ -331,6 +341,26 @@ def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
         hist = hists[i] if hists is not None else None
         out.append(TensorStats(n, nan_i, n - f - nan_i, a, b, m, sd, max_abs, hist))
     return out
+
+
+def _segment_moments(
+    y: np.ndarray, fin: np.ndarray | None, starts: np.ndarray, sizes: np.ndarray, finite: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-segment mean and std of ``y`` (float64, NaN/inf zeroed where ``fin`` is False): one
+    pass of sums and sums of squares, redone around the mean (two passes) for the segments
+    whose variance cancels below ``_CANCEL64`` of E[x^2] or whose squares overflow."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mean = np.add.reduceat(y, starts) / finite
+        sq = np.add.reduceat(y * y, starts) / finite
+        var = sq - mean * mean
+        redo = np.flatnonzero((finite > 0) & ~(var >= _CANCEL64 * sq))  # NaN/inf: redo too
+        for i in redo.tolist():
+            a, n = int(starts[i]), int(sizes[i])
+            d = y[a : a + n] - mean[i]
+            if fin is not None:
+                d[~fin[a : a + n]] = 0.0
+            var[i] = float(np.dot(d, d)) / finite[i]
+        return mean, np.sqrt(np.maximum(var, 0.0))
 
 
 def _segment_histograms(
