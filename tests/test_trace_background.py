@@ -177,3 +177,23 @@ def test_free_core_needs_a_core_beyond_torch_threads_and_a_low_load(
     monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
     assert not trace_run.free_core()  # torch takes every core
+
+
+def test_trace_nodes_equal_constructed_ones_and_follow_a_replaced_weight() -> None:
+    from dataclasses import asdict, fields
+
+    from hawknb.kernels.activations import NodeTrace
+
+    m = _Mixed(False)
+    ep = _export(m)
+    x = np.random.default_rng(5).normal(size=(500, 6)).astype(np.float32)
+    first = trace_activations(ep, x)
+    names = {f.name for f in fields(NodeTrace)}
+    for n in first.nodes:
+        assert set(vars(n)) == names
+        assert n == NodeTrace(**asdict(n) | {"stats": n.stats})
+    ep.state_dict["b.weight"] = torch.full((3, 64), 2.0)  # a new tensor for the same key
+    again = trace_activations(ep, x)
+    w = next(n for n in again.nodes if n.name == "p_b_weight")
+    assert w.stats is not None and (w.stats.min, w.stats.max) == (2.0, 2.0)
+    assert again.node("linear_1").stats != first.node("linear_1").stats
