@@ -24,6 +24,7 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -302,65 +303,72 @@ def batch_stats(tensors: Sequence[torch.Tensor], bins: int = 0) -> list[TensorSt
 
 
 def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
-    """Stats of each non-empty array, from reductions over their float64 concatenation."""
-    sizes = np.array([a.size for a in arrays], dtype=np.int64)
-    starts = np.cumsum(sizes) - sizes
+    """Stats of each non-empty array, from reductions over their float64 concatenation; the
+    per-segment arithmetic runs on Python floats (numpy calls on a handful of values cost ~1 us
+    each, more right after a forward pass has evicted their code and data from the caches)."""
+    sizes = [a.size for a in arrays]
+    first = list(itertools.accumulate(sizes, initial=0))[:-1]
+    starts = np.array(first, dtype=np.intp)
     buf = np.concatenate(arrays, dtype=np.float64)
-    lo = np.minimum.reduceat(buf, starts)
-    hi = np.maximum.reduceat(buf, starts)
-    clean = np.isfinite(lo) & np.isfinite(hi)
+    lo = np.minimum.reduceat(buf, starts).tolist()
+    hi = np.maximum.reduceat(buf, starts).tolist()
     fin: np.ndarray | None = None
-    if clean.all():
-        finite, nans = sizes, np.zeros_like(sizes)
-        y = buf
+    if all(map(math.isfinite, lo)) and all(map(math.isfinite, hi)):
+        finite, nans, y = sizes, [0] * len(sizes), buf
     else:  # some segments hold NaN/inf: count them, and take moments over the finite values
         fin = np.isfinite(buf)
-        finite = np.add.reduceat(fin, starts, dtype=np.int64)
-        nans = np.add.reduceat(np.isnan(buf), starts, dtype=np.int64)
+        finite = np.add.reduceat(fin, starts, dtype=np.int64).tolist()
+        nans = np.add.reduceat(np.isnan(buf), starts, dtype=np.int64).tolist()
         y = np.where(fin, buf, 0.0)
-        lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts)
-        hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts)
-    mean, std = _segment_moments(y, fin, starts, sizes, finite)
-    hists = _segment_histograms(buf, fin, starts, sizes, lo, hi, finite, bins) if bins else None
-    rows = zip(
-        sizes.tolist(),
-        finite.tolist(),
-        nans.tolist(),
-        lo.tolist(),
-        hi.tolist(),
-        mean.tolist(),
-        std.tolist(),
-        strict=True,
+        lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts).tolist()
+        hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts).tolist()
+    mean, std = _segment_moments(y, fin, first, sizes, finite)
+    hists = (
+        _segment_histograms(
+            buf, fin, starts, np.array(sizes), np.array(lo), np.array(hi), np.array(finite), bins
+        )
+        if bins
+        else None
     )
     out = []
-    for i, (n, f, nan_i, a, b, m, sd) in enumerate(rows):
+    for i, (n, f, nan_i, a, b) in enumerate(zip(sizes, finite, nans, lo, hi, strict=True)):
         if f == 0:
             out.append(TensorStats(n, nan_i, n - nan_i, _NAN, _NAN, _NAN, _NAN, math.inf))
             continue
         max_abs = max(abs(a), abs(b)) if f == n else math.inf
         hist = hists[i] if hists is not None else None
-        out.append(TensorStats(n, nan_i, n - f - nan_i, a, b, m, sd, max_abs, hist))
+        out.append(TensorStats(n, nan_i, n - f - nan_i, a, b, mean[i], std[i], max_abs, hist))
     return out
 
 
 def _segment_moments(
-    y: np.ndarray, fin: np.ndarray | None, starts: np.ndarray, sizes: np.ndarray, finite: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    y: np.ndarray, fin: np.ndarray | None, first: list[int], sizes: list[int], finite: list[int]
+) -> tuple[list[float], list[float]]:
     """Per-segment mean and std of ``y`` (float64, NaN/inf zeroed where ``fin`` is False): one
     pass of sums and sums of squares, redone around the mean (two passes) for the segments
     whose variance cancels below ``_CANCEL64`` of E[x^2] or whose squares overflow."""
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mean = np.add.reduceat(y, starts) / finite
-        sq = np.add.reduceat(y * y, starts) / finite
-        var = sq - mean * mean
-        redo = np.flatnonzero((finite > 0) & ~(var >= _CANCEL64 * sq))  # NaN/inf: redo too
-        for i in redo.tolist():
-            a, n = int(starts[i]), int(sizes[i])
-            d = y[a : a + n] - mean[i]
-            if fin is not None:
-                d[~fin[a : a + n]] = 0.0
-            var[i] = float(np.dot(d, d)) / finite[i]
-        return mean, np.sqrt(np.maximum(var, 0.0))
+    starts = np.array(first, dtype=np.intp)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.add.reduceat(y, starts).tolist()
+        squares = np.add.reduceat(y * y, starts).tolist()
+    mean, std = [], []
+    for i, (s, q, f) in enumerate(zip(sums, squares, finite, strict=True)):
+        if f == 0:
+            mean.append(_NAN)
+            std.append(_NAN)
+            continue
+        m, e2 = s / f, q / f
+        var = e2 - m * m
+        if not var >= _CANCEL64 * e2:  # cancels (or NaN from an overflow): around the mean
+            a, n = first[i], sizes[i]
+            with np.errstate(over="ignore", invalid="ignore"):
+                d = y[a : a + n] - m
+                if fin is not None:
+                    d[~fin[a : a + n]] = 0.0
+                var = float(np.dot(d, d)) / f
+        mean.append(m)
+        std.append(math.sqrt(max(var, 0.0)) if var == var else _NAN)  # NaN stays NaN
+    return mean, std
 
 
 def _segment_histograms(
