@@ -393,16 +393,19 @@ def _segment_histograms(
             for i, (s, n) in enumerate(zip(starts, sizes, strict=True))
         ]
     with np.errstate(invalid="ignore", over="ignore"):
-        t = (buf - np.repeat(lo_ok, sizes)) * np.repeat(scale, sizes)
-        np.clip(t, 0, bins - 1, out=t)
+        t = buf - np.repeat(lo_ok, sizes)  # >= 0 where finite
+        t *= np.repeat(scale, sizes)
+        np.minimum(t, bins - 1, out=t)  # the top edge (and rounding past it)
         if fin is not None:
-            t[~fin] = bins
-    idx = t.astype(np.intp) + np.repeat(np.arange(k) * (bins + 1), sizes)
+            t[~fin] = bins  # binned past the segment's end and dropped
+        idx = t.astype(np.int32)
+    idx += np.repeat(np.arange(0, k * (bins + 1), bins + 1, dtype=np.int32), sizes)
     counts = np.bincount(idx, minlength=k * (bins + 1)).reshape(k, bins + 1)[:, :bins]
     f = _fractions(bins)
-    edges = lo_ok[:, None] * (1.0 - f) + top_ok[:, None] * f
+    edges = (lo_ok[:, None] * (1.0 - f) + top_ok[:, None] * f).tolist()
     return [
-        (tuple(edges[i].tolist()), tuple(counts[i].tolist())) if ok[i] else None for i in range(k)
+        (tuple(e), tuple(c)) if good else None
+        for e, c, good in zip(edges, counts.tolist(), ok.tolist(), strict=True)
     ]
 
 
