@@ -292,7 +292,6 @@ def trace_activations(
     feature_names: Sequence[str] | None = None,
     histogram_bins: int = 0,
     extreme: float = DEFAULT_EXTREME,
-    background: bool | None = None,
 ) -> ActivationTrace:
     """Run ``program`` (an ExportedProgram) on a float32 batch, recording per-node statistics.
 
@@ -300,9 +299,7 @@ def trace_activations(
     ``feature_names`` are taken in order. Nodes whose values hold NaN/inf or ``|x| >= extreme``
     also keep a per-row max |x| and per-unit bad counts, which :func:`find_first_anomaly` uses
     to find the rows and features behind the fault. A node that raises becomes a
-    :class:`SnapshotRunError` naming it. ``background`` computes the statistics on a second
-    thread while the pass runs (None: when a core is free of torch's threads; the statistics are
-    the same either way).
+    :class:`SnapshotRunError` naming it.
     """
     if getattr(program, "program_format", None) == "onnx":  # intermediate outputs instead
         from .activations_onnx import trace_onnx_activations
@@ -334,7 +331,7 @@ def trace_activations(
     x = torch.from_numpy(arr)
     static, edges, outputs = _layout(pg)
     tracer = Recorder(
-        histogram_bins, arr.shape[0], extreme, frozenset(outputs), frozenset(pg.bound), background
+        histogram_bins, arr.shape[0], extreme, frozenset(outputs), frozenset(pg.bound)
     )
     args = [x if name == in_name else pg.bound[name] for name in pg.placeholders]
     with torch.no_grad():

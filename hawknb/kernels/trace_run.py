@@ -18,24 +18,12 @@ What a node costs the recorder:
   at the end, or as soon as a big node turns out bad (the first bad node must be known in
   topological order), they hold more than ``_PENDING_MAX`` values or an in-place op is about
   to run (it may overwrite them).
-
-When a core is free of torch's intra-op threads (``torch.get_num_threads()`` below the cores
-this process may use), the recorder only queues each value and one background thread computes
-the statistics while the forward pass runs the next ops (numpy's and torch's reductions release
-the GIL): on a small model the reductions cost about as much as the ops themselves, so on one
-core they could only add up. The thread handles the values in node order with the same code, so
-the statistics are identical; a mutating op (``relu_``, ``add_``) first waits for the queue to
-drain, since the values it overwrites may still be queued, and the queue holds at most
-``_BACKLOG_MAX`` bytes of values (the forward pass waits rather than keeping more alive).
 """
 
 from __future__ import annotations
 
 import copy
 import operator
-import os
-import queue
-import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -46,15 +34,13 @@ import torch.fx
 
 from .tensor_stats import SMALL, TensorStats, batch_stats, row_unit_bad, tensor_stats
 
-__all__ = ["Recorder", "free_core", "instrumented"]
+__all__ = ["Recorder", "instrumented"]
 
 _CACHE: weakref.WeakKeyDictionary[torch.fx.GraphModule, torch.fx.GraphModule] = (
     weakref.WeakKeyDictionary()
 )
 #: summarize the kept small values once they hold this many entries (bounds the memory kept)
 _PENDING_MAX = 1 << 22
-#: a background recorder lets the forward pass run at most this many bytes of values ahead
-_BACKLOG_MAX = 1 << 28
 #: aten ops whose output holds exactly their first input's values (a view, a copy or a
 #: reordering of it), so its statistics are the input's
 _SAME_VALUES = frozenset(
@@ -87,7 +73,6 @@ class Recorder:
         extreme: float,
         outputs: frozenset[str] = frozenset(),
         params: frozenset[str] = frozenset(),
-        background: bool | None = None,
     ) -> None:
         self.bins = bins
         self.outputs = outputs
@@ -102,61 +87,17 @@ class Recorder:
         self.unit_bad: dict[str, np.ndarray] = {}
         self._pending: list[tuple[str, torch.Tensor, bool]] = []
         self._pending_size = 0
-        self._background = free_core() if background is None else background
-        #: bytes queued by the forward pass / handled by the background thread (one writer each)
-        self._queued = 0
-        self._handled = 0
-        self._batch: list[tuple[str, torch.Tensor, bool, Any]] = []
-        self._batch_bytes = 0
-        self._error: BaseException | None = None
+
+    def settle(self) -> None:
+        """Summarize the kept small values now (the instrumented graph calls this before an
+        in-place op, which may overwrite them)."""
+        self._flush()
 
     def record(self, name: str, value: Any, per_row: bool, hint: tuple[str, str] | None) -> None:
         """Statistics of one node's value; ``hint`` is ("same", input) for a view-like op and
-        ("relu", input) for a ReLU. With a background thread the value is only queued."""
+        ("relu", input) for a ReLU."""
         if not isinstance(value, torch.Tensor):
             return
-        if not self._background:
-            self._observe(name, value, per_row, hint)
-            return
-        self._batch.append((name, value, per_row, hint))
-        self._batch_bytes += value.numel() * value.element_size()
-        if value.numel() > SMALL:  # small values travel with the next big one (fewer wake-ups)
-            self._submit()
-
-    def _submit(self) -> None:
-        if not self._batch:
-            return
-        self._queued += self._batch_bytes
-        _worker().put((self, self._batch, self._queued))
-        self._batch, self._batch_bytes = [], 0
-        if self._queued - self._handled > _BACKLOG_MAX:
-            self.sync()
-
-    def sync(self) -> None:
-        """Summarize every value recorded so far, kept small ones included (the instrumented
-        graph calls this before a mutating op, which may overwrite them)."""
-        if self._background:
-            self._submit()
-            done = threading.Event()
-            _worker().put(done)
-            done.wait()  # the thread is done with this recorder: the rest runs here
-        if self._error is None:
-            self._flush()
-
-    def _handle(self, batch: list[tuple[str, torch.Tensor, bool, Any]], mark: int) -> None:
-        """Queued values, on the background thread; the first error is kept for finish."""
-        try:
-            for item in batch:
-                if self._error is None:
-                    self._observe(*item)
-            if self._error is None and _worker().empty():  # idle: summarize small values now
-                self._flush()
-        except BaseException as exc:  # re-raised by finish() on the caller's thread
-            self._error = exc
-        finally:
-            self._handled = mark
-
-    def _observe(self, name: str, value: torch.Tensor, per_row: bool, hint: Any) -> None:
         self.shapes[name] = value.shape
         self.dtypes[name] = value.dtype
         n = value.numel()
@@ -215,55 +156,7 @@ class Recorder:
 
     def finish(self) -> None:
         """Summarize the values still kept (call once the pass has run)."""
-        self.sync()
-        if self._error is not None:
-            raise self._error
-
-
-def free_core() -> bool:
-    """Whether a core is likely idle while torch runs: this process may use more cores than
-    torch's intra-op threads take, and the machine's load average leaves one (a background
-    thread that has to wait for a time slice costs more than it saves)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # unknown: assume busy
-        return False
-    return cores > torch.get_num_threads() and load < cores - 0.5
-
-
-_QUEUE: tuple[int, queue.SimpleQueue[Any]] | None = None
-_QUEUE_LOCK = threading.Lock()
-
-
-def _worker() -> queue.SimpleQueue[Any]:
-    """The queue of the process's one background statistics thread (started on first use,
-    again after a fork, which does not copy threads)."""
-    global _QUEUE
-    found = _QUEUE
-    if found is not None and found[0] == os.getpid():
-        return found[1]
-    with _QUEUE_LOCK:
-        if _QUEUE is None or _QUEUE[0] != os.getpid():
-            jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-            threading.Thread(target=_serve, args=(jobs,), name="hawknb-stats", daemon=True).start()
-            _QUEUE = (os.getpid(), jobs)
-        return _QUEUE[1]
-
-
-def _serve(jobs: queue.SimpleQueue[Any]) -> None:
-    """Handle queued values in order: (recorder, values, mark) tuples, or an Event to set once
-    everything before it is handled."""
-    while True:
-        job = jobs.get()
-        if isinstance(job, threading.Event):
-            job.set()
-        else:
-            job[0]._handle(*job[1:])
-        del job  # drop the value before waiting for the next one
+        self._flush()
 
 
 def _hint(n: torch.fx.Node) -> tuple[str, str] | None:
@@ -304,9 +197,9 @@ def _instrument(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     for n in nodes:
         if n.op in ("placeholder", "output"):
             continue
-        if _mutates(n):  # it may overwrite a value still queued for the background thread
+        if _mutates(n):  # it may overwrite a kept value
             with g.inserting_before(n):
-                g.call_method("sync", (sink,))
+                g.call_method("settle", (sink,))
         with g.inserting_after(n):
             g.call_method("record", (sink, n.name, n, n.op != "get_attr", _hint(n)))
     new.recompile()
