@@ -322,7 +322,7 @@ def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
         y = np.where(fin, buf, 0.0)
         lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts).tolist()
         hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts).tolist()
-    mean, std = _segment_moments(y, fin, first, sizes, finite)
+    mean, std = _segment_moments(y, fin, first, sizes, finite, lo, hi)
     hists = (
         _segment_histograms(
             buf, fin, starts, np.array(sizes), np.array(lo), np.array(hi), np.array(finite), bins
@@ -342,20 +342,27 @@ def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
 
 
 def _segment_moments(
-    y: np.ndarray, fin: np.ndarray | None, first: list[int], sizes: list[int], finite: list[int]
+    y: np.ndarray,
+    fin: np.ndarray | None,
+    first: list[int],
+    sizes: list[int],
+    finite: list[int],
+    lo: list[float],
+    hi: list[float],
 ) -> tuple[list[float], list[float]]:
     """Per-segment mean and std of ``y`` (float64, NaN/inf zeroed where ``fin`` is False): one
     pass of sums and sums of squares, redone around the mean (two passes) for the segments
-    whose variance cancels below ``_CANCEL64`` of E[x^2] or whose squares overflow."""
+    whose variance cancels below ``_CANCEL64`` of E[x^2] or whose squares overflow; a
+    constant segment (``lo == hi``: a scalar bias, saturated outputs) is its own mean."""
     starts = np.array(first, dtype=np.intp)
     with np.errstate(over="ignore", invalid="ignore"):
         sums = np.add.reduceat(y, starts).tolist()
         squares = np.add.reduceat(y * y, starts).tolist()
     mean, std = [], []
     for i, (s, q, f) in enumerate(zip(sums, squares, finite, strict=True)):
-        if f == 0:
-            mean.append(_NAN)
-            std.append(_NAN)
+        if f == 0 or lo[i] == hi[i]:
+            mean.append(lo[i] if f else _NAN)
+            std.append(0.0 if f else _NAN)
             continue
         m, e2 = s / f, q / f
         var = e2 - m * m
