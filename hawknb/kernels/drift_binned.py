@@ -109,8 +109,12 @@ class Grid:
         np.clip(t, 0, self.cells + 1, out=t)
         if into is None:
             return t.astype(_CELL)
+        # float -> int32 -> intp: numpy converts float32 to int32 with SIMD but to int64
+        # one value at a time (measured 0.09 + 0.15 ms vs 0.53 ms per million)
+        i32 = _scratch("i32", x.size, np.dtype(np.int32))
+        np.copyto(i32, t, casting="unsafe")
         out = _scratch(into, x.size, np.dtype(_CELL))
-        np.copyto(out, t, casting="unsafe")
+        np.copyto(out, i32)
         return out
 
 
