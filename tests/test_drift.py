@@ -235,6 +235,11 @@ _LARGE = {
         _RNG.lognormal(0, 1.5, 20_000).astype(np.float32),
         _RNG.lognormal(0, 1.5, 60_000).astype(np.float32),
     ),
+    # every pulled cell a pure point mass: nothing is pulled out but counted (crashed W1)
+    "two values": (
+        np.random.default_rng(5).integers(0, 2, 20_001).astype(float),
+        np.random.default_rng(6).integers(0, 2, 60_000).astype(float),
+    ),
     "near the float limit": (
         _RNG.normal(0, 1, 20_000) * 1e305,
         _RNG.normal(0.2, 1, 60_000) * 1e305,

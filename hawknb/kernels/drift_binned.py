@@ -468,7 +468,7 @@ def _w1(r: _Side, c: _Side, grid: Grid, gaps: np.ndarray, pulled: np.ndarray, pt
     pts, cell, gp = pts[ok], cell[ok], gp[ok]
     a = grid.base + cell * grid.width
     nxt = np.minimum(np.append(pts[1:], np.inf), a + grid.width)
-    last = np.append(cell[1:] != cell[:-1], True)
+    last = np.append(cell[1:] != cell[:-1], True)[: cell.size]  # (none pulled: all atoms)
     nxt[last] = (a + grid.width)[last]
     w += float(np.sum(np.abs(gp) * np.maximum(nxt - pts, 0.0)))
     first = np.searchsorted(cell, js, side="left")
@@ -550,6 +550,57 @@ def _median_abs_dev(r: np.ndarray, med: float) -> float:
     return float(np.mean(np.array(out)))
 
 
+def _mad_window(rs: _Side, cm: int, g: int) -> tuple[int, int] | None:
+    """Cells to pull so that the MAD can be read off the grid. The median lies in cells
+    cm .. cm + g; a value d cells from cm is between (d - 1 - g) and (d + 1 + g) widths
+    from it, so counts by distance find the distance of the middle rank, and a window of
+    cells around that distance on both sides holds it. Returns the window (distances from
+    cm, inclusive), or None when the median is in a tail cell or the cells nearer than the
+    window reach a tail (a tail value can be any distance away)."""
+    last = rs.counts.size - 1
+    if not (cm > 0 and cm + g < last and g <= 3):
+        return None
+    cum, k = rs.cum, rs.n // 2
+    lo, hi = 0, max(cm, last - cm)  # the first distance whose cells hold more than k values
+    while lo < hi:  # (a bisection: the distances can number 2^18)
+        mid = (lo + hi) // 2
+        if cum[min(cm + mid + 1, last + 1)] - cum[max(cm - mid, 0)] > k:
+            hi = mid
+        else:
+            lo = mid + 1
+    at = lo
+    d1, d2 = max(at - 2 - 2 * g, 0), at + 2 + 2 * g
+    if d1 > 0 and not (cm - d1 + 1 > 0 and cm + d1 - 1 < last):
+        return None
+    return d1, d2
+
+
+def _mad_on_grid(rs: _Side, grid: Grid, med: float, cm: int, g: int, win: tuple[int, int]) -> float:
+    """np.median(|r - med|), same bits, from the grid and the pulled window of
+    :func:`_mad_window` (no pass over the values): values nearer than the window are all
+    less than t1 = (d1 + g + 1/2) widths away, values beyond it more than
+    t2 = (d2 - g - 1/2) widths (cell boundaries are off by far less than half a width), so
+    the middle ranks are among the window's values between t1 and t2, whose distinct
+    values and counts were pulled. Falls back to :func:`_median_abs_dev` if they are not."""
+    n, (d1, d2) = rs.n, win
+    ks = ((n - 1) // 2, n // 2)
+    w = grid.width
+    t1, t2 = ((d1 + g + 0.5) * w if d1 else 0.0), (d2 - g - 0.5) * w
+    inner = int(rs.cum[cm + d1] - rs.cum[cm - d1 + 1]) if d1 else 0
+    dist = np.abs(rs.cell - cm)
+    inw = (dist >= d1) & (dist <= d2)
+    a = np.abs(rs.vals[inw] - med)
+    reps = rs.reps[inw]
+    below = inner + int(reps[a < t1].sum())
+    mid = (a >= t1) & (a <= t2)
+    o = np.argsort(a[mid], kind="stable")
+    upto = np.cumsum(reps[mid][o])
+    if not (below <= ks[0] and upto.size and ks[1] < below + int(upto[-1])):
+        return _median_abs_dev(rs.x, med)
+    pick = np.searchsorted(upto, np.array(ks) - below, side="right")
+    return float(np.mean(a[mid][o][pick]))
+
+
 def binned_distances(
     r: np.ndarray, cur: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
 ) -> tuple[float, float, float, float]:
@@ -580,6 +631,13 @@ def binned_distances(
         wanted[[0, -1]] = True  # the tails, for W1
         for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
             wanted[a : b + 1] = True  # the reference's quantiles
+        cm = int(rs.rank_cells(lo_k[1:2])[0])
+        g = int(rs.rank_cells(hi_k[1:2])[0]) - cm  # the median lies in cells cm .. cm + g
+        win = _mad_window(rs, cm, g)
+        if win is not None:  # the cells that hold the MAD's ranks
+            d1, d2 = win
+            wanted[max(cm - d2, 0) : cm - d1 + 1] = True
+            wanted[cm + d1 : cm + d2 + 1] = True
         on = np.flatnonzero(wanted)
         heavy = on[rs.counts[on] >= max(_ATOM_MIN, n >> 6)]
         guess = _guess_atoms(sub, grid, heavy, wanted.size)
@@ -600,7 +658,10 @@ def binned_distances(
         heavy = on[rs.counts[on] >= max(_ATOM_MIN, n >> 6)]
         atoms = rs.pull(more, grid, _guess_atoms(sub, grid, heavy, more.size))
     cs.pull(more, grid, atoms)
-    mad = 1.4826 * _median_abs_dev(r, float(q[1]))
+    med = float(q[1])
+    mad = 1.4826 * (
+        _median_abs_dev(r, med) if win is None else _mad_on_grid(rs, grid, med, cm, g, win)
+    )
     robust = mad if mad > 0 else robust_scale(r)
     pts, gp = _gaps_at_pulled(rs, cs, grid)
     ks = max(best, int(np.abs(gp).max(initial=0))) / (float(n) * m)
