@@ -64,6 +64,12 @@ MAX_CELLS = 1 << 18
 MIN_CELLS = 1 << 10
 #: reference tail fractions left outside the grid, tried in order until the grid fits
 _TAILS = (0.001, 0.01, 0.05, 0.25)
+#: each side's tail on its own, least mass left out first: a right-skewed reference keeps
+#: its thin left tail on the grid while its long right tail is cut shorter
+_TAIL_PAIRS = sorted(
+    ((i, j) for i in range(len(_TAILS)) for j in range(len(_TAILS))),
+    key=lambda p: _TAILS[p[0]] + _TAILS[p[1]],
+)
 #: from this many pulled-out values on, repeated values are counted instead of sorted
 _ATOMS_FROM = 4096
 #: a value repeated this often in a reference cell is counted, not pulled, in the current one
@@ -163,13 +169,12 @@ def _rough_spans(r: np.ndarray) -> tuple[float, list[tuple[float, float]], np.nd
     (it also guesses the repeated values of heavy cells, :func:`_guess_atoms`)."""
     sub = r[:: max(1, r.size // _SUBSAMPLE)]
     t = len(_TAILS)
-    qs = np.quantile(sub.astype(np.float64), [0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)])
-    # each side's tail on its own, least mass left out first: a right-skewed reference
-    # keeps its thin left tail on the grid while its long right tail is cut shorter
-    pairs = sorted(
-        ((i, j) for i in range(t) for j in range(t)), key=lambda p: _TAILS[p[0]] + _TAILS[p[1]]
-    )
-    spans = [(float(qs[2 + i]), float(qs[2 + t + j])) for i, j in pairs]
+    # order statistics of the sorted subsample, no interpolation (np.quantile's machinery
+    # cost more than the sort)
+    srt = np.sort(sub).astype(np.float64)
+    at = np.array([0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)]) * (srt.size - 1)
+    qs = srt[np.rint(at).astype(np.intp)]
+    spans = [(float(qs[2 + i]), float(qs[2 + t + j])) for i, j in _TAIL_PAIRS]
     spans.append((float(r.min()), float(r.max())))
     iqr = float(qs[1] - qs[0])
     return (iqr if iqr > 0 else float(np.std(sub)) or 1.0), spans, sub
@@ -602,11 +607,18 @@ def _mad_on_grid(rs: _Side, grid: Grid, med: float, cm: int, g: int, win: tuple[
 
 
 def binned_distances(
-    r: np.ndarray, cur: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
+    r: np.ndarray,
+    cur: np.ndarray,
+    *,
+    n_bins: int = DEFAULT_BINS,
+    eps: float = PSI_EPS,
+    sums: tuple[float | None, float | None] | None = None,
 ) -> tuple[float, float, float, float]:
     """(PSI, normalized Wasserstein-1, KS, robust mean shift) of a finite, non-constant
     reference and finite current values, like :func:`hawknb.kernels.drift.distances`,
-    sorting neither. Expects values well inside the float range (the caller scales extremes)."""
+    sorting neither. Expects values well inside the float range (the caller scales extremes).
+    ``sums``: the samples' float64 sums where the caller has them (its check for non-finite
+    values takes them), so the mean shift does not take them again."""
     if r.dtype != cur.dtype:
         r, cur = r.astype(np.float64), cur.astype(np.float64)
     n, m = r.size, cur.size
@@ -669,5 +681,8 @@ def binned_distances(
     cb = np.concatenate([[0], cs.below(edges, e_lo, "left"), [m]])
     p = float(psi_from_counts(np.diff(rb), np.diff(cb), eps))
     w = _w1(rs, cs, grid, gaps, more, pts, gp) / (float(n) * m * spread)
-    ms = (float(cur.sum(dtype=np.float64)) / m - float(r.sum(dtype=np.float64)) / n) / robust
+    sr, sc = sums if sums is not None else (None, None)
+    sr = float(r.sum(dtype=np.float64)) if sr is None else sr
+    sc = float(cur.sum(dtype=np.float64)) if sc is None else sc
+    ms = (sc / m - sr / n) / robust
     return p, w, ks, ms
