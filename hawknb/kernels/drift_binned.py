@@ -25,8 +25,9 @@ cells) and sorted:
   that it never needs more than :data:`MAX_CELLS` cells; a reference whose IQR is zero may exceed the bound (its grid is
   capped at :data:`MAX_CELLS` cells over its full range, W1 normalized by its std);
 * the reference's quartiles, median and PSI edges are exact order statistics read from the
-  pulled-out cells, interpolated as ``np.quantile`` does (same bits), so no partition of the
-  reference is needed but the MAD's (bracketed by a subsample);
+  pulled-out cells, interpolated as ``np.quantile`` does (same bits), and so is the MAD
+  (:func:`_mad_on_grid`: counts by distance from the median's cell find the cells that hold
+  its middle ranks, pulled with the rest), so no pass over the reference is needed for them;
 * the mean shift uses exact float64 sums.
 
 A cell that is mostly one repeated value (a default, an integer count) is not sorted: its
