@@ -178,8 +178,8 @@ def test_identical_big_samples_have_zero_drift_in_both_dtypes() -> None:
 
 
 def test_chunked_binning_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past _CHUNK values a sample is binned chunk by chunk; forcing small chunks must not
-    change a single bit (normal, point mass with neighbours, 40 integer point masses,
+    """Past _CHUNK values a sample is binned chunk by chunk (its cells kept as int32 up to
+    _KEEP values, else computed again); forcing small chunks must not change a single bit (normal, point mass with neighbours, 40 integer point masses,
     float32 lognormal)."""
     from hawknb.kernels import drift_binned
 
@@ -197,8 +197,10 @@ def test_chunked_binning_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch)
     ]
     whole = [distances(r, c) for r, c in cases]
     monkeypatch.setattr(drift_binned, "_CHUNK", 4096)
-    for (r, c), want in zip(cases, whole, strict=True):
-        assert distances(r, c) == want
+    for keep in (1 << 24, 0):  # chunks' cells kept as int32, or computed again
+        monkeypatch.setattr(drift_binned, "_KEEP", keep)
+        for (r, c), want in zip(cases, whole, strict=True):
+            assert distances(r, c) == want, keep
 
 
 def _mad_cases() -> dict[str, np.ndarray]:

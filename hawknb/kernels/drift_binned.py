@@ -57,6 +57,9 @@ GRID_WIDTH = 1e-4
 _SUBSAMPLE = 8192
 #: samples larger than this are binned chunk by chunk (see :class:`_Cells`)
 _CHUNK = 1 << 20
+#: up to this many values, a chunked sample's cells are kept as int32 for the later passes
+#: (a thread's buffer for them is at most 64 MB)
+_KEEP = 1 << 24
 #: integer type of cell indices (int32 halves the index array but numpy's bincount and
 #: take cast it back to intp: measured no faster)
 _CELL = np.intp
@@ -105,9 +108,12 @@ class Grid:
     def hi(self) -> float:
         return self.base + (self.cells + 1) * self.width
 
-    def __call__(self, x: np.ndarray, into: str | None = None) -> np.ndarray:
+    def __call__(
+        self, x: np.ndarray, into: str | None = None, i32: np.ndarray | None = None
+    ) -> np.ndarray:
         """Cell index of every value (monotone non-decreasing in x); ``into`` names this
-        thread's scratch buffer to write it to (see :func:`_scratch`) instead of a new array."""
+        thread's scratch buffer to write it to (see :func:`_scratch`) instead of a new array,
+        ``i32`` an int32 array to keep them in as well."""
         if into is None:
             t = np.subtract(x, self.dtype.type(self.base), dtype=self.dtype)
         else:
@@ -118,7 +124,8 @@ class Grid:
             return t.astype(_CELL)
         # float -> int32 -> intp: numpy converts float32 to int32 with SIMD but to int64
         # one value at a time (measured 0.09 + 0.15 ms vs 0.53 ms per million)
-        i32 = _scratch("i32", x.size, np.dtype(np.int32))
+        if i32 is None:
+            i32 = _scratch("i32", x.size, np.dtype(np.int32))
         np.copyto(i32, t, casting="unsafe")
         out = _scratch(into, x.size, np.dtype(_CELL))
         np.copyto(out, i32)
@@ -133,8 +140,8 @@ def _scratch(key: str, n: int, dtype: np.dtype) -> np.ndarray:
     column costs ~2,000 page faults (the allocator hands big blocks back to the system when
     they are freed), and with two threads faulting in one address space the faults cost more
     than the arithmetic (measured: a third of the CPU time went to the kernel, and wall time
-    was 3.5x CPU time). At most _CHUNK values each (larger samples are chunked), so a thread
-    holds a few buffers of at most 8 MB, freed with the thread."""
+    was 3.5x CPU time). At most _CHUNK values each (larger samples are chunked) but the
+    int32 cells a chunked sample keeps (up to _KEEP), freed with the thread."""
     bufs = _LOCAL.__dict__.setdefault("bufs", {})
     b = bufs.get((key, dtype))
     if b is None or b.size < n:
@@ -247,20 +254,34 @@ def _merge(
 
 
 class _Cells:
-    """Cell indices of a sample, chunk by chunk: kept whole up to _CHUNK values, computed
-    again per chunk beyond (a 10M-value sample's index array alone is 80 MB, and every pass
-    over arrays that size goes to memory instead of the cache)."""
+    """Cell indices of a sample, chunk by chunk: kept whole up to _CHUNK values; beyond,
+    given out a chunk at a time (a 10M-value sample's index array alone is 80 MB, and every
+    pass over arrays that size goes to memory instead of the cache) from an int32 copy of
+    them all that the first pass keeps (up to _KEEP values: widening a chunk to intp costs
+    a fifth of computing it again), else computed again."""
 
     def __init__(self, x: np.ndarray, grid: Grid, key: str) -> None:
         self.x, self.grid, self.key = x, grid, key
         self.whole = grid(x, key) if x.size <= _CHUNK else None
+        self.kept: np.ndarray | None = None
 
     def __iter__(self):  # (offset, cells of x[offset : offset + their length])
         if self.whole is not None:
             yield 0, self.whole
             return
-        for i in range(0, self.x.size, _CHUNK):
-            yield i, self.grid(self.x[i : i + _CHUNK], self.key)
+        n = self.x.size
+        if self.kept is not None:
+            for i in range(0, n, _CHUNK):
+                part = self.kept[i : i + _CHUNK]
+                out = _scratch(self.key, part.size, np.dtype(_CELL))
+                np.copyto(out, part)
+                yield i, out
+            return
+        keep = _scratch(self.key + " int32", n, np.dtype(np.int32)) if n <= _KEEP else None
+        for i in range(0, n, _CHUNK):
+            part = None if keep is None else keep[i : i + _CHUNK]
+            yield i, self.grid(self.x[i : i + _CHUNK], self.key, part)
+        self.kept = keep  # (only once every chunk was computed)
 
     def counts(self, size: int) -> np.ndarray:
         out = None
