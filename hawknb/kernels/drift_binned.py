@@ -63,8 +63,11 @@ _KEEP = 1 << 24
 #: integer type of cell indices (int32 halves the index array but numpy's bincount and
 #: take cast it back to intp: measured no faster)
 _CELL = np.intp
-#: most and fewest cells of a grid
+#: most and fewest cells of a grid (the most grows with :func:`_refine`)
 MAX_CELLS = 1 << 18
+#: effective sample size n m / (n + m) from which the grid gets finer, and at most how much
+_REFINE_FROM = 200_000
+_REFINE_MAX = 4.0
 MIN_CELLS = 1 << 10
 #: reference tail fractions left outside the grid, tried in order until the grid fits
 _TAILS = (0.001, 0.01, 0.05, 0.25)
@@ -150,17 +153,19 @@ def _scratch(key: str, n: int, dtype: np.dtype) -> np.ndarray:
     return b[:n]
 
 
-def make_grid(spans: list[tuple[float, float]], scale: float, dtype: np.dtype) -> Grid:
+def make_grid(
+    spans: list[tuple[float, float]], scale: float, dtype: np.dtype, max_cells: int = MAX_CELLS
+) -> Grid:
     """The finest grid of cells GRID_WIDTH * scale wide over the first span (reference
     quantile ranges, least tail mass left out first, the last its full range) that fits in
-    MAX_CELLS cells."""
+    ``max_cells`` cells."""
     lo, hi = spans[-1]
     for a, b in spans:
         if b > a:
             lo, hi = a, b
-            if (b - a) / (GRID_WIDTH * scale) <= MAX_CELLS:
+            if (b - a) / (GRID_WIDTH * scale) <= max_cells:
                 break
-    cells = int(np.clip(np.ceil((hi - lo) / (GRID_WIDTH * scale)), MIN_CELLS, MAX_CELLS))
+    cells = int(np.clip(np.ceil((hi - lo) / (GRID_WIDTH * scale)), MIN_CELLS, max_cells))
     width = (hi - lo) / cells
     dt = np.dtype(dtype)
     if dt != np.float64:
@@ -634,6 +639,16 @@ def _mad_on_grid(rs: _Side, grid: Grid, med: float, cm: int, g: int, win: tuple[
     return float(np.mean(a[mid][o][pick]))
 
 
+def _refine(n: int, m: int) -> float:
+    """How many times finer than GRID_WIDTH the grid is for samples this large. Why: the gap
+    between the CDFs of a column that did not drift shrinks as 1/sqrt(n m / (n + m)) while
+    a cell's mass does not, so on a fixed grid the CDFs may cross in most cells of large
+    samples and W1's error budget pulls their values out (measured at 10M vs 2M values on a
+    lognormal column: ~700k values pulled, twice the time of all of fine-grid binning); cells
+    narrower by the square root of the sample's growth past _REFINE_FROM keep them few."""
+    return float(np.clip(np.sqrt(n * m / (n + m) / _REFINE_FROM), 1.0, _REFINE_MAX))
+
+
 def binned_distances(
     r: np.ndarray,
     cur: np.ndarray,
@@ -654,8 +669,10 @@ def binned_distances(
     psi_q = np.linspace(0.0, 1.0, psi_bins(n, m, n_bins) + 1)[1:-1]
     qs = np.concatenate([[0.25, 0.5, 0.75], psi_q])
     lo_k, hi_k, gamma = _ranks(n, qs)
+    refine = _refine(n, m)
+    max_cells = int(MAX_CELLS * refine)
     for _ in range(2):  # a second time only if the rough IQR made the grid too coarse
-        grid = make_grid(spans, 0.8 * scale, r.dtype)
+        grid = make_grid(spans, 0.8 * scale / refine, r.dtype, max_cells)
         rs, cs = _Side(r, grid, "ref"), _Side(cur, grid, "cur")
         # KS on the grid, then the cells where a larger gap could hide
         signed = rs.cum * m  # CDF gap x n m at each cell's start
@@ -687,7 +704,7 @@ def binned_distances(
         atoms = rs.pull(wanted, grid, guess)
         q = _lerp(rs.at_rank(lo_k), rs.at_rank(hi_k), gamma)
         spread = float(q[2] - q[0]) if q[2] > q[0] else spread_scale(r)
-        if grid.width <= GRID_WIDTH * spread * (1 + 1e-6) or grid.cells == MAX_CELLS:
+        if grid.width <= GRID_WIDTH * spread * (1 + 1e-6) or grid.cells == max_cells:
             break
         scale = spread
     edges = np.unique(q[3:])
