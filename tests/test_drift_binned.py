@@ -195,6 +195,7 @@ def test_chunked_binning_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch)
             rng.lognormal(0.02, 1.5, 200_000).astype(np.float32),
         ),
     ]
+    monkeypatch.setattr(drift_binned, "_CHUNK", 1 << 30)
     whole = [distances(r, c) for r, c in cases]
     monkeypatch.setattr(drift_binned, "_CHUNK", 4096)
     for keep in (1 << 24, 0):  # chunks' cells kept as int32, or computed again
