@@ -123,6 +123,14 @@ def agreement(
     return len(top_s & top_e) / 5, rho
 
 
+def _priority() -> str:
+    """How the process was scheduled: under real-time priority (``chrt -f 1``) the other
+    sessions' threads stay off the timed core (they still share the caches and memory)."""
+    fifo = os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR)
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+    return f"{'real-time' if fifo else 'normal'} priority, OPENBLAS_NUM_THREADS={blas}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -141,7 +149,7 @@ def main() -> None:
         f"`benchmarks/ablation_bench.py --rounds {args.rounds} --seeds {args.seeds}`, "
         f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s). Load average "
         f"{load0:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores shared with other "
-        "sessions).",
+        f"sessions); {_priority()}.",
         "",
         "Speed: 100 features x 10k rows; the floor is 101 plain forward passes of the 10k rows "
         "(the unablated batch plus one per feature). Each cell: median over interleaved rounds "

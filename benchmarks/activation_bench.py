@@ -12,7 +12,8 @@ trace / forward:
   non-finite, so every node also pays for NaN/inf counts, per-row max |x| and per-unit counts).
 
 Models: a 12x512 MLP, a small conv net on 16x16 "images" and the simulator's snapshot MLP.
-Run with ``.venv/bin/python benchmarks/activation_bench.py [--rounds 9] [--out FILE]``.
+Run with ``.venv/bin/python benchmarks/activation_bench.py [--rounds 9] [--out FILE]``; on a shared
+machine ``OPENBLAS_NUM_THREADS=1 chrt -f 1`` in front keeps the other load off the timed core.
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ def render(rows: list[dict[str, object]], rounds: int, load: tuple[float, float]
         f"`benchmarks/activation_bench.py --rounds {rounds}`, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s); medians of per-round ratios (trace / forward "
         "of the same exported graph), rounds interleaved. Load average "
-        f"{load[0]:.1f} before, {load[1]:.1f} after (2 cores, shared with other sessions).",
+        f"{load[0]:.1f} before, {load[1]:.1f} after (2 cores, shared with other sessions); "
+        f"{_priority()}.",
         "",
         "Each cell: CPU-time ratio / wall-clock ratio. `reference` is the forward plus four bare "
         "reductions (min, max, sum, dot) over every node value, computed ahead with no "
@@ -211,6 +213,14 @@ def render(rows: list[dict[str, object]], rounds: int, load: tuple[float, float]
         ]
         lines.append(f"| {r['model']} | {r['forward_ms']:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _priority() -> str:
+    """How the process was scheduled: under real-time priority (``chrt -f 1``) the other
+    sessions' threads stay off the timed core (they still share the caches and memory)."""
+    fifo = os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR)
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+    return f"{'real-time' if fifo else 'normal'} priority, OPENBLAS_NUM_THREADS={blas}"
 
 
 def main() -> None:

@@ -12,8 +12,9 @@ Contenders on the same float32 columns (current window vs reference window):
 * ``scipy ks_2samp loop``: KS statistic and p-value per column;
 * ``one pass``: ``.sum()`` of every column of both windows (the memory floor).
 
-Reported: median over rounds of each contender's time / one pass's time of the same round,
-plus hawknb's agreement with scipy (largest KS difference; columns where ``p < alpha``
+Reported: median over rounds of each contender's time / one pass's time of the same round
+(wall clock) and its process CPU time / fine-grid binning's (CPU time is steadier on a
+shared machine: other processes inflate the wall clock, not it), plus hawknb's agreement with scipy (largest KS difference; columns where ``p < alpha``
 flags agree at several alphas, hawknb's p from its KS with scipy's own formula) and with
 the exact sort-based path (PSI, W1, mean shift). Run with
 
@@ -215,12 +216,14 @@ def main() -> None:
     ref, cur = make(args.features, args.rows, args.ref)
     runs = {k: v for k, v in contenders(ref, cur).items() if k not in args.skip}
     times: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
     load0 = os.getloadavg()[0]
     for _ in range(args.rounds):
         for name, fn in runs.items():
-            t = time.perf_counter()
+            c, t = time.process_time(), time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
     load = os.getloadavg()[0]
     floor = np.array(times["one pass (.sum())"])
     lines = [
@@ -229,16 +232,23 @@ def main() -> None:
         f"{args.features} float32 features, {args.rows:,} current rows vs {args.ref:,} "
         f"reference rows, {args.rounds} rounds, {os.cpu_count()} cores, load average "
         f"{load0:.1f} at the start and {load:.1f} at the end (a shared machine: absolute "
-        "seconds are inflated; ratios are per round).",
+        "seconds are inflated; ratios are medians of per-round ratios; CPU time is this "
+        "process's, which other processes do not inflate).",
         "",
-        "| contender | median s | median ratio to one pass | median ratio to fine-grid binning |",
-        "|---|---|---|---|",
+        "| contender | median wall s | ratio to one pass | ratio to fine-grid binning "
+        "| median CPU s (both threads) | CPU ratio to fine-grid |",
+        "|---|---|---|---|---|---|",
     ]
     grid = np.array(times["fine-grid binning"])
+    grid_cpu = np.array(cpu["fine-grid binning"])
     for name, ts in times.items():
         ratio = np.median(np.array(ts) / floor)
         to_grid = np.median(np.array(ts) / grid)
-        lines.append(f"| {name} | {np.median(ts):.3f} | {ratio:.1f}x | {to_grid:.2f}x |")
+        cpu_ratio = np.median(np.array(cpu[name]) / grid_cpu)
+        lines.append(
+            f"| {name} | {np.median(ts):.3f} | {ratio:.1f}x | {to_grid:.2f}x "
+            f"| {np.median(cpu[name]):.3f} | {cpu_ratio:.2f}x |"
+        )
     lines += per_kind(ref, cur, max(args.rounds, 5))
     cols = ref.columns[: args.agree_features or None]
     lines += ["", *agreement(ref[cols], cur[cols], "numpy sort-based" not in args.skip), ""]

@@ -83,3 +83,19 @@ def test_block_bootstrap_spread_matches_row_bootstrap() -> None:
     boot = _resampled_means(_bootstrap_weights(rng, 1024, 2000), a)
     se = boot.std(axis=0)
     np.testing.assert_allclose(se, 1 / np.sqrt(n), rtol=0.1)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 1000, 1001])
+def test_median_baseline_is_numpys_median(rows: int) -> None:
+    from hawknb.kernels.attribution import resolve_baseline
+
+    rng = np.random.default_rng(rows)
+    x = rng.normal(size=(rows, 6)).astype(np.float32) * np.float32(1e3)
+    x[::2, 1] = np.round(x[::2, 1])  # ties
+    x[:, 2] = 7.0  # a constant feature
+    names = [f"f{i}" for i in range(6)]
+    before = x.copy()
+    got = resolve_baseline("median", x, names)
+    want = np.median(before, axis=0).astype(np.float64)
+    assert got.dtype == np.float64 and np.array_equal(got, want)
+    assert np.array_equal(x, before)  # the caller's rows are left alone

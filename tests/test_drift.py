@@ -235,6 +235,11 @@ _LARGE = {
         _RNG.lognormal(0, 1.5, 20_000).astype(np.float32),
         _RNG.lognormal(0, 1.5, 60_000).astype(np.float32),
     ),
+    # every pulled cell a pure point mass: nothing is pulled out but counted (crashed W1)
+    "two values": (
+        np.random.default_rng(5).integers(0, 2, 20_001).astype(float),
+        np.random.default_rng(6).integers(0, 2, 60_000).astype(float),
+    ),
     "near the float limit": (
         _RNG.normal(0, 1, 20_000) * 1e305,
         _RNG.normal(0.2, 1, 60_000) * 1e305,
@@ -267,3 +272,23 @@ def test_drift_of_many_columns_on_threads_equals_one_by_one() -> None:
         got = rep[f"f{i}"]
         assert (got.psi, got.wasserstein, got.ks, got.mean_shift) == one
     assert rep["f3"].ks > rep["f0"].ks
+
+
+@pytest.mark.parametrize("case", ["normal shift", "same", "lognormal f32, many cells", "cauchy"])
+def test_finer_grid_for_large_samples_stays_exact(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large samples get a grid up to 4x finer (with up to 4x the cells) so that the CDFs of
+    an undrifted column do not cross in most cells; forced here on small samples, the
+    answers must stay those of the exact path."""
+    from hawknb.kernels import drift_binned
+
+    monkeypatch.setattr(drift_binned, "_REFINE_FROM", 500)
+    assert drift_binned._refine(20_000, 60_000) == drift_binned._REFINE_MAX
+    ref, cur = _LARGE[case]
+    p, w1, ks, ms = distances(ref, cur)
+    ep, ew1, eks, ems = _exact(ref, cur)
+    assert p == pytest.approx(ep, abs=1e-12)
+    assert ks == pytest.approx(eks, abs=1e-12)
+    assert w1 == pytest.approx(ew1, abs=1e-4, rel=1e-4)
+    assert ms == pytest.approx(ems, rel=1e-6, abs=1e-9)

@@ -178,8 +178,8 @@ def test_identical_big_samples_have_zero_drift_in_both_dtypes() -> None:
 
 
 def test_chunked_binning_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past _CHUNK values a sample is binned chunk by chunk; forcing small chunks must not
-    change a single bit (normal, point mass with neighbours, 40 integer point masses,
+    """Past _CHUNK values a sample is binned chunk by chunk (its cells kept as int32 up to
+    _KEEP values, else computed again); forcing small chunks must not change a single bit (normal, point mass with neighbours, 40 integer point masses,
     float32 lognormal)."""
     from hawknb.kernels import drift_binned
 
@@ -195,7 +195,55 @@ def test_chunked_binning_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch)
             rng.lognormal(0.02, 1.5, 200_000).astype(np.float32),
         ),
     ]
+    monkeypatch.setattr(drift_binned, "_CHUNK", 1 << 30)
     whole = [distances(r, c) for r, c in cases]
     monkeypatch.setattr(drift_binned, "_CHUNK", 4096)
-    for (r, c), want in zip(cases, whole, strict=True):
-        assert distances(r, c) == want
+    for keep in (1 << 24, 0):  # chunks' cells kept as int32, or computed again
+        monkeypatch.setattr(drift_binned, "_KEEP", keep)
+        for (r, c), want in zip(cases, whole, strict=True):
+            assert distances(r, c) == want, keep
+
+
+def _mad_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(12)
+    n = 60_000
+    return {
+        "normal": rng.normal(0, 1, n),
+        "normal f32": rng.normal(0, 1, n).astype(np.float32),
+        "lognormal f32": rng.lognormal(0, 1.5, n).astype(np.float32),
+        "cauchy": rng.standard_cauchy(n),
+        "poisson f32": rng.poisson(5, n).astype(np.float32),
+        "mass at the median": np.where(rng.random(n) < 0.55, 1.0, rng.normal(1, 1, n)),
+        "mass near zero": np.where(rng.random(n) < 0.4, 0.0, rng.normal(1, 1, n)),
+        "two values": rng.integers(0, 2, n + 1).astype(float),
+        "offset f32": (1e6 + rng.normal(0, 3, n)).astype(np.float32),
+        # a point mass exactly one MAD from the median: many ties at the middle rank
+        "mass at the mad": np.r_[
+            rng.normal(0, 0.1, n // 2), np.full(n // 4, 2.0), -np.ones(n // 4)
+        ],
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_mad_cases()))
+def test_mad_read_off_the_grid_is_numpys(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The robust scale's MAD is read off the grid and a pulled window of cells, not a pass
+    over the values: it must equal np.median(|r - median|) to the bit, whether the grid
+    path answers or falls back (both recorded)."""
+    from hawknb.kernels import drift_binned
+
+    ref = _mad_cases()[case]
+    seen: list[tuple[float, float]] = []
+    grid_path = drift_binned._mad_on_grid
+
+    def spy(rs, grid, med, cm, g, win):
+        got = grid_path(rs, grid, med, cm, g, win)
+        seen.append((got, float(np.median(np.abs(np.subtract(ref, med, dtype=np.float64))))))
+        return got
+
+    monkeypatch.setattr(drift_binned, "_mad_on_grid", spy)
+    cur = np.resize(ref, 120_000)[::-1].copy()
+    distances(ref, cur)
+    for got, want in seen:
+        assert got == want, case
+    if case in ("normal", "normal f32", "lognormal f32", "cauchy", "offset f32"):
+        assert seen, f"{case}: the MAD was not read off the grid"

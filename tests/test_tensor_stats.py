@@ -101,3 +101,19 @@ def test_row_unit_bad_marks_rows_and_units() -> None:
     w = row_unit_bad(x, 4, 1e6)
     assert np.isinf(w.row_max_abs[1]) and w.row_max_abs[3] == 1e7 and w.row_max_abs[0] == 0
     assert w.unit_bad.tolist() == [0, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("shape", [(300,), (300, 1), (300, 7), (300, 3, 5), (1, 4)])
+def test_row_unit_bad_equals_a_numpy_reference(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(len(shape) * 10 + shape[-1])
+    a = rng.normal(size=shape).astype(np.float32) * 1e5
+    flat = a.reshape(-1)
+    flat[rng.choice(flat.size, size=max(1, flat.size // 9), replace=False)] = 3e6  # extreme
+    flat[:: max(2, flat.size // 5)] = np.nan
+    flat[1 :: max(3, flat.size // 4)] = -np.inf
+    w = row_unit_bad(torch.from_numpy(a), shape[0], 1e6)
+    mag = np.where(np.isnan(a), np.inf, np.abs(a))
+    np.testing.assert_array_equal(w.row_max_abs, mag.reshape(shape[0], -1).max(axis=1))
+    width = shape[-1] if len(shape) >= 2 else 1
+    expect = (mag.reshape(-1, width) >= 1e6).sum(axis=0)
+    assert w.unit_bad.dtype == np.int64 and w.unit_bad.tolist() == expect.tolist()

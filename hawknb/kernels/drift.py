@@ -44,15 +44,22 @@ MAX_THREADS = 8
 
 
 def _finite(x: np.ndarray | Sequence[float]) -> np.ndarray:
-    """The finite values (float32 stays float32); the mask is built only when the sum is not
-    finite (one cheap pass instead of two and a copy)."""
+    """The finite values (float32 stays float32); see :func:`_finite_sum`."""
+    return _finite_sum(x)[0]
+
+
+def _finite_sum(x: np.ndarray | Sequence[float]) -> tuple[np.ndarray, float | None]:
+    """The finite values (float32 stays float32) and, when known, their float64 sum: the
+    mask is built only when the sum is not finite (one cheap pass instead of two and a
+    copy), and the sum is the mean shift's, so it is not taken twice."""
     a = np.asarray(x).ravel()
     if a.dtype not in (np.float32, np.float64):
         a = a.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        if a.size and np.isfinite(a.sum()):
-            return a
-    return a[np.isfinite(a)]
+        total = float(a.sum(dtype=np.float64)) if a.size else np.nan
+    if np.isfinite(total):
+        return a, total
+    return a[np.isfinite(a)], None
 
 
 def robust_scale(reference: np.ndarray) -> float:
@@ -343,7 +350,7 @@ def _in_range(*values: float) -> bool:
 
 
 def _binned(
-    r: np.ndarray, cur: np.ndarray, n_bins: int, eps: float
+    r: np.ndarray, cur: np.ndarray, n_bins: int, eps: float, sums: tuple | None
 ) -> tuple[float, float, float, float]:
     """Large samples: count both on a fine grid over the reference's bulk (sorting neither),
     on unit-scaled values when either sample nears the float limits."""
@@ -354,7 +361,8 @@ def _binned(
         float(r.min()), float(r.max()), float(cur.min()), float(cur.max())
     ):
         r, cur, _ = _unit(r, cur)
-    return binned_distances(r, cur, n_bins=n_bins, eps=eps)
+        sums = None  # of the values before scaling
+    return binned_distances(r, cur, n_bins=n_bins, eps=eps, sums=sums)
 
 
 def distances(
@@ -362,16 +370,18 @@ def distances(
 ) -> tuple[float, float, float, float]:
     """(PSI, normalized Wasserstein-1, KS, robust mean shift) of two samples' finite values,
     sharing one sort per sample; NaNs when either side has no finite value."""
-    return _distances(_finite(reference), _finite(current), n_bins, eps)
+    (r, sr), (cur, sc) = _finite_sum(reference), _finite_sum(current)
+    return _distances(r, cur, n_bins, eps, (sr, sc))
 
 
 def _distances(
-    r: np.ndarray, cur: np.ndarray, n_bins: int, eps: float
+    r: np.ndarray, cur: np.ndarray, n_bins: int, eps: float, sums: tuple | None = None
 ) -> tuple[float, float, float, float]:
     """:func:`distances` of samples already reduced to their finite values (a frame's
-    columns are, by :func:`_split`: checking them again would be one more pass each)."""
+    columns are, by :func:`_split`: checking them again would be one more pass each);
+    ``sums``: their float64 sums where known (None each where not)."""
     if cur.size >= BINNED_FROM and r.size and r.min() < r.max():
-        return _binned(r, cur, n_bins, eps)
+        return _binned(r, cur, n_bins, eps, sums)
     r = np.sort(r).astype(np.float64, copy=False)
     cur = np.sort(cur).astype(np.float64, copy=False)
     if r.size == 0 or cur.size == 0:
@@ -392,19 +402,21 @@ def _distances(
     return p, w1, float(gap.max()), _mean_shift(r, cur, e)
 
 
-def _split(series: pl.Series) -> tuple[np.ndarray, int, int]:
-    """Finite values, null count, non-finite (NaN/inf) count of one column."""
+def _split(series: pl.Series) -> tuple[np.ndarray, int, int, float | None]:
+    """Finite values, null count, non-finite (NaN/inf) count of one column, and the
+    values' float64 sum when the check for non-finite values found it (see _finite_sum)."""
     n_null = series.null_count()
     if n_null == 0 and series.dtype in (pl.Float32, pl.Float64):
         a = series.to_numpy()  # no copy; float32 stays float32
         with np.errstate(over="ignore", invalid="ignore"):
-            if np.isfinite(a.sum()):  # the common case: no mask, no copy
-                return a, 0, 0
+            total = float(a.sum(dtype=np.float64))
+        if np.isfinite(total):  # the common case: no mask, no copy
+            return a, 0, 0, total
     else:
         a = series.cast(pl.Float64).to_numpy()  # nulls become NaN
     fin = np.isfinite(a)
     n_nonfinite = int(a.size - fin.sum() - n_null)
-    return a[fin], n_null, n_nonfinite
+    return a[fin], n_null, n_nonfinite, None
 
 
 def column_drift(
@@ -429,14 +441,14 @@ def column_drift(
     )
     if rs.len() == 0 or cs.len() == 0:
         raise ValueError(f"column '{column}': a window is empty; pass windows that contain rows")
-    r, rn, rnf = _split(rs)
-    cur, cn, cnf = _split(cs)
+    r, rn, rnf, sr = _split(rs)
+    cur, cn, cnf, sc = _split(cs)
     notes = []
     if r.size == 0:
         notes.append("no finite values in the reference window")
     if cur.size == 0:
         notes.append("no finite values in the current window")
-    p, w1, ks, ms = _distances(r, cur, n_bins, eps)
+    p, w1, ks, ms = _distances(r, cur, n_bins, eps, (sr, sc))
     return ColumnDrift(
         column=column,
         n_reference=int(r.size),

@@ -25,8 +25,9 @@ cells) and sorted:
   that it never needs more than :data:`MAX_CELLS` cells; a reference whose IQR is zero may exceed the bound (its grid is
   capped at :data:`MAX_CELLS` cells over its full range, W1 normalized by its std);
 * the reference's quartiles, median and PSI edges are exact order statistics read from the
-  pulled-out cells, interpolated as ``np.quantile`` does (same bits), so no partition of the
-  reference is needed but the MAD's (bracketed by a subsample);
+  pulled-out cells, interpolated as ``np.quantile`` does (same bits), and so is the MAD
+  (:func:`_mad_on_grid`: counts by distance from the median's cell find the cells that hold
+  its middle ranks, pulled with the rest), so no pass over the reference is needed for them;
 * the mean shift uses exact float64 sums.
 
 A cell that is mostly one repeated value (a default, an integer count) is not sorted: its
@@ -34,8 +35,9 @@ copies of that value are counted and re-inserted, so point masses stay linear. T
 subsample guesses each heavy cell's value; one compare-and-count over a sample checks it, and
 a cell that holds nothing else is not pulled at all.
 
-Samples past :data:`_CHUNK` values are binned and pulled chunk by chunk, so no array the
-size of the sample is made (the cell arithmetic runs twice instead). Everything after the
+Samples past :data:`_CHUNK` values are binned and pulled chunk by chunk, so the per-value
+temporaries stay in cache (two threads share it) and only the cells are kept, as int32, for
+the pull. Everything after the
 counts works on lists of the wanted cells or on a handful of passes
 over the cell arrays: with up to 2^18 cells, each pass over them costs about as much as a
 tenth of a pass over a million values.
@@ -43,6 +45,7 @@ tenth of a pass over a million values.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,16 +56,32 @@ from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scal
 GRID_WIDTH = 1e-4
 #: reference values that guess the grid's span and the heavy cells' repeated values
 _SUBSAMPLE = 8192
-#: samples larger than this are binned chunk by chunk (see :class:`_Cells`)
-_CHUNK = 1 << 20
+#: samples larger than this are binned chunk by chunk (see :class:`_Cells`): 2^17 values'
+#: temporaries (0.5 MB of floats, 1 MB of indices) stay in a core's cache, where whole
+#: samples' 8 MB arrays went to memory through a cache shared by two threads (measured on
+#: 30 columns x 1M values, two threads: CPU time 1.21x fine-grid binning vs 1.26x whole,
+#: medians of 9 rounds at load 17-18: a small gain, near the noise)
+_CHUNK = 1 << 17
+#: up to this many values, a chunked sample's cells are kept as int32 for the later passes
+#: (a thread's buffer for them is at most 64 MB)
+_KEEP = 1 << 24
 #: integer type of cell indices (int32 halves the index array but numpy's bincount and
 #: take cast it back to intp: measured no faster)
 _CELL = np.intp
-#: most and fewest cells of a grid
+#: most and fewest cells of a grid (the most grows with :func:`_refine`)
 MAX_CELLS = 1 << 18
+#: effective sample size n m / (n + m) from which the grid gets finer, and at most how much
+_REFINE_FROM = 200_000
+_REFINE_MAX = 4.0
 MIN_CELLS = 1 << 10
 #: reference tail fractions left outside the grid, tried in order until the grid fits
 _TAILS = (0.001, 0.01, 0.05, 0.25)
+#: each side's tail on its own, least mass left out first: a right-skewed reference keeps
+#: its thin left tail on the grid while its long right tail is cut shorter
+_TAIL_PAIRS = sorted(
+    ((i, j) for i in range(len(_TAILS)) for j in range(len(_TAILS))),
+    key=lambda p: _TAILS[p[0]] + _TAILS[p[1]],
+)
 #: from this many pulled-out values on, repeated values are counted instead of sorted
 _ATOMS_FROM = 4096
 #: a value repeated this often in a reference cell is counted, not pulled, in the current one
@@ -97,25 +116,61 @@ class Grid:
     def hi(self) -> float:
         return self.base + (self.cells + 1) * self.width
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Cell index of every value (monotone non-decreasing in x)."""
-        t = np.subtract(x, self.dtype.type(self.base), dtype=self.dtype)
+    def __call__(
+        self, x: np.ndarray, into: str | None = None, i32: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Cell index of every value (monotone non-decreasing in x); ``into`` names this
+        thread's scratch buffer to write it to (see :func:`_scratch`) instead of a new array,
+        ``i32`` an int32 array to keep them in as well."""
+        if into is None:
+            t = np.subtract(x, self.dtype.type(self.base), dtype=self.dtype)
+        else:
+            t = np.subtract(x, self.dtype.type(self.base), out=_scratch("t", x.size, self.dtype))
         t *= self.dtype.type(self.inv)
         np.clip(t, 0, self.cells + 1, out=t)
-        return t.astype(_CELL)
+        if into is None:
+            return t.astype(_CELL)
+        # float -> int32 -> intp: numpy converts float32 to int32 with SIMD but to int64
+        # one value at a time (measured 0.09 + 0.15 ms vs 0.53 ms per million)
+        if i32 is None:
+            i32 = _scratch("i32", x.size, np.dtype(np.int32))
+        np.copyto(i32, t, casting="unsafe")
+        out = _scratch(into, x.size, np.dtype(_CELL))
+        np.copyto(out, i32)
+        return out
 
 
-def make_grid(spans: list[tuple[float, float]], scale: float, dtype: np.dtype) -> Grid:
+_LOCAL = threading.local()
+
+
+def _scratch(key: str, n: int, dtype: np.dtype) -> np.ndarray:
+    """This thread's reusable buffer ``key`` of n values. Why: a fresh 8 MB index array per
+    column costs ~2,000 page faults (the allocator hands big blocks back to the system when
+    they are freed), and with two threads faulting in one address space the faults cost more
+    than the arithmetic (measured: a third of the CPU time went to the kernel, and wall time
+    was 3.5x CPU time). At most _CHUNK values each (larger samples are chunked) but the
+    int32 cells a chunked sample keeps (up to _KEEP), freed with the thread."""
+    bufs = _LOCAL.__dict__.setdefault("bufs", {})
+    b = bufs.get((key, dtype))
+    if b is None or b.size < n:
+        b = np.empty(max(n, 1 << 16), dtype=dtype)
+        bufs[(key, dtype)] = b
+    return b[:n]
+
+
+def make_grid(
+    spans: list[tuple[float, float]], scale: float, dtype: np.dtype, max_cells: int = MAX_CELLS
+) -> Grid:
     """The finest grid of cells GRID_WIDTH * scale wide over the first span (reference
     quantile ranges, least tail mass left out first, the last its full range) that fits in
-    MAX_CELLS cells."""
+    ``max_cells`` cells."""
     lo, hi = spans[-1]
     for a, b in spans:
         if b > a:
             lo, hi = a, b
-            if (b - a) / (GRID_WIDTH * scale) <= MAX_CELLS:
+            if (b - a) / (GRID_WIDTH * scale) <= max_cells:
                 break
-    cells = int(np.clip(np.ceil((hi - lo) / (GRID_WIDTH * scale)), MIN_CELLS, MAX_CELLS))
+    cells = int(np.clip(np.ceil((hi - lo) / (GRID_WIDTH * scale)), MIN_CELLS, max_cells))
     width = (hi - lo) / cells
     dt = np.dtype(dtype)
     if dt != np.float64:
@@ -132,13 +187,12 @@ def _rough_spans(r: np.ndarray) -> tuple[float, list[tuple[float, float]], np.nd
     (it also guesses the repeated values of heavy cells, :func:`_guess_atoms`)."""
     sub = r[:: max(1, r.size // _SUBSAMPLE)]
     t = len(_TAILS)
-    qs = np.quantile(sub.astype(np.float64), [0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)])
-    # each side's tail on its own, least mass left out first: a right-skewed reference
-    # keeps its thin left tail on the grid while its long right tail is cut shorter
-    pairs = sorted(
-        ((i, j) for i in range(t) for j in range(t)), key=lambda p: _TAILS[p[0]] + _TAILS[p[1]]
-    )
-    spans = [(float(qs[2 + i]), float(qs[2 + t + j])) for i, j in pairs]
+    # order statistics of the sorted subsample, no interpolation (np.quantile's machinery
+    # cost more than the sort)
+    srt = np.sort(sub).astype(np.float64)
+    at = np.array([0.25, 0.75, *_TAILS, *(1 - a for a in _TAILS)]) * (srt.size - 1)
+    qs = srt[np.rint(at).astype(np.intp)]
+    spans = [(float(qs[2 + i]), float(qs[2 + t + j])) for i, j in _TAIL_PAIRS]
     spans.append((float(r.min()), float(r.max())))
     iqr = float(qs[1] - qs[0])
     return (iqr if iqr > 0 else float(np.std(sub)) or 1.0), spans, sub
@@ -198,32 +252,54 @@ def _runs(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _merge(
     rest: np.ndarray, reps: np.ndarray, atoms: np.ndarray, n_atoms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    vals = np.concatenate([rest, atoms])
-    o = np.argsort(vals, kind="stable")
-    return vals[o], np.concatenate([reps, n_atoms])[o]
+    """The sorted distinct values ``rest`` (counts ``reps``) with the cells' repeated values
+    put in place: a binary search each (they are few, and never equal a value of ``rest``:
+    a cell's other values differ from its repeated one, and cells do not share values),
+    not a sort of them all (continuous data pulls thousands of values and no atom)."""
+    if atoms.size == 0:
+        return rest, reps
+    o = np.argsort(atoms, kind="stable")
+    at = np.searchsorted(rest, atoms[o])
+    return np.insert(rest, at, atoms[o]), np.insert(reps, at, n_atoms[o])
 
 
 class _Cells:
-    """Cell indices of a sample, chunk by chunk: kept whole up to _CHUNK values, computed
-    again per chunk beyond (a 10M-value sample's index array alone is 80 MB, and every pass
-    over arrays that size goes to memory instead of the cache)."""
+    """Cell indices of a sample, chunk by chunk: kept whole up to _CHUNK values; beyond,
+    given out a chunk at a time (see _CHUNK; a 10M-value sample's index array alone would be
+    80 MB) from an int32 copy of them all that the counting pass keeps (up to _KEEP values:
+    widening a chunk to intp costs a fifth of computing it again), else computed again.
+    Chunks are counted into one array by ``np.add.at`` (a bincount per chunk would make and
+    add an array of every cell each time)."""
 
-    def __init__(self, x: np.ndarray, grid: Grid) -> None:
-        self.x, self.grid = x, grid
-        self.whole = grid(x) if x.size <= _CHUNK else None
+    def __init__(self, x: np.ndarray, grid: Grid, key: str) -> None:
+        self.x, self.grid, self.key = x, grid, key
+        self.whole = grid(x, key) if x.size <= _CHUNK else None
+        self.kept: np.ndarray | None = None
 
     def __iter__(self):  # (offset, cells of x[offset : offset + their length])
         if self.whole is not None:
             yield 0, self.whole
             return
-        for i in range(0, self.x.size, _CHUNK):
-            yield i, self.grid(self.x[i : i + _CHUNK])
+        n = self.x.size
+        if self.kept is not None:
+            for i in range(0, n, _CHUNK):
+                part = self.kept[i : i + _CHUNK]
+                out = _scratch(self.key, part.size, np.dtype(_CELL))
+                np.copyto(out, part)
+                yield i, out
+            return
+        keep = _scratch(self.key + " int32", n, np.dtype(np.int32)) if n <= _KEEP else None
+        for i in range(0, n, _CHUNK):
+            part = None if keep is None else keep[i : i + _CHUNK]
+            yield i, self.grid(self.x[i : i + _CHUNK], self.key, part)
+        self.kept = keep  # (only once every chunk was computed)
 
     def counts(self, size: int) -> np.ndarray:
-        out = None
+        if self.whole is not None:
+            return np.bincount(self.whole, minlength=size)
+        out = np.zeros(size, dtype=np.intp)
         for _, ix in self:
-            c = np.bincount(ix, minlength=size)
-            out = c if out is None else np.add(out, c, out=out)
+            np.add.at(out, ix, 1)
         return out
 
 
@@ -244,7 +320,7 @@ def _select(
     ats, vis = [], []
     for off, ix in cells:
         if flag is not None:
-            sel = np.take(flag, ix)
+            sel = np.take(flag, ix)  # (with out=, numpy buffers the take: 2-3x slower)
         else:
             sel = None
             for a, b in zip(starts, ends, strict=True):
@@ -334,9 +410,9 @@ class _Side:
     """One sample on the grid: cell counts, their cumulative sums, and the distinct values
     of the pulled-out cells with the number of pulled values up to each."""
 
-    def __init__(self, x: np.ndarray, grid: Grid) -> None:
+    def __init__(self, x: np.ndarray, grid: Grid, key: str) -> None:
         self.x, self.n = x, x.size
-        self.cells = _Cells(x, grid)
+        self.cells = _Cells(x, grid, key)
         self.counts = self.cells.counts(grid.cells + 2)
         self.cum = _cum(self.counts)
 
@@ -437,7 +513,7 @@ def _w1(r: _Side, c: _Side, grid: Grid, gaps: np.ndarray, pulled: np.ndarray, pt
     pts, cell, gp = pts[ok], cell[ok], gp[ok]
     a = grid.base + cell * grid.width
     nxt = np.minimum(np.append(pts[1:], np.inf), a + grid.width)
-    last = np.append(cell[1:] != cell[:-1], True)
+    last = np.append(cell[1:] != cell[:-1], True)[: cell.size]  # (none pulled: all atoms)
     nxt[last] = (a + grid.width)[last]
     w += float(np.sum(np.abs(gp) * np.maximum(nxt - pts, 0.0)))
     first = np.searchsorted(cell, js, side="left")
@@ -519,12 +595,80 @@ def _median_abs_dev(r: np.ndarray, med: float) -> float:
     return float(np.mean(np.array(out)))
 
 
+def _mad_window(rs: _Side, cm: int, g: int) -> tuple[int, int] | None:
+    """Cells to pull so that the MAD can be read off the grid. The median lies in cells
+    cm .. cm + g; a value d cells from cm is between (d - 1 - g) and (d + 1 + g) widths
+    from it, so counts by distance find the distance of the middle rank, and a window of
+    cells around that distance on both sides holds it. Returns the window (distances from
+    cm, inclusive), or None when the median is in a tail cell or the cells nearer than the
+    window reach a tail (a tail value can be any distance away)."""
+    last = rs.counts.size - 1
+    if not (cm > 0 and cm + g < last and g <= 3):
+        return None
+    cum, k = rs.cum, rs.n // 2
+    lo, hi = 0, max(cm, last - cm)  # the first distance whose cells hold more than k values
+    while lo < hi:  # (a bisection: the distances can number 2^18)
+        mid = (lo + hi) // 2
+        if cum[min(cm + mid + 1, last + 1)] - cum[max(cm - mid, 0)] > k:
+            hi = mid
+        else:
+            lo = mid + 1
+    at = lo
+    d1, d2 = max(at - 2 - 2 * g, 0), at + 2 + 2 * g
+    if d1 > 0 and not (cm - d1 + 1 > 0 and cm + d1 - 1 < last):
+        return None
+    return d1, d2
+
+
+def _mad_on_grid(rs: _Side, grid: Grid, med: float, cm: int, g: int, win: tuple[int, int]) -> float:
+    """np.median(|r - med|), same bits, from the grid and the pulled window of
+    :func:`_mad_window` (no pass over the values): values nearer than the window are all
+    less than t1 = (d1 + g + 1/2) widths away, values beyond it more than
+    t2 = (d2 - g - 1/2) widths (cell boundaries are off by far less than half a width), so
+    the middle ranks are among the window's values between t1 and t2, whose distinct
+    values and counts were pulled. Falls back to :func:`_median_abs_dev` if they are not."""
+    n, (d1, d2) = rs.n, win
+    ks = ((n - 1) // 2, n // 2)
+    w = grid.width
+    t1, t2 = ((d1 + g + 0.5) * w if d1 else 0.0), (d2 - g - 0.5) * w
+    inner = int(rs.cum[cm + d1] - rs.cum[cm - d1 + 1]) if d1 else 0
+    dist = np.abs(rs.cell - cm)
+    inw = (dist >= d1) & (dist <= d2)
+    a = np.abs(rs.vals[inw] - med)
+    reps = rs.reps[inw]
+    below = inner + int(reps[a < t1].sum())
+    mid = (a >= t1) & (a <= t2)
+    o = np.argsort(a[mid], kind="stable")
+    upto = np.cumsum(reps[mid][o])
+    if not (below <= ks[0] and upto.size and ks[1] < below + int(upto[-1])):
+        return _median_abs_dev(rs.x, med)
+    pick = np.searchsorted(upto, np.array(ks) - below, side="right")
+    return float(np.mean(a[mid][o][pick]))
+
+
+def _refine(n: int, m: int) -> float:
+    """How many times finer than GRID_WIDTH the grid is for samples this large. Why: the gap
+    between the CDFs of a column that did not drift shrinks as 1/sqrt(n m / (n + m)) while
+    a cell's mass does not, so on a fixed grid the CDFs may cross in most cells of large
+    samples and W1's error budget pulls their values out (measured at 10M vs 2M values on a
+    lognormal column: ~700k values pulled, twice the time of all of fine-grid binning); cells
+    narrower by the square root of the sample's growth past _REFINE_FROM keep them few."""
+    return float(np.clip(np.sqrt(n * m / (n + m) / _REFINE_FROM), 1.0, _REFINE_MAX))
+
+
 def binned_distances(
-    r: np.ndarray, cur: np.ndarray, *, n_bins: int = DEFAULT_BINS, eps: float = PSI_EPS
+    r: np.ndarray,
+    cur: np.ndarray,
+    *,
+    n_bins: int = DEFAULT_BINS,
+    eps: float = PSI_EPS,
+    sums: tuple[float | None, float | None] | None = None,
 ) -> tuple[float, float, float, float]:
     """(PSI, normalized Wasserstein-1, KS, robust mean shift) of a finite, non-constant
     reference and finite current values, like :func:`hawknb.kernels.drift.distances`,
-    sorting neither. Expects values well inside the float range (the caller scales extremes)."""
+    sorting neither. Expects values well inside the float range (the caller scales extremes).
+    ``sums``: the samples' float64 sums where the caller has them (its check for non-finite
+    values takes them), so the mean shift does not take them again."""
     if r.dtype != cur.dtype:
         r, cur = r.astype(np.float64), cur.astype(np.float64)
     n, m = r.size, cur.size
@@ -532,11 +676,14 @@ def binned_distances(
     psi_q = np.linspace(0.0, 1.0, psi_bins(n, m, n_bins) + 1)[1:-1]
     qs = np.concatenate([[0.25, 0.5, 0.75], psi_q])
     lo_k, hi_k, gamma = _ranks(n, qs)
+    refine = _refine(n, m)
+    max_cells = int(MAX_CELLS * refine)
     for _ in range(2):  # a second time only if the rough IQR made the grid too coarse
-        grid = make_grid(spans, 0.8 * scale, r.dtype)
-        rs, cs = _Side(r, grid), _Side(cur, grid)
+        grid = make_grid(spans, 0.8 * scale / refine, r.dtype, max_cells)
+        rs, cs = _Side(r, grid, "ref"), _Side(cur, grid, "cur")
         # KS on the grid, then the cells where a larger gap could hide
-        signed = rs.cum * m - cs.cum * n  # CDF gap x n m at each cell's start
+        signed = rs.cum * m  # CDF gap x n m at each cell's start
+        signed -= cs.cum * n
         gaps = np.abs(signed)
         best = int(gaps.max())
         rm, cn = rs.counts * m, cs.counts * n
@@ -544,18 +691,27 @@ def binned_distances(
         # whatever order, move it by at most their counts): pull the cells where that
         # could beat the best gap on the boundaries
         start = signed[:-1]
-        wanted = start + rm > best
-        wanted |= cn - start > best
+        reach = start + rm
+        wanted = reach > best
+        np.subtract(cn, start, out=reach)
+        wanted |= reach > best
         wanted[[0, -1]] = True  # the tails, for W1
         for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
             wanted[a : b + 1] = True  # the reference's quantiles
+        cm = int(rs.rank_cells(lo_k[1:2])[0])
+        g = int(rs.rank_cells(hi_k[1:2])[0]) - cm  # the median lies in cells cm .. cm + g
+        win = _mad_window(rs, cm, g)
+        if win is not None:  # the cells that hold the MAD's ranks
+            d1, d2 = win
+            wanted[max(cm - d2, 0) : cm - d1 + 1] = True
+            wanted[cm + d1 : cm + d2 + 1] = True
         on = np.flatnonzero(wanted)
         heavy = on[rs.counts[on] >= max(_ATOM_MIN, n >> 6)]
         guess = _guess_atoms(sub, grid, heavy, wanted.size)
         atoms = rs.pull(wanted, grid, guess)
         q = _lerp(rs.at_rank(lo_k), rs.at_rank(hi_k), gamma)
         spread = float(q[2] - q[0]) if q[2] > q[0] else spread_scale(r)
-        if grid.width <= GRID_WIDTH * spread * (1 + 1e-6) or grid.cells == MAX_CELLS:
+        if grid.width <= GRID_WIDTH * spread * (1 + 1e-6) or grid.cells == max_cells:
             break
         scale = spread
     edges = np.unique(q[3:])
@@ -564,12 +720,15 @@ def binned_distances(
     for a, b in zip(e_lo, e_hi, strict=True):
         more[a : b + 1] = True
     more[_crossings(signed, rm, cn, more, grid.width, GRID_WIDTH * spread, n, m)] = True
-    if not np.array_equal(np.flatnonzero(more), on):
+    if np.count_nonzero(more) != on.size:  # more holds every wanted cell: any added?
         on = np.flatnonzero(more)
         heavy = on[rs.counts[on] >= max(_ATOM_MIN, n >> 6)]
         atoms = rs.pull(more, grid, _guess_atoms(sub, grid, heavy, more.size))
     cs.pull(more, grid, atoms)
-    mad = 1.4826 * _median_abs_dev(r, float(q[1]))
+    med = float(q[1])
+    mad = 1.4826 * (
+        _median_abs_dev(r, med) if win is None else _mad_on_grid(rs, grid, med, cm, g, win)
+    )
     robust = mad if mad > 0 else robust_scale(r)
     pts, gp = _gaps_at_pulled(rs, cs, grid)
     ks = max(best, int(np.abs(gp).max(initial=0))) / (float(n) * m)
@@ -577,5 +736,8 @@ def binned_distances(
     cb = np.concatenate([[0], cs.below(edges, e_lo, "left"), [m]])
     p = float(psi_from_counts(np.diff(rb), np.diff(cb), eps))
     w = _w1(rs, cs, grid, gaps, more, pts, gp) / (float(n) * m * spread)
-    ms = (float(cur.sum(dtype=np.float64)) / m - float(r.sum(dtype=np.float64)) / n) / robust
+    sr, sc = sums if sums is not None else (None, None)
+    sr = float(r.sum(dtype=np.float64)) if sr is None else sr
+    sc = float(cur.sum(dtype=np.float64)) if sc is None else sc
+    ms = (sc / m - sr / n) / robust
     return p, w, ks, ms

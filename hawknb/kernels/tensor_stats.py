@@ -15,7 +15,8 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
 - tensors of at most :data:`SMALL` values (parameters, per-row outputs, the layers of a small
   model) are summarized together: one concatenation into a float64 buffer and segmented
   reductions (``np.minimum.reduceat``, ...) over it, so a few hundred of them cost a handful of
-  calls instead of a few per tensor; their moments are exact two-pass float64 moments;
+  calls instead of a few per tensor; their moments are float64 sums of values and squares,
+  redone around the mean where the variance cancels (~1e-8 relative accuracy);
 - histograms bin with a multiply and one ``bincount`` (all small tensors' histograms in one
   call, segment-offset bins), on an evenly strided sample of ~32k values for bigger tensors
   (the shape is what is displayed).
@@ -23,6 +24,7 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +48,9 @@ SMALL = 1 << 14
 #: recompute the variance around the mean when it is below this share of E[x^2]
 #: (float32 sums carry ~1e-7 relative error, so the shortcut keeps ~1e-4 relative accuracy)
 _CANCEL = 1e-3
+#: the same for the float64 sums of small tensors (relative error ~n * 1e-16 of E[x^2]: the
+#: shortcut keeps ~1e-8 relative accuracy above this share)
+_CANCEL64 = 1e-4
 #: histograms of bigger tensors are counted on an evenly strided sample of about this many
 #: values and scaled to the finite count: a display of the shape (~1/sqrt(HIST_SAMPLE / bins)
 #: relative noise per bin: ~3% at 32 bins)
@@ -116,6 +121,9 @@ def _edges(lo: float, hi: float, bins: int) -> tuple[float, ...]:
 #: big tensors are reduced in blocks of this many values (512 KiB of float32, within a core's
 #: L2): the four reductions of a block read it from memory once, not four times
 BLOCK = 1 << 17
+#: blocks whose |values| stay below this cannot overflow a float32 sum of squares
+_SAFE = math.sqrt(_F32_MAX / BLOCK) / 2
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
 def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tuple[float, float]:
@@ -139,14 +147,23 @@ def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tup
     return mean, math.sqrt(max(q / count - mean * mean, 0.0))
 
 
+def _sums(b: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """(sum, sum of squares) of a finite block whose extremes are lo, hi; numpy's error state
+    (which costs as much as a small reduction to enter) only where float32 can overflow."""
+    if lo >= -_SAFE and hi <= _SAFE:
+        return float(torch.from_numpy(b).sum()), float(np.dot(b, b))
+    with np.errstate(over="ignore"):  # the overflow is redone in float64 by _mean_std
+        return float(torch.from_numpy(b).sum()), float(np.dot(b, b))
+
+
 def _block_moments(b: np.ndarray) -> tuple[float, float, float, float, int, int]:
     """(min, max, sum, sum of squares, finite count, NaN count) of one block, over its finite
     values (min/max NaN when it has none): four reductions, NaN/inf counted only when the
     min/max show some."""
-    lo, hi = float(b.min()), float(b.max())
+    lo, hi = float(_MIN(b)), float(_MAX(b))
+    if math.isfinite(lo) and math.isfinite(hi):
+        return (lo, hi, *_sums(b, lo, hi), b.size, 0)
     with np.errstate(over="ignore"):  # a float32 overflow is redone in float64
-        if math.isfinite(lo) and math.isfinite(hi):
-            return lo, hi, float(torch.from_numpy(b).sum()), float(np.dot(b, b)), b.size, 0
         nan = int(np.count_nonzero(np.isnan(b)))
         finite = int(np.count_nonzero(np.isfinite(b))) if nan < b.size else 0
         if finite == 0:
@@ -162,11 +179,10 @@ def _big_stats(
     n = v.size
     if bounds is not None:  # known finite extremes: only the sums are left
         lo, hi = bounds
-        with np.errstate(over="ignore"):
-            parts = [
-                (lo, hi, float(torch.from_numpy(b).sum()), float(np.dot(b, b)), b.size, 0)
-                for b in (v[i : i + BLOCK] for i in range(0, n, BLOCK))
-            ]
+        parts = [
+            (lo, hi, *_sums(v[i : i + BLOCK], lo, hi), min(BLOCK, n - i), 0)
+            for i in range(0, n, BLOCK)
+        ]
     else:
         parts = [_block_moments(v[i : i + BLOCK]) for i in range(0, n, BLOCK)]
     if len(parts) == 1:
@@ -217,8 +233,8 @@ def _bin_counts(v: np.ndarray, lo: float, hi: float, bins: int, all_finite: bool
     with np.errstate(invalid="ignore", over="ignore"):
         t = np.subtract(v, lo, dtype=v.dtype)
         t *= scale
-        idx = t.astype(np.intp)
-    np.minimum(idx, bins - 1, out=idx)  # the top edge (and rounding past it)
+        np.minimum(t, bins - 1, out=t)  # the top edge (and rounding past it)
+        idx = t.astype(np.int32)  # a quarter of the cost of an int64 cast (bincount widens it)
     if not all_finite:
         idx[~np.isfinite(v)] = bins  # binned past the end and dropped
     return np.bincount(idx, minlength=bins + 1)[:bins]
@@ -287,50 +303,79 @@ def batch_stats(tensors: Sequence[torch.Tensor], bins: int = 0) -> list[TensorSt
 
 
 def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
-    """Stats of each non-empty array, from reductions over their float64 concatenation."""
-    sizes = np.array([a.size for a in arrays], dtype=np.int64)
-    starts = np.cumsum(sizes) - sizes
+    """Stats of each non-empty array, from reductions over their float64 concatenation; the
+    per-segment arithmetic runs on Python floats (numpy calls on a handful of values cost ~1 us
+    each, more right after a forward pass has evicted their code and data from the caches)."""
+    sizes = [a.size for a in arrays]
+    first = list(itertools.accumulate(sizes, initial=0))[:-1]
+    starts = np.array(first, dtype=np.intp)
     buf = np.concatenate(arrays, dtype=np.float64)
-    lo = np.minimum.reduceat(buf, starts)
-    hi = np.maximum.reduceat(buf, starts)
-    clean = np.isfinite(lo) & np.isfinite(hi)
+    lo = np.minimum.reduceat(buf, starts).tolist()
+    hi = np.maximum.reduceat(buf, starts).tolist()
     fin: np.ndarray | None = None
-    if clean.all():
-        finite, nans = sizes, np.zeros_like(sizes)
-        y = buf
+    if all(map(math.isfinite, lo)) and all(map(math.isfinite, hi)):
+        finite, nans, y = sizes, [0] * len(sizes), buf
     else:  # some segments hold NaN/inf: count them, and take moments over the finite values
         fin = np.isfinite(buf)
-        finite = np.add.reduceat(fin, starts, dtype=np.int64)
-        nans = np.add.reduceat(np.isnan(buf), starts, dtype=np.int64)
+        finite = np.add.reduceat(fin, starts, dtype=np.int64).tolist()
+        nans = np.add.reduceat(np.isnan(buf), starts, dtype=np.int64).tolist()
         y = np.where(fin, buf, 0.0)
-        lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts)
-        hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.add.reduceat(y, starts) / finite
-        d = y - np.repeat(mean, sizes)
-        if fin is not None:
-            d[~fin] = 0.0
-        std = np.sqrt(np.add.reduceat(d * d, starts) / finite)
-    hists = _segment_histograms(buf, fin, starts, sizes, lo, hi, finite, bins) if bins else None
-    rows = zip(
-        sizes.tolist(),
-        finite.tolist(),
-        nans.tolist(),
-        lo.tolist(),
-        hi.tolist(),
-        mean.tolist(),
-        std.tolist(),
-        strict=True,
+        lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts).tolist()
+        hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts).tolist()
+    mean, std = _segment_moments(y, fin, first, sizes, finite, lo, hi)
+    hists = (
+        _segment_histograms(
+            buf, fin, starts, np.array(sizes), np.array(lo), np.array(hi), np.array(finite), bins
+        )
+        if bins
+        else None
     )
     out = []
-    for i, (n, f, nan_i, a, b, m, sd) in enumerate(rows):
+    for i, (n, f, nan_i, a, b) in enumerate(zip(sizes, finite, nans, lo, hi, strict=True)):
         if f == 0:
             out.append(TensorStats(n, nan_i, n - nan_i, _NAN, _NAN, _NAN, _NAN, math.inf))
             continue
         max_abs = max(abs(a), abs(b)) if f == n else math.inf
         hist = hists[i] if hists is not None else None
-        out.append(TensorStats(n, nan_i, n - f - nan_i, a, b, m, sd, max_abs, hist))
+        out.append(TensorStats(n, nan_i, n - f - nan_i, a, b, mean[i], std[i], max_abs, hist))
     return out
+
+
+def _segment_moments(
+    y: np.ndarray,
+    fin: np.ndarray | None,
+    first: list[int],
+    sizes: list[int],
+    finite: list[int],
+    lo: list[float],
+    hi: list[float],
+) -> tuple[list[float], list[float]]:
+    """Per-segment mean and std of ``y`` (float64, NaN/inf zeroed where ``fin`` is False): one
+    pass of sums and sums of squares, redone around the mean (two passes) for the segments
+    whose variance cancels below ``_CANCEL64`` of E[x^2] or whose squares overflow; a
+    constant segment (``lo == hi``: a scalar bias, saturated outputs) is its own mean."""
+    starts = np.array(first, dtype=np.intp)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.add.reduceat(y, starts).tolist()
+        squares = np.add.reduceat(y * y, starts).tolist()
+    mean, std = [], []
+    for i, (s, q, f) in enumerate(zip(sums, squares, finite, strict=True)):
+        if f == 0 or lo[i] == hi[i]:
+            mean.append(lo[i] if f else _NAN)
+            std.append(0.0 if f else _NAN)
+            continue
+        m, e2 = s / f, q / f
+        var = e2 - m * m
+        if not var >= _CANCEL64 * e2:  # cancels (or NaN from an overflow): around the mean
+            a, n = first[i], sizes[i]
+            with np.errstate(over="ignore", invalid="ignore"):
+                d = y[a : a + n] - m
+                if fin is not None:
+                    d[~fin[a : a + n]] = 0.0
+                var = float(np.dot(d, d)) / f
+        mean.append(m)
+        std.append(math.sqrt(max(var, 0.0)) if var == var else _NAN)  # NaN stays NaN
+    return mean, std
 
 
 def _segment_histograms(
@@ -355,16 +400,19 @@ def _segment_histograms(
             for i, (s, n) in enumerate(zip(starts, sizes, strict=True))
         ]
     with np.errstate(invalid="ignore", over="ignore"):
-        t = (buf - np.repeat(lo_ok, sizes)) * np.repeat(scale, sizes)
-        np.clip(t, 0, bins - 1, out=t)
+        t = buf - np.repeat(lo_ok, sizes)  # >= 0 where finite
+        t *= np.repeat(scale, sizes)
+        np.minimum(t, bins - 1, out=t)  # the top edge (and rounding past it)
         if fin is not None:
-            t[~fin] = bins
-    idx = t.astype(np.intp) + np.repeat(np.arange(k) * (bins + 1), sizes)
+            t[~fin] = bins  # binned past the segment's end and dropped
+        idx = t.astype(np.int32)
+    idx += np.repeat(np.arange(0, k * (bins + 1), bins + 1, dtype=np.int32), sizes)
     counts = np.bincount(idx, minlength=k * (bins + 1)).reshape(k, bins + 1)[:, :bins]
     f = _fractions(bins)
-    edges = lo_ok[:, None] * (1.0 - f) + top_ok[:, None] * f
+    edges = (lo_ok[:, None] * (1.0 - f) + top_ok[:, None] * f).tolist()
     return [
-        (tuple(edges[i].tolist()), tuple(counts[i].tolist())) if ok[i] else None for i in range(k)
+        (tuple(e), tuple(c)) if good else None
+        for e, c, good in zip(edges, counts.tolist(), ok.tolist(), strict=True)
     ]
 
 
@@ -381,8 +429,23 @@ def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
     """Per-row and per-unit badness of a [n_rows, ...] tensor from one ``|x|`` copy (numpy:
     torch's bool-producing comparisons cost ~8 elementwise ops on CPU)."""
     t = x.detach().to(torch.float32)
-    a = t.abs().nan_to_num_(nan=math.inf).cpu().numpy()  # NaN and inf -> inf
-    row = a.reshape(n_rows, -1).max(axis=1)
-    last = a.reshape(-1, a.shape[-1]) if a.ndim >= 2 else a.reshape(n_rows, 1)
-    units = np.count_nonzero(last >= extreme, axis=0).astype(np.int64)
-    return RowUnitBad(row.copy(), units)
+    a = t.abs().nan_to_num_(nan=math.inf, posinf=math.inf).cpu().numpy().reshape(-1)  # NaN -> inf
+    per_row = a.size // n_rows if n_rows else 0
+    if per_row == 1:
+        row = a.copy()
+    else:  # torch: numpy's max over a short inner axis runs one small reduction per row
+        row = torch.from_numpy(a).view(n_rows, per_row).amax(1).numpy()
+    width = max(x.shape[-1], 1) if x.dim() >= 2 else 1
+    return RowUnitBad(row, _column_counts(a >= extreme, width))
+
+
+def _column_counts(bad: np.ndarray, width: int) -> np.ndarray:
+    """Per-column True counts of ``bad`` seen as [-1, width]: a float32 matrix-vector product
+    (exact below 2^24 rows), as numpy's ``count_nonzero``/``sum`` over axis 0 of a bool array
+    go through a buffered cast, ~5x slower; one column is a plain count."""
+    m = bad.reshape(-1, width)
+    if width == 1:
+        return np.array([np.count_nonzero(m)], dtype=np.int64)
+    if m.shape[0] >= 1 << 24:
+        return np.count_nonzero(m, axis=0).astype(np.int64)
+    return (np.ones(m.shape[0], np.float32) @ m.astype(np.float32)).astype(np.int64)

@@ -16,12 +16,14 @@ What a node costs the recorder:
 - smaller values (parameters, per-row outputs, every layer of a small model) are kept and
   summarized together in one batched pass (:func:`~hawknb.kernels.tensor_stats.batch_stats`)
   at the end, or as soon as a big node turns out bad (the first bad node must be known in
-  topological order) or they hold more than ``_PENDING_MAX`` values.
+  topological order), they hold more than ``_PENDING_MAX`` values or an in-place op is about
+  to run (it may overwrite them).
 """
 
 from __future__ import annotations
 
 import copy
+import operator
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +87,11 @@ class Recorder:
         self.unit_bad: dict[str, np.ndarray] = {}
         self._pending: list[tuple[str, torch.Tensor, bool]] = []
         self._pending_size = 0
+
+    def settle(self) -> None:
+        """Summarize the kept small values now (the instrumented graph calls this before an
+        in-place op, which may overwrite them)."""
+        self._flush()
 
     def record(self, name: str, value: Any, per_row: bool, hint: tuple[str, str] | None) -> None:
         """Statistics of one node's value; ``hint`` is ("same", input) for a view-like op and
@@ -165,6 +172,17 @@ def _hint(n: torch.fx.Node) -> tuple[str, str] | None:
     return None
 
 
+def _mutates(n: torch.fx.Node) -> bool:
+    """Whether a node may write into one of its inputs (an in-place or out= aten op, or a
+    call the graph cannot vouch for)."""
+    if n.op == "call_function":
+        if n.target is operator.getitem:
+            return False
+        schema = getattr(n.target, "_schema", None)
+        return schema is None or bool(schema.is_mutable)
+    return n.op in ("call_method", "call_module")
+
+
 def _instrument(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """A copy of ``gm`` taking one more argument, the sink, and observing every node."""
     new = copy.deepcopy(gm)
@@ -179,6 +197,9 @@ def _instrument(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     for n in nodes:
         if n.op in ("placeholder", "output"):
             continue
+        if _mutates(n):  # it may overwrite a kept value
+            with g.inserting_before(n):
+                g.call_method("settle", (sink,))
         with g.inserting_after(n):
             g.call_method("record", (sink, n.name, n, n.op != "get_attr", _hint(n)))
     new.recompile()

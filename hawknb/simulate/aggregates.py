@@ -132,7 +132,15 @@ def write_lineage_stats(
         stats["null_rate"].append(np.zeros(H))
         stats["mean"].append(t_mean[:, t] * 1.0)
         stats["std"].append(np.full(H, np.nan))
-    ts = [start + dt.timedelta(hours=int(k)) for k in h]
+    _long_stats(nodes, stats, start, H).write_parquet(out / "lineage_stats.parquet")
+
+
+def _long_stats(
+    nodes: list[str], stats: dict[str, list[np.ndarray]], start: dt.datetime, H: int
+) -> pl.DataFrame:
+    """The (node x hour) series of every statistic as the contract's long table, finite
+    values only, sorted."""
+    ts = [start + dt.timedelta(hours=int(k)) for k in range(H)]
     frames = []
     for stat, series in stats.items():
         arr = np.stack(series)  # (nodes, H)
@@ -151,4 +159,4 @@ def write_lineage_stats(
         )
     df = pl.concat(frames).filter(pl.col(c.VALUE).is_finite())
     df = df.with_columns(pl.col(c.TS).dt.replace_time_zone("UTC")).sort(c.TS, c.NODE, c.STAT)
-    df.write_parquet(out / "lineage_stats.parquet")
+    return df

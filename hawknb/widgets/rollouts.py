@@ -267,65 +267,19 @@ class RolloutCorrelator(HawknbWidget):
         compare_title: str = "",
         compare_roles: tuple[str, str] = ("suspect", "predecessor"),
     ) -> None:
-        df = to_polars(health, "RolloutCorrelator(health)")
-        missing = [c for c in (TS, MODEL, EXPERIMENT) if c not in df.columns]
-        if missing:
-            raise ValueError(
-                f"RolloutCorrelator(health): missing column(s) {missing}; it has {df.columns}. "
-                f"Fix: pass a frame with '{TS}', '{MODEL}', '{EXPERIMENT}' and health columns."
-            )
-        if isinstance(series, str):
-            series = [series]
-        series = [str(s) for s in series]
-        if not series:
-            raise ValueError("RolloutCorrelator(series): give a non-empty list of column names")
-        suspect = dict(suspect or {})
-        if suspect and not {MODEL, EXPERIMENT} <= set(suspect):
-            raise ValueError(
-                "RolloutCorrelator(suspect): expected a dict with 'model' and 'experiment' "
-                f"(and optionally 'snapshot'), got keys {sorted(suspect)}"
-            )
-        roll = None
-        if rollouts is not None:
-            roll = to_polars(rollouts, "RolloutCorrelator(rollouts)")
-            need = [TS, MODEL, EXPERIMENT, SNAPSHOT, TRAFFIC]
-            miss = [c for c in need if c not in roll.columns]
-            if miss:
-                raise ValueError(f"RolloutCorrelator(rollouts): missing column(s) {miss}")
-
+        df, series, suspect, roll = _check_inputs(health, series, suspect, rollouts)
         health_cols = [
             s
             for s in series
             if s in df.columns and (df.schema[s].is_numeric() or df.schema[s] == pl.Null)
         ]
         shown = [s for s in series if s in health_cols or (s == TRAFFIC and roll is not None)]
-        h = df.select(
-            _ts_ms(df.schema[TS], "RolloutCorrelator(health)").alias(TS),
-            pl.col(MODEL).cast(pl.String),
-            pl.col(EXPERIMENT).cast(pl.String),
-            *[pl.col(c).cast(pl.Float64).fill_nan(None) for c in health_cols],
-        ).filter(pl.col(TS).is_not_null())
-        keys = h.select(MODEL, EXPERIMENT).unique().sort(MODEL, EXPERIMENT).rows()
-        # the suspect first: it is the row the reader should look at
-        keys.sort(key=lambda k: (k != (suspect.get(MODEL), suspect.get(EXPERIMENT)), k))
-        panels = [(str(m), str(e)) for m, e in keys]
-        pid = pl.DataFrame(
-            {MODEL: [p[0] for p in panels], EXPERIMENT: [p[1] for p in panels]},
-            schema={MODEL: pl.String, EXPERIMENT: pl.String},
-        ).with_row_index(PANEL)
-        long = h.join(pid, on=[MODEL, EXPERIMENT], how="inner").sort(PANEL, TS)
+        long, panels = _panel_rows(df, health_cols, suspect)
         long = self._thin(long, health_cols)
         named = tuple(str(n) for n in named)
         ramps = _ramps(roll, panels, suspect, named) if roll is not None else {}
         win = _window_ms(window)
-        roles = {}
-        if compare_pair:
-            # "examined" instead of "suspect" when the snapshot step cleared it
-            roles = {str(compare_pair[1]): compare_roles[1], str(compare_pair[0]): compare_roles[0]}
-        elif suspect.get(SNAPSHOT):
-            roles = {str(suspect[SNAPSHOT]): "suspect"}
-        for n in named:
-            roles.setdefault(n, "named")
+        roles = _snapshot_roles(suspect, named, compare_pair, compare_roles)
         bands, snaps = _bands(roll, panels, win, roles) if roll is not None else (None, [])
 
         super().__init__(title=title)
@@ -355,6 +309,12 @@ class RolloutCorrelator(HawknbWidget):
             }
             for i, (m, e) in enumerate(panels)
         ]
+        self.x_range = self._x_range(long, ramps)
+        self.data = long.select(pl.col(PANEL).cast(pl.Int32), TS, *health_cols)
+        self.empty_reason = _empty_reason(df, series, shown, panels, health_cols, ramps, long)
+
+    def _x_range(self, long: pl.DataFrame, ramps: dict) -> list[float]:
+        """One time axis for every panel: the health rows, the ramps and the top line."""
         xs = [long[TS].min(), long[TS].max()] if long.height else []
         for r in ramps.values():
             for t, _ in r["ramp"]:
@@ -362,21 +322,7 @@ class RolloutCorrelator(HawknbWidget):
         if self.topline is not None and self.topline.height:
             xs += [self.topline[TS].min(), self.topline[TS].max()]
         xs = [float(x) for x in xs if x is not None]
-        self.x_range = [min(xs), max(xs)] if xs else []
-        self.data = long.select(pl.col(PANEL).cast(pl.Int32), TS, *health_cols)
-        if not panels:
-            self.empty_reason = "the health frame has no rows"
-        elif not shown:
-            self.empty_reason = (
-                f"none of the series {series} is a numeric column of the health frame "
-                f"(it has {df.columns})"
-            )
-        elif (
-            health_cols
-            and not ramps
-            and all(long[c].null_count() == long.height for c in health_cols)
-        ):
-            self.empty_reason = "every health value is NaN or null"
+        return [min(xs), max(xs)] if xs else []
 
     @staticmethod
     def _thin(long: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
@@ -415,3 +361,95 @@ class RolloutCorrelator(HawknbWidget):
     def selected(self, value: dict[str, Any]) -> None:
         _renamed("RolloutCorrelator.selected", "selected_panel")
         self.selected_panel = value
+
+
+def _check_inputs(
+    health: object, series: Iterable[str], suspect: Mapping[str, Any] | None, rollouts: object
+) -> tuple[pl.DataFrame, list[str], dict[str, Any], pl.DataFrame | None]:
+    """The health and rollouts frames, the series and the suspect, checked with errors that
+    say which argument is wrong and how to fix it."""
+    df = to_polars(health, "RolloutCorrelator(health)")
+    missing = [c for c in (TS, MODEL, EXPERIMENT) if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"RolloutCorrelator(health): missing column(s) {missing}; it has {df.columns}. "
+            f"Fix: pass a frame with '{TS}', '{MODEL}', '{EXPERIMENT}' and health columns."
+        )
+    series = [series] if isinstance(series, str) else [str(s) for s in series]
+    if not series:
+        raise ValueError("RolloutCorrelator(series): give a non-empty list of column names")
+    suspect = dict(suspect or {})
+    if suspect and not {MODEL, EXPERIMENT} <= set(suspect):
+        raise ValueError(
+            "RolloutCorrelator(suspect): expected a dict with 'model' and 'experiment' "
+            f"(and optionally 'snapshot'), got keys {sorted(suspect)}"
+        )
+    roll = None
+    if rollouts is not None:
+        roll = to_polars(rollouts, "RolloutCorrelator(rollouts)")
+        need = [TS, MODEL, EXPERIMENT, SNAPSHOT, TRAFFIC]
+        miss = [c for c in need if c not in roll.columns]
+        if miss:
+            raise ValueError(f"RolloutCorrelator(rollouts): missing column(s) {miss}")
+    return df, series, suspect, roll
+
+
+def _panel_rows(
+    df: pl.DataFrame, health_cols: list[str], suspect: dict[str, Any]
+) -> tuple[pl.DataFrame, list[tuple[str, str]]]:
+    """Health rows tagged with their panel (one per model x experiment, the suspect first:
+    it is the row the reader should look at), and the panels' keys."""
+    h = df.select(
+        _ts_ms(df.schema[TS], "RolloutCorrelator(health)").alias(TS),
+        pl.col(MODEL).cast(pl.String),
+        pl.col(EXPERIMENT).cast(pl.String),
+        *[pl.col(c).cast(pl.Float64).fill_nan(None) for c in health_cols],
+    ).filter(pl.col(TS).is_not_null())
+    keys = h.select(MODEL, EXPERIMENT).unique().sort(MODEL, EXPERIMENT).rows()
+    keys.sort(key=lambda k: (k != (suspect.get(MODEL), suspect.get(EXPERIMENT)), k))
+    panels = [(str(m), str(e)) for m, e in keys]
+    pid = pl.DataFrame(
+        {MODEL: [p[0] for p in panels], EXPERIMENT: [p[1] for p in panels]},
+        schema={MODEL: pl.String, EXPERIMENT: pl.String},
+    ).with_row_index(PANEL)
+    return h.join(pid, on=[MODEL, EXPERIMENT], how="inner").sort(PANEL, TS), panels
+
+
+def _snapshot_roles(
+    suspect: dict[str, Any],
+    named: tuple[str, ...],
+    compare_pair: tuple[str, str] | None,
+    compare_roles: tuple[str, str],
+) -> dict[str, str]:
+    """How each snapshot band is labelled: the compared pair's roles ("examined" instead of
+    "suspect" when the snapshot step cleared it), else the suspect, then the named ones."""
+    roles: dict[str, str] = {}
+    if compare_pair:
+        roles = {str(compare_pair[1]): compare_roles[1], str(compare_pair[0]): compare_roles[0]}
+    elif suspect.get(SNAPSHOT):
+        roles = {str(suspect[SNAPSHOT]): "suspect"}
+    for n in named:
+        roles.setdefault(n, "named")
+    return roles
+
+
+def _empty_reason(
+    df: pl.DataFrame,
+    series: list[str],
+    shown: list[str],
+    panels: list[tuple[str, str]],
+    health_cols: list[str],
+    ramps: dict,
+    long: pl.DataFrame,
+) -> str:
+    """Why the view draws nothing ("" when it draws something)."""
+    if not panels:
+        return "the health frame has no rows"
+    if not shown:
+        return (
+            f"none of the series {series} is a numeric column of the health frame "
+            f"(it has {df.columns})"
+        )
+    if health_cols and not ramps and all(long[c].null_count() == long.height for c in health_cols):
+        return "every health value is NaN or null"
+    return ""
