@@ -249,34 +249,7 @@ def validate_snapshot(
 
     reasons: list[str] = []
     warns: list[str] = []
-    if cand.nonfinite_rate > th.max_nonfinite_rate and cand.nonfinite_rate > base.nonfinite_rate:
-        reasons.append(
-            f"{cand.nonfinite_rate:.2%} of candidate predictions are NaN/inf "
-            f"(baseline {base.nonfinite_rate:.2%}, limit {th.max_nonfinite_rate:.2%})"
-        )
-    loss_ratio = None
-    if cand.ne is not None and base.ne is not None and base.ne > 0:
-        loss_ratio = cand.ne / base.ne
-        if loss_ratio > 1 + th.max_loss_increase:
-            reasons.append(
-                f"normalized entropy {cand.ne:.4f} vs baseline {base.ne:.4f} "
-                f"({loss_ratio - 1:+.1%}, limit +{th.max_loss_increase:.0%})"
-            )
-    elif cand.mse is not None and base.mse is not None and base.mse > 0:
-        loss_ratio = cand.mse / base.mse
-        if loss_ratio > 1 + th.max_loss_increase:
-            reasons.append(
-                f"mean squared error {cand.mse:.4g} vs baseline {base.mse:.4g} "
-                f"({loss_ratio - 1:+.1%}, limit +{th.max_loss_increase:.0%})"
-            )
-    if cand.calibration is not None:
-        err_c = abs(cand.calibration - 1)
-        err_b = abs(base.calibration - 1) if base.calibration is not None else 0.0
-        if err_c > th.max_calibration_error and err_c > err_b + th.calibration_margin:
-            reasons.append(
-                f"calibration (sum pred / sum label) {cand.calibration:.3f} vs baseline "
-                f"{base.calibration if base.calibration is not None else float('nan'):.3f}"
-            )
+    loss_ratio = _quality_checks(cand, base, th, reasons)
     shift_psi = psi(pb, pc)
     if math.isfinite(shift_psi) and shift_psi > th.max_psi:
         reasons.append(f"prediction distribution shifted: PSI {shift_psi:.3f} > {th.max_psi}")
@@ -310,3 +283,39 @@ def validate_snapshot(
         n_rows=int(x.shape[0]),
         thresholds=th,
     )
+
+
+def _quality_checks(
+    cand: PredictionSummary, base: PredictionSummary, th: Thresholds, reasons: list[str]
+) -> float | None:
+    """Non-finite predictions, loss (NE for probabilities, else MSE) and calibration against
+    the baseline; appends a reason per failed check and returns the loss ratio."""
+    if cand.nonfinite_rate > th.max_nonfinite_rate and cand.nonfinite_rate > base.nonfinite_rate:
+        reasons.append(
+            f"{cand.nonfinite_rate:.2%} of candidate predictions are NaN/inf "
+            f"(baseline {base.nonfinite_rate:.2%}, limit {th.max_nonfinite_rate:.2%})"
+        )
+    loss_ratio = None
+    if cand.ne is not None and base.ne is not None and base.ne > 0:
+        loss_ratio = cand.ne / base.ne
+        if loss_ratio > 1 + th.max_loss_increase:
+            reasons.append(
+                f"normalized entropy {cand.ne:.4f} vs baseline {base.ne:.4f} "
+                f"({loss_ratio - 1:+.1%}, limit +{th.max_loss_increase:.0%})"
+            )
+    elif cand.mse is not None and base.mse is not None and base.mse > 0:
+        loss_ratio = cand.mse / base.mse
+        if loss_ratio > 1 + th.max_loss_increase:
+            reasons.append(
+                f"mean squared error {cand.mse:.4g} vs baseline {base.mse:.4g} "
+                f"({loss_ratio - 1:+.1%}, limit +{th.max_loss_increase:.0%})"
+            )
+    if cand.calibration is not None:
+        err_c = abs(cand.calibration - 1)
+        err_b = abs(base.calibration - 1) if base.calibration is not None else 0.0
+        if err_c > th.max_calibration_error and err_c > err_b + th.calibration_margin:
+            reasons.append(
+                f"calibration (sum pred / sum label) {cand.calibration:.3f} vs baseline "
+                f"{base.calibration if base.calibration is not None else float('nan'):.3f}"
+            )
+    return loss_ratio
