@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -15,9 +17,21 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+
+
 def _warn(out: list[str], msg: str) -> None:
     out.append(msg)
-    warnings.warn(msg, WorkspaceWarning, stacklevel=4)
+    warnings.warn(msg, WorkspaceWarning, stacklevel=_outside_level())
+
+
+def _outside_level() -> int:
+    """The stack level of the first frame outside hawknb, so a warning points at the user's
+    call whichever check (at whatever depth) raised it."""
+    frame, level = sys._getframe(2), 2  # 2: the caller of _warn
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _read(ws: Workspace, name: str, lf: pl.LazyFrame) -> pl.DataFrame:
@@ -38,73 +52,8 @@ def validate_contents(ws: Workspace) -> list[str]:
     """See `Workspace.validate`."""
     out: list[str] = []
     for name, spec in c.TABLES.items():
-        if not ws.has(name):
-            continue
-        lf = ws.table(name)
-        where = ws.where(name)
-        schema = lf.collect_schema()
-        required = list(spec.required)
-        aggs = [pl.len().alias("__rows")]
-        aggs += [pl.col(col).null_count().alias(f"__null_{col}") for col in required]
-        key = [k for k in spec.key if k in schema]
-        if key:
-            aggs.append(pl.struct(key).is_duplicated().sum().alias("__dup"))
-        float_cols = [col for col in required if spec.required[col] == "float"]
-        if name == "serving":
-            float_cols = [*float_cols, *ws.feature_columns]
-        aggs += [
-            pl.col(col).cast(pl.Float64).is_nan().sum().alias(f"__nan_{col}") for col in float_cols
-        ]
-        aggs += [
-            pl.col(col).cast(pl.Float64).is_infinite().sum().alias(f"__inf_{col}")
-            for col in float_cols
-        ]
-        row = _read(ws, name, lf.select(aggs)).row(0, named=True)
-        if row["__rows"] == 0:
-            if spec.mandatory:
-                raise WorkspaceError(where, "is empty", expected="at least one row")
-            _warn(out, f"{where}: is empty; the steps that need it are skipped")
-            continue
-        for col in required:
-            nulls = row[f"__null_{col}"]
-            if nulls and not (name == "serving" and col == c.PREDICTION):
-                raise WorkspaceError(
-                    f"{where}, column '{col}'",
-                    f"has {nulls} null values",
-                    expected="no nulls in a required column",
-                    fix="drop or fill those rows",
-                )
-        if key and row["__dup"]:
-            raise WorkspaceError(
-                where,
-                f"has {row['__dup']} duplicate rows for the key {key}",
-                expected="one row per key",
-                fix="deduplicate (e.g. df.drop_duplicates(subset=key))",
-            )
-        if name == "serving":
-            dup_rows = _duplicate_rows(ws, lf, required)
-            if dup_rows:
-                _warn(out, f"{where}: {dup_rows} rows are exact duplicates")
-        for col in float_cols:
-            nan, inf = row[f"__nan_{col}"], row[f"__inf_{col}"]
-            if not (nan or inf):
-                continue
-            if name == "serving":
-                what = "prediction" if col == c.PREDICTION else "feature"
-                _warn(
-                    out,
-                    f"{where}, {what} '{col}': {nan} NaN and {inf} inf values "
-                    "(kept: they are evidence)",
-                )
-            elif name == "metrics":
-                _warn(out, f"{where}, column '{col}': {nan} NaN and {inf} inf values are ignored")
-            else:
-                raise WorkspaceError(
-                    f"{where}, column '{col}'",
-                    f"has {nan} NaN and {inf} inf values",
-                    expected="finite numbers",
-                    fix="drop or fix those rows",
-                )
+        if ws.has(name):
+            _check_table(ws, name, spec, out)
     _check_rollouts(ws)
     _check_snapshot_refs(ws)
     _check_feature_lists(ws, out)
@@ -119,6 +68,83 @@ def validate_contents(ws: Workspace) -> list[str]:
                 f"{ws.where('lineage_stats')}: nodes {unknown[:5]} are not in the lineage graph",
             )
     return out
+
+
+def _check_table(ws: Workspace, name: str, spec: Any, out: list[str]) -> None:
+    """One pass over a table for its row count, nulls in required columns, duplicate keys
+    and non-finite floats; errors for what breaks the contract, warnings for evidence."""
+    lf = ws.table(name)
+    where = ws.where(name)
+    schema = lf.collect_schema()
+    required = list(spec.required)
+    aggs = [pl.len().alias("__rows")]
+    aggs += [pl.col(col).null_count().alias(f"__null_{col}") for col in required]
+    key = [k for k in spec.key if k in schema]
+    if key:
+        aggs.append(pl.struct(key).is_duplicated().sum().alias("__dup"))
+    float_cols = [col for col in required if spec.required[col] == "float"]
+    if name == "serving":
+        float_cols = [*float_cols, *ws.feature_columns]
+    aggs += [
+        pl.col(col).cast(pl.Float64).is_nan().sum().alias(f"__nan_{col}") for col in float_cols
+    ]
+    aggs += [
+        pl.col(col).cast(pl.Float64).is_infinite().sum().alias(f"__inf_{col}") for col in float_cols
+    ]
+    row = _read(ws, name, lf.select(aggs)).row(0, named=True)
+    if row["__rows"] == 0:
+        if spec.mandatory:
+            raise WorkspaceError(where, "is empty", expected="at least one row")
+        _warn(out, f"{where}: is empty; the steps that need it are skipped")
+        return
+    for col in required:
+        nulls = row[f"__null_{col}"]
+        if nulls and not (name == "serving" and col == c.PREDICTION):
+            raise WorkspaceError(
+                f"{where}, column '{col}'",
+                f"has {nulls} null values",
+                expected="no nulls in a required column",
+                fix="drop or fill those rows",
+            )
+    if key and row["__dup"]:
+        raise WorkspaceError(
+            where,
+            f"has {row['__dup']} duplicate rows for the key {key}",
+            expected="one row per key",
+            fix="deduplicate (e.g. df.drop_duplicates(subset=key))",
+        )
+    if name == "serving":
+        dup_rows = _duplicate_rows(ws, lf, required)
+        if dup_rows:
+            _warn(out, f"{where}: {dup_rows} rows are exact duplicates")
+    _check_non_finite(name, where, float_cols, row, out)
+
+
+def _check_non_finite(
+    name: str, where: str, float_cols: list[str], row: dict[str, Any], out: list[str]
+) -> None:
+    """NaN/inf in the serving log are evidence (warned, kept), in metrics ignored (warned),
+    anywhere else a contract error."""
+    for col in float_cols:
+        nan, inf = row[f"__nan_{col}"], row[f"__inf_{col}"]
+        if not (nan or inf):
+            continue
+        if name == "serving":
+            what = "prediction" if col == c.PREDICTION else "feature"
+            _warn(
+                out,
+                f"{where}, {what} '{col}': {nan} NaN and {inf} inf values "
+                "(kept: they are evidence)",
+            )
+        elif name == "metrics":
+            _warn(out, f"{where}, column '{col}': {nan} NaN and {inf} inf values are ignored")
+        else:
+            raise WorkspaceError(
+                f"{where}, column '{col}'",
+                f"has {nan} NaN and {inf} inf values",
+                expected="finite numbers",
+                fix="drop or fix those rows",
+            )
 
 
 def _check_feature_lists(ws: Workspace, out: list[str]) -> None:
