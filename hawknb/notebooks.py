@@ -215,6 +215,31 @@ def check_parameters(
         raise ParameterError(f"{ws.where('metrics')} has no rows; Fix: export some metric values")
     lo, hi = (t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t for t in row)
 
+    t0, t1 = _check_window(start, end, lo, hi)
+
+    models = ws.models()
+    if model is not None and model not in models:
+        raise _one_of("model", str(model), models, "model")
+    if snapshot is not None:
+        model = _check_snapshot(ws, model, snapshot)
+    return Parameters(
+        workspace=ws,
+        metric=metric,
+        start=t0,
+        end=t1,
+        model=model,
+        snapshot=snapshot,
+        data_start=lo,
+        data_end=hi,
+        metrics=tuple(metrics),
+        models=tuple(models),
+    )
+
+
+def _check_window(
+    start: Any, end: Any, lo: datetime, hi: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """Parse the window and check it is ordered and overlaps the metrics' span [lo, hi]."""
     t0, t1 = _parse_ts("start", start), _parse_ts("end", end)
     if t0 is not None and t1 is not None and t0 >= t1:
         raise ParameterError(
@@ -232,41 +257,35 @@ def check_parameters(
             f"window end={t1.isoformat()} is before the data begins ({data}); "
             "Fix: pass an end inside that span or leave end as None"
         )
+    return t0, t1
 
-    models = ws.models()
-    if model is not None and model not in models:
-        raise _one_of("model", str(model), models, "model")
-    if snapshot is not None:
-        serving = ws.serving
-        if model is not None:
-            serving = serving.filter(pl.col(c.MODEL) == model)
-        owners = (
-            serving.filter(pl.col(c.SNAPSHOT) == snapshot)
-            .select(pl.col(c.MODEL).unique())
-            .collect()[c.MODEL]
-            .to_list()
-        )
-        known = {s for m, s in ws.programs(model)}
-        if not owners and snapshot not in known:
-            snaps = sorted(
-                serving.select(pl.col(c.SNAPSHOT).unique()).collect()[c.SNAPSHOT].drop_nulls()
-            )
-            of = f" of model '{model}'" if model else ""
-            raise _one_of("snapshot", str(snapshot), snaps, "snapshot", of)
-        if model is None and len(owners) == 1:
-            model = owners[0]
-    return Parameters(
-        workspace=ws,
-        metric=metric,
-        start=t0,
-        end=t1,
-        model=model,
-        snapshot=snapshot,
-        data_start=lo,
-        data_end=hi,
-        metrics=tuple(metrics),
-        models=tuple(models),
+
+def _check_snapshot(ws: Any, model: str | None, snapshot: str) -> str | None:
+    """Check the snapshot was served (by `model` when given) or has a program; returns the
+    model, filled in when exactly one model served the snapshot."""
+    import polars as pl
+
+    from .workspace import contract as c
+
+    serving = ws.serving
+    if model is not None:
+        serving = serving.filter(pl.col(c.MODEL) == model)
+    owners = (
+        serving.filter(pl.col(c.SNAPSHOT) == snapshot)
+        .select(pl.col(c.MODEL).unique())
+        .collect()[c.MODEL]
+        .to_list()
     )
+    known = {s for m, s in ws.programs(model)}
+    if not owners and snapshot not in known:
+        snaps = sorted(
+            serving.select(pl.col(c.SNAPSHOT).unique()).collect()[c.SNAPSHOT].drop_nulls()
+        )
+        of = f" of model '{model}'" if model else ""
+        raise _one_of("snapshot", str(snapshot), snaps, "snapshot", of)
+    if model is None and len(owners) == 1:
+        model = owners[0]
+    return model
 
 
 # -- helpers the templates call -------------------------------------------------------------------
