@@ -159,3 +159,33 @@ def test_input_suspect_names_the_model_whose_inputs_broke(tmp_path):
 def test_input_suspect_is_none_when_no_input_broke(tmp_path):
     ws = _workspace(tmp_path, {"a": {"a_f0": "default", "a_f1": "flip"}})
     assert upstream.input_suspect(ws, _anomaly()) is None
+
+
+def test_a_break_well_before_a_late_onset_is_found_with_lookback_and_dated():
+    broken = {"b": {f"b_f{j}": "default" for j in range(5)}}
+    late = ONSET + dt.timedelta(hours=5)  # late labels: the metric's onset trails the break
+    w = dt.timedelta(hours=2)
+    assert input_breaks(_serving(broken), _models(), late, window=w)[0].n_broken == 0
+    res = input_breaks(_serving(broken), _models(), late, window=w, lookback=3)
+    assert res[0].model == "b" and res[0].n_broken == 5
+    # dated to the window the break happened in ([ONSET - 1 h, ONSET + 1 h)), not the onset
+    assert res[0].start == late - 3 * w
+    assert {b.window for b in res[0].broken} == {-3}
+    assert res[1].start is None
+    with pytest.raises(ValueError, match="lookback"):
+        input_breaks(_serving(broken), _models(), late, lookback=-1)
+
+
+def test_the_features_step_starts_its_windows_where_the_inputs_broke(tmp_path):
+    from hawknb.triage.features import data_onset
+
+    ws = _workspace(tmp_path, {"c": {f"c_f{j}": "default" for j in range(6)}})
+    feats = [f"c_f{j}" for j in range(12)]
+    half = dt.timedelta(minutes=30)
+    late = Anomaly(
+        "clicks", ONSET + dt.timedelta(hours=5), ONSET + dt.timedelta(hours=9), -1, 5.0, 0.9, half
+    )
+    got = data_onset(ws, "c", feats, late)
+    assert ONSET - dt.timedelta(hours=3) <= got <= ONSET
+    # a model whose inputs held keeps the metric's onset
+    assert data_onset(ws, "a", [f"a_f{j}" for j in range(12)], late) == late.onset

@@ -62,6 +62,8 @@ class FeatureBreak:
     test: str
     share_before: float
     share_after: float
+    #: the window whose test fired, counted from the onset's (0; -1 the window before it)
+    window: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class InputBreak:
     broken: tuple[FeatureBreak, ...]
     n_features: int
     rows: int
+    #: where its features broke: the start of the window most of them broke in (None when
+    #: none did), which may lie before a metric's onset that labels or detection delayed
+    start: dt.datetime | None = None
 
     @property
     def n_broken(self) -> int:
@@ -124,16 +129,23 @@ def _tests(x: np.ndarray, win: np.ndarray, later: int) -> tuple[float, str, floa
     return (tk, "takeover", sb, sa) if tk > ks else (ks, "ks", sb, sa)
 
 
-def _feature_break(name: str, x: np.ndarray, win: np.ndarray, n_win: int) -> FeatureBreak | None:
-    """The feature's break at the onset (window n_win - 1 starts there), or None."""
-    onset = [_tests(x, win, w) for w in (n_win - 1, n_win - 2)]
-    best = max(onset, key=lambda t: t[0])
-    if best[0] < MIN_SURPRISE:
+def _feature_break(
+    name: str, x: np.ndarray, win: np.ndarray, n_win: int, lookback: int
+) -> FeatureBreak | None:
+    """The feature's break at the onset (window n_win - 1 starts there, the ``lookback``
+    windows before it are tested too), or None."""
+    tested = range(n_win - 1, n_win - 2 - lookback, -1)
+    onset = [(*_tests(x, win, w), w - (n_win - 1)) for w in tested]
+    # the earliest window that fires (a break shows in every later window too)
+    fired = [t for t in onset if t[0] >= MIN_SURPRISE]
+    if not fired:
         return None
-    placebo = max((_tests(x, win, w)[0] for w in range(2, n_win - 2)), default=0.0)
+    best = max(fired, key=lambda t: t[0])
+    placebo = max((_tests(x, win, w)[0] for w in range(2, n_win - 1 - lookback)), default=0.0)
     if best[0] < PLACEBO_RATIO * placebo:
         return None
-    return FeatureBreak(name, best[0], placebo, best[1], best[2], best[3])
+    first = min(t[4] for t in fired if t[0] >= PLACEBO_RATIO * placebo)
+    return FeatureBreak(name, best[0], placebo, best[1], best[2], best[3], first)
 
 
 def input_breaks(
@@ -143,14 +155,17 @@ def input_breaks(
     *,
     window: dt.timedelta = dt.timedelta(hours=3),
     placebos: int = PLACEBOS,
+    lookback: int = 1,
     ts: str = c.TS,
 ) -> list[InputBreak]:
     """For each model (name -> its feature columns), the features that broke at ``onset``;
     models with the most broken features first (ties by name).
 
     ``window``: the length of each compared window (the onset window is [onset, onset +
-    window)); ``placebos``: how many earlier windows give each feature's placebo tests, so
-    the rows read span ``(placebos + 4) * window`` before the onset's window.
+    window)); ``lookback``: how many windows before it are tested too (a break up to that
+    many windows before a late-detected onset); ``placebos``: how many earlier windows give
+    each feature's placebo tests, so the rows read span ``(placebos + 3 + lookback) * window``
+    before the onset's window.
     """
     if onset.tzinfo is None:
         raise ValueError("input_breaks(onset=...): pass a timezone-aware UTC datetime")
@@ -158,6 +173,8 @@ def input_breaks(
         raise ValueError(f"input_breaks(window={window!r}) must be a positive duration")
     if placebos < 1:
         raise ValueError(f"input_breaks(placebos={placebos}) must be at least 1")
+    if lookback < 0:
+        raise ValueError(f"input_breaks(lookback={lookback}) must be 0 or more")
     lf = as_lazy(serving)
     schema = lf.collect_schema()
     for col in (ts, c.MODEL):
@@ -167,7 +184,8 @@ def input_breaks(
                 "is missing",
                 fix="pass the serving log (ws.serving)",
             )
-    n_win = placebos + 4  # placebo windows, their two references, the onset's two tests
+    # placebo windows, their two references, the onset's window and the lookback windows
+    n_win = placebos + 3 + lookback
     lo, hi = onset - (n_win - 1) * window, onset + window
     wanted = {m: [f for f in dict.fromkeys(fs) if f in schema] for m, fs in models.items()}
     cols = sorted({f for fs in wanted.values() for f in fs})
@@ -180,7 +198,7 @@ def input_breaks(
             *[pl.col(f).cast(pl.Float64) for f in cols],
         )
     )
-    out = [_model_break(df, m, fs, n_win) for m, fs in wanted.items()]
+    out = [_model_break(df, m, fs, n_win, lookback, onset, window) for m, fs in wanted.items()]
     return sorted(out, key=lambda b: (-b.n_broken, -_mass(b), b.model))
 
 
@@ -192,7 +210,15 @@ def _us(d: dt.timedelta) -> int:
     return max(int(d / dt.timedelta(microseconds=1)), 1)
 
 
-def _model_break(df: pl.DataFrame, model: str, features: list[str], n_win: int) -> InputBreak:
+def _model_break(
+    df: pl.DataFrame,
+    model: str,
+    features: list[str],
+    n_win: int,
+    lookback: int,
+    onset: dt.datetime,
+    window: dt.timedelta,
+) -> InputBreak:
     rows = df.filter(pl.col(c.MODEL) == model)
     if rows.height > MAX_WINDOW_ROWS * n_win:
         # at most MAX_WINDOW_ROWS per window, the same rows for every feature
@@ -207,11 +233,16 @@ def _model_break(df: pl.DataFrame, model: str, features: list[str], n_win: int) 
         x = rows[f].fill_null(np.nan).to_numpy()
         # a missing value is one more value (it can take over like a default)
         x = np.where(np.isfinite(x), x, np.inf)
-        b = _feature_break(f, x, win, n_win)
+        b = _feature_break(f, x, win, n_win, lookback)
         if b is not None:
             broken.append(b)
     broken.sort(key=lambda b: (-b.surprise, b.feature))
-    return InputBreak(model, tuple(broken), len(features), rows.height)
+    start = None
+    if broken:
+        # the window most of its features broke in (ties: the earliest)
+        offsets = [b.window for b in broken]
+        start = onset + min(offsets, key=lambda o: (-offsets.count(o), o)) * window
+    return InputBreak(model, tuple(broken), len(features), rows.height, start)
 
 
 __all__ = ["FeatureBreak", "InputBreak", "input_breaks"]
