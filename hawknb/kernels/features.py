@@ -240,6 +240,30 @@ def _check_columns(schema: pl.Schema, ts: str, features: Sequence[str]) -> None:
         )
 
 
+#: the KS statistic in units of its sampling noise (sqrt(n m / (n + m)) D) from which a
+#: feature's values start to count as moved (p ~ 0.02), and from which they surely did
+OWN_KS = (1.5, 3.0)
+#: the same for the change of its null / non-finite share, as a two-proportion z
+OWN_NULL_Z = (2.0, 4.0)
+
+
+def own_change(
+    ks: np.ndarray, d_null: np.ndarray, null_rate: np.ndarray, n_reference: int, n_anomaly: int
+) -> np.ndarray:
+    """0..1 per feature: how surely its own values moved between the windows -- its KS
+    distance, or the change of its missing share, against the sampling noise of that many
+    rows. 0 for a feature whose distribution held."""
+    n, m = max(n_reference, 1), max(n_anomaly, 1)
+    k = np.nan_to_num(ks, nan=0.0) * np.sqrt(n * m / (n + m))
+    p = np.clip(np.nan_to_num(null_rate, nan=0.0), 1e-6, 1 - 1e-6)
+    z = np.nan_to_num(d_null, nan=0.0) / np.sqrt(p * (1 - p) * (1 / n + 1 / m))
+    return np.maximum(_ramp(k, *OWN_KS), _ramp(z, *OWN_NULL_Z))
+
+
+def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
 def _fmt(x: float, spec: str = ".2f") -> str:
     return format(x, spec) if np.isfinite(x) else "n/a"
 
@@ -471,7 +495,17 @@ def rank_features(
     psi_v, w1_v, ks_v, ms_v = dist.T
     d_null = np.abs(null_after - null_before) + np.abs(nonfin_after - nonfin_before)
     drift_mag = np.clip(np.maximum.reduce([_squash(psi_v, 0.25), _squash(w1_v, 0.5), d_null]), 0, 1)
-    corr_pos = np.clip(np.nan_to_num(corr, nan=0.0), 0, 1)
+    own = own_change(
+        ks_v,
+        d_null,
+        (null_before + null_after + nonfin_before + nonfin_after) / 2,
+        ri.size,
+        ai.size,
+    )
+    # a feature whose own values did not move carries no shift of its own: its bucket PSI
+    # series is noise (any correlation with the predictions' is chance), and its importance
+    # moved only because other inputs moved (one program scores both windows)
+    corr_pos = np.clip(np.nan_to_num(corr, nan=0.0), 0, 1) * own
     if imp is not None:
         ib, ia = imp.before.importance, imp.after.importance
         top_imp = (
@@ -479,8 +513,8 @@ def rank_features(
         )
         top_imp = top_imp if top_imp > 0 else 1.0
         weight = np.nan_to_num(np.maximum(ib, ia) / top_imp, nan=0.0)
-        i_shift = np.clip(np.nan_to_num(np.abs(imp.shift) / top_imp, nan=0.0), 0, 1)
-        expl = np.nan_to_num(np.abs(imp.explained_shift), nan=0.0)
+        i_shift = np.clip(np.nan_to_num(np.abs(imp.shift) / top_imp, nan=0.0), 0, 1) * own
+        expl = np.nan_to_num(np.abs(imp.explained_shift), nan=0.0) * own
         denom = max(
             abs(imp.prediction_shift) if np.isfinite(imp.prediction_shift) else 0.0,
             float(expl.sum()),
@@ -492,7 +526,7 @@ def rank_features(
         )
         strength = np.clip(np.maximum.reduce([e_share, i_shift, drift_mag * weight]), 0, 1)
         freq = np.nan_to_num(imp.top_frequency, nan=0.0)
-        confidence = np.clip(freq * (0.5 + 0.5 * strength), 0, 1)
+        confidence = np.clip(freq * own * (0.5 + 0.5 * strength), 0, 1)
         method = "distribution + ablation"
         imp_before, imp_after, imp_shift, expl_shift = ib, ia, imp.shift, imp.explained_shift
         stab, n_attr = imp.topk_stability, imp.n_rows

@@ -120,9 +120,16 @@ def _hop(a: str, b: str, main: bool, info: NodeChanges) -> bool:
 
 
 def _same_change(start: str, v: str, info: NodeChanges) -> bool:
-    """v's change can come from start's: they share a changed statistic, or none to compare."""
+    """v's change can come from start's unless the statistics say otherwise: start changed in
+    a statistic that v also reports and v's held (a row-count drop upstream does not explain
+    a shifted mean downstream whose row count held). Nodes often report different statistics
+    (a table its row count, a feature its mean): a change in a statistic the other node does
+    not report is no evidence either way, so it does not cut the chain."""
+    moved_start, moved_v = info.moved.get(start, set()), info.moved.get(v, set())
+    if moved_start & moved_v:
+        return True
     comparable = info.observed.get(start, set()) & info.observed.get(v, set())
-    return not comparable or bool(info.moved.get(start, set()) & info.moved.get(v, set()))
+    return not (moved_start & comparable)
 
 
 def walk(g: nx.DiGraph, start: str, info: NodeChanges) -> list[str]:

@@ -3,22 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
+from ..kernels.coverage import input_breaks
 from ..kernels.features import FeatureRanking, WindowDrift, rank_features
 from ..kernels.lineage import RootCauseResult, root_cause
 from ..workspace import Workspace, WorkspaceError
 from ..workspace import contract as c
 from .findings import Finding
 from .topline import Anomaly
+from .upstream import MIN_BROKEN, compare_window
 
 #: features handed to the lineage walk as targets
 LINEAGE_TARGETS = 5
 #: a feature below this ranking confidence is not a lineage target
 TARGET_CONFIDENCE = 0.3
+#: windows (of upstream.compare_window) before the metric's onset where the inputs' own
+#: break is looked for
+INPUT_LOOKBACK = 2
+
+
+def data_onset(ws: Workspace, model: str, features: list[str], anomaly: Anomaly) -> datetime:
+    """When the model's inputs broke, if they broke shortly *before* the metric's onset, else
+    the metric's onset. Labels that arrive hours late (and the detector's own lag) put a
+    label-based metric's onset after the data break; windows anchored there would hold the
+    break on both sides, and the ranking and the lineage walk would compare broken with
+    broken."""
+    window = compare_window(anomaly)
+    brk = input_breaks(
+        ws.serving, {model: features}, anomaly.onset, window=window, lookback=INPUT_LOOKBACK
+    )[0]
+    if brk.n_broken >= MIN_BROKEN and brk.start is not None and brk.start < anomaly.onset:
+        return brk.start
+    return anomaly.onset
 
 
 def serving_snapshot(ws: Workspace, model: str, anomaly: Anomaly) -> str | None:
@@ -51,12 +71,18 @@ def rank(ws: Workspace, model: str, anomaly: Anomaly) -> tuple[FeatureRanking | 
     elif snap is not None:
         note = f" (no program for {snap}: distribution evidence only)"
     end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
+    onset = data_onset(ws, model, features, anomaly)
+    if onset < anomaly.onset:
+        note += (
+            f" (its inputs broke at {onset:%Y-%m-%d %H:%M}, before the metric's onset "
+            f"{anomaly.onset:%H:%M}: windows start there)"
+        )
     ranking = rank_features(
         ws.serving,
         model=model,
         feature_names=features,
-        onset=anomaly.onset,
-        anomaly=(anomaly.onset, end),
+        onset=onset,
+        anomaly=(onset, end),
         program=program,
         window_drift=_sketch_drift(ws, model, features),
     )
@@ -136,11 +162,12 @@ def upstream(
             decision="skipped: none of the top features is a node of lineage.json",
             status="skipped",
         )
+    # the ranking's onset: the inputs' own break when it came before the metric's onset
     result = root_cause(
         graph,
         ws.table("lineage_stats"),
         targets,
-        anomaly.onset,
+        ranking.onset,
         features=ws.feature_columns,
     )
     top = result.top

@@ -1,0 +1,248 @@
+"""Which models' inputs broke at a moment: values that fall back to a default or go missing
+(lost coverage), and distributions that step (a source that lost rows shrinks its counts).
+
+A data break does not always move a model's mean prediction: a feature that falls back to
+its default on half the rows, or a count that shrinks, reshuffles *which* rows get high
+scores while the average stays put, so the model's prediction health can look normal while
+the business metric drops. The inputs themselves show the break plainly, and that is what
+this kernel measures, per feature, as a step at the onset against the same feature's earlier
+steps (its own placebo tests):
+
+* the rows are cut into windows of length ``window``, the last one starting at the onset;
+  each window is compared with the two windows before it (a two-sample Kolmogorov-Smirnov
+  test, and a "takeover" test: the share of the window's most frequent value -- missing
+  counts as one value -- against that value's share before, a two-proportion z test);
+* the onset test is the larger of the comparisons of the window starting at the onset and of
+  the one just before it (a break up to one window before the detected onset still counts);
+  the placebo tests are the comparisons of every earlier window;
+* a feature broke when its onset test is both significant and far more surprising than any
+  of its placebo tests (a feature that moves by itself every few hours, or drifts slowly
+  over days, does not);
+* a model's break is the number of its features that broke.
+
+Surprise is measured as -ln(p) so the two tests share one scale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.special import log_ndtr
+
+from ..engine import as_lazy, collect
+from ..workspace import contract as c
+from ..workspace.errors import WorkspaceError
+
+#: -ln(p) from which an onset test counts (p < 1e-4)
+MIN_SURPRISE = 9.2
+#: an onset test must be this many times as surprising as the feature's largest placebo test
+PLACEBO_RATIO = 2.0
+#: windows compared before the onset's (placebo tests)
+PLACEBOS = 6
+#: a window's most frequent value needs this many rows to be tested as a takeover
+MIN_TAKEOVER_ROWS = 3
+#: rows per window and model kept for the tests (deterministic subsample beyond)
+MAX_WINDOW_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class FeatureBreak:
+    """One feature that broke at the onset: ``surprise`` -ln(p) of its onset test,
+    ``placebo`` the largest of its placebo tests, ``test`` which test fired ("ks" or
+    "takeover"), and the share of its most frequent value before/after (a takeover)."""
+
+    feature: str
+    surprise: float
+    placebo: float
+    test: str
+    share_before: float
+    share_after: float
+    #: the window whose test fired, counted from the onset's (0; -1 the window before it)
+    window: int = 0
+
+
+@dataclass(frozen=True)
+class InputBreak:
+    """One model's inputs around the onset: the features that broke (most surprising first)
+    out of ``n_features`` tested, with ``rows`` rows in the windows compared."""
+
+    model: str
+    broken: tuple[FeatureBreak, ...]
+    n_features: int
+    rows: int
+    #: where its features broke: the start of the window most of them broke in (None when
+    #: none did), which may lie before a metric's onset that labels or detection delayed
+    start: dt.datetime | None = None
+
+    @property
+    def n_broken(self) -> int:
+        return len(self.broken)
+
+    def top(self, k: int = 5) -> list[str]:
+        return [b.feature for b in self.broken[:k]]
+
+
+def _ks_surprise(later: np.ndarray, before: np.ndarray) -> float:
+    """-ln(p) of the two-sample KS test (asymptotic Kolmogorov tail, 2 exp(-2 k^2))."""
+    n, m = later.size, before.size
+    if n < 5 or m < 5:
+        return 0.0
+    a, b = np.sort(later), np.sort(before)
+    grid = np.concatenate([a, b])
+    d = np.max(
+        np.abs(
+            np.searchsorted(a, grid, side="right") / n - np.searchsorted(b, grid, side="right") / m
+        )
+    )
+    k = d * np.sqrt(n * m / (n + m))
+    return float(max(2.0 * k * k - np.log(2.0), 0.0))
+
+
+def _takeover(later: np.ndarray, before: np.ndarray) -> tuple[float, float, float]:
+    """(-ln p, share before, share after) of the later window's most frequent value."""
+    n, m = later.size, before.size
+    if n < 5 or m < 5:
+        return 0.0, 0.0, 0.0
+    vals, counts = np.unique(later, return_counts=True)
+    i = int(np.argmax(counts))
+    if counts[i] < MIN_TAKEOVER_ROWS:
+        return 0.0, 0.0, 0.0
+    pa, pb = counts[i] / n, float(np.count_nonzero(before == vals[i])) / m
+    pooled = (counts[i] + pb * m) / (n + m)
+    if pa <= pb or pooled >= 1.0:
+        return 0.0, pb, pa
+    z = (pa - pb) / np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
+    return float(-log_ndtr(-z)), pb, pa
+
+
+def _tests(x: np.ndarray, win: np.ndarray, later: int) -> tuple[float, str, float, float]:
+    """(surprise, test, share before, share after) of window ``later`` against the two before."""
+    a = x[win == later]
+    b = x[(win == later - 1) | (win == later - 2)]
+    ks = _ks_surprise(a, b)
+    tk, sb, sa = _takeover(a, b)
+    return (tk, "takeover", sb, sa) if tk > ks else (ks, "ks", sb, sa)
+
+
+def _feature_break(
+    name: str, x: np.ndarray, win: np.ndarray, n_win: int, lookback: int
+) -> FeatureBreak | None:
+    """The feature's break at the onset (window n_win - 1 starts there, the ``lookback``
+    windows before it are tested too), or None."""
+    tested = range(n_win - 1, n_win - 2 - lookback, -1)
+    onset = [(*_tests(x, win, w), w - (n_win - 1)) for w in tested]
+    # the earliest window that fires (a break shows in every later window too)
+    fired = [t for t in onset if t[0] >= MIN_SURPRISE]
+    if not fired:
+        return None
+    best = max(fired, key=lambda t: t[0])
+    placebo = max((_tests(x, win, w)[0] for w in range(2, n_win - 1 - lookback)), default=0.0)
+    if best[0] < PLACEBO_RATIO * placebo:
+        return None
+    first = min(t[4] for t in fired if t[0] >= PLACEBO_RATIO * placebo)
+    return FeatureBreak(name, best[0], placebo, best[1], best[2], best[3], first)
+
+
+def input_breaks(
+    serving: Any,
+    models: Mapping[str, Sequence[str]],
+    onset: dt.datetime,
+    *,
+    window: dt.timedelta = dt.timedelta(hours=3),
+    placebos: int = PLACEBOS,
+    lookback: int = 1,
+    ts: str = c.TS,
+) -> list[InputBreak]:
+    """For each model (name -> its feature columns), the features that broke at ``onset``;
+    models with the most broken features first (ties by name).
+
+    ``window``: the length of each compared window (the onset window is [onset, onset +
+    window)); ``lookback``: how many windows before it are tested too (a break up to that
+    many windows before a late-detected onset); ``placebos``: how many earlier windows give
+    each feature's placebo tests, so the rows read span ``(placebos + 3 + lookback) * window``
+    before the onset's window.
+    """
+    if onset.tzinfo is None:
+        raise ValueError("input_breaks(onset=...): pass a timezone-aware UTC datetime")
+    if window <= dt.timedelta(0):
+        raise ValueError(f"input_breaks(window={window!r}) must be a positive duration")
+    if placebos < 1:
+        raise ValueError(f"input_breaks(placebos={placebos}) must be at least 1")
+    if lookback < 0:
+        raise ValueError(f"input_breaks(lookback={lookback}) must be 0 or more")
+    lf = as_lazy(serving)
+    schema = lf.collect_schema()
+    for col in (ts, c.MODEL):
+        if col not in schema:
+            raise WorkspaceError(
+                f"input_breaks(serving=...), column '{col}'",
+                "is missing",
+                fix="pass the serving log (ws.serving)",
+            )
+    # placebo windows, their two references, the onset's window and the lookback windows
+    n_win = placebos + 3 + lookback
+    lo, hi = onset - (n_win - 1) * window, onset + window
+    wanted = {m: [f for f in dict.fromkeys(fs) if f in schema] for m, fs in models.items()}
+    cols = sorted({f for fs in wanted.values() for f in fs})
+    df = collect(
+        lf.filter(pl.col(c.MODEL).is_in(list(wanted)))
+        .filter((pl.col(ts) >= lo) & (pl.col(ts) < hi))
+        .select(
+            pl.col(c.MODEL).cast(pl.String),
+            ((pl.col(ts) - lo).dt.total_microseconds() // _us(window)).cast(pl.Int64).alias("__w"),
+            *[pl.col(f).cast(pl.Float64) for f in cols],
+        )
+    )
+    out = [_model_break(df, m, fs, n_win, lookback, onset, window) for m, fs in wanted.items()]
+    return sorted(out, key=lambda b: (-b.n_broken, -_mass(b), b.model))
+
+
+def _mass(b: InputBreak) -> float:
+    return float(sum(min(f.surprise, 50.0) for f in b.broken))
+
+
+def _us(d: dt.timedelta) -> int:
+    return max(int(d / dt.timedelta(microseconds=1)), 1)
+
+
+def _model_break(
+    df: pl.DataFrame,
+    model: str,
+    features: list[str],
+    n_win: int,
+    lookback: int,
+    onset: dt.datetime,
+    window: dt.timedelta,
+) -> InputBreak:
+    rows = df.filter(pl.col(c.MODEL) == model)
+    if rows.height > MAX_WINDOW_ROWS * n_win:
+        # at most MAX_WINDOW_ROWS per window, the same rows for every feature
+        rows = (
+            rows.with_row_index("__i")
+            .filter(pl.int_range(pl.len()).shuffle(seed=0).over("__w") < MAX_WINDOW_ROWS)
+            .drop("__i")
+        )
+    win = rows["__w"].to_numpy()
+    broken = []
+    for f in features:
+        x = rows[f].fill_null(np.nan).to_numpy()
+        # a missing value is one more value (it can take over like a default)
+        x = np.where(np.isfinite(x), x, np.inf)
+        b = _feature_break(f, x, win, n_win, lookback)
+        if b is not None:
+            broken.append(b)
+    broken.sort(key=lambda b: (-b.surprise, b.feature))
+    start = None
+    if broken:
+        # the window most of its features broke in (ties: the earliest)
+        offsets = [b.window for b in broken]
+        start = onset + min(offsets, key=lambda o: (-offsets.count(o), o)) * window
+    return InputBreak(model, tuple(broken), len(features), rows.height, start)
+
+
+__all__ = ["FeatureBreak", "InputBreak", "input_breaks"]

@@ -1,0 +1,114 @@
+"""The models step's data-side evidence: which model's inputs broke at the onset.
+
+Prediction health (mean prediction, calibration, NE) is how the walk usually finds the model
+behind an anomaly. A data break can slip past it: features that fall back to their default on
+half the rows, or counts that shrink because a source lost rows, change *which* rows score
+high while the mean prediction, on a few dozen rows an hour, stays within its noise, and the
+labels that would show the lost quality arrive hours late. The inputs show such a break
+plainly, so when no model's predictions explain the anomaly, the model whose inputs broke at
+the onset is the suspect (see :mod:`hawknb.kernels.coverage`), and the features step and the
+lineage walk take it from there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+
+from ..engine import collect
+from ..kernels.coverage import InputBreak, input_breaks
+from ..workspace import Workspace
+from ..workspace import contract as c
+from .findings import Finding
+from .topline import Anomaly
+
+#: a model's inputs broke when at least this many of its features did
+MIN_BROKEN = 3
+#: the suspect's confidence approaches this as more features break
+MAX_CONFIDENCE = 0.8
+#: broken features at which the confidence is ~63% of MAX_CONFIDENCE
+BROKEN_SCALE = 4.0
+
+
+@dataclass(frozen=True)
+class InputSuspect:
+    """The model whose inputs broke at the onset, the experiment with most of its rows there,
+    how sure (0..1), the kernel's answer for every model, and the models step's finding."""
+
+    model: str
+    experiment: str
+    confidence: float
+    breaks: tuple[InputBreak, ...]
+    finding: Finding
+
+
+def compare_window(anomaly: Anomaly) -> timedelta:
+    """Six metric samples, between 1 and 6 hours: long enough for a few dozen rows a model at
+    a sampled log's rate, short enough that a slow drift does not look like a step."""
+    return min(max(6 * anomaly.cadence, timedelta(hours=1)), timedelta(hours=6))
+
+
+def confidence(n_broken: int) -> float:
+    """How sure the inputs name the model: grows with the features that broke together."""
+    if n_broken < MIN_BROKEN:
+        return 0.0
+    return MAX_CONFIDENCE * (1.0 - math.exp(-n_broken / BROKEN_SCALE))
+
+
+def input_suspect(ws: Workspace, anomaly: Anomaly) -> InputSuspect | None:
+    """The model whose input features broke at the anomaly's onset, or None when none did."""
+    models = {m: ws.features(m) for m in ws.models()}
+    models = {m: fs for m, fs in models.items() if fs}
+    if not models:
+        return None
+    window = compare_window(anomaly)
+    breaks = tuple(input_breaks(ws.serving, models, anomaly.onset, window=window))
+    best = breaks[0]
+    conf = confidence(best.n_broken)
+    if conf <= 0:
+        return None
+    experiment = _busiest_experiment(ws, best.model, anomaly, window)
+    others = [f"{b.model} ({b.n_broken})" for b in breaks[1:] if b.n_broken >= MIN_BROKEN]
+    finding = Finding(
+        "models",
+        checked=f"the input features of {len(models)} model(s): a step at the onset in each "
+        f"feature's distribution or default/missing share, against its own earlier "
+        f"{window} steps",
+        decision=f"no model's prediction health moved clearly, but {best.n_broken} of "
+        f"{best.model}'s {best.n_features} input features broke at the onset "
+        f"({', '.join(best.top(3))})"
+        + (f"; also broken: {', '.join(others)}" if others else "")
+        + "; check its snapshots and its features' upstream",
+        confidence=conf,
+        evidence={
+            "model": best.model,
+            "experiment": experiment,
+            "input_breaks": [
+                {"model": b.model, "broken": b.n_broken, "features": b.n_features, "top": b.top()}
+                for b in breaks
+            ],
+            "window": str(window),
+        },
+        next_step="snapshot",
+    )
+    return InputSuspect(best.model, experiment, conf, breaks, finding)
+
+
+def _busiest_experiment(ws: Workspace, model: str, anomaly: Anomaly, window: timedelta) -> str:
+    rows = collect(
+        ws.serving.filter(
+            (pl.col(c.MODEL) == model)
+            & (pl.col(c.TS) >= anomaly.onset)
+            & (pl.col(c.TS) < anomaly.onset + window)
+        )
+        .group_by(c.EXPERIMENT)
+        .agg(pl.len().alias("n"))
+        .sort(["n", c.EXPERIMENT], descending=[True, False])
+    )
+    return str(rows[c.EXPERIMENT][0]) if rows.height else ""
+
+
+__all__ = ["InputSuspect", "compare_window", "confidence", "input_suspect"]
