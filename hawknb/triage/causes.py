@@ -196,7 +196,7 @@ def data_hypothesis(
         upstream += [cand.node for cand in result.candidates if cand.node not in upstream]
         not_upstream = inputs | set(result.targets)
         h.upstream = [n for n in upstream if n not in not_upstream]
-        h.features = features_of_root(ranking, result)
+        h.features = features_of_root(ranking, result, h.upstream[0] if h.upstream else None)
         if h.upstream:
             h.evidence_for.append(f"upstream {h.upstream[0]} changed at the onset")
     support = lineage_support(result)
@@ -287,12 +287,21 @@ def lineage_support(result: Any) -> float:
 _MOVED_PSI = 0.05
 
 
-def features_of_root(ranking: Any, result: Any) -> list[str]:
+def features_of_root(ranking: Any, result: Any, root: Any = None) -> list[str]:
     """The ranked features, those downstream of the lineage root that moved first: the root
-    explains them, while a feature that drifted elsewhere at the same time is a bystander."""
+    explains them, while a feature that drifted elsewhere at the same time is a bystander.
+
+    ``root`` is the upstream node the verdict names; when it is not the walk's top candidate
+    (the top was a feature or a target, which the verdict does not call upstream), the
+    features are those that root explains, not those under the top candidate."""
     table = ranking.table
     order = table["feature"].to_list()
     radius = set(result.blast_radius.nodes) if result.blast_radius else set()
+    top = getattr(result, "top", None)
+    if root is not None and top is not None and root != top.node:
+        chosen = next((cand for cand in result.candidates if cand.node == root), None)
+        if chosen is not None:
+            radius = set(chosen.explained)
     moved = set(
         table.filter(
             (pl.col("confidence") > 0) | (pl.col("drift_psi").fill_nan(0.0) >= _MOVED_PSI)
