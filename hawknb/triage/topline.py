@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from ..engine import collect
@@ -42,25 +44,87 @@ START_BEFORE, START_AFTER = 6, 1
 EPISODE_GAP = 6
 
 
+#: a sustained shift: the mean robust z over this many samples, times its square root (the
+#: z of the mean), must reach SUSTAINED_Z. A 3-6% drop of a noisy metric stays under the
+#: per-row alert level for hours, yet its mean over a few hours is far outside the noise
+SUSTAINED_SPAN, SUSTAINED_Z = 8, 5.0
+#: ... and the mean itself must be at least this many robust sigmas (a slow drift is not one)
+SUSTAINED_MEAN = 1.5
+
+
+def sustained_windows(result: AnomalyResult) -> list[AnomalyWindow]:
+    """Windows where the metric sits off its baseline for several samples in a row, each
+    row too small to alert on its own: the rolling mean of the detector's robust z over
+    SUSTAINED_SPAN samples, dated by the best single mean-shift split of the z around the
+    first alerting row (the model steps judge timing against this onset, so it must not
+    drift back to wherever the noise last crossed zero)."""
+    b = result.baseline
+    if b.height < 2 * SUSTAINED_SPAN or "score" not in b.columns:
+        return []
+    ts = b[c.TS]
+    z = np.nan_to_num(b["score"].to_numpy().astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    out = []
+    for d in (-1, 1):
+        dz = d * z
+        mean = np.convolve(dz, np.ones(SUSTAINED_SPAN) / SUSTAINED_SPAN, mode="full")[: z.size]
+        mean[: SUSTAINED_SPAN - 1] = 0.0
+        hot = (mean * np.sqrt(SUSTAINED_SPAN) >= SUSTAINED_Z) & (mean >= SUSTAINED_MEAN)
+        i = 0
+        while i < z.size:
+            if not hot[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < z.size and hot[j + 1]:
+                j += 1
+            lo = _split(dz, max(0, i - 2 * SUSTAINED_SPAN), min(j, i + SUSTAINED_SPAN))
+            peak = lo + int(np.argmax(dz[lo : j + 1]))
+            sev = float(mean[i : j + 1].max() * np.sqrt(SUSTAINED_SPAN))
+            conf = float(1.0 - min(1.0, z.size * math.erfc(sev / math.sqrt(2.0))))
+            out.append(AnomalyWindow(ts[lo], ts[j], ts[peak], d, sev, conf))
+            i = j + 1
+    return out
+
+
+def _split(x: np.ndarray, a: int, b: int) -> int:
+    """The onset of a shift alerting in rows [a, b]: the row that best splits x[a:b+1] into a
+    lower-mean head and a higher-mean tail (x is oriented so the shift is up)."""
+    seg = x[a : b + 1]
+    n = seg.size
+    if n < 3:
+        return a
+    c = np.cumsum(seg)
+    k = np.arange(1, n)
+    head = c[:-1] / k
+    tail = (c[-1] - c[:-1]) / (n - k)
+    stat = (tail - head) * np.sqrt(k * (n - k) / n)
+    return a + int(k[np.argmax(stat)])
+
+
 def merge_episodes(result: AnomalyResult, cadence: timedelta) -> list[tuple[AnomalyWindow, float]]:
     """The detector's windows with their evidence, close neighbours merged so that the
     investigated onset is the start of the incident, not of its second half."""
     out: list[tuple[AnomalyWindow, float]] = []
-    for w in sorted(result.windows, key=lambda w: w.onset):
+    found = result.windows + sustained_windows(result)
+    for w in sorted(found, key=lambda w: w.onset):
         mass = window_mass(result, w)
         if out:
             prev, pmass = out[-1]
             if w.onset - prev.end <= EPISODE_GAP * cadence:
                 keep = prev if prev.severity >= w.severity else w
+                merged = replace(
+                    keep,
+                    onset=prev.onset,
+                    end=max(prev.end, w.end),
+                    severity=max(prev.severity, w.severity),
+                    confidence=max(prev.confidence, w.confidence),
+                )
+                # overlapping windows (an alert inside a sustained shift) are counted once
                 out[-1] = (
-                    replace(
-                        keep,
-                        onset=prev.onset,
-                        end=max(prev.end, w.end),
-                        severity=max(prev.severity, w.severity),
-                        confidence=max(prev.confidence, w.confidence),
-                    ),
-                    pmass + mass,
+                    merged,
+                    max(pmass + mass, window_mass(result, merged))
+                    if w.onset > prev.end
+                    else window_mass(result, merged),
                 )
                 continue
         out.append((w, mass))

@@ -11,11 +11,14 @@ explain beats a bigger one that none explains.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
 
+from ..engine import collect
 from ..kernels.isolation import ModelIsolation
+from ..workspace import contract as c
 from . import models
 from .findings import Finding
 from .models import Suspect
@@ -24,6 +27,12 @@ from .topline import Anomaly
 #: how much of a window's score its own evidence (its summed robust z relative to the
 #: strongest candidate) contributes; the rest is how well a model explains it
 MASS_WEIGHT = 0.25
+#: how much a change to what a model serves (a rollout step) at a window's onset explains
+#: it when no model's pooled predictions moved: a canary on a few % of traffic, or labels
+#: that arrive hours late, leave the pooled health flat while the top line already drops
+ROLLOUT_EXPLAINS = 0.35
+#: a rollout this many metric samples (at least ROLLOUT_MIN) from the onset is "at" it
+ROLLOUT_SAMPLES, ROLLOUT_MIN = 3, timedelta(hours=1)
 
 
 @dataclass
@@ -38,6 +47,8 @@ class WindowChoice:
     health: pl.DataFrame
     isolation: ModelIsolation
     score: float = 0.0
+    #: rollout steps (changes of what a model serves) at the onset
+    rollouts: int = 0
 
     def brief(self) -> dict[str, Any]:
         return {
@@ -46,6 +57,7 @@ class WindowChoice:
             "mass": round(self.mass, 1),
             "model": self.suspect.model if self.suspect else None,
             "model_confidence": round(self.isolation.confidence, 3),
+            "rollouts_at_onset": self.rollouts,
             "score": round(self.score, 3),
         }
 
@@ -55,18 +67,85 @@ def weigh_windows(
     candidates: list[tuple[Anomaly, Finding, float]],
     series: pl.DataFrame,
 ) -> list[WindowChoice]:
-    """Isolate the model behind each candidate window and score the windows, best first."""
+    """Isolate the model behind each candidate window and score the windows, best first.
+
+    A window's explanation combines (as independent evidence) how clearly a model's
+    predictions moved at its onset and whether a model's serving changed (a rollout step)
+    at it; its own size only scales that, so a big shift nothing explains loses to a
+    smaller one something does."""
     cache: dict = {}
+    changes = rollout_changes(ws)
     top_mass = max((m for _, _, m in candidates), default=1.0) or 1.0
     out = []
     for anomaly, top_finding, mass in candidates:
         suspect, finding, health, iso = models.isolate_model(ws, anomaly, series, cache)
+        near = _near(changes, anomaly)
+        if suspect is None and near.height:
+            suspect, finding = _rollout_suspect(near, iso, anomaly)
         explained = suspect.confidence if suspect is not None else 0.0
+        explained = 1 - (1 - explained) * (1 - ROLLOUT_EXPLAINS * (near.height > 0))
         rel = min(1.0, mass / top_mass) if top_mass > 0 else 0.0
         score = explained * ((1 - MASS_WEIGHT) + MASS_WEIGHT * rel)
-        out.append(WindowChoice(anomaly, top_finding, mass, suspect, finding, health, iso, score))
+        out.append(
+            WindowChoice(
+                anomaly, top_finding, mass, suspect, finding, health, iso, score, near.height
+            )
+        )
     # stable: equal scores keep the topline order (most evidence first)
     return sorted(out, key=lambda w: -round(w.score, 6))
+
+
+def rollout_changes(ws: Any) -> pl.DataFrame:
+    """(ts, model, experiment, snapshot) of every change of a snapshot's traffic share (its
+    first row counts as a change from nothing, except at the table's first time: that is
+    the state the history starts in, not a change); empty without a rollouts table."""
+    if not ws.has("rollouts"):
+        return pl.DataFrame(schema={c.TS: pl.Datetime("us", "UTC"), c.MODEL: pl.String})
+    key = [c.MODEL, c.EXPERIMENT, c.SNAPSHOT]
+    t = collect(ws.table("rollouts").select(c.TS, *key, c.TRAFFIC).sort(c.TS))
+    prev = pl.col(c.TRAFFIC).shift(1).over(key)
+    t = t.filter(prev.is_null() | (prev != pl.col(c.TRAFFIC))).select(c.TS, *key)
+    return t.filter(pl.col(c.TS) > t[c.TS].min()) if t.height else t
+
+
+def _near(changes: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
+    tol = max(ROLLOUT_MIN, ROLLOUT_SAMPLES * anomaly.cadence)
+    if changes.is_empty():
+        return changes
+    ts = pl.col(c.TS)
+    return changes.filter((ts >= anomaly.onset - tol) & (ts <= anomaly.onset + tol))
+
+
+def _rollout_suspect(
+    near: pl.DataFrame, iso: ModelIsolation, anomaly: Anomaly
+) -> tuple[Suspect, Finding]:
+    """The model whose serving changed at the onset, when no model's pooled predictions
+    moved clearly: of several, the one whose predictions moved most."""
+    conf = {r[c.MODEL]: float(r["confidence"]) for r in iso.ranking.iter_rows(named=True)}
+    rows = sorted(
+        near.iter_rows(named=True), key=lambda r: (-conf.get(r[c.MODEL], 0.0), r[c.MODEL])
+    )
+    r = rows[0]
+    model, experiment = r[c.MODEL], r[c.EXPERIMENT]
+    confidence = max(conf.get(model, 0.0), models.MODEL_CONFIDENCE)
+    suspect = Suspect(model, experiment, (experiment,), False, confidence)
+    finding = Finding(
+        "models",
+        checked="prediction health of every model-experiment around the onset, and the "
+        "rollouts table",
+        decision=f"no model's pooled predictions moved clearly, but {model}'s serving changed "
+        f"at the onset ({r[c.SNAPSHOT]} in {experiment!r} at {r[c.TS]:%Y-%m-%d %H:%M}); "
+        "check its snapshots",
+        confidence=confidence,
+        evidence={
+            "model": model,
+            "experiment": experiment,
+            "rollouts_at_onset": near.head(6).to_dicts(),
+            "onset": anomaly.onset,
+        },
+        next_step="snapshot",
+    )
+    return suspect, finding
 
 
 def note_choice(choices: list[WindowChoice]) -> None:
