@@ -148,14 +148,28 @@ def _rollout_suspect(
     return suspect, finding
 
 
+def _why(w: WindowChoice) -> str:
+    """What explained a window (or that nothing did), in a few words."""
+    parts = []
+    if w.suspect is not None:
+        parts.append(f"{w.suspect.model}'s predictions (confidence {w.isolation.confidence:.2f})")
+    if w.rollouts:
+        parts.append("a rollout at its onset")
+    return " and ".join(parts) if parts else "nothing: no model's predictions or rollouts"
+
+
 def note_choice(choices: list[WindowChoice]) -> None:
-    """Say in the chosen window's finding which bigger window it was preferred to, and why."""
+    """Say in the chosen window's finding what explains it, and which window came second
+    (a bigger one first, if any) and why it lost, so a person sees why not the other."""
     best = choices[0]
     bigger = [w for w in choices[1:] if w.mass > best.mass]
-    if bigger:
-        w = bigger[0]
+    other = bigger[0] if bigger else (choices[1] if len(choices) > 1 else None)
+    best.topline.decision += f"; explained by {_why(best)}"
+    if other is not None:
+        size = "a bigger anomaly" if other.mass > best.mass else "runner-up"
         best.topline.decision += (
-            f" (chosen over {w.anomaly.metric} at {w.anomaly.onset:%Y-%m-%d %H:%M}, a bigger "
-            "anomaly that no model's predictions explain as well)"
+            f" (chosen over {other.anomaly.metric} at {other.anomaly.onset:%Y-%m-%d %H:%M}, "
+            f"{size} explained by {_why(other)}; score {other.score:.2f} vs {best.score:.2f})"
         )
+        best.topline.evidence["runner_up_window"] = other.brief()
     best.topline.evidence["windows_weighed"] = [w.brief() for w in choices[:6]]
