@@ -66,9 +66,17 @@ def sustained_windows(result: AnomalyResult) -> list[AnomalyWindow]:
     out = []
     for d in (-1, 1):
         dz = d * z
-        mean = np.convolve(dz, np.ones(SUSTAINED_SPAN) / SUSTAINED_SPAN, mode="full")[: z.size]
-        mean[: SUSTAINED_SPAN - 1] = 0.0
+        mean = _trailing_mean(dz, SUSTAINED_SPAN)
         hot = (mean * np.sqrt(SUSTAINED_SPAN) >= SUSTAINED_Z) & (mean >= SUSTAINED_MEAN)
+        # a step: the metric was already off its baseline (a weekly swing the daily profile
+        # does not model) and then moved, so the level after is unremarkable but the change
+        # from the hours before is not; compared over twice the span
+        two = 2 * SUSTAINED_SPAN
+        m2 = _trailing_mean(dz, two)
+        step = np.zeros(z.size)
+        step[two:] = m2[two:] - m2[:-two]
+        hot |= (step * np.sqrt(SUSTAINED_SPAN) >= SUSTAINED_Z) & (step >= SUSTAINED_MEAN)
+        mean = np.maximum(mean, step / np.sqrt(2.0))
         i = 0
         while i < z.size:
             if not hot[i]:
@@ -83,6 +91,13 @@ def sustained_windows(result: AnomalyResult) -> list[AnomalyWindow]:
             conf = float(1.0 - min(1.0, z.size * math.erfc(sev / math.sqrt(2.0))))
             out.append(AnomalyWindow(ts[lo], ts[j], ts[peak], d, sev, conf))
             i = j + 1
+    return out
+
+
+def _trailing_mean(x: np.ndarray, span: int) -> np.ndarray:
+    """Mean of each row and the span - 1 before it (0 where there are fewer)."""
+    out = np.convolve(x, np.ones(span) / span, mode="full")[: x.size]
+    out[: span - 1] = 0.0
     return out
 
 
