@@ -86,10 +86,13 @@ def sustained_windows(result: AnomalyResult) -> list[AnomalyWindow]:
             while j + 1 < z.size and hot[j + 1]:
                 j += 1
             lo = _split(dz, max(0, i - 2 * SUSTAINED_SPAN), min(j, i + SUSTAINED_SPAN))
-            peak = lo + int(np.argmax(dz[lo : j + 1]))
+            peak = lo + int(np.argmax(dz[lo : min(j, lo + 2 * SUSTAINED_SPAN) + 1]))
             sev = float(mean[i : j + 1].max() * np.sqrt(SUSTAINED_SPAN))
             conf = float(1.0 - min(1.0, z.size * math.erfc(sev / math.sqrt(2.0))))
-            out.append(AnomalyWindow(ts[lo], ts[j], ts[peak], d, sev, conf))
+            # the hours the later steps compare: the shift's first span or two, not a whole
+            # day of a slowly recovering baseline
+            end = min(j, lo + 2 * SUSTAINED_SPAN)
+            out.append(AnomalyWindow(ts[lo], ts[end], ts[peak], d, sev, conf))
             i = j + 1
     return out
 
@@ -120,7 +123,14 @@ def merge_episodes(result: AnomalyResult, cadence: timedelta) -> list[tuple[Anom
     """The detector's windows with their evidence, close neighbours merged so that the
     investigated onset is the start of the incident, not of its second half."""
     out: list[tuple[AnomalyWindow, float]] = []
-    found = result.windows + sustained_windows(result)
+    # a sustained window adds a candidate only where the detector saw nothing: where it did,
+    # its window (and so the hours the later steps examine) stays as it was
+    near = EPISODE_GAP * cadence
+    found = result.windows + [
+        s
+        for s in sustained_windows(result)
+        if not any(w.onset - near <= s.end and s.onset <= w.end + near for w in result.windows)
+    ]
     for w in sorted(found, key=lambda w: w.onset):
         mass = window_mass(result, w)
         if out:
@@ -158,6 +168,8 @@ class Anomaly:
     confidence: float
     cadence: timedelta
     user_given: bool = False
+    #: found only as a sustained shift (no row alerted): weaker evidence of an incident
+    sustained: bool = False
 
 
 def top_line_series(ws: Workspace) -> pl.DataFrame:
@@ -194,11 +206,19 @@ def _describe(
     chosen: tuple[str, AnomalyWindow, float],
     checked: str,
     others: list[dict],
+    sustained: frozenset = frozenset(),
 ) -> tuple[Anomaly, Finding]:
     name, w, mass = chosen
     s = series.filter(pl.col(c.METRIC) == name)
     anomaly = Anomaly(
-        name, w.onset, w.end, w.direction, w.severity, w.confidence, _cadence(s[c.TS])
+        name,
+        w.onset,
+        w.end,
+        w.direction,
+        w.severity,
+        w.confidence,
+        _cadence(s[c.TS]),
+        sustained=(name, w.onset) in sustained,
     )
     word = "rose" if w.direction > 0 else "dropped"
     finding = Finding(
@@ -236,6 +256,7 @@ def find_anomaly(
     wanted = [metric] if metric else names
     results: dict[str, AnomalyResult] = {}
     candidates: list[tuple[str, AnomalyWindow, float]] = []
+    quiet: list[tuple[str, datetime]] = []
     for name in wanted:
         s = series.filter(pl.col(c.METRIC) == name).select(c.TS, c.VALUE)
         if s.height < 8:
@@ -244,6 +265,11 @@ def find_anomaly(
         results[name] = res
         merged = merge_episodes(res, _cadence(s[c.TS]))
         candidates += [(name, w, m) for w, m in merged]
+        quiet += [
+            (name, w.onset)
+            for w, _ in merged
+            if not any(d.onset <= w.end and w.onset <= d.end for d in res.windows)
+        ]
     checked = f"{len(wanted)} top-line metric(s) for seasonal anomalies: {', '.join(wanted[:8])}"
     chosen: tuple[str, AnomalyWindow, float] | None = None
     pool = sorted(candidates, key=lambda cand: -cand[2])
@@ -293,11 +319,12 @@ def find_anomaly(
             evidence={"detected": []},
         )
         return None, finding, results, series
-    anomaly, finding = _describe(series, chosen, checked, others)
+    anomaly, finding = _describe(series, chosen, checked, others, frozenset(quiet))
     # every window the walk weighs (the chosen one first): a metric that moves for reasons
     # outside the models can be the biggest, so the next step decides between them
     finding.result = [(anomaly, finding, chosen[2])] + [
-        (*_describe(series, cand, checked, others), cand[2]) for cand in _shortlist(pool)[1:]
+        (*_describe(series, cand, checked, others, frozenset(quiet)), cand[2])
+        for cand in _shortlist(pool)[1:]
     ]
     return anomaly, finding, results, series
 

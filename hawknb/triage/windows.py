@@ -31,6 +31,9 @@ MASS_WEIGHT = 0.25
 #: it when no model's pooled predictions moved: a canary on a few % of traffic, or labels
 #: that arrive hours late, leave the pooled health flat while the top line already drops
 ROLLOUT_EXPLAINS = 0.35
+#: a window found only as a sustained shift (no row alerted) is weaker evidence of an
+#: incident: its explanation counts this much (a detector window a model explains as well wins)
+SUSTAINED_WEIGHT = 0.6
 #: a rollout this many metric samples (at least ROLLOUT_MIN) from the onset is "at" it
 ROLLOUT_SAMPLES, ROLLOUT_MIN = 3, timedelta(hours=1)
 
@@ -75,6 +78,7 @@ def weigh_windows(
     smaller one something does."""
     cache: dict = {}
     changes = rollout_changes(ws)
+    span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
     top_mass = max((m for _, _, m in candidates), default=1.0) or 1.0
     out = []
     for anomaly, top_finding, mass in candidates:
@@ -83,7 +87,11 @@ def weigh_windows(
         if suspect is None and near.height:
             suspect, finding = _rollout_suspect(near, iso, anomaly)
         explained = suspect.confidence if suspect is not None else 0.0
-        explained = 1 - (1 - explained) * (1 - ROLLOUT_EXPLAINS * (near.height > 0))
+        # worth only as much as a rollout that close to a random time would be unlikely
+        weight = ROLLOUT_EXPLAINS * (1 - _chance(changes, anomaly, span)) * (near.height > 0)
+        explained = 1 - (1 - explained) * (1 - weight)
+        if anomaly.sustained:
+            explained *= SUSTAINED_WEIGHT
         rel = min(1.0, mass / top_mass) if top_mass > 0 else 0.0
         score = explained * ((1 - MASS_WEIGHT) + MASS_WEIGHT * rel)
         out.append(
@@ -108,8 +116,30 @@ def rollout_changes(ws: Any) -> pl.DataFrame:
     return t.filter(pl.col(c.TS) > t[c.TS].min()) if t.height else t
 
 
+def _tolerance(anomaly: Anomaly) -> timedelta:
+    return max(ROLLOUT_MIN, ROLLOUT_SAMPLES * anomaly.cadence)
+
+
+def _chance(changes: pl.DataFrame, anomaly: Anomaly, span: tuple | None) -> float:
+    """The share of the history that lies within the tolerance of some rollout step: how
+    likely a window would have one at its onset by coincidence (a workspace that rolls out
+    every few hours gives this evidence no weight)."""
+    if changes.is_empty() or span is None or span[1] <= span[0]:
+        return 0.0
+    tol = _tolerance(anomaly)
+    covered, last = timedelta(0), None
+    for t in changes[c.TS].unique().sort():
+        lo, hi = max(t - tol, span[0]), min(t + tol, span[1])
+        if last is not None and lo < last:
+            lo = last
+        if hi > lo:
+            covered += hi - lo
+            last = hi
+    return min(1.0, covered / (span[1] - span[0]))
+
+
 def _near(changes: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
-    tol = max(ROLLOUT_MIN, ROLLOUT_SAMPLES * anomaly.cadence)
+    tol = _tolerance(anomaly)
     if changes.is_empty():
         return changes
     ts = pl.col(c.TS)
