@@ -9,6 +9,10 @@ expected calibration error of the fitted map on those runs, and a two-fold cross
 on flatters itself.
 
     python benchmarks/fit_calibration.py runs_sim.json runs_indep.json
+
+Run it with the calibration the runs were made with in place: a close call (a runner-up for
+another cause near the winner) is recognised by the recorded confidence falling short of
+that map.
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ def fit(points: list[tuple[float, bool]]) -> list[tuple[float, float]]:
 
 def _close_call(row: dict[str, Any]) -> bool:
     """Whether the run's confidence was lowered for a close runner-up: the recorded
-    confidence differs from the map of the calibration the run was made with."""
+    confidence is clearly below the map of the calibration the run was made with (the
+    support is recorded rounded, so a small difference is rounding, not a close call)."""
     base = calibration._interp(calibration.CAUSE_KNOTS, max(0.0, min(1.0, row["support"])))
-    return abs(base - float(row["verdict"]["confidence"])) > 1e-6
+    return base - float(row["verdict"]["confidence"]) > 0.02
 
 
 def apply(rows: list[dict[str, Any]], knots: list[tuple[float, float]]) -> list[dict[str, Any]]:

@@ -47,7 +47,7 @@ EPISODE_GAP = 6
 #: a sustained shift: the mean robust z over this many samples, times its square root (the
 #: z of the mean), must reach SUSTAINED_Z. A 3-6% drop of a noisy metric stays under the
 #: per-row alert level for hours, yet its mean over a few hours is far outside the noise
-SUSTAINED_SPAN, SUSTAINED_Z = 8, 5.0
+SUSTAINED_SPAN, SUSTAINED_Z = 8, 6.0
 #: ... and the mean itself must be at least this many robust sigmas (a slow drift is not one)
 SUSTAINED_MEAN = 1.5
 

@@ -83,9 +83,9 @@ def weigh_windows(
     out = []
     for anomaly, top_finding, mass in candidates:
         suspect, finding, health, iso = models.isolate_model(ws, anomaly, series, cache)
+        # a rollout at the onset helps choose the window, but does not name a suspect by
+        # itself: a simulator `none` workspace has metric blips at its daily rollout hour
         near = _near(changes, anomaly)
-        if suspect is None and near.height:
-            suspect, finding = _rollout_suspect(near, iso, anomaly)
         explained = suspect.confidence if suspect is not None else 0.0
         # worth only as much as a rollout that close to a random time would be unlikely
         weight = ROLLOUT_EXPLAINS * (1 - _chance(changes, anomaly, span)) * (near.height > 0)
@@ -144,38 +144,6 @@ def _near(changes: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
         return changes
     ts = pl.col(c.TS)
     return changes.filter((ts >= anomaly.onset - tol) & (ts <= anomaly.onset + tol))
-
-
-def _rollout_suspect(
-    near: pl.DataFrame, iso: ModelIsolation, anomaly: Anomaly
-) -> tuple[Suspect, Finding]:
-    """The model whose serving changed at the onset, when no model's pooled predictions
-    moved clearly: of several, the one whose predictions moved most."""
-    conf = {r[c.MODEL]: float(r["confidence"]) for r in iso.ranking.iter_rows(named=True)}
-    rows = sorted(
-        near.iter_rows(named=True), key=lambda r: (-conf.get(r[c.MODEL], 0.0), r[c.MODEL])
-    )
-    r = rows[0]
-    model, experiment = r[c.MODEL], r[c.EXPERIMENT]
-    confidence = max(conf.get(model, 0.0), models.MODEL_CONFIDENCE)
-    suspect = Suspect(model, experiment, (experiment,), False, confidence)
-    finding = Finding(
-        "models",
-        checked="prediction health of every model-experiment around the onset, and the "
-        "rollouts table",
-        decision=f"no model's pooled predictions moved clearly, but {model}'s serving changed "
-        f"at the onset ({r[c.SNAPSHOT]} in {experiment!r} at {r[c.TS]:%Y-%m-%d %H:%M}); "
-        "check its snapshots",
-        confidence=confidence,
-        evidence={
-            "model": model,
-            "experiment": experiment,
-            "rollouts_at_onset": near.head(6).to_dicts(),
-            "onset": anomaly.onset,
-        },
-        next_step="snapshot",
-    )
-    return suspect, finding
 
 
 def _why(w: WindowChoice) -> str:
