@@ -88,7 +88,9 @@ def weigh_windows(
         near = _near(changes, anomaly)
         explained = suspect.confidence if suspect is not None else 0.0
         # worth only as much as a rollout that close to a random time would be unlikely
-        weight = ROLLOUT_EXPLAINS * (1 - _chance(changes, anomaly, span)) * (near.height > 0)
+        # (none at all when a random time is as likely as not to have one that close)
+        chance = _chance(changes, anomaly, span)
+        weight = ROLLOUT_EXPLAINS * max(0.0, 1 - 2 * chance) * (near.height > 0)
         explained = 1 - (1 - explained) * (1 - weight)
         if anomaly.sustained:
             explained *= SUSTAINED_WEIGHT
