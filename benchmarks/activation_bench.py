@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.fx
 from torch import nn
 
 from hawknb.kernels.activations import trace_activations
@@ -106,6 +109,39 @@ def _cases() -> list[tuple[str, nn.Module, int, int]]:
     ]
 
 
+def _reductions(ep: torch.export.ExportedProgram, x: torch.Tensor) -> Callable[[], object]:
+    """Four bare reductions (min, max, sum, dot) over every node's value, computed ahead:
+    what exact statistics cost without any bookkeeping (a reference, not a bound)."""
+    pg = program_graph(ep)
+    values: list[np.ndarray] = []
+
+    class Keep(torch.fx.Interpreter):
+        def run_node(self, n: torch.fx.Node) -> object:
+            out = super().run_node(n)
+            if isinstance(out, torch.Tensor) and out.is_floating_point():
+                values.append(out.detach().float().contiguous().reshape(-1).numpy())
+            return out
+
+    with torch.no_grad():
+        Keep(pg.module).run(
+            *[x if n == pg.user_inputs[0] else pg.bound[n] for n in pg.placeholders]
+        )
+
+    def run() -> None:
+        for v in values:
+            v.min(), v.max(), torch.from_numpy(v).sum(), np.dot(v, v)
+
+    return run
+
+
+def _time(f: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call; CPU time (all threads) is what a loaded machine's
+    scheduler cannot inflate."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    f()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
     rows = []
     for name, module, n_feat, n_rows in _cases():
@@ -121,48 +157,59 @@ def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
             "hist": _trace(ep, x, 32),
             "forward_inf": _forward(ep_inf, x),
             "inf": _trace(ep_inf, x, 0),
+            "reductions": _reductions(ep, x),
         }
         for f in contenders.values():  # warm-up
             f()
-        times: dict[str, list[float]] = {k: [] for k in contenders}
+        wall: dict[str, list[float]] = {k: [] for k in contenders}
+        cpu: dict[str, list[float]] = {k: [] for k in contenders}
         for _ in range(rounds):
             for k, f in contenders.items():
-                t0 = time.perf_counter()
-                f()
-                times[k].append(time.perf_counter() - t0)
+                w, c = _time(f)
+                wall[k].append(w)
+                cpu[k].append(c)
 
-        def ratio(k: str, base: str, times: dict[str, list[float]] = times) -> float:
-            return statistics.median(a / b for a, b in zip(times[k], times[base], strict=True))
+        def ratio(times: dict[str, list[float]], k: str, base: str) -> float:
+            return statistics.median(
+                a / max(b, 1e-9) for a, b in zip(times[k], times[base], strict=True)
+            )
 
-        rows.append(
-            {
-                "model": name,
-                "forward_ms": 1e3 * statistics.median(times["forward"]),
-                "stats": ratio("stats", "forward"),
-                "hist": ratio("hist", "forward"),
-                "inf": ratio("inf", "forward_inf"),
-            }
-        )
-        print(rows[-1], flush=True)
+        row: dict[str, object] = {
+            "model": name,
+            "forward_ms": 1e3 * statistics.median(wall["forward"]),
+        }
+        for clock, times in (("cpu", cpu), ("wall", wall)):
+            row[f"stats_{clock}"] = ratio(times, "stats", "forward")
+            row[f"hist_{clock}"] = ratio(times, "hist", "forward")
+            row[f"inf_{clock}"] = ratio(times, "inf", "forward_inf")
+            row[f"floor_{clock}"] = 1 + ratio(times, "reductions", "forward")
+        rows.append(row)
+        print(row, flush=True)
     return rows
 
 
-def render(rows: list[dict[str, object]], rounds: int) -> str:
+def render(rows: list[dict[str, object]], rounds: int, load: tuple[float, float]) -> str:
     lines = [
         "# Activation statistics vs a plain forward pass",
         "",
         f"`benchmarks/activation_bench.py --rounds {rounds}`, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; medians of per-round ratios (trace / forward of "
-        "the same exported graph), rounds interleaved.",
+        f"{torch.get_num_threads()} torch thread(s); medians of per-round ratios (trace / forward "
+        "of the same exported graph), rounds interleaved. Load average "
+        f"{load[0]:.1f} before, {load[1]:.1f} after (2 cores, shared with other sessions).",
         "",
-        "| model | forward (ms) | stats | + 32-bin histograms | inf weight |",
-        "|---|---|---|---|---|",
+        "Each cell: CPU-time ratio / wall-clock ratio. `reference` is the forward plus four bare "
+        "reductions (min, max, sum, dot) over every node value, computed ahead with no "
+        "bookkeeping: about what exact statistics cost however they are organised.",
+        "",
+        "| model | forward (ms) | stats | + 32-bin histograms | inf weight | reference |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['forward_ms']:.1f} | {r['stats']:.2f}x | {r['hist']:.2f}x "
-            f"| {r['inf']:.2f}x |"
-        )
+        cells = [
+            f"{r[f'{k}_cpu']:.2f}x / {r[f'{k}_wall']:.2f}x"
+            for k in ("stats", "hist", "inf", "floor")
+        ]
+        lines.append(f"| {r['model']} | {r['forward_ms']:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -174,8 +221,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier ratios)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    before = os.getloadavg()[0]
     rows = bench(args.rounds, args.only)
-    text = render(rows, args.rounds)
+    text = render(rows, args.rounds, (before, os.getloadavg()[0]))
     print(text)
     if args.out:
         args.out.write_text(text)

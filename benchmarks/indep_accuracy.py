@@ -15,6 +15,11 @@ Seeds are split and the split is the point:
     python benchmarks/indep_accuracy.py --heldout       # -> benchmarks/results/indep_accuracy.md
     python benchmarks/indep_accuracy.py --seeds 0-4 --kinds bad_snapshot --knob canary_share=0.03,0.1,0.5
     python benchmarks/indep_accuracy.py --seeds 0-2 --difficulties medium      # a quick look
+    python benchmarks/indep_accuracy.py --seeds 0-3 --oracle-topline  # later steps on their own
+
+--oracle-topline passes triage the incident's true metric and a time inside it (what
+`hawknb triage --metric --start` does), so the snapshot/feature steps are scored apart from
+the top-line choice.
 
 Writes a difficulty curve (fully-right per kind x level) as Markdown to --out and one line per
 scenario to --runs.
@@ -28,6 +33,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +51,30 @@ FIELDS = ("cause", "model", "snapshot", "features", "root", "layer")
 DIAGNOSTIC = ("metric",)
 
 
-def run_one(job: tuple[str, int, str, dict[str, Any], str]) -> dict[str, Any]:
+#: with --oracle-topline, triage starts this long after the true onset (inside the incident)
+ORACLE_START_AFTER = timedelta(hours=1)
+
+
+def oracle_args(truth: dict[str, Any]) -> dict[str, Any]:
+    """What a person who knows the incident would pass (``hawknb triage --metric --start``):
+    the incident's metric and a time inside it, so the later steps are measured on their own."""
+    onset = datetime.fromisoformat(truth["onset"])
+    return {"metric": truth["metric"], "start": onset + ORACLE_START_AFTER}
+
+
+def run_one(job: tuple[str, int, str, dict[str, Any], str, bool]) -> dict[str, Any]:
     """Generate, triage and score one scenario (in a worker process)."""
     import hawknb
 
-    kind, seed, difficulty, overrides, level = job
+    kind, seed, difficulty, overrides, level, oracle = job
     with tempfile.TemporaryDirectory() as tmp:
         ws_dir, truth_path = Path(tmp) / "ws", Path(tmp) / "truth.json"
         t0 = time.perf_counter()
         truth = generate(ws_dir, truth_path, kind, seed, difficulty, **overrides)
         t1 = time.perf_counter()
         try:
-            inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False)
+            given = oracle_args(truth) if oracle else {}
+            inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False, **given)
             verdict = inv.verdict.to_dict()
             error = None
         except Exception as exc:  # a crash is a wrong answer, recorded with its message
@@ -162,10 +180,20 @@ def jobs_for(args: argparse.Namespace) -> tuple[list[tuple], list[str], str]:
         name, values = args.knob.split("=", 1)
         levels = [v for v in values.split(",") if v]
         base = args.difficulties.split(",")[0]
-        jobs = [(k, s, base, {**pinned, name: v}, v) for v in levels for k in kinds for s in seeds]
+        jobs = [
+            (k, s, base, {**pinned, name: v}, v, args.oracle_topline)
+            for v in levels
+            for k in kinds
+            for s in seeds
+        ]
         return jobs, levels, f"{name} ({base}{extra})"
     levels = [d for d in args.difficulties.split(",") if d]
-    jobs = [(k, s, d, dict(pinned), d) for d in levels for k in kinds for s in seeds]
+    jobs = [
+        (k, s, d, dict(pinned), d, args.oracle_topline)
+        for d in levels
+        for k in kinds
+        for s in seeds
+    ]
     return jobs, levels, f"difficulty{extra}"
 
 
@@ -183,6 +211,12 @@ def main() -> int:
         default=[],
         metavar="NAME=VALUE",
         help="pin another knob for every scenario (repeatable), e.g. --set drop=0.03",
+    )
+    ap.add_argument(
+        "--oracle-topline",
+        action="store_true",
+        help="give triage the incident's true metric and a time 1 h after its onset "
+        "(as --metric/--start would), to score the later steps apart from the top-line choice",
     )
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument(
@@ -207,6 +241,8 @@ def main() -> int:
         ap.error(f"--heldout with --seeds {args.seeds}: held-out seeds are 100000 and up")
     jobs, levels, knob = jobs_for(args)
     name = "indep_accuracy.md" if split == "held-out" else "indep_accuracy_tune.md"
+    if args.oracle_topline:
+        name = name.replace(".md", "_oracle.md")
     args.out = args.out or str(ROOT / "benchmarks" / "results" / name)
     rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -214,6 +250,8 @@ def main() -> int:
             rows.append(r)
             print(line(r), file=sys.stderr, flush=True)
     cmd = "python benchmarks/indep_accuracy.py " + " ".join(sys.argv[1:])
+    if args.oracle_topline:
+        split += ", oracle top-line"
     text = "\n".join(
         [
             "## Triage accuracy on the independent generator",

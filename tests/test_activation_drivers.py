@@ -66,6 +66,28 @@ def test_healthy_or_retrained_snapshot_has_no_outlier_rows(batch):
     assert find_outlier_rows(cur) is None
 
 
+class _Scaled(_Net):
+    """Every row of the hidden layer blown up alike (a broken layer, not a trigger)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.hidden(x)) * self.gain
+        return torch.sigmoid(self.out(h))
+
+
+def test_whole_node_blowup_against_the_previous_snapshot(batch):
+    x = torch.randn(8, N_FEAT)
+    dims = {"x": {0: torch.export.Dim("batch")}}
+    broken = torch.export.export(_Scaled(300.0, 0), (x,), dynamic_shapes=dims)
+    cur, ref = row_magnitudes(broken, batch), row_magnitudes(_program(1.0), batch)
+    # centred on its median row, a blow-up of every row alike shows no minority
+    assert find_outlier_rows(cur) is None
+    out = find_outlier_rows(cur, ref)
+    assert out is not None and out.reference == "previous snapshot"
+    assert out.bad_fraction > 0.9 and out.ratio > 8
+    # the first node that blew up is the hidden layer's (or its relu / scale), not the head
+    assert out.layer == "hidden" or out.node.startswith(("relu", "mul"))
+
+
 def test_blowup_found_without_a_reference(batch):
     out = find_outlier_rows(row_magnitudes(_program(200.0), batch))
     assert out is not None

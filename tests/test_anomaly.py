@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -178,13 +179,73 @@ def test_slow_drift_out_of_range_is_flagged_early_by_range_novelty():
     x[2000:3500] += np.linspace(0, 10, 1500)
     x[3500:] += 10
     on = causal_scores(x)
-    off = causal_scores(x, CausalConfig(spatial_tol=-1.0))
+    off = causal_scores(x, CausalConfig(spatial_tol=-1.0, context_bins=0))
     fire_on = np.flatnonzero(on[2000:] >= 0.5)
     fire_off = np.flatnonzero(off[2000:] >= 0.5)
     assert fire_on.size and fire_on[0] < 1500  # during the ramp
     assert fire_off.size == 0 or fire_on[0] < fire_off[0]  # earlier than the spike signals
     # new extremes of the stationary noise are rare once some history exists
     assert (on[500:2000] >= 0.5).sum() <= 3
+
+
+def test_range_novelty_needs_a_larger_excursion_while_the_series_is_young():
+    # only range novelty can fire: no record beats z_min = 1e9, no context novelty
+    young = CausalConfig(z_min=1e9, context_bins=0, suppress=0)
+    flat = replace(young, memory=1)  # the tolerance is widened only below `memory` rows seen
+    early_young = early_flat = 0
+    for seed in range(5):
+        x = np.random.default_rng(seed).normal(size=3000)
+        early_young += int((causal_scores(x, young)[100:400] >= 0.5).sum())
+        early_flat += int((causal_scores(x, flat)[100:400] >= 0.5).sum())
+        x[400:] += 8.0  # a jump far outside the young range still fires at once
+        assert causal_scores(x, young)[400] >= 0.5
+    assert early_young == 0 < early_flat
+
+
+def test_young_series_need_a_clearer_record_and_only_while_young():
+    # heavy tails: while fewer than `memory` rows are seen, chance records are common
+    base = CausalConfig(spatial_tol=-1.0, context_bins=0, season_weight=0.0, suppress=0)
+    flat = replace(base, young_margin=0.0)
+    young_fires = flat_fires = 0
+    for seed in range(8):
+        x = np.random.default_rng(seed).standard_t(2, size=3000)
+        x[300] = 1000.0  # a real spike fires anyway
+        on, off = causal_scores(x, base), causal_scores(x, flat)
+        assert on[300] >= 0.5
+        young_fires += int((on[101:1000] >= 0.5).sum())
+        flat_fires += int((off[101:1000] >= 0.5).sum())
+        # past `memory` rows of history the margin is gone: identical scores
+        np.testing.assert_array_equal(on[1200:], off[1200:])
+    assert young_fires < flat_fires
+
+
+def test_decayed_max_known_values_and_causal():
+    from hawknb.kernels.anomaly_causal import _decayed_max
+
+    lz = np.array([0.0, 2.0, 0.0, 0.0, 1.5, 0.0])
+    # half-life 1 row: 2.0 seen at row 1 is worth 2, 1, 0.5 at rows 2, 3, 4; 1.5 wins at row 5
+    np.testing.assert_allclose(_decayed_max(lz, 1.0), [0, 0, 2, 1, 0.5, 1.5])
+    x = np.abs(np.random.default_rng(0).standard_t(2, 500))
+    full = _decayed_max(x, 50.0)
+    np.testing.assert_allclose(_decayed_max(x[:200], 50.0), full[:200])
+    assert np.all(full[1:] >= x[:-1] - 1e-12)  # never below the previous row
+
+
+def test_old_large_events_still_raise_the_bar_in_a_long_series():
+    # huge bursts early, then ordinary heavy-tailed noise: a new 1000-row maximum of the noise
+    # is no news while the bursts are remembered (half-life), but is one without the memory
+    only = dict(spatial_tol=-1.0, context_bins=0, season_weight=0.0)
+    fading = CausalConfig(**only)
+    forgetful = CausalConfig(record_half_life=0.0, **only)
+    late_fading = late_forgetful = 0
+    for seed in range(4):
+        x = np.random.default_rng(seed).standard_t(3, size=12000)
+        x[[300, 700, 1100]] += 300.0
+        late_fading += int((causal_scores(x, fading)[2500:] >= 0.5).sum())
+        late_forgetful += int((causal_scores(x, forgetful)[2500:] >= 0.5).sum())
+        x[8000] += 1000.0  # a new largest event still fires (unsuppressed: a chance record
+        assert causal_scores(x, replace(fading, suppress=0))[8000] >= 0.5  # may precede it)
+    assert late_fading < late_forgetful
 
 
 @pytest.mark.parametrize("seed", range(3))

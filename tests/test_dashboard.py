@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
 from _cases import simulated_case
 
 import hawknb
-from hawknb.widgets.dashboard import Dashboard
+from hawknb.triage.findings import Verdict
+from hawknb.widgets.dashboard import Dashboard, modelgraph_view
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,21 @@ def test_every_step_has_a_view_with_content(upstream):
     assert truth["upstream"][0] in [c["node"] for c in dash.lineage._candidates]
     # the model graph was not needed: it says why instead of staying blank
     assert "outside the model" in dash.modelgraph.empty_reason
+
+
+@pytest.mark.parametrize(
+    ("cause", "says", "never"),
+    [
+        ("none", "no cause was convicted", "outside the model"),
+        ("training_data", "training data", "outside the model"),
+        ("upstream_data", "outside the model", "no cause"),
+    ],
+)
+def test_an_empty_model_graph_says_why_in_the_verdicts_terms(cause, says, never):
+    inv = SimpleNamespace(get=lambda _kind: None, verdict=Verdict(cause=cause))
+    reason = modelgraph_view(inv).empty_reason
+    assert says in reason
+    assert never not in reason
 
 
 def test_selecting_a_feature_focuses_the_lineage(upstream):

@@ -169,3 +169,86 @@ def test_bad_inputs() -> None:
         rank_features(df, model="ctr", feature_names=[], onset=ONSET)
     with pytest.raises(WorkspaceError, match="'prediction'"):
         rank_features(df.drop(c.PREDICTION), model="ctr", feature_names=NAMES, onset=ONSET)
+
+
+def test_the_same_rows_in_another_order_rank_the_same() -> None:
+    """Ablation and the window subsamples pick rows by position: the same rows in another
+    order (a profile's sample, a log written by another engine) must rank the same."""
+    df, model = _serving("shift", n=12_000)
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=3)
+    a = rank_features(df, model="ctr", feature_names=NAMES, onset=ONSET, program=model)
+    b = rank_features(shuffled, model="ctr", feature_names=NAMES, onset=ONSET, program=model)
+    assert a.table.equals(b.table)
+    assert a.topk_stability == b.topk_stability
+
+
+def _given(df: pl.DataFrame, scale: float):
+    """A window_drift that answers the rows' own drift times ``scale`` (so the test can tell
+    whose numbers the ranking used), with its windows recorded."""
+    from hawknb.kernels.drift import distances
+
+    seen: list[tuple] = []
+
+    def answer(reference: tuple, current: tuple) -> pl.DataFrame:
+        seen.append((reference, current))
+        win = [
+            df.filter((pl.col(c.MODEL) == "ctr") & pl.col(c.TS).is_between(*w, closed="left"))
+            for w in (reference, current)
+        ]
+        recs = []
+        for f in NAMES:
+            psi, w1, ks, shift = distances(win[0][f].to_numpy(), win[1][f].to_numpy())
+            recs.append(
+                {
+                    "feature": f,
+                    "psi": psi * scale,
+                    "wasserstein": w1 * scale,
+                    "ks": ks,
+                    "ks_error": 0.01,
+                    "psi_error": 0.02,
+                    "mean_shift": shift,
+                    "null_rate_reference": 0.0,
+                    "null_rate_current": 0.5 if f == NAMES[0] else 0.0,
+                    "nonfinite_rate_reference": 0.0,
+                    "nonfinite_rate_current": 0.0,
+                    "source": "the test's sketches",
+                }
+            )
+        return pl.DataFrame(recs)
+
+    return answer, seen
+
+
+def test_window_drift_replaces_the_rows_window_level_drift() -> None:
+    df, _ = _serving("shift", n=12_000)
+    rows = rank_features(df, model="ctr", feature_names=NAMES, onset=ONSET)
+    answer, seen = _given(df, scale=2.0)
+    given = rank_features(df, model="ctr", feature_names=NAMES, onset=ONSET, window_drift=answer)
+    assert seen == [(given.reference, given.anomaly)]
+    assert rows.drift_source == "rows" and given.drift_source == "the test's sketches"
+    assert given.drift_error == {"ks": 0.01, "psi": 0.02, "wasserstein": 0.0}
+    a, b = (r.table.sort("feature") for r in (rows, given))
+    np.testing.assert_allclose(b["drift_psi"], 2.0 * a["drift_psi"], rtol=1e-12)
+    np.testing.assert_allclose(b["drift_ks"], a["drift_ks"], rtol=1e-12)
+    # the null rates come from the answer too (the rows have no nulls)
+    assert b.filter(pl.col("feature") == NAMES[0])["null_rate_after"].item() == 0.5
+    assert a["null_rate_after"].max() == 0.0
+    # the correlation series is still the rows'
+    assert given.series.equals(rows.series)
+    assert given.top(1) == [NAMES[SHIFTED]]
+
+
+def test_a_bad_window_drift_answer_is_refused() -> None:
+    df, _ = _serving("shift", n=4_000)
+    with pytest.raises(ValueError, match="lacks columns"):
+        rank_features(
+            df,
+            model="ctr",
+            feature_names=NAMES,
+            onset=ONSET,
+            window_drift=lambda r, a: pl.DataFrame({"feature": NAMES, "psi": [0.0] * NF}),
+        )
+    with pytest.raises(ValueError, match="not a polars DataFrame"):
+        rank_features(
+            df, model="ctr", feature_names=NAMES, onset=ONSET, window_drift=lambda r, a: {}
+        )

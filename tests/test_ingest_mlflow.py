@@ -60,6 +60,7 @@ def _version(
     artifact: Path | None,
     losses: list[float],
     tags: dict[str, str] | None = None,
+    name: str = NAME,
 ) -> str:
     exp = client.get_experiment_by_name("ranker")
     exp_id = exp.experiment_id if exp else client.create_experiment("ranker")
@@ -72,9 +73,9 @@ def _version(
     if artifact is not None:
         client.log_artifact(rid, str(artifact), artifact_path="model")
     client.set_terminated(rid)
-    if not client.search_registered_models(f"name = '{NAME}'"):
-        client.create_registered_model(NAME)
-    mv = client.create_model_version(NAME, f"{run.info.artifact_uri}/model", run_id=rid, tags=tags)
+    if not any(m.name == name for m in client.search_registered_models()):
+        client.create_registered_model(name)
+    mv = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=rid, tags=tags)
     return mv.version
 
 
@@ -210,6 +211,26 @@ def test_unknown_model_and_existing_files(store, tmp_path: Path) -> None:
     with pytest.raises(IngestError, match=r"snapshots\.parquet: already exists"):
         hi.mlflow(uri, tmp_path / "ws", model=NAME)
     hi.mlflow(uri, tmp_path / "ws", model=NAME, force=True)
+
+
+@pytest.mark.parametrize("quoted", ["o'brien", 'say "hi"', "both'\""])
+def test_names_with_quotes_get_only_their_own_versions(store, tmp_path: Path, quoted) -> None:
+    """MLflow filters have no escapes: a quote in a name must neither break the listing nor
+    let the filter match another model's versions."""
+    uri, _, _ = store
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    _version(
+        client,
+        tmp_path,
+        params={"train_start": "2026-03-01", "train_end": "2026-03-02"},
+        artifact=_onnx(tmp_path / "other.onnx", 3),
+        losses=[0.5],
+        name=quoted,
+    )
+    hi.mlflow(uri, tmp_path / "ws", model=quoted, as_model="m")
+    snaps = pl.read_parquet(tmp_path / "ws" / "snapshots.parquet")
+    assert snaps.height == 1
+    assert snaps["train_start"].dt.day().to_list() == [1]
 
 
 def test_cli(store, tmp_path: Path, capsys) -> None:

@@ -120,3 +120,17 @@ def test_window_indices_and_bad_input():
         sweep_file(np.array([np.nan, 1.0]), [], STD)
     with pytest.raises(ValueError, match="different files"):
         score_corpus({"x": np.zeros(3)}, {"y": []}, STD)
+
+
+def test_report_per_file_rows_name_only_tune_files():
+    """The committed report must not list held-out files one by one (nobody tunes by reading)."""
+    from benchmarks.nab_score import evaluate_split, per_file_rows, split_half
+
+    names = [f"cat/f{i}.csv" for i in range(12)]
+    assert {split_half(n) for n in names} == {"tune", "held-out"}
+    wins = {n: [(300, 349)] for n in names}
+    scores = {n: np.zeros(N) for n in names}
+    split = evaluate_split(scores, wins, STD)
+    text = "\n".join(per_file_rows(split["tune"]))
+    for n in names:
+        assert (n in text) == (split_half(n) == "tune")

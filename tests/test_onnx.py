@@ -338,3 +338,37 @@ def test_external_data_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match=r"ext\.onnx: keeps tensors in external files"):
         OnnxProgram(path)
     assert OnnxProgram(tmp_path / "own.onnx").run(np.ones((1, 4))).shape == (1,)
+
+
+def test_an_oversize_or_non_regular_onnx_snapshot_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """ONNX files are read through the workspace's bounded reader: one byte over
+    HAWKNB_MAX_ONNX_BYTES is refused with one line naming it; a pipe is never opened."""
+    import os
+
+    path = _save(_gbm(5), _x(np.random.default_rng(5), 20), tmp_path / "g.onnx")
+    size = path.stat().st_size
+    monkeypatch.setenv("HAWKNB_MAX_ONNX_BYTES", str(size - 1))
+    with pytest.raises(WorkspaceError) as info:
+        OnnxProgram(path)
+    msg = str(info.value)
+    assert "\n" not in msg and f"g.onnx: is larger than the {size - 1}-byte limit" in msg
+    assert "HAWKNB_MAX_ONNX_BYTES=<bytes>" in msg
+    monkeypatch.setenv("HAWKNB_MAX_ONNX_BYTES", str(size))
+    assert OnnxProgram(path).run(_x(np.random.default_rng(6), 3)).shape == (3,)
+    pipe = tmp_path / "p.onnx"
+    os.mkfifo(pipe)
+    with pytest.raises(WorkspaceError, match=r"p\.onnx: is a named pipe"):
+        OnnxProgram(pipe)
+
+
+def test_validate_cli_names_the_onnx_format_and_the_limit(
+    bad_rollout: Path, capsys, monkeypatch
+) -> None:
+    code = main(["validate", str(bad_rollout), "--model", MODEL, "--snapshot", "2026.04.01"])
+    err = capsys.readouterr().err
+    assert code != 0 and f"snapshots/{MODEL}/2026.04.01.onnx" in err and ".pt2" not in err
+    monkeypatch.setenv("HAWKNB_MAX_ONNX_BYTES", "64")
+    code = main(["validate", str(bad_rollout), "--model", MODEL, "--snapshot", BAD])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1, err
+    assert f"{BAD}.onnx: is larger than the 64-byte limit" in err and "HAWKNB_MAX_ONNX_BYTES" in err

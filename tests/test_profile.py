@@ -181,3 +181,39 @@ def test_health_quantiles_from_sketches_within_rank_error() -> None:
     # the stated error is a 99% bound per query: over many queries a few may pass it
     errors = np.array(errors)
     assert errors.size >= 30 and (errors > 1).mean() <= 0.1 and errors.max() <= 2
+
+
+def test_union_of_sketches_is_deterministic_and_exact_where_they_are() -> None:
+    from hawknb.profile.union import Union
+
+    rng = np.random.default_rng(4)
+    small = [rng.normal(i, 1 + i, 150) for i in range(6)]  # each under k: kept whole
+    u = Union(kll.kll(v) for v in small)
+    allv = np.sort(np.concatenate(small))
+    n = allv.size
+    assert u.n == n and u.normalized_rank_error() == 0.0 and u.exact
+    np.testing.assert_array_equal(u.values(), allv)
+    ranks = np.array([0.0, 0.01, 0.25, 0.5, 0.9, 1.0])
+    # the smallest value whose inclusive rank reaches u (KLL's definition)
+    want = allv[np.clip(np.ceil(ranks * n).astype(int) - 1, 0, n - 1)]
+    np.testing.assert_array_equal(u.get_quantiles(ranks), want)
+    pts = np.array([-3.0, 0.0, allv[100], 7.5])
+    np.testing.assert_allclose(u.get_cdf(pts)[:-1], np.searchsorted(allv, pts, "right") / n)
+    np.testing.assert_allclose(u.get_cdf(pts, False)[:-1], np.searchsorted(allv, pts, "left") / n)
+    assert (u.get_min_value(), u.get_max_value()) == (allv[0], allv[-1])
+
+    big = [rng.lognormal(size=20_000) for _ in range(5)]  # estimation mode
+    sks = [kll.kll(v) for v in big]
+    first = Union(sks).get_quantiles(np.linspace(0, 1, 101))
+    again = Union(sks).get_quantiles(np.linspace(0, 1, 101))
+    np.testing.assert_array_equal(first, again)  # a DataSketches merge would differ
+    truth = np.sort(np.concatenate(big))
+    union = Union(sks)
+    err = union.normalized_rank_error()
+    assert not union.exact
+    assert err == pytest.approx(kll.rank_error(sks[0]))
+    gap = np.abs(
+        union.get_cdf(truth[::97])[:-1] - np.searchsorted(truth, truth[::97], "right") / truth.size
+    )
+    assert gap.max() <= err
+    assert Union([]).is_empty() and np.isnan(Union([]).get_quantiles([0.5])[0])

@@ -75,7 +75,7 @@ def previous_snapshot(ws: Workspace, model: str, snapshot: str) -> str:
         raise WorkspaceError(
             f"snapshot {model}/{snapshot}",
             "has no earlier snapshot with an exported program",
-            expected=f"a {c.SNAPSHOTS_DIR}/{model}/<snapshot>{c.PROGRAM_SUFFIX} published before it",
+            expected=f"a {ws.program_file(model)} published before it",
             fix="pass --baseline explicitly",
         )
     return earlier[-1]
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         raise WorkspaceError(
             f"snapshot {model}/{cand}",
             "has no exported program",
-            expected=f"{c.SNAPSHOTS_DIR}/{model}/{cand}{c.PROGRAM_SUFFIX}",
+            expected=ws.program_file(model, cand),
             found=f"programs for {sorted(have)[:10]}",
         )
     base = args.baseline or previous_snapshot(ws, model, cand)

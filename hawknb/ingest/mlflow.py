@@ -238,9 +238,36 @@ def _snapshots_frame(model: str, versions: Sequence[_Version]) -> pl.DataFrame:
     ).sort(c.PUBLISHED_TS, c.SNAPSHOT)
 
 
+def _name_filter(model: str) -> str | None:
+    """MLflow's filter grammar has no escape character, only a choice of quote: a name holding
+    both quote kinds cannot be written as a filter at all, so it is listed unfiltered."""
+    if "'" not in model:
+        return f"name = '{model}'"
+    if '"' not in model:
+        return f'name = "{model}"'
+    return None
+
+
+def _all_versions(client: Any) -> list[Any]:
+    """Every registered version by paging through the whole registry, for names no filter
+    can express."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = client.search_model_versions(max_results=1000, page_token=token)
+        found.extend(page)
+        token = getattr(page, "token", None)
+        if not token:
+            return found
+
+
 def _registered_versions(client: Any, model: str, uri: str) -> list[Any]:
+    query = _name_filter(model)
     try:
-        versions = client.search_model_versions(f"name = '{model}'")
+        listed = client.search_model_versions(query) if query else _all_versions(client)
+        # The name is compared again here so that a filter the store reads differently can
+        # never bring in another model's versions.
+        versions = [mv for mv in listed if mv.name == model]
     except Exception as exc:
         raise IngestError(f"{uri}: cannot list versions of '{model}': {_first(exc)}") from exc
     if not versions:

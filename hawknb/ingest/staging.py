@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -99,18 +100,59 @@ def staged(target: str | Path, writes: Sequence[str], *, force: bool = False) ->
     replaced only with ``force``.
     """
     target = Path(target)
-    _check_replace(target, writes, force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.ingest-", dir=target.parent))
+    with _ingest_lock(target):
+        _check_replace(target, writes, force)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.ingest-", dir=target.parent))
+        try:
+            if target.is_dir():
+                _copy_tree(target, tmp)
+            yield Stage(tmp, target)
+            validate_staged(tmp, target)
+            _swap(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+LOCK_WAIT_ENV = "HAWKNB_INGEST_LOCK_WAIT"
+
+
+@contextlib.contextmanager
+def _ingest_lock(target: Path) -> Iterator[None]:
+    """One ingest into a workspace at a time.
+
+    Every ingest copies the workspace, adds its files and swaps the copy in, so two running at
+    once would each swap in a copy without the other's files: the second silently undoes the
+    first. An exclusive lock makes the second wait (``HAWKNB_INGEST_LOCK_WAIT`` seconds,
+    default 600) and then copy the first one's result. The lock is on the folder that holds
+    the workspace: the workspace itself is renamed by the swap, and a lock file would be left
+    behind in the user's folder (ingests into sibling workspaces wait for each other too).
+    """
     try:
-        if target.is_dir():
-            _copy_tree(target, tmp)
-        yield Stage(tmp, target)
-        validate_staged(tmp, target)
-        _swap(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, as before
+        yield
+        return
+    wait = float(os.environ.get(LOCK_WAIT_ENV, "600"))
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise IngestError(
+                        f"{target}: another ingest into this workspace is still running "
+                        f"after {wait:g} s; Fix: wait for it to finish, or raise "
+                        f"{LOCK_WAIT_ENV}"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _swap(tmp: Path, target: Path) -> None:

@@ -47,6 +47,9 @@ OUTLIER_RATIO = 8.0
 OUTLIER_Z = 6.0
 #: at most this share of rows may be outliers (more is a shift of the whole node, not rows)
 MAX_SHARE = 0.5
+#: ... and at least this share: on thousands of rows a handful always sit far from their
+#: reference where an activation is near zero under one snapshot and not under the other
+MIN_SHARE = 0.005
 
 
 @dataclass(frozen=True)
@@ -117,12 +120,18 @@ class OutlierRows:
     reference: str
 
 
-def _floor(values: np.ndarray) -> float:
-    """Magnitudes under a thousandth of the typical row's count as that: a row that is (near)
+def _floor(values: np.ndarray, share: float = 1e-3) -> float:
+    """Magnitudes under ``share`` of the typical row's count as that: a row that is (near)
     zero where others are not is not a blow-up of the others."""
     finite = values[np.isfinite(values)]
     typical = float(np.median(finite)) if finite.size else 0.0
-    return max(typical * 1e-3, 1e-30)
+    return max(typical * share, 1e-30)
+
+
+#: a row's reference magnitude under this share of the reference's typical row is floored
+#: there before the ratio: a logit that happens to sit near zero under the previous snapshot
+#: would otherwise make an ordinary row look like a blow-up
+REFERENCE_FLOOR = 0.05
 
 
 def _log_excess(values: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
@@ -131,7 +140,7 @@ def _log_excess(values: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         v = np.log(np.maximum(values, _floor(values)))
         if reference is not None:
-            v = v - np.log(np.maximum(reference, _floor(reference)))
+            v = v - np.log(np.maximum(reference, _floor(reference, REFERENCE_FLOOR)))
         finite = np.isfinite(v)
         med = np.median(v[finite]) if finite.any() else 0.0
         return np.where(np.isnan(values), np.inf, v - med)
@@ -148,18 +157,26 @@ def find_outlier_rows(
     """The first node whose rows split into a typical majority and a minority ``ratio`` times
     (and ``min_z`` robust sigmas) larger. With ``reference`` (the previous snapshot on the same
     rows, same graph), each row is measured against itself under the reference, so rows that
-    are naturally large do not count. None when no node has such rows."""
+    are naturally large do not count; without such a minority anywhere, the first node where
+    most rows are ``ratio`` times their reference magnitude is a whole-node blow-up
+    (bad_fraction above ``max_share``). None when no node has either."""
     if not ratio > 1 or not 0 < max_share < 1:
         raise ValueError(f"need ratio > 1 and 0 < max_share < 1, got {ratio}, {max_share}")
     ref_rows = {}
     if reference is not None and reference.values.shape[1:] == current.values.shape[1:]:
         ref_rows = dict(zip(reference.nodes, reference.values, strict=True))
     log_ratio = math.log(ratio)
+    whole: OutlierRows | None = None
     for i, node in enumerate(current.nodes):
         ref = ref_rows.get(node)
         vals = current.values[i]
         if not np.median(vals[np.isfinite(vals)] if np.isfinite(vals).any() else [0.0]) > 0:
             continue  # most rows exactly zero (a mask, a dead unit): no typical magnitude
+        # a minority of rows anywhere first (it names trigger features: a layer whose bias
+        # blew up is large on every row, yet only the triggered rows pass its activation),
+        # else the first node that blew up as a whole
+        if ref is not None and whole is None:
+            whole = _whole_node(node, current.layers[i], vals, ref, log_ratio)
         excess = _log_excess(current.values[i], ref)
         finite = excess[np.isfinite(excess)]
         if finite.size < 8:
@@ -168,7 +185,7 @@ def find_outlier_rows(
         cut = max(log_ratio, min_z * mad)
         bad = excess >= cut
         share = float(bad.mean())
-        if not 0 < share <= max_share or bad.sum() < 2:
+        if not MIN_SHARE <= share <= max_share or bad.sum() < 2:
             continue
         typical = float(np.median(excess[bad]))
         return OutlierRows(
@@ -179,7 +196,30 @@ def find_outlier_rows(
             ratio=float(math.exp(min(typical, 700.0))),
             reference="previous snapshot" if ref is not None else "healthy rows",
         )
-    return None
+    return whole
+
+
+def _whole_node(
+    node: str, layer: str | None, vals: np.ndarray, ref: np.ndarray, log_ratio: float
+) -> OutlierRows | None:
+    """Most rows ``ratio`` times their magnitude under the previous snapshot: the whole node
+    blew up. Measured row by row without centring (centring on the median row, as the
+    minority test does, would hide a blow-up that hits every row alike)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.log(np.maximum(vals, _floor(vals))) - np.log(np.maximum(ref, _floor(ref)))
+    raw = np.where(np.isnan(vals), np.inf, raw)
+    finite = raw[~np.isnan(raw)]
+    if finite.size < 8 or not float(np.median(finite)) >= log_ratio:
+        return None
+    bad = raw >= log_ratio
+    return OutlierRows(
+        node=node,
+        layer=layer,
+        bad=bad,
+        bad_fraction=float(bad.mean()),
+        ratio=float(math.exp(min(float(np.median(finite)), 700.0))),
+        reference="previous snapshot",
+    )
 
 
 @dataclass(frozen=True)

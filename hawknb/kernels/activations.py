@@ -337,16 +337,18 @@ def trace_activations(
     with torch.no_grad():
         try:
             instrumented(pg.module)(*args, tracer)
+            tracer.finish()
         except Exception:
             _Namer(pg.module, garbage_collect_values=True).run(*args)  # raises, naming the node
             raise  # the replay ran: keep the first error
 
+    shapes, dtypes, stats = tracer.shapes, tracer.dtypes, tracer.stats
     nodes = tuple(
         NodeTrace(
             **info,
-            shape=tracer.shapes.get(info["name"]),
-            dtype=tracer.dtypes.get(info["name"]),
-            stats=tracer.stats.get(info["name"]),
+            shape=tuple(shapes[info["name"]]) if info["name"] in shapes else None,
+            dtype=_dtype_name(dtypes.get(info["name"])),
+            stats=stats.get(info["name"]),
         )
         for info in static
     )
@@ -363,6 +365,10 @@ def trace_activations(
         unit_bad=tracer.unit_bad,
         program=program,
     )
+
+
+def _dtype_name(dtype: torch.dtype | None) -> str | None:
+    return None if dtype is None else str(dtype).removeprefix("torch.")
 
 
 _Layout = tuple[tuple[dict[str, Any], ...], tuple[tuple[str, str], ...], tuple[str, ...]]
@@ -445,8 +451,11 @@ def _value_at(program: Any, x: np.ndarray, node: str) -> torch.Tensor:
 
 
 def _row_bad(value: torch.Tensor, n_rows: int, extreme: float) -> np.ndarray:
-    flat = value.detach().reshape(n_rows, -1).to(torch.float32)
-    return (~torch.isfinite(flat) | (flat.abs() >= extreme)).any(dim=1).numpy()
+    """Rows holding NaN/inf or ``|x| >= extreme``: ``not |x| < extreme`` is true for all three,
+    one numpy comparison (torch's bool-producing comparisons are ~8x slower on CPU)."""
+    a = np.abs(value.detach().to(torch.float32).reshape(n_rows, -1).cpu().numpy())
+    with np.errstate(invalid="ignore"):
+        return ~(a < extreme).all(axis=1)
 
 
 def _path(edges: Sequence[tuple[str, str]], src: str, dst: str) -> tuple[str, ...]:

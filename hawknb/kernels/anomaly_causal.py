@@ -18,6 +18,12 @@ of a flat or quantized series) is not news. A fourth, range-novelty signal fires
 leaves everything seen so far by more than ``spatial_tol`` of the range seen so far (as
 Numenta's NAB detector does): a slow drift or a new plateau never looks like a spike, yet the
 first value beyond the history's envelope is exactly what an operator wants to hear about.
+While fewer than ``memory`` rows are seen the tolerance is wider (new extremes are common in a
+young series).
+
+A fifth, context-novelty signal (:mod:`hawknb.kernels.anomaly_context`) fires on the first
+never-seen sequence of coarse value levels in ``memory`` rows: it catches a changed *pattern*
+(a daily curve with a new shape) whose single values stay inside the usual spread.
 
 After a firing the next ``suppress`` rows are silenced: one alert per incident.
 """
@@ -29,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from .anomaly_context import context_novelty
 from .anomaly_core import detect_period, fill_missing, shift, trailing_robust_z
 
 
@@ -43,13 +50,19 @@ class CausalConfig:
     level_scales: tuple[int, ...] = (3, 9, 27)  # rows of the short medians of the level signals
     season_weight: float = 1.0  # 0 disables the seasonal signal
     n_seasons: int = 3
+    season_min_acf: float = 0.6  # autocorrelation a period needs (a weak one only adds noise)
     max_period: int = 2100
     memory: int = 1000  # rows over which a surprise must be a record
     z_min: float = 4.0  # a surprise below this robust z is never a record
+    record_half_life: float = 8000.0  # older maxima still count, halved every this many rows
+    young_margin: float = 0.05  # reference raised by this x ln(memory / rows seen) when young
     suppress: int = 100  # rows silenced after a firing
     fire_at: float = 0.5  # score (record ratio 1.0) that counts as a firing for suppression
     spatial_tol: float = 0.02  # range novelty: beyond the seen range by this share (<0 disables)
     spatial_ratio: float = 1.5  # record ratio given to a range-novel row (score 0.6)
+    context_bins: int = 8  # context novelty: range slices of the levels (0 disables)
+    context_orders: tuple[int, ...] = (2, 3, 4, 5)  # lengths of the level sequences checked
+    context_ratio: float = 1.2  # record ratio given to a context-novel row (score 0.55)
 
 
 def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
@@ -67,7 +80,9 @@ def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
             out[seg] = x[seg] - base
         if c >= 64:
             # the period used from row c on is decided from rows < c only
-            period = detect_period(x[:c], max_lag=min(c // 3, cfg.max_period))
+            period = detect_period(
+                x[:c], max_lag=min(c // 3, cfg.max_period), min_acf=cfg.season_min_acf
+            )
         start = c
     return out
 
@@ -85,20 +100,19 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         z = trailing_robust_z(resid, cfg.window, min_samples=cfg.min_samples, sd_floor=cfg.sd_floor)
         signals.append(cfg.season_weight * np.abs(z))
     ratio = np.zeros(n)
-    floor = np.log1p(cfg.z_min)
     for z in signals:
-        lz = np.log1p(z)
-        # a signal's first rows rest on little history (and the seasonal one starts late):
-        # they neither score nor set the reference
-        live = np.flatnonzero(z)
-        start = int(live[0]) if live.size else n
-        lz[: start + cfg.warmup] = 0.0
-        past = shift(pl.Series(lz).rolling_max(cfg.memory, min_samples=1).to_numpy(), 1, 0.0)
-        r = lz / np.fmax(past, floor)
-        # strict records: a tie with the recent maximum stays below the firing ratio 1
-        ratio = np.fmax(ratio, np.where(r > 1.0, r, np.fmin(r, 0.999)))
+        ratio = np.fmax(ratio, _record_ratio(z, cfg))
+    if cfg.context_bins > 0:
+        novel = context_novelty(
+            x,
+            bins=cfg.context_bins,
+            orders=cfg.context_orders,
+            memory=cfg.memory,
+            warmup=cfg.warmup,
+        )
+        ratio = np.where(novel, np.fmax(ratio, cfg.context_ratio), ratio)
     if cfg.spatial_tol >= 0:
-        novel = range_novelty(x) > cfg.spatial_tol
+        novel = range_novelty(x) > _range_tolerance(n, cfg)
         novel[: cfg.warmup] = False
         ratio = np.where(novel, np.fmax(ratio, cfg.spatial_ratio), ratio)
     score = ratio / (1.0 + ratio)
@@ -106,6 +120,63 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
     if cfg.suppress > 0:
         score = _suppress(score, cfg.fire_at, cfg.suppress)
     return score
+
+
+def _record_ratio(z: np.ndarray, cfg: CausalConfig) -> np.ndarray:
+    """log1p(z) over its maximum in the previous ``memory`` rows (> 1: a strict record).
+
+    Older maxima count too, fading with ``record_half_life`` (see :func:`_decayed_max`).
+
+    While a signal has fewer than ``memory`` rows of history, its maximum so far understates
+    the maximum of a full memory, so the reference is raised by
+    ``young_margin`` x ln(memory / rows seen): a young series needs a clearer record.
+    """
+    n = z.size
+    lz = np.log1p(z)
+    # a signal's first rows rest on little history (and the seasonal one starts late):
+    # they neither score nor set the reference
+    live = np.flatnonzero(z)
+    start = int(live[0]) if live.size else n
+    lz[: start + cfg.warmup] = 0.0
+    past = shift(pl.Series(lz).rolling_max(cfg.memory, min_samples=1).to_numpy(), 1, 0.0)
+    if cfg.record_half_life > 0:
+        past = np.fmax(past, _decayed_max(lz, cfg.record_half_life))
+    seen = (np.arange(n) - start).clip(min=1).astype(float)
+    past *= 1.0 + cfg.young_margin * np.log(np.fmax(1.0, cfg.memory / seen))
+    r = lz / np.fmax(past, np.log1p(cfg.z_min))
+    # strict records: a tie with the recent maximum stays below the firing ratio 1
+    return np.where(r > 1.0, r, np.fmin(r, 0.999))
+
+
+def _decayed_max(lz: np.ndarray, half_life: float) -> np.ndarray:
+    """max over j < i of lz[j] * 2 ** (-(i - 1 - j) / half_life) per row i (0 at row 0).
+
+    The previous row counts in full, as in the rolling maximum it is combined with.
+
+    Why: a record of the last ``memory`` rows that stays far below a large event of a few
+    thousand rows ago is little news in a long, heavy-tailed series (a new 1000-row maximum
+    turns up every few days by chance); older events fade with the half-life. Computed in
+    log space as a cumulative maximum, so it stays vectorized.
+    """
+    n = lz.size
+    step = np.log(2.0) / half_life
+    idx = np.arange(n, dtype=float)
+    with np.errstate(divide="ignore"):
+        best = np.maximum.accumulate(np.log(lz) + idx * step)  # -inf where lz == 0
+    out = np.exp(shift(best, 1, -np.inf) - (idx - 1.0) * step)
+    return np.nan_to_num(out, nan=0.0)
+
+
+def _range_tolerance(n: int, cfg: CausalConfig) -> np.ndarray:
+    """``spatial_tol``, widened while fewer than ``memory`` rows are seen.
+
+    Why: a young series sets new extremes often (a new maximum among h rows has chance 1/h),
+    and its range is still small, so a 2% excursion is no news at row 200. The factor
+    (memory / rows seen)^2 makes the first rows after the warm-up need a large excursion and
+    falls to 1 once the history is as long as the record memory.
+    """
+    seen = np.arange(n, dtype=float).clip(min=1.0)
+    return cfg.spatial_tol * np.fmax(1.0, cfg.memory / seen) ** 2
 
 
 def range_novelty(x: np.ndarray) -> np.ndarray:

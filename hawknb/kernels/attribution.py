@@ -35,6 +35,11 @@ ArrayLike = Any  # np.ndarray | torch.Tensor | nested sequences
 BaselineSpec = Literal["median", "mean"] | ArrayLike
 
 DEFAULT_BOOTSTRAP = 200
+#: the bootstrap resamples at most this many blocks of consecutive rows: for independent rows
+#: (a random sample) the resampled means have the row bootstrap's variance, at a fraction of
+#: its [resamples x rows] weight matrix and matmul; neighbouring rows that are alike (a
+#: time-ordered window) widen it, which is the honest direction
+BOOT_BLOCKS = 1024
 
 
 # -- the model adapter ------------------------------------------------------------------------
@@ -236,10 +241,15 @@ def resolve_baseline(
 ) -> np.ndarray:
     """Per-feature replacement values: ``"median"``/``"mean"`` of ``X`` (nan-safe), or given."""
     if isinstance(baseline, str):
-        x = _as_matrix(X, feature_names, "baseline rows").double().numpy()
-        x = np.where(np.isfinite(x), x, np.nan)
         if baseline not in ("median", "mean"):
             raise ValueError(f"baseline: expected 'median', 'mean' or an array, got '{baseline}'")
+        x32 = _as_matrix(X, feature_names, "baseline rows").numpy()
+        if np.isfinite(x32).all():  # the common case: a partition per column, no NaN handling
+            xt = np.ascontiguousarray(x32.T)  # our own copy: partitioned in place
+            if baseline == "median":
+                return np.median(xt, axis=1, overwrite_input=True).astype(np.float64)
+            return xt.mean(axis=1, dtype=np.float64)
+        x = np.where(np.isfinite(x32), x32.astype(np.float64), np.nan)
         empty = ~np.isfinite(x).any(axis=0)
         if empty.any():
             bad = [feature_names[i] for i in np.flatnonzero(empty)]
@@ -265,24 +275,46 @@ def resolve_baseline(
 def _attributions(
     fwd: _Forward, x: torch.Tensor, baseline: np.ndarray, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-example ablation attributions [n, f] and predictions [n] via captum."""
-    from captum.attr import FeatureAblation
+    """Per-example ablation attributions [n, f] (prediction minus the prediction with the
+    feature set to its baseline, as captum's ``FeatureAblation``) and predictions [n].
 
-    fa = FeatureAblation(fwd)
-    base = torch.as_tensor(baseline, dtype=torch.float32).reshape(1, -1)
+    Each forward call holds up to ``batch_size`` rows: a chunk of rows repeated once per
+    feature of a group, each copy with one feature ablated. The copies live in one buffer that
+    is filled once per row chunk; moving to the next feature group only restores the previous
+    group's columns and ablates the new ones (O(rows) writes per feature, where captum
+    rebuilds the input and accumulates a full [rows, features] mask per feature).
+    """
     n, f = x.shape
+    base = baseline.astype(np.float32).tolist()
     chunk = max(1, min(batch_size, n))
-    per_eval = max(1, min(f, batch_size // chunk))
-    attrs, preds = [], []
+    group = max(1, min(f, batch_size // chunk))
+    preds = torch.cat([fwd(x[s : s + chunk]) for s in range(0, n, chunk)])
+    attrs_t = torch.empty(f, n)  # feature-major: each call's differences are one contiguous write
+    buf = torch.empty(group, chunk, f)
     for start in range(0, n, chunk):
         xb = x[start : start + chunk]
-        attrs.append(fa.attribute(xb, baselines=base, perturbations_per_eval=per_eval).double())
-        preds.append(fwd(xb).double())
-    return torch.cat(attrs).numpy(), torch.cat(preds).numpy()
+        xbt = xb.T.contiguous()  # the columns to restore, read contiguously
+        c = xb.shape[0]
+        view = buf[:, :c]
+        view.copy_(xb.expand(group, c, f))
+        p0 = preds[start : start + c]
+        for j0 in range(0, f, group):
+            g = min(group, f - j0)
+            cols = [view.select(0, k).select(1, j0 + k) for k in range(g)]  # strided [c] views
+            for k, col in enumerate(cols):
+                col.fill_(base[j0 + k])
+            out = fwd(view[:g].reshape(-1, f)).view(g, c)
+            torch.sub(p0, out, out=attrs_t[j0 : j0 + g, start : start + c])
+            for k, col in enumerate(cols):  # undo this group's ablation
+                col.copy_(xbt[j0 + k])
+    # float32 differences, as captum's; [n, f] float64, feature-major in memory
+    return attrs_t.numpy().T.astype(np.float64), preds.double().numpy()
 
 
 def _finite_rows(a: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return np.isfinite(a).all(axis=1) & np.isfinite(p)
+    """Rows whose attributions and prediction are all finite: a row sum is finite exactly then
+    (attributions of float32 predictions cannot overflow a float64 sum), one reduction."""
+    return np.isfinite(a.sum(axis=1)) & np.isfinite(p)
 
 
 def _topk_mask(values: np.ndarray, k: int) -> np.ndarray:
@@ -311,12 +343,31 @@ def _bootstrap_weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n) / n
 
 
-def _importance(a: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    af = a[ok]
-    if af.shape[0] == 0:
+def _block_means(a: np.ndarray) -> np.ndarray:
+    """Means of ``a``'s rows over at most :data:`BOOT_BLOCKS` near-equal blocks of consecutive
+    rows (each row its own block when there are fewer rows)."""
+    n = a.shape[0]
+    m = min(n, BOOT_BLOCKS)
+    if m == n:
+        return a
+    starts = (np.arange(m) * n) // m
+    sizes = np.diff(np.append(starts, n))
+    return np.add.reduceat(a, starts, axis=0) / sizes[:, None]
+
+
+def _resampled_means(w: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """[b, f] bootstrap means of ``a``'s rows for block weights ``w`` [b, blocks]."""
+    return w @ _block_means(a)
+
+
+def _importance(a: np.ndarray, absa: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean |attr|, mean attr) per feature over the finite rows (``absa`` is ``|a|``)."""
+    if not ok.any():
         nanv = np.full(a.shape[1], np.nan)
         return nanv, nanv
-    return np.abs(af).mean(axis=0), af.mean(axis=0)
+    if ok.all():
+        return absa.mean(axis=0), a.mean(axis=0)
+    return absa[ok].mean(axis=0), a[ok].mean(axis=0)
 
 
 def _single(
@@ -331,12 +382,15 @@ def _single(
 ) -> ImportanceResult:
     a, p = _attributions(fwd, x, baseline, batch_size)
     ok = _finite_rows(a, p)
-    imp, mean_attr = _importance(a, ok)
+    absa = np.abs(a)
+    imp, mean_attr = _importance(a, absa, ok)
     stab, k_eff = float("nan"), min(k, len(names))
     if ok.sum() >= 2 and n_bootstrap > 0:
         rng = np.random.default_rng(seed)
-        af = np.abs(a[ok])
-        boot = _bootstrap_weights(rng, af.shape[0], n_bootstrap) @ af
+        af = absa if ok.all() else absa[ok]
+        boot = _resampled_means(
+            _bootstrap_weights(rng, min(af.shape[0], BOOT_BLOCKS), n_bootstrap), af
+        )
         k_eff = _effective_k(imp, boot, k)
         full = _topk_mask(imp, k_eff)
         stab = float((_topk_mask(boot, k_eff) == full).all(axis=1).mean())
@@ -347,7 +401,7 @@ def _single(
         baseline=baseline,
         mean_prediction=float(p[ok].mean()) if ok.any() else float("nan"),
         n_rows=int(x.shape[0]),
-        n_nonfinite_inputs=int((~torch.isfinite(x).all(dim=1)).sum()),
+        n_nonfinite_inputs=int((~np.isfinite(x.numpy()).all(axis=1)).sum()),
         n_nonfinite_outputs=int((~ok).sum()),
         k=k_eff,
         topk_stability=stab,
@@ -369,7 +423,8 @@ def ablation_importance(
     n_bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
 ) -> ImportanceResult:
-    """Feature-ablation importance (captum ``FeatureAblation``) of ``model`` on rows ``X``.
+    """Feature-ablation importance of ``model`` on rows ``X`` (the attributions of captum's
+    ``FeatureAblation``, computed in batched forward calls of up to ``batch_size`` rows).
 
     ``baseline`` is the per-feature value a feature is replaced with: an array, or
     ``"median"``/``"mean"`` of ``X`` itself. Rows whose prediction or attribution is not
@@ -408,13 +463,13 @@ def _shift_result(
     if ok0.sum() >= 2 and ok1.sum() >= 2 and n_bootstrap > 0:
         rng = np.random.default_rng(seed + 1)
         f0, f1 = a0[ok0], a1[ok1]
-        w0 = _bootstrap_weights(rng, f0.shape[0], n_bootstrap)
-        w1 = w0 if paired else _bootstrap_weights(rng, f1.shape[0], n_bootstrap)
-        bshift = w1 @ np.abs(f1) - w0 @ np.abs(f0)
-        bexpl = w1 @ f1 - w0 @ f0
+        w0 = _bootstrap_weights(rng, min(f0.shape[0], BOOT_BLOCKS), n_bootstrap)
+        w1 = w0 if paired else _bootstrap_weights(rng, min(f1.shape[0], BOOT_BLOCKS), n_bootstrap)
+        bshift = _resampled_means(w1, np.abs(f1)) - _resampled_means(w0, np.abs(f0))
+        bexpl = _resampled_means(w1, f1) - _resampled_means(w0, f0)
         boot = np.maximum(np.abs(bshift), np.abs(bexpl))
         if paired:
-            boot = np.maximum(boot, w0 @ np.abs(f1 - f0))
+            boot = np.maximum(boot, _resampled_means(w0, np.abs(f1 - f0)))
         k_eff = _effective_k(point, boot, k)
         full = _topk_mask(point, k_eff)
         bm = _topk_mask(boot, k_eff)

@@ -362,12 +362,17 @@ def distances(
 ) -> tuple[float, float, float, float]:
     """(PSI, normalized Wasserstein-1, KS, robust mean shift) of two samples' finite values,
     sharing one sort per sample; NaNs when either side has no finite value."""
-    cur = _finite(current)
-    if cur.size >= BINNED_FROM:
-        r = _finite(reference)
-        if r.size and r.min() < r.max():
-            return _binned(r, cur, n_bins, eps)
-    r = np.sort(_finite(reference)).astype(np.float64, copy=False)
+    return _distances(_finite(reference), _finite(current), n_bins, eps)
+
+
+def _distances(
+    r: np.ndarray, cur: np.ndarray, n_bins: int, eps: float
+) -> tuple[float, float, float, float]:
+    """:func:`distances` of samples already reduced to their finite values (a frame's
+    columns are, by :func:`_split`: checking them again would be one more pass each)."""
+    if cur.size >= BINNED_FROM and r.size and r.min() < r.max():
+        return _binned(r, cur, n_bins, eps)
+    r = np.sort(r).astype(np.float64, copy=False)
     cur = np.sort(cur).astype(np.float64, copy=False)
     if r.size == 0 or cur.size == 0:
         return (float("nan"),) * 4
@@ -431,7 +436,7 @@ def column_drift(
         notes.append("no finite values in the reference window")
     if cur.size == 0:
         notes.append("no finite values in the current window")
-    p, w1, ks, ms = distances(r, cur, n_bins=n_bins, eps=eps)
+    p, w1, ks, ms = _distances(r, cur, n_bins, eps)
     return ColumnDrift(
         column=column,
         n_reference=int(r.size),

@@ -19,7 +19,7 @@ the same moment apart.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,8 @@ from .attribution import ImportanceShift, importance_shift
 from .drift import PSI_EPS, distances, psi_from_counts, quantile_edges
 
 FrameLike = Any
+#: (reference, anomaly) -> window-level drift per feature (``Workspace.feature_drift``'s columns)
+WindowDrift = Callable[[tuple[dt.datetime, dt.datetime], tuple[dt.datetime, dt.datetime]], Any]
 
 #: Candidate time-bucket widths for the correlation series, smallest first.
 _BUCKETS: tuple[tuple[str, dt.timedelta], ...] = tuple(
@@ -98,6 +100,11 @@ class FeatureRanking:
     series: pl.DataFrame  # long: ts, feature, psi, mean, rows -- per bucket ("prediction" too)
     notes: tuple[str, ...]
     importance: ImportanceShift | None = None
+    #: what the window-level drift (PSI, W1, KS, mean shift, null rates) was computed from:
+    #: "rows" (the frame given), else the ``source`` of the ``window_drift`` answer
+    drift_source: str = "rows"
+    #: the largest stated error of the window-level drift: {"ks", "psi", "wasserstein"} (0 on rows)
+    drift_error: dict[str, float] | None = None
 
     def frame(self) -> pl.DataFrame:
         return self.table
@@ -255,6 +262,7 @@ def rank_features(
     every: str | None = None,
     n_bins: int = 10,
     experiment: str | None = None,
+    window_drift: WindowDrift | None = None,
 ) -> FeatureRanking:
     """Rank ``model``'s features by how responsible they are for its prediction shift.
 
@@ -265,6 +273,9 @@ def rank_features(
     sample grows while the bootstrapped top-k is unstable). ``every`` is the bucket width of
     the correlation series (chosen from the window lengths when None). ``experiment``
     restricts the rows to one experiment of the model (all of them when None).
+    ``window_drift`` (e.g. ``Workspace.feature_drift`` of a profile's sketches, which see every
+    row where ``serving`` is a sample) answers the window-level drift of the two windows in
+    place of the rows; the time series, correlation and ablation still use the rows.
     """
     features = list(dict.fromkeys(str(f) for f in feature_names))
     if not features:
@@ -314,13 +325,18 @@ def rank_features(
     start, end = min(ref[0], anom[0]), max(ref[1], anom[1])
 
     df = collect(
-        lf.filter((pl.col(ts) >= start) & (pl.col(ts) < end)).select(
+        lf.filter((pl.col(ts) >= start) & (pl.col(ts) < end))
+        .select(
             pl.col(ts).dt.convert_time_zone("UTC").dt.epoch("us").alias("__us")
             if schema[ts].time_zone is not None
             else pl.col(ts).dt.epoch("us").alias("__us"),
             pl.col(c.PREDICTION).cast(pl.Float64),
             *[pl.col(f).cast(pl.Float64) for f in features],
         )
+        # rows in time order (then by value for ties): the sampling below picks rows by
+        # position, so the same rows in another order (a profile's sample, a log written by
+        # another engine) must rank the same
+        .sort(["__us", c.PREDICTION, *features], nulls_last=True, maintain_order=True)
     )
     t_us = df["__us"].to_numpy()
     in_ref = (t_us >= _us(ref[0])) & (t_us < _us(ref[1]))
@@ -358,14 +374,20 @@ def rank_features(
     if ai.size > MAX_DRIFT_ROWS:
         ai = np.sort(rng.choice(ai, MAX_DRIFT_ROWS, replace=False))
     nf = len(features)
-    dist = np.array([distances(X[ri, j], X[ai, j], n_bins=n_bins) for j in range(nf)]).reshape(
-        nf, 4
-    )
     pred_psi = distances(pred[ri], pred[ai], n_bins=n_bins)[0]
     null_before = nulls[in_ref].mean(axis=0)
     null_after = nulls[in_anom].mean(axis=0)
     nonfin_before = (~np.isfinite(X[in_ref])).mean(axis=0) - null_before
     nonfin_after = (~np.isfinite(X[in_anom])).mean(axis=0) - null_after
+    drift_source, drift_error = "rows", {"ks": 0.0, "psi": 0.0, "wasserstein": 0.0}
+    if window_drift is None:
+        dist = np.array([distances(X[ri, j], X[ai, j], n_bins=n_bins) for j in range(nf)])
+        dist = dist.reshape(nf, 4)
+    else:
+        given = _given_drift(window_drift(ref, anom), features)
+        dist = given.distances
+        null_before, null_after, nonfin_before, nonfin_after = given.rates
+        drift_source, drift_error = given.source, given.error
     pf_ref, pf_anom = pred[in_ref], pred[in_anom]
     pred_shift = (
         float(np.mean(pf_anom[np.isfinite(pf_anom)]) - np.mean(pf_ref[np.isfinite(pf_ref)]))
@@ -542,6 +564,51 @@ def rank_features(
         series=series,
         notes=tuple(notes),
         importance=imp,
+        drift_source=drift_source,
+        drift_error=drift_error,
+    )
+
+
+@dataclass(frozen=True)
+class _GivenDrift:
+    distances: np.ndarray  # (features, 4): psi, wasserstein, ks, mean_shift
+    rates: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # null/non-finite, before/after
+    source: str
+    error: dict[str, float]
+
+
+#: the columns of a window_drift answer the ranking reads: distances, then null/non-finite rates
+_RATES = tuple(f"{k}_rate_{w}" for k in ("null", "nonfinite") for w in ("reference", "current"))
+_GIVEN = ("psi", "wasserstein", "ks", "mean_shift", *_RATES)
+
+
+def _given_drift(frame: pl.DataFrame, features: list[str]) -> _GivenDrift:
+    """A ``window_drift`` answer, checked and in ``features`` order (NaN for a feature it
+    lacks: a feature without finite values in a window has no distances either way)."""
+    if not isinstance(frame, pl.DataFrame):
+        raise ValueError(f"window_drift: returned {type(frame).__name__}, not a polars DataFrame")
+    missing = [col for col in ("feature", *_GIVEN) if col not in frame.columns]
+    if missing:
+        raise ValueError(f"window_drift: its answer lacks columns {missing}")
+    df = pl.DataFrame({"feature": features}).join(
+        frame.select("feature", *[pl.col(col).cast(pl.Float64) for col in _GIVEN]),
+        on="feature",
+        how="left",
+    )
+    vals = {col: df[col].fill_null(np.nan).to_numpy() for col in _GIVEN}
+    errors = {}
+    for k in ("ks", "psi", "wasserstein"):
+        col = f"{k}_error"
+        err = (
+            frame[col].cast(pl.Float64).fill_null(np.nan).to_numpy() if col in frame.columns else []
+        )
+        errors[k] = float(np.nanmax(np.r_[0.0, err]))
+    source = str(frame["source"][0]) if "source" in frame.columns and frame.height else "given"
+    return _GivenDrift(
+        np.column_stack([vals[k] for k in _GIVEN[:4]]),
+        tuple(np.nan_to_num(vals[k], nan=0.0) for k in _GIVEN[4:]),  # type: ignore[arg-type]
+        source,
+        errors,
     )
 
 

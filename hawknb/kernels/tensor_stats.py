@@ -1,36 +1,58 @@
-"""Summary statistics of one tensor in a few fused, allocation-free reductions.
+"""Summary statistics of tensors in a few fused reductions, small tensors batched together.
 
 Activation tracing summarizes every node of a forward pass, so the summary has to cost a small
-fraction of the op that produced the tensor. On CPU, a reduction over a tensor that was just
-written (still in cache) costs about as much as an elementwise op, while ``torch.std_mean``
-(Welford), ``torch.histc``, boolean masks and mask-selected copies cost 10-300x that. Hence:
+fraction of the op that produced the tensor. Measured on CPU (torch 2.13, one thread): a
+``numpy`` min/max, a ``torch`` sum and a BLAS dot over a tensor that was just written cost about
+as much as one elementwise op each, while ``torch.aminmax`` costs two, ``std_mean`` (Welford)
+~50, and torch comparisons that produce a bool tensor (``x != x``, ``isfinite``) 8-60x an
+elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. Hence:
 
-- the common, all-finite case is one ``aminmax``, one ``sum`` and one ``vector_norm`` (the sum of
-  squares) read back in a single host transfer; the variance ``E[x^2] - mean^2`` is only
-  recomputed around the mean when it cancels (``mean^2`` dwarfs the variance);
-- NaN/inf are counted only when ``aminmax`` shows a non-finite value, and then without a
-  mask-selected copy: the finite values' moments come from ``nan_to_num`` copies;
-- histograms bin with a multiply, a clamp and an 8-bit ``bincount`` instead of ``histc``, on
-  an evenly strided sample of ~65k values for bigger tensors (the shape is what is displayed).
+- a tensor of more than :data:`SMALL` values costs one min, one max, one sum and one sum of
+  squares (a dot product), taken block by block (:data:`BLOCK` values, within a core's L2
+  cache) so that a tensor bigger than the cache is read from memory once, not four times;
+  min/max propagate NaN and show inf, so finite extremes prove an all-finite block and NaN/inf
+  are only counted in blocks where they are not;
+- tensors of at most :data:`SMALL` values (parameters, per-row outputs, the layers of a small
+  model) are summarized together: one concatenation into a float64 buffer and segmented
+  reductions (``np.minimum.reduceat``, ...) over it, so a few hundred of them cost a handful of
+  calls instead of a few per tensor; their moments are exact two-pass float64 moments;
+- histograms bin with a multiply and one ``bincount`` (all small tensors' histograms in one
+  call, segment-offset bins), on an evenly strided sample of ~32k values for bigger tensors
+  (the shape is what is displayed).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["HIST_SAMPLE", "RowUnitBad", "TensorStats", "row_unit_bad", "tensor_stats"]
+__all__ = [
+    "BLOCK",
+    "HIST_SAMPLE",
+    "SMALL",
+    "RowUnitBad",
+    "TensorStats",
+    "batch_stats",
+    "row_unit_bad",
+    "tensor_stats",
+]
 
+#: tensors with at most this many values are summarized in one batched pass
+SMALL = 1 << 14
 #: recompute the variance around the mean when it is below this share of E[x^2]
 #: (float32 sums carry ~1e-7 relative error, so the shortcut keeps ~1e-4 relative accuracy)
 _CANCEL = 1e-3
 #: histograms of bigger tensors are counted on an evenly strided sample of about this many
-#: values and scaled to the finite count: a display of the shape, ~0.4% relative noise per bin
-HIST_SAMPLE = 1 << 16
+#: values and scaled to the finite count: a display of the shape (~1/sqrt(HIST_SAMPLE / bins)
+#: relative noise per bin: ~3% at 32 bins)
+HIST_SAMPLE = 1 << 15
 _F32_MAX = float(torch.finfo(torch.float32).max)
+_NAN = math.nan
+_NATIVE = (torch.float32, torch.float64)
 
 
 @dataclass(frozen=True)
@@ -46,8 +68,9 @@ class TensorStats:
     std: float
     max_abs: float
     #: (bin edges, counts) over finite values when histograms were asked for; edges span the
-    #: exact min..max, counts are exact up to ``HIST_SAMPLE`` values and above that come from
-    #: an evenly strided sample scaled to the finite count (they still sum to it)
+    #: exact min..max; counts are exact up to ``SMALL`` values (binned in float64), binned in
+    #: the tensor's precision up to ``HIST_SAMPLE`` values and above that come from an evenly
+    #: strided sample scaled to the finite count (they still sum to it)
     histogram: tuple[tuple[float, ...], tuple[int, ...]] | None = None
 
     @property
@@ -55,28 +78,112 @@ class TensorStats:
         return self.nan_count + self.inf_count
 
 
-def _host(*ts: torch.Tensor) -> list[float]:
-    """0-d tensors to Python floats in one transfer."""
-    return torch.stack([t.to(torch.float64) for t in ts]).tolist()
+_EMPTY = TensorStats(0, 0, 0, _NAN, _NAN, _NAN, _NAN, _NAN)
 
 
-def _mean_std(x: torch.Tensor, s: float, q: float, count: int, zeroed: int) -> tuple[float, float]:
-    """mean and std of ``count`` values from their sum ``s`` and root sum of squares ``q``.
-
-    ``x`` holds the values plus ``zeroed`` zeros (non-finite entries replaced by 0); it is only
-    read again when the shortcut variance cancels or the float32 sums overflowed.
-    """
-    if not (math.isfinite(s) and math.isfinite(q)):  # float32 overflow: redo in float64
+def _flat(x: torch.Tensor) -> np.ndarray:
+    """``x`` as a flat float32/float64 numpy array (a view when it is contiguous on the CPU);
+    integers become float64, half precision float32 (their sums lose counts past 2,048)."""
+    if x.dtype in _NATIVE and not x.requires_grad and x.is_cpu:  # the common case, no copy
+        return x.numpy().reshape(-1)
+    x = x.detach()
+    if not x.is_floating_point():
         x = x.to(torch.float64)
-        s, q = _host(x.sum(), torch.linalg.vector_norm(x))
+    elif x.dtype not in (torch.float32, torch.float64):
+        x = x.to(torch.float32)
+    return x.cpu().reshape(-1).numpy()
+
+
+_FRACTIONS: dict[int, np.ndarray] = {}
+
+
+def _fractions(bins: int) -> np.ndarray:
+    """0, 1/bins, ..., 1 (cached: ``np.linspace`` costs more than a small tensor's stats)."""
+    f = _FRACTIONS.get(bins)
+    if f is None:
+        f = _FRACTIONS[bins] = np.arange(bins + 1) / bins
+    return f
+
+
+def _edges(lo: float, hi: float, bins: int) -> tuple[float, ...]:
+    """bins + 1 equal-width edges from lo to hi (to lo + 1 when hi == lo), ends exact."""
+    top = hi if hi > lo else lo + 1.0
+    f = _fractions(bins)
+    return tuple((lo * (1.0 - f) + top * f).tolist())  # never overflows, ends exact
+
+
+# -- tensors above SMALL: one min, max, sum and dot per cache-sized block ---------------------
+#: big tensors are reduced in blocks of this many values (512 KiB of float32, within a core's
+#: L2): the four reductions of a block read it from memory once, not four times
+BLOCK = 1 << 17
+
+
+def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tuple[float, float]:
+    """mean and std of the ``count`` finite values of ``v`` from their sum ``s`` and sum of
+    squares ``q``; ``zeroed`` values of ``v`` are NaN/inf (treated as 0 in ``s`` and ``q``).
+    ``v`` is only read again when the float32 sums overflowed or the shortcut variance
+    cancels (``mean^2`` dwarfs it), in float64 around the mean.
+    """
+    if not (math.isfinite(s) and math.isfinite(q)) or (q / count - (s / count) ** 2) < _CANCEL * (
+        q / count
+    ):
+        y = v.astype(np.float64)
+        if zeroed:
+            y[~np.isfinite(y)] = 0.0
+        s = float(y.sum())
+        mean = s / count
+        y -= mean
+        var = max(float(np.dot(y, y)) - zeroed * mean * mean, 0.0) / count
+        return mean, math.sqrt(var)
     mean = s / count
-    ex2 = q * q / count
-    var = ex2 - mean * mean
-    if var < _CANCEL * ex2:  # cancellation: centre first (zeros contribute zeroed * mean^2)
-        xc = x.to(torch.float64) if x.numel() < 1 << 16 else x  # small: exact; big: cheap
-        c2 = float(torch.linalg.vector_norm(xc - mean)) ** 2
-        var = max(c2 - zeroed * mean * mean, 0.0) / count
-    return mean, math.sqrt(max(var, 0.0))
+    return mean, math.sqrt(max(q / count - mean * mean, 0.0))
+
+
+def _block_moments(b: np.ndarray) -> tuple[float, float, float, float, int, int]:
+    """(min, max, sum, sum of squares, finite count, NaN count) of one block, over its finite
+    values (min/max NaN when it has none): four reductions, NaN/inf counted only when the
+    min/max show some."""
+    lo, hi = float(b.min()), float(b.max())
+    with np.errstate(over="ignore"):  # a float32 overflow is redone in float64
+        if math.isfinite(lo) and math.isfinite(hi):
+            return lo, hi, float(torch.from_numpy(b).sum()), float(np.dot(b, b)), b.size, 0
+        nan = int(np.count_nonzero(np.isnan(b)))
+        finite = int(np.count_nonzero(np.isfinite(b))) if nan < b.size else 0
+        if finite == 0:
+            return _NAN, _NAN, 0.0, 0.0, 0, nan
+        y = torch.from_numpy(b).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0).numpy()
+        lo, hi = _finite_extreme(b, y, True), _finite_extreme(b, y, False)
+        return lo, hi, float(torch.from_numpy(y).sum()), float(np.dot(y, y)), finite, nan
+
+
+def _big_stats(
+    v: np.ndarray, shape: tuple[int, ...], bins: int, bounds: tuple[float, float] | None
+) -> TensorStats:
+    n = v.size
+    if bounds is not None:  # known finite extremes: only the sums are left
+        lo, hi = bounds
+        with np.errstate(over="ignore"):
+            parts = [
+                (lo, hi, float(torch.from_numpy(b).sum()), float(np.dot(b, b)), b.size, 0)
+                for b in (v[i : i + BLOCK] for i in range(0, n, BLOCK))
+            ]
+    else:
+        parts = [_block_moments(v[i : i + BLOCK]) for i in range(0, n, BLOCK)]
+    if len(parts) == 1:
+        lo, hi, s, q, finite, nan_count = parts[0]
+    else:
+        finite = sum(p[4] for p in parts)
+        nan_count = sum(p[5] for p in parts)
+        lo = min((p[0] for p in parts if p[4]), default=_NAN)
+        hi = max((p[1] for p in parts if p[4]), default=_NAN)
+        s, q = sum(p[2] for p in parts), sum(p[3] for p in parts)
+    inf_count = n - finite - nan_count
+    if finite == 0:
+        return TensorStats(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
+    mean, std = _mean_std(v, s, q, finite, n - finite)
+    hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
+    max_abs = max(abs(lo), abs(hi)) if finite == n else math.inf
+    return TensorStats(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
 
 
 def _step(n: int, shape: tuple[int, ...]) -> int:
@@ -94,83 +201,171 @@ def _scaled(counts: np.ndarray, total: int) -> tuple[int, ...]:
     out = np.floor(share).astype(np.int64)
     short = total - int(out.sum())
     out[np.argsort(-(share - out), kind="stable")[:short]] += 1
-    return tuple(int(c) for c in out)
+    return tuple(out.tolist())
+
+
+def _bin_counts(v: np.ndarray, lo: float, hi: float, bins: int, all_finite: bool) -> np.ndarray:
+    """Counts of the finite values of ``v`` in ``bins`` equal bins over [lo, hi] (the top
+    edge inclusive, as ``torch.histc``), binned in ``v``'s precision (a sample of a big
+    tensor: a value within rounding of an inner edge may land in either neighbour)."""
+    top = hi if hi > lo else lo + 1.0
+    with np.errstate(over="ignore", divide="ignore"):
+        scale = v.dtype.type(bins / (top - lo))
+    if not (np.isfinite(scale) and scale > 0):  # a range too wide (or narrow) to scale
+        fin = v if all_finite else v[np.isfinite(v)]
+        return np.histogram(fin.astype(np.float64), bins=np.asarray(_edges(lo, hi, bins)))[0]
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = np.subtract(v, lo, dtype=v.dtype)
+        t *= scale
+        idx = t.astype(np.intp)
+    np.minimum(idx, bins - 1, out=idx)  # the top edge (and rounding past it)
+    if not all_finite:
+        idx[~np.isfinite(v)] = bins  # binned past the end and dropped
+    return np.bincount(idx, minlength=bins + 1)[:bins]
 
 
 def _histogram(
-    x: torch.Tensor, lo: float, hi: float, bins: int, finite: int
+    v: np.ndarray, shape: tuple[int, ...], lo: float, hi: float, bins: int, finite: int
 ) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Counts of the ``finite`` finite values of ``x`` in ``bins`` equal bins over [lo, hi]
-    (the top edge inclusive, as ``torch.histc``); from a strided sample past HIST_SAMPLE."""
-    n = x.numel()
-    if n > HIST_SAMPLE:
-        sample = x.reshape(-1)[:: _step(n, tuple(x.shape))]
-        edges, counts = _binned(sample, lo, hi, bins, finite == n)
-        if sum(counts):
-            return edges, _scaled(np.asarray(counts, dtype=np.float64), finite)
-    return _binned(x, lo, hi, bins, finite == n)
+    """A histogram of a tensor of more than SMALL values, from an evenly strided sample of
+    about HIST_SAMPLE of them scaled to the finite count."""
+    n = v.size
+    sample = v[:: _step(n, shape)] if n > HIST_SAMPLE else v
+    counts = _bin_counts(sample, lo, hi, bins, finite == n)
+    if sample.size < n and counts.sum():
+        return _edges(lo, hi, bins), _scaled(counts.astype(np.float64), finite)
+    return _edges(lo, hi, bins), tuple(counts.tolist())
 
 
-def _binned(
-    x: torch.Tensor, lo: float, hi: float, bins: int, finite: bool
-) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    top = hi if hi > lo else lo + 1.0
-    edges = np.linspace(lo, top, bins + 1)
-    scale = bins / (top - lo)
-    if not math.isfinite(scale) or not math.isfinite(top - lo):
-        vals = x if finite else x[torch.isfinite(x)]
-        counts = torch.histc(vals.to(torch.float64), bins=bins, min=lo, max=top)
-        return tuple(float(e) for e in edges), tuple(int(c) for c in counts.tolist())
-    t = (x - lo).mul_(scale)
-    if not finite:
-        t.add_(x * 0)  # NaN where x is NaN/inf ...
-    t.clamp_(0, bins - 1)
-    if not finite:
-        t.nan_to_num_(nan=bins)  # ... binned past the end and dropped
-    idx = t.to(torch.uint8 if bins < 255 else torch.int32).reshape(-1)
-    counts = torch.bincount(idx, minlength=bins + 1)[:bins]
-    return tuple(float(e) for e in edges), tuple(int(c) for c in counts.tolist())
+def _finite_extreme(v: np.ndarray, y: np.ndarray, lowest: bool) -> float:
+    """min (or max) over the finite values of ``v``; ``y`` is ``v`` with NaN/inf set to 0, so
+    its min is the answer whenever it is negative (its max when positive)."""
+    e = float(y.min() if lowest else y.max())
+    if (e < 0) if lowest else (e > 0):
+        return e
+    fill = _F32_MAX if lowest else -_F32_MAX
+    w = torch.from_numpy(v).nan_to_num(nan=fill, posinf=fill, neginf=fill).numpy()
+    return float(w.min() if lowest else w.max())
 
 
-def _nonfinite_stats(x: torch.Tensor, bins: int) -> TensorStats:
-    """Stats of a tensor holding NaN/inf, from ``nan_to_num`` copies (no mask-selected copy)."""
-    n = x.numel()
-    nan_count = int(torch.count_nonzero(x != x))
-    # x * 0 is NaN exactly where x is NaN/inf (count_nonzero on NaN-heavy floats is ~10x
-    # slower than on the bool of a comparison)
-    finite = n - int(torch.count_nonzero((x * 0) != 0))
-    inf_count = n - finite - nan_count
-    if finite == 0:
-        return TensorStats(
-            n, nan_count, inf_count, math.nan, math.nan, math.nan, math.nan, math.inf
-        )
-    lo_src = x.nan_to_num(nan=_F32_MAX, posinf=_F32_MAX, neginf=_F32_MAX)
-    hi_src = x.nan_to_num(nan=-_F32_MAX, posinf=-_F32_MAX, neginf=-_F32_MAX)
-    y = x.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi, s, q = _host(lo_src.amin(), hi_src.amax(), y.sum(), torch.linalg.vector_norm(y))
-    mean, std = _mean_std(y, s, q, finite, n - finite)
-    hist = _histogram(x, lo, hi, bins, finite) if bins > 0 else None
-    return TensorStats(n, nan_count, inf_count, lo, hi, mean, std, math.inf, hist)
+def tensor_stats(
+    x: torch.Tensor, bins: int = 0, *, bounds: tuple[float, float] | None = None
+) -> TensorStats:
+    """Summary statistics of ``x`` (any dtype), with a ``bins``-bin histogram if ``bins > 0``.
 
-
-def tensor_stats(x: torch.Tensor, bins: int = 0) -> TensorStats:
-    """Summary statistics of ``x`` (any dtype), with a ``bins``-bin histogram if ``bins > 0``."""
+    ``bounds`` is the exact (min, max) of an all-finite ``x`` when the caller already knows it
+    (a ReLU of a finite tensor: its input's extremes clamped at 0), saving two passes; it is
+    ignored for tensors of at most :data:`SMALL` values.
+    """
     n = x.numel()
     if n == 0:
-        return TensorStats(0, 0, 0, math.nan, math.nan, math.nan, math.nan, math.nan)
-    x = x.detach()
-    if not x.is_floating_point():
-        x = x.to(torch.float64)
-    elif x.dtype in (torch.float16, torch.bfloat16):  # their sums lose counts past 2,048
-        x = x.to(torch.float32)
-    lo_t, hi_t = torch.aminmax(x)
-    lo, hi, s, q = _host(lo_t, hi_t, x.sum(), torch.linalg.vector_norm(x))
-    # aminmax propagates NaN and shows inf: finite extremes prove an all-finite tensor
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return _nonfinite_stats(x, bins)
-    mean, std = _mean_std(x, s, q, n, 0)
-    hist = _histogram(x, lo, hi, bins, n) if bins > 0 else None
-    return TensorStats(n, 0, 0, lo, hi, mean, std, max(abs(lo), abs(hi)), hist)
+        return _EMPTY
+    if n <= SMALL:
+        return batch_stats([x], bins)[0]
+    return _big_stats(_flat(x), tuple(x.shape), bins, bounds)
+
+
+# -- tensors up to SMALL: segmented reductions over one buffer ------------------------------
+def batch_stats(tensors: Sequence[torch.Tensor], bins: int = 0) -> list[TensorStats]:
+    """:func:`tensor_stats` of each tensor; those of at most :data:`SMALL` values are computed
+    together in one float64 buffer with segmented reductions (a handful of numpy calls for
+    the whole batch), the others one by one."""
+    out: list[TensorStats | None] = [None] * len(tensors)
+    small: list[int] = []
+    for i, t in enumerate(tensors):
+        n = t.numel()
+        if n == 0:
+            out[i] = _EMPTY
+        elif n <= SMALL:
+            small.append(i)
+        else:
+            out[i] = tensor_stats(t, bins)
+    if small:
+        for i, s in zip(small, _segments([_flat(tensors[i]) for i in small], bins), strict=True):
+            out[i] = s
+    return out  # type: ignore[return-value]
+
+
+def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
+    """Stats of each non-empty array, from reductions over their float64 concatenation."""
+    sizes = np.array([a.size for a in arrays], dtype=np.int64)
+    starts = np.cumsum(sizes) - sizes
+    buf = np.concatenate(arrays, dtype=np.float64)
+    lo = np.minimum.reduceat(buf, starts)
+    hi = np.maximum.reduceat(buf, starts)
+    clean = np.isfinite(lo) & np.isfinite(hi)
+    fin: np.ndarray | None = None
+    if clean.all():
+        finite, nans = sizes, np.zeros_like(sizes)
+        y = buf
+    else:  # some segments hold NaN/inf: count them, and take moments over the finite values
+        fin = np.isfinite(buf)
+        finite = np.add.reduceat(fin, starts, dtype=np.int64)
+        nans = np.add.reduceat(np.isnan(buf), starts, dtype=np.int64)
+        y = np.where(fin, buf, 0.0)
+        lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts)
+        hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.add.reduceat(y, starts) / finite
+        d = y - np.repeat(mean, sizes)
+        if fin is not None:
+            d[~fin] = 0.0
+        std = np.sqrt(np.add.reduceat(d * d, starts) / finite)
+    hists = _segment_histograms(buf, fin, starts, sizes, lo, hi, finite, bins) if bins else None
+    rows = zip(
+        sizes.tolist(),
+        finite.tolist(),
+        nans.tolist(),
+        lo.tolist(),
+        hi.tolist(),
+        mean.tolist(),
+        std.tolist(),
+        strict=True,
+    )
+    out = []
+    for i, (n, f, nan_i, a, b, m, sd) in enumerate(rows):
+        if f == 0:
+            out.append(TensorStats(n, nan_i, n - nan_i, _NAN, _NAN, _NAN, _NAN, math.inf))
+            continue
+        max_abs = max(abs(a), abs(b)) if f == n else math.inf
+        hist = hists[i] if hists is not None else None
+        out.append(TensorStats(n, nan_i, n - f - nan_i, a, b, m, sd, max_abs, hist))
+    return out
+
+
+def _segment_histograms(
+    buf: np.ndarray,
+    fin: np.ndarray | None,
+    starts: np.ndarray,
+    sizes: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    finite: np.ndarray,
+    bins: int,
+) -> list[tuple[tuple[float, ...], tuple[int, ...]] | None]:
+    """Every segment's histogram from one ``bincount`` over segment-offset bin indices."""
+    k = len(sizes)
+    ok = finite > 0
+    top = np.where(hi > lo, hi, lo + 1.0)
+    lo_ok, top_ok = np.where(ok, lo, 0.0), np.where(ok, top, 1.0)
+    scale = bins / (top_ok - lo_ok)
+    if not np.all(np.isfinite(scale) & (scale > 0)):  # a float64 range too wide to scale
+        return [
+            _histogram(buf[s : s + n], (n,), lo[i], hi[i], bins, int(finite[i])) if ok[i] else None
+            for i, (s, n) in enumerate(zip(starts, sizes, strict=True))
+        ]
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = (buf - np.repeat(lo_ok, sizes)) * np.repeat(scale, sizes)
+        np.clip(t, 0, bins - 1, out=t)
+        if fin is not None:
+            t[~fin] = bins
+    idx = t.astype(np.intp) + np.repeat(np.arange(k) * (bins + 1), sizes)
+    counts = np.bincount(idx, minlength=k * (bins + 1)).reshape(k, bins + 1)[:, :bins]
+    f = _fractions(bins)
+    edges = lo_ok[:, None] * (1.0 - f) + top_ok[:, None] * f
+    return [
+        (tuple(edges[i].tolist()), tuple(counts[i].tolist())) if ok[i] else None for i in range(k)
+    ]
 
 
 @dataclass(frozen=True)
@@ -183,11 +378,11 @@ class RowUnitBad:
 
 
 def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
-    """Per-row and per-unit badness of a [n_rows, ...] tensor from one ``|x|`` copy."""
-    a = x.detach().to(torch.float32).abs().nan_to_num_(nan=math.inf)  # NaN and inf -> inf
-    row = a.reshape(n_rows, -1).amax(dim=1)
-    last = a.reshape(-1, a.shape[-1]) if a.dim() >= 2 else a.reshape(n_rows, 1)
-    # a float sum of the mask is cheaper than a bool one, and exact below 2**24 rows
-    acc = torch.float32 if last.shape[0] < 1 << 24 else torch.float64
-    units = (last >= extreme).to(acc).sum(dim=0).to(torch.int64)
-    return RowUnitBad(row.numpy().copy(), units.numpy().copy())
+    """Per-row and per-unit badness of a [n_rows, ...] tensor from one ``|x|`` copy (numpy:
+    torch's bool-producing comparisons cost ~8 elementwise ops on CPU)."""
+    t = x.detach().to(torch.float32)
+    a = t.abs().nan_to_num_(nan=math.inf).cpu().numpy()  # NaN and inf -> inf
+    row = a.reshape(n_rows, -1).max(axis=1)
+    last = a.reshape(-1, a.shape[-1]) if a.ndim >= 2 else a.reshape(n_rows, 1)
+    units = np.count_nonzero(last >= extreme, axis=0).astype(np.int64)
+    return RowUnitBad(row.copy(), units)

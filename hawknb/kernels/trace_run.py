@@ -2,10 +2,21 @@
 
 ``torch.fx.Interpreter`` dispatches every node through Python (argument lookup, environment
 dicts, hooks): on a small model serving a few thousand rows that costs more than the ops. So
-the graph is copied once per program with a call to ``_observe(sink, name, value)`` after every
-node, and the copy's generated Python code (straight-line calls, dead values freed as the
+the graph is copied once per program with a call to ``sink.record(name, value, ...)`` after
+every node, and the copy's generated Python code (straight-line calls, dead values freed as the
 original's code frees them) runs the pass. A node that raises is then named by replaying the
 graph node by node, which only a failing snapshot pays for.
+
+What a node costs the recorder:
+
+- a value of more than :data:`~hawknb.kernels.tensor_stats.SMALL` entries is summarized at
+  once (four reductions while it is still in cache), except that a view-like op (squeeze,
+  reshape, permute, clone, ...) reuses its input's statistics (same values, same multiset) and a
+  ReLU of a finite tensor takes its extremes from its input's, clamped at 0;
+- smaller values (parameters, per-row outputs, every layer of a small model) are kept and
+  summarized together in one batched pass (:func:`~hawknb.kernels.tensor_stats.batch_stats`)
+  at the end, or as soon as a big node turns out bad (the first bad node must be known in
+  topological order) or they hold more than ``_PENDING_MAX`` values.
 """
 
 from __future__ import annotations
@@ -19,17 +30,39 @@ import numpy as np
 import torch
 import torch.fx
 
-from .tensor_stats import TensorStats, row_unit_bad, tensor_stats
+from .tensor_stats import SMALL, TensorStats, batch_stats, row_unit_bad, tensor_stats
 
 __all__ = ["Recorder", "instrumented"]
 
 _CACHE: weakref.WeakKeyDictionary[torch.fx.GraphModule, torch.fx.GraphModule] = (
     weakref.WeakKeyDictionary()
 )
+#: summarize the kept small values once they hold this many entries (bounds the memory kept)
+_PENDING_MAX = 1 << 22
+#: aten ops whose output holds exactly their first input's values (a view, a copy or a
+#: reordering of it), so its statistics are the input's
+_SAME_VALUES = frozenset(
+    {
+        "alias",
+        "clone",
+        "contiguous",
+        "detach",
+        "flatten",
+        "permute",
+        "reshape",
+        "squeeze",
+        "t",
+        "transpose",
+        "unsqueeze",
+        "view",
+        "_unsafe_view",
+    }
+)
 
 
 class Recorder:
-    """Where the instrumented pass leaves its statistics (one per run)."""
+    """Where the instrumented pass leaves its statistics (one per run); call :meth:`finish`
+    after the pass."""
 
     def __init__(
         self,
@@ -47,20 +80,51 @@ class Recorder:
         self.extreme = extreme
         self.stats: dict[str, TensorStats] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
-        self.dtypes: dict[str, str] = {}
+        self.dtypes: dict[str, torch.dtype] = {}
         self.row_max_abs: dict[str, np.ndarray] = {}
         self.unit_bad: dict[str, np.ndarray] = {}
+        self._pending: list[tuple[str, torch.Tensor, bool]] = []
+        self._pending_size = 0
 
-    def record(self, name: str, value: Any, per_row: bool) -> None:
+    def record(self, name: str, value: Any, per_row: bool, hint: tuple[str, str] | None) -> None:
+        """Statistics of one node's value; ``hint`` is ("same", input) for a view-like op and
+        ("relu", input) for a ReLU."""
         if not isinstance(value, torch.Tensor):
             return
-        s = tensor_stats(value, self.bins)
+        self.shapes[name] = value.shape
+        self.dtypes[name] = value.dtype
+        n = value.numel()
+        if n <= SMALL:
+            self._pending.append((name, value, per_row))
+            self._pending_size += n
+            if self._pending_size > _PENDING_MAX:
+                self._flush()
+            return
+        s = self._derived(value, hint)
+        if s is None:
+            s = tensor_stats(value, self.bins)
         self.stats[name] = s
-        self.shapes[name] = tuple(int(d) for d in value.shape)
-        self.dtypes[name] = str(value.dtype).replace("torch.", "")
+        if (s.nonfinite or s.max_abs >= self.extreme) and self.first_bad is None:
+            self._flush()  # a smaller node before this one may be the first bad one
+        self._detail(name, value, s, per_row)
+
+    def _derived(self, value: torch.Tensor, hint: tuple[str, str] | None) -> TensorStats | None:
+        """Statistics that follow from the input's, or None."""
+        if hint is None:
+            return None
+        src = self.stats.get(hint[1])
+        if src is None or src.numel != value.numel() or self.dtypes[hint[1]] != value.dtype:
+            return None
+        if hint[0] == "same":
+            return src
+        if src.nonfinite == 0:  # relu of a finite tensor: extremes clamped at 0
+            return tensor_stats(value, self.bins, bounds=(max(src.min, 0.0), max(src.max, 0.0)))
+        return None
+
+    def _detail(self, name: str, value: torch.Tensor, s: TensorStats, per_row: bool) -> None:
+        """Per-row detail only where find_first_anomaly reads it: the first bad op and the
+        outputs (every later node of a broken model is bad too, and detail costs ~6 passes)."""
         bad = s.nonfinite > 0 or s.max_abs >= self.extreme
-        # per-row detail only where find_first_anomaly reads it: the first bad op and the
-        # outputs (every later node of a broken model is bad too, and detail costs ~6 passes)
         if (
             not (bad and per_row)
             or name in self.params
@@ -73,9 +137,32 @@ class Recorder:
             self.row_max_abs[name] = where.row_max_abs
             self.unit_bad[name] = where.unit_bad
 
+    def _flush(self) -> None:
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        if not pending:
+            return
+        for (name, value, per_row), s in zip(
+            pending, batch_stats([v for _, v, _ in pending], self.bins), strict=True
+        ):
+            self.stats[name] = s
+            self._detail(name, value, s, per_row)
 
-def _observe(sink: Recorder, name: str, value: Any, per_row: bool) -> None:
-    sink.record(name, value, per_row)
+    def finish(self) -> None:
+        """Summarize the values still kept (call once the pass has run)."""
+        self._flush()
+
+
+def _hint(n: torch.fx.Node) -> tuple[str, str] | None:
+    """("same", input) / ("relu", input) for ops whose statistics follow from their input's."""
+    if n.op != "call_function" or not n.args or not isinstance(n.args[0], torch.fx.Node):
+        return None
+    packet = getattr(n.target, "_overloadpacket", None)
+    op = getattr(packet, "__name__", "")
+    if op in _SAME_VALUES:
+        return ("same", n.args[0].name)
+    if op == "relu":
+        return ("relu", n.args[0].name)
+    return None
 
 
 def _instrument(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -88,19 +175,19 @@ def _instrument(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     with g.inserting_before(first_op):
         sink = g.placeholder("_hawknb_sink")
         for p in placeholders:  # placeholders stay first: observe them after the last one
-            g.call_function(_observe, (sink, p.name, p, True))
+            g.call_method("record", (sink, p.name, p, True, None))
     for n in nodes:
         if n.op in ("placeholder", "output"):
             continue
         with g.inserting_after(n):
-            g.call_function(_observe, (sink, n.name, n, n.op != "get_attr"))
+            g.call_method("record", (sink, n.name, n, n.op != "get_attr", _hint(n)))
     new.recompile()
     return new
 
 
 def instrumented(gm: torch.fx.GraphModule) -> Callable[..., Any]:
     """The observing copy of ``gm`` (built once per graph module): call it with the graph's
-    arguments followed by a :class:`Recorder`."""
+    arguments followed by a :class:`Recorder`, then call the recorder's ``finish``."""
     found = _CACHE.get(gm)
     if found is None:
         found = _CACHE[gm] = _instrument(gm)

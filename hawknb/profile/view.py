@@ -7,9 +7,10 @@ but wrong for counts and sums. So ``ws.serving`` is a :class:`ProfiledServing`: 
 the sample that also remembers the ``filter``/``with_columns`` calls applied to it. An aggregate
 kernel (``kernels.health.prediction_health``) asks it for ``hawknb_window_sums``: the same
 calls are replayed on the profile's moments table (whose key columns have the serving names)
-and the per-window sums come from moments and merged sketches -- exact counts and moments,
-median/p90 within the sketch's rank error. Any other operation makes a frame whose provenance
-is unknown, and the kernel falls back to the sample's rows (with a warning).
+and the per-window sums come from moments and the union of the buckets' sketches -- exact
+counts and moments, median/p90 within the sketches' rank error. Any other operation makes a
+frame whose provenance is unknown, and the kernel falls back to the sample's rows (with a
+warning).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..kernels.health import quantile_columns
 from ..workspace import contract as c
 from ..workspace.errors import WorkspaceError, WorkspaceWarning
 from .schema import Profile, merge_moments
+from .union import Union
 
 
 class ProfiledServing(pl.LazyFrame):
@@ -88,14 +90,15 @@ def _check_every(every: str, bucket: str) -> None:
 def window_sums(moments: pl.DataFrame, every: str, keys: list[str]) -> pl.LazyFrame:
     """Moments rows rolled up to ``every`` windows per ``keys``, as health's window sums."""
     group = [*keys, c.TS]
-    rolled = merge_moments(
-        moments.with_columns(pl.col(c.TS).dt.truncate(every), *[pl.col(k) for k in keys]),
-        group,
-    )
+    windowed = moments.with_columns(pl.col(c.TS).dt.truncate(every), *[pl.col(k) for k in keys])
+    # the sums merge; the quantiles come from the union of each window's bucket sketches
+    # (a DataSketches merge flips coins: two calls would answer different medians)
+    rolled = merge_moments(windowed.with_columns(pl.lit(None, pl.Binary).alias("p_sketch")), group)
+    blobs = windowed.group_by(group, maintain_order=True).agg(pl.col("p_sketch").drop_nulls())
     sketches = {
-        row[:-1]: kll.unseal(row[-1], check=False)
-        for row in rolled.select(*group, "p_sketch").iter_rows()
-        if row[-1] is not None
+        row[:-1]: Union(kll.unseal(b, check=False) for b in row[-1])
+        for row in blobs.select(*group, "p_sketch").iter_rows()
+        if row[-1]
     }
     labeled = pl.col("labeled_rows")
     sums = rolled.select(

@@ -79,6 +79,16 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
     if t is not None and t.verdict and not t.volume_only:
         why = "; ".join(t.reasons[:2])
         return "training_data", max(0.6, t.confidence), None, f"trained on anomalous data: {why}"
+    if b is not None and b.reference == "previous snapshot" and w is not None and w.suspect:
+        # rows that blow up against the previous snapshot on the same inputs locate the
+        # broken layer directly; the weights' ranking of relative changes only corroborates
+        strength = 0.85 if convicted else 0.8
+        # a parameter-free node (an activation function) has no layer of its own in the
+        # contract's sense: the weights' most changed layer feeds it
+        held = {t.layer for t in w.tensors}
+        layer = b.layer if b.layer in held or not w.suspect_layers else w.suspect_layers[0].layer
+        what = f"{b.bad_fraction:.1%} of its rows blow up at {layer or b.node}"
+        return "bad_snapshot", strength, layer, what
     if w is not None and w.suspect and w.suspect_layers:
         top = w.suspect_layers[0]
         # without an A/B conviction, a weight change is only as strong as it is far beyond
@@ -145,7 +155,8 @@ def snapshot_hypothesis(
     else:
         h.evidence_against.append("no bad activation, weight or training anomaly inside it")
     h.features = diag.driver_names if cause == "bad_snapshot" and mech > 0 else []
-    if ab_for == 0 and diag.blowup is not None and mech > 0 and not h.features:
+    partial = diag.blowup is not None and diag.blowup.bad_fraction <= 0.5
+    if ab_for == 0 and partial and mech > 0 and not h.features:
         h.evidence_against.append("no input feature separates the rows it breaks on")
     h.summary = _snapshot_summary(snap, suspect.model, cause, what, h.features, ab_for > 0)
     return h, diag, found

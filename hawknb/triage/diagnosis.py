@@ -291,7 +291,13 @@ def _activation_finding(snapshot: str, n_rows: int, diag: Diagnosis) -> Finding:
             f"{b.bad_fraction:.1%} of rows blow up at node {b.node} (layer {b.layer}): "
             f"{b.ratio:.3g}x the {b.reference}"
             + (f" ({diag.reference})" if diag.reference and b.reference != "healthy rows" else "")
-            + (f"; triggered when {trig}" if trig else "; no input feature separates those rows")
+            + (
+                f"; triggered when {trig}"
+                if trig
+                else "; every row alike (the whole node)"
+                if b.bad_fraction > 0.5
+                else "; no input feature separates those rows"
+            )
         )
         conf, node, layer, kind, share = 0.8, b.node, b.layer, "partial", b.bad_fraction
     else:

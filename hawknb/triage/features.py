@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from ..kernels.features import FeatureRanking, rank_features
+from ..kernels.features import FeatureRanking, WindowDrift, rank_features
 from ..kernels.lineage import RootCauseResult, root_cause
 from ..workspace import Workspace, WorkspaceError
 from ..workspace import contract as c
@@ -58,6 +58,7 @@ def rank(ws: Workspace, model: str, anomaly: Anomaly) -> tuple[FeatureRanking | 
         onset=anomaly.onset,
         anomaly=(anomaly.onset, end),
         program=program,
+        window_drift=_sketch_drift(ws, model, features),
     )
     table = ranking.table
     top = table.head(5).select("feature", "confidence", "drift_psi", "importance_shift", "evidence")
@@ -79,11 +80,36 @@ def rank(ws: Workspace, model: str, anomaly: Anomaly) -> tuple[FeatureRanking | 
         f"correlation with the prediction shift ({ranking.method}){sampled}{note}",
         decision=decision,
         confidence=float(best["confidence"]) if best else 0.0,
-        evidence={"top": top.to_dicts(), "method": ranking.method},
+        evidence={
+            "top": top.to_dicts(),
+            "method": ranking.method,
+            "serving": _sources(ws, ranking),
+            "drift_error": ranking.drift_error,
+        },
         next_step="lineage",
         result=ranking,
     )
     return ranking, finding
+
+
+def _sketch_drift(ws: Workspace, model: str, features: list[str]) -> WindowDrift | None:
+    """On a profile, the window-level drift comes from its sketches, which saw every row (the
+    sample the rows come from is capped per bucket); on the full log the rows have it all."""
+    if ws.profile is None:
+        return None
+    return lambda reference, current: ws.feature_drift(model, features, reference, current)
+
+
+def _sources(ws: Workspace, ranking: FeatureRanking) -> str:
+    """What each part of the ranking read, for the finding's evidence."""
+    if ranking.drift_source == "rows":
+        return ws.serving_source
+    err = ranking.drift_error or {}
+    return (
+        f"window drift (PSI, KS, W1, null rates) from the KLL sketches of "
+        f"{ranking.drift_source} (largest stated error: KS ±{err.get('ks', 0):.3f}, PSI "
+        f"±{err.get('psi', 0):.3f}); drift over time, correlation and ablation from its sample rows"
+    )
 
 
 def upstream(

@@ -11,6 +11,7 @@ from ..kernels.health import prediction_health
 from ..kernels.isolation import ModelIsolation, rank_model_experiments
 from ..workspace import Workspace
 from ..workspace import contract as c
+from . import row_evidence
 from .findings import Finding
 from .topline import Anomaly
 
@@ -82,6 +83,13 @@ def isolate_model(
         f"prediction health ({every} windows: mean prediction, calibration, NE, NaN rate) of "
         f"{ranking.height} model-experiments around the onset"
     )
+    rows = row_evidence.row_suspect(ws, anomaly, cache)
+    if rows is not None and rows.confidence > max(iso.confidence, MODEL_CONFIDENCE):
+        # a canary or partial blow-up the window means dilute: its rows name the model
+        suspect = Suspect(
+            rows.model, rows.experiment, rows.degraded, rows.experiment_specific, rows.confidence
+        )
+        return suspect, rows.finding, health, iso
     if iso.top is None or iso.confidence < MODEL_CONFIDENCE:
         finding = Finding(
             "models",

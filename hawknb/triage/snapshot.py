@@ -12,6 +12,7 @@ from ..kernels.health import prediction_health
 from ..kernels.rollout import SnapshotIsolation, isolate_snapshot
 from ..workspace import Workspace
 from ..workspace import contract as c
+from . import row_evidence
 from .findings import Finding
 from .models import Suspect, health_every
 from .topline import Anomaly
@@ -67,6 +68,10 @@ def isolate(
             else r
             for r in results
         ]
+    # one row-level comparison serves both the convictions and the "not convicted" wording
+    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
+    results = _row_convictions(sus, suspect.model, results)
+    convicted = [r for r in results if r.is_snapshot_cause]
     best = max(convicted or results, key=lambda r: r.confidence)
     control = None
     if not convicted:
@@ -107,23 +112,91 @@ def isolate(
             result=best,
         )
     else:
-        rolled = [r.rolled_out for r in results if r.rolled_out]
-        why = (
-            f"{', '.join(rolled)} rolled out near the onset but serves as well as its "
-            "predecessor in the same hours"
-            if rolled
-            else "no snapshot rollout coincides with the onset"
-        )
-        finding = Finding(
+        finding = _not_convicted(sus, suspect.model, results, best, checked, evidence)
+    return best, finding, by_snap
+
+
+def _not_convicted(
+    sus: pl.DataFrame,
+    model: str,
+    results: list[SnapshotIsolation],
+    best: SnapshotIsolation,
+    checked: str,
+    evidence: dict,
+) -> Finding:
+    """The snapshot step's finding when no A/B convicts: "not the snapshot" only as sure as
+    the A/B was, and undecided when a cut-over's rows differ from the rows before it (no
+    same-hours rows to compare with, so only the snapshot's own diagnosis can tell)."""
+    rolled = list(dict.fromkeys(r.rolled_out for r in results if r.rolled_out))
+    sus = sus.filter(pl.col(c.MODEL) == model)
+    if not sus.is_empty():
+        top = sus.row(0, named=True)
+        return Finding(
             "snapshot",
             checked=checked,
-            decision=f"not the snapshot: {why}; look at the features",
-            confidence=1.0 - best.confidence if best.suspect else 0.8,
-            evidence=evidence,
-            next_step="features",
+            decision=f"undecided: {top[c.SNAPSHOT]} took over with no same-hours overlap and "
+            f"serves {top['tail_share']:.0%} of its rows outside the central 98% of the rows "
+            f"before it ({top['tail_expected']:.0%} expected), which a data break at the same "
+            "hour would do too; diagnose it",
+            confidence=0.5,
+            evidence={**evidence, "suspect": top[c.SNAPSHOT], "row_z": round(top["z"], 2)},
+            next_step="weights",
             result=best,
         )
-    return best, finding, by_snap
+    why = (
+        f"{', '.join(rolled)} rolled out near the onset but serves as well as its "
+        "predecessor in the same hours"
+        if rolled
+        else "no snapshot rollout coincides with the onset"
+    )
+    return Finding(
+        "snapshot",
+        checked=checked,
+        decision=f"not the snapshot: {why}; look at the features",
+        confidence=best.confidence,
+        evidence=evidence,
+        next_step="features",
+        result=best,
+    )
+
+
+def _row_convictions(
+    sus: pl.DataFrame, model: str, results: list[SnapshotIsolation]
+) -> list[SnapshotIsolation]:
+    """Convict, per experiment, the snapshot whose served rows differ from its neighbours'
+    when that evidence is stronger than the window A/B's verdict.
+
+    The window A/B weighs a canary's hours by its few rows and cannot test a cut-over at all;
+    the row-level comparison (:mod:`.row_evidence`) sees the canary's rows themselves. Where
+    two snapshots rolled out in the same hour, the one whose rows differ wins over one whose
+    window means merely moved.
+    """
+    # only a same-hours comparison convicts: a cut-over's before/after rows cannot tell the
+    # snapshot from a data break that began with it (the diagnosis's mechanism must)
+    sus = sus.filter((pl.col(c.MODEL) == model) & (pl.col("reference") == "same hours"))
+    out = []
+    for r in results:
+        mine = sus.filter(pl.col(c.EXPERIMENT) == r.experiment)
+        held = r.confidence if r.is_snapshot_cause else 0.0
+        if mine.is_empty() or float(mine["confidence"][0]) <= held:
+            out.append(r)
+            continue
+        top = mine.row(0, named=True)
+        note = (
+            f"{top[c.SNAPSHOT]} serves {top['tail_share']:.0%} of its {top['rows']} rows outside "
+            f"the central 98% of the {top['reference']} rows of the other snapshots "
+            f"({top['tail_expected']:.0%} expected; z {top['z']:.1f})"
+        )
+        out.append(
+            replace(
+                r,
+                suspect=top[c.SNAPSHOT],
+                is_snapshot_cause=True,
+                confidence=float(top["confidence"]),
+                notes=(note, *r.notes),
+            )
+        )
+    return out
 
 
 def served_experiments(

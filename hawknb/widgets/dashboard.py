@@ -271,13 +271,27 @@ def lineage_view(inv: Investigation, focus: str | None = None) -> LineageExplore
     return view
 
 
+_NO_DIAGNOSIS = {
+    "upstream_data": "the walk found the cause outside the model, in its input data",
+    "training_data": "the walk blamed the snapshot's training data, not its weights",
+    "none": "no cause was convicted, so no snapshot was suspect (see the competing explanations)",
+}
+
+
+def _no_diagnosis_reason(cause: str) -> str:
+    """Why the graph is empty, in the verdict's terms: saying "outside the model" when the walk
+    convicted nothing would point the reader at a cause that was never found."""
+    why = _NO_DIAGNOSIS.get(cause, "the snapshot step did not convict a snapshot")
+    return f"no snapshot was diagnosed: {why}"
+
+
 def modelgraph_view(inv: Investigation) -> ModelGraphTensorViewer:
     diag = inv.get(Diagnosis)
     trace = diag.trace if diag is not None else None
     if trace is None:
         view = ModelGraphTensorViewer([], [], title="Model graph")
         view.empty_reason = (
-            "no snapshot was diagnosed: the walk found the cause outside the model"
+            _no_diagnosis_reason(inv.verdict.cause)
             if diag is None
             else "the suspect snapshot could not be replayed (see the activations finding)"
         )

@@ -10,7 +10,9 @@ out. Activation tracing runs on intermediate outputs (:meth:`OnnxProgram.run_all
 available for this format instead (:class:`hawknb.kernels.graph.NotAvailableForFormat`).
 
 An ONNX file is a protobuf, parsed by onnxruntime without running any Python: nothing in it can
-execute code on load (no pickle anywhere).
+execute code on load (no pickle anywhere). It is read once, through the workspace's bounded
+reader (a regular file of at most HAWKNB_MAX_ONNX_BYTES bytes, never a pipe or a device), and
+every later look at it parses those bytes, so the file cannot change under a loaded program.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import WorkspaceError
+from .reading import max_onnx_bytes, read_bytes
 
 #: suffix of an ONNX snapshot file
 ONNX_SUFFIX = ".onnx"
@@ -45,17 +48,29 @@ def _unloadable(path: Path, exc: BaseException) -> WorkspaceError:
     )
 
 
-def refuse_external_data(path: Path) -> None:
-    """An ONNX file may keep tensors in other files named by relative paths; a snapshot must
-    be self-contained, so one that points elsewhere is refused before onnxruntime reads it."""
+def read_onnx(path: Path) -> bytes:
+    """The file's bytes: a regular file of at most HAWKNB_MAX_ONNX_BYTES bytes."""
+    return read_bytes(path, max_onnx_bytes(), "HAWKNB_MAX_ONNX_BYTES")
+
+
+def _parse(path: Path, data: bytes) -> Any:
     try:
         import onnx
     except ImportError:
         raise _missing_extra() from None
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load_model_from_string(data)
     except Exception as exc:
         raise _unloadable(path, exc) from exc
+
+
+def refuse_external_data(path: Path, data: bytes | None = None) -> Any:
+    """An ONNX file may keep tensors in other files named by relative paths; a snapshot must
+    be self-contained, so one that points elsewhere is refused before onnxruntime reads it.
+    Returns the parsed model (of ``data``, else of the file read through :func:`read_onnx`)."""
+    model = _parse(path, read_onnx(path) if data is None else data)
+    import onnx  # present: _parse would have said it is missing
+
     tensors = list(model.graph.initializer)
     tensors += [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
     external = [t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
@@ -66,6 +81,7 @@ def refuse_external_data(path: Path) -> None:
             found=f"external tensors {external[:5]}",
             fix="save it with onnx.save_model(model, path, save_as_external_data=False)",
         )
+    return model
 
 
 @dataclass(frozen=True)
@@ -106,12 +122,13 @@ class OnnxProgram:
             raise _missing_extra() from None
         self.path = Path(path)
         where = str(self.path)
-        refuse_external_data(self.path)
+        self._data = read_onnx(self.path)
+        refuse_external_data(self.path, self._data)
         try:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3  # errors only: the CLI shows our one-line message
             self._session = ort.InferenceSession(
-                where, sess_options=opts, providers=["CPUExecutionProvider"]
+                self._data, sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise _unloadable(self.path, exc) from exc
@@ -222,11 +239,7 @@ class OnnxProgram:
         return out
 
     def _model(self) -> Any:
-        try:
-            import onnx
-        except ImportError:
-            raise _missing_extra() from None
-        return onnx.load(str(self.path), load_external_data=False)
+        return _parse(self.path, self._data)
 
     def _traced_session(self) -> Any:
         import onnx

@@ -22,6 +22,8 @@ from .errors import WorkspaceError
 DEFAULT_MAX_JSON_BYTES = 256 * 1024 * 1024
 #: default cap on one exported program (.pt2): it is read whole into memory to be checked
 DEFAULT_MAX_PT2_BYTES = 4 * 1024 * 1024 * 1024
+#: default cap on one ONNX snapshot: read whole into memory (protobuf's own limit is 2 GiB)
+DEFAULT_MAX_ONNX_BYTES = 2 * 1024 * 1024 * 1024
 
 
 def _limit(env: str, default: int) -> int:
@@ -47,6 +49,11 @@ def max_json_bytes() -> int:
 def max_pt2_bytes() -> int:
     """The exported-program size cap: HAWKNB_MAX_PT2_BYTES, or 4 GiB."""
     return _limit("HAWKNB_MAX_PT2_BYTES", DEFAULT_MAX_PT2_BYTES)
+
+
+def max_onnx_bytes() -> int:
+    """The ONNX snapshot size cap: HAWKNB_MAX_ONNX_BYTES, or 2 GiB."""
+    return _limit("HAWKNB_MAX_ONNX_BYTES", DEFAULT_MAX_ONNX_BYTES)
 
 
 def _kind(mode: int) -> str:

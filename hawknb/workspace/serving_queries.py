@@ -60,18 +60,25 @@ class ServingQueries:
         self, model: str, start: datetime | None = None, end: datetime | None = None
     ) -> pl.DataFrame:
         """Rows per snapshot of ``model`` with ts in [start, end] (columns snapshot, rows;
-        most rows first). On a profile, buckets are counted by their start."""
+        most rows first). On a profile, whole buckets are counted: those starting in
+        [start rounded down to a bucket, end) -- so the bucket that starts at ``end``, of
+        which the log would count only the rows at exactly ``end``, is left out."""
+        cond = pl.col(c.MODEL) == model
         if self.profile is not None:
             lf = self.profile.moments.lazy().select(c.MODEL, c.SNAPSHOT, c.TS, "rows")
             rows = pl.col("rows").sum()
+            bucket = self.profile.meta.get("bucket")
+            if start is not None:
+                cond &= pl.col(c.TS) >= (pl.lit(start).dt.truncate(bucket) if bucket else start)
+            if end is not None:
+                cond &= pl.col(c.TS) < end
         else:
             lf = self.serving
             rows = pl.len()
-        cond = pl.col(c.MODEL) == model
-        if start is not None:
-            cond &= pl.col(c.TS) >= start
-        if end is not None:
-            cond &= pl.col(c.TS) <= end
+            if start is not None:
+                cond &= pl.col(c.TS) >= start
+            if end is not None:
+                cond &= pl.col(c.TS) <= end
         out = lf.filter(cond).group_by(c.SNAPSHOT).agg(rows.cast(pl.Int64).alias("rows"))
         return collect(out.sort(["rows", c.SNAPSHOT], descending=[True, False]))
 
@@ -101,8 +108,10 @@ class ServingQueries:
         """KS and PSI of each feature between two windows [start, end), with the error the
         numbers carry (0 from the log; from the sketches' stated rank errors on a profile).
 
-        Columns: feature, n_reference, n_current, ks, ks_error, psi, psi_error, null_rate_
-        reference, null_rate_current, source.
+        Columns: feature, n_reference, n_current (finite values), ks, ks_error, psi, psi_error,
+        wasserstein, wasserstein_error (reference-IQR units), mean_shift (over the reference's
+        robust scale), null_rate_reference, null_rate_current, nonfinite_rate_reference,
+        nonfinite_rate_current, source. On a profile, windows are rounded down to its buckets.
         """
         if self.profile is not None:
             from ..profile.drift import sketch_drift
@@ -125,6 +134,7 @@ def _rows_drift(
     current: tuple[datetime, datetime],
 ) -> pl.DataFrame:
     from ..kernels.drift import distances, ks_statistic
+    from ..profile.drift import DRIFT_SCHEMA
 
     ref = collect(_window(serving, model, reference).select(features))
     cur = collect(_window(serving, model, current).select(features))
@@ -134,6 +144,7 @@ def _rows_drift(
         x = cur[f].cast(pl.Float64).to_numpy()
         rf, xf = r[np.isfinite(r)], x[np.isfinite(x)]
         both = rf.size and xf.size
+        psi, w1, _, shift = distances(rf, xf) if both else (math.nan,) * 4
         recs.append(
             {
                 "feature": f,
@@ -141,10 +152,25 @@ def _rows_drift(
                 "n_current": int(xf.size),
                 "ks": ks_statistic(rf, xf) if both else math.nan,
                 "ks_error": 0.0,
-                "psi": distances(rf, xf)[0] if both else math.nan,
+                "psi": psi,
                 "psi_error": 0.0,
-                "null_rate_reference": float(ref[f].is_null().mean()) if ref.height else None,
-                "null_rate_current": float(cur[f].is_null().mean()) if cur.height else None,
+                "wasserstein": w1,
+                "wasserstein_error": 0.0,
+                "mean_shift": shift,
+                **_rates(ref[f], "reference"),
+                **_rates(cur[f], "current"),
             }
         )
-    return pl.DataFrame(recs)
+    return pl.DataFrame(recs, schema=DRIFT_SCHEMA)
+
+
+def _rates(col: pl.Series, window: str) -> dict[str, float | None]:
+    """Null and non-finite (NaN, +-inf) shares of one window's values of a feature."""
+    if not col.len():
+        return {f"null_rate_{window}": None, f"nonfinite_rate_{window}": None}
+    n_null = col.null_count()
+    finite = int(col.cast(pl.Float64).is_finite().sum())
+    return {
+        f"null_rate_{window}": n_null / col.len(),
+        f"nonfinite_rate_{window}": (col.len() - n_null - finite) / col.len(),
+    }

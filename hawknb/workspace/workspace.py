@@ -437,6 +437,13 @@ class Workspace(ServingQueries):
         keys = set(self._programs) | set(self._program_files())
         return sorted(k for k in keys if model is None or k[0] == model)
 
+    def program_file(self, model: str, snapshot: str = "<snapshot>") -> str:
+        """Where ``snapshot``'s program is expected, in the format (``.pt2``/``.onnx``) the
+        model's other snapshot files use (both named when it has none, or both kinds)."""
+        have = {p.suffix for (m, _), p in self._program_files().items() if m == model}
+        suffix = have.pop() if len(have) == 1 else " or ".join(c.PROGRAM_SUFFIXES)
+        return f"{c.SNAPSHOTS_DIR}/{model}/{snapshot}{suffix}"
+
     def load_program(self, model: str, snapshot: str) -> Any:
         """Load a snapshot's `torch.export` program.
 
@@ -456,8 +463,8 @@ class Workspace(ServingQueries):
                 raise WorkspaceError(
                     f"snapshot {model}/{snapshot}",
                     "has no exported program",
-                    expected=f"{c.SNAPSHOTS_DIR}/{model}/{snapshot}{c.PROGRAM_SUFFIX}",
-                    fix="export it with torch.export.save",
+                    expected=self.program_file(model, snapshot),
+                    fix="export it with torch.export.save or torch.onnx.export",
                 )
         if path.suffix == ".onnx":  # run with onnxruntime (docs/workspace.md, ONNX snapshots)
             from .onnx_program import load_onnx_program

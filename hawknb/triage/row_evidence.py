@@ -1,0 +1,184 @@
+"""Row-level evidence of a bad snapshot: what window means dilute.
+
+A canary on a few percent of one experiment arm moves its arm's hourly mean by a few percent
+of its own effect, and a blow-up on 5% of rows moves the mean inside hour-to-hour noise; the
+model-isolation step then sees no model move and the snapshot step no snapshot worse than
+its neighbours. Compared row by row with the rows its neighbours served in the same hours
+(:func:`hawknb.kernels.snapshot_rows.compare_snapshot_rows`), such a snapshot stands out on
+the rows it served, whatever its share of traffic. The models step asks this module when no
+model's health explains a window; the snapshot step uses it to pick, among snapshots rolled
+out in the same hour, the one whose served rows differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from ..engine import collect
+from ..kernels.snapshot_rows import compare_snapshot_rows
+from ..workspace import Workspace
+from ..workspace import contract as c
+from .findings import Finding
+from .topline import Anomaly
+
+# -- row-level evidence -------------------------------------------------------------------------
+#: row-level worse-direction z from which a newly served snapshot is a suspect on its own (a
+#: few dozen candidate snapshots are tested per window, so a plain 2-3 sigma would convict
+#: benign rollouts by chance)
+ROW_Z = 7.0
+#: the z at which the row-level confidence reaches its cap
+ROW_Z_FULL = 20.0
+#: how long before the onset a newly served snapshot is still a suspect, in metric samples
+#: (late labels delay a label-based metric behind the rollout that broke it)
+ROW_LOOKBACK_SAMPLES = 12
+#: how far back a full cut-over's reference rows reach
+ROW_BEFORE = timedelta(days=1)
+
+
+def row_shifts(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> pl.DataFrame:
+    """:func:`compare_snapshot_rows` of every snapshot first served around the anomaly.
+
+    Window means dilute a canary by its traffic share and a partial blow-up by its row share;
+    the row-level comparison (tails, matured-label loss) does not. ``cache`` (keyed by the
+    window) lets the walk weigh several windows with one read per window.
+    """
+    lookback = ROW_LOOKBACK_SAMPLES * anomaly.cadence
+    end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
+    key = ("row-shifts", anomaly.onset, end)
+    if cache is not None and key in cache:
+        return cache[key]
+    since = anomaly.onset - lookback - ROW_BEFORE - timedelta(hours=1)
+    cols = [c.TS, c.MODEL, c.EXPERIMENT, c.SNAPSHOT, c.PREDICTION]
+    if c.LABEL in ws.serving.collect_schema():
+        cols.append(c.LABEL)
+    rows = ws.serving.select(cols).filter(
+        pl.col(c.TS).cast(pl.Datetime("us", "UTC")).is_between(since, end)
+    )
+    out = compare_snapshot_rows(
+        rows, onset=anomaly.onset, end=end, lookback=lookback, before=ROW_BEFORE
+    )
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+#: a before/after comparison (a full cut-over: nothing served beside it) is weighed this much:
+#: a data break at the same hour moves its rows too
+BEFORE_WEIGHT = 0.6
+
+
+def row_confidence(z: float, first_ts: datetime, anomaly: Anomaly, reference: str) -> float:
+    """A row-level z as a confidence that the snapshot broke the window: 0 below ROW_Z, 0.5 at
+    it, growing to 0.95 at ROW_Z_FULL, and lower the further its first serve is from the
+    onset (within the look-back) and when it was compared with the rows before it."""
+    if not z >= ROW_Z:
+        return 0.0
+    base = 0.5 + 0.45 * min(1.0, (z - ROW_Z) / (ROW_Z_FULL - ROW_Z))
+    if reference != "same hours":
+        base *= BEFORE_WEIGHT
+    gap = abs((first_ts - anomaly.onset).total_seconds())
+    horizon = (ROW_LOOKBACK_SAMPLES * anomaly.cadence).total_seconds() or 1.0
+    return base * (0.7 + 0.3 * max(0.0, 1.0 - gap / horizon))
+
+
+def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
+    """The (model, experiment, snapshot) rows of ``shifts`` whose row-level evidence makes them
+    suspects, with a ``confidence`` column, most confident first."""
+    if shifts.is_empty():
+        return shifts.with_columns(pl.lit(0.0).alias("confidence"))
+    # a release cut over in several arms at once is compared arm by arm with the rows before
+    # it; the arms' rows are independent, so their z add up (Stouffer) for the snapshot
+    key = [c.MODEL, c.SNAPSHOT, "reference"]
+    combined = (pl.col("z").sum() / pl.col("z").count().sqrt()).over(key)
+    shifts = shifts.with_columns(
+        pl.when(pl.col("reference") != "same hours")
+        .then(pl.max_horizontal("z", combined))
+        .otherwise(pl.col("z"))
+        .alias("_z")
+    )
+    conf = [
+        row_confidence(float(z), ts, anomaly, ref)
+        for z, ts, ref in zip(
+            shifts["_z"].to_list(),
+            shifts["first_ts"].to_list(),
+            shifts["reference"].to_list(),
+            strict=True,
+        )
+    ]
+    return (
+        shifts.with_columns(pl.Series("confidence", conf, dtype=pl.Float64))
+        .drop("_z")
+        .filter(pl.col("confidence") > 0)
+        .sort(["confidence", "z"], descending=True)
+    )
+
+
+@dataclass(frozen=True)
+class RowSuspect:
+    """The snapshot whose served rows differ most from its neighbours', as a model suspect."""
+
+    model: str
+    experiment: str
+    snapshot: str
+    #: the arms where the snapshot's rows differ (all the arms it served, when it differs)
+    degraded: tuple[str, ...]
+    #: whether it serves only some of the model's arms
+    experiment_specific: bool
+    confidence: float
+    finding: Finding
+
+
+def row_suspect(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> RowSuspect | None:
+    """The most confident row-level suspect of the window, with the models step's finding."""
+    shifts = row_shifts(ws, anomaly, cache)
+    sus = row_suspects(shifts, anomaly)
+    if sus.is_empty():
+        return None
+    top = sus.row(0, named=True)
+    model, snap = top[c.MODEL], top[c.SNAPSHOT]
+    mine = sus.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snap))
+    degraded = tuple(sorted(mine[c.EXPERIMENT].to_list()))
+    arms = set(
+        collect(ws.serving.filter(pl.col(c.MODEL) == model).select(pl.col(c.EXPERIMENT).unique()))[
+            c.EXPERIMENT
+        ].to_list()
+    )
+    served = set(shifts.filter(pl.col(c.SNAPSHOT) == snap)[c.EXPERIMENT].to_list())
+    specific = bool(served) and served < arms
+    where = f"in {', '.join(degraded)}" if specific else "in every experiment it served"
+    finding = Finding(
+        "models",
+        checked=f"serving rows of {shifts.height} snapshot(s) first served around the onset, "
+        "row by row against the rows their neighbours served in the same hours (or before)",
+        decision=f"{model}'s predictions changed {where}: snapshot {snap} serves "
+        f"{top['tail_share']:.0%} of its {top['rows']} rows outside the central 98% of "
+        f"{top['reference']} rows ({top['tail_expected']:.0%} expected; z {top['z']:.1f}); "
+        "check its snapshots",
+        confidence=float(top["confidence"]),
+        evidence={
+            "row_suspects": sus.head(5)
+            .select(
+                c.MODEL,
+                c.EXPERIMENT,
+                c.SNAPSHOT,
+                "rows",
+                "reference",
+                "tail_share",
+                "tail_expected",
+                "tail_z",
+                "loss_z",
+                "confidence",
+            )
+            .to_dicts(),
+            "model": model,
+            "experiment": top[c.EXPERIMENT],
+            "degraded": degraded,
+        },
+        next_step="snapshot",
+    )
+    return RowSuspect(
+        model, top[c.EXPERIMENT], snap, degraded, specific, float(top["confidence"]), finding
+    )

@@ -1,0 +1,163 @@
+"""Row-level snapshot comparison (kernels.snapshot_rows) on frames whose answer is known."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from hawknb.kernels.snapshot_rows import compare_snapshot_rows
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+ONSET = T0 + timedelta(days=2)
+END = ONSET + timedelta(hours=6)
+
+
+def _rows(rng, n, start, hours, model, exp, snap, pred, label_p=None, matured=1.0):
+    ts = [start + timedelta(seconds=float(s)) for s in rng.uniform(0, hours * 3600, n)]
+    p = pred(n)
+    if label_p is None:
+        label_p = p
+    y = (rng.uniform(size=n) < label_p).astype(float)
+    y = np.where(rng.uniform(size=n) < matured, y, np.nan)
+    return pl.DataFrame(
+        {
+            "ts": ts,
+            "model": model,
+            "experiment": exp,
+            "snapshot": snap,
+            "prediction": p,
+            "label": y,
+        },
+        schema_overrides={"ts": pl.Datetime("us", "UTC")},
+    ).with_columns(pl.col("label").fill_nan(None))
+
+
+def _healthy(rng):
+    return lambda n: 1 / (1 + np.exp(-rng.normal(-2.0, 1.0, n)))
+
+
+def _saturated(rng, share):
+    healthy = _healthy(rng)
+
+    def pred(n):
+        p = healthy(n)
+        bad = rng.uniform(size=n) < share
+        return np.where(bad, np.where(rng.uniform(size=n) < 0.5, 0.0, 1.0), p)
+
+    return pred
+
+
+def _world(rng, canary_pred, canary_rows=40, benign_rows=300):
+    """Two arms of one model; before the onset s-old serves both; at the onset a canary
+    (s-canary) takes a few % of arm B and a benign retrain (s-benign) half of arm A."""
+    parts = [
+        _rows(rng, 3000, T0, 48, "m", "A", "s-old", _healthy(rng)),
+        _rows(rng, 3000, T0, 48, "m", "B", "s-old", _healthy(rng)),
+        _rows(rng, 300, ONSET, 6, "m", "A", "s-old", _healthy(rng)),
+        _rows(rng, benign_rows, ONSET, 6, "m", "A", "s-benign", _healthy(rng)),
+        _rows(rng, 600, ONSET, 6, "m", "B", "s-old", _healthy(rng)),
+        _rows(rng, canary_rows, ONSET, 6, "m", "B", "s-canary", canary_pred),
+    ]
+    return pl.concat(parts).sort("ts")
+
+
+def test_canary_on_one_arm_stands_out_and_benign_rollout_does_not():
+    rng = np.random.default_rng(1)
+    rows = _world(rng, _saturated(rng, 0.6))
+    out = compare_snapshot_rows(rows, onset=ONSET, end=END)
+    by = {r["snapshot"]: r for r in out.iter_rows(named=True)}
+    assert set(by) == {"s-canary", "s-benign"}
+    assert by["s-canary"]["experiment"] == "B"
+    assert by["s-canary"]["reference"] == "same hours"
+    assert by["s-canary"]["z"] > 8
+    assert by["s-benign"]["z"] < 3
+    assert by["s-canary"]["ks"] > by["s-benign"]["ks"]
+
+
+def test_partial_blowup_of_a_full_cutover_against_the_rows_before():
+    rng = np.random.default_rng(2)
+    parts = [
+        _rows(rng, 3000, T0, 48, "m", "A", "s-old", _healthy(rng)),
+        _rows(rng, 800, ONSET, 6, "m", "A", "s-new", _saturated(rng, 0.06)),
+    ]
+    out = compare_snapshot_rows(pl.concat(parts).sort("ts"), onset=ONSET, end=END)
+    row = out.row(0, named=True)
+    assert row["snapshot"] == "s-new" and row["reference"] == "before"
+    assert row["tail_share"] > row["tail_expected"] + 0.03
+    assert row["z"] > 5
+
+
+def test_late_labels_only_matured_rows_enter_the_loss():
+    rng = np.random.default_rng(3)
+    # the canary's predictions look ordinary but are wrong: labels follow 3x its prediction
+    wrong = _healthy(rng)
+    parts = [
+        _rows(rng, 3000, T0, 48, "m", "B", "s-old", _healthy(rng)),
+        _rows(rng, 600, ONSET, 6, "m", "B", "s-old", _healthy(rng), matured=0.3),
+    ]
+    p = wrong(400)
+    canary = _rows(rng, 400, ONSET, 6, "m", "B", "s-canary", lambda n: p, 1 - p, matured=0.3)
+    rows = pl.concat([*parts, canary]).sort("ts")
+    out = compare_snapshot_rows(rows, onset=ONSET, end=END).row(0, named=True)
+    assert out["labeled_rows"] == canary["label"].is_not_null().sum()
+    assert out["labeled_rows"] < 200
+    assert out["loss_z"] > 5 and out["loss_delta"] > 0
+    assert out["tail_z"] < 3  # nothing in the prediction tails: only the labels tell
+
+
+def test_snapshot_served_long_before_is_not_new():
+    rng = np.random.default_rng(4)
+    rows = pl.concat(
+        [
+            _rows(rng, 2000, T0, 48, "m", "A", "s-old", _healthy(rng)),
+            _rows(rng, 300, ONSET, 6, "m", "A", "s-old", _saturated(rng, 0.5)),
+        ]
+    )
+    assert compare_snapshot_rows(rows, onset=ONSET, end=END).is_empty()
+
+
+def test_bad_input():
+    rows = pl.DataFrame({"ts": [T0], "model": ["m"], "snapshot": ["s"], "prediction": [0.1]})
+    with pytest.raises(ValueError, match="experiment"):
+        compare_snapshot_rows(rows, onset=ONSET, end=END)
+    with pytest.raises(ValueError, match="before onset"):
+        compare_snapshot_rows(rows, onset=END, end=ONSET)
+
+
+def _shifts(rows):
+    from hawknb.kernels.snapshot_rows import ROW_SHIFT_SCHEMA
+
+    base = dict.fromkeys(ROW_SHIFT_SCHEMA)
+    return pl.DataFrame(
+        [{**base, "first_ts": ONSET, "model": "m", **r} for r in rows], schema=ROW_SHIFT_SCHEMA
+    )
+
+
+def test_row_suspects_thresholds_and_arms_of_a_cut_over():
+    from hawknb.triage.row_evidence import ROW_Z, row_suspects
+    from hawknb.triage.topline import Anomaly
+
+    anomaly = Anomaly("m_metric", ONSET, END, -1, 5.0, 0.9, timedelta(minutes=30))
+    below = ROW_Z - 0.5
+    # one arm just below the threshold, compared with the rows before: not a suspect
+    one = _shifts([{"experiment": "A", "snapshot": "s", "reference": "before", "z": below}])
+    assert row_suspects(one, anomaly).is_empty()
+    # the same release in two arms, each just below: independent rows add up (Stouffer)
+    two = _shifts(
+        [{"experiment": e, "snapshot": "s", "reference": "before", "z": below} for e in ("A", "B")]
+    )
+    assert row_suspects(two, anomaly).height == 2
+    # same-hours evidence is not pooled across arms, and weighs more than before/after
+    same = _shifts(
+        [
+            {"experiment": "A", "snapshot": "s", "reference": "same hours", "z": ROW_Z + 3},
+            {"experiment": "B", "snapshot": "t", "reference": "before", "z": ROW_Z + 3},
+            {"experiment": "C", "snapshot": "u", "reference": "same hours", "z": below},
+        ]
+    )
+    out = row_suspects(same, anomaly)
+    assert out["snapshot"].to_list() == ["s", "t"]
+    assert out["confidence"][0] > out["confidence"][1] > 0
