@@ -3,14 +3,28 @@ read as changes (not the state the history starts in)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
+import pytest
 
 from hawknb.kernels.anomaly import detect_anomalies
-from hawknb.triage.topline import TOPLINE_SEVERITY, sustained_windows
-from hawknb.triage.windows import rollout_changes
+from hawknb.triage.calibration import calibrated
+from hawknb.triage.findings import Finding
+from hawknb.triage.hypotheses import Hypothesis
+from hawknb.triage.models import Suspect
+from hawknb.triage.run import _window_doubt
+from hawknb.triage.topline import TOPLINE_SEVERITY, Anomaly, sustained_windows
+from hawknb.triage.windows import (
+    WINDOW_PRIOR,
+    WindowChoice,
+    _certainty,
+    _chance_corrected,
+    _distinct,
+    rollout_changes,
+)
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 
@@ -74,3 +88,70 @@ def test_rollout_changes_are_steps_not_the_initial_state():
     # the start is the initial state; day 2 moves both snapshots; day 3 repeats a share
     assert ch["ts"].to_list() == [t[2], t[3]]
     assert rollout_changes(_WS(None)).is_empty()
+
+
+# -- chance-corrected explanations and the window choice's margin -------------------------------
+def _anomaly(day: int, metric: str = "m") -> Anomaly:
+    onset = T0 + timedelta(days=day)
+    return Anomaly(metric, onset, onset + timedelta(hours=4), -1, 5.0, 0.9, timedelta(hours=1))
+
+
+def _suspect(model: str, conf: float, base_rate: float = 0.0) -> Suspect:
+    return Suspect(model, "a", ("a",), False, conf, base_rate)
+
+
+def test_a_model_that_explains_every_window_is_discounted():
+    wins = [_anomaly(d) for d in (2, 4, 6, 8)]
+    everywhere = [(w, "follower") for w in wins]
+    s, rate = _chance_corrected(_suspect("follower", 0.6), wins[0], everywhere)
+    # it also "explains" the three other incidents: 3 / (3 + WINDOW_PRIOR)
+    assert rate == pytest.approx(3 / (3 + WINDOW_PRIOR))
+    assert s.confidence == pytest.approx((0.6 - rate) / (1 - rate))
+    assert s.confidence < 0.6
+    only_here = [(wins[0], "culprit"), *[(w, None) for w in wins[1:]]]
+    s, rate = _chance_corrected(_suspect("culprit", 0.6), wins[0], only_here)
+    assert rate == 0.0 and s.confidence == pytest.approx(0.6)
+
+
+def test_the_history_base_rate_discounts_a_model_that_moves_all_the_time():
+    w = _anomaly(3)
+    s, rate = _chance_corrected(_suspect("m", 0.6, base_rate=0.5), w, [(w, "m")])
+    assert rate == 0.5 and s.confidence == pytest.approx(0.2)
+    # nan: not measured (a suspect named by its rows): no correction from history
+    s, rate = _chance_corrected(_suspect("m", 0.6, base_rate=float("nan")), w, [(w, "m")])
+    assert s.confidence == pytest.approx(0.6)
+
+
+def test_windows_of_one_incident_on_two_metrics_are_not_rivals():
+    a = _anomaly(3, "clicks")
+    b = replace(a, metric="revenue", onset=a.onset + timedelta(hours=1))
+    assert not _distinct(a, b)
+    assert _distinct(a, _anomaly(5))
+    # the other metric's window is the same incident: it neither discounts nor competes
+    _, rate = _chance_corrected(_suspect("m", 0.6), a, [(a, "m"), (b, "m")])
+    assert rate == 0.0
+
+
+def _choice(anomaly: Anomaly, score: float) -> WindowChoice:
+    f = Finding("topline", checked="", decision="")
+    return WindowChoice(anomaly, f, 1.0, None, f, pl.DataFrame(), None, score)  # type: ignore[arg-type]
+
+
+def test_a_near_tie_halves_the_window_certainty_and_the_verdict_confidence():
+    near = [_choice(_anomaly(3), 0.40), _choice(_anomaly(6), 0.39)]
+    _certainty(near)
+    assert near[0].certainty == pytest.approx(0.40 / 0.79)
+    clear = [_choice(_anomaly(3), 0.40), _choice(_anomaly(6), 0.0)]
+    _certainty(clear)
+    assert clear[0].certainty == 1.0
+
+    def verdict_confidence(choice: WindowChoice, support: float) -> float:
+        h = Hypothesis("bad_snapshot", support, snapshot="s")
+        _window_doubt([h], choice)
+        return calibrated(h, None)
+
+    sure = verdict_confidence(clear[0], 0.54)
+    tied = verdict_confidence(near[0], 0.54)
+    assert sure >= 0.8, "the same evidence on an uncontested window convicts"
+    assert tied < sure - 0.15, "a near-tie between windows cannot convict as firmly"
+    assert tied <= calibrated(Hypothesis("bad_snapshot", 0.54 * 0.51, snapshot="s"), None)

@@ -151,7 +151,29 @@ def _walk(
         return
     hyps = _snapshot_hypotheses(ws, inv, anomaly, suspect, bar)
     hyps.append(_data_hypothesis(ws, inv, anomaly, suspect, bar))
+    _window_doubt(hyps, choice)
     _conclude(inv, ranked(hyps), [w.brief() for w in choices])
+
+
+def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:
+    """Every cause explains the chosen window only as far as that window is the incident:
+    when other windows (other times) are explained nearly as well, the supports shrink by
+    the chosen window's share (a near-tie halves them), so the verdict's confidence carries
+    the window choice's margin. The ranking of causes within the window is unchanged."""
+    if choice.certainty >= 1.0:
+        return
+    doubt = (
+        f"other times' anomalies are explained nearly as well (this window holds "
+        f"{choice.certainty:.0%} of the windows' scores)"
+    )
+    for h in hyps:
+        h.support *= choice.certainty
+        if choice.certainty < WINDOW_DOUBT:
+            h.evidence_against.append(doubt)
+
+
+#: below this share of the windows' scores the window choice is named as evidence against
+WINDOW_DOUBT = 2 / 3
 
 
 def _pick_window(

@@ -10,7 +10,8 @@ explain beats a bigger one that none explains.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,9 @@ ROLLOUT_EXPLAINS = 0.35
 SUSTAINED_WEIGHT = 0.6
 #: a rollout this many metric samples (at least ROLLOUT_MIN) from the onset is "at" it
 ROLLOUT_SAMPLES, ROLLOUT_MIN = 3, timedelta(hours=1)
+#: pseudo-counts of windows a model does NOT explain, added to the other windows weighed
+#: before the share it explains counts as a base rate (two or three windows say little)
+WINDOW_PRIOR = 2
 
 
 @dataclass
@@ -52,6 +56,11 @@ class WindowChoice:
     score: float = 0.0
     #: rollout steps (changes of what a model serves) at the onset
     rollouts: int = 0
+    #: the model's confidence before the chance correction, and the base rate used
+    raw_confidence: float = 0.0
+    base_rate: float = 0.0
+    #: the share of the weighed windows' scores that this one holds (1: nothing competes)
+    certainty: float = 1.0
 
     def brief(self) -> dict[str, Any]:
         return {
@@ -59,9 +68,12 @@ class WindowChoice:
             "onset": self.anomaly.onset,
             "mass": round(self.mass, 1),
             "model": self.suspect.model if self.suspect else None,
-            "model_confidence": round(self.isolation.confidence, 3),
+            "model_confidence": round(self.raw_confidence, 3),
+            "base_rate": round(self.base_rate, 3),
+            "explained": round(self.suspect.confidence, 3) if self.suspect else 0.0,
             "rollouts_at_onset": self.rollouts,
             "score": round(self.score, 3),
+            "certainty": round(self.certainty, 3),
         }
 
 
@@ -80,9 +92,22 @@ def weigh_windows(
     changes = rollout_changes(ws)
     span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
     top_mass = max((m for _, _, m in candidates), default=1.0) or 1.0
+    isolated = [
+        (anomaly, top_finding, mass, *models.isolate_model(ws, anomaly, series, cache))
+        for anomaly, top_finding, mass in candidates
+    ]
+    explained_by = [(a, s.model if s else None) for a, _, _, s, *_ in isolated]
     out = []
-    for anomaly, top_finding, mass in candidates:
-        suspect, finding, health, iso = models.isolate_model(ws, anomaly, series, cache)
+    for anomaly, top_finding, mass, suspect, finding, health, iso in isolated:
+        raw = suspect.confidence if suspect is not None else 0.0
+        rate = 0.0
+        if suspect is not None:
+            suspect, rate = _chance_corrected(suspect, anomaly, explained_by)
+            finding.evidence["chance_corrected"] = {
+                "confidence": round(raw, 3),
+                "base_rate": round(rate, 3),
+                "explained": round(suspect.confidence, 3),
+            }
         # a rollout at the onset helps choose the window, but does not name a suspect by
         # itself: a simulator `none` workspace has metric blips at its daily rollout hour
         near = _near(changes, anomaly)
@@ -98,11 +123,60 @@ def weigh_windows(
         score = explained * ((1 - MASS_WEIGHT) + MASS_WEIGHT * rel)
         out.append(
             WindowChoice(
-                anomaly, top_finding, mass, suspect, finding, health, iso, score, near.height
+                anomaly,
+                top_finding,
+                mass,
+                suspect,
+                finding,
+                health,
+                iso,
+                score,
+                near.height,
+                raw,
+                rate,
             )
         )
     # stable: equal scores keep the topline order (most evidence first)
-    return sorted(out, key=lambda w: -round(w.score, 6))
+    ranked = sorted(out, key=lambda w: -round(w.score, 6))
+    _certainty(ranked)
+    return ranked
+
+
+def _distinct(a: Anomaly, b: Anomaly) -> bool:
+    """Two windows are different incidents when neither onset lies within the other's span
+    (padded by the rollout tolerance): one incident's windows on several metrics are not."""
+    pad = max(_tolerance(a), _tolerance(b))
+    a_end = max(a.end, a.onset + 3 * a.cadence)
+    b_end = max(b.end, b.onset + 3 * b.cadence)
+    return not (a.onset - pad <= b.onset <= a_end + pad or b.onset - pad <= a.onset <= b_end + pad)
+
+
+def _chance_corrected(
+    suspect: Suspect, anomaly: Anomaly, explained_by: list[tuple[Anomaly, str | None]]
+) -> tuple[Suspect, float]:
+    """The suspect with its confidence beyond chance, and the base rate used.
+
+    Two base rates, the larger counts: how often the model's health series moved as much at
+    other times of its history (measured by model isolation), and the share of the other
+    incidents weighed (windows at other times) that the same model also "explains", shrunk
+    towards zero by WINDOW_PRIOR. A model whose predictions follow every anomaly explains none
+    of them specifically. Chance-corrected as Cohen's kappa: (p - rate) / (1 - rate)."""
+    others = [m for a, m in explained_by if _distinct(a, anomaly)]
+    cross = sum(m == suspect.model for m in others) / (len(others) + WINDOW_PRIOR)
+    history = suspect.base_rate if math.isfinite(suspect.base_rate) else 0.0
+    rate = max(cross, history)
+    conf = 0.0 if rate >= 1 else max(0.0, (suspect.confidence - rate) / (1 - rate))
+    return replace(suspect, confidence=conf), rate
+
+
+def _certainty(ranked: list[WindowChoice]) -> None:
+    """Each window's share of the scores of the distinct incidents weighed: a near-tie
+    between two windows that different evidence explains leaves either at about one half,
+    and the verdict's confidence carries that (a near-tie cannot convict at 0.8)."""
+    for w in ranked:
+        rivals = [o.score for o in ranked if o is not w and _distinct(o.anomaly, w.anomaly)]
+        total = w.score + sum(rivals)
+        w.certainty = w.score / total if total > 0 else 1.0
 
 
 def rollout_changes(ws: Any) -> pl.DataFrame:
