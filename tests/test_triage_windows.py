@@ -102,23 +102,29 @@ def _suspect(model: str, conf: float, base_rate: float = 0.0) -> Suspect:
 
 def test_a_model_that_explains_every_window_is_discounted():
     wins = [_anomaly(d) for d in (2, 4, 6, 8)]
-    everywhere = [(w, "follower") for w in wins]
+    everywhere = [(w, "follower", 0.6) for w in wins]
     s, rate = _chance_corrected(_suspect("follower", 0.6), wins[0], everywhere)
     # it also "explains" the three other incidents: 3 / (3 + WINDOW_PRIOR)
     assert rate == pytest.approx(3 / (3 + WINDOW_PRIOR))
     assert s.confidence == pytest.approx((0.6 - rate) / (1 - rate))
     assert s.confidence < 0.6
-    only_here = [(wins[0], "culprit"), *[(w, None) for w in wins[1:]]]
+    only_here = [(wins[0], "culprit", 0.6), *[(w, None, 0.0) for w in wins[1:]]]
     s, rate = _chance_corrected(_suspect("culprit", 0.6), wins[0], only_here)
     assert rate == 0.0 and s.confidence == pytest.approx(0.6)
+    # a culprit that also moved a little at some blip keeps its incident; the blip does not
+    blip = [(wins[0], "culprit", 0.6), (wins[1], "culprit", 0.3)]
+    s, rate = _chance_corrected(_suspect("culprit", 0.6), wins[0], blip)
+    assert rate == 0.0
+    s, rate = _chance_corrected(_suspect("culprit", 0.3), wins[1], blip)
+    assert rate == pytest.approx(1 / (1 + WINDOW_PRIOR)) and s.confidence == 0.0
 
 
 def test_the_history_base_rate_discounts_a_model_that_moves_all_the_time():
     w = _anomaly(3)
-    s, rate = _chance_corrected(_suspect("m", 0.6, base_rate=0.5), w, [(w, "m")])
+    s, rate = _chance_corrected(_suspect("m", 0.6, base_rate=0.5), w, [(w, "m", 0.6)])
     assert rate == 0.5 and s.confidence == pytest.approx(0.2)
     # nan: not measured (a suspect named by its rows): no correction from history
-    s, rate = _chance_corrected(_suspect("m", 0.6, base_rate=float("nan")), w, [(w, "m")])
+    s, rate = _chance_corrected(_suspect("m", 0.6, base_rate=float("nan")), w, [(w, "m", 0.6)])
     assert s.confidence == pytest.approx(0.6)
 
 
@@ -128,7 +134,7 @@ def test_windows_of_one_incident_on_two_metrics_are_not_rivals():
     assert not _distinct(a, b)
     assert _distinct(a, _anomaly(5))
     # the other metric's window is the same incident: it neither discounts nor competes
-    _, rate = _chance_corrected(_suspect("m", 0.6), a, [(a, "m"), (b, "m")])
+    _, rate = _chance_corrected(_suspect("m", 0.6), a, [(a, "m", 0.6), (b, "m", 0.9)])
     assert rate == 0.0
 
 

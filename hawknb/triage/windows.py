@@ -96,7 +96,9 @@ def weigh_windows(
         (anomaly, top_finding, mass, *models.isolate_model(ws, anomaly, series, cache))
         for anomaly, top_finding, mass in candidates
     ]
-    explained_by = [(a, s.model if s else None) for a, _, _, s, *_ in isolated]
+    explained_by = [
+        (a, s.model if s else None, s.confidence if s else 0.0) for a, _, _, s, *_ in isolated
+    ]
     out = []
     for anomaly, top_finding, mass, suspect, finding, health, iso in isolated:
         raw = suspect.confidence if suspect is not None else 0.0
@@ -152,17 +154,21 @@ def _distinct(a: Anomaly, b: Anomaly) -> bool:
 
 
 def _chance_corrected(
-    suspect: Suspect, anomaly: Anomaly, explained_by: list[tuple[Anomaly, str | None]]
+    suspect: Suspect, anomaly: Anomaly, explained_by: list[tuple[Anomaly, str | None, float]]
 ) -> tuple[Suspect, float]:
     """The suspect with its confidence beyond chance, and the base rate used.
 
     Two base rates, the larger counts: how often the model's health series moved as much at
     other times of its history (measured by model isolation), and the share of the other
     incidents weighed (windows at other times) that the same model also "explains", shrunk
-    towards zero by WINDOW_PRIOR. A model whose predictions follow every anomaly explains none
-    of them specifically. Chance-corrected as Cohen's kappa: (p - rate) / (1 - rate)."""
-    others = [m for a, m in explained_by if _distinct(a, anomaly)]
-    cross = sum(m == suspect.model for m in others) / (len(others) + WINDOW_PRIOR)
+    towards zero by WINDOW_PRIOR, counting those it explains at least as clearly (a culprit that
+    also moved a little at some blip keeps its incident). A model whose predictions follow
+    every anomaly explains none of them specifically. Chance-corrected as Cohen's kappa: (p - rate) / (1 - rate)."""
+    others = [(m, p) for a, m, p in explained_by if _distinct(a, anomaly)]
+    # as the history's base rate: the other incidents it explains at least as clearly
+    cross = sum(m == suspect.model and p >= suspect.confidence for m, p in others) / (
+        len(others) + WINDOW_PRIOR
+    )
     history = suspect.base_rate if math.isfinite(suspect.base_rate) else 0.0
     rate = max(cross, history)
     conf = 0.0 if rate >= 1 else max(0.0, (suspect.confidence - rate) / (1 - rate))
