@@ -18,6 +18,7 @@ from hawknb.triage.models import Suspect
 from hawknb.triage.run import _window_doubt
 from hawknb.triage.topline import TOPLINE_SEVERITY, Anomaly, sustained_windows
 from hawknb.triage.windows import (
+    SUSTAINED_WEIGHT,
     WINDOW_PRIOR,
     WindowChoice,
     _certainty,
@@ -161,3 +162,14 @@ def test_a_near_tie_halves_the_window_certainty_and_the_verdict_confidence():
     assert sure >= 0.8, "the same evidence on an uncontested window convicts"
     assert tied < sure - 0.15, "a near-tie between windows cannot convict as firmly"
     assert tied <= calibrated(Hypothesis("bad_snapshot", 0.54 * 0.51, snapshot="s"), None)
+
+
+def test_a_sustained_only_window_supports_its_verdict_less():
+    """No row alerted: weaker evidence that there is an incident at all."""
+    alerted = _choice(_anomaly(3), 0.5)
+    quiet = _choice(replace(_anomaly(3), sustained=True), 0.5)
+    a, q = Hypothesis("upstream_data", 0.6), Hypothesis("upstream_data", 0.6)
+    _window_doubt([a], alerted)
+    _window_doubt([q], quiet)
+    assert a.support == pytest.approx(0.6)
+    assert q.support == pytest.approx(0.6 * SUSTAINED_WEIGHT)
