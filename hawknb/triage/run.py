@@ -152,7 +152,7 @@ def _walk(
     hyps = _snapshot_hypotheses(ws, inv, anomaly, suspect, bar)
     hyps.append(_data_hypothesis(ws, inv, anomaly, suspect, bar))
     _window_doubt(hyps, choice)
-    _conclude(inv, ranked(hyps), [w.brief() for w in choices], choice.certainty)
+    _conclude(inv, ranked(hyps), [w.brief() for w in choices])
 
 
 def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:
@@ -244,18 +244,12 @@ def _data_hypothesis(
     return h
 
 
-def _conclude(
-    inv: Investigation, hyps: list[Hypothesis], weighed: list[dict], certainty: float = 1.0
-) -> None:
-    """Write the best supported hypothesis into the verdict, with the runner-up's case.
-
-    The verdict cannot be likelier right than its window is the incident: ``certainty`` (the
-    window's share of the distinct windows' scores) caps the confidence, so a near-tie
-    between windows stays near a coin flip whatever the map makes of the support."""
+def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -> None:
+    """Write the best supported hypothesis into the verdict, with the runner-up's case."""
     v = inv.verdict
     best = hyps[0]
     best.fill(v)
-    v.confidence = min(calibrated(best, hyps[1] if len(hyps) > 1 else None), certainty)
+    v.confidence = calibrated(best, hyps[1] if len(hyps) > 1 else None)
     note = wording(v.confidence)
     if note:
         v.summary = f"{note}: {v.summary}"
