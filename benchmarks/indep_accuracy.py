@@ -76,9 +76,13 @@ def run_one(job: tuple[str, int, str, dict[str, Any], str, bool]) -> dict[str, A
             given = oracle_args(truth) if oracle else {}
             inv = hawknb.triage(hawknb.Workspace.open(ws_dir), progress=False, **given)
             verdict = inv.verdict.to_dict()
+            hyp = inv.finding("hypotheses")
+            # the best hypothesis' support, which benchmarks/fit_calibration.py maps
+            support = hyp.evidence["hypotheses"][0]["support"] if hyp else verdict["confidence"]
             error = None
         except Exception as exc:  # a crash is a wrong answer, recorded with its message
             verdict = {"cause": "error", "confidence": 0.0}
+            support = 0.0
             error = f"{type(exc).__name__}: {exc}"[:300]
         t2 = time.perf_counter()
         truth["model_features"] = {
@@ -95,6 +99,7 @@ def run_one(job: tuple[str, int, str, dict[str, Any], str, bool]) -> dict[str, A
         "difficulty": difficulty,
         "level": level,
         "verdict": verdict,
+        "support": support,
         "error": error,
         "score": scored,
         "truth": {k: truth.get(k) for k in (*TRUTH_KEYS, "metric", "kind")},

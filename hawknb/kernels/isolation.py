@@ -188,6 +188,15 @@ def series_shift(
     )
 
 
+def worse_z(sh: Shift, series: str) -> float:
+    """The shift's z in the direction that hurts, scaled for how long it lasted: a shift
+    sustained over several post-onset windows is stronger evidence than one window's (the
+    sampling error of a median of n windows, n capped at 6: serial correlation makes longer
+    runs less informative than sqrt(n)). NE, NMSE and NaN rate count only when they rise."""
+    sustained = sh.z * math.sqrt(min(sh.n_after, 6)) / 1.2533
+    return max(sustained, 0.0) if series in WORSE_WHEN_HIGHER else abs(sustained)
+
+
 # -- model isolation ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelLevel:
@@ -357,16 +366,12 @@ def rank_model_experiments(
             )
             if sh is None:
                 continue
-            # a shift sustained over several post-onset windows is stronger evidence than
-            # one window's: scale by the sampling error of a median of n windows (capped at 6
-            # windows: serial correlation makes longer runs less informative than sqrt(n))
-            sustained = sh.z * math.sqrt(min(sh.n_after, 6)) / 1.2533
-            worse_z = max(sustained, 0.0) if s in WORSE_WHEN_HIGHER else abs(sustained)
+            wz = worse_z(sh, s)
             corr = _metric_correlation(metric, ts_us, x, ref_start_us, onset_us, end_us)
             # NaN/inf predictions appearing are breakage whatever the metric did, so their
             # evidence does not wait for a correlation with it
             corr_term = 1.0 if corr is None or s == "nan_rate" else 0.5 + 0.5 * corr
-            st = strength(worse_z)
+            st = strength(wz)
             series_rows.append(
                 {
                     MODEL: model,
@@ -380,7 +385,7 @@ def rank_model_experiments(
                     "timing": sh.timing,
                     "correlation": corr,
                     "seasonal": sh.seasonal,
-                    "score": (worse_z / (worse_z + Z_HIGH)) * sh.timing * corr_term,
+                    "score": (wz / (wz + Z_HIGH)) * sh.timing * corr_term,
                     "confidence": st * sh.timing * corr_term,
                 }
             )

@@ -128,7 +128,11 @@ def snapshot_hypothesis(
     diag, found = diagnosis.diagnose_snapshot(ws, suspect.model, snap, anomaly.onset)
     ab_for, ab_against = _ab_support(iso, snap)
     cause, mech, layer, what = _mechanism(diag, ab_for > 0)
-    model_factor = 0.5 + 0.5 * suspect.confidence
+    # the A/B and the mechanism are evidence about the snapshot; that it explains THIS
+    # window rests on the model's move at the onset (chance-corrected by the window step),
+    # so a snapshot worse than its predecessor does not convict on a window the model's
+    # predictions explain no better than chance
+    model_factor = suspect.confidence
     h = Hypothesis(cause, 0.0, model=suspect.model, snapshot=snap, layer=layer)
     if diag.reproduces is False:
         h.evidence_against.append("its bad activations do not show on the inputs before the onset")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
 
-from ..kernels.health import prediction_health
+from ..kernels.base_rate import ShiftBaseRate, shift_base_rate
+from ..kernels.health import HEALTH_SERIES, prediction_health
 from ..kernels.isolation import ModelIsolation, rank_model_experiments
 from ..workspace import Workspace
 from ..workspace import contract as c
@@ -32,6 +35,9 @@ class Suspect:
     degraded: tuple[str, ...]
     experiment_specific: bool
     confidence: float
+    #: how often the same health series moved as much at other times of the history (nan:
+    #: not measured, e.g. a suspect named by its rows rather than its health series)
+    base_rate: float = math.nan
 
 
 def health_every(anomaly: Anomaly) -> str:
@@ -127,9 +133,38 @@ def isolate_model(
         evidence={**evidence, "model": model, "experiment": experiment, "degraded": degraded},
         next_step="snapshot",
     )
+    rate = explanation_base_rate(health, pooled, iso)
+    finding.evidence["base_rate"] = {
+        "observed": round(rate.observed, 3),
+        "rate": rate.rate,
+        "n": rate.n,
+    }
     return (
-        Suspect(model, experiment, degraded, specific, iso.confidence),
+        Suspect(model, experiment, degraded, specific, iso.confidence, rate.rate),
         finding,
         health,
         iso,
     )
+
+
+def explanation_base_rate(
+    health: pl.DataFrame, pooled: pl.DataFrame, iso: ModelIsolation
+) -> ShiftBaseRate:
+    """How often the top model-experiment's health series moved as much as at this onset,
+    elsewhere in its history: a model that moves all the time explains any window."""
+    assert iso.top is not None
+    model, experiment = iso.top
+    src = pooled if experiment == ALL_EXPERIMENTS else health
+    part = src.filter((pl.col(c.MODEL) == model) & (pl.col(c.EXPERIMENT) == experiment)).sort(c.TS)
+    ts = part[c.TS].cast(pl.Datetime("us", "UTC")).cast(pl.Int64).to_numpy()
+    series = {s: part[s].cast(pl.Float64).to_numpy() for s in HEALTH_SERIES if s in part.columns}
+    onset, end = _us(iso.onset), _us(iso.end)
+    step = int(np.median(np.diff(ts))) if ts.size > 1 else 3_600_000_000
+    # the same timing tolerance model isolation uses
+    return shift_base_rate(
+        ts, series, onset_us=onset, end_us=end, tolerance_us=max(3 * step, (end - onset) // 2)
+    )
+
+
+def _us(t: object) -> int:
+    return int(pl.Series([t]).cast(pl.Datetime("us", "UTC")).cast(pl.Int64)[0])

@@ -151,7 +151,33 @@ def _walk(
         return
     hyps = _snapshot_hypotheses(ws, inv, anomaly, suspect, bar)
     hyps.append(_data_hypothesis(ws, inv, anomaly, suspect, bar))
+    _window_doubt(hyps, choice)
     _conclude(inv, ranked(hyps), [w.brief() for w in choices])
+
+
+def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:
+    """Every cause explains the chosen window only as far as that window is the incident:
+    when other windows (other times) are explained nearly as well, the supports shrink by
+    the chosen window's share (a near-tie halves them), so the verdict's confidence carries
+    the window choice's margin; a window found only as a sustained shift (no row alerted) is
+    weaker evidence that there is an incident at all and counts SUSTAINED_WEIGHT as much, as
+    it does when the windows are weighed. The ranking of causes within the window is
+    unchanged."""
+    factor = choice.certainty * (windows.SUSTAINED_WEIGHT if choice.anomaly.sustained else 1.0)
+    if factor >= 1.0:
+        return
+    doubt = (
+        f"other times' anomalies are explained nearly as well (this window holds "
+        f"{choice.certainty:.0%} of the windows' scores)"
+    )
+    for h in hyps:
+        h.support *= factor
+        if choice.certainty < WINDOW_DOUBT:
+            h.evidence_against.append(doubt)
+
+
+#: below this share of the windows' scores the window choice is named as evidence against
+WINDOW_DOUBT = 2 / 3
 
 
 def _pick_window(

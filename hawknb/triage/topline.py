@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from ..engine import collect
@@ -42,25 +44,112 @@ START_BEFORE, START_AFTER = 6, 1
 EPISODE_GAP = 6
 
 
+#: a sustained shift: the mean robust z over this many samples, times its square root (the
+#: z of the mean), must reach SUSTAINED_Z. A 3-6% drop of a noisy metric stays under the
+#: per-row alert level for hours, yet its mean over a few hours is far outside the noise
+SUSTAINED_SPAN, SUSTAINED_Z = 8, 6.0
+#: ... and the mean itself must be at least this many robust sigmas (a slow drift is not one)
+SUSTAINED_MEAN = 1.5
+
+
+def sustained_windows(result: AnomalyResult) -> list[AnomalyWindow]:
+    """Windows where the metric sits off its baseline for several samples in a row, each
+    row too small to alert on its own: the rolling mean of the detector's robust z over
+    SUSTAINED_SPAN samples, dated by the best single mean-shift split of the z around the
+    first alerting row (the model steps judge timing against this onset, so it must not
+    drift back to wherever the noise last crossed zero)."""
+    b = result.baseline
+    if b.height < 2 * SUSTAINED_SPAN or "score" not in b.columns:
+        return []
+    ts = b[c.TS]
+    z = np.nan_to_num(b["score"].to_numpy().astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    out = []
+    for d in (-1, 1):
+        dz = d * z
+        mean = _trailing_mean(dz, SUSTAINED_SPAN)
+        hot = (mean * np.sqrt(SUSTAINED_SPAN) >= SUSTAINED_Z) & (mean >= SUSTAINED_MEAN)
+        # a step: the metric was already off its baseline (a weekly swing the daily profile
+        # does not model) and then moved, so the level after is unremarkable but the change
+        # from the hours before is not; compared over twice the span
+        two = 2 * SUSTAINED_SPAN
+        m2 = _trailing_mean(dz, two)
+        step = np.zeros(z.size)
+        step[two:] = m2[two:] - m2[:-two]
+        hot |= (step * np.sqrt(SUSTAINED_SPAN) >= SUSTAINED_Z) & (step >= SUSTAINED_MEAN)
+        mean = np.maximum(mean, step / np.sqrt(2.0))
+        i = 0
+        while i < z.size:
+            if not hot[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < z.size and hot[j + 1]:
+                j += 1
+            lo = _split(dz, max(0, i - 2 * SUSTAINED_SPAN), min(j, i + SUSTAINED_SPAN))
+            peak = lo + int(np.argmax(dz[lo : min(j, lo + 2 * SUSTAINED_SPAN) + 1]))
+            sev = float(mean[i : j + 1].max() * np.sqrt(SUSTAINED_SPAN))
+            conf = float(1.0 - min(1.0, z.size * math.erfc(sev / math.sqrt(2.0))))
+            # the hours the later steps compare: the shift's first span or two, not a whole
+            # day of a slowly recovering baseline
+            end = min(j, lo + 2 * SUSTAINED_SPAN)
+            out.append(AnomalyWindow(ts[lo], ts[end], ts[peak], d, sev, conf))
+            i = j + 1
+    return out
+
+
+def _trailing_mean(x: np.ndarray, span: int) -> np.ndarray:
+    """Mean of each row and the span - 1 before it (0 where there are fewer)."""
+    out = np.convolve(x, np.ones(span) / span, mode="full")[: x.size]
+    out[: span - 1] = 0.0
+    return out
+
+
+def _split(x: np.ndarray, a: int, b: int) -> int:
+    """The onset of a shift alerting in rows [a, b]: the row that best splits x[a:b+1] into a
+    lower-mean head and a higher-mean tail (x is oriented so the shift is up)."""
+    seg = x[a : b + 1]
+    n = seg.size
+    if n < 3:
+        return a
+    c = np.cumsum(seg)
+    k = np.arange(1, n)
+    head = c[:-1] / k
+    tail = (c[-1] - c[:-1]) / (n - k)
+    stat = (tail - head) * np.sqrt(k * (n - k) / n)
+    return a + int(k[np.argmax(stat)])
+
+
 def merge_episodes(result: AnomalyResult, cadence: timedelta) -> list[tuple[AnomalyWindow, float]]:
     """The detector's windows with their evidence, close neighbours merged so that the
     investigated onset is the start of the incident, not of its second half."""
     out: list[tuple[AnomalyWindow, float]] = []
-    for w in sorted(result.windows, key=lambda w: w.onset):
+    # a sustained window adds a candidate only where the detector saw nothing: where it did,
+    # its window (and so the hours the later steps examine) stays as it was
+    near = EPISODE_GAP * cadence
+    found = result.windows + [
+        s
+        for s in sustained_windows(result)
+        if not any(w.onset - near <= s.end and s.onset <= w.end + near for w in result.windows)
+    ]
+    for w in sorted(found, key=lambda w: w.onset):
         mass = window_mass(result, w)
         if out:
             prev, pmass = out[-1]
             if w.onset - prev.end <= EPISODE_GAP * cadence:
                 keep = prev if prev.severity >= w.severity else w
+                merged = replace(
+                    keep,
+                    onset=prev.onset,
+                    end=max(prev.end, w.end),
+                    severity=max(prev.severity, w.severity),
+                    confidence=max(prev.confidence, w.confidence),
+                )
+                # overlapping windows (an alert inside a sustained shift) are counted once
                 out[-1] = (
-                    replace(
-                        keep,
-                        onset=prev.onset,
-                        end=max(prev.end, w.end),
-                        severity=max(prev.severity, w.severity),
-                        confidence=max(prev.confidence, w.confidence),
-                    ),
-                    pmass + mass,
+                    merged,
+                    max(pmass + mass, window_mass(result, merged))
+                    if w.onset > prev.end
+                    else window_mass(result, merged),
                 )
                 continue
         out.append((w, mass))
@@ -79,6 +168,8 @@ class Anomaly:
     confidence: float
     cadence: timedelta
     user_given: bool = False
+    #: found only as a sustained shift (no row alerted): weaker evidence of an incident
+    sustained: bool = False
 
 
 def top_line_series(ws: Workspace) -> pl.DataFrame:
@@ -115,11 +206,19 @@ def _describe(
     chosen: tuple[str, AnomalyWindow, float],
     checked: str,
     others: list[dict],
+    sustained: frozenset = frozenset(),
 ) -> tuple[Anomaly, Finding]:
     name, w, mass = chosen
     s = series.filter(pl.col(c.METRIC) == name)
     anomaly = Anomaly(
-        name, w.onset, w.end, w.direction, w.severity, w.confidence, _cadence(s[c.TS])
+        name,
+        w.onset,
+        w.end,
+        w.direction,
+        w.severity,
+        w.confidence,
+        _cadence(s[c.TS]),
+        sustained=(name, w.onset) in sustained,
     )
     word = "rose" if w.direction > 0 else "dropped"
     finding = Finding(
@@ -157,6 +256,7 @@ def find_anomaly(
     wanted = [metric] if metric else names
     results: dict[str, AnomalyResult] = {}
     candidates: list[tuple[str, AnomalyWindow, float]] = []
+    quiet: list[tuple[str, datetime]] = []
     for name in wanted:
         s = series.filter(pl.col(c.METRIC) == name).select(c.TS, c.VALUE)
         if s.height < 8:
@@ -165,6 +265,11 @@ def find_anomaly(
         results[name] = res
         merged = merge_episodes(res, _cadence(s[c.TS]))
         candidates += [(name, w, m) for w, m in merged]
+        quiet += [
+            (name, w.onset)
+            for w, _ in merged
+            if not any(d.onset <= w.end and w.onset <= d.end for d in res.windows)
+        ]
     checked = f"{len(wanted)} top-line metric(s) for seasonal anomalies: {', '.join(wanted[:8])}"
     chosen: tuple[str, AnomalyWindow, float] | None = None
     pool = sorted(candidates, key=lambda cand: -cand[2])
@@ -214,11 +319,12 @@ def find_anomaly(
             evidence={"detected": []},
         )
         return None, finding, results, series
-    anomaly, finding = _describe(series, chosen, checked, others)
+    anomaly, finding = _describe(series, chosen, checked, others, frozenset(quiet))
     # every window the walk weighs (the chosen one first): a metric that moves for reasons
     # outside the models can be the biggest, so the next step decides between them
     finding.result = [(anomaly, finding, chosen[2])] + [
-        (*_describe(series, cand, checked, others), cand[2]) for cand in _shortlist(pool)[1:]
+        (*_describe(series, cand, checked, others, frozenset(quiet)), cand[2])
+        for cand in _shortlist(pool)[1:]
     ]
     return anomaly, finding, results, series
 
