@@ -14,7 +14,7 @@ from ..kernels.health import HEALTH_SERIES, prediction_health
 from ..kernels.isolation import ModelIsolation, rank_model_experiments
 from ..workspace import Workspace
 from ..workspace import contract as c
-from . import row_evidence
+from . import row_evidence, upstream
 from .findings import Finding
 from .topline import Anomaly
 
@@ -97,6 +97,11 @@ def isolate_model(
         )
         return suspect, rows.finding, health, iso
     if iso.top is None or iso.confidence < MODEL_CONFIDENCE:
+        brk = upstream.input_suspect(ws, anomaly)
+        if brk is not None:
+            # predictions too noisy to tell, but a model's inputs broke at the onset
+            suspect = Suspect(brk.model, brk.experiment, (brk.experiment,), False, brk.confidence)
+            return suspect, brk.finding, health, iso
         finding = Finding(
             "models",
             checked=checked,
