@@ -45,9 +45,15 @@ class ShiftBaseRate:
         shift this large is as common as the confidence itself; unchanged without a rate."""
         if not math.isfinite(self.rate):
             return confidence
-        if self.rate >= 1.0:
-            return 0.0
-        return max(0.0, (confidence - self.rate) / (1.0 - self.rate))
+        return chance_corrected(confidence, self.rate)
+
+
+def chance_corrected(confidence: float, rate: float) -> float:
+    """Cohen's kappa of a confidence against a base rate: (p - rate) / (1 - rate), floored at
+    0; 0 when the base rate is 1 (everything moves that much)."""
+    if rate >= 1.0:
+        return 0.0
+    return max(0.0, (confidence - rate) / (1.0 - rate))
 
 
 def movement(

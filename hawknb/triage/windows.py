@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from ..engine import collect
+from ..kernels.base_rate import chance_corrected
 from ..kernels.isolation import ModelIsolation
 from ..workspace import contract as c
 from . import models
@@ -171,7 +172,7 @@ def _chance_corrected(
     )
     history = suspect.base_rate if math.isfinite(suspect.base_rate) else 0.0
     rate = max(cross, history)
-    conf = 0.0 if rate >= 1 else max(0.0, (suspect.confidence - rate) / (1 - rate))
+    conf = chance_corrected(suspect.confidence, rate)
     return replace(suspect, confidence=conf), rate
 
 
