@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.indepgen import DIFFICULTIES, KINDS, TRUTH_KEYS, generate  # noqa: E402
-from benchmarks.triage_accuracy import parse_seeds, score  # noqa: E402
+from benchmarks.triage_accuracy import SPAWN, parse_seeds, score  # noqa: E402
 
 TUNE_SEEDS = "0-3"
 HELDOUT_SEEDS = "100000-100003"
@@ -250,7 +250,7 @@ def main() -> int:
         name = name.replace(".md", "_oracle.md")
     args.out = args.out or str(ROOT / "benchmarks" / "results" / name)
     rows: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=SPAWN) as pool:
         for r in pool.map(run_one, jobs):
             rows.append(r)
             print(line(r), file=sys.stderr, flush=True)

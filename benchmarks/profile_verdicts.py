@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -130,7 +131,10 @@ def main() -> int:
     args = ap.parse_args()
     todo = [(k, s) for s in _seeds(args.seeds) for k in args.kinds.split(",")]
     rows = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with ProcessPoolExecutor(
+        max_workers=args.jobs,
+        mp_context=multiprocessing.get_context("spawn"),  # see triage_accuracy.SPAWN
+    ) as pool:
         futs = [pool.submit(run_one, k, s, args.cache, args.bucket) for k, s in todo]
         for fut in as_completed(futs):
             row = fut.result()

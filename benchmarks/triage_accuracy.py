@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -26,6 +27,9 @@ from typing import Any
 from hawknb.simulate.truth import INCIDENT_KINDS
 
 KINDS = INCIDENT_KINDS
+#: worker processes start fresh: a forked child of a process whose polars or torch thread
+#: pools have already run can deadlock on a lock held by a thread that was not copied
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def score(verdict: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
@@ -215,7 +219,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=SPAWN) as pool:
         if args.dirs:
             results = pool.map(run_dir, sorted(args.dirs))
         else:
