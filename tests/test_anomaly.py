@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hawknb.cli import main as cli_main
 from hawknb.kernels.anomaly import AnomalyResult, anomaly_scores, detect_anomalies
 from hawknb.kernels.anomaly_causal import CausalConfig, causal_scores, range_novelty
-from hawknb.kernels.anomaly_core import detect_period
+from hawknb.kernels.anomaly_core import autocorrelation, detect_period
 
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)
 N = 24 * 21  # three weeks of hourly data
@@ -141,6 +141,15 @@ def test_bad_input_errors():
         anomaly_scores(["a", "b"])
     with pytest.raises(ValueError, match="timestamps"):
         anomaly_scores([1.0, 2.0], timestamps=[START])
+
+
+def test_autocorrelation_of_huge_values_is_that_of_the_scaled_series():
+    x = np.sin(np.arange(300) / 4.0)
+    with np.errstate(all="raise"):  # no overflow on the way
+        huge = autocorrelation(x * 1e300, 30)
+    np.testing.assert_allclose(huge, autocorrelation(x, 30), atol=1e-12)
+    alternating = np.where(np.arange(40) % 2 == 0, 1e308, -1e308)
+    assert autocorrelation(alternating, 1)[1] < -0.9
 
 
 def test_detect_period_daily_and_none():

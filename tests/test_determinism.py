@@ -1,4 +1,5 @@
-"""`hawknb triage --json` is a function of the workspace: two runs print the same bytes.
+"""`hawknb triage --json` is a function of the workspace: two runs print the same bytes,
+whatever the process's string-hash seed and thread counts (the second run changes both).
 
 Step timings differ between runs, so they are in the JSON only with ``--timings``.
 """
@@ -14,7 +15,8 @@ from hawknb_cli import run_hawknb, simulate_small
 def test_two_triage_runs_print_identical_json(tmp_path: Path):
     ws = simulate_small(tmp_path / "ws", "bad_snapshot")
     first = run_hawknb("triage", str(ws), "--json", "--quiet")
-    second = run_hawknb("triage", str(ws), "--json", "--quiet")
+    other_process = {"PYTHONHASHSEED": "12345", "POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    second = run_hawknb("triage", str(ws), "--json", "--quiet", env=other_process)
     assert first.returncode == second.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     out = json.loads(first.stdout)

@@ -104,7 +104,13 @@ def trailing_median_scale(
 
 
 def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
-    """Sample autocorrelation for lags 0..max_lag (FFT, O(n log n)); zeros for a constant."""
+    """Sample autocorrelation for lags 0..max_lag (FFT, O(n log n)); zeros for a constant.
+
+    Values so large that their squares overflow are scaled down first (the autocorrelation
+    does not depend on the scale); ordinary values are used as they are."""
+    big = float(np.max(np.abs(x))) if x.size else 0.0
+    if big > 1e150:
+        x = x / big
     x = x - x.mean()
     n = x.size
     max_lag = max(0, min(max_lag, n - 1))

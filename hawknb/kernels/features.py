@@ -310,14 +310,64 @@ def rank_features(
     schema = lf.collect_schema()
     _check_columns(schema, ts, features)
     onset_t = _utc(onset, "onset")
-    lf = lf.filter(pl.col(c.MODEL) == model)
-    if experiment is not None:
-        if c.EXPERIMENT not in schema:
-            raise WorkspaceError(
-                f"serving, column '{c.EXPERIMENT}'", "is missing", fix="pass experiment=None"
-            )
-        lf = lf.filter(pl.col(c.EXPERIMENT) == experiment)
+    lf = _model_rows(lf, schema, model, experiment)
+    ref, anom = _resolve_windows(lf, ts, model, onset_t, reference, anomaly)
+    rows = _load_rows(lf, schema, ts, features, model, ref, anom)
+    notes = list(rows.notes)
+    drift = _window_level_drift(rows, features, n_bins, seed, window_drift, (ref, anom))
+    series = _correlation_series(rows, features, drift, n_bins, every, anom[1] - anom[0], notes)
+    imp = _ablation(program, rows, drift, features, sample_rows, seed, notes)
+    scored = _combine(drift, series.corr, imp, notes)
+    table = _table(features, drift, series.corr, imp, scored)
+    return FeatureRanking(
+        model=model,
+        table=table,
+        method=scored.method,
+        used_program=imp is not None,
+        onset=onset_t,
+        reference=ref,
+        anomaly=anom,
+        every=series.every,
+        n_reference_rows=int(rows.in_ref.sum()),
+        n_anomaly_rows=int(rows.in_anom.sum()),
+        prediction_psi=float(drift.pred_psi),
+        prediction_shift=drift.pred_shift,
+        topk_stability=float(scored.stability),
+        attribution_rows=int(scored.attribution_rows),
+        series=series.frame,
+        notes=tuple(notes),
+        importance=imp,
+        drift_source=drift.source,
+        drift_error=drift.error,
+    )
 
+
+# -- phase 1: the rows of the two windows ------------------------------------------------------
+
+
+def _model_rows(
+    lf: pl.LazyFrame, schema: pl.Schema, model: str, experiment: str | None
+) -> pl.LazyFrame:
+    lf = lf.filter(pl.col(c.MODEL) == model)
+    if experiment is None:
+        return lf
+    if c.EXPERIMENT not in schema:
+        raise WorkspaceError(
+            f"serving, column '{c.EXPERIMENT}'", "is missing", fix="pass experiment=None"
+        )
+    return lf.filter(pl.col(c.EXPERIMENT) == experiment)
+
+
+def _resolve_windows(
+    lf: pl.LazyFrame,
+    ts: str,
+    model: str,
+    onset_t: dt.datetime,
+    reference: tuple[Any, Any] | None,
+    anomaly: tuple[Any, Any] | None,
+) -> tuple[tuple[dt.datetime, dt.datetime], tuple[dt.datetime, dt.datetime]]:
+    """(reference, anomaly) windows: the given ones, checked, or the defaults the model's
+    own rows imply (anomaly from the onset to its last row, reference as long, before)."""
     if anomaly is None or reference is None:
         span = collect(lf.select(pl.col(ts).min().alias("lo"), pl.col(ts).max().alias("hi")))
         lo, hi = span["lo"][0], span["hi"][0]
@@ -346,8 +396,34 @@ def rank_features(
             )
     if ref[0] < anom[1] and anom[0] < ref[1]:
         raise ValueError(f"reference {ref} and anomaly {anom} overlap; pass disjoint windows")
-    start, end = min(ref[0], anom[0]), max(ref[1], anom[1])
+    return ref, anom
 
+
+@dataclass(frozen=True)
+class _Rows:
+    """The model's rows of both windows, in time order, as arrays."""
+
+    start: dt.datetime  # the earlier window's start
+    end: dt.datetime  # the later window's end
+    t_us: np.ndarray
+    in_ref: np.ndarray
+    in_anom: np.ndarray
+    X: np.ndarray  # rows x features, nulls as NaN
+    nulls: np.ndarray  # rows x features, True where null
+    pred: np.ndarray
+    notes: tuple[str, ...]
+
+
+def _load_rows(
+    lf: pl.LazyFrame,
+    schema: pl.Schema,
+    ts: str,
+    features: list[str],
+    model: str,
+    ref: tuple[dt.datetime, dt.datetime],
+    anom: tuple[dt.datetime, dt.datetime],
+) -> _Rows:
+    start, end = min(ref[0], anom[0]), max(ref[1], anom[1])
     df = collect(
         lf.filter((pl.col(ts) >= start) & (pl.col(ts) < end))
         .select(
@@ -365,10 +441,8 @@ def rank_features(
     t_us = df["__us"].to_numpy()
     in_ref = (t_us >= _us(ref[0])) & (t_us < _us(ref[1]))
     in_anom = (t_us >= _us(anom[0])) & (t_us < _us(anom[1]))
-    n_ref, n_anom = int(in_ref.sum()), int(in_anom.sum())
-    for name, n in (("reference", n_ref), ("anomaly", n_anom)):
-        if n == 0:
-            w = ref if name == "reference" else anom
+    for name, w, mask in (("reference", ref, in_ref), ("anomaly", anom, in_anom)):
+        if not mask.any():
             raise WorkspaceError(
                 f"serving, {name} window {w[0]} .. {w[1]}",
                 f"has no rows of model '{model}'",
@@ -376,7 +450,6 @@ def rank_features(
             )
     nulls = df.select([pl.col(f).is_null().alias(f) for f in features]).to_numpy()
     X = df.select(features).to_numpy()  # nulls -> NaN
-    pred = df[c.PREDICTION].to_numpy()
     all_missing = [
         f for j, f in enumerate(features) if not np.isfinite(X[in_ref | in_anom, j]).any()
     ]
@@ -386,221 +459,314 @@ def rank_features(
             f"features {all_missing[:10]} have no finite value for model '{model}' in either window",
             fix="check feature_names: they should be the model's inputs (ws.features(model))",
         )
-    notes: list[str] = []
-    if all_missing:
-        notes.append(f"no finite values in either window: {all_missing}")
+    notes = (f"no finite values in either window: {all_missing}",) if all_missing else ()
+    pred = df[c.PREDICTION].to_numpy()
+    return _Rows(start, end, t_us, in_ref, in_anom, X, nulls, pred, notes)
 
-    # (window level) distances, on at most MAX_DRIFT_ROWS rows per window
+
+# -- phase 2: window-level drift ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Drift:
+    """Window-level drift per feature, and the (sub)sampled rows it was measured on."""
+
+    ri: np.ndarray  # reference rows used (at most MAX_DRIFT_ROWS)
+    ai: np.ndarray  # anomaly rows used
+    dist: np.ndarray  # (features, 4): psi, wasserstein, ks, mean_shift
+    null_before: np.ndarray
+    null_after: np.ndarray
+    nonfin_before: np.ndarray
+    nonfin_after: np.ndarray
+    pred_psi: float
+    pred_shift: float  # mean prediction, anomaly - reference (finite predictions)
+    source: str
+    error: dict[str, float]
+
+
+def _window_level_drift(
+    rows: _Rows,
+    features: list[str],
+    n_bins: int,
+    seed: int,
+    window_drift: WindowDrift | None,
+    windows: tuple[tuple[dt.datetime, dt.datetime], tuple[dt.datetime, dt.datetime]],
+) -> _Drift:
+    """PSI, W1, KS and mean shift per feature between the windows, on at most
+    MAX_DRIFT_ROWS rows of each (or ``window_drift``'s answer for the two windows)."""
     rng = np.random.default_rng(seed)
-    ri, ai = np.flatnonzero(in_ref), np.flatnonzero(in_anom)
+    ri, ai = np.flatnonzero(rows.in_ref), np.flatnonzero(rows.in_anom)
     if ri.size > MAX_DRIFT_ROWS:
         ri = np.sort(rng.choice(ri, MAX_DRIFT_ROWS, replace=False))
     if ai.size > MAX_DRIFT_ROWS:
         ai = np.sort(rng.choice(ai, MAX_DRIFT_ROWS, replace=False))
+    X, nulls, pred = rows.X, rows.nulls, rows.pred
     nf = len(features)
     pred_psi = distances(pred[ri], pred[ai], n_bins=n_bins)[0]
-    null_before = nulls[in_ref].mean(axis=0)
-    null_after = nulls[in_anom].mean(axis=0)
-    nonfin_before = (~np.isfinite(X[in_ref])).mean(axis=0) - null_before
-    nonfin_after = (~np.isfinite(X[in_anom])).mean(axis=0) - null_after
-    drift_source, drift_error = "rows", {"ks": 0.0, "psi": 0.0, "wasserstein": 0.0}
+    null_before = nulls[rows.in_ref].mean(axis=0)
+    null_after = nulls[rows.in_anom].mean(axis=0)
+    nonfin_before = (~np.isfinite(X[rows.in_ref])).mean(axis=0) - null_before
+    nonfin_after = (~np.isfinite(X[rows.in_anom])).mean(axis=0) - null_after
+    source, error = "rows", {"ks": 0.0, "psi": 0.0, "wasserstein": 0.0}
     if window_drift is None:
         dist = np.array([distances(X[ri, j], X[ai, j], n_bins=n_bins) for j in range(nf)])
         dist = dist.reshape(nf, 4)
     else:
-        given = _given_drift(window_drift(ref, anom), features)
+        given = _given_drift(window_drift(*windows), features)
         dist = given.distances
         null_before, null_after, nonfin_before, nonfin_after = given.rates
-        drift_source, drift_error = given.source, given.error
-    pf_ref, pf_anom = pred[in_ref], pred[in_anom]
+        source, error = given.source, given.error
+    pf_ref, pf_anom = pred[rows.in_ref], pred[rows.in_anom]
     pred_shift = (
         float(np.mean(pf_anom[np.isfinite(pf_anom)]) - np.mean(pf_ref[np.isfinite(pf_ref)]))
         if np.isfinite(pf_anom).any() and np.isfinite(pf_ref).any()
         else float("nan")
     )
+    return _Drift(
+        ri,
+        ai,
+        dist,
+        null_before,
+        null_after,
+        nonfin_before,
+        nonfin_after,
+        float(pred_psi),
+        pred_shift,
+        source,
+        error,
+    )
 
-    # (a) time-aggregated: per-bucket PSI of each feature vs the prediction's
+
+# -- phase 3: time-aggregated correlation with the prediction's drift ---------------------------
+
+
+@dataclass(frozen=True)
+class _Series:
+    every: str  # bucket width
+    corr: np.ndarray  # per feature: Spearman of its bucket PSI with the prediction's
+    frame: pl.DataFrame  # long: ts, feature, psi, mean, rows
+
+
+def _correlation_series(
+    rows: _Rows,
+    features: list[str],
+    drift: _Drift,
+    n_bins: int,
+    every: str | None,
+    anomaly_length: dt.timedelta,
+    notes: list[str],
+) -> _Series:
+    """Per-bucket PSI of each feature and of the predictions, and how they correlate."""
+    start, end = rows.start, rows.end
     if every is None:
-        every_name, width = _choose_bucket(end - start, anom[1] - anom[0])
+        every_name, width = _choose_bucket(end - start, anomaly_length)
     else:
         width = pl.select(pl.duration(**_duration_kwargs(every))).item()
         every_name = every
     width_us = max(int(width / dt.timedelta(microseconds=1)), 1)
-    used = in_ref | in_anom
-    bucket_all = (t_us - _us(start)) // width_us
+    used = rows.in_ref | rows.in_anom
+    bucket_all = (rows.t_us - _us(start)) // width_us
     n_buckets = int(bucket_all.max()) + 1
     bucket = bucket_all[used]
-    ref_u = in_ref[used]
-    rows = np.bincount(bucket, minlength=n_buckets)
-    good = rows >= MIN_BUCKET_ROWS
+    ref_u = rows.in_ref[used]
+    counts = np.bincount(bucket, minlength=n_buckets)
+    good = counts >= MIN_BUCKET_ROWS
+    X, pred, ri = rows.X, rows.pred, drift.ri
     pred_series = _bucket_psi(pred[used], pred[ri], ref_u, bucket, n_buckets, n_bins)
-    corr = np.full(nf, np.nan)
-    series_parts = []
+    corr = np.full(len(features), np.nan)
     starts = [
         dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         + dt.timedelta(microseconds=_us(start) + b * width_us)
         for b in range(n_buckets)
     ]
-    series_parts.append(
-        pl.DataFrame(
+
+    def part(name: str, psi: np.ndarray, values: np.ndarray) -> pl.DataFrame:
+        return pl.DataFrame(
             {
                 "ts": starts,
-                "feature": c.PREDICTION,
-                "psi": pred_series,
-                "mean": _bucket_mean(pred[used], bucket, n_buckets),
-                "rows": rows,
+                "feature": name,
+                "psi": psi,
+                "mean": _bucket_mean(values, bucket, n_buckets),
+                "rows": counts,
             }
         )
-    )
+
+    parts = [part(c.PREDICTION, pred_series, pred[used])]
     for j, f in enumerate(features):
         xs = X[used, j]
         s = _bucket_psi(xs, X[ri, j], ref_u, bucket, n_buckets, n_bins)
         corr[j] = _corr(s[good], pred_series[good])
-        series_parts.append(
-            pl.DataFrame(
-                {
-                    "ts": starts,
-                    "feature": f,
-                    "psi": s,
-                    "mean": _bucket_mean(xs, bucket, n_buckets),
-                    "rows": rows,
-                }
-            )
-        )
-    series = pl.concat(series_parts).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+        parts.append(part(f, s, xs))
+    frame = pl.concat(parts).with_columns(pl.col("ts").dt.cast_time_unit("us"))
     if int(good.sum()) < 4:
         notes.append(
             f"only {int(good.sum())} time buckets of {every_name} with data: correlation not computed"
         )
+    return _Series(every_name, corr, frame)
 
-    # (b) ablation importance shift
-    imp: ImportanceShift | None = None
-    if program is not None:
-        imp = importance_shift(
-            program,
-            X[ri].astype(np.float32),  # the windows' (sub)samples: the ablation samples these
-            X[ai].astype(np.float32),
-            feature_names=features,
-            sample_rows=sample_rows,
-            max_rows=max(sample_rows, 4 * sample_rows),
-            seed=seed,
+
+# -- phase 4: ablation importance shift --------------------------------------------------------
+
+
+def _ablation(
+    program: Any,
+    rows: _Rows,
+    drift: _Drift,
+    features: list[str],
+    sample_rows: int,
+    seed: int,
+    notes: list[str],
+) -> ImportanceShift | None:
+    if program is None:
+        return None
+    imp = importance_shift(
+        program,
+        rows.X[drift.ri].astype(np.float32),  # the windows' (sub)samples: ablation samples these
+        rows.X[drift.ai].astype(np.float32),
+        feature_names=features,
+        sample_rows=sample_rows,
+        max_rows=max(sample_rows, 4 * sample_rows),
+        seed=seed,
+    )
+    if imp.before.n_nonfinite_outputs or imp.after.n_nonfinite_outputs:
+        notes.append(
+            f"non-finite predictions/attributions on {imp.before.n_nonfinite_outputs} reference "
+            f"and {imp.after.n_nonfinite_outputs} anomaly sampled rows (left out of the means)"
         )
-        if imp.before.n_nonfinite_outputs or imp.after.n_nonfinite_outputs:
-            notes.append(
-                f"non-finite predictions/attributions on {imp.before.n_nonfinite_outputs} reference "
-                f"and {imp.after.n_nonfinite_outputs} anomaly sampled rows (left out of the means)"
-            )
+    return imp
 
-    # (c) combine
-    psi_v, w1_v, ks_v, ms_v = dist.T
-    d_null = np.abs(null_after - null_before) + np.abs(nonfin_after - nonfin_before)
+
+# -- phase 5: one score per feature ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scores:
+    score: np.ndarray
+    confidence: np.ndarray
+    drift_mag: np.ndarray
+    e_share: np.ndarray  # share of the prediction shift each feature carries (NaN: no program)
+    method: str
+    stability: float
+    attribution_rows: int
+
+
+def _combine(
+    drift: _Drift, corr: np.ndarray, imp: ImportanceShift | None, notes: list[str]
+) -> _Scores:
+    """A feature's drift counts in proportion to its importance; its correlation and its
+    importance shift only where its own values moved."""
+    psi_v, w1_v, ks_v, _ = drift.dist.T
+    d_null = np.abs(drift.null_after - drift.null_before) + np.abs(
+        drift.nonfin_after - drift.nonfin_before
+    )
     drift_mag = np.clip(np.maximum.reduce([_squash(psi_v, 0.25), _squash(w1_v, 0.5), d_null]), 0, 1)
     own = own_change(
         ks_v,
         d_null,
-        (null_before + null_after + nonfin_before + nonfin_after) / 2,
-        ri.size,
-        ai.size,
+        (drift.null_before + drift.null_after + drift.nonfin_before + drift.nonfin_after) / 2,
+        drift.ri.size,
+        drift.ai.size,
     )
     # a feature whose own values did not move carries no shift of its own: its bucket PSI
     # series is noise (any correlation with the predictions' is chance), and its importance
     # moved only because other inputs moved (one program scores both windows)
     corr_pos = np.clip(np.nan_to_num(corr, nan=0.0), 0, 1) * own
-    if imp is not None:
-        ib, ia = imp.before.importance, imp.after.importance
-        top_imp = (
-            float(np.nanmax(np.maximum(ib, ia))) if np.isfinite(np.maximum(ib, ia)).any() else 0.0
-        )
-        top_imp = top_imp if top_imp > 0 else 1.0
-        weight = np.nan_to_num(np.maximum(ib, ia) / top_imp, nan=0.0)
-        i_shift = np.clip(np.nan_to_num(np.abs(imp.shift) / top_imp, nan=0.0), 0, 1) * own
-        expl = np.nan_to_num(np.abs(imp.explained_shift), nan=0.0) * own
-        denom = max(
-            abs(imp.prediction_shift) if np.isfinite(imp.prediction_shift) else 0.0,
-            float(expl.sum()),
-            1e-12,
-        )
-        e_share = np.clip(expl / denom, 0, 1)
-        score = (
-            0.35 * e_share + 0.25 * i_shift + 0.25 * drift_mag * weight + 0.15 * corr_pos * weight
-        )
-        strength = np.clip(np.maximum.reduce([e_share, i_shift, drift_mag * weight]), 0, 1)
-        freq = np.nan_to_num(imp.top_frequency, nan=0.0)
-        confidence = np.clip(freq * own * (0.5 + 0.5 * strength), 0, 1)
-        method = "distribution + ablation"
-        imp_before, imp_after, imp_shift, expl_shift = ib, ia, imp.shift, imp.explained_shift
-        stab, n_attr = imp.topk_stability, imp.n_rows
-    else:
-        score = drift_mag * (0.4 + 0.6 * corr_pos)
-        confidence = np.clip(0.5 * drift_mag * corr_pos, 0, 0.5)
-        method = "distribution only (no program given)"
-        nanv = np.full(nf, np.nan)
-        imp_before = imp_after = imp_shift = expl_shift = e_share = i_shift = nanv
-        stab, n_attr = float("nan"), 0
+    if imp is None:
         notes.append(
             "no program: ranked by drift and its correlation with the prediction drift only; "
             "features that changed at the same moment cannot be told apart"
         )
+        return _Scores(
+            score=drift_mag * (0.4 + 0.6 * corr_pos),
+            confidence=np.clip(0.5 * drift_mag * corr_pos, 0, 0.5),
+            drift_mag=drift_mag,
+            e_share=np.full(len(corr), np.nan),
+            method="distribution only (no program given)",
+            stability=float("nan"),
+            attribution_rows=0,
+        )
+    ib, ia = imp.before.importance, imp.after.importance
+    top_imp = float(np.nanmax(np.maximum(ib, ia))) if np.isfinite(np.maximum(ib, ia)).any() else 0.0
+    top_imp = top_imp if top_imp > 0 else 1.0
+    weight = np.nan_to_num(np.maximum(ib, ia) / top_imp, nan=0.0)
+    i_shift = np.clip(np.nan_to_num(np.abs(imp.shift) / top_imp, nan=0.0), 0, 1) * own
+    expl = np.nan_to_num(np.abs(imp.explained_shift), nan=0.0) * own
+    denom = max(
+        abs(imp.prediction_shift) if np.isfinite(imp.prediction_shift) else 0.0,
+        float(expl.sum()),
+        1e-12,
+    )
+    e_share = np.clip(expl / denom, 0, 1)
+    score = 0.35 * e_share + 0.25 * i_shift + 0.25 * drift_mag * weight + 0.15 * corr_pos * weight
+    strength = np.clip(np.maximum.reduce([e_share, i_shift, drift_mag * weight]), 0, 1)
+    freq = np.nan_to_num(imp.top_frequency, nan=0.0)
+    return _Scores(
+        score=score,
+        confidence=np.clip(freq * own * (0.5 + 0.5 * strength), 0, 1),
+        drift_mag=drift_mag,
+        e_share=e_share,
+        method="distribution + ablation",
+        stability=imp.topk_stability,
+        attribution_rows=imp.n_rows,
+    )
 
-    evidence = []
-    for j in range(nf):
-        parts = [f"PSI {_fmt(psi_v[j])}", f"W1 {_fmt(w1_v[j])} IQR"]
-        if abs(null_after[j] - null_before[j]) >= 0.01:
-            parts.append(f"null {null_before[j]:.0%}->{null_after[j]:.0%}")
-        if np.isfinite(corr[j]):
-            parts.append(f"corr {corr[j]:.2f} with prediction drift")
-        if imp is not None:
-            parts.append(f"importance {_fmt(imp_before[j], '.3g')}->{_fmt(imp_after[j], '.3g')}")
-            if e_share[j] >= 0.05:
-                parts.append(f"carries {e_share[j]:.0%} of the prediction shift")
-        evidence.append("; ".join(parts))
 
-    order = np.lexsort((-drift_mag, -np.nan_to_num(score, nan=-1.0)))
+# -- phase 6: the table ------------------------------------------------------------------------
+
+
+def _evidence(
+    j: int, drift: _Drift, corr: np.ndarray, imp: ImportanceShift | None, e_share: np.ndarray
+) -> str:
+    """One feature's evidence, in words a ticket can quote."""
+    psi, w1 = drift.dist[j, 0], drift.dist[j, 1]
+    parts = [f"PSI {_fmt(psi)}", f"W1 {_fmt(w1)} IQR"]
+    if abs(drift.null_after[j] - drift.null_before[j]) >= 0.01:
+        parts.append(f"null {drift.null_before[j]:.0%}->{drift.null_after[j]:.0%}")
+    if np.isfinite(corr[j]):
+        parts.append(f"corr {corr[j]:.2f} with prediction drift")
+    if imp is not None:
+        before, after = imp.before.importance[j], imp.after.importance[j]
+        parts.append(f"importance {_fmt(before, '.3g')}->{_fmt(after, '.3g')}")
+        if e_share[j] >= 0.05:
+            parts.append(f"carries {e_share[j]:.0%} of the prediction shift")
+    return "; ".join(parts)
+
+
+def _table(
+    features: list[str],
+    drift: _Drift,
+    corr: np.ndarray,
+    imp: ImportanceShift | None,
+    scored: _Scores,
+) -> pl.DataFrame:
+    nf = len(features)
+    psi_v, w1_v, ks_v, ms_v = drift.dist.T
+    nanv = np.full(nf, np.nan)
+    order = np.lexsort((-scored.drift_mag, -np.nan_to_num(scored.score, nan=-1.0)))
     rank = np.empty(nf, dtype=np.int64)
     rank[order] = np.arange(1, nf + 1)
-    table = pl.DataFrame(
+    return pl.DataFrame(
         {
             "feature": features,
             "rank": rank,
-            "score": score,
-            "confidence": confidence,
+            "score": scored.score,
+            "confidence": scored.confidence,
             "drift_psi": psi_v,
             "drift_wasserstein": w1_v,
             "drift_ks": ks_v,
             "mean_shift": ms_v,
             "corr_with_prediction": corr,
-            "importance_before": imp_before,
-            "importance_after": imp_after,
-            "importance_shift": imp_shift,
-            "explained_shift": expl_shift,
-            "explained_share": e_share,
-            "null_rate_before": null_before,
-            "null_rate_after": null_after,
-            "evidence": evidence,
+            "importance_before": imp.before.importance if imp is not None else nanv,
+            "importance_after": imp.after.importance if imp is not None else nanv,
+            "importance_shift": imp.shift if imp is not None else nanv,
+            "explained_shift": imp.explained_shift if imp is not None else nanv,
+            "explained_share": scored.e_share,
+            "null_rate_before": drift.null_before,
+            "null_rate_after": drift.null_after,
+            "evidence": [_evidence(j, drift, corr, imp, scored.e_share) for j in range(nf)],
         },
         schema=_COLUMNS,
     ).sort("rank")
-    return FeatureRanking(
-        model=model,
-        table=table,
-        method=method,
-        used_program=imp is not None,
-        onset=onset_t,
-        reference=ref,
-        anomaly=anom,
-        every=every_name,
-        n_reference_rows=n_ref,
-        n_anomaly_rows=n_anom,
-        prediction_psi=float(pred_psi),
-        prediction_shift=pred_shift,
-        topk_stability=float(stab),
-        attribution_rows=int(n_attr),
-        series=series,
-        notes=tuple(notes),
-        importance=imp,
-        drift_source=drift_source,
-        drift_error=drift_error,
-    )
 
 
 @dataclass(frozen=True)

@@ -161,17 +161,44 @@ def series_shift(
     if ref.sum() < 3 or post.sum() < 1:
         return None
     baseline, seasonal = seasonal_baseline(ts_us, x, ref, period_us=period_us)
-    resid = x - baseline
+    return shift_of_residuals(
+        ts_us,
+        x,
+        x - baseline,
+        ref,
+        post,
+        onset_us=onset_us,
+        tolerance_us=tolerance_us,
+        seasonal=seasonal,
+        counts=(int(ref.sum()), int(post.sum())),
+    )
+
+
+def shift_of_residuals(
+    ts_us: np.ndarray,
+    x: np.ndarray,
+    resid: np.ndarray,
+    ref: np.ndarray,
+    post: np.ndarray,
+    *,
+    onset_us: int,
+    tolerance_us: int,
+    seasonal: bool,
+    counts: tuple[int, int],
+) -> Shift:
+    """The shift measured on residuals against some baseline (the one measurement every
+    series and lineage node shares, whatever baseline its caller chose): the median post
+    residual over the reference's robust spread, the best single change point and its
+    distance to the onset. ``counts`` are the (reference, post) points the caller had."""
     center = float(np.median(resid[ref]))
     mad = float(np.median(np.abs(resid[ref] - center))) * _MAD_TO_SIGMA
     level = float(np.median(x[ref]))
     scale = max(mad, 1e-4 * abs(level), 1e-12)
     delta = float(np.median(resid[post]) - center)
-    z = float(np.clip(delta / scale, -Z_CAP, Z_CAP))
+    z = float(np.clip(delta / scale, -Z_CAP, Z_CAP)) if math.isfinite(delta) else 0.0
     cp = _change_point(resid)
-    if cp is None:
-        change_ts, timing = None, 0.0
-    else:
+    change_ts, timing = None, 0.0
+    if cp is not None:
         change_us = int(ts_us[cp])
         change_ts = _from_us(change_us)
         timing = float(math.exp(-abs(change_us - onset_us) / max(tolerance_us, 1)))
@@ -179,12 +206,12 @@ def series_shift(
         before=level,
         after=float(np.median(x[post])),
         delta=delta,
-        z=float(z),
+        z=z,
         change_ts=change_ts,
         timing=timing,
         seasonal=bool(seasonal),
-        n_before=int(ref.sum()),
-        n_after=int(post.sum()),
+        n_before=counts[0],
+        n_after=counts[1],
     )
 
 
@@ -271,9 +298,193 @@ def _metric_correlation(
     if ref.sum() >= 3:
         a = a - seasonal_baseline(t, a, ref)[0]
         b = b - seasonal_baseline(t, b, ref)[0]
-    if np.std(a) == 0 or np.std(a) == 0 or np.std(b) == 0:
+    if np.std(a) == 0 or np.std(b) == 0:
         return None
     return float(abs(np.corrcoef(a, b)[0, 1]))
+
+
+def _load_health(health: object, series: tuple[str, ...]) -> tuple[pl.DataFrame, list[str]]:
+    """The health table's series in (model, experiment, time) order, and which it has."""
+    lf = as_lazy(health)
+    schema = lf.collect_schema()
+    for col in (MODEL, EXPERIMENT, TS):
+        if col not in schema:
+            raise ValueError(
+                f"health is missing column '{col}'; pass prediction_health(serving) output"
+            )
+    present = [s for s in series if s in schema]
+    if not present:
+        raise ValueError(
+            f"health has none of the series {list(series)}; pass prediction_health output"
+        )
+    df = collect(
+        lf.select(
+            pl.col(MODEL).cast(pl.String),
+            pl.col(EXPERIMENT).cast(pl.String),
+            pl.col(TS).cast(pl.Datetime("us", "UTC")).cast(pl.Int64).alias("_us"),
+            *[pl.col(s).cast(pl.Float64) for s in present],
+        ).sort(MODEL, EXPERIMENT, "_us")
+    )
+    if df.is_empty():
+        raise ValueError("health is empty; is the serving log empty?")
+    return df, present
+
+
+def _reference_us(
+    onset_us: int, reference: tuple[datetime, datetime] | timedelta | None
+) -> tuple[int, int]:
+    """The baseline window in microseconds: given, a duration before the onset, or 7 days."""
+    if reference is None:
+        return onset_us - 7 * _DAY_US, onset_us
+    if isinstance(reference, timedelta):
+        return onset_us - int(reference / timedelta(microseconds=1)), onset_us
+    ref_start_us, ref_end_us = _to_us(reference[0]), _to_us(reference[1])
+    if ref_end_us > onset_us or ref_start_us >= ref_end_us:
+        raise ValueError("reference must be a (start, end) pair with start < end <= onset")
+    return ref_start_us, ref_end_us
+
+
+def _metric_frame(metric_series: object | None) -> pl.DataFrame | None:
+    if metric_series is None:
+        return None
+    m = collect(as_lazy(metric_series))
+    if TS not in m.columns or VALUE not in m.columns:
+        raise ValueError("metric_series needs columns 'ts' and 'value'")
+    return m.select(
+        pl.col(TS).cast(pl.Datetime("us", "UTC")).cast(pl.Int64).alias("_us"),
+        pl.col(VALUE).cast(pl.Float64),
+    )
+
+
+_SERIES_SCHEMA = {
+    MODEL: pl.String,
+    EXPERIMENT: pl.String,
+    "series": pl.String,
+    "shift": pl.Float64,
+    "delta": pl.Float64,
+    "before": pl.Float64,
+    "after": pl.Float64,
+    "change_ts": pl.Datetime("us", "UTC"),
+    "timing": pl.Float64,
+    "correlation": pl.Float64,
+    "seasonal": pl.Boolean,
+    "score": pl.Float64,
+    "confidence": pl.Float64,
+}
+
+
+def _pair_series_rows(
+    model: object,
+    experiment: object,
+    part: pl.DataFrame,
+    present: list[str],
+    metric: pl.DataFrame | None,
+    bounds: tuple[int, int, int, int, int],
+) -> list[dict[str, object]]:
+    """One row per health series of one (model, experiment) that has data on both sides:
+    its shift at the onset, scored by strength, timing and tie to the metric."""
+    ref_start_us, ref_end_us, onset_us, end_us, tolerance = bounds
+    ts_us = part["_us"].to_numpy()
+    rows: list[dict[str, object]] = []
+    for s in present:
+        x = part[s].to_numpy()
+        sh = series_shift(
+            ts_us,
+            x,
+            onset_us=onset_us,
+            end_us=end_us,
+            ref_start_us=ref_start_us,
+            ref_end_us=ref_end_us,
+            tolerance_us=tolerance,
+        )
+        if sh is None:
+            continue
+        wz = worse_z(sh, s)
+        corr = _metric_correlation(metric, ts_us, x, ref_start_us, onset_us, end_us)
+        # NaN/inf predictions appearing are breakage whatever the metric did, so their
+        # evidence does not wait for a correlation with it
+        corr_term = 1.0 if corr is None or s == "nan_rate" else 0.5 + 0.5 * corr
+        rows.append(
+            {
+                MODEL: model,
+                EXPERIMENT: experiment,
+                "series": s,
+                "shift": sh.z,
+                "delta": sh.delta,
+                "before": sh.before,
+                "after": sh.after,
+                "change_ts": sh.change_ts,
+                "timing": sh.timing,
+                "correlation": corr,
+                "seasonal": sh.seasonal,
+                "score": (wz / (wz + Z_HIGH)) * sh.timing * corr_term,
+                "confidence": strength(wz) * sh.timing * corr_term,
+            }
+        )
+    return rows
+
+
+def _rank_pairs(pairs: pl.DataFrame, sdf: pl.DataFrame) -> pl.DataFrame:
+    """Each pair's best series (and every series within half of it), pairs best first;
+    a pair without any series ranks with score and confidence 0."""
+    best = (
+        sdf.sort(["confidence", "score"], descending=True)
+        .group_by([MODEL, EXPERIMENT], maintain_order=True)
+        .agg(
+            pl.all().first(),
+            pl.col("series")
+            .filter(
+                (pl.col("confidence") >= 0.5 * pl.col("confidence").max())
+                & (pl.col("confidence") > 0)
+            )
+            .alias("shifted_series"),
+        )
+    )
+    return (
+        pairs.join(best, on=[MODEL, EXPERIMENT], how="left")
+        .with_columns(
+            pl.col("score").fill_null(0.0),
+            pl.col("confidence").fill_null(0.0),
+            pl.col("shifted_series").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        )
+        .sort(["confidence", "score", MODEL, EXPERIMENT], descending=[True, True, False, False])
+        .with_row_index("rank", offset=1)
+        .select(
+            "rank",
+            MODEL,
+            EXPERIMENT,
+            "score",
+            "confidence",
+            "shifted_series",
+            "series",
+            "shift",
+            "delta",
+            "before",
+            "after",
+            "change_ts",
+            "timing",
+            "correlation",
+        )
+    )
+
+
+def _model_levels(ranking: pl.DataFrame) -> dict[str, ModelLevel]:
+    """Per model: which of its experiments degraded, and so whether the whole model did."""
+    model_level: dict[str, ModelLevel] = {}
+    for model in ranking[MODEL].unique(maintain_order=True).to_list():
+        rows = ranking.filter(pl.col(MODEL) == model).sort(EXPERIMENT)
+        exps = tuple(rows[EXPERIMENT].to_list())
+        degraded = tuple(rows.filter(pl.col("confidence") >= 0.5)[EXPERIMENT].to_list())
+        if not degraded:
+            scope = "none"
+        elif len(exps) == 1:
+            scope = "single"
+        elif len(degraded) == len(exps):
+            scope = "model"
+        else:
+            scope = "experiment"
+        model_level[model] = ModelLevel(model, exps, degraded, scope)
+    return model_level
 
 
 def rank_model_experiments(
@@ -305,160 +516,30 @@ def rank_model_experiments(
     onset_us, end_us = _to_us(onset), _to_us(end)
     if end_us < onset_us:
         raise ValueError(f"end ({end}) is before onset ({onset}); pass end >= onset")
-    lf = as_lazy(health)
-    schema = lf.collect_schema()
-    for col in (MODEL, EXPERIMENT, TS):
-        if col not in schema:
-            raise ValueError(
-                f"health is missing column '{col}'; pass prediction_health(serving) output"
-            )
-    present = [s for s in series if s in schema]
-    if not present:
-        raise ValueError(
-            f"health has none of the series {list(series)}; pass prediction_health output"
-        )
-    ref_end_us = onset_us
-    if reference is None:
-        ref_start_us = onset_us - 7 * _DAY_US
-    elif isinstance(reference, timedelta):
-        ref_start_us = onset_us - int(reference / timedelta(microseconds=1))
-    else:
-        ref_start_us, ref_end_us = _to_us(reference[0]), _to_us(reference[1])
-        if ref_end_us > onset_us or ref_start_us >= ref_end_us:
-            raise ValueError("reference must be a (start, end) pair with start < end <= onset")
-    df = collect(
-        lf.select(
-            pl.col(MODEL).cast(pl.String),
-            pl.col(EXPERIMENT).cast(pl.String),
-            pl.col(TS).cast(pl.Datetime("us", "UTC")).cast(pl.Int64).alias("_us"),
-            *[pl.col(s).cast(pl.Float64) for s in present],
-        ).sort(MODEL, EXPERIMENT, "_us")
-    )
-    if df.is_empty():
-        raise ValueError("health is empty; is the serving log empty?")
+    df, present = _load_health(health, series)
+    ref_start_us, ref_end_us = _reference_us(onset_us, reference)
     step = _window_us(df["_us"].to_numpy())
     # the top-line onset is itself uncertain by an hour or two and label-based series are
     # noisy per window, so timing tolerates a few windows or half the anomaly
     tolerance = max(3 * step, (end_us - onset_us) // 2)
-    metric = None
-    if metric_series is not None:
-        m = collect(as_lazy(metric_series))
-        if TS not in m.columns or VALUE not in m.columns:
-            raise ValueError("metric_series needs columns 'ts' and 'value'")
-        metric = m.select(
-            pl.col(TS).cast(pl.Datetime("us", "UTC")).cast(pl.Int64).alias("_us"),
-            pl.col(VALUE).cast(pl.Float64),
-        )
-
-    series_rows = []
-    for (model, experiment), part in df.group_by([MODEL, EXPERIMENT], maintain_order=True):
-        ts_us = part["_us"].to_numpy()
-        for s in present:
-            x = part[s].to_numpy()
-            sh = series_shift(
-                ts_us,
-                x,
-                onset_us=onset_us,
-                end_us=end_us,
-                ref_start_us=ref_start_us,
-                ref_end_us=ref_end_us,
-                tolerance_us=tolerance,
+    metric = _metric_frame(metric_series)
+    sdf = pl.DataFrame(
+        [
+            row
+            for (model, experiment), part in df.group_by([MODEL, EXPERIMENT], maintain_order=True)
+            for row in _pair_series_rows(
+                model,
+                experiment,
+                part,
+                present,
+                metric,
+                (ref_start_us, ref_end_us, onset_us, end_us, tolerance),
             )
-            if sh is None:
-                continue
-            wz = worse_z(sh, s)
-            corr = _metric_correlation(metric, ts_us, x, ref_start_us, onset_us, end_us)
-            # NaN/inf predictions appearing are breakage whatever the metric did, so their
-            # evidence does not wait for a correlation with it
-            corr_term = 1.0 if corr is None or s == "nan_rate" else 0.5 + 0.5 * corr
-            st = strength(wz)
-            series_rows.append(
-                {
-                    MODEL: model,
-                    EXPERIMENT: experiment,
-                    "series": s,
-                    "shift": sh.z,
-                    "delta": sh.delta,
-                    "before": sh.before,
-                    "after": sh.after,
-                    "change_ts": sh.change_ts,
-                    "timing": sh.timing,
-                    "correlation": corr,
-                    "seasonal": sh.seasonal,
-                    "score": (wz / (wz + Z_HIGH)) * sh.timing * corr_term,
-                    "confidence": st * sh.timing * corr_term,
-                }
-            )
-    series_schema = {
-        MODEL: pl.String,
-        EXPERIMENT: pl.String,
-        "series": pl.String,
-        "shift": pl.Float64,
-        "delta": pl.Float64,
-        "before": pl.Float64,
-        "after": pl.Float64,
-        "change_ts": pl.Datetime("us", "UTC"),
-        "timing": pl.Float64,
-        "correlation": pl.Float64,
-        "seasonal": pl.Boolean,
-        "score": pl.Float64,
-        "confidence": pl.Float64,
-    }
-    sdf = pl.DataFrame(series_rows, schema=series_schema)
-    pairs = df.select(MODEL, EXPERIMENT).unique(maintain_order=True)
-    best = (
-        sdf.sort(["confidence", "score"], descending=True)
-        .group_by([MODEL, EXPERIMENT], maintain_order=True)
-        .agg(
-            pl.all().first(),
-            pl.col("series")
-            .filter(
-                (pl.col("confidence") >= 0.5 * pl.col("confidence").max())
-                & (pl.col("confidence") > 0)
-            )
-            .alias("shifted_series"),
-        )
+        ],
+        schema=_SERIES_SCHEMA,
     )
-    ranking = (
-        pairs.join(best, on=[MODEL, EXPERIMENT], how="left")
-        .with_columns(
-            pl.col("score").fill_null(0.0),
-            pl.col("confidence").fill_null(0.0),
-            pl.col("shifted_series").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-        )
-        .sort(["confidence", "score", MODEL, EXPERIMENT], descending=[True, True, False, False])
-        .with_row_index("rank", offset=1)
-        .select(
-            "rank",
-            MODEL,
-            EXPERIMENT,
-            "score",
-            "confidence",
-            "shifted_series",
-            "series",
-            "shift",
-            "delta",
-            "before",
-            "after",
-            "change_ts",
-            "timing",
-            "correlation",
-        )
-    )
-    model_level: dict[str, ModelLevel] = {}
-    for model in ranking[MODEL].unique(maintain_order=True).to_list():
-        rows = ranking.filter(pl.col(MODEL) == model).sort(EXPERIMENT)
-        exps = tuple(rows[EXPERIMENT].to_list())
-        degraded = tuple(rows.filter(pl.col("confidence") >= 0.5)[EXPERIMENT].to_list())
-        if not degraded:
-            scope = "none"
-        elif len(exps) == 1:
-            scope = "single"
-        elif len(degraded) == len(exps):
-            scope = "model"
-        else:
-            scope = "experiment"
-        model_level[model] = ModelLevel(model, exps, degraded, scope)
+    ranking = _rank_pairs(df.select(MODEL, EXPERIMENT).unique(maintain_order=True), sdf)
+    model_level = _model_levels(ranking)
     return ModelIsolation(
         ranking=ranking, series=sdf, model_level=model_level, onset=onset, end=end
     )

@@ -554,6 +554,28 @@ def _rank(g: nx.DiGraph, rows: list[dict]) -> list[dict]:
     )
 
 
+def _candidates_in_user_ids(
+    g: nx.DiGraph, rows: list[dict], orig: Callable[[str], Hashable]
+) -> tuple[RootCandidate, ...]:
+    """The ranked rows as candidates named by the caller's own node ids (the walk itself
+    runs on their text)."""
+    return tuple(
+        RootCandidate(
+            node=orig(r["node"]),
+            kind=_kind(g, r["node"]),
+            score=float(r["score"]),
+            confidence=float(r["confidence"]),
+            is_root=r["is_root"],
+            changed_stats=r["changed_stats"],
+            explained=tuple(map(orig, r["explained"])),
+            targets_explained=tuple(map(orig, r["targets_explained"])),
+            explained_by=tuple(map(orig, r["explained_by"])),
+            aliases=tuple(map(orig, r["aliases"])),
+        )
+        for r in rows
+    )
+
+
 def root_cause(
     graph: nx.DiGraph,
     stats: object,
@@ -611,21 +633,7 @@ def root_cause(
     rows, reach = _candidates(g, info, changes, region, alias)
     rows = _rank(g, rows)
     orig = back.__getitem__
-    cands = tuple(
-        RootCandidate(
-            node=orig(r["node"]),
-            kind=_kind(g, r["node"]),
-            score=float(r["score"]),
-            confidence=float(r["confidence"]),
-            is_root=r["is_root"],
-            changed_stats=r["changed_stats"],
-            explained=tuple(map(orig, r["explained"])),
-            targets_explained=tuple(map(orig, r["targets_explained"])),
-            explained_by=tuple(map(orig, r["explained_by"])),
-            aliases=tuple(map(orig, r["aliases"])),
-        )
-        for r in rows
-    )
+    cands = _candidates_in_user_ids(g, rows, orig)
     radius = None
     if rows:
         top = rows[0]["node"]

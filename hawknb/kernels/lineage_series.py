@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .isolation import _MAD_TO_SIGMA, Z_CAP, Shift, _change_point, _from_us
+from .isolation import _MAD_TO_SIGMA, Z_CAP, Shift, _change_point, shift_of_residuals
 
 _DAY_US = 86_400_000_000
 _WEEK_US = 7 * _DAY_US
@@ -200,27 +200,16 @@ def node_shift(
     resid, kind = baseline_residuals(ts_us, x, ref, step_us=step_us, seasonal=seasonal)
     keep = np.isfinite(resid)
     ts_us, x, resid, ref = ts_us[keep], x[keep], resid[keep], ref[keep]
-    center, mad = _robust(resid[ref])
-    level = float(np.median(x[ref]))
-    scale = max(mad, 1e-4 * abs(level), 1e-12)
-    delta = float(np.median(resid[~ref]) - center)
-    z = float(np.clip(delta / scale, -Z_CAP, Z_CAP)) if math.isfinite(delta) else 0.0
-    cp = _change_point(resid)
-    change_ts, timing = None, 0.0
-    if cp is not None:
-        change_us = int(ts_us[cp])
-        change_ts = _from_us(change_us)
-        timing = float(math.exp(-abs(change_us - onset_us) / max(tolerance_us, 1)))
-    return Shift(
-        before=level,
-        after=float(np.median(x[~ref])),
-        delta=delta,
-        z=z,
-        change_ts=change_ts,
-        timing=timing,
+    return shift_of_residuals(
+        ts_us,
+        x,
+        resid,
+        ref,
+        ~ref,
+        onset_us=onset_us,
+        tolerance_us=tolerance_us,
         seasonal=kind == "seasonal",
-        n_before=n_ref,
-        n_after=n_post,
+        counts=(n_ref, n_post),
     )
 
 
