@@ -228,12 +228,13 @@ def _model_break(
             .drop("__i")
         )
     win = rows["__w"].to_numpy()
+    # one conversion for all features (nulls become NaN); a missing value is one more value
+    # (it can take over like a default)
+    values = rows.select(features).to_numpy() if features else np.empty((rows.height, 0))
+    values = np.where(np.isfinite(values), values, np.inf)
     broken = []
-    for f in features:
-        x = rows[f].fill_null(np.nan).to_numpy()
-        # a missing value is one more value (it can take over like a default)
-        x = np.where(np.isfinite(x), x, np.inf)
-        b = _feature_break(f, x, win, n_win, lookback)
+    for j, f in enumerate(features):
+        b = _feature_break(f, np.ascontiguousarray(values[:, j]), win, n_win, lookback)
         if b is not None:
             broken.append(b)
     broken.sort(key=lambda b: (-b.surprise, b.feature))
