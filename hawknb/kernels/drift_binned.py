@@ -56,12 +56,14 @@ from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scal
 GRID_WIDTH = 1e-4
 #: reference values that guess the grid's span and the heavy cells' repeated values
 _SUBSAMPLE = 8192
-#: samples larger than this are binned chunk by chunk (see :class:`_Cells`): 2^17 values'
-#: temporaries (0.5 MB of floats, 1 MB of indices) stay in a core's cache, where whole
-#: samples' 8 MB arrays went to memory through a cache shared by two threads (measured on
-#: 30 columns x 1M values, two threads: CPU time 1.21x fine-grid binning vs 1.26x whole,
-#: medians of 9 rounds at load 17-18: a small gain, near the noise)
-_CHUNK = 1 << 17
+#: samples larger than this are binned chunk by chunk (see :class:`_Cells`), so that a
+#: chunk's temporaries stay near a core's cache while a whole sample's 8 MB arrays would go
+#: to memory through a cache the threads share. Why 2^18 and not smaller: every numpy call
+#: hands the GIL over, and with two threads each handover is a context switch; on 40
+#: columns x 1M values, two threads, interleaved rounds at load 15-16, 2^18 and 2^19 took
+#: 0.89x / 0.90x the wall time of 2^17 (context switches 3,617 -> 2,686 / 2,147); one
+#: thread alone was ~2% slower with 2^19 (cache), 8% slower with whole samples
+_CHUNK = 1 << 18
 #: up to this many values, a chunked sample's cells are kept as int32 for the later passes
 #: (a thread's buffer for them is at most 64 MB)
 _KEEP = 1 << 24
