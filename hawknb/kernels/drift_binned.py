@@ -335,7 +335,8 @@ def _select(
     if on.size == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=_CELL)
     cut = np.flatnonzero(np.diff(on) > 1)
-    starts, ends = on[np.r_[0, cut + 1]], on[np.r_[cut, on.size - 1]]
+    starts = on[np.append(0, cut + 1)]  # (np.r_ is slow Python: the GIL the threads share)
+    ends = on[np.append(cut, on.size - 1)]
     flag = None
     if starts.size > _RUNS_BY_COMPARE:
         flag = np.zeros(size, dtype=bool)
