@@ -4,7 +4,8 @@ Contenders on the same float32 columns (current window vs reference window):
 
 * ``hawknb drift``: :func:`hawknb.kernels.drift.drift` -- both samples counted on a fine grid
   over the reference's bulk, exact KS and PSI, W1 within 1e-4 IQR (sorting neither sample),
-  columns on a thread pool;
+  columns on a thread pool (``hawknb drift, one thread``: the same on one thread, to show
+  what the second thread buys);
 * ``numpy sort-based``: the same kernel's exact path (a sort of both samples per column),
   same threads;
 * ``fine-grid binning``: np.histogram of both samples on a uniform 20,000-cell grid, KS and
@@ -16,11 +17,15 @@ Reported: median over rounds of each contender's time / one pass's time of the s
 (wall clock) and its process CPU time / fine-grid binning's (CPU time is steadier on a
 shared machine: other processes inflate the wall clock, not it), plus hawknb's agreement with scipy (largest KS difference; columns where ``p < alpha``
 flags agree at several alphas, hawknb's p from its KS with scipy's own formula) and with
-the exact sort-based path (PSI, W1, mean shift). Run with
+the exact sort-based path (PSI, W1, mean shift), each contender's voluntary context switches
+(threads waiting for the GIL), and where one column's CPU time goes (the float64 sums, the
+grid and both counts, the rest). On a shared machine run it under real-time priority (the
+scheduling is reported), when no other real-time job holds a core:
 
-    .venv/bin/python benchmarks/drift_bench.py [--features 100] [--rows 1000000] [--ref 200000]
-    .venv/bin/python benchmarks/drift_bench.py --rows 10000000 --ref 2000000 \\
-        --skip "numpy sort-based" "scipy ks_2samp loop" --out benchmarks/results/drift_10m.md
+    chrt -f 1 .venv/bin/python benchmarks/drift_bench.py [--features 100] [--rows 1000000]
+    chrt -f 1 .venv/bin/python benchmarks/drift_bench.py --features 20 --rows 10000000 \\
+        --ref 2000000 --skip "numpy sort-based" "scipy ks_2samp loop" --agree-features 5 \\
+        --out benchmarks/results/drift_10m.md
 """
 
 from __future__ import annotations
@@ -252,6 +257,24 @@ def phases(ref: pl.DataFrame, cur: pl.DataFrame, rounds: int) -> list[str]:
     return out
 
 
+def _other_realtime() -> int:
+    """Other user processes scheduled in real time right now (kernel threads, which have no
+    command line, left out): one of those on a core leaves this process's two threads one
+    core between them."""
+    n = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if not f.read(1):
+                    continue
+            n += os.sched_getscheduler(int(d)) in (os.SCHED_FIFO, os.SCHED_RR)
+        except OSError:  # (gone, or not ours to read)
+            continue
+    return n
+
+
 def _priority() -> str:
     """How the process was scheduled: under real-time priority (``chrt -f 1``) the other
     sessions' threads stay off the cores it runs on (they still share caches and memory)."""
@@ -277,8 +300,10 @@ def main() -> None:
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     load0 = os.getloadavg()[0]
     switches: dict[str, list[int]] = {k: [] for k in runs}
+    rt_seen = []
     for _ in range(args.rounds):
         for name, fn in runs.items():
+            rt_seen.append(_other_realtime())
             sw = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
             c, t = time.process_time(), time.perf_counter()
             fn()
@@ -292,6 +317,8 @@ def main() -> None:
         "",
         f"{args.features} float32 features, {args.rows:,} current rows vs {args.ref:,} "
         f"reference rows, {args.rounds} rounds, {os.cpu_count()} cores, {_priority()}, "
+        f"other real-time processes running before {sum(x > 0 for x in rt_seen)} of "
+        f"{len(rt_seen)} timed runs, "
         f"load average {load0:.1f} at the start and {load:.1f} at the end (a shared machine: "
         "absolute seconds are inflated; ratios are medians of per-round ratios; CPU time is "
         "this process's, which other processes do not inflate; context switches are the "
