@@ -4,7 +4,8 @@ Contenders on the same float32 columns (current window vs reference window):
 
 * ``hawknb drift``: :func:`hawknb.kernels.drift.drift` -- both samples counted on a fine grid
   over the reference's bulk, exact KS and PSI, W1 within 1e-4 IQR (sorting neither sample),
-  columns on a thread pool;
+  columns on a thread pool (``hawknb drift, one thread``: the same on one thread, to show
+  what the second thread buys);
 * ``numpy sort-based``: the same kernel's exact path (a sort of both samples per column),
   same threads;
 * ``fine-grid binning``: np.histogram of both samples on a uniform 20,000-cell grid, KS and
@@ -16,17 +17,22 @@ Reported: median over rounds of each contender's time / one pass's time of the s
 (wall clock) and its process CPU time / fine-grid binning's (CPU time is steadier on a
 shared machine: other processes inflate the wall clock, not it), plus hawknb's agreement with scipy (largest KS difference; columns where ``p < alpha``
 flags agree at several alphas, hawknb's p from its KS with scipy's own formula) and with
-the exact sort-based path (PSI, W1, mean shift). Run with
+the exact sort-based path (PSI, W1, mean shift), each contender's voluntary context switches
+(threads waiting for the GIL), and where one column's CPU time goes (the float64 sums, the
+grid and both counts, the rest). On a shared machine run it under real-time priority (the
+scheduling is reported), when no other real-time job holds a core:
 
-    .venv/bin/python benchmarks/drift_bench.py [--features 100] [--rows 1000000] [--ref 200000]
-    .venv/bin/python benchmarks/drift_bench.py --rows 10000000 --ref 2000000 \\
-        --skip "numpy sort-based" "scipy ks_2samp loop" --out benchmarks/results/drift_10m.md
+    chrt -f 1 .venv/bin/python benchmarks/drift_bench.py [--features 100] [--rows 1000000]
+    chrt -f 1 .venv/bin/python benchmarks/drift_bench.py --features 20 --rows 10000000 \\
+        --ref 2000000 --skip "numpy sort-based" "scipy ks_2samp loop" --agree-features 5 \\
+        --out benchmarks/results/drift_10m.md
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +42,7 @@ import polars as pl
 from scipy import stats
 
 from hawknb.kernels import drift as drift_module
+from hawknb.kernels import drift_binned
 from hawknb.kernels.drift import drift
 
 #: significance levels at which hawknb's KS flags are compared with scipy's
@@ -90,11 +97,20 @@ def contenders(ref: pl.DataFrame, cur: pl.DataFrame) -> dict:
         finally:
             drift_module.BINNED_FROM = old
 
+    def one_thread():
+        old = drift_module.MAX_THREADS
+        drift_module.MAX_THREADS = 1
+        try:
+            return drift(ref, cur)
+        finally:
+            drift_module.MAX_THREADS = old
+
     return {
         "one pass (.sum())": lambda: [
             (ref[k].to_numpy().sum(), cur[k].to_numpy().sum()) for k in cols
         ],
         "hawknb drift": lambda: drift(ref, cur),
+        "hawknb drift, one thread": one_thread,
         "hawknb distances (numpy columns)": lambda: _threads(
             lambda k: drift_module.distances(ref[k].to_numpy(), cur[k].to_numpy()), cols
         ),
@@ -201,6 +217,71 @@ def per_kind(ref: pl.DataFrame, cur: pl.DataFrame, rounds: int) -> list[str]:
     return out
 
 
+def _grid_and_counts(r: np.ndarray, c: np.ndarray) -> None:
+    """The binned kernel's first phase alone: the grid from a reference subsample, both
+    samples' cells counted on it."""
+    scale, spans, _ = drift_binned._rough_spans(r)
+    refine = drift_binned._refine(r.size, c.size)
+    grid = drift_binned.make_grid(
+        spans, 0.8 * scale / refine, r.dtype, int(drift_binned.MAX_CELLS * refine)
+    )
+    drift_binned._Side(r, grid, "ref"), drift_binned._Side(c, grid, "cur")
+
+
+def phases(ref: pl.DataFrame, cur: pl.DataFrame, rounds: int) -> list[str]:
+    """Where one column's CPU time goes (one thread, ``time.thread_time``, medians over
+    interleaved rounds): the float64 sums (the check for non-finite values and the mean
+    shift), the grid and both samples' counts, and all of hawknb's distances; the rest is
+    pulling the values of the cells resolved exactly and the statistics on the cells."""
+    steps = {
+        "one pass (.sum())": lambda r, c: (r.sum(), c.sum()),
+        "float64 sums": lambda r, c: (r.sum(dtype=np.float64), c.sum(dtype=np.float64)),
+        "grid + counts": _grid_and_counts,
+        "all distances": drift_module.distances,
+    }
+    out = ["", "| distribution (one column, CPU ms) | " + " | ".join(steps) + " | rest |"]
+    out.append("|---|" + "---|" * (len(steps) + 1))
+    for i, kind in enumerate(KINDS[: len(ref.columns)]):
+        r, c = ref[f"f{i}"].to_numpy(), cur[f"f{i}"].to_numpy()
+        ts: dict[str, list[float]] = {k: [] for k in steps}
+        for _ in range(rounds):
+            for k, fn in steps.items():
+                t = time.thread_time()
+                fn(r, c)
+                ts[k].append((time.thread_time() - t) * 1e3)
+        med = {k: float(np.median(v)) for k, v in ts.items()}
+        rest = med["all distances"] - med["float64 sums"] - med["grid + counts"]
+        out.append(
+            f"| {kind} | " + " | ".join(f"{v:.2f}" for v in med.values()) + f" | {rest:.2f} |"
+        )
+    return out
+
+
+def _other_realtime() -> int:
+    """Other user processes scheduled in real time right now (kernel threads, which have no
+    command line, left out): one of those on a core leaves this process's two threads one
+    core between them."""
+    n = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if not f.read(1):
+                    continue
+            n += os.sched_getscheduler(int(d)) in (os.SCHED_FIFO, os.SCHED_RR)
+        except OSError:  # (gone, or not ours to read)
+            continue
+    return n
+
+
+def _priority() -> str:
+    """How the process was scheduled: under real-time priority (``chrt -f 1``) the other
+    sessions' threads stay off the cores it runs on (they still share caches and memory)."""
+    fifo = os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR)
+    return f"{'real-time' if fifo else 'normal'} priority"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", type=int, default=100)
@@ -218,26 +299,34 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in runs}
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     load0 = os.getloadavg()[0]
+    switches: dict[str, list[int]] = {k: [] for k in runs}
+    rt_seen = []
     for _ in range(args.rounds):
         for name, fn in runs.items():
+            rt_seen.append(_other_realtime())
+            sw = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
             c, t = time.process_time(), time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
             cpu[name].append(time.process_time() - c)
+            switches[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - sw)
     load = os.getloadavg()[0]
     floor = np.array(times["one pass (.sum())"])
     lines = [
         "# Drift of many features: hawknb vs peers (same run, rounds interleaved)",
         "",
         f"{args.features} float32 features, {args.rows:,} current rows vs {args.ref:,} "
-        f"reference rows, {args.rounds} rounds, {os.cpu_count()} cores, load average "
-        f"{load0:.1f} at the start and {load:.1f} at the end (a shared machine: absolute "
-        "seconds are inflated; ratios are medians of per-round ratios; CPU time is this "
-        "process's, which other processes do not inflate).",
+        f"reference rows, {args.rounds} rounds, {os.cpu_count()} cores, {_priority()}, "
+        f"other real-time processes running before {sum(x > 0 for x in rt_seen)} of "
+        f"{len(rt_seen)} timed runs, "
+        f"load average {load0:.1f} at the start and {load:.1f} at the end (a shared machine: "
+        "absolute seconds are inflated; ratios are medians of per-round ratios; CPU time is "
+        "this process's, which other processes do not inflate; context switches are the "
+        "process's voluntary ones, mostly threads waiting for the GIL).",
         "",
         "| contender | median wall s | ratio to one pass | ratio to fine-grid binning "
-        "| median CPU s (both threads) | CPU ratio to fine-grid |",
-        "|---|---|---|---|---|---|",
+        "| median CPU s (both threads) | CPU ratio to fine-grid | context switches |",
+        "|---|---|---|---|---|---|---|",
     ]
     grid = np.array(times["fine-grid binning"])
     grid_cpu = np.array(cpu["fine-grid binning"])
@@ -247,9 +336,10 @@ def main() -> None:
         cpu_ratio = np.median(np.array(cpu[name]) / grid_cpu)
         lines.append(
             f"| {name} | {np.median(ts):.3f} | {ratio:.1f}x | {to_grid:.2f}x "
-            f"| {np.median(cpu[name]):.3f} | {cpu_ratio:.2f}x |"
+            f"| {np.median(cpu[name]):.3f} | {cpu_ratio:.2f}x | {np.median(switches[name]):.0f} |"
         )
     lines += per_kind(ref, cur, max(args.rounds, 5))
+    lines += phases(ref, cur, max(args.rounds, 9))
     cols = ref.columns[: args.agree_features or None]
     lines += ["", *agreement(ref[cols], cur[cols], "numpy sort-based" not in args.skip), ""]
     Path(args.out).write_text("\n".join(lines))

@@ -247,3 +247,33 @@ def test_mad_read_off_the_grid_is_numpys(case: str, monkeypatch: pytest.MonkeyPa
         assert got == want, case
     if case in ("normal", "normal f32", "lognormal f32", "cauchy", "offset f32"):
         assert seen, f"{case}: the MAD was not read off the grid"
+
+
+@pytest.mark.parametrize("keep", [1 << 24, 0])
+@pytest.mark.parametrize("cells", [1 << 10, 1 << 12, 1 << 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_counts_equal_one_bincount_of_every_cell(
+    cells: int, dtype: type, keep: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are counted by a bincount each on grids up to _CHUNK cells (here 2,048: the
+    1,024-cell grid); finer grids' kept cells by a bincount per span of twice the cells
+    (4,096 cells: two spans; 65,536: one), else (cells not kept) by np.add.at: each must
+    give one bincount of all the cells, values far outside the grid (the tails, magnitudes
+    whose cell arithmetic overflows) and two-valued data included."""
+    from hawknb.kernels import drift_binned
+
+    monkeypatch.setattr(drift_binned, "_CHUNK", 2048)
+    monkeypatch.setattr(drift_binned, "_KEEP", keep)
+    rng = np.random.default_rng(21)
+    n = 3 * 4096 + 17  # chunked, with a short last chunk and span
+    x = rng.normal(0, 1, n)
+    x[:50] = [3e38 if i % 2 else -3e38 for i in range(50)]  # overflow to +-inf, clipped
+    x[50:100] = 1e6  # past the span
+    two = np.where(rng.random(n) < 0.3, -0.5, 0.25)
+    grid = drift_binned.make_grid([(-2.0, 2.0)], 4.0 / cells / drift_binned.GRID_WIDTH, dtype)
+    assert grid.cells == cells
+    for v in (x.astype(dtype), two.astype(dtype)):
+        want = np.bincount(grid(v), minlength=grid.cells + 2)
+        got = drift_binned._Cells(v, grid, "test").counts(grid.cells + 2)
+        np.testing.assert_array_equal(got, want)
+        assert got[0] >= (v < -2).sum() and got[-1] >= (v > 2).sum()

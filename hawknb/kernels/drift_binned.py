@@ -56,12 +56,14 @@ from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scal
 GRID_WIDTH = 1e-4
 #: reference values that guess the grid's span and the heavy cells' repeated values
 _SUBSAMPLE = 8192
-#: samples larger than this are binned chunk by chunk (see :class:`_Cells`): 2^17 values'
-#: temporaries (0.5 MB of floats, 1 MB of indices) stay in a core's cache, where whole
-#: samples' 8 MB arrays went to memory through a cache shared by two threads (measured on
-#: 30 columns x 1M values, two threads: CPU time 1.21x fine-grid binning vs 1.26x whole,
-#: medians of 9 rounds at load 17-18: a small gain, near the noise)
-_CHUNK = 1 << 17
+#: samples larger than this are binned chunk by chunk (see :class:`_Cells`), so that a
+#: chunk's temporaries stay near a core's cache while a whole sample's 8 MB arrays would go
+#: to memory through a cache the threads share. Why 2^18 and not smaller: every numpy call
+#: hands the GIL over, and with two threads each handover is a context switch; on 40
+#: columns x 1M values, two threads, interleaved rounds at load 15-16, 2^18 and 2^19 took
+#: 0.89x / 0.90x the wall time of 2^17 (context switches 3,617 -> 2,686 / 2,147); one
+#: thread alone was ~2% slower with 2^19 (cache), 8% slower with whole samples
+_CHUNK = 1 << 18
 #: up to this many values, a chunked sample's cells are kept as int32 for the later passes
 #: (a thread's buffer for them is at most 64 MB)
 _KEEP = 1 << 24
@@ -122,11 +124,13 @@ class Grid:
         """Cell index of every value (monotone non-decreasing in x); ``into`` names this
         thread's scratch buffer to write it to (see :func:`_scratch`) instead of a new array,
         ``i32`` an int32 array to keep them in as well."""
-        if into is None:
-            t = np.subtract(x, self.dtype.type(self.base), dtype=self.dtype)
-        else:
-            t = np.subtract(x, self.dtype.type(self.base), out=_scratch("t", x.size, self.dtype))
-        t *= self.dtype.type(self.inv)
+        with np.errstate(over="ignore"):  # a float32 value near its limit: +-inf, clipped
+            if into is None:
+                t = np.subtract(x, self.dtype.type(self.base), dtype=self.dtype)
+            else:
+                buf = _scratch("t", x.size, self.dtype)
+                t = np.subtract(x, self.dtype.type(self.base), out=buf)
+            t *= self.dtype.type(self.inv)
         np.clip(t, 0, self.cells + 1, out=t)
         if into is None:
             return t.astype(_CELL)
@@ -149,7 +153,8 @@ def _scratch(key: str, n: int, dtype: np.dtype) -> np.ndarray:
     they are freed), and with two threads faulting in one address space the faults cost more
     than the arithmetic (measured: a third of the CPU time went to the kernel, and wall time
     was 3.5x CPU time). At most _CHUNK values each (larger samples are chunked) but the
-    int32 cells a chunked sample keeps (up to _KEEP), freed with the thread."""
+    int32 cells a chunked sample keeps (up to _KEEP) and the spans of them a fine grid counts
+    (twice its cells), freed with the thread."""
     bufs = _LOCAL.__dict__.setdefault("bufs", {})
     b = bufs.get((key, dtype))
     if b is None or b.size < n:
@@ -268,8 +273,12 @@ class _Cells:
     given out a chunk at a time (see _CHUNK; a 10M-value sample's index array alone would be
     80 MB) from an int32 copy of them all that the counting pass keeps (up to _KEEP values:
     widening a chunk to intp costs a fifth of computing it again), else computed again.
-    Chunks are counted into one array by ``np.add.at`` (a bincount per chunk would make and
-    add an array of every cell each time)."""
+    Chunks are counted by a bincount each, added up, on grids of up to _CHUNK cells; a
+    finer grid's kept cells by a bincount per span of twice its cells (a bincount per chunk
+    would make and add an array of every cell each time), else (cells not kept) by
+    ``np.add.at``. Why not ``np.add.at`` always: it holds the GIL for much of its work (two
+    threads counting 2^17-value chunks: 1.17x one thread's throughput, bincount 1.66x), and
+    it is slower (10M lognormal values on 478k cells: 62-72 ms, spans of bincounts 40 ms)."""
 
     def __init__(self, x: np.ndarray, grid: Grid, key: str) -> None:
         self.x, self.grid, self.key = x, grid, key
@@ -298,8 +307,22 @@ class _Cells:
         if self.whole is not None:
             return np.bincount(self.whole, minlength=size)
         out = np.zeros(size, dtype=np.intp)
-        for _, ix in self:
-            np.add.at(out, ix, 1)
+        n = self.x.size
+        if size <= _CHUNK or n > _KEEP:
+            for _, ix in self:
+                if size <= _CHUNK:
+                    out += np.bincount(ix, minlength=size)
+                else:  # (a bincount would make and add an array of every cell per chunk)
+                    np.add.at(out, ix, 1)
+            return out
+        for _ in self:  # every chunk's cells, kept as int32
+            pass
+        span = 2 * size  # values per bincount: its array of every cell costs less than them
+        for i in range(0, n, span):
+            part = self.kept[i : i + span]
+            ix = _scratch(self.key + " span", part.size, np.dtype(_CELL))
+            np.copyto(ix, part)
+            out += np.bincount(ix, minlength=size)
         return out
 
 
@@ -312,7 +335,8 @@ def _select(
     if on.size == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=_CELL)
     cut = np.flatnonzero(np.diff(on) > 1)
-    starts, ends = on[np.r_[0, cut + 1]], on[np.r_[cut, on.size - 1]]
+    starts = on[np.append(0, cut + 1)]  # (np.r_ is slow Python: the GIL the threads share)
+    ends = on[np.append(cut, on.size - 1)]
     flag = None
     if starts.size > _RUNS_BY_COMPARE:
         flag = np.zeros(size, dtype=bool)
