@@ -76,7 +76,6 @@ class CausalConfig:
     context_orders: tuple[int, ...] = (2, 3, 4, 5)  # lengths of the level sequences checked
     context_ratio: float = 1.2  # record ratio given to a context-novel row (score 0.55)
     context_young_share: float = 0.8  # young series: quiet for this share of the rows seen
-    record_grain: float = 0.1  # record ratios above 1 rounded down to this grid (0: off)
 
 
 def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
@@ -148,8 +147,6 @@ def refine_period(x: np.ndarray, period: int) -> int:
 def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.ndarray:
     """Anomaly score in [0, 1] per row, causal; 0.5 = as surprising as the recent maximum."""
     cfg = cfg or CausalConfig()
-    if cfg.record_grain < 0:
-        raise ValueError(f"record_grain must be >= 0, got {cfg.record_grain}")
     x = fill_missing(values)
     n = x.size
     med, scale = trailing_median_scale(
@@ -183,29 +180,11 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         novel &= _drift_or_jump(x, scale, season, cfg)
         novel[: cfg.warmup] = False
         ratio = np.where(novel, np.fmax(ratio, cfg.spatial_ratio), ratio)
-    if cfg.record_grain > 0:
-        ratio = _coarsen(ratio, cfg.record_grain)
     score = ratio / (1.0 + ratio)
     score[: cfg.warmup] = 0.0
     if cfg.suppress > 0:
         score = _suppress(score, cfg.fire_at, cfg.suppress)
     return score
-
-
-def _coarsen(ratio: np.ndarray, grain: float) -> np.ndarray:
-    """Record ratios above 1 rounded down to multiples of ``grain`` above 1 (1 stays a record).
-
-    Why: which rows fire (ratio > 1) is unchanged, but records that beat the recent maximum by
-    a few % no longer get distinct scores. Their order is chance (the log1p z of a 1000-row
-    maximum of noise varies by about 10%), yet a benchmark that optimizes a threshold over the
-    scores (NAB) would cut between them and fit that cut to the files it saw: on NAB's tune
-    half, a threshold chosen on one half of the files and scored on the other lost 10 points
-    on one fold this way. Steps of ``grain`` leave only cuts with a meaning (every record, or
-    records by 10%, 20%, ...); range- and context-novel rows keep their ratios 1.5 and 1.2.
-    """
-    over = ratio > 1.0
-    stepped = 1.0 + np.floor((ratio - 1.0) / grain) * grain
-    return np.where(over, np.fmax(stepped, 1.0), ratio)
 
 
 def _record_ratio(z: np.ndarray, cfg: CausalConfig) -> np.ndarray:
