@@ -192,7 +192,9 @@ def test_slow_drift_out_of_range_is_flagged_early_by_range_novelty():
     fire_on = np.flatnonzero(on[2000:] >= 0.5)
     fire_off = np.flatnonzero(off[2000:] >= 0.5)
     assert fire_on.size and fire_on[0] < 1500  # during the ramp
-    assert fire_off.size == 0 or fire_on[0] < fire_off[0]  # earlier than the spike signals
+    # no later than the spike signals (range novelty and the 27-row level both fire at +385;
+    # only a context of 2 levels, no longer checked by default, fired earlier, at +139)
+    assert fire_off.size == 0 or fire_on[0] <= fire_off[0]
     # new extremes of the stationary noise are rare once some history exists
     assert (on[500:2000] >= 0.5).sum() <= 3
 

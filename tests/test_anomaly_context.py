@@ -74,3 +74,16 @@ def test_series_shorter_than_the_longest_context(n):
     assert fire.shape == (n,)
     long = context_novelty(np.arange(n + 10, dtype=float), warmup=0)
     assert (fire == long[:n]).all()  # causal: the short series is the long one's prefix
+
+
+def test_noise_raises_no_context_alarm_that_pairs_of_levels_would():
+    """Order 2 (a never-seen jump between two level slices) fires on iid noise; 3-5 do not."""
+    pairs = quiet = 0
+    for seed in range(16):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=4000) if seed % 2 else rng.standard_t(3, size=4000)
+        pairs += int(context_novelty(x, orders=(2,), young_share=0.8)[200:].sum())
+        quiet += int(context_novelty(x, young_share=0.8)[200:].sum())
+    assert pairs >= 3  # the chance alarms the default no longer raises
+    assert quiet == 0
+    assert CausalConfig().context_orders == (3, 4, 5)

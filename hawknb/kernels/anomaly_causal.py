@@ -73,7 +73,7 @@ class CausalConfig:
     spatial_edge: float = 0.2  # ... if its recent level is in this outer share of the range
     edge_rows: int = 9  # rows of that recent level (a median); or the row jumps from it
     context_bins: int = 8  # context novelty: range slices of the levels (0 disables)
-    context_orders: tuple[int, ...] = (2, 3, 4, 5)  # lengths of the level sequences checked
+    context_orders: tuple[int, ...] = (3, 4, 5)  # lengths of the level sequences checked
     context_ratio: float = 1.2  # record ratio given to a context-novel row (score 0.55)
     context_young_share: float = 0.8  # young series: quiet for this share of the rows seen
 

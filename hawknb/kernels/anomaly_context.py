@@ -45,7 +45,7 @@ def context_novelty(
     x: np.ndarray,
     *,
     bins: int = 8,
-    orders: tuple[int, ...] = (2, 3, 4, 5),
+    orders: tuple[int, ...] = (3, 4, 5),
     memory: int = 1000,
     warmup: int = 100,
     young_share: float = 0.0,
@@ -55,6 +55,13 @@ def context_novelty(
     The quiet stretch is ``memory`` rows, or, with ``young_share`` > 0, ``young_share`` of the
     rows seen so far when that is shorter. Checked for every ``k`` in ``orders``; a row fires
     if any order fires. The first ``warmup`` rows only build the repertoire (they count as news).
+
+    Why no context of 2 levels: in noise, only the shortest contexts ever fall quiet, so a
+    never-seen pair of levels (a jump between two slices the series never jumped between)
+    turns up by chance in iid noise, and a jump is what the point signal already judges.
+    Contexts of 3 or more levels fall quiet only in a series with a regular repertoire (a
+    daily curve), which is where a new shape is news. On NAB's tune half, dropping order 2
+    raised the 2-fold cross-validated score on all of 5 splits (75.7 -> 76.2 on average).
 
     Why the young share: a series shorter than ``memory`` rows can never be quiet for
     ``memory`` rows, so a fixed stretch switches the signal off for short series. New contexts
