@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -110,11 +111,22 @@ def _fractions(bins: int) -> np.ndarray:
     return f
 
 
+_FRACTION_LISTS: dict[int, list[float]] = {}
+
+
+def _fraction_list(bins: int) -> list[float]:
+    """:func:`_fractions` as Python floats."""
+    f = _FRACTION_LISTS.get(bins)
+    if f is None:
+        f = _FRACTION_LISTS[bins] = _fractions(bins).tolist()
+    return f
+
+
 def _edges(lo: float, hi: float, bins: int) -> tuple[float, ...]:
     """bins + 1 equal-width edges from lo to hi (to lo + 1 when hi == lo), ends exact."""
     top = hi if hi > lo else lo + 1.0
-    f = _fractions(bins)
-    return tuple((lo * (1.0 - f) + top * f).tolist())  # never overflows, ends exact
+    # never overflows, ends exact; Python floats (the same IEEE operations as numpy's)
+    return tuple([lo * (1.0 - f) + top * f for f in _fraction_list(bins)])
 
 
 # -- tensors above SMALL: one min, max, sum and dot per cache-sized block ---------------------
@@ -124,6 +136,9 @@ BLOCK = 1 << 17
 #: blocks whose |values| stay below this cannot overflow a float32 sum of squares
 _SAFE = math.sqrt(_F32_MAX / BLOCK) / 2
 _MIN, _MAX = np.minimum.reduce, np.maximum.reduce
+#: below this many bins a float32 index of a value in [lo, hi] stays below ``bins + 1`` (so the
+#: top edge's bin can be folded into the last after counting instead of clamped before)
+_FOLD_BINS = 1 << 20
 
 
 def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tuple[float, float]:
@@ -202,22 +217,43 @@ def _big_stats(
     return TensorStats(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
 
 
+_STEPS: dict[tuple[int, tuple[int, ...]], int] = {}
+
+
 def _step(n: int, shape: tuple[int, ...]) -> int:
     """A stride near ``n / HIST_SAMPLE`` sharing no factor with any dimension, so a strided
-    sample of the flattened tensor visits every unit/channel rather than a fixed subset."""
-    step = max(2, math.ceil(n / HIST_SAMPLE))
-    while any(math.gcd(step, d) > 1 for d in shape if d > 1):
-        step += 1
+    sample of the flattened tensor visits every unit/channel rather than a fixed subset
+    (cached per shape: a trace meets the same few shapes on every batch)."""
+    step = _STEPS.get((n, shape))
+    if step is None:
+        step = max(2, math.ceil(n / HIST_SAMPLE))
+        while any(math.gcd(step, d) > 1 for d in shape if d > 1):
+            step += 1
+        if len(_STEPS) < 4096:
+            _STEPS[(n, shape)] = step
     return step
 
 
 def _scaled(counts: np.ndarray, total: int) -> tuple[int, ...]:
-    """Sample counts scaled to ``total`` values, rounded so that they sum to it exactly."""
-    share = counts * (total / counts.sum())
-    out = np.floor(share).astype(np.int64)
-    short = total - int(out.sum())
-    out[np.argsort(-(share - out), kind="stable")[:short]] += 1
-    return tuple(out.tolist())
+    """Sample counts scaled to ``total`` values, rounded so that they sum to it exactly (the
+    largest remainders round up, ties in bin order); a few dozen bins on Python floats, where
+    numpy's calls on so few values cost more."""
+    if counts.size > 64:
+        share = counts * (total / counts.sum())
+        out = np.floor(share).astype(np.int64)
+        short = total - int(out.sum())
+        out[np.argsort(-(share - out), kind="stable")[:short]] += 1
+        return tuple(out.tolist())
+    c = counts.tolist()
+    f = total / sum(c)
+    share = [x * f for x in c]
+    floor = list(map(math.floor, share))
+    short = total - sum(floor)
+    if short:  # (floor - share, bin) pairs sort as the stable argsort above
+        gaps = map(operator.sub, floor, share)
+        for _, i in sorted(zip(gaps, range(len(c)), strict=True))[:short]:
+            floor[i] += 1
+    return tuple(floor)
 
 
 def _bin_counts(v: np.ndarray, lo: float, hi: float, bins: int, all_finite: bool) -> np.ndarray:
@@ -225,6 +261,15 @@ def _bin_counts(v: np.ndarray, lo: float, hi: float, bins: int, all_finite: bool
     edge inclusive, as ``torch.histc``), binned in ``v``'s precision (a sample of a big
     tensor: a value within rounding of an inner edge may land in either neighbour)."""
     top = hi if hi > lo else lo + 1.0
+    span = top - lo  # Python floats: no numpy error state to enter (it costs a small reduction)
+    if all_finite and 0.0 < span < _F32_MAX / 2 and bins < _FOLD_BINS:
+        # no overflow or NaN possible: skip the clamp, fold the top edge's bin (values within
+        # rounding of ``hi`` index ``bins``) into the last one after counting
+        t = np.subtract(v, lo, dtype=v.dtype)
+        t *= v.dtype.type(bins / span)
+        counts = np.bincount(t.astype(np.int32), minlength=bins + 1)
+        counts[bins - 1] += counts[bins]
+        return counts[:bins]
     with np.errstate(over="ignore", divide="ignore"):
         scale = v.dtype.type(bins / (top - lo))
     if not (np.isfinite(scale) and scale > 0):  # a range too wide (or narrow) to scale
@@ -323,13 +368,13 @@ def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
         lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts).tolist()
         hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts).tolist()
     mean, std = _segment_moments(y, fin, first, sizes, finite, lo, hi)
-    hists = (
-        _segment_histograms(
+    hists = None
+    if bins and fin is None and len(sizes) <= _FEW:
+        hists = _few_histograms(buf, first, sizes, lo, hi, bins)
+    if bins and hists is None:
+        hists = _segment_histograms(
             buf, fin, starts, np.array(sizes), np.array(lo), np.array(hi), np.array(finite), bins
         )
-        if bins
-        else None
-    )
     out = []
     for i, (n, f, nan_i, a, b) in enumerate(zip(sizes, finite, nans, lo, hi, strict=True)):
         if f == 0:
@@ -376,6 +421,30 @@ def _segment_moments(
         mean.append(m)
         std.append(math.sqrt(max(var, 0.0)) if var == var else _NAN)  # NaN stays NaN
     return mean, std
+
+
+#: up to this many all-finite small tensors are binned one by one (four numpy calls each)
+#: rather than with segment-offset indices (~15 calls whatever their number)
+_FEW = 4
+
+
+def _few_histograms(
+    buf: np.ndarray, first: list[int], sizes: list[int], lo: list[float], hi: list[float], bins: int
+) -> list[tuple[tuple[float, ...], tuple[int, ...]] | None] | None:
+    """Each all-finite segment's histogram binned on its own, with the same float64
+    arithmetic as :func:`_segment_histograms` (so the same counts); None where a range is too
+    wide or narrow to scale, or there are too many bins to fold the top edge's."""
+    spans = [(b if b > a else a + 1.0) - a for a, b in zip(lo, hi, strict=True)]
+    if bins >= _FOLD_BINS or not all(0.0 < d < math.inf for d in spans):
+        return None
+    out: list[tuple[tuple[float, ...], tuple[int, ...]] | None] = []
+    for a, n, low, high, span in zip(first, sizes, lo, hi, spans, strict=True):
+        t = buf[a : a + n] - low
+        t *= bins / span
+        counts = np.bincount(t.astype(np.int32), minlength=bins + 1)
+        counts[bins - 1] += counts[bins]  # the top edge (and rounding past it)
+        out.append((_edges(low, high, bins), tuple(counts[:bins].tolist())))
+    return out
 
 
 def _segment_histograms(
