@@ -500,8 +500,8 @@ def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
     t = x.detach().to(torch.float32)
     a = t.abs().nan_to_num_(nan=math.inf, posinf=math.inf).cpu().numpy().reshape(-1)  # NaN -> inf
     per_row = a.size // n_rows if n_rows else 0
-    if per_row == 1:
-        row = a.copy()
+    if per_row == 1:  # ``a`` is a fresh array (``abs`` wrote it): no copy needed
+        row = a
     else:  # torch: numpy's max over a short inner axis runs one small reduction per row
         row = torch.from_numpy(a).view(n_rows, per_row).amax(1).numpy()
     width = max(x.shape[-1], 1) if x.dim() >= 2 else 1
