@@ -497,8 +497,9 @@ class RowUnitBad:
 def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
     """Per-row and per-unit badness of a [n_rows, ...] tensor from one ``|x|`` copy (numpy:
     torch's bool-producing comparisons cost ~8 elementwise ops on CPU)."""
-    t = x.detach().to(torch.float32)
-    a = t.abs().nan_to_num_(nan=math.inf, posinf=math.inf).cpu().numpy().reshape(-1)  # NaN -> inf
+    plain = x.dtype == torch.float32 and x.is_cpu and not x.requires_grad  # no conversion
+    t = x if plain else x.detach().to(torch.float32).cpu()
+    a = t.abs().nan_to_num_(nan=math.inf, posinf=math.inf).numpy().reshape(-1)  # NaN -> inf
     per_row = a.size // n_rows if n_rows else 0
     if per_row == 1:  # ``a`` is a fresh array (``abs`` wrote it): no copy needed
         row = a
