@@ -1,7 +1,8 @@
-"""Histogram shortcuts give the counts of the general path: the top edge's bin folded after
-counting equals clamping before it, a few small tensors binned one by one equal the
-segment-offset ``bincount``, and the scaling of a big tensor's sample counts to its finite
-count equals the largest-remainder rounding written with numpy."""
+"""The tensor statistics' shortcuts give the results of the general paths: the top edge's bin
+folded after counting equals clamping before it, a few small tensors binned one by one equal
+the segment-offset ``bincount``, the scaling of a big tensor's sample counts equals the
+largest-remainder rounding written with numpy, small float64 tensors whose squares overflow get
+their std without a warning, and records built without ``__init__`` equal constructed ones."""
 
 from __future__ import annotations
 
@@ -102,3 +103,23 @@ def test_sample_stride_is_cached_and_coprime_with_the_shape() -> None:
     step = ts._step(math.prod(shape), shape)
     assert step == ts._step(math.prod(shape), shape) and math.gcd(step, 4096 * 32) == 1
     assert ts._STEPS[(4096 * 32, shape)] == step
+
+
+def test_small_float64_squares_that_overflow_warn_nothing() -> None:
+    import warnings
+
+    vals = [torch.tensor([1e200, -3e200, 2e200], dtype=torch.float64), torch.tensor([1.0, 3.0])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow outside numpy's error state would raise
+        big, small = ts.batch_stats(vals)
+    assert big.mean == pytest.approx(0.0, abs=1e186) and big.std == pytest.approx(
+        2.1602e200, rel=1e-4
+    )
+    assert (small.mean, small.std) == (2.0, 1.0)
+
+
+def test_records_equal_constructed_stats() -> None:
+    s = ts.tensor_stats(torch.arange(40000, dtype=torch.float32))
+    built = ts.TensorStats(**{k: getattr(s, k) for k in vars(s)})
+    assert s == built and hash(s) == hash(built) and repr(s) == repr(built)
+    assert set(vars(s)) == set(vars(built))
