@@ -94,6 +94,7 @@ def test_scaled_counts_equal_the_numpy_rounding() -> None:
             total = int(rng.integers(int(counts.sum()), 10**6))
             got = ts._scaled(counts, total)
             assert got == _scaled_numpy(counts, total) and sum(got) == total
+            assert ts._scaled(counts.astype(np.int64), total) == got  # as bincount gives them
     ties = np.array([1.0, 1.0, 1.0])  # equal remainders: the first bins round up
     assert ts._scaled(ties, 5) == (2, 2, 1)
 

@@ -266,9 +266,10 @@ def _step(n: int, shape: tuple[int, ...]) -> int:
 
 
 def _scaled(counts: np.ndarray, total: int) -> tuple[int, ...]:
-    """Sample counts scaled to ``total`` values, rounded so that they sum to it exactly (the
-    largest remainders round up, ties in bin order); a few dozen bins on Python floats, where
-    numpy's calls on so few values cost more."""
+    """Sample counts (integers, or floats holding integers) scaled to ``total`` values, rounded
+    so that they sum to it exactly (the largest remainders round up, ties in bin order); a few
+    dozen bins on Python numbers, where numpy's calls on so few values cost more (integers
+    below 2^53 convert to float exactly, so either input gives the same shares)."""
     if counts.size > 64:
         share = counts * (total / counts.sum())
         out = np.floor(share).astype(np.int64)
@@ -325,7 +326,7 @@ def _histogram(
     sample = v[:: _step(n, shape)] if n > HIST_SAMPLE else v
     counts = _bin_counts(sample, lo, hi, bins, finite == n)
     if sample.size < n and counts.sum():
-        return _edges(lo, hi, bins), _scaled(counts.astype(np.float64), finite)
+        return _edges(lo, hi, bins), _scaled(counts, finite)
     return _edges(lo, hi, bins), tuple(counts.tolist())
 
 
