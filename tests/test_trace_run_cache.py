@@ -106,3 +106,14 @@ def test_the_parameter_cache_stays_bounded() -> None:
             ep.state_dict["a.bias"].add_(0.5)
         assert _params(trace_activations(ep, x, histogram_bins=bins)) == _direct(ep, bins)
     assert len(trace_run._PARAM_STATS) <= trace_run._PARAM_CACHE_PROGRAMS
+
+
+def test_two_snapshots_of_one_model_keep_their_own_statistics() -> None:
+    a, b = _export(), _export()
+    with torch.no_grad():
+        b.state_dict["a.weight"].mul_(3.0)  # same names and shapes, other values
+    x = np.random.default_rng(6).normal(size=(30, 5)).astype(np.float32)
+    for _ in range(2):  # alternating traces, as a snapshot comparison runs them
+        assert _params(trace_activations(a, x)) == _direct(a)
+        assert _params(trace_activations(b, x)) == _direct(b)
+    assert _params(trace_activations(a, x)) != _params(trace_activations(b, x))

@@ -50,7 +50,7 @@ _PENDING_MAX = 1 << 22
 _PARAM_CACHE_MAX = 1 << 18
 #: how many programs' parameter statistics are kept
 _PARAM_CACHE_PROGRAMS = 8
-_ParamKey = tuple[tuple[str, ...], int, tuple[tuple[torch.dtype, tuple[int, ...]], ...]]
+_ParamKey = tuple[tuple[str, ...], int, tuple[tuple[int, torch.dtype, tuple[int, ...]], ...]]
 _PARAM_STATS: dict[_ParamKey, tuple[list[torch.Tensor], list[TensorStats]]] = {}
 #: aten ops whose output holds exactly their first input's values (a view, a copy or a
 #: reordering of it), so its statistics are the input's
@@ -205,7 +205,13 @@ def _param_stats(params: list[tuple[str, torch.Tensor]], bins: int) -> list[Tens
     """Statistics of a program's small parameters, reused while each still equals the copy kept
     when they were computed (a NaN never equals itself: such parameters are summarized again)."""
     values = [v for _, v in params]
-    key = (tuple(n for n, _ in params), bins, tuple((v.dtype, tuple(v.shape)) for v in values))
+    # the tensors' ids keep two snapshots of one model (same names and shapes) apart; an id
+    # reused by a new tensor is caught by the equality check like any changed value
+    key = (
+        tuple(n for n, _ in params),
+        bins,
+        tuple((id(v), v.dtype, tuple(v.shape)) for v in values),
+    )
     hit = _PARAM_STATS.get(key)
     if hit is not None and all(map(torch.equal, hit[0], values)):
         return hit[1]
