@@ -11,16 +11,19 @@ trace / forward:
 - ``inf``: the same program with one inf weight in its third layer (every later node is
   non-finite, so every node also pays for NaN/inf counts, per-row max |x| and per-unit counts).
 
-Floors, measured in the same rounds (each a sink handed to the same instrumented graph, so
-the work lands right after each op, where the trace does it):
+Floors, measured in the same rounds:
 
 - ``book``: the full trace with the statistics themselves replaced by a constant: the
   instrumented pass, the recorder's bookkeeping and the trace's records;
-- ``red``: a sink that only runs four bare reductions (min, max, sum, dot) on every value:
-  exact statistics with no bookkeeping (for the inf program, NaN/inf counts where min/max are
-  not finite: ``red_inf``);
+- ``red``: a sink handed to the same instrumented graph (so the work lands right after each
+  op, where the trace does it) that only runs four bare reductions (min, max, sum, dot) on
+  every value: exact statistics with no bookkeeping (for the inf program, NaN/inf counts
+  where min/max are not finite: ``red_inf``);
 - ``bin``: the same plus the histogram's binning of every value (subtract, scale, ``bincount``
   on the same strided sample of at most ``HIST_SAMPLE`` values).
+
+A contender faster than ``REP_SECONDS`` runs back to back that long in each round (its time is
+the mean of those calls), so that a sub-millisecond pass is timed in its own steady state.
 
 Models: a 12x512 MLP, a small conv net on 16x16 "images" and the simulator's snapshot MLP.
 Run with ``.venv/bin/python benchmarks/activation_bench.py [--rounds 9] [--out FILE]``; on a shared
