@@ -117,3 +117,14 @@ def test_two_snapshots_of_one_model_keep_their_own_statistics() -> None:
         assert _params(trace_activations(a, x)) == _direct(a)
         assert _params(trace_activations(b, x)) == _direct(b)
     assert _params(trace_activations(a, x)) != _params(trace_activations(b, x))
+
+
+def test_empty_integer_and_in_place_changed_parameters() -> None:
+    params = [("e", torch.empty(0)), ("i", torch.arange(5)), ("f", torch.tensor([1.5, -2.0]))]
+    first = trace_run._param_stats(params, 3)
+    assert first == batch_stats([v for _, v in params], 3)
+    assert first[0].numel == 0 and first[1].max == 4.0
+    assert trace_run._param_stats(params, 3) is first  # reused
+    params[1][1].add_(10)  # an in-place change of an integer parameter
+    again = trace_run._param_stats(params, 3)
+    assert again[1].max == 14.0 and again == batch_stats([v for _, v in params], 3)
