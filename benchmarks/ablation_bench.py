@@ -28,12 +28,17 @@ from hawknb.kernels.attribution import ablation_importance, importance_shift
 
 
 def make_model(n_feat: int, seed: int, hidden: int = 64, depth: int = 1) -> nn.Module:
-    """A ReLU MLP whose first-layer weight on feature j decays with j (feature 0 matters most)."""
+    """A ReLU MLP whose first-layer weight on feature j decays with j (feature 0 matters most).
+    Every parameter comes from ``seed`` (the layers' default initialisation draws from torch's
+    global generator, which left the other layers, and so the agreement numbers, different in
+    every process)."""
     g = torch.Generator().manual_seed(seed)
-    layers: list[nn.Module] = [nn.Linear(n_feat, hidden), nn.ReLU()]
-    for _ in range(depth - 1):
-        layers += [nn.Linear(hidden, hidden), nn.ReLU()]
-    m = nn.Sequential(*layers, nn.Linear(hidden, 1))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = [nn.Linear(n_feat, hidden), nn.ReLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.ReLU()]
+        m = nn.Sequential(*layers, nn.Linear(hidden, 1))
     with torch.no_grad():
         scale = torch.linspace(2.0, 0.2, n_feat)
         m[0].weight.copy_(torch.randn(hidden, n_feat, generator=g) * scale / n_feat**0.5)

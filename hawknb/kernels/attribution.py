@@ -23,6 +23,7 @@ that maps float32 ``[batch, n_features]`` to ``[batch]`` or ``[batch, 1]``.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -323,6 +324,15 @@ def _attributions(
     return attrs_t.numpy().T.astype(np.float64), preds.double().numpy()
 
 
+def _nonfinite_rows(x: torch.Tensor) -> int:
+    """Rows of ``x`` holding NaN/inf, counted only when its sum is not finite (one reduction
+    instead of a bool copy and a per-row ``all``: a sum is finite only when every value is, and
+    a sum that overflows merely takes the exact count)."""
+    if math.isfinite(float(x.sum())):
+        return 0
+    return int((~np.isfinite(x.numpy()).all(axis=1)).sum())
+
+
 def _finite_rows(a: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Rows whose attributions and prediction are all finite: a row sum is finite exactly then
     (attributions of float32 predictions cannot overflow a float64 sum), one reduction."""
@@ -413,7 +423,7 @@ def _single(
         baseline=baseline,
         mean_prediction=float(p[ok].mean()) if ok.any() else float("nan"),
         n_rows=int(x.shape[0]),
-        n_nonfinite_inputs=int((~np.isfinite(x.numpy()).all(axis=1)).sum()),
+        n_nonfinite_inputs=_nonfinite_rows(x),
         n_nonfinite_outputs=int((~ok).sum()),
         k=k_eff,
         topk_stability=stab,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,6 +85,37 @@ class TensorStats:
 
 
 _EMPTY = TensorStats(0, 0, 0, _NAN, _NAN, _NAN, _NAN, _NAN)
+_NEW = object.__new__
+
+
+def _record(
+    n: int,
+    nan: int,
+    inf: int,
+    lo: float,
+    hi: float,
+    mean: float,
+    std: float,
+    max_abs: float,
+    hist: tuple[tuple[float, ...], tuple[int, ...]] | None = None,
+) -> TensorStats:
+    """A TensorStats built as pickle restores one (``object.__new__``, then its ``__dict__``):
+    the frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, about
+    half of the ~2.7 us this takes, paid for every node of every trace. Equal to the
+    constructed one (same fields, same equality, hash and repr)."""
+    s = _NEW(TensorStats)
+    s.__dict__.update(
+        numel=n,
+        nan_count=nan,
+        inf_count=inf,
+        min=lo,
+        max=hi,
+        mean=mean,
+        std=std,
+        max_abs=max_abs,
+        histogram=hist,
+    )
+    return s
 
 
 def _flat(x: torch.Tensor) -> np.ndarray:
@@ -110,11 +142,22 @@ def _fractions(bins: int) -> np.ndarray:
     return f
 
 
+_FRACTION_LISTS: dict[int, list[float]] = {}
+
+
+def _fraction_list(bins: int) -> list[float]:
+    """:func:`_fractions` as Python floats."""
+    f = _FRACTION_LISTS.get(bins)
+    if f is None:
+        f = _FRACTION_LISTS[bins] = _fractions(bins).tolist()
+    return f
+
+
 def _edges(lo: float, hi: float, bins: int) -> tuple[float, ...]:
     """bins + 1 equal-width edges from lo to hi (to lo + 1 when hi == lo), ends exact."""
     top = hi if hi > lo else lo + 1.0
-    f = _fractions(bins)
-    return tuple((lo * (1.0 - f) + top * f).tolist())  # never overflows, ends exact
+    # never overflows, ends exact; Python floats (the same IEEE operations as numpy's)
+    return tuple([lo * (1.0 - f) + top * f for f in _fraction_list(bins)])
 
 
 # -- tensors above SMALL: one min, max, sum and dot per cache-sized block ---------------------
@@ -124,6 +167,9 @@ BLOCK = 1 << 17
 #: blocks whose |values| stay below this cannot overflow a float32 sum of squares
 _SAFE = math.sqrt(_F32_MAX / BLOCK) / 2
 _MIN, _MAX = np.minimum.reduce, np.maximum.reduce
+#: below this many bins a float32 index of a value in [lo, hi] stays below ``bins + 1`` (so the
+#: top edge's bin can be folded into the last after counting instead of clamped before)
+_FOLD_BINS = 1 << 20
 
 
 def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tuple[float, float]:
@@ -195,29 +241,51 @@ def _big_stats(
         s, q = sum(p[2] for p in parts), sum(p[3] for p in parts)
     inf_count = n - finite - nan_count
     if finite == 0:
-        return TensorStats(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
+        return _record(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
     mean, std = _mean_std(v, s, q, finite, n - finite)
     hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
     max_abs = max(abs(lo), abs(hi)) if finite == n else math.inf
-    return TensorStats(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
+    return _record(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
+
+
+_STEPS: dict[tuple[int, tuple[int, ...]], int] = {}
 
 
 def _step(n: int, shape: tuple[int, ...]) -> int:
     """A stride near ``n / HIST_SAMPLE`` sharing no factor with any dimension, so a strided
-    sample of the flattened tensor visits every unit/channel rather than a fixed subset."""
-    step = max(2, math.ceil(n / HIST_SAMPLE))
-    while any(math.gcd(step, d) > 1 for d in shape if d > 1):
-        step += 1
+    sample of the flattened tensor visits every unit/channel rather than a fixed subset
+    (cached per shape: a trace meets the same few shapes on every batch)."""
+    step = _STEPS.get((n, shape))
+    if step is None:
+        step = max(2, math.ceil(n / HIST_SAMPLE))
+        while any(math.gcd(step, d) > 1 for d in shape if d > 1):
+            step += 1
+        if len(_STEPS) < 4096:
+            _STEPS[(n, shape)] = step
     return step
 
 
 def _scaled(counts: np.ndarray, total: int) -> tuple[int, ...]:
-    """Sample counts scaled to ``total`` values, rounded so that they sum to it exactly."""
-    share = counts * (total / counts.sum())
-    out = np.floor(share).astype(np.int64)
-    short = total - int(out.sum())
-    out[np.argsort(-(share - out), kind="stable")[:short]] += 1
-    return tuple(out.tolist())
+    """Sample counts (integers, or floats holding integers) scaled to ``total`` values, rounded
+    so that they sum to it exactly (the largest remainders round up, ties in bin order); a few
+    dozen bins on Python numbers, where numpy's calls on so few values cost more (integers
+    below 2^53 convert to float exactly, so either input gives the same shares)."""
+    if counts.size > 64:
+        share = counts * (total / counts.sum())
+        out = np.floor(share).astype(np.int64)
+        short = total - int(out.sum())
+        out[np.argsort(-(share - out), kind="stable")[:short]] += 1
+        return tuple(out.tolist())
+    c = counts.tolist()
+    f = total / sum(c)
+    share = [x * f for x in c]
+    floor = list(map(math.floor, share))
+    short = total - sum(floor)
+    if short:  # (floor - share, bin) pairs sort as the stable argsort above
+        gaps = map(operator.sub, floor, share)
+        for _, i in sorted(zip(gaps, range(len(c)), strict=True))[:short]:
+            floor[i] += 1
+    return tuple(floor)
 
 
 def _bin_counts(v: np.ndarray, lo: float, hi: float, bins: int, all_finite: bool) -> np.ndarray:
@@ -225,6 +293,15 @@ def _bin_counts(v: np.ndarray, lo: float, hi: float, bins: int, all_finite: bool
     edge inclusive, as ``torch.histc``), binned in ``v``'s precision (a sample of a big
     tensor: a value within rounding of an inner edge may land in either neighbour)."""
     top = hi if hi > lo else lo + 1.0
+    span = top - lo  # Python floats: no numpy error state to enter (it costs a small reduction)
+    if all_finite and 0.0 < span < _F32_MAX / 2 and bins < _FOLD_BINS:
+        # no overflow or NaN possible: skip the clamp, fold the top edge's bin (values within
+        # rounding of ``hi`` index ``bins``) into the last one after counting
+        t = np.subtract(v, lo, dtype=v.dtype)
+        t *= v.dtype.type(bins / span)
+        counts = np.bincount(t.astype(np.int32), minlength=bins + 1)
+        counts[bins - 1] += counts[bins]
+        return counts[:bins]
     with np.errstate(over="ignore", divide="ignore"):
         scale = v.dtype.type(bins / (top - lo))
     if not (np.isfinite(scale) and scale > 0):  # a range too wide (or narrow) to scale
@@ -249,7 +326,7 @@ def _histogram(
     sample = v[:: _step(n, shape)] if n > HIST_SAMPLE else v
     counts = _bin_counts(sample, lo, hi, bins, finite == n)
     if sample.size < n and counts.sum():
-        return _edges(lo, hi, bins), _scaled(counts.astype(np.float64), finite)
+        return _edges(lo, hi, bins), _scaled(counts, finite)
     return _edges(lo, hi, bins), tuple(counts.tolist())
 
 
@@ -323,22 +400,30 @@ def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
         lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts).tolist()
         hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts).tolist()
     mean, std = _segment_moments(y, fin, first, sizes, finite, lo, hi)
-    hists = (
-        _segment_histograms(
+    hists = None
+    if bins and fin is None and len(sizes) <= _FEW:
+        hists = _few_histograms(buf, first, sizes, lo, hi, bins)
+    if bins and hists is None:
+        hists = _segment_histograms(
             buf, fin, starts, np.array(sizes), np.array(lo), np.array(hi), np.array(finite), bins
         )
-        if bins
-        else None
-    )
     out = []
     for i, (n, f, nan_i, a, b) in enumerate(zip(sizes, finite, nans, lo, hi, strict=True)):
         if f == 0:
-            out.append(TensorStats(n, nan_i, n - nan_i, _NAN, _NAN, _NAN, _NAN, math.inf))
+            out.append(_record(n, nan_i, n - nan_i, _NAN, _NAN, _NAN, _NAN, math.inf))
             continue
         max_abs = max(abs(a), abs(b)) if f == n else math.inf
         hist = hists[i] if hists is not None else None
-        out.append(TensorStats(n, nan_i, n - f - nan_i, a, b, mean[i], std[i], max_abs, hist))
+        out.append(_record(n, nan_i, n - f - nan_i, a, b, mean[i], std[i], max_abs, hist))
     return out
+
+
+#: float64 values below this in magnitude cannot overflow a sum of squares of 2^40 of them
+_NO_OVERFLOW = 1e148
+
+
+def _sum_squares(y: np.ndarray, starts: np.ndarray) -> tuple[list[float], list[float]]:
+    return np.add.reduceat(y, starts).tolist(), np.add.reduceat(y * y, starts).tolist()
 
 
 def _segment_moments(
@@ -355,9 +440,11 @@ def _segment_moments(
     whose variance cancels below ``_CANCEL64`` of E[x^2] or whose squares overflow; a
     constant segment (``lo == hi``: a scalar bias, saturated outputs) is its own mean."""
     starts = np.array(first, dtype=np.intp)
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.add.reduceat(y, starts).tolist()
-        squares = np.add.reduceat(y * y, starts).tolist()
+    if max(max(hi), -min(lo)) < _NO_OVERFLOW:  # no square can overflow: no error state to enter
+        sums, squares = _sum_squares(y, starts)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            sums, squares = _sum_squares(y, starts)
     mean, std = [], []
     for i, (s, q, f) in enumerate(zip(sums, squares, finite, strict=True)):
         if f == 0 or lo[i] == hi[i]:
@@ -365,17 +452,45 @@ def _segment_moments(
             std.append(0.0 if f else _NAN)
             continue
         m, e2 = s / f, q / f
-        var = e2 - m * m
-        if not var >= _CANCEL64 * e2:  # cancels (or NaN from an overflow): around the mean
+        var, unit = e2 - m * m, 1.0
+        if not var >= _CANCEL64 * e2 or e2 == math.inf:  # cancels or overflowed: around the mean
             a, n = first[i], sizes[i]
+            # squares that overflowed are taken in units of the largest |value|
+            unit = max(abs(lo[i]), abs(hi[i])) if e2 == math.inf else 1.0
             with np.errstate(over="ignore", invalid="ignore"):
                 d = y[a : a + n] - m
                 if fin is not None:
                     d[~fin[a : a + n]] = 0.0
+                if unit != 1.0:
+                    d /= unit
                 var = float(np.dot(d, d)) / f
         mean.append(m)
-        std.append(math.sqrt(max(var, 0.0)) if var == var else _NAN)  # NaN stays NaN
+        std.append(math.sqrt(max(var, 0.0)) * unit if var == var else _NAN)  # NaN stays NaN
     return mean, std
+
+
+#: up to this many all-finite small tensors are binned one by one (four numpy calls each)
+#: rather than with segment-offset indices (~15 calls whatever their number)
+_FEW = 4
+
+
+def _few_histograms(
+    buf: np.ndarray, first: list[int], sizes: list[int], lo: list[float], hi: list[float], bins: int
+) -> list[tuple[tuple[float, ...], tuple[int, ...]] | None] | None:
+    """Each all-finite segment's histogram binned on its own, with the same float64
+    arithmetic as :func:`_segment_histograms` (so the same counts); None where a range is too
+    wide or narrow to scale, or there are too many bins to fold the top edge's."""
+    spans = [(b if b > a else a + 1.0) - a for a, b in zip(lo, hi, strict=True)]
+    if bins >= _FOLD_BINS or not all(0.0 < d < math.inf for d in spans):
+        return None
+    out: list[tuple[tuple[float, ...], tuple[int, ...]] | None] = []
+    for a, n, low, high, span in zip(first, sizes, lo, hi, spans, strict=True):
+        t = buf[a : a + n] - low
+        t *= bins / span
+        counts = np.bincount(t.astype(np.int32), minlength=bins + 1)
+        counts[bins - 1] += counts[bins]  # the top edge (and rounding past it)
+        out.append((_edges(low, high, bins), tuple(counts[:bins].tolist())))
+    return out
 
 
 def _segment_histograms(
@@ -428,11 +543,12 @@ class RowUnitBad:
 def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
     """Per-row and per-unit badness of a [n_rows, ...] tensor from one ``|x|`` copy (numpy:
     torch's bool-producing comparisons cost ~8 elementwise ops on CPU)."""
-    t = x.detach().to(torch.float32)
-    a = t.abs().nan_to_num_(nan=math.inf, posinf=math.inf).cpu().numpy().reshape(-1)  # NaN -> inf
+    plain = x.dtype == torch.float32 and x.is_cpu and not x.requires_grad  # no conversion
+    t = x if plain else x.detach().to(torch.float32).cpu()
+    a = t.abs().nan_to_num_(nan=math.inf, posinf=math.inf).numpy().reshape(-1)  # NaN -> inf
     per_row = a.size // n_rows if n_rows else 0
-    if per_row == 1:
-        row = a.copy()
+    if per_row == 1:  # ``a`` is a fresh array (``abs`` wrote it): no copy needed
+        row = a
     else:  # torch: numpy's max over a short inner axis runs one small reduction per row
         row = torch.from_numpy(a).view(n_rows, per_row).amax(1).numpy()
     width = max(x.shape[-1], 1) if x.dim() >= 2 else 1

@@ -17,7 +17,11 @@ What a node costs the recorder:
   summarized together in one batched pass (:func:`~hawknb.kernels.tensor_stats.batch_stats`)
   at the end, or as soon as a big node turns out bad (the first bad node must be known in
   topological order), they hold more than ``_PENDING_MAX`` values or an in-place op is about
-  to run (it may overwrite them).
+  to run (it may overwrite them);
+- small parameters (the weights of a small model) are summarized once per program and reused
+  while every one of them still holds the same values (checked with ``torch.equal`` against a
+  kept copy, ~1 us a parameter, where summarizing them costs a few numpy calls each); a view-like
+  op of a kept small value reuses its statistics as a big one does.
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ _CACHE: weakref.WeakKeyDictionary[torch.fx.GraphModule, torch.fx.GraphModule] = 
 )
 #: summarize the kept small values once they hold this many entries (bounds the memory kept)
 _PENDING_MAX = 1 << 22
+#: parameter statistics are cached for programs whose small parameters hold at most this many
+#: values in all (a copy of them is kept to check that they did not change)
+_PARAM_CACHE_MAX = 1 << 18
+#: how many programs' parameter statistics are kept
+_PARAM_CACHE_PROGRAMS = 8
+_ParamKey = tuple[tuple[str, ...], int, tuple[tuple[int, torch.dtype, tuple[int, ...]], ...]]
+_PARAM_STATS: dict[_ParamKey, tuple[list[torch.Tensor], list[TensorStats]]] = {}
 #: aten ops whose output holds exactly their first input's values (a view, a copy or a
 #: reordering of it), so its statistics are the input's
 _SAME_VALUES = frozenset(
@@ -85,12 +96,14 @@ class Recorder:
         self.dtypes: dict[str, torch.dtype] = {}
         self.row_max_abs: dict[str, np.ndarray] = {}
         self.unit_bad: dict[str, np.ndarray] = {}
-        self._pending: list[tuple[str, torch.Tensor, bool]] = []
+        self._pending: list[tuple[str, torch.Tensor, bool, tuple[str, str] | None]] = []
         self._pending_size = 0
+        self._params: list[tuple[str, torch.Tensor]] = []
 
     def settle(self) -> None:
         """Summarize the kept small values now (the instrumented graph calls this before an
         in-place op, which may overwrite them)."""
+        self._flush_params()
         self._flush()
 
     def record(self, name: str, value: Any, per_row: bool, hint: tuple[str, str] | None) -> None:
@@ -102,7 +115,10 @@ class Recorder:
         self.dtypes[name] = value.dtype
         n = value.numel()
         if n <= SMALL:
-            self._pending.append((name, value, per_row))
+            if name in self.params:
+                self._params.append((name, value))
+                return
+            self._pending.append((name, value, per_row, hint))
             self._pending_size += n
             if self._pending_size > _PENDING_MAX:
                 self._flush()
@@ -148,15 +164,64 @@ class Recorder:
         pending, self._pending, self._pending_size = self._pending, [], 0
         if not pending:
             return
-        for (name, value, per_row), s in zip(
-            pending, batch_stats([v for _, v, _ in pending], self.bins), strict=True
-        ):
+        kept = {name: value for name, value, _, _ in pending}
+        # a view-like op of a kept value: summarized once, with its source
+        same = [_same_source(p, kept) for p in pending]
+        todo = [p[1] for p, src in zip(pending, same, strict=True) if src is None]
+        summaries = iter(batch_stats(todo, self.bins))
+        for (name, value, per_row, _), src in zip(pending, same, strict=True):
+            s = next(summaries) if src is None else self.stats[src]
             self.stats[name] = s
             self._detail(name, value, s, per_row)
 
+    def _flush_params(self) -> None:
+        params, self._params = self._params, []
+        if params:
+            self.stats.update(
+                zip([n for n, _ in params], _param_stats(params, self.bins), strict=True)
+            )
+
     def finish(self) -> None:
         """Summarize the values still kept (call once the pass has run)."""
+        self._flush_params()
         self._flush()
+
+
+def _same_source(
+    entry: tuple[str, torch.Tensor, bool, tuple[str, str] | None], kept: dict[str, torch.Tensor]
+) -> str | None:
+    """The kept value whose statistics a view-like node's value shares, or None. Kept values
+    precede their users in the pending list, so the source is summarized first."""
+    _, value, _, hint = entry
+    if hint is None or hint[0] != "same":
+        return None
+    src = kept.get(hint[1])
+    if src is None or src.numel() != value.numel() or src.dtype != value.dtype:
+        return None
+    return hint[1]
+
+
+def _param_stats(params: list[tuple[str, torch.Tensor]], bins: int) -> list[TensorStats]:
+    """Statistics of a program's small parameters, reused while each still equals the copy kept
+    when they were computed (a NaN never equals itself: such parameters are summarized again)."""
+    values = [v for _, v in params]
+    # the tensors' ids keep two snapshots of one model (same names and shapes) apart; an id
+    # reused by a new tensor is caught by the equality check like any changed value
+    key = (
+        tuple(n for n, _ in params),
+        bins,
+        tuple((id(v), v.dtype, tuple(v.shape)) for v in values),
+    )
+    hit = _PARAM_STATS.get(key)
+    if hit is not None and all(map(torch.equal, hit[0], values)):
+        return hit[1]
+    stats = batch_stats(values, bins)
+    if sum(v.numel() for v in values) <= _PARAM_CACHE_MAX:
+        _PARAM_STATS.pop(key, None)
+        while len(_PARAM_STATS) >= _PARAM_CACHE_PROGRAMS:
+            _PARAM_STATS.pop(next(iter(_PARAM_STATS)))
+        _PARAM_STATS[key] = ([v.detach().clone() for v in values], stats)
+    return stats
 
 
 def _hint(n: torch.fx.Node) -> tuple[str, str] | None:
