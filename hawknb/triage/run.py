@@ -140,7 +140,9 @@ def _walk(
         v.summary = "no top-line anomaly"
         v.confidence = 0.0
         return
-    choices = _timed(inv, lambda: _pick_window(inv, ws, f, anomaly, top))
+    # the models may point at other windows only when no metric or time was asked for
+    asked = metric is not None or start is not None
+    choices = _timed(inv, lambda: _pick_window(inv, ws, f, anomaly, top, asked))
     choice = choices[0]
     anomaly, suspect = choice.anomaly, choice.suspect
     v.metric, v.onset = anomaly.metric, anomaly.onset
@@ -181,11 +183,17 @@ WINDOW_DOUBT = 2 / 3
 
 
 def _pick_window(
-    inv: Investigation, ws: Workspace, f: Finding, anomaly: Anomaly, top: ToplineResult
+    inv: Investigation,
+    ws: Workspace,
+    f: Finding,
+    anomaly: Anomaly,
+    top: ToplineResult,
+    asked: bool = False,
 ) -> list[windows.WindowChoice]:
     """Weigh the candidate windows and keep the one a model explains best."""
     candidates = f.result or [(anomaly, f, float("nan"))]
-    choices = windows.weigh_windows(ws, candidates, top.series)
+    led_by = None if asked else top.anomalies
+    choices = windows.weigh_windows(ws, candidates, top.series, led_by)
     windows.note_choice(choices)
     best = choices[0]
     inv.findings[inv.findings.index(f)] = best.topline
