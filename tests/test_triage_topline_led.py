@@ -141,3 +141,34 @@ def test_thresholds_are_ordered():
     # the model's step is scanned over every series and time, the metric's only at the
     # times the models point at: the first must be the stricter
     assert HEALTH_STEP_Z > METRIC_STEP_Z > 0
+
+
+def test_a_led_window_convicts_only_as_far_as_its_metric_moved():
+    """A window the models led to, whose metric stepped barely past noise, cannot convict
+    firmly: the supports scale by the metric step's strength (and the sustained weight)."""
+    from dataclasses import replace
+
+    from hawknb.kernels.isolation import strength
+    from hawknb.triage.calibration import calibrated
+    from hawknb.triage.findings import Finding
+    from hawknb.triage.hypotheses import Hypothesis
+    from hawknb.triage.run import _window_doubt
+    from hawknb.triage.topline import Anomaly
+    from hawknb.triage.windows import SUSTAINED_WEIGHT, WindowChoice
+
+    base = Anomaly("revenue", T0, T0 + 4 * STEP, -1, 2.6, 0.1, STEP, sustained=True)
+    f = Finding("topline", checked="", decision="")
+
+    def choice(a: Anomaly) -> WindowChoice:
+        return WindowChoice(a, f, 1.0, None, f, pl.DataFrame(), None, 0.5)  # type: ignore[arg-type]
+
+    weak, clear = replace(base, led=True), replace(base, led=True, severity=7.0)
+    h_quiet, h_weak, h_clear = (Hypothesis("upstream_data", 0.3) for _ in range(3))
+    _window_doubt([h_quiet], choice(base))
+    _window_doubt([h_weak], choice(weak))
+    _window_doubt([h_clear], choice(clear))
+    assert h_quiet.support == pytest.approx(0.3 * SUSTAINED_WEIGHT)
+    assert h_weak.support == pytest.approx(0.3 * SUSTAINED_WEIGHT * strength(2.6))
+    assert h_clear.support == pytest.approx(h_quiet.support)  # a clear step: no extra doubt
+    assert any("health step" in e for e in h_weak.evidence_against)
+    assert calibrated(h_weak, None) < 0.3 < calibrated(h_quiet, None)

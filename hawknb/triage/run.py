@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from ..kernels.isolation import strength
 from ..workspace import Workspace, WorkspaceWarning
 from . import causes, features, snapshot, topline, windows
 from .calibration import calibrated, wording
@@ -163,9 +164,19 @@ def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:
     the chosen window's share (a near-tie halves them), so the verdict's confidence carries
     the window choice's margin; a window found only as a sustained shift (no row alerted) is
     weaker evidence that there is an incident at all and counts SUSTAINED_WEIGHT as much, as
-    it does when the windows are weighed. The ranking of causes within the window is
-    unchanged."""
+    it does when the windows are weighed. A window the models led to (led.py) is an incident
+    only as far as its metric's own step is beyond noise: the supports also scale by that
+    step's strength (0 at 2, 1 at 6 of its history's spreads, as model isolation maps a z),
+    so a verdict on a metric that barely moved is worded as the weak lead it is. The ranking
+    of causes within the window is unchanged."""
     factor = choice.certainty * (windows.SUSTAINED_WEIGHT if choice.anomaly.sustained else 1.0)
+    if choice.anomaly.led:
+        factor *= strength(choice.anomaly.severity)
+        for h in hyps:
+            h.evidence_against.append(
+                f"the window was found from a model's health step; {choice.anomaly.metric} "
+                f"itself stepped only {choice.anomaly.severity:.1f} of its history's spread"
+            )
     if factor >= 1.0:
         return
     doubt = (

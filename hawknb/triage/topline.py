@@ -170,6 +170,9 @@ class Anomaly:
     user_given: bool = False
     #: found only as a sustained shift (no row alerted): weaker evidence of an incident
     sustained: bool = False
+    #: found by a model's health step, not by the metric's own detector (led.py): the metric
+    #: moved by only this window's severity (its history's step spreads) at that time
+    led: bool = False
 
 
 def top_line_series(ws: Workspace) -> pl.DataFrame:
@@ -363,4 +366,4 @@ def describe_window(
         frozenset({(metric, w.onset)}),
     )
     finding.evidence["led_by"] = why
-    return anomaly, finding
+    return replace(anomaly, led=True), finding
