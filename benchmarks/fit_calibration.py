@@ -67,6 +67,40 @@ def apply(rows: list[dict[str, Any]], knots: list[tuple[float, float]]) -> list[
     return out
 
 
+def group(row: dict[str, Any]) -> str:
+    """The run's data set: the independent generator's difficulty, or the simulator."""
+    level = row.get("difficulty")
+    return f"independent {level}" if level else "simulator"
+
+
+def cross_fitted(rows: list[dict[str, Any]], folds: int = 2) -> list[dict[str, Any]]:
+    """Every row judged by a map fitted on the other folds only (rows dealt round-robin in
+    their given order), so no run's confidence comes from a map it helped fit."""
+    judged = []
+    for i in range(folds):
+        held = rows[i::folds]
+        train = [
+            r
+            for j in range(folds)
+            if j != i
+            for r in rows[j::folds]
+            if r["verdict"]["cause"] != "none"
+        ]
+        judged += apply(held, fit([(r["support"], right(r)) for r in train]))
+    return judged
+
+
+def by_group(rows: list[dict[str, Any]]) -> str:
+    """Expected calibration error per data set (see `group`), with the counts behind it."""
+    lines = ["| data | verdicts naming a cause | right | ECE |", "|---|---|---|---|"]
+    for name in sorted({group(r) for r in rows}):
+        rs = [r for r in rows if group(r) == name]
+        cause = [r for r in rs if r["verdict"]["cause"] != "none"]
+        _, ece = reliability(rs)
+        lines.append(f"| {name} | {len(cause)} | {sum(map(right, cause))} | {ece:.3f} |")
+    return "\n".join(lines)
+
+
 def main(paths: list[str]) -> int:
     rows = [r for p in paths for r in json.loads(Path(p).read_text())]
     cause = [r for r in rows if r["verdict"]["cause"] != "none"]
@@ -77,14 +111,11 @@ def main(paths: list[str]) -> int:
     print(f"\nas run (current map): ECE {ece:.3f}\n{table}")
     table, ece = reliability(apply(rows, knots))
     print(f"\nfitted map, on the runs it was fitted on: ECE {ece:.3f}\n{table}")
-    halves = [rows[0::2], rows[1::2]]
-    judged = []
-    for i in (0, 1):
-        train = [r for r in halves[1 - i] if r["verdict"]["cause"] != "none"]
-        judged += apply(halves[i], fit([(r["support"], right(r)) for r in train]))
+    judged = cross_fitted(rows)
     table, ece = reliability(judged)
     print(f"\ntwo-fold cross-fitted (each half judged by the other half's map): ECE {ece:.3f}")
     print(table)
+    print(f"\ncross-fitted, per data set:\n{by_group(judged)}")
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from benchmarks.triage_accuracy import reliability
-from hawknb.triage.calibration import LOW, MODERATE, calibrated, wording
+from hawknb.triage.calibration import CAUSE_KNOTS, LOW, MODERATE, _interp, calibrated, wording
 from hawknb.triage.hypotheses import Hypothesis, ranked, why_not
 
 
@@ -62,3 +62,26 @@ def test_reliability_table_and_ece():
     table, ece = reliability(over)
     assert ece == pytest.approx(0.9)
     assert "| 0.8-1.0 | 10 | 0.90 | 0.00 |" in table
+
+
+def test_calibration_is_judged_per_data_set_on_maps_it_did_not_fit():
+    from benchmarks.fit_calibration import by_group, cross_fitted, group
+
+    def row(support: float, ok: bool, level: str | None) -> dict:
+        # recorded as the map in place would have it (not a close call)
+        r = {**_row(_interp(CAUSE_KNOTS, support), ok), "support": support}
+        if level:
+            r["difficulty"] = level
+        return r
+
+    # the simulator's verdicts are right at high support, the hard ones wrong at low support
+    rows = [row(0.9, True, None) for _ in range(20)] + [row(0.05, False, "hard") for _ in range(20)]
+    assert group(rows[0]) == "simulator" and group(rows[-1]) == "independent hard"
+    judged = cross_fitted(rows)
+    assert len(judged) == len(rows)
+    table = by_group(judged)
+    lines = {ln.split(" | ")[0].strip("| "): ln for ln in table.splitlines()[2:]}
+    assert set(lines) == {"simulator", "independent hard"}
+    # each group's ECE is small: the map learned from the other fold separates them
+    for ln in lines.values():
+        assert float(ln.rstrip(" |").split(" | ")[-1]) < 0.1

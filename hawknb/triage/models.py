@@ -47,6 +47,22 @@ def health_every(anomaly: Anomaly) -> str:
     return "1h" if minutes >= 60 else f"{minutes}m"
 
 
+def health_tables(
+    ws: Workspace, every: str, cache: dict[str, tuple[pl.DataFrame, pl.DataFrame]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per-experiment and pooled prediction health at windows of ``every``, computed once per
+    width (``cache``: one pass over the serving log per width for all windows weighed)."""
+    if every not in cache:
+        cache[every] = (
+            prediction_health(ws.serving, every=every),
+            prediction_health(
+                ws.serving.with_columns(pl.lit(ALL_EXPERIMENTS).alias(c.EXPERIMENT)),
+                every=every,
+            ),
+        )
+    return cache[every]
+
+
 def isolate_model(
     ws: Workspace,
     anomaly: Anomaly,
@@ -57,15 +73,7 @@ def isolate_model(
     several anomaly windows with one pass over the serving log per width."""
     every = health_every(anomaly)
     cache = {} if health_cache is None else health_cache
-    if every not in cache:
-        cache[every] = (
-            prediction_health(ws.serving, every=every),
-            prediction_health(
-                ws.serving.with_columns(pl.lit(ALL_EXPERIMENTS).alias(c.EXPERIMENT)),
-                every=every,
-            ),
-        )
-    health, pooled = cache[every]
+    health, pooled = health_tables(ws, every, cache)
     metric = (
         metric_series.filter(pl.col(c.METRIC) == anomaly.metric)
         .sort(c.TS)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from ..kernels.isolation import strength
 from ..workspace import Workspace, WorkspaceWarning
 from . import causes, features, snapshot, topline, windows
 from .calibration import calibrated, wording
@@ -140,7 +141,9 @@ def _walk(
         v.summary = "no top-line anomaly"
         v.confidence = 0.0
         return
-    choices = _timed(inv, lambda: _pick_window(inv, ws, f, anomaly, top))
+    # the models may point at other windows only when no metric or time was asked for
+    asked = metric is not None or start is not None
+    choices = _timed(inv, lambda: _pick_window(inv, ws, f, anomaly, top, asked))
     choice = choices[0]
     anomaly, suspect = choice.anomaly, choice.suspect
     v.metric, v.onset = anomaly.metric, anomaly.onset
@@ -161,9 +164,19 @@ def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:
     the chosen window's share (a near-tie halves them), so the verdict's confidence carries
     the window choice's margin; a window found only as a sustained shift (no row alerted) is
     weaker evidence that there is an incident at all and counts SUSTAINED_WEIGHT as much, as
-    it does when the windows are weighed. The ranking of causes within the window is
-    unchanged."""
+    it does when the windows are weighed. A window the models led to (led.py) is an incident
+    only as far as its metric's own step is beyond noise: the supports also scale by that
+    step's strength (0 at 2, 1 at 6 of its history's spreads, as model isolation maps a z),
+    so a verdict on a metric that barely moved is worded as the weak lead it is. The ranking
+    of causes within the window is unchanged."""
     factor = choice.certainty * (windows.SUSTAINED_WEIGHT if choice.anomaly.sustained else 1.0)
+    if choice.anomaly.led:
+        factor *= strength(choice.anomaly.severity)
+        for h in hyps:
+            h.evidence_against.append(
+                f"the window was found from a model's health step; {choice.anomaly.metric} "
+                f"itself stepped only {choice.anomaly.severity:.1f} of its history's spread"
+            )
     if factor >= 1.0:
         return
     doubt = (
@@ -181,11 +194,17 @@ WINDOW_DOUBT = 2 / 3
 
 
 def _pick_window(
-    inv: Investigation, ws: Workspace, f: Finding, anomaly: Anomaly, top: ToplineResult
+    inv: Investigation,
+    ws: Workspace,
+    f: Finding,
+    anomaly: Anomaly,
+    top: ToplineResult,
+    asked: bool = False,
 ) -> list[windows.WindowChoice]:
     """Weigh the candidate windows and keep the one a model explains best."""
     candidates = f.result or [(anomaly, f, float("nan"))]
-    choices = windows.weigh_windows(ws, candidates, top.series)
+    led_by = None if asked else top.anomalies
+    choices = windows.weigh_windows(ws, candidates, top.series, led_by)
     windows.note_choice(choices)
     best = choices[0]
     inv.findings[inv.findings.index(f)] = best.topline

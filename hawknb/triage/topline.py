@@ -170,6 +170,9 @@ class Anomaly:
     user_given: bool = False
     #: found only as a sustained shift (no row alerted): weaker evidence of an incident
     sustained: bool = False
+    #: found by a model's health step, not by the metric's own detector (led.py): the metric
+    #: moved by only this window's severity (its history's step spreads) at that time
+    led: bool = False
 
 
 def top_line_series(ws: Workspace) -> pl.DataFrame:
@@ -348,3 +351,19 @@ def _contains(series: pl.DataFrame, cand: tuple[str, AnomalyWindow, float], t: d
     name, w, _ = cand
     cad = _cadence(series.filter(pl.col(c.METRIC) == name)[c.TS])
     return w.onset - START_BEFORE * cad <= t <= w.end + START_AFTER * cad
+
+
+def describe_window(
+    series: pl.DataFrame, metric: str, w: AnomalyWindow, mass: float, why: str
+) -> tuple[Anomaly, Finding]:
+    """The anomaly and top-line finding of a window found by other evidence than the metric's
+    own detector (``why`` says which); marked ``sustained`` (no row alerted on its own)."""
+    anomaly, finding = _describe(
+        series,
+        (metric, w, mass),
+        f"a window the models point at: {why}",
+        [],
+        frozenset({(metric, w.onset)}),
+    )
+    finding.evidence["led_by"] = why
+    return replace(anomaly, led=True), finding

@@ -18,10 +18,11 @@ from typing import Any
 import polars as pl
 
 from ..engine import collect
+from ..kernels.anomaly import AnomalyResult
 from ..kernels.base_rate import chance_corrected
 from ..kernels.isolation import ModelIsolation
 from ..workspace import contract as c
-from . import models
+from . import led, models
 from .findings import Finding
 from .models import Suspect
 from .topline import Anomaly
@@ -82,14 +83,22 @@ def weigh_windows(
     ws: Any,
     candidates: list[tuple[Anomaly, Finding, float]],
     series: pl.DataFrame,
+    results: dict[str, AnomalyResult] | None = None,
 ) -> list[WindowChoice]:
     """Isolate the model behind each candidate window and score the windows, best first.
 
     A window's explanation combines (as independent evidence) how clearly a model's
     predictions moved at its onset and whether a model's serving changed (a rollout step)
     at it; its own size only scales that, so a big shift nothing explains loses to a
-    smaller one something does."""
+    smaller one something does. With every metric's detector ``results`` (no metric or
+    time asked for), windows the models point at (led.py) join the candidates."""
     cache: dict = {}
+    if results and candidates:
+        every = models.health_every(candidates[0][0])
+        health, _ = models.health_tables(ws, every, cache)
+        step = timedelta(minutes=int(every[:-1]) * (60 if every.endswith("h") else 1))
+        known = [a for a, _, _ in candidates]
+        candidates = candidates + led.led_windows(health, step, results, series, known)
     changes = rollout_changes(ws)
     span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
     top_mass = max((m for _, _, m in candidates), default=1.0) or 1.0

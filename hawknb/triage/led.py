@@ -1,0 +1,176 @@
+"""Model-led candidate windows: times where a model's predictions got worse and a top-line
+metric stepped with them.
+
+The top-line detector looks at each metric alone. A 3-6% drop of a noisy metric with weekly
+swings the daily profile does not model can stay within a couple of robust sigmas of its
+history, while unrelated shifts of other metrics (or of the same metric on another day) are
+bigger: the metric alone cannot find it. A model whose prediction health got clearly worse at
+some time is independent evidence that something happened then; a metric that also stepped
+at that same time (tested at a handful of times the models point at, not at every time of
+the history, so a smaller step is unusual) makes it a candidate incident. The window weighing
+(windows.py) then decides between it and the detector's windows by how well a model explains
+each, exactly as for any other candidate.
+
+Both steps are measured against the series' own history (the spread of the same before/after
+difference at every other time), so neither a metric's noise, its autocorrelation nor a
+health series' units set the scale.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from ..kernels.anomaly import AnomalyResult, AnomalyWindow
+from ..kernels.health import HEALTH_SERIES, WORSE_WHEN_HIGHER
+from ..workspace import contract as c
+from .findings import Finding
+from .topline import Anomaly, describe_window
+
+#: samples before and after a time whose mean levels are compared
+STEP_SPAN = 6
+#: a model-experiment's health step (in the worse direction) must be this unusual for its own
+#: history: many series x times are scanned, so only a clear change leads
+HEALTH_STEP_Z = 5.0
+#: the metric's step at that time must be this unusual for the metric's history: it is
+#: tested at a few times only (those the models point at), so a smaller step counts
+METRIC_STEP_Z = 2.0
+#: at most this many model-led windows are put to model isolation (each costs one)
+LED_WINDOWS = 2
+
+
+def standardized_steps(x: np.ndarray, span: int) -> np.ndarray:
+    """Per index i: mean of x[i:i+span] minus mean of x[i-span:i] (finite values only, at
+    least half of each side present), divided by the robust spread (1.4826 MAD) of that
+    difference over the whole series; nan where undefined or when the spread is zero."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    out = np.full(n, np.nan)
+    if n < 4 * span:
+        return out
+    ok = np.isfinite(x)
+    cs = np.concatenate([[0.0], np.cumsum(np.where(ok, x, 0.0))])
+    cn = np.concatenate([[0], np.cumsum(ok)])
+    i = np.arange(span, n - span + 1)
+    n_after, n_before = cn[i + span] - cn[i], cn[i] - cn[i - span]
+    enough = (n_after >= span / 2) & (n_before >= span / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step = (cs[i + span] - cs[i]) / n_after - (cs[i] - cs[i - span]) / n_before
+    step = np.where(enough, step, np.nan)
+    fin = np.isfinite(step)
+    if fin.sum() < 4 * span:
+        return out
+    med = float(np.median(step[fin]))
+    spread = 1.4826 * float(np.median(np.abs(step[fin] - med)))
+    if not spread > 0:
+        return out
+    out[i] = (step - med) / spread
+    return out
+
+
+def _health_peaks(health: pl.DataFrame) -> list[tuple[float, object, str]]:
+    """(z, ts, model) of the clearest worse-going health steps, one per model and time."""
+    peaks: list[tuple[float, object, str]] = []
+    if health.is_empty():
+        return peaks
+    for (model, _exp), part in health.sort(c.TS).group_by(
+        [c.MODEL, c.EXPERIMENT], maintain_order=True
+    ):
+        ts = part[c.TS]
+        for s in HEALTH_SERIES:
+            if s not in part.columns:
+                continue
+            zs = standardized_steps(part[s].cast(pl.Float64).to_numpy(), STEP_SPAN)
+            zs = zs if s in WORSE_WHEN_HIGHER else np.abs(zs)
+            zs = np.nan_to_num(zs, nan=0.0)
+            for j in np.flatnonzero(zs >= HEALTH_STEP_Z):
+                peaks.append((float(zs[j]), ts[int(j)], str(model)))
+    peaks.sort(key=lambda p: -p[0])
+    return peaks
+
+
+def _metric_steps(
+    results: dict[str, AnomalyResult],
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, timedelta]]:
+    """Per metric: (ts as epoch us, robust z, standardized step of z, cadence)."""
+    out = {}
+    for name, res in results.items():
+        b = res.baseline
+        if b.height < 4 * STEP_SPAN or "score" not in b.columns:
+            continue
+        us = b[c.TS].cast(pl.Datetime("us", "UTC")).cast(pl.Int64).to_numpy()
+        z = np.nan_to_num(b["score"].to_numpy().astype(np.float64), posinf=0.0, neginf=0.0)
+        cad = timedelta(microseconds=int(np.median(np.diff(us)))) if us.size > 1 else None
+        if cad is None or cad <= timedelta(0):
+            continue
+        out[name] = (us, z, standardized_steps(z, STEP_SPAN), cad)
+    return out
+
+
+def led_windows(
+    health: pl.DataFrame,
+    every: timedelta,
+    results: dict[str, AnomalyResult],
+    series: pl.DataFrame,
+    known: list[Anomaly],
+) -> list[tuple[Anomaly, Finding, float]]:
+    """Up to LED_WINDOWS candidate windows (anomaly, top-line finding, evidence mass) where a
+    model-experiment's health stepped worse and some metric stepped at the same time (within
+    one health window), skipping times a known candidate of that metric already covers."""
+    steps = _metric_steps(results)
+    out: list[tuple[Anomaly, Finding, float]] = []
+    used: list[tuple[int, str]] = []
+    for hz, t, _model in _health_peaks(health):
+        if len(out) >= LED_WINDOWS:
+            break
+        t_us = int(pl.Series([t]).cast(pl.Datetime("us", "UTC")).cast(pl.Int64)[0])
+        tol = int(every / timedelta(microseconds=1))
+        if any(abs(t_us - u) <= 2 * STEP_SPAN * tol for u, _ in used):
+            continue
+        best = _best_metric(steps, t_us, tol)
+        if best is None:
+            continue
+        name, j, zs = best
+        us, z, _, cad = steps[name]
+        onset = _to_dt(us[j])
+        if any(k.metric == name and k.onset - 2 * cad <= onset <= k.end + 2 * cad for k in known):
+            continue
+        used.append((t_us, name))
+        d = 1 if zs > 0 else -1
+        end_j = min(us.size - 1, j + STEP_SPAN - 1)
+        peak = j + int(np.argmax(d * z[j : end_j + 1]))
+        sev = abs(zs)
+        # the joint chance: a health step this clear and a metric step at the same time
+        conf = float(1.0 - min(1.0, math.erfc(sev / math.sqrt(2.0)) * us.size / STEP_SPAN))
+        w = AnomalyWindow(onset, _to_dt(us[end_j]), _to_dt(us[peak]), d, sev, max(0.0, conf))
+        mass = float(np.clip(d * z[j : end_j + 1], 0.0, None).sum())
+        why = (
+            f"a model's prediction health stepped worse at {onset:%Y-%m-%d %H:%M} "
+            f"({hz:.1f} of its history's step spread) and {name} stepped "
+            f"{sev:.1f} of its own"
+        )
+        anomaly, finding = describe_window(series, name, w, mass, why)
+        out.append((anomaly, finding, mass))
+    return out
+
+
+def _best_metric(
+    steps: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, timedelta]], t_us: int, tol: int
+) -> tuple[str, int, float] | None:
+    """The metric with the most unusual step within one health window of t (index, z)."""
+    best: tuple[str, int, float] | None = None
+    for name, (us, _z, zs, _cad) in steps.items():
+        near = np.flatnonzero((us >= t_us - tol) & (us <= t_us + tol) & np.isfinite(zs))
+        if near.size == 0:
+            continue
+        j = int(near[np.argmax(np.abs(zs[near]))])
+        if abs(zs[j]) >= METRIC_STEP_Z and (best is None or abs(zs[j]) > abs(best[2])):
+            best = (name, j, float(zs[j]))
+    return best
+
+
+def _to_dt(us: int) -> object:
+    return pl.Series([int(us)]).cast(pl.Datetime("us", "UTC"))[0]

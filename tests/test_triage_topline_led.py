@@ -1,0 +1,174 @@
+"""Model-led candidate windows (hawknb.triage.led): a small drop of a metric that its own
+detector cannot tell from noise becomes a candidate when a model's predictions got worse at
+the same time; without the model's step, or without the metric's, it does not."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+
+from hawknb.kernels.anomaly import detect_anomalies
+from hawknb.triage.led import (
+    HEALTH_STEP_Z,
+    METRIC_STEP_Z,
+    led_windows,
+    standardized_steps,
+)
+from hawknb.triage.topline import TOPLINE_SEVERITY, merge_episodes
+
+T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
+STEP = timedelta(minutes=30)
+N = 48 * 12  # twelve days at 30 minutes
+AT = N - 30  # the incident, 15 hours before the end
+
+
+def _ts() -> list[datetime]:
+    return [T0 + i * STEP for i in range(N)]
+
+
+def _metric(name: str, seed: int, drop_at: int | None, drop: float) -> pl.DataFrame:
+    """A daily cycle with autocorrelated noise; ``drop`` (relative) from ``drop_at`` on."""
+    rng = np.random.default_rng(seed)
+    hour = (np.arange(N) % 48) / 2
+    noise = np.convolve(rng.standard_normal(N + 5), np.ones(6) / np.sqrt(6), "valid")[:N]
+    # a slow swing no daily profile models (a weekly pattern, a trend)
+    swing = 0.03 * np.sin(2 * np.pi * np.arange(N) / (48 * 5) + seed)
+    x = 1000 * (1 + 0.2 * np.cos(2 * np.pi * hour / 24)) * (1 + 0.02 * noise + swing)
+    if drop_at is not None:
+        x[drop_at:] *= 1 - drop
+    return pl.DataFrame({"metric": name, "ts": _ts(), "value": x})
+
+
+def _health(step_at: int | None, seed: int) -> pl.DataFrame:
+    """Prediction health of two models: model b's NE steps up (worse) at ``step_at``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for model in ("a", "b"):
+        ne = 0.8 + 0.01 * rng.standard_normal(N)
+        if model == "b" and step_at is not None:
+            ne[step_at:] += 0.08
+        rows.append(
+            pl.DataFrame(
+                {
+                    "model": model,
+                    "experiment": "ctl",
+                    "ts": _ts(),
+                    "mean_prediction": 0.1 + 0.001 * rng.standard_normal(N),
+                    "ne": ne,
+                }
+            )
+        )
+    return pl.concat(rows)
+
+
+def _world(drop: float, step_at: int | None, seed: int = 1):
+    series = pl.concat(
+        [_metric("revenue", seed, AT, drop), _metric("latency", seed + 1, N // 3, -0.15)]
+    )
+    results = {
+        name: detect_anomalies(
+            series.filter(pl.col("metric") == name).select("ts", "value"),
+            min_severity=TOPLINE_SEVERITY,
+        )
+        for name in ("revenue", "latency")
+    }
+    return series, results, _health(step_at, seed)
+
+
+def test_standardized_steps_find_a_step_on_its_own_scale():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(400)
+    x[250:] += 3.0
+    z = standardized_steps(x, 6)
+    assert int(np.nanargmax(z)) in range(247, 254)
+    assert np.nanmax(z) > 5
+    # the scale is the series' own: multiplying it changes nothing
+    np.testing.assert_allclose(standardized_steps(1000 * x, 6), z)
+    # too short, or constant: nothing to standardize against
+    assert np.isnan(standardized_steps(x[:10], 6)).all()
+    assert np.isnan(standardized_steps(np.ones(400), 6)).all()
+
+
+def test_a_small_drop_the_detector_misses_is_led_by_the_model_that_got_worse():
+    series, results, health = _world(drop=0.02, step_at=AT)
+    onset = _ts()[AT]
+    # the metric's own detector has no window at the incident (the premise of the test)
+    own = merge_episodes(results["revenue"], STEP)
+    assert not any(w.onset - 3 * STEP <= onset <= w.end for w, _ in own)
+    got = led_windows(health, STEP, results, series, known=[])
+    assert got, "model b's NE stepped worse with a revenue drop: a candidate"
+    anomaly, finding, mass = got[0]
+    assert anomaly.metric == "revenue"
+    assert anomaly.direction == -1
+    assert abs(anomaly.onset - onset) <= 2 * STEP
+    assert anomaly.sustained  # no row alerted: weaker evidence, as sustained windows
+    assert "led_by" in finding.evidence and mass >= 0
+
+
+def test_no_model_step_no_led_window():
+    series, results, health = _world(drop=0.02, step_at=None)
+    assert led_windows(health, STEP, results, series, known=[]) == []
+
+
+def test_a_model_step_without_a_metric_step_leads_nowhere():
+    series, results, health = _world(drop=0.0, step_at=AT)
+    got = led_windows(health, STEP, results, series, known=[])
+    assert all(abs(a.onset - _ts()[AT]) > 2 * STEP for a, _, _ in got)
+
+
+def test_a_window_already_known_is_not_repeated():
+    series, results, health = _world(drop=0.02, step_at=AT)
+    first = led_windows(health, STEP, results, series, known=[])
+    assert first
+    again = led_windows(health, STEP, results, series, known=[first[0][0]])
+    assert all(a.metric != "revenue" or a.onset != first[0][0].onset for a, _, _ in again)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_health_values_are_ignored(bad):
+    series, results, health = _world(drop=0.02, step_at=AT)
+    health = health.with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(bad).otherwise(pl.col("ne")).alias("ne")
+    )
+    got = led_windows(health, STEP, results, series, known=[])
+    assert got and got[0][0].metric == "revenue"
+
+
+def test_thresholds_are_ordered():
+    # the model's step is scanned over every series and time, the metric's only at the
+    # times the models point at: the first must be the stricter
+    assert HEALTH_STEP_Z > METRIC_STEP_Z > 0
+
+
+def test_a_led_window_convicts_only_as_far_as_its_metric_moved():
+    """A window the models led to, whose metric stepped barely past noise, cannot convict
+    firmly: the supports scale by the metric step's strength (and the sustained weight)."""
+    from dataclasses import replace
+
+    from hawknb.kernels.isolation import strength
+    from hawknb.triage.calibration import calibrated
+    from hawknb.triage.findings import Finding
+    from hawknb.triage.hypotheses import Hypothesis
+    from hawknb.triage.run import _window_doubt
+    from hawknb.triage.topline import Anomaly
+    from hawknb.triage.windows import SUSTAINED_WEIGHT, WindowChoice
+
+    base = Anomaly("revenue", T0, T0 + 4 * STEP, -1, 2.6, 0.1, STEP, sustained=True)
+    f = Finding("topline", checked="", decision="")
+
+    def choice(a: Anomaly) -> WindowChoice:
+        return WindowChoice(a, f, 1.0, None, f, pl.DataFrame(), None, 0.5)  # type: ignore[arg-type]
+
+    weak, clear = replace(base, led=True), replace(base, led=True, severity=7.0)
+    h_quiet, h_weak, h_clear = (Hypothesis("upstream_data", 0.3) for _ in range(3))
+    _window_doubt([h_quiet], choice(base))
+    _window_doubt([h_weak], choice(weak))
+    _window_doubt([h_clear], choice(clear))
+    assert h_quiet.support == pytest.approx(0.3 * SUSTAINED_WEIGHT)
+    assert h_weak.support == pytest.approx(0.3 * SUSTAINED_WEIGHT * strength(2.6))
+    assert h_clear.support == pytest.approx(h_quiet.support)  # a clear step: no extra doubt
+    assert any("health step" in e for e in h_weak.evidence_against)
+    assert calibrated(h_weak, None) < 0.3 < calibrated(h_quiet, None)
