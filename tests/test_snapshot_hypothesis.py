@@ -1,0 +1,100 @@
+"""The snapshot hypothesis weighs which arms a snapshot served and what its A/B said.
+
+Two snapshots of one model rolled out at the same hour share the model's training partitions
+(training.parquet is per model and date), so their training-data findings are identical; what
+tells them apart is the arm each serves: only the one serving the degraded arm can explain it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import polars as pl
+import pytest
+
+from hawknb.kernels.rollout import SnapshotIsolation
+from hawknb.triage import causes, diagnosis
+from hawknb.triage.diagnosis import Diagnosis
+from hawknb.triage.models import Suspect
+from hawknb.triage.topline import Anomaly
+
+ONSET = datetime(2025, 2, 18, 14, tzinfo=UTC)
+
+
+class _Ws:
+    """Just the serving log: which snapshot served which arm when."""
+
+    def __init__(self) -> None:
+        ts = [ONSET + timedelta(minutes=10 * i) for i in range(-12, 12)]
+        rows = []
+        for t in ts:
+            after = t >= ONSET
+            rows.append(("m", "ctl", "benign" if after else "old", t))
+            rows.append(("m", "trt", "leaky" if after else "old", t))
+        self.serving = pl.DataFrame(
+            rows, schema=["model", "experiment", "snapshot", "ts"], orient="row"
+        ).lazy()
+
+
+def _anomaly() -> Anomaly:
+    return Anomaly(
+        "m_metric", ONSET, ONSET + timedelta(hours=2), -1, 3.0, 0.9, timedelta(minutes=10)
+    )
+
+
+@pytest.fixture
+def anomalous_training(monkeypatch):
+    """Every snapshot diagnosed as trained on anomalous partitions (the same partitions)."""
+    training = SimpleNamespace(
+        verdict=True, volume_only=False, reasons=("label mean 0.40 vs usual 0.12",), confidence=0.99
+    )
+
+    def fake(ws, model, snap, onset):
+        return Diagnosis(training=training), []
+
+    monkeypatch.setattr(diagnosis, "diagnose_snapshot", fake)
+
+
+def _iso(suspect: str | None, confidence: float) -> SnapshotIsolation:
+    return SnapshotIsolation(
+        model="m",
+        experiment="trt",
+        suspect=suspect,
+        is_snapshot_cause=suspect is not None,
+        confidence=confidence,
+        rolled_out="leaky",
+        snapshots=pl.DataFrame(),
+        evidence=pl.DataFrame(),
+    )
+
+
+@pytest.mark.parametrize("specific", [True, False])
+def test_snapshot_serving_only_healthy_arms_explains_less(anomalous_training, specific):
+    ws, anomaly = _Ws(), _anomaly()
+    suspect = Suspect("m", "trt", ("trt",), specific, 0.4)
+    leaky, _, _ = causes.snapshot_hypothesis(ws, anomaly, suspect, None, "leaky")
+    benign, _, _ = causes.snapshot_hypothesis(ws, anomaly, suspect, None, "benign")
+    assert leaky.cause == benign.cause == "training_data"
+    assert leaky.support > 1.5 * benign.support
+    assert any("serves only ctl" in e for e in benign.evidence_against)
+    assert not any("serves only" in e for e in leaky.evidence_against)
+
+
+def test_every_arm_degraded_exonerates_no_arm(anomalous_training):
+    ws, anomaly = _Ws(), _anomaly()
+    suspect = Suspect("m", "trt", ("ctl", "trt"), False, 0.4)
+    leaky, _, _ = causes.snapshot_hypothesis(ws, anomaly, suspect, None, "leaky")
+    benign, _, _ = causes.snapshot_hypothesis(ws, anomaly, suspect, None, "benign")
+    assert leaky.support == pytest.approx(benign.support)
+
+
+def test_a_weak_ab_conviction_never_lowers_the_support(anomalous_training):
+    """A same-hours A/B that leans towards the snapshot is evidence for it: with it, the
+    snapshot may not score below what its mechanism earns without any A/B."""
+    ws, anomaly = _Ws(), _anomaly()
+    suspect = Suspect("m", "trt", ("trt",), True, 0.4)
+    untested, _, _ = causes.snapshot_hypothesis(ws, anomaly, suspect, None, "leaky")
+    convicted, _, _ = causes.snapshot_hypothesis(ws, anomaly, suspect, _iso("leaky", 0.2), "leaky")
+    assert convicted.support >= untested.support
+    assert convicted.support > 0
