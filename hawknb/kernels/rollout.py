@@ -512,12 +512,13 @@ def _dose_response(g: _Grid, j: int, s: str, delta: float) -> float | None:
     return None
 
 
-def _history_deltas(g: _Grid, j: int, s: str, onset_us: int) -> np.ndarray:
+def _history_deltas(g: _Grid, j: int, s: str) -> np.ndarray:
     """Each other snapshot's same-window difference against the rest, over the windows it
-    shared with them before the onset (and before snapshot j served at all): how much two
-    healthy snapshots of this (model, experiment) usually differ. One value per snapshot."""
+    shared with them outside the incident window (before it or after it) and without
+    snapshot j: how much two snapshots of this (model, experiment) usually differ. One value
+    per snapshot."""
     w, v = g.weights(s), g.vals[s]
-    before = (g.windows < onset_us) & ~(g.rows[:, j] > 0)
+    before = ~g.post & ~(g.rows[:, j] > 0)
     out = []
     for a in range(len(g.snaps)):
         if a == j:
@@ -536,16 +537,17 @@ def _history_deltas(g: _Grid, j: int, s: str, onset_us: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def _chance_z(g: _Grid, j: int, s: str, delta: float, onset_us: int) -> tuple[float, int]:
+def _chance_z(g: _Grid, j: int, s: str, delta: float) -> tuple[float, int]:
     """The snapshot's paired difference over the spread of the differences between earlier
-    snapshots of the same (model, experiment) in the hours they shared (robust, about zero),
+    snapshots of the same (model, experiment) in the hours they shared outside the incident
+    window (robust, about zero),
     and how many earlier snapshots set it; nan when fewer than ``_MIN_HISTORY`` did.
 
     The row-level z asks whether the snapshot differs from the others at all; every retrain
     does, a little, and with thousands of rows that is "significant". Whether it differs more
     than snapshots of this model usually differ from each other is the question a rollout's
     A/B has to answer before it can convict."""
-    past = _history_deltas(g, j, s, onset_us)
+    past = _history_deltas(g, j, s)
     past = past[np.isfinite(past)]
     if past.size < _MIN_HISTORY or math.isnan(delta):
         return math.nan, int(past.size)
@@ -561,7 +563,7 @@ def _series_evidence(
     """One (snapshot, series) evidence row, with its cause score: the paired z, capped by how
     the difference compares with earlier snapshots' differences (chance correction)."""
     pr = _paired_test(g, j, s)
-    chance_z, history = _chance_z(g, j, s, pr.delta, onset_us)
+    chance_z, history = _chance_z(g, j, s, pr.delta)
     if math.isnan(pr.z):
         worse_z = 0.0
     else:
