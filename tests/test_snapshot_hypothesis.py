@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from hawknb.kernels.rollout import SnapshotIsolation
-from hawknb.triage import causes, diagnosis
+from hawknb.triage import causes, diagnosis, snapshot
 from hawknb.triage.diagnosis import Diagnosis
 from hawknb.triage.models import Suspect
 from hawknb.triage.topline import Anomaly
@@ -98,3 +98,39 @@ def test_a_weak_ab_conviction_never_lowers_the_support(anomalous_training):
     convicted, _, _ = causes.snapshot_hypothesis(ws, anomaly, suspect, _iso("leaky", 0.2), "leaky")
     assert convicted.support >= untested.support
     assert convicted.support > 0
+
+
+def _rolled(chance_z: float | None) -> SnapshotIsolation:
+    """The same-hours A/B of 'leaky' in trt: undecided, with a row-level lean (z 5)."""
+    return SnapshotIsolation(
+        model="m",
+        experiment="trt",
+        suspect=None,
+        is_snapshot_cause=False,
+        confidence=0.3,
+        rolled_out="leaky",
+        snapshots=pl.DataFrame({"snapshot": ["leaky"], "timing": [1.0]}),
+        evidence=pl.DataFrame(
+            {
+                "snapshot": ["leaky"],
+                "series": ["nmse"],
+                "shared_windows": [3],
+                "z": [5.0],
+                "chance_z": pl.Series([chance_z], dtype=pl.Float64),
+                "explained": [1.0],
+            }
+        ),
+    )
+
+
+def test_arm_control_needs_a_lean_beyond_the_usual_retrain_difference():
+    """Only the arm that got the new snapshot degraded: the arms convict it only when its
+    same-hours A/B leans towards it by more than earlier snapshots differed from each other."""
+    ws, anomaly = _Ws(), _anomaly()
+    suspect = Suspect("m", "trt", ("trt",), True, 0.6)
+    typical = snapshot._experiment_control(ws, anomaly, suspect, [_rolled(0.8)])
+    assert typical is None
+    beyond = snapshot._experiment_control(ws, anomaly, suspect, [_rolled(4.0)])
+    assert beyond is not None and beyond.suspect == "leaky" and beyond.is_snapshot_cause
+    unknown = snapshot._experiment_control(ws, anomaly, suspect, [_rolled(None)])
+    assert unknown is not None and unknown.suspect == "leaky"
