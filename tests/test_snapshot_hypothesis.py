@@ -134,3 +134,12 @@ def test_arm_control_needs_a_lean_beyond_the_usual_retrain_difference():
     assert beyond is not None and beyond.suspect == "leaky" and beyond.is_snapshot_cause
     unknown = snapshot._experiment_control(ws, anomaly, suspect, [_rolled(None)])
     assert unknown is not None and unknown.suspect == "leaky"
+
+
+def test_a_snapshot_is_compared_with_what_it_replaced_not_a_sibling():
+    """'benign' (ctl) and 'leaky' (trt) rolled out in the same hour; each replaced 'old'. The
+    sibling on the other arm is no baseline for either (it may be the broken one)."""
+    ws = _Ws()
+    assert diagnosis.served_before(ws, "m", "benign") == {"old"}
+    assert diagnosis.served_before(ws, "m", "leaky") == {"old"}
+    assert diagnosis.served_before(ws, "m", "old") == set()

@@ -83,6 +83,28 @@ def snapshot_order(ws: Workspace, model: str) -> list[str]:
     return collect(first.sort("first", c.SNAPSHOT))[c.SNAPSHOT].to_list()
 
 
+def served_before(ws: Workspace, model: str, snapshot: str) -> set[str]:
+    """The snapshots that served the experiments ``snapshot`` serves before it first served:
+    the ones it replaced (empty when it served from the log's start)."""
+    mine = collect(
+        ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snapshot)).select(
+            pl.col(c.TS).min().alias("first"), pl.col(c.EXPERIMENT).unique().implode()
+        )
+    )
+    if mine.height == 0 or mine["first"][0] is None:
+        return set()
+    arms = mine[c.EXPERIMENT][0].to_list()
+    prior = collect(
+        ws.serving.filter(
+            (pl.col(c.MODEL) == model)
+            & pl.col(c.EXPERIMENT).is_in(arms)
+            & (pl.col(c.TS) < mine["first"][0])
+            & (pl.col(c.SNAPSHOT) != snapshot)
+        ).select(pl.col(c.SNAPSHOT).unique())
+    )
+    return set(prior[c.SNAPSHOT].to_list())
+
+
 def _features_of(ws: Workspace, model: str) -> list[str]:
     return ws.features(model)
 
@@ -159,6 +181,10 @@ def diagnose_snapshot(
         before = [s for s in order if s != snapshot and s in available]
         if snapshot in order:
             before = [s for s in order[: order.index(snapshot)] if s in available]
+        # a snapshot published just before this one may be a sibling rolled out on another arm
+        # at the same hour (or the broken one itself): compare with what this one replaced
+        replaced = served_before(ws, model, snapshot)
+        before = [s for s in before if s in replaced] or before
         findings.append(_weights_step(ws, model, snapshot, program, before, diag))
         findings.extend(_activations_step(ws, model, snapshot, program, before, onset, diag))
     findings.append(_training(ws, model, snapshot, onset, diag))
