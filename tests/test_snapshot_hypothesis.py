@@ -10,10 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import numpy as np
 import polars as pl
 import pytest
 
+from hawknb.kernels.activation_drivers import OutlierRows
 from hawknb.kernels.rollout import SnapshotIsolation
+from hawknb.kernels.weights import LayerSuspect, TensorChange, WeightComparison
 from hawknb.triage import causes, diagnosis, snapshot
 from hawknb.triage.diagnosis import Diagnosis
 from hawknb.triage.models import Suspect
@@ -143,3 +146,35 @@ def test_a_snapshot_is_compared_with_what_it_replaced_not_a_sibling():
     assert diagnosis.served_before(ws, "m", "benign") == {"old"}
     assert diagnosis.served_before(ws, "m", "leaky") == {"old"}
     assert diagnosis.served_before(ws, "m", "old") == set()
+
+
+def _tensor(layer: str) -> TensorChange:
+    return TensorChange(f"{layer}.weight", layer, (4, 4), 16, 0, 0, 0.3, 0.01, 30.0, 9.0, True, "")
+
+
+def test_a_blowup_at_an_activation_names_the_layer_feeding_it():
+    """Rows blow up first at a parameter-free node after net.2; the weights rank a later
+    layer (net.4) as the most changed. The verdict names the first bad layer, net.2."""
+    blowup = OutlierRows(
+        node="relu_1",
+        layer=None,
+        bad=np.arange(100) < 5,
+        bad_fraction=0.05,
+        ratio=40.0,
+        reference="previous snapshot",
+    )
+    weights = WeightComparison(
+        tensors=(_tensor("net.0"), _tensor("net.2"), _tensor("net.4")),
+        suspect_layers=(
+            LayerSuspect("net.4", 9.0, 0, 0, "net.4.weight", "9x"),
+            LayerSuspect("net.2", 4.0, 0, 0, "net.2.weight", "4x"),
+        ),
+        n_stable=3,
+    )
+    diag = Diagnosis(weights=weights, blowup=blowup, blowup_layer="net.2")
+    for convicted in (True, False):
+        cause, strength, layer, _ = causes._mechanism(diag, convicted)
+        assert (cause, layer) == ("bad_snapshot", "net.2")
+        assert strength > 0.5
+    alone = Diagnosis(blowup=blowup, blowup_layer="net.2")
+    assert causes._mechanism(alone, False)[2] == "net.2"

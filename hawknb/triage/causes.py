@@ -84,9 +84,14 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
         # broken layer directly; the weights' ranking of relative changes only corroborates
         strength = 0.85 if convicted else 0.8
         # a parameter-free node (an activation function) has no layer of its own in the
-        # contract's sense: the weights' most changed layer feeds it
+        # contract's sense: the layer feeding it is the first bad one (the weights' most
+        # changed layer may sit later: a ratio of relative changes ranks, it does not locate)
         held = {t.layer for t in w.tensors}
-        layer = b.layer if b.layer in held or not w.suspect_layers else w.suspect_layers[0].layer
+        layer = b.layer
+        if layer not in held:
+            layer = diag.blowup_layer if diag.blowup_layer in held else None
+        if layer is None and w.suspect_layers:
+            layer = w.suspect_layers[0].layer
         what = f"{b.bad_fraction:.1%} of its rows blow up at {layer or b.node}"
         return "bad_snapshot", strength, layer, what
     if w is not None and w.suspect and w.suspect_layers:
@@ -107,7 +112,7 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
         return (
             "bad_snapshot",
             strength,
-            b.layer,
+            b.layer or diag.blowup_layer,
             (f"{b.bad_fraction:.1%} of its rows blow up at {b.layer or b.node}"),
         )
     if t is not None and t.verdict and convicted:

@@ -41,6 +41,9 @@ class Diagnosis:
     #: snapshot on the same rows) when no NaN/inf/extreme value shows, and its trigger features
     blowup: OutlierRows | None = None
     drivers: tuple[DriverFeature, ...] = ()
+    #: the last layer with parameters at or before the blow-up node (topological order): the
+    #: layer that feeds a parameter-free node (an activation function) where rows blow up
+    blowup_layer: str | None = None
     #: the snapshot it was compared with
     reference: str | None = None
     #: whether the fault or blow-up also shows on inputs from before the onset (None: unknown)
@@ -388,6 +391,8 @@ def _partial_blowup(
     diag.blowup = find_outlier_rows(current, reference)
     if diag.blowup is not None:
         diag.drivers = rank_drivers(np.nan_to_num(x), diag.blowup.bad, features)
+        at = current.nodes.index(diag.blowup.node) if diag.blowup.node in current.nodes else -1
+        diag.blowup_layer = next((lay for lay in reversed(current.layers[: at + 1]) if lay), None)
 
 
 def weights_confidence(score: float) -> float:
