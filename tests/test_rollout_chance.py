@@ -12,8 +12,8 @@ import pandas as pd
 import polars as pl
 
 from hawknb.kernels.health import prediction_health
-from hawknb.kernels.isolation import strength
-from hawknb.kernels.rollout import isolate_snapshot
+from hawknb.kernels.isolation import Shift, strength
+from hawknb.kernels.rollout import _power, isolate_snapshot
 from hawknb.workspace import contract as c
 
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -109,3 +109,27 @@ def test_without_history_the_row_level_test_stands() -> None:
     iso = isolate_snapshot(rollouts, h, model="m", experiment="e", onset=ONSET, end=END)
     assert iso.evidence["chance_z"].is_null().all()
     assert iso.is_snapshot_cause
+
+
+def _shift(delta: float, z: float) -> Shift:
+    return Shift(0.0, delta, delta, z, None, 1.0, False, 100, 10)
+
+
+def _ev(series: list[str], delta: list[float | None], z: list[float | None]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"series": series, "delta": delta, "z": z}, schema_overrides={"delta": pl.Float64}
+    )
+
+
+def test_an_ab_without_the_rows_to_see_the_shift_does_not_exonerate() -> None:
+    """A canary on 10% of an arm must differ by 10x the arm's shift to explain it. An A/B
+    whose standard error is far below that could have seen it (power 1); one with no labeled
+    rows in the shifted series (z unknown) could not (power 0); nothing shifted: 1."""
+    totals = {"ne": _shift(0.05, 6.0), "mean_prediction": _shift(0.001, 0.5)}
+    seen = _ev(["ne", "mean_prediction"], [0.01, 0.0], [0.5, 0.1])  # se 0.02 vs need 0.5
+    assert _power(seen, 0.1, totals) == 1.0
+    blind = _ev(["ne", "mean_prediction"], [None, 0.0], [None, 0.1])
+    assert _power(blind, 0.1, totals) == 0.0
+    noisy = _ev(["ne"], [0.4], [0.5])  # se 0.8: a 0.5 difference is 0.6 se away
+    assert 0.0 < _power(noisy, 0.1, totals) < 0.3
+    assert _power(seen, 0.1, {"ne": _shift(0.05, 1.0)}) == 1.0

@@ -623,6 +623,35 @@ def _isolation_frames(
     return evidence, snap_df
 
 
+#: a paired difference this many standard errors away is one the A/B sees for sure
+_POWER_Z = 4.0
+
+
+def _power(ev: pl.DataFrame, share_after: float | None, totals: dict[str, Shift | None]) -> float:
+    """How well the rolled-out snapshot's same-hours A/B could have seen a snapshot that
+    explains the (model, experiment)'s shift: the paired difference such a snapshot needs
+    (total shift / its traffic share) in standard errors of the measured difference, over
+    ``_POWER_Z``, best series; 1 when no series shifted (nothing to explain).
+
+    An A/B on a canary's handful of rows per window "finds no difference" whether or not
+    there is one; its exoneration is only as good as its power."""
+    best, needed_any = 0.0, False
+    for row in ev.iter_rows(named=True):
+        t = totals.get(row["series"])
+        if t is None or not math.isfinite(t.delta) or not math.isfinite(t.z) or abs(t.z) < 2:
+            continue
+        if row["series"] != "mean_prediction" and t.delta <= 0:
+            continue  # the series improved: not what is explained
+        needed_any = True
+        z, delta = row["z"], row["delta"]
+        if z is None or delta is None or z == 0 or not share_after:
+            continue
+        se = abs(delta / z)
+        need = abs(t.delta) / max(share_after, 1e-3)
+        best = max(best, min(1.0, need / (_POWER_Z * se)) if se > 0 else 1.0)
+    return best if needed_any else 1.0
+
+
 def _verdict(
     model: str,
     experiment: str,
@@ -699,10 +728,16 @@ def _verdict(
         f"same {r['shared_windows']} windows: not the snapshot"
     )
     quality = min(1.0, r["shared_windows"] / (2 * _MIN_SHARED))
+    power = _power(evidence.filter(pl.col(SNAPSHOT) == rolled), r["share_after"], totals)
+    if power < 1.0:
+        notes.append(
+            f"but with {rolled}'s few rows the same-hours A/B could not have seen a difference "
+            f"that explains the shift (power {power:.2f})"
+        )
     return SnapshotIsolation(
         suspect=None,
         is_snapshot_cause=False,
-        confidence=float((1 - top["cause_score"]) * quality),
+        confidence=float((1 - top["cause_score"]) * quality * power),
         rolled_out=rolled,
         notes=tuple(notes),
         **common,
