@@ -146,6 +146,9 @@ def test_a_snapshot_is_compared_with_what_it_replaced_not_a_sibling():
     assert diagnosis.served_before(ws, "m", "benign") == {"old"}
     assert diagnosis.served_before(ws, "m", "leaky") == {"old"}
     assert diagnosis.served_before(ws, "m", "old") == set()
+    assert diagnosis.siblings(ws, "m", "benign") == {"leaky"}
+    assert diagnosis.siblings(ws, "m", "leaky") == {"benign"}
+    assert diagnosis.siblings(ws, "m", "old") == set()
 
 
 def _tensor(layer: str) -> TensorChange:

@@ -108,6 +108,22 @@ def served_before(ws: Workspace, model: str, snapshot: str) -> set[str]:
     return set(prior[c.SNAPSHOT].to_list())
 
 
+def siblings(ws: Workspace, model: str, snapshot: str) -> set[str]:
+    """Snapshots first served after the newest one that ``snapshot`` replaced, which it did
+    not replace: rolled out beside it (on other arms), not before it."""
+    replaced = served_before(ws, model, snapshot)
+    if not replaced:
+        return set()
+    first = collect(
+        ws.serving.filter(pl.col(c.MODEL) == model)
+        .group_by(c.SNAPSHOT)
+        .agg(pl.col(c.TS).min().alias("first"))
+    )
+    starts = dict(zip(first[c.SNAPSHOT].to_list(), first["first"].to_list(), strict=True))
+    since = max(starts[s] for s in replaced if s in starts)
+    return {s for s, t in starts.items() if t > since and s != snapshot and s not in replaced}
+
+
 def _features_of(ws: Workspace, model: str) -> list[str]:
     return ws.features(model)
 
@@ -185,9 +201,9 @@ def diagnose_snapshot(
         if snapshot in order:
             before = [s for s in order[: order.index(snapshot)] if s in available]
         # a snapshot published just before this one may be a sibling rolled out on another arm
-        # at the same hour (or the broken one itself): compare with what this one replaced
-        replaced = served_before(ws, model, snapshot)
-        before = [s for s in before if s in replaced] or before
+        # at the same hour (or the broken one itself): no baseline for this one
+        others = siblings(ws, model, snapshot)
+        before = [s for s in before if s not in others] or before
         findings.append(_weights_step(ws, model, snapshot, program, before, diag))
         findings.extend(_activations_step(ws, model, snapshot, program, before, onset, diag))
     findings.append(_training(ws, model, snapshot, onset, diag))
