@@ -181,3 +181,25 @@ def test_a_blowup_at_an_activation_names_the_layer_feeding_it():
         assert strength > 0.5
     alone = Diagnosis(blowup=blowup, blowup_layer="net.2")
     assert causes._mechanism(alone, False)[2] == "net.2"
+
+
+def test_a_whole_node_blowup_before_the_trigger_rows_names_the_earlier_layer():
+    """Every row blew up at net.2 (its bias); the triggered minority stands out at net.4."""
+    blowup = OutlierRows(
+        node="linear_2",
+        layer="net.4",
+        bad=np.arange(100) < 2,
+        bad_fraction=0.02,
+        ratio=22.0,
+        reference="previous snapshot",
+        whole_node="linear_1",
+        whole_layer="net.2",
+    )
+    weights = WeightComparison(
+        tensors=(_tensor("net.0"), _tensor("net.2"), _tensor("net.4")),
+        suspect_layers=(LayerSuspect("net.2", 900.0, 0, 0, "net.2.bias", "900x"),),
+        n_stable=3,
+    )
+    diag = Diagnosis(weights=weights, blowup=blowup)
+    assert causes._mechanism(diag, True)[2] == "net.2"
+    assert causes._mechanism(Diagnosis(blowup=blowup), False)[2] == "net.2"

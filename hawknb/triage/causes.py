@@ -87,7 +87,7 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
         # contract's sense: the layer feeding it is the first bad one (the weights' most
         # changed layer may sit later: a ratio of relative changes ranks, it does not locate)
         held = {t.layer for t in w.tensors}
-        layer = b.layer
+        layer = b.whole_layer if b.whole_layer in held else b.layer
         if layer not in held:
             layer = diag.blowup_layer if diag.blowup_layer in held else None
         if layer is None and w.suspect_layers:
@@ -112,7 +112,7 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
         return (
             "bad_snapshot",
             strength,
-            b.layer or diag.blowup_layer,
+            b.whole_layer or b.layer or diag.blowup_layer,
             (f"{b.bad_fraction:.1%} of its rows blow up at {b.layer or b.node}"),
         )
     if t is not None and t.verdict and convicted:
