@@ -350,8 +350,13 @@ def _activation_finding(snapshot: str, n_rows: int, diag: Diagnosis) -> Finding:
             for d in diag.drivers[:3]
             if d.score >= DRIVER_SCORE
         )
+        first = (
+            f"every row first blows up at node {b.whole_node} (layer {b.whole_layer}); "
+            if b.whole_node and b.whole_node != b.node
+            else ""
+        )
         decision = (
-            f"{b.bad_fraction:.1%} of rows blow up at node {b.node} (layer {b.layer}): "
+            first + f"{b.bad_fraction:.1%} of rows blow up at node {b.node} (layer {b.layer}): "
             f"{b.ratio:.3g}x the {b.reference}"
             + (f" ({diag.reference})" if diag.reference and b.reference != "healthy rows" else "")
             + (
@@ -362,7 +367,8 @@ def _activation_finding(snapshot: str, n_rows: int, diag: Diagnosis) -> Finding:
                 else "; no input feature separates those rows"
             )
         )
-        conf, node, layer, kind, share = 0.8, b.node, b.layer, "partial", b.bad_fraction
+        conf, node, kind, share = 0.8, b.node, "partial", b.bad_fraction
+        layer = b.whole_layer or b.layer
     else:
         decision = "no NaN, inf, extreme or partial blow-up anywhere in the graph"
         conf, node, layer, kind, share = 0.2, None, None, None, 0.0
