@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from hawknb.kernels.activation_drivers import find_outlier_rows, rank_drivers, row_magnitudes
+from hawknb.kernels.activation_drivers import (
+    RowMagnitudes,
+    find_outlier_rows,
+    rank_drivers,
+    row_magnitudes,
+)
 
 N_FEAT = 40
 TRIGGER = 7
@@ -101,3 +106,27 @@ def test_bad_input():
     assert rank_drivers(np.zeros((5, 2)), np.zeros(5, dtype=bool), ["a", "b"]) == ()
     with pytest.raises(ValueError, match="non-empty"):
         row_magnitudes(_program(1.0), np.zeros((0, N_FEAT), dtype=np.float32))
+
+
+def test_a_whole_node_blowup_before_the_minority_is_kept_as_the_first_bad_layer():
+    """A bias blown up in layer 'a' makes every row large there; only the triggered 5% pass
+    the next activation and stand out at 'b'. The minority names the trigger rows, the
+    whole-node blow-up before it the first bad layer."""
+    rng = np.random.default_rng(0)
+    n = 400
+    ref = np.abs(rng.normal(1.0, 0.1, (2, n))) + 0.5
+    cur = ref.copy()
+    cur[0] *= 100.0  # every row at 'a'
+    hit = np.arange(n) < 20
+    cur[1, hit] *= 50.0  # the triggered rows at 'b'
+    current = RowMagnitudes(("n_a", "n_b"), ("a", "b"), cur)
+    reference = RowMagnitudes(("n_a", "n_b"), ("a", "b"), ref)
+    out = find_outlier_rows(current, reference)
+    assert out is not None
+    assert (out.node, out.layer) == ("n_b", "b")
+    assert np.array_equal(out.bad, hit)
+    assert (out.whole_node, out.whole_layer) == ("n_a", "a")
+    # without the whole-node blow-up there is no earlier bad layer to report
+    cur[0] = ref[0]
+    alone = find_outlier_rows(RowMagnitudes(("n_a", "n_b"), ("a", "b"), cur), reference)
+    assert alone is not None and alone.whole_layer is None

@@ -118,6 +118,11 @@ class OutlierRows:
     ratio: float
     #: "previous snapshot" or "healthy rows"
     reference: str
+    #: an earlier node where (most) rows blew up as a whole against the previous snapshot, and
+    #: its layer: the first bad layer, while the minority at ``node`` names the trigger rows
+    #: (a bias that blew up is large on every row; only the triggered rows pass its activation)
+    whole_node: str | None = None
+    whole_layer: str | None = None
 
 
 def _floor(values: np.ndarray, share: float = 1e-3) -> float:
@@ -195,6 +200,8 @@ def find_outlier_rows(
             bad_fraction=share,
             ratio=float(math.exp(min(typical, 700.0))),
             reference="previous snapshot" if ref is not None else "healthy rows",
+            whole_node=whole.node if whole is not None else None,
+            whole_layer=whole.layer if whole is not None else None,
         )
     return whole
 

@@ -36,6 +36,8 @@ _RAMP_STEP = 0.2
 _CAUSE = 0.5
 #: explained factor used when the total degradation of a series is unknown or not a degradation
 _UNKNOWN_EXPLAINED = 0.4
+#: earlier snapshots with shared hours needed before their differences set the chance level
+_MIN_HISTORY = 3
 #: fewest same-hour windows for a paired A/B test
 _MIN_SHARED = 3
 #: reference windows needed to borrow a per-window noise level for a short overlap
@@ -155,7 +157,9 @@ class SnapshotIsolation:
     confidence (0..1) in the verdict as stated (that the suspect is the cause, or that no
     snapshot is); rolled_out: the snapshot whose ramp is nearest the onset (convicted or not);
     snapshots: one row per snapshot (share_before, share_after, ramp_ts, timing,
-    shared_windows, series, value, others, delta, z, explained, dose_response, cause_score);
+    shared_windows, series, value, others, delta, z, chance_z, history, explained,
+    dose_response, cause_score; chance_z is delta over the spread of earlier snapshots'
+    same-hours differences, history how many earlier snapshots set that spread);
     evidence: the same statistics per (snapshot, series); notes: plain-language reasons.
     """
 
@@ -218,7 +222,9 @@ def isolate_snapshot(
 
     Per snapshot S and health series: the paired same-window difference d of S against the
     other snapshots (rows-weighted) over every window both served in [onset - reference, end],
-    its robust z (median / standard error from the MAD), and explained = S's post-onset share *
+    its robust z (median / standard error from the MAD), capped by its chance z (delta over the
+    spread of earlier snapshots' same-hours differences, when three or more earlier snapshots
+    shared hours: every retrain differs a little), and explained = S's post-onset share *
     median d / the total post-onset shift of the (model, experiment). cause_score =
     strength(z) * (0.3 + 0.7 * timing of S's ramp nearest the onset) * explained. The best
     snapshot is convicted when its cause_score exceeds 0.5. Without same-hour overlap (a full
@@ -506,15 +512,64 @@ def _dose_response(g: _Grid, j: int, s: str, delta: float) -> float | None:
     return None
 
 
+def _history_deltas(g: _Grid, j: int, s: str) -> np.ndarray:
+    """Each other snapshot's same-window difference against the rest, over the windows it
+    shared with them outside the incident window (before it or after it) and without
+    snapshot j: how much two snapshots of this (model, experiment) usually differ. One value
+    per snapshot."""
+    w, v = g.weights(s), g.vals[s]
+    before = ~g.post & ~(g.rows[:, j] > 0)
+    out = []
+    for a in range(len(g.snaps)):
+        if a == j:
+            continue
+        others = [k for k in range(len(g.snaps)) if k not in (a, j)]
+        ow = np.where(np.isfinite(v[:, others]), w[:, others], 0.0)
+        osum = ow.sum(1)
+        other_v = (np.nan_to_num(v[:, others]) * ow).sum(1) / np.where(osum > 0, osum, 1.0)
+        d = _badness(s, v[:, a]) - _badness(s, other_v)
+        hw = np.where(
+            (w[:, a] > 0) & (osum > 0), w[:, a] * osum / np.maximum(w[:, a] + osum, 1e-12), 0.0
+        )
+        ok = before & (hw > 0) & np.isfinite(d)
+        if ok.any():
+            out.append(float(np.average(d[ok], weights=hw[ok])))
+    return np.asarray(out)
+
+
+def _chance_z(g: _Grid, j: int, s: str, delta: float) -> tuple[float, int]:
+    """The snapshot's paired difference over the spread of the differences between earlier
+    snapshots of the same (model, experiment) in the hours they shared outside the incident
+    window (robust, about zero),
+    and how many earlier snapshots set it; nan when fewer than ``_MIN_HISTORY`` did.
+
+    The row-level z asks whether the snapshot differs from the others at all; every retrain
+    does, a little, and with thousands of rows that is "significant". Whether it differs more
+    than snapshots of this model usually differ from each other is the question a rollout's
+    A/B has to answer before it can convict."""
+    past = _history_deltas(g, j, s)
+    past = past[np.isfinite(past)]
+    if past.size < _MIN_HISTORY or math.isnan(delta):
+        return math.nan, int(past.size)
+    scale = 1.4826 * float(np.median(np.abs(past)))
+    if not scale > 0:
+        return math.nan, int(past.size)
+    return delta / scale, int(past.size)
+
+
 def _series_evidence(
     g: _Grid, j: int, s: str, total_shift: Shift | None, timing: float, onset_us: int
 ) -> dict:
-    """One (snapshot, series) evidence row, with its cause score."""
+    """One (snapshot, series) evidence row, with its cause score: the paired z, capped by how
+    the difference compares with earlier snapshots' differences (chance correction)."""
     pr = _paired_test(g, j, s)
+    chance_z, history = _chance_z(g, j, s, pr.delta)
     if math.isnan(pr.z):
         worse_z = 0.0
     else:
         worse_z = abs(pr.z) if s == "mean_prediction" else pr.z
+    if not math.isnan(chance_z):
+        worse_z = min(worse_z, abs(chance_z) if s == "mean_prediction" else chance_z)
     explained = _explained(g, j, s, pr, total_shift, onset_us)
     ex_factor = _UNKNOWN_EXPLAINED if explained is None else explained
     dose = _dose_response(g, j, s, pr.delta)
@@ -526,6 +581,8 @@ def _series_evidence(
         "others": float(np.median(pr.other_v[shared])) if shared.any() else None,
         "delta": None if math.isnan(pr.delta) else pr.delta,
         "z": None if math.isnan(pr.z) else float(pr.z),
+        "chance_z": None if math.isnan(chance_z) else float(chance_z),
+        "history": history,
         "explained": explained,
         "dose_response": dose,
         "cause_score": strength(worse_z) * (0.3 + 0.7 * timing) * ex_factor,
@@ -540,6 +597,8 @@ _EVIDENCE_SCHEMA = {
     "others": pl.Float64,
     "delta": pl.Float64,
     "z": pl.Float64,
+    "chance_z": pl.Float64,
+    "history": pl.Int64,
     "explained": pl.Float64,
     "dose_response": pl.Float64,
     "cause_score": pl.Float64,
@@ -562,6 +621,35 @@ def _isolation_frames(
         },
     ).sort(["cause_score", "timing"], descending=True)
     return evidence, snap_df
+
+
+#: a paired difference this many standard errors away is one the A/B sees for sure
+_POWER_Z = 4.0
+
+
+def _power(ev: pl.DataFrame, share_after: float | None, totals: dict[str, Shift | None]) -> float:
+    """How well the rolled-out snapshot's same-hours A/B could have seen a snapshot that
+    explains the (model, experiment)'s shift: the paired difference such a snapshot needs
+    (total shift / its traffic share) in standard errors of the measured difference, over
+    ``_POWER_Z``, best series; 1 when no series shifted (nothing to explain).
+
+    An A/B on a canary's handful of rows per window "finds no difference" whether or not
+    there is one; its exoneration is only as good as its power."""
+    best, needed_any = 0.0, False
+    for row in ev.iter_rows(named=True):
+        t = totals.get(row["series"])
+        if t is None or not math.isfinite(t.delta) or not math.isfinite(t.z) or abs(t.z) < 2:
+            continue
+        if row["series"] != "mean_prediction" and t.delta <= 0:
+            continue  # the series improved: not what is explained
+        needed_any = True
+        z, delta = row["z"], row["delta"]
+        if z is None or delta is None or z == 0 or not share_after:
+            continue
+        se = abs(delta / z)
+        need = abs(t.delta) / max(share_after, 1e-3)
+        best = max(best, min(1.0, need / (_POWER_Z * se)) if se > 0 else 1.0)
+    return best if needed_any else 1.0
 
 
 def _verdict(
@@ -640,10 +728,16 @@ def _verdict(
         f"same {r['shared_windows']} windows: not the snapshot"
     )
     quality = min(1.0, r["shared_windows"] / (2 * _MIN_SHARED))
+    power = _power(evidence.filter(pl.col(SNAPSHOT) == rolled), r["share_after"], totals)
+    if power < 1.0:
+        notes.append(
+            f"but with {rolled}'s few rows the same-hours A/B could not have seen a difference "
+            f"that explains the shift (power {power:.2f})"
+        )
     return SnapshotIsolation(
         suspect=None,
         is_snapshot_cause=False,
-        confidence=float((1 - top["cause_score"]) * quality),
+        confidence=float((1 - top["cause_score"]) * quality * power),
         rolled_out=rolled,
         notes=tuple(notes),
         **common,

@@ -84,9 +84,14 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
         # broken layer directly; the weights' ranking of relative changes only corroborates
         strength = 0.85 if convicted else 0.8
         # a parameter-free node (an activation function) has no layer of its own in the
-        # contract's sense: the weights' most changed layer feeds it
+        # contract's sense: the layer feeding it is the first bad one (the weights' most
+        # changed layer may sit later: a ratio of relative changes ranks, it does not locate)
         held = {t.layer for t in w.tensors}
-        layer = b.layer if b.layer in held or not w.suspect_layers else w.suspect_layers[0].layer
+        layer = b.whole_layer if b.whole_layer in held else b.layer
+        if layer not in held:
+            layer = diag.blowup_layer if diag.blowup_layer in held else None
+        if layer is None and w.suspect_layers:
+            layer = w.suspect_layers[0].layer
         what = f"{b.bad_fraction:.1%} of its rows blow up at {layer or b.node}"
         return "bad_snapshot", strength, layer, what
     if w is not None and w.suspect and w.suspect_layers:
@@ -107,7 +112,7 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
         return (
             "bad_snapshot",
             strength,
-            b.layer,
+            b.whole_layer or b.layer or diag.blowup_layer,
             (f"{b.bad_fraction:.1%} of its rows blow up at {b.layer or b.node}"),
         )
     if t is not None and t.verdict and convicted:
@@ -137,8 +142,12 @@ def snapshot_hypothesis(
     if diag.reproduces is False:
         h.evidence_against.append("its bad activations do not show on the inputs before the onset")
     if ab_for > 0:
-        # the A/B convicts: the mechanism says why (and how sure), as before
-        h.support = (0.5 + 0.5 * ab_for) * model_factor * (mech if mech > 0 else 0.5)
+        # the A/B convicts: the mechanism says why (and how sure). A conviction is evidence
+        # FOR the snapshot, so it never leaves it below what its mechanism alone earns
+        h.support = max(
+            (0.5 + 0.5 * ab_for) * model_factor * (mech if mech > 0 else 0.5),
+            suspect.confidence * 0.8 * mech,
+        )
         h.evidence_for.append(
             f"predicts worse than its predecessor in the same hours ({ab_for:.2f})"
         )
@@ -154,6 +163,16 @@ def snapshot_hypothesis(
             )
         elif mech > 0:
             h.evidence_for.append("rolled out at the onset (too little traffic for an A/B)")
+    elsewhere = _serves_only_healthy_arms(ws, anomaly, suspect, snap)
+    if elsewhere:
+        # a snapshot explains only the arms it serves: when the degradation is confined to
+        # other arms, it is a bystander however broken it is (a benign rollout next door
+        # shares the model's training partitions, hence its training-data findings)
+        h.support *= _ELSEWHERE_FACTOR
+        h.evidence_against.append(
+            f"it serves only {', '.join(elsewhere)}, which kept its health; the degradation is "
+            f"in {', '.join(suspect.degraded)}"
+        )
     if what:
         h.evidence_for.append(what)
     else:
@@ -164,6 +183,27 @@ def snapshot_hypothesis(
         h.evidence_against.append("no input feature separates the rows it breaks on")
     h.summary = _snapshot_summary(snap, suspect.model, cause, what, h.features, ab_for > 0)
     return h, diag, found
+
+
+#: what is left of a snapshot's support when it serves none of the arms that degraded (not
+#: nothing: the model step's arm may be only the most degraded of several close ones)
+_ELSEWHERE_FACTOR = 0.5
+
+
+def _serves_only_healthy_arms(
+    ws: Workspace, anomaly: Anomaly, suspect: Suspect, snap: str
+) -> list[str]:
+    """The experiments ``snap`` served since the onset when the model step names only some
+    of the model's arms as degraded (or as the most degraded one) and the snapshot served
+    none of them; else []."""
+    degraded = set(suspect.degraded)
+    arms = set(snapshot.served_experiments(ws, suspect.model, since=anomaly.onset))
+    if not degraded or not arms - degraded:
+        return []
+    served = snapshot.served_experiments(ws, suspect.model, snapshot=snap, since=anomaly.onset)
+    if not served or set(served) & degraded:
+        return []
+    return served
 
 
 def _snapshot_summary(

@@ -41,6 +41,9 @@ class Diagnosis:
     #: snapshot on the same rows) when no NaN/inf/extreme value shows, and its trigger features
     blowup: OutlierRows | None = None
     drivers: tuple[DriverFeature, ...] = ()
+    #: the last layer with parameters at or before the blow-up node (topological order): the
+    #: layer that feeds a parameter-free node (an activation function) where rows blow up
+    blowup_layer: str | None = None
     #: the snapshot it was compared with
     reference: str | None = None
     #: whether the fault or blow-up also shows on inputs from before the onset (None: unknown)
@@ -81,6 +84,44 @@ def snapshot_order(ws: Workspace, model: str) -> list[str]:
         t = ws.serving.filter(pl.col(c.MODEL) == model)
         first = t.group_by(c.SNAPSHOT).agg(pl.col(c.TS).min().alias("first"))
     return collect(first.sort("first", c.SNAPSHOT))[c.SNAPSHOT].to_list()
+
+
+def served_before(ws: Workspace, model: str, snapshot: str) -> set[str]:
+    """The snapshots that served the experiments ``snapshot`` serves before it first served:
+    the ones it replaced (empty when it served from the log's start)."""
+    mine = collect(
+        ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snapshot)).select(
+            pl.col(c.TS).min().alias("first"), pl.col(c.EXPERIMENT).unique().implode()
+        )
+    )
+    if mine.height == 0 or mine["first"][0] is None:
+        return set()
+    arms = mine[c.EXPERIMENT][0].to_list()
+    prior = collect(
+        ws.serving.filter(
+            (pl.col(c.MODEL) == model)
+            & pl.col(c.EXPERIMENT).is_in(arms)
+            & (pl.col(c.TS) < mine["first"][0])
+            & (pl.col(c.SNAPSHOT) != snapshot)
+        ).select(pl.col(c.SNAPSHOT).unique())
+    )
+    return set(prior[c.SNAPSHOT].to_list())
+
+
+def siblings(ws: Workspace, model: str, snapshot: str) -> set[str]:
+    """Snapshots first served after the newest one that ``snapshot`` replaced, which it did
+    not replace: rolled out beside it (on other arms), not before it."""
+    replaced = served_before(ws, model, snapshot)
+    if not replaced:
+        return set()
+    first = collect(
+        ws.serving.filter(pl.col(c.MODEL) == model)
+        .group_by(c.SNAPSHOT)
+        .agg(pl.col(c.TS).min().alias("first"))
+    )
+    starts = dict(zip(first[c.SNAPSHOT].to_list(), first["first"].to_list(), strict=True))
+    since = max(starts[s] for s in replaced if s in starts)
+    return {s for s, t in starts.items() if t > since and s != snapshot and s not in replaced}
 
 
 def _features_of(ws: Workspace, model: str) -> list[str]:
@@ -159,6 +200,10 @@ def diagnose_snapshot(
         before = [s for s in order if s != snapshot and s in available]
         if snapshot in order:
             before = [s for s in order[: order.index(snapshot)] if s in available]
+        # a snapshot published just before this one may be a sibling rolled out on another arm
+        # at the same hour (or the broken one itself): no baseline for this one
+        others = siblings(ws, model, snapshot)
+        before = [s for s in before if s not in others] or before
         findings.append(_weights_step(ws, model, snapshot, program, before, diag))
         findings.extend(_activations_step(ws, model, snapshot, program, before, onset, diag))
     findings.append(_training(ws, model, snapshot, onset, diag))
@@ -305,8 +350,13 @@ def _activation_finding(snapshot: str, n_rows: int, diag: Diagnosis) -> Finding:
             for d in diag.drivers[:3]
             if d.score >= DRIVER_SCORE
         )
+        first = (
+            f"every row first blows up at node {b.whole_node} (layer {b.whole_layer}); "
+            if b.whole_node and b.whole_node != b.node
+            else ""
+        )
         decision = (
-            f"{b.bad_fraction:.1%} of rows blow up at node {b.node} (layer {b.layer}): "
+            first + f"{b.bad_fraction:.1%} of rows blow up at node {b.node} (layer {b.layer}): "
             f"{b.ratio:.3g}x the {b.reference}"
             + (f" ({diag.reference})" if diag.reference and b.reference != "healthy rows" else "")
             + (
@@ -317,7 +367,8 @@ def _activation_finding(snapshot: str, n_rows: int, diag: Diagnosis) -> Finding:
                 else "; no input feature separates those rows"
             )
         )
-        conf, node, layer, kind, share = 0.8, b.node, b.layer, "partial", b.bad_fraction
+        conf, node, kind, share = 0.8, b.node, "partial", b.bad_fraction
+        layer = b.whole_layer or b.layer
     else:
         decision = "no NaN, inf, extreme or partial blow-up anywhere in the graph"
         conf, node, layer, kind, share = 0.2, None, None, None, 0.0
@@ -362,6 +413,8 @@ def _partial_blowup(
     diag.blowup = find_outlier_rows(current, reference)
     if diag.blowup is not None:
         diag.drivers = rank_drivers(np.nan_to_num(x), diag.blowup.bad, features)
+        at = current.nodes.index(diag.blowup.node) if diag.blowup.node in current.nodes else -1
+        diag.blowup_layer = next((lay for lay in reversed(current.layers[: at + 1]) if lay), None)
 
 
 def weights_confidence(score: float) -> float:

@@ -259,8 +259,15 @@ def _experiment_control(
         ev = r.evidence.filter(
             (pl.col(c.SNAPSHOT) == r.rolled_out) & (pl.col("shared_windows") >= 2)
         )
+        # ... by more than earlier snapshots of the model differed from each other, where the
+        # history tells (a retrain always differs a little: that is no lean)
+        beyond_chance = pl.col("chance_z").is_null() | (pl.col("chance_z") >= _LEANS_Z)
         leans = ev.filter(
-            (pl.col("z").fill_null(0.0) >= _LEANS_Z) | (pl.col("explained").fill_null(0.0) >= 0.3)
+            beyond_chance
+            & (
+                (pl.col("z").fill_null(0.0) >= _LEANS_Z)
+                | (pl.col("explained").fill_null(0.0) >= 0.3)
+            )
         )
         if leans.is_empty():
             continue
