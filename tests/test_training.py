@@ -8,7 +8,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hawknb.kernels.training import diagnose_training
@@ -204,12 +204,22 @@ def test_accepts_pandas_dates_and_naive_times() -> None:
     assert d.anomalous_partitions == (dt.date(2026, 4, 5),)
 
 
+def test_noise_alone_rarely_flags_a_partition() -> None:
+    """How often a table without any planted change has an anomalous partition: the price of
+    PARTITION_Z on a MAD taken from a month of days (1.5% of 1,000 tables when measured)."""
+    flagged = sum(bool(_diag(_training(seed)).anomalous_partitions) for seed in range(200))
+    assert flagged <= 8  # 4% of 200
+
+
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), day=st.integers(0, 6), factor=st.floats(2.0, 10.0))
 def test_any_inflated_partition_is_found_and_order_does_not_matter(
     seed: int, day: int, factor: float
 ) -> None:
     tr = _training(seed)
+    # the noise alone flags a partition in ~1.5% of tables (a robust z over 4 when the MAD of
+    # 33 days comes out low; see the test below): such a table has two anomalies, not one
+    assume(not _diag(tr).anomalous_partitions)
     target = dt.date(2026, 4, 3) + dt.timedelta(days=day)
     tr = _set(tr, target, c.LABEL_MEAN, 0.05 * factor)
     shuffled = tr.sample(fraction=1.0, shuffle=True, seed=seed)
