@@ -624,33 +624,69 @@ def find_first_anomaly(
     extreme = trace.extreme if extreme is None else float(extreme)
     if not extreme > 0:
         raise ValueError(f"extreme must be > 0, got {extreme}")
-    fault = None
-    for n in trace.nodes:
-        if n.kind == "parameter" or n.stats is None:
-            continue
-        if n.stats.nonfinite > 0 or n.stats.max_abs >= extreme:
-            fault = n
-            break
+    fault = _first_bad_node(trace, extreme)
     if fault is None:
         return None
     s = fault.stats
     assert s is not None
     kind = "nan" if s.nan_count else ("inf" if s.inf_count else "extreme")
-
-    # rows where the node is bad
-    if fault.name in trace.row_max_abs:
-        bad = trace.row_max_abs[fault.name] >= extreme
-    elif fault.shape and fault.shape[0] == trace.n_rows and trace.program is not None:
-        bad = _row_bad(_value_at(trace.program, trace.inputs, fault.name), trace.n_rows, extreme)
-    else:
-        bad = np.zeros(trace.n_rows, dtype=bool)
-    if fault.kind == "input":
-        bad = (~np.isfinite(trace.inputs) | (np.abs(trace.inputs) >= extreme)).any(axis=1)
+    bad = _bad_rows(trace, fault, extreme)
     n_bad = int(bad.sum())
-
     unit = trace.unit_bad.get(fault.name)
     bad_units = tuple(int(i) for i in np.flatnonzero(unit)) if unit is not None else ()
+    bad_params = _bad_parameters(trace, fault, extreme)
+    if fault.kind == "input":
+        drivers = _input_drivers(trace, extreme)
+    elif 0 < n_bad < trace.n_rows:
+        drivers = _drivers(trace, fault.name, bad, extreme)
+    else:
+        drivers = _param_drivers(trace, fault, extreme)
+    nf_frac, ex_frac = _output_damage(trace, extreme)
+    return GraphFault(
+        node=fault.name,
+        op=fault.op,
+        target=fault.target,
+        layer=fault.layer,
+        kind=kind,
+        stats=s,
+        bad_rows=n_bad,
+        bad_row_fraction=n_bad / trace.n_rows if trace.n_rows else math.nan,
+        bad_units=bad_units,
+        driving_features=drivers,
+        bad_parameters=tuple(bad_params),
+        upstream_path=_path(trace.edges, trace.input_node, fault.name),
+        downstream_path=_path(trace.edges, fault.name, trace.outputs[0]) if trace.outputs else (),
+        output_nonfinite_fraction=nf_frac,
+        output_extreme_fraction=ex_frac,
+        explanation=_explain(trace, fault, kind, n_bad, bad_params, drivers, nf_frac),
+    )
 
+
+def _first_bad_node(trace: ActivationTrace, extreme: float) -> NodeTrace | None:
+    """The first non-parameter node in topological order with NaN/inf or extreme values."""
+    for n in trace.nodes:
+        if n.kind == "parameter" or n.stats is None:
+            continue
+        if n.stats.nonfinite > 0 or n.stats.max_abs >= extreme:
+            return n
+    return None
+
+
+def _bad_rows(trace: ActivationTrace, fault: NodeTrace, extreme: float) -> np.ndarray:
+    """Per input row: whether the fault node is bad on it (its own per-row maxima, else a
+    replay of the node, else no row known)."""
+    if fault.kind == "input":
+        return (~np.isfinite(trace.inputs) | (np.abs(trace.inputs) >= extreme)).any(axis=1)
+    if fault.name in trace.row_max_abs:
+        return trace.row_max_abs[fault.name] >= extreme
+    if fault.shape and fault.shape[0] == trace.n_rows and trace.program is not None:
+        return _row_bad(_value_at(trace.program, trace.inputs, fault.name), trace.n_rows, extreme)
+    return np.zeros(trace.n_rows, dtype=bool)
+
+
+def _bad_parameters(trace: ActivationTrace, fault: NodeTrace, extreme: float) -> list[str]:
+    """The fault node's parameters that hold non-finite or extreme values, by their names in
+    the model (``layer.weight``) where the program says."""
     bad_params: list[str] = []
     params = {n.name: n for n in trace.nodes if n.kind == "parameter"}
     pg = program_graph(trace.program) if trace.program is not None else None
@@ -662,28 +698,30 @@ def find_first_anomaly(
             and (p.stats.nonfinite > 0 or p.stats.max_abs >= extreme)
         ):
             bad_params.append(pg.param_of.get(a, a) if pg else a)
+    return bad_params
 
-    if fault.kind == "input":
-        x = trace.inputs
-        counts = (~np.isfinite(x) | (np.abs(x) >= extreme)).sum(axis=0)
-        top = counts.max() if counts.size else 0
-        drivers = tuple(
-            FeatureDriver(
-                trace.feature_names[j],
-                int(j),
-                float(counts[j] / top),
-                1.0,
-                math.nan,
-                (math.nan, math.nan),
-            )
-            for j in np.argsort(-counts, kind="stable")
-            if counts[j] > 0
+
+def _input_drivers(trace: ActivationTrace, extreme: float) -> tuple[FeatureDriver, ...]:
+    """Bad values in the features themselves: the columns holding them, most first."""
+    x = trace.inputs
+    counts = (~np.isfinite(x) | (np.abs(x) >= extreme)).sum(axis=0)
+    top = counts.max() if counts.size else 0
+    return tuple(
+        FeatureDriver(
+            trace.feature_names[j],
+            int(j),
+            float(counts[j] / top),
+            1.0,
+            math.nan,
+            (math.nan, math.nan),
         )
-    elif 0 < n_bad < trace.n_rows:
-        drivers = _drivers(trace, fault.name, bad, extreme)
-    else:
-        drivers = _param_drivers(trace, fault, extreme)
+        for j in np.argsort(-counts, kind="stable")
+        if counts[j] > 0
+    )
 
+
+def _output_damage(trace: ActivationTrace, extreme: float) -> tuple[float, float]:
+    """(share of output values that are NaN/inf, share that are extreme); NaN without stats."""
     out_nonfinite = out_extreme = 0.0
     out_numel = 0
     for o in trace.outputs:
@@ -698,10 +736,18 @@ def find_first_anomaly(
             out_extreme += float(np.sum(np.isfinite(rm) & (rm >= extreme))) if rm is not None else 0
     nf_frac = out_nonfinite / out_numel if out_numel else math.nan
     ex_frac = out_extreme / out_numel if out_numel else math.nan
+    return nf_frac, ex_frac
 
-    upstream = _path(trace.edges, trace.input_node, fault.name)
-    downstream = _path(trace.edges, fault.name, trace.outputs[0]) if trace.outputs else ()
 
+def _explain(
+    trace: ActivationTrace,
+    fault: NodeTrace,
+    kind: str,
+    n_bad: int,
+    bad_params: list[str],
+    drivers: tuple[FeatureDriver, ...],
+    nf_frac: float,
+) -> str:
     where = f"layer {fault.layer}" if fault.layer else "the model input"
     parts = [
         f"first {kind} values at node '{fault.name}' ({fault.target}) in {where}, "
@@ -715,21 +761,4 @@ def find_first_anomaly(
     parts.append(
         f"{nf_frac:.1%} of outputs are NaN/inf" if not math.isnan(nf_frac) else "no output stats"
     )
-    return GraphFault(
-        node=fault.name,
-        op=fault.op,
-        target=fault.target,
-        layer=fault.layer,
-        kind=kind,
-        stats=s,
-        bad_rows=n_bad,
-        bad_row_fraction=n_bad / trace.n_rows if trace.n_rows else math.nan,
-        bad_units=bad_units,
-        driving_features=drivers,
-        bad_parameters=tuple(bad_params),
-        upstream_path=upstream,
-        downstream_path=downstream,
-        output_nonfinite_fraction=nf_frac,
-        output_extreme_fraction=ex_frac,
-        explanation="; ".join(parts),
-    )
+    return "; ".join(parts)

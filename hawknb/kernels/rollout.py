@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -659,7 +660,8 @@ def _verdict(
     evidence: pl.DataFrame,
     totals: dict[str, Shift | None],
 ) -> SnapshotIsolation:
-    notes: list[str] = []
+    """Convicted by the same-hours A/B; else no rollout near the onset; else a cut-over the
+    A/B cannot judge; else exonerated as far as the A/B's overlap and power allow."""
     by_timing = snap_df.filter(pl.col("ramp_ts").is_not_null()).sort("timing", descending=True)
     rolled = None
     if by_timing.height and by_timing["timing"][0] >= 0.2:
@@ -667,66 +669,85 @@ def _verdict(
     top = snap_df.row(0, named=True)
     common = {"model": model, "experiment": experiment, "snapshots": snap_df, "evidence": evidence}
     if top["cause_score"] > _CAUSE:
-        notes.append(
-            f"{top[SNAPSHOT]} is worse than the other snapshots in the same windows "
-            f"({top['series']}: delta {top['delta']:.4g}, z {top['z']:.1f}, "
-            f"{top['shared_windows']} shared windows)"
-        )
-        if top["explained"] is not None:
-            notes.append(f"its share x delta explains {top['explained']:.0%} of the total shift")
-        return SnapshotIsolation(
-            suspect=top[SNAPSHOT],
-            is_snapshot_cause=True,
-            confidence=float(min(1.0, top["cause_score"])),
-            rolled_out=rolled,
-            notes=tuple(notes),
-            **common,
-        )
+        return _convicted(top, rolled, common)
     if rolled is None:
-        notes.append("no snapshot ramped up near the onset")
         return SnapshotIsolation(
             suspect=None,
             is_snapshot_cause=False,
             confidence=float(0.8 * (1 - top["cause_score"])),
             rolled_out=None,
-            notes=tuple(notes),
+            notes=("no snapshot ramped up near the onset",),
             **common,
         )
     r = snap_df.filter(pl.col(SNAPSHOT) == rolled).row(0, named=True)
     if r["shared_windows"] < _MIN_SHARED:
-        # a full cut-over: nothing served the same hours, so time effects cannot be ruled out
-        post = evidence.filter(pl.col(SNAPSHOT) == rolled)
-        moved = any(
-            t is not None and strength(abs(t.z) if s == "mean_prediction" else t.z) >= 0.5
-            for s, t in totals.items()
-            if s in post["series"].to_list()
-        )
-        notes.append(
-            f"{rolled} took over at the onset with no same-hour overlap; time effects cannot be "
-            "ruled out"
-        )
-        conf = 0.4 * r["timing"]
-        if moved:
-            return SnapshotIsolation(
-                suspect=rolled,
-                is_snapshot_cause=True,
-                confidence=float(conf),
-                rolled_out=rolled,
-                notes=tuple(notes),
-                **common,
-            )
-        return SnapshotIsolation(
-            suspect=None,
-            is_snapshot_cause=False,
-            confidence=float(conf),
-            rolled_out=rolled,
-            notes=tuple(notes),
-            **common,
-        )
-    notes.append(
+        return _cut_over(rolled, r, evidence, totals, common)
+    return _exonerated(rolled, r, top, evidence, totals, common)
+
+
+def _convicted(
+    top: dict[str, Any], rolled: str | None, common: dict[str, Any]
+) -> SnapshotIsolation:
+    notes = [
+        f"{top[SNAPSHOT]} is worse than the other snapshots in the same windows "
+        f"({top['series']}: delta {top['delta']:.4g}, z {top['z']:.1f}, "
+        f"{top['shared_windows']} shared windows)"
+    ]
+    if top["explained"] is not None:
+        notes.append(f"its share x delta explains {top['explained']:.0%} of the total shift")
+    return SnapshotIsolation(
+        suspect=top[SNAPSHOT],
+        is_snapshot_cause=True,
+        confidence=float(min(1.0, top["cause_score"])),
+        rolled_out=rolled,
+        notes=tuple(notes),
+        **common,
+    )
+
+
+def _cut_over(
+    rolled: str,
+    r: dict[str, Any],
+    evidence: pl.DataFrame,
+    totals: dict[str, Shift | None],
+    common: dict[str, Any],
+) -> SnapshotIsolation:
+    """A full cut-over: nothing served the same hours, so time effects cannot be ruled out;
+    the snapshot is suspect (weakly) only when the totals moved where it took over."""
+    post = evidence.filter(pl.col(SNAPSHOT) == rolled)
+    moved = any(
+        t is not None and strength(abs(t.z) if s == "mean_prediction" else t.z) >= 0.5
+        for s, t in totals.items()
+        if s in post["series"].to_list()
+    )
+    note = (
+        f"{rolled} took over at the onset with no same-hour overlap; time effects cannot be "
+        "ruled out"
+    )
+    return SnapshotIsolation(
+        suspect=rolled if moved else None,
+        is_snapshot_cause=moved,
+        confidence=float(0.4 * r["timing"]),
+        rolled_out=rolled,
+        notes=(note,),
+        **common,
+    )
+
+
+def _exonerated(
+    rolled: str,
+    r: dict[str, Any],
+    top: dict[str, Any],
+    evidence: pl.DataFrame,
+    totals: dict[str, Shift | None],
+    common: dict[str, Any],
+) -> SnapshotIsolation:
+    """Rolled out near the onset but no worse in the same hours: not the snapshot, as sure as
+    the overlap and the A/B's power to see a difference that explains the shift."""
+    notes = [
         f"{rolled} ramped up near the onset but its health matches the other snapshots in the "
         f"same {r['shared_windows']} windows: not the snapshot"
-    )
+    ]
     quality = min(1.0, r["shared_windows"] / (2 * _MIN_SHARED))
     power = _power(evidence.filter(pl.col(SNAPSHOT) == rolled), r["share_after"], totals)
     if power < 1.0:
