@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -119,6 +120,21 @@ def isolate_model(
             evidence=evidence,
         )
         return None, finding, health, iso
+    return _model_suspect(iso, health, pooled, checked, evidence)
+
+
+def _model_suspect(
+    iso: ModelIsolation,
+    health: pl.DataFrame,
+    pooled: pl.DataFrame,
+    checked: str,
+    evidence: dict[str, Any],
+) -> tuple[Suspect, Finding, pl.DataFrame, ModelIsolation]:
+    """The top model-experiment as the suspect: which of the model's arms degraded (all of
+    them, or only some: an experiment-specific change), and how often its health moves this
+    much anyway (the base rate the verdict corrects for)."""
+    ranking = iso.ranking
+    assert iso.top is not None
     model, experiment = iso.top
     level = iso.model_level.get(model)
     degraded = tuple(e for e in (level.degraded if level else ()) if e != ALL_EXPERIMENTS)

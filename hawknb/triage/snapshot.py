@@ -41,33 +41,7 @@ def isolate(
                 end=end,
             )
         )
-    convicted = [r for r in results if r.is_snapshot_cause]
-    vetoed: list[int] = []
-    if convicted and not suspect.experiment_specific and len(suspect.degraded) > 1:
-        # the model degraded in experiments the snapshot never served: those arms are a
-        # control group that degraded without it, so only a strong same-hours A/B convicts
-        for r in convicted:
-            served = set(
-                served_experiments(ws, suspect.model, snapshot=r.suspect, since=anomaly.onset)
-            )
-            if r.confidence < _STRONG and not set(suspect.degraded) <= served:
-                vetoed.append(id(r))
-        convicted = [r for r in convicted if id(r) not in vetoed]
-        results = [
-            replace(
-                r,
-                suspect=None,
-                is_snapshot_cause=False,
-                notes=(
-                    *r.notes,
-                    f"{', '.join(sorted(set(suspect.degraded) - {r.experiment}))} degraded "
-                    "too without it: not the snapshot",
-                ),
-            )
-            if id(r) in vetoed
-            else r
-            for r in results
-        ]
+    results = _veto_without_control(ws, anomaly, suspect, results)
     # one row-level comparison serves both the convictions and the "not convicted" wording
     sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
     results = _row_convictions(sus, suspect.model, results)
@@ -114,6 +88,36 @@ def isolate(
     else:
         finding = _not_convicted(sus, suspect.model, results, best, checked, evidence)
     return best, finding, by_snap
+
+
+def _veto_without_control(
+    ws: Workspace, anomaly: Anomaly, suspect: Suspect, results: list[SnapshotIsolation]
+) -> list[SnapshotIsolation]:
+    """The model degraded in experiments the snapshot never served: those arms are a control
+    group that degraded without it, so only a strong same-hours A/B convicts."""
+    convicted = [r for r in results if r.is_snapshot_cause]
+    if not (convicted and not suspect.experiment_specific and len(suspect.degraded) > 1):
+        return results
+    vetoed: list[int] = []
+    for r in convicted:
+        served = set(served_experiments(ws, suspect.model, snapshot=r.suspect, since=anomaly.onset))
+        if r.confidence < _STRONG and not set(suspect.degraded) <= served:
+            vetoed.append(id(r))
+    return [
+        replace(
+            r,
+            suspect=None,
+            is_snapshot_cause=False,
+            notes=(
+                *r.notes,
+                f"{', '.join(sorted(set(suspect.degraded) - {r.experiment}))} degraded "
+                "too without it: not the snapshot",
+            ),
+        )
+        if id(r) in vetoed
+        else r
+        for r in results
+    ]
 
 
 def _not_convicted(
