@@ -413,28 +413,46 @@ class _Paired:
     z: float
 
 
+def _pooled(
+    v: np.ndarray, w: np.ndarray, cols: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per window: the weighted mean of snapshots ``cols`` (finite values only), their
+    weights and the weights' sum."""
+    ow = np.where(np.isfinite(v[:, cols]), w[:, cols], 0.0)
+    osum = ow.sum(1)
+    return (np.nan_to_num(v[:, cols]) * ow).sum(1) / np.where(osum > 0, osum, 1.0), ow, osum
+
+
+def _harmonic_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per window: the effective sample size of a difference of two sides (harmonic rows);
+    0 where either side is empty."""
+    return np.where((a > 0) & (b > 0), a * b / np.maximum(a + b, 1e-12), 0.0)
+
+
+def _deseasoned_total(g: _Grid, s: str) -> np.ndarray:
+    """The (model, experiment)'s badness per window over all snapshots, minus its seasonal
+    baseline from the reference windows."""
+    w, v = g.weights(s), g.vals[s]
+    tot = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
+    tot = _badness(s, tot)
+    base, _ = seasonal_baseline(g.windows, tot, g.pre & np.isfinite(tot))
+    return tot - base
+
+
 def _paired_test(g: _Grid, j: int, s: str) -> _Paired:
     """Paired same-window difference of snapshot j against the rest, and its z."""
     w, v = g.weights(s), g.vals[s]
     others = [k for k in range(len(g.snaps)) if k != j]
-    ow = np.where(np.isfinite(v[:, others]), w[:, others], 0.0)
-    osum = ow.sum(1)
-    other_v = (np.nan_to_num(v[:, others]) * ow).sum(1) / np.where(osum > 0, osum, 1.0)
+    other_v, ow, osum = _pooled(v, w, others)
     shared = g.in_range & (g.rows[:, j] > 0) & (osum > 0) & np.isfinite(v[:, j])
     d_all = _badness(s, v[:, j]) - _badness(s, other_v)
-    nj_all, no_all = w[:, j], ow.sum(1)
-    hw_all = np.where(
-        (nj_all > 0) & (no_all > 0),
-        nj_all * no_all / np.maximum(nj_all + no_all, 1e-12),
-        0.0,
-    )
+    # windows weigh by their effective sample size (a 10% ramp hour has few rows of the new
+    # snapshot): harmonic rows of the two sides
+    hw_all = _harmonic_rows(w[:, j], osum)
     shared &= np.isfinite(d_all)
     d = d_all[shared]
     n = d.size
-    # windows weigh by their effective sample size (a 10% ramp hour has few rows of the new
-    # snapshot): harmonic rows of the two sides
-    nj, no = w[shared, j], ow.sum(1)[shared]
-    hw = np.where((nj > 0) & (no > 0), nj * no / np.maximum(nj + no, 1e-12), 0.0)
+    nj, no, hw = w[shared, j], osum[shared], hw_all[shared]
     z = math.nan
     if n and hw.sum() > 0:
         delta = float(np.average(d, weights=hw))
@@ -486,11 +504,7 @@ def _explained(
     # share-weighted mix the snapshot is part of), robust to drift after cut-over
     sh_post = pr.shared & (g.windows >= onset_us - g.step)
     if explained is not None and sh_post.sum() >= 2:
-        w, v = g.weights(s), g.vals[s]
-        tot_w = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
-        tot_w = _badness(s, tot_w)
-        base_w, _ = seasonal_baseline(g.windows, tot_w, g.pre & np.isfinite(tot_w))
-        moved = float(np.sum((tot_w - base_w)[sh_post] * pr.hw_all[sh_post]))
+        moved = float(np.sum(_deseasoned_total(g, s)[sh_post] * pr.hw_all[sh_post]))
         mine = float(np.sum((g.share[:, j] * pr.d_all)[sh_post] * pr.hw_all[sh_post]))
         if moved * mine > 0 and abs(moved) > 0:
             explained = max(explained, float(np.clip(mine / moved, 0.0, 1.0)))
@@ -500,12 +514,8 @@ def _explained(
 def _dose_response(g: _Grid, j: int, s: str, delta: float) -> float | None:
     """Correlation of the snapshot's share with the (model, experiment)'s deseasoned badness:
     a bad snapshot's harm grows with its traffic."""
-    w, v = g.weights(s), g.vals[s]
-    rng = g.in_range & np.isfinite(v).any(1)
-    tot_v = np.nansum(np.nan_to_num(v) * w, 1) / np.where(w.sum(1) > 0, w.sum(1), 1.0)
-    tot_v = _badness(s, tot_v)
-    base, _ = seasonal_baseline(g.windows, tot_v, g.pre & np.isfinite(tot_v))
-    tot_v = tot_v - base
+    rng = g.in_range & np.isfinite(g.vals[s]).any(1)
+    tot_v = _deseasoned_total(g, s)
     rng = rng & np.isfinite(tot_v)
     if rng.sum() >= 4 and np.std(g.share[rng, j]) > 0 and np.std(tot_v[rng]) > 0:
         sign = 1.0 if s in WORSE_WHEN_HIGHER else (np.sign(delta) or 1.0)
@@ -524,14 +534,9 @@ def _history_deltas(g: _Grid, j: int, s: str) -> np.ndarray:
     for a in range(len(g.snaps)):
         if a == j:
             continue
-        others = [k for k in range(len(g.snaps)) if k not in (a, j)]
-        ow = np.where(np.isfinite(v[:, others]), w[:, others], 0.0)
-        osum = ow.sum(1)
-        other_v = (np.nan_to_num(v[:, others]) * ow).sum(1) / np.where(osum > 0, osum, 1.0)
+        other_v, _, osum = _pooled(v, w, [k for k in range(len(g.snaps)) if k not in (a, j)])
         d = _badness(s, v[:, a]) - _badness(s, other_v)
-        hw = np.where(
-            (w[:, a] > 0) & (osum > 0), w[:, a] * osum / np.maximum(w[:, a] + osum, 1e-12), 0.0
-        )
+        hw = _harmonic_rows(w[:, a], osum)
         ok = before & (hw > 0) & np.isfinite(d)
         if ok.any():
             out.append(float(np.average(d[ok], weights=hw[ok])))
