@@ -89,39 +89,45 @@ def snapshot_order(ws: Workspace, model: str) -> list[str]:
 def served_before(ws: Workspace, model: str, snapshot: str) -> set[str]:
     """The snapshots that served the experiments ``snapshot`` serves before it first served:
     the ones it replaced (empty when it served from the log's start)."""
-    mine = collect(
-        ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snapshot)).select(
-            pl.col(c.TS).min().alias("first"), pl.col(c.EXPERIMENT).unique().implode()
-        )
-    )
-    if mine.height == 0 or mine["first"][0] is None:
-        return set()
-    arms = mine[c.EXPERIMENT][0].to_list()
-    prior = collect(
-        ws.serving.filter(
-            (pl.col(c.MODEL) == model)
-            & pl.col(c.EXPERIMENT).is_in(arms)
-            & (pl.col(c.TS) < mine["first"][0])
-            & (pl.col(c.SNAPSHOT) != snapshot)
-        ).select(pl.col(c.SNAPSHOT).unique())
-    )
-    return set(prior[c.SNAPSHOT].to_list())
+    return _replaced(_first_served(ws, model), snapshot)
 
 
 def siblings(ws: Workspace, model: str, snapshot: str) -> set[str]:
     """Snapshots first served after the newest one that ``snapshot`` replaced, which it did
     not replace: rolled out beside it (on other arms), not before it."""
-    replaced = served_before(ws, model, snapshot)
+    first = _first_served(ws, model)
+    replaced = _replaced(first, snapshot)
     if not replaced:
         return set()
-    first = collect(
-        ws.serving.filter(pl.col(c.MODEL) == model)
-        .group_by(c.SNAPSHOT)
-        .agg(pl.col(c.TS).min().alias("first"))
-    )
-    starts = dict(zip(first[c.SNAPSHOT].to_list(), first["first"].to_list(), strict=True))
+    by_snap = first.group_by(c.SNAPSHOT).agg(pl.col("first").min())
+    starts = dict(zip(by_snap[c.SNAPSHOT].to_list(), by_snap["first"].to_list(), strict=True))
     since = max(starts[s] for s in replaced if s in starts)
     return {s for s, t in starts.items() if t > since and s != snapshot and s not in replaced}
+
+
+def _first_served(ws: Workspace, model: str) -> pl.DataFrame:
+    """When each snapshot of the model first served each experiment: one pass over the log
+    answers both which snapshots one replaced and which were rolled out beside it."""
+    return collect(
+        ws.serving.filter(pl.col(c.MODEL) == model)
+        .group_by(c.SNAPSHOT, c.EXPERIMENT)
+        .agg(pl.col(c.TS).min().alias("first"))
+    )
+
+
+def _replaced(first: pl.DataFrame, snapshot: str) -> set[str]:
+    """The snapshots that served ``snapshot``'s experiments before it first served."""
+    mine = first.filter(pl.col(c.SNAPSHOT) == snapshot)
+    start = mine["first"].min()
+    if mine.height == 0 or start is None:
+        return set()
+    arms = mine[c.EXPERIMENT].unique().to_list()
+    prior = first.filter(
+        pl.col(c.EXPERIMENT).is_in(arms)
+        & (pl.col("first") < start)
+        & (pl.col(c.SNAPSHOT) != snapshot)
+    )
+    return set(prior[c.SNAPSHOT].to_list())
 
 
 def _features_of(ws: Workspace, model: str) -> list[str]:
