@@ -296,20 +296,20 @@ def _quality_checks(
             f"(baseline {base.nonfinite_rate:.2%}, limit {th.max_nonfinite_rate:.2%})"
         )
     loss_ratio = None
-    if cand.ne is not None and base.ne is not None and base.ne > 0:
-        loss_ratio = cand.ne / base.ne
+    # NE where both sides have it (probabilities), else MSE
+    for label, c_loss, b_loss, spec in (
+        ("normalized entropy", cand.ne, base.ne, ".4f"),
+        ("mean squared error", cand.mse, base.mse, ".4g"),
+    ):
+        if c_loss is None or b_loss is None or not b_loss > 0:
+            continue
+        loss_ratio = c_loss / b_loss
         if loss_ratio > 1 + th.max_loss_increase:
             reasons.append(
-                f"normalized entropy {cand.ne:.4f} vs baseline {base.ne:.4f} "
+                f"{label} {c_loss:{spec}} vs baseline {b_loss:{spec}} "
                 f"({loss_ratio - 1:+.1%}, limit +{th.max_loss_increase:.0%})"
             )
-    elif cand.mse is not None and base.mse is not None and base.mse > 0:
-        loss_ratio = cand.mse / base.mse
-        if loss_ratio > 1 + th.max_loss_increase:
-            reasons.append(
-                f"mean squared error {cand.mse:.4g} vs baseline {base.mse:.4g} "
-                f"({loss_ratio - 1:+.1%}, limit +{th.max_loss_increase:.0%})"
-            )
+        break
     if cand.calibration is not None:
         err_c = abs(cand.calibration - 1)
         err_b = abs(base.calibration - 1) if base.calibration is not None else 0.0
