@@ -37,6 +37,7 @@ from scipy.special import log_ndtr
 from ..engine import as_lazy, collect
 from ..workspace import contract as c
 from ..workspace.errors import WorkspaceError
+from .drift import ks_distance
 
 #: -ln(p) from which an onset test counts (p < 1e-4)
 MIN_SURPRISE = 9.2
@@ -92,14 +93,7 @@ def _ks_surprise(later: np.ndarray, before: np.ndarray) -> float:
     n, m = later.size, before.size
     if n < 5 or m < 5:
         return 0.0
-    a, b = np.sort(later), np.sort(before)
-    grid = np.concatenate([a, b])
-    d = np.max(
-        np.abs(
-            np.searchsorted(a, grid, side="right") / n - np.searchsorted(b, grid, side="right") / m
-        )
-    )
-    k = d * np.sqrt(n * m / (n + m))
+    k = ks_distance(later, before) * np.sqrt(n * m / (n + m))
     return float(max(2.0 * k * k - np.log(2.0), 0.0))
 
 

@@ -201,6 +201,16 @@ def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
     return float(_cdf_gaps(r, cur)[1].max())
 
 
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The KS statistic of two non-empty samples taken as they are: unlike `ks_statistic`,
+    infinite values stay (callers that code a missing value as inf count it as one more
+    value)."""
+    grid = np.sort(np.concatenate([a, b]))
+    fa = np.searchsorted(np.sort(a), grid, side="right") / a.size
+    fb = np.searchsorted(np.sort(b), grid, side="right") / b.size
+    return float(np.max(np.abs(fa - fb)))
+
+
 def _mean_shift(r: np.ndarray, cur: np.ndarray, e: int) -> float:
     """(mean_cur - mean_ref) / robust scale of the reference, on unit-scaled samples; raw
     units (possibly +-inf, never NaN) when the reference is constant."""

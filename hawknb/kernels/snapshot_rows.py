@@ -36,6 +36,7 @@ import polars as pl
 
 from ..engine import as_lazy, collect
 from ..workspace.contract import EXPERIMENT, LABEL, MODEL, PREDICTION, SNAPSHOT, TS
+from .drift import ks_distance
 from .isolation import _from_us, _to_us
 
 __all__ = ["ROW_SHIFT_SCHEMA", "compare_snapshot_rows"]
@@ -136,13 +137,6 @@ def _loss_z(
         return n, math.nan, math.nan
     delta = num / den
     return n, delta, delta / (math.sqrt(var) / den)
-
-
-def _ks(a: np.ndarray, b: np.ndarray) -> float:
-    grid = np.sort(np.concatenate([a, b]))
-    fa = np.searchsorted(np.sort(a), grid, side="right") / a.size
-    fb = np.searchsorted(np.sort(b), grid, side="right") / b.size
-    return float(np.max(np.abs(fa - fb)))
 
 
 def _reference(
@@ -255,6 +249,6 @@ def _compare_one(
         "labeled_rows": n_lab,
         "loss_delta": None if math.isnan(loss_delta) else loss_delta,
         "loss_z": None if math.isnan(lz) else lz,
-        "ks": _ks(p, rp),
+        "ks": ks_distance(p, rp),
         "z": z,
     }
