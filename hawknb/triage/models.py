@@ -41,11 +41,17 @@ class Suspect:
     base_rate: float = math.nan
 
 
-def health_every(anomaly: Anomaly) -> str:
+def health_step(anomaly: Anomaly) -> timedelta:
     """Health windows no finer than the metric's cadence and never finer than 15 minutes: a
     sampled serving log has too few rows per minute for stable health statistics."""
     minutes = max(15, int(anomaly.cadence / timedelta(minutes=1)))
-    return "1h" if minutes >= 60 else f"{minutes}m"
+    return timedelta(hours=1) if minutes >= 60 else timedelta(minutes=minutes)
+
+
+def health_every(anomaly: Anomaly) -> str:
+    """`health_step` as the window width polars and the health cache are keyed by."""
+    step = health_step(anomaly)
+    return "1h" if step == timedelta(hours=1) else f"{int(step / timedelta(minutes=1))}m"
 
 
 def health_tables(

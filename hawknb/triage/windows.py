@@ -94,9 +94,8 @@ def weigh_windows(
     time asked for), windows the models point at (led.py) join the candidates."""
     cache: dict = {}
     if results and candidates:
-        every = models.health_every(candidates[0][0])
-        health, _ = models.health_tables(ws, every, cache)
-        step = timedelta(minutes=int(every[:-1]) * (60 if every.endswith("h") else 1))
+        health, _ = models.health_tables(ws, models.health_every(candidates[0][0]), cache)
+        step = models.health_step(candidates[0][0])
         known = [a for a, _, _ in candidates]
         candidates = candidates + led.led_windows(health, step, results, series, known)
     changes = rollout_changes(ws)
