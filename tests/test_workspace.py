@@ -334,3 +334,34 @@ def test_in_memory_program_objects():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ws.validate()
+
+
+def test_loaded_programs_are_reused_within_bounds(tmp_path, monkeypatch):
+    """A triage asks for the same snapshot from several steps: each file is loaded once while
+    it fits the cache, and the cache forgets the oldest program past its count or byte bound."""
+    import hawknb.workspace.workspace as wsmod
+
+    root = _write(tmp_path / "ws", _frames())
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    ep = torch.export.export(net, (torch.randn(4, 2),))
+    for snap in ("s1", "s2", "s3"):
+        torch.export.save(ep, root / "snapshots" / "m1" / f"{snap}.pt2")
+    loads: list[str] = []
+    real = wsmod.load_exported_program
+    monkeypatch.setattr(
+        wsmod, "load_exported_program", lambda p: loads.append(Path(p).stem) or real(p)
+    )
+    ws = Workspace.open(root)
+    first = ws.load_program("m1", "s1")
+    assert ws.load_program("m1", "s1") is first
+    assert loads == ["s1"]
+    monkeypatch.setattr(wsmod, "LOADED_PROGRAMS", 2)
+    ws.load_program("m1", "s2")
+    ws.load_program("m1", "s3")  # evicts s1, the least recently used
+    ws.load_program("m1", "s3")
+    ws.load_program("m1", "s1")
+    assert loads == ["s1", "s2", "s3", "s1"]
+    monkeypatch.setattr(wsmod, "LOADED_BYTES", 1)  # every program is over: keep the last only
+    ws.load_program("m1", "s2")
+    ws.load_program("m1", "s1")
+    assert loads == ["s1", "s2", "s3", "s1", "s2", "s1"]

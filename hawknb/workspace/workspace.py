@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,8 @@ class Workspace(ServingQueries):
         self._lineage: nx.DiGraph | None = None
         self._features_given = {k: list(v) for k, v in (features or {}).items()}
         self._programs = dict(programs or {})
+        #: programs loaded from files, most recently used last (see `load_program`)
+        self._loaded: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._problems: dict[tuple[str, str], WorkspaceError] | None = None
         self._check_serving_columns()
         self._check_features_json()
@@ -450,8 +453,16 @@ class Workspace(ServingQueries):
         The file is checked to be a torch.export archive before it is loaded, so a file that is
         not one is never unpickled. Load failures become a WorkspaceError naming the file (and
         torch's own logged traceback is silenced).
+
+        Recently loaded programs are kept and returned again, up to `LOADED_PROGRAMS` of them
+        and `LOADED_BYTES` of weights (a triage asks for the suspect and its baselines from
+        several steps, and a load costs far more than the steps' forward passes); callers
+        treat a program as read-only.
         """
         key = (model, snapshot)
+        if key in self._loaded:
+            self._loaded.move_to_end(key)
+            return self._loaded[key]
         if key in self._programs:
             obj = self._programs[key]
             if not isinstance(obj, (str, Path)):
@@ -469,8 +480,16 @@ class Workspace(ServingQueries):
         if path.suffix == ".onnx":  # run with onnxruntime (docs/workspace.md, ONNX snapshots)
             from .onnx_program import load_onnx_program
 
-            return load_onnx_program(path)
-        return load_exported_program(path)
+            program = load_onnx_program(path)
+        else:
+            program = load_exported_program(path)
+        self._loaded[key] = program
+        while len(self._loaded) > 1 and (
+            len(self._loaded) > LOADED_PROGRAMS
+            or sum(map(_weight_bytes, self._loaded.values())) > LOADED_BYTES
+        ):
+            self._loaded.popitem(last=False)
+        return program
 
     def program_problems(self) -> dict[tuple[str, str], WorkspaceError]:
         """The snapshot programs that loading would refuse, each with its one-line error.
@@ -503,6 +522,18 @@ class Workspace(ServingQueries):
         tables = ", ".join(sorted(self._tables))
         where = f" at {self.root}" if self.root else ""
         return f"Workspace({tables}{where})"
+
+
+#: programs a workspace keeps loaded, and the most weight bytes they may hold together (a
+#: snapshot of a large model can be gigabytes: then only the last one is kept)
+LOADED_PROGRAMS, LOADED_BYTES = 8, 1 << 30
+
+
+def _weight_bytes(program: Any) -> int:
+    """Bytes of a loaded program's tensors (0 where it has no ``state_dict``, as ONNX)."""
+    state = getattr(program, "state_dict", None)
+    tensors = state.values() if isinstance(state, dict) else ()
+    return sum(int(getattr(t, "nbytes", 0)) for t in tensors)
 
 
 _LINEAGE_SHAPE = '{"nodes": [{"id", "kind", "name"}], "edges": [{"source", "target"}]}'
