@@ -400,6 +400,7 @@ def _node_changes(
     targets: list[str],
     step_us: int,
     mode: str,
+    magnitude: bool = False,
 ) -> NodeChanges:
     score = {n: max(s.score for s in cs) for n, cs in changes.items()}
     status = {
@@ -421,6 +422,7 @@ def _node_changes(
         targets=frozenset(targets),
         step_us=step_us,
         mode=mode,
+        magnitude=magnitude,
     )
 
 
@@ -587,6 +589,7 @@ def root_cause(
     features: Iterable[Hashable] | None = None,
     mode: str = "lineage",
     seasonal: bool | None = None,
+    magnitude: bool = False,
 ) -> RootCauseResult:
     """Rank the root causes of the targets' change at ``onset``.
 
@@ -607,6 +610,10 @@ def root_cause(
     ``seasonal``: None (default) uses a time-of-day profile only where every slot has 5
     reference points and the profile lowers the noise; False never, True whenever slots have
     3. ``features`` marks feature nodes for the blast radius when the graph has no kinds.
+    ``magnitude`` (two-way modes): let the clearly larger change decide which of two
+    neighbours that changed at the same step explains the other; off by default, as its
+    measured effect on real incidents was to credit effects (see
+    :mod:`hawknb.kernels.lineage_graph`).
     """
     g, back = _string_graph(graph, mode)
     tgt = _check_targets(g, targets)
@@ -627,7 +634,7 @@ def root_cause(
         seasonal=seasonal,
         causes=lambda n: causes_of(g, n, mode),
     )
-    info = _node_changes(g, changes, tgt, step, mode)
+    info = _node_changes(g, changes, tgt, step, mode, magnitude)
     region = _region(g, tgt, mode)
     alias = _aliases(g, info, refs, mode)
     rows, reach = _candidates(g, info, changes, region, alias)

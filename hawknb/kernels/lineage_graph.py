@@ -9,11 +9,15 @@ Direction conventions (``mode``):
   only. The explained node is always the one downstream.
 * ``"call_graph"``: edges point ``caller -> callee``. A failing callee shows in its callers'
   latency and errors (the main direction, against the edges), but a failing caller also moves
-  its callees (fewer calls, retries: along the edges). Which of two neighbours that changed
-  together explains the other is decided by evidence: the earlier change, else the clearly
-  larger change on the statistics both moved in (a failing caller's retried callee moves,
-  but less), else the one whose changed statistics include the other's; only a tie falls
-  back to the main direction.
+  its callees (fewer calls, retries, slower client-side calls: along the edges). Which of two
+  neighbours that changed together explains the other is decided by evidence: the earlier
+  change point; with ``magnitude`` on, also the clearly larger change on the statistics both
+  moved in, else the one whose changed statistics include the other's; a tie falls back to
+  the main direction. ``magnitude`` is off by default: on the PetShop benchmark's real
+  incidents an effect's robust z was as often larger than its cause's as smaller (noise
+  levels differ from node to node), and the magnitude rule cut top-1 from 11 to 4 of 34
+  tuning issues (benchmarks/results/rca_petshop.md); our own service simulation, where a slow
+  service's retries move its callees less than it moves, is the case it was built for.
 * ``"bidirectional"``: like ``call_graph`` with no preferred direction; a tie leaves both
   explaining each other, and of a group of nodes that explain one another only the strongest
   is a root.
@@ -48,6 +52,8 @@ class NodeChanges:
     targets: frozenset[str]
     step_us: int
     mode: str
+    #: whether a clearly larger change (robust z) counts as evidence of being the cause
+    magnitude: bool = False
 
 
 def neighbours(g: nx.DiGraph, u: str, mode: str) -> list[tuple[str, bool]]:
@@ -86,14 +92,18 @@ def dominance(a: str, b: str, info: NodeChanges) -> int:
     """+1 when a's change explains b's rather than the reverse, -1 for the reverse, 0 when
     the evidence cannot tell.
 
-    In order: the earlier change point (by more than one step); the clearly larger robust z
-    (``_DOMINANT_Z`` times) on the statistics both changed in -- a change loses strength as it
-    travels, diluted by the next node's own noise and other inputs, so the callee that a
-    failing caller retries moves, but less; then changed statistics that strictly include the
-    other's."""
+    In order: the earlier change point (by more than one step); then, with
+    ``info.magnitude``, the clearly larger robust z (``_DOMINANT_Z`` times) on the statistics
+    both changed in -- a change loses strength as it travels where nodes' noise is alike --
+    and changed statistics that strictly include the other's."""
     ta, tb = info.change_us.get(a), info.change_us.get(b)
     if ta is not None and tb is not None and abs(ta - tb) > info.step_us:
         return 1 if ta < tb else -1
+    return _larger(a, b, info) if info.magnitude else 0
+
+
+def _larger(a: str, b: str, info: NodeChanges) -> int:
+    """+1 / -1 when a's / b's change is clearly the larger one, else 0 (see `dominance`)."""
     common = info.observed.get(a, set()) & info.observed.get(b, set())
     ma, mb = info.moved.get(a, set()) & common, info.moved.get(b, set()) & common
     stats = (ma & mb) or (ma | mb) or (info.moved.get(a, set()) | info.moved.get(b, set()))
