@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.linalg.blas import dasum, sasum
 
 __all__ = [
     "BLOCK",
@@ -193,13 +194,29 @@ def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tup
     return mean, math.sqrt(max(q / count - mean * mean, 0.0))
 
 
+#: BLAS ``?asum`` (the sum of |x|) by dtype: the sum of a block whose values share a sign, at
+#: a third of the cost of torch's sum of a block just written (6 us against 20 us for 128k
+#: float32 values); it is the block's sum within float32 rounding, as torch's is
+_ASUM = {np.dtype(np.float32): sasum, np.dtype(np.float64): dasum}
+
+
+def _sum(b: np.ndarray, lo: float, hi: float) -> float:
+    """The sum of a non-empty finite block whose extremes are lo, hi: ``?asum`` when every
+    value has one sign (a ReLU's output, probabilities), torch's sum otherwise."""
+    if lo >= 0.0:
+        return _ASUM[b.dtype](b)
+    if hi <= 0.0:
+        return -_ASUM[b.dtype](b)
+    return float(torch.from_numpy(b).sum())
+
+
 def _sums(b: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
     """(sum, sum of squares) of a finite block whose extremes are lo, hi; numpy's error state
     (which costs as much as a small reduction to enter) only where float32 can overflow."""
     if lo >= -_SAFE and hi <= _SAFE:
-        return float(torch.from_numpy(b).sum()), float(np.dot(b, b))
+        return _sum(b, lo, hi), float(np.dot(b, b))
     with np.errstate(over="ignore"):  # the overflow is redone in float64 by _mean_std
-        return float(torch.from_numpy(b).sum()), float(np.dot(b, b))
+        return _sum(b, lo, hi), float(np.dot(b, b))
 
 
 def _block_moments(b: np.ndarray) -> tuple[float, float, float, float, int, int]:
