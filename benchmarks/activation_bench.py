@@ -25,20 +25,32 @@ Floors, measured in the same rounds:
 A contender faster than ``REP_SECONDS`` runs back to back that long in each round (its time is
 the mean of those calls), so that a sub-millisecond pass is timed in its own steady state.
 
+With ``--baseline REV`` the trace as of git revision ``REV`` (its ``hawknb`` package, imported
+under another name) runs in the same rounds as ``stats@REV``, ``hist@REV`` and ``inf@REV``:
+before and after in one process, so that both meet the same load.
+
 Models: a 12x512 MLP, a small conv net on 16x16 "images" and the simulator's snapshot MLP.
-Run with ``.venv/bin/python benchmarks/activation_bench.py [--rounds 9] [--out FILE]``; on a shared
-machine ``OPENBLAS_NUM_THREADS=1 chrt -f 1`` in front keeps the other load off the timed core.
+Run with ``.venv/bin/python benchmarks/activation_bench.py [--rounds 9] [--baseline REV]
+[--out FILE]``; on a shared machine ``OPENBLAS_NUM_THREADS=1 chrt -f 1`` in front keeps the other
+load off the timed core.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib
+import io
 import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -110,9 +122,27 @@ def _forward(ep: torch.export.ExportedProgram, x: torch.Tensor) -> Callable[[], 
     return run
 
 
-def _trace(ep: torch.export.ExportedProgram, x: torch.Tensor, bins: int) -> Callable[[], object]:
+def _trace(
+    ep: torch.export.ExportedProgram, x: torch.Tensor, bins: int, tracer: Callable[..., object]
+) -> Callable[[], object]:
     xn = x.numpy()
-    return lambda: trace_activations(ep, xn, histogram_bins=bins)
+    return lambda: tracer(ep, xn, histogram_bins=bins)
+
+
+def baseline(rev: str) -> ModuleType:
+    """``hawknb.kernels.activations`` as of git revision ``rev``: that revision's ``hawknb``
+    package extracted to a temporary folder as ``hawknb_base`` (its modules import each other
+    relatively, so none of today's code runs in it)."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "hawknb"], check=True, capture_output=True
+    ).stdout
+    folder = Path(tempfile.mkdtemp(prefix="activation_bench_"))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    (folder / "hawknb").rename(folder / "hawknb_base")
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("hawknb_base.kernels.activations")
 
 
 def _cases() -> list[tuple[str, nn.Module, int, int]]:
@@ -182,7 +212,7 @@ _ZERO = TensorStats(1, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
 def _bookkeeping(ep: torch.export.ExportedProgram, x: torch.Tensor) -> Callable[[], object]:
     """The full trace with the statistics replaced by a constant (what is left is the pass,
     the recorder's bookkeeping and the trace's records)."""
-    trace = _trace(ep, x, 0)
+    trace = _trace(ep, x, 0, trace_activations)
     real = (trace_run.tensor_stats, trace_run.batch_stats, trace_run._param_stats)
 
     def go() -> object:
@@ -213,7 +243,35 @@ def _time(f: Callable[[], object], reps: int) -> tuple[float, float]:
     return (time.perf_counter() - t0) / reps, (time.process_time() - c0) / reps
 
 
-def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
+def _contenders(
+    ep: torch.export.ExportedProgram,
+    ep_inf: torch.export.ExportedProgram,
+    x: torch.Tensor,
+    base: tuple[str, ModuleType] | None,
+) -> dict[str, Callable[[], object]]:
+    """Every contender of one model, in the order each round runs them."""
+    contenders: dict[str, Callable[[], object]] = {
+        "forward": _forward(ep, x),
+        "stats": _trace(ep, x, 0, trace_activations),
+        "hist": _trace(ep, x, 32, trace_activations),
+        "forward_inf": _forward(ep_inf, x),
+        "inf": _trace(ep_inf, x, 0, trace_activations),
+        "book": _bookkeeping(ep, x),
+        "red": _bare(ep, x, 0),
+        "bin": _bare(ep, x, 32),
+        "red_inf": _bare(ep_inf, x, 0),
+    }
+    if base is not None:
+        old = base[1].trace_activations
+        contenders["stats_base"] = _trace(ep, x, 0, old)
+        contenders["hist_base"] = _trace(ep, x, 32, old)
+        contenders["inf_base"] = _trace(ep_inf, x, 0, old)
+    return contenders
+
+
+def bench(
+    rounds: int, only: str = "", base: tuple[str, ModuleType] | None = None
+) -> list[dict[str, object]]:
     rows = []
     for name, module, n_feat, n_rows in _cases():
         if only not in name:
@@ -222,17 +280,7 @@ def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
         x = torch.randn(n_rows, n_feat)
         ep = torch.export.export(module, (x[:4],), dynamic_shapes=DYN)
         ep_inf = torch.export.export(_with_inf(module).eval(), (x[:4],), dynamic_shapes=DYN)
-        contenders: dict[str, Callable[[], object]] = {
-            "forward": _forward(ep, x),
-            "stats": _trace(ep, x, 0),
-            "hist": _trace(ep, x, 32),
-            "forward_inf": _forward(ep_inf, x),
-            "inf": _trace(ep_inf, x, 0),
-            "book": _bookkeeping(ep, x),
-            "red": _bare(ep, x, 0),
-            "bin": _bare(ep, x, 32),
-            "red_inf": _bare(ep_inf, x, 0),
-        }
+        contenders = _contenders(ep, ep_inf, x, base)
         for f in contenders.values():  # warm-up
             f()
         reps = max(1, round(REP_SECONDS / max(_time(contenders["forward"], 1)[0], 1e-6)))
@@ -255,22 +303,24 @@ def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
             "reps": reps,
         }
         for clock, times in (("cpu", cpu), ("wall", wall)):
-            row[f"stats_{clock}"] = ratio(times, "stats", "forward")
-            row[f"hist_{clock}"] = ratio(times, "hist", "forward")
-            row[f"inf_{clock}"] = ratio(times, "inf", "forward_inf")
-            for k in ("book", "red", "bin"):
-                row[f"{k}_{clock}"] = ratio(times, k, "forward")
-            row[f"red_inf_{clock}"] = ratio(times, "red_inf", "forward_inf")
+            for k in contenders:
+                if k.startswith("forward"):
+                    continue
+                base_key = "forward_inf" if k.startswith(("inf", "red_inf")) else "forward"
+                row[f"{k}_{clock}"] = ratio(times, k, base_key)
         rows.append(row)
         print(row, flush=True)
     return rows
 
 
-def render(rows: list[dict[str, object]], rounds: int, load: tuple[float, float]) -> str:
+def render(
+    rows: list[dict[str, object]], rounds: int, load: tuple[float, float], base: str | None = None
+) -> str:
+    flag = f" --baseline {base}" if base else ""
     lines = [
         "# Activation statistics vs a plain forward pass",
         "",
-        f"`benchmarks/activation_bench.py --rounds {rounds}`, torch {torch.__version__}, "
+        f"`benchmarks/activation_bench.py --rounds {rounds}{flag}`, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s); medians of per-round ratios (trace / forward "
         "of the same exported graph), rounds interleaved. Load average "
         f"{load[0]:.1f} before, {load[1]:.1f} after (2 cores, shared with other sessions); "
@@ -294,7 +344,13 @@ def render(rows: list[dict[str, object]], rounds: int, load: tuple[float, float]
         ]
         model = f"{r['model']} ({r['reps']} calls a round)" if r["reps"] > 1 else r["model"]
         lines.append(f"| {model} | {r['forward_ms']:.1f} | " + " | ".join(cells) + " |")
+        if base is not None and "stats_base_cpu" in r:
+            old = [f"{r[f'{k}_base_cpu']:.2f}x / {r[f'{k}_base_wall']:.2f}x" for k in _TRACES]
+            lines.append(f"| same, at `{base}` | | " + " | ".join(old) + " | | | | |")
     return "\n".join(lines) + "\n"
+
+
+_TRACES = ("stats", "hist", "inf")
 
 
 def _priority() -> str:
@@ -311,11 +367,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--only", default="", help="run the models whose name contains this")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier ratios)")
+    ap.add_argument("--baseline", default=None, help="also time the trace at this git revision")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    base = (args.baseline, baseline(args.baseline)) if args.baseline else None
     before = os.getloadavg()[0]
-    rows = bench(args.rounds, args.only)
-    text = render(rows, args.rounds, (before, os.getloadavg()[0]))
+    rows = bench(args.rounds, args.only, base)
+    text = render(rows, args.rounds, (before, os.getloadavg()[0]), args.baseline)
     print(text)
     if args.out:
         args.out.write_text(text)
