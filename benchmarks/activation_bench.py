@@ -389,7 +389,8 @@ def render(
         "",
         f"`benchmarks/activation_bench.py --rounds {rounds}{flag}`, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s); medians of per-round ratios (trace / forward "
-        "of the same exported graph), rounds interleaved. Load average "
+        "of the same exported graph), rounds interleaved (the contenders' order reversed every "
+        "round). Load average "
         f"{load[0]:.1f} before, {load[1]:.1f} after (2 cores, shared with other sessions); "
         f"{_priority()}.",
         "",
