@@ -9,7 +9,9 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
 
 - a tensor of more than :data:`SMALL` values costs one min, one max, one sum and one sum of
   squares (a dot product), taken block by block (:data:`BLOCK` values, within a core's L2
-  cache) so that a tensor bigger than the cache is read from memory once, not four times;
+  cache) so that a tensor bigger than the cache is read from memory once, not four times; the
+  sum of a block whose values share a sign (a ReLU's output) is BLAS ``?asum``, a third of
+  torch's sum;
   min/max propagate NaN and show inf, so finite extremes prove an all-finite block and NaN/inf
   are only counted in blocks where they are not;
 - tensors of at most :data:`SMALL` values (parameters, per-row outputs, the layers of a small
