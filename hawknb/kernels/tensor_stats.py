@@ -29,12 +29,11 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.linalg.blas import dasum, sasum
 
 __all__ = [
     "BLOCK",
@@ -196,19 +195,31 @@ def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tup
     return mean, math.sqrt(max(q / count - mean * mean, 0.0))
 
 
-#: BLAS ``?asum`` (the sum of |x|) by dtype: the sum of a block whose values share a sign, at
-#: a third of the cost of torch's sum of a block just written (6 us against 20 us for 128k
-#: float32 values); it is the block's sum within float32 rounding, as torch's is
-_ASUM = {np.dtype(np.float32): sasum, np.dtype(np.float64): dasum}
+#: BLAS ``?asum`` (the sum of |x|) by dtype, filled on first use
+_ASUM: dict[np.dtype, Callable[[np.ndarray], float]] = {}
+
+
+def _asum(b: np.ndarray) -> float:
+    """The sum of |x| over a float32/float64 block: BLAS ``?asum`` costs a third of torch's sum
+    of a block just written (6 us against 20 us for 128k float32 values), within float32
+    rounding as torch's is. scipy's BLAS is imported on first use (``scipy.linalg`` takes
+    0.1-0.25 s to import, more than a trace of a small model)."""
+    asum = _ASUM.get(b.dtype)
+    if asum is None:
+        from scipy.linalg.blas import dasum, sasum
+
+        _ASUM.update({np.dtype(np.float32): sasum, np.dtype(np.float64): dasum})
+        asum = _ASUM[b.dtype]
+    return asum(b)
 
 
 def _sum(b: np.ndarray, lo: float, hi: float) -> float:
     """The sum of a non-empty finite block whose extremes are lo, hi: ``?asum`` when every
     value has one sign (a ReLU's output, probabilities), torch's sum otherwise."""
     if lo >= 0.0:
-        return _ASUM[b.dtype](b)
+        return _asum(b)
     if hi <= 0.0:
-        return -_ASUM[b.dtype](b)
+        return -_asum(b)
     return float(torch.from_numpy(b).sum())
 
 
