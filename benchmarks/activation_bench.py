@@ -25,20 +25,34 @@ Floors, measured in the same rounds:
 A contender faster than ``REP_SECONDS`` runs back to back that long in each round (its time is
 the mean of those calls), so that a sub-millisecond pass is timed in its own steady state.
 
+With ``--baseline REV`` the trace as of git revision ``REV`` (its ``hawknb`` package, imported
+under another name) runs in the same rounds as ``stats@REV``, ``hist@REV`` and ``inf@REV``:
+before and after in one process, so that both meet the same load.
+
 Models: a 12x512 MLP, a small conv net on 16x16 "images" and the simulator's snapshot MLP.
-Run with ``.venv/bin/python benchmarks/activation_bench.py [--rounds 9] [--out FILE]``; on a shared
-machine ``OPENBLAS_NUM_THREADS=1 chrt -f 1`` in front keeps the other load off the timed core.
+Run with ``.venv/bin/python benchmarks/activation_bench.py [--rounds 9] [--baseline REV]
+[--out FILE]``; on a shared machine ``OPENBLAS_NUM_THREADS=1 chrt -f 1`` in front keeps the other
+load off the timed core.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
+import importlib
+import io
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -110,9 +124,27 @@ def _forward(ep: torch.export.ExportedProgram, x: torch.Tensor) -> Callable[[], 
     return run
 
 
-def _trace(ep: torch.export.ExportedProgram, x: torch.Tensor, bins: int) -> Callable[[], object]:
+def _trace(
+    ep: torch.export.ExportedProgram, x: torch.Tensor, bins: int, tracer: Callable[..., object]
+) -> Callable[[], object]:
     xn = x.numpy()
-    return lambda: trace_activations(ep, xn, histogram_bins=bins)
+    return lambda: tracer(ep, xn, histogram_bins=bins)
+
+
+def baseline(rev: str) -> ModuleType:
+    """``hawknb.kernels.activations`` as of git revision ``rev``: that revision's ``hawknb``
+    package extracted to a temporary folder as ``hawknb_base`` (its modules import each other
+    relatively, so none of today's code runs in it)."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "hawknb"], check=True, capture_output=True
+    ).stdout
+    folder = Path(tempfile.mkdtemp(prefix="activation_bench_"))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    (folder / "hawknb").rename(folder / "hawknb_base")
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("hawknb_base.kernels.activations")
 
 
 def _cases() -> list[tuple[str, nn.Module, int, int]]:
@@ -176,13 +208,71 @@ def _bare(ep: torch.export.ExportedProgram, x: torch.Tensor, bins: int) -> Calla
     return go
 
 
+def fused_kernel() -> Callable[[int, int], object] | None:
+    """``stats4(address, n)`` of ``fused_floor.c`` (min, max, sum and sum of squares of n
+    float32 values in one pass), built with the C compiler on PATH; None without one."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    lib = Path(tempfile.mkdtemp(prefix="fused_floor_")) / "fused_floor.so"
+    flags = [
+        "-O3",
+        "-march=native",
+        "-fno-trapping-math",
+        "-fassociative-math",
+        "-fno-signed-zeros",
+    ]
+    src = str(Path(__file__).with_name("fused_floor.c"))
+    built = subprocess.run([cc, *flags, "-shared", "-fPIC", src, "-o", str(lib)], check=False)
+    if built.returncode != 0:
+        return None
+    stats4 = ctypes.CDLL(str(lib)).stats4
+    stats4.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p]
+    out = np.zeros(4)
+    return lambda address, n: stats4(address, n, out.ctypes.data)
+
+
+class _FusedSink(_BareSink):
+    """The compiled floor: one pass of :func:`fused_kernel` over every value the trace
+    summarizes itself (none for a view or a parameter), float32 (others converted first)."""
+
+    def __init__(self, kernel: Callable[[int, int], object], params: frozenset[str]) -> None:
+        super().__init__(0, params)
+        self.kernel = kernel
+
+    def record(self, name: str, value: object, per_row: bool, hint: object) -> None:
+        if not isinstance(value, torch.Tensor) or value.numel() == 0 or name in self.params:
+            return
+        if hint is not None and hint[0] == "same":  # type: ignore[index]
+            return
+        if value.dtype != torch.float32 or not value.is_contiguous():
+            value = value.detach().float().contiguous()
+        self.kernel(value.data_ptr(), value.numel())
+
+
+def _fused(
+    ep: torch.export.ExportedProgram, x: torch.Tensor, kernel: Callable[[int, int], object]
+) -> Callable[[], object]:
+    """The instrumented pass with :class:`_FusedSink` (the floor of a compiled kernel)."""
+    pg = program_graph(ep)
+    args = [x if n == pg.user_inputs[0] else pg.bound[n] for n in pg.placeholders]
+    run = trace_run.instrumented(pg.module)
+    params = frozenset(pg.bound)
+
+    def go() -> object:
+        with torch.no_grad():
+            return run(*args, _FusedSink(kernel, params))
+
+    return go
+
+
 _ZERO = TensorStats(1, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _bookkeeping(ep: torch.export.ExportedProgram, x: torch.Tensor) -> Callable[[], object]:
     """The full trace with the statistics replaced by a constant (what is left is the pass,
     the recorder's bookkeeping and the trace's records)."""
-    trace = _trace(ep, x, 0)
+    trace = _trace(ep, x, 0, trace_activations)
     real = (trace_run.tensor_stats, trace_run.batch_stats, trace_run._param_stats)
 
     def go() -> object:
@@ -213,7 +303,39 @@ def _time(f: Callable[[], object], reps: int) -> tuple[float, float]:
     return (time.perf_counter() - t0) / reps, (time.process_time() - c0) / reps
 
 
-def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
+def _contenders(
+    ep: torch.export.ExportedProgram,
+    ep_inf: torch.export.ExportedProgram,
+    x: torch.Tensor,
+    base: tuple[str, ModuleType] | None,
+) -> dict[str, Callable[[], object]]:
+    """Every contender of one model, in the order each round runs them."""
+    contenders: dict[str, Callable[[], object]] = {
+        "forward": _forward(ep, x),
+        "stats": _trace(ep, x, 0, trace_activations),
+        "hist": _trace(ep, x, 32, trace_activations),
+        "forward_inf": _forward(ep_inf, x),
+        "inf": _trace(ep_inf, x, 0, trace_activations),
+        "book": _bookkeeping(ep, x),
+        "red": _bare(ep, x, 0),
+        "bin": _bare(ep, x, 32),
+        "red_inf": _bare(ep_inf, x, 0),
+    }
+    kernel = fused_kernel()
+    if kernel is not None:
+        contenders["fused"] = _fused(ep, x, kernel)
+        contenders["fused_inf"] = _fused(ep_inf, x, kernel)
+    if base is not None:
+        old = base[1].trace_activations
+        contenders["stats_base"] = _trace(ep, x, 0, old)
+        contenders["hist_base"] = _trace(ep, x, 32, old)
+        contenders["inf_base"] = _trace(ep_inf, x, 0, old)
+    return contenders
+
+
+def bench(
+    rounds: int, only: str = "", base: tuple[str, ModuleType] | None = None
+) -> list[dict[str, object]]:
     rows = []
     for name, module, n_feat, n_rows in _cases():
         if only not in name:
@@ -222,27 +344,19 @@ def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
         x = torch.randn(n_rows, n_feat)
         ep = torch.export.export(module, (x[:4],), dynamic_shapes=DYN)
         ep_inf = torch.export.export(_with_inf(module).eval(), (x[:4],), dynamic_shapes=DYN)
-        contenders: dict[str, Callable[[], object]] = {
-            "forward": _forward(ep, x),
-            "stats": _trace(ep, x, 0),
-            "hist": _trace(ep, x, 32),
-            "forward_inf": _forward(ep_inf, x),
-            "inf": _trace(ep_inf, x, 0),
-            "book": _bookkeeping(ep, x),
-            "red": _bare(ep, x, 0),
-            "bin": _bare(ep, x, 32),
-            "red_inf": _bare(ep_inf, x, 0),
-        }
+        contenders = _contenders(ep, ep_inf, x, base)
         for f in contenders.values():  # warm-up
             f()
         reps = max(1, round(REP_SECONDS / max(_time(contenders["forward"], 1)[0], 1e-6)))
         wall: dict[str, list[float]] = {k: [] for k in contenders}
         cpu: dict[str, list[float]] = {k: [] for k in contenders}
+        order = list(contenders)
         for _ in range(rounds):
-            for k, f in contenders.items():
-                w, c = _time(f, reps)
+            for k in order:
+                w, c = _time(contenders[k], reps)
                 wall[k].append(w)
                 cpu[k].append(c)
+            order.reverse()  # every contender runs early in half the rounds, late in the others
 
         def ratio(times: dict[str, list[float]], k: str, base: str) -> float:
             return statistics.median(
@@ -255,24 +369,28 @@ def bench(rounds: int, only: str = "") -> list[dict[str, object]]:
             "reps": reps,
         }
         for clock, times in (("cpu", cpu), ("wall", wall)):
-            row[f"stats_{clock}"] = ratio(times, "stats", "forward")
-            row[f"hist_{clock}"] = ratio(times, "hist", "forward")
-            row[f"inf_{clock}"] = ratio(times, "inf", "forward_inf")
-            for k in ("book", "red", "bin"):
-                row[f"{k}_{clock}"] = ratio(times, k, "forward")
-            row[f"red_inf_{clock}"] = ratio(times, "red_inf", "forward_inf")
+            for k in contenders:
+                if k.startswith("forward"):
+                    continue
+                inf = k.startswith(("inf", "red_inf")) or k.endswith("_inf")
+                base_key = "forward_inf" if inf else "forward"
+                row[f"{k}_{clock}"] = ratio(times, k, base_key)
         rows.append(row)
         print(row, flush=True)
     return rows
 
 
-def render(rows: list[dict[str, object]], rounds: int, load: tuple[float, float]) -> str:
+def render(
+    rows: list[dict[str, object]], rounds: int, load: tuple[float, float], base: str | None = None
+) -> str:
+    flag = f" --baseline {base}" if base else ""
     lines = [
         "# Activation statistics vs a plain forward pass",
         "",
-        f"`benchmarks/activation_bench.py --rounds {rounds}`, torch {torch.__version__}, "
+        f"`benchmarks/activation_bench.py --rounds {rounds}{flag}`, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s); medians of per-round ratios (trace / forward "
-        "of the same exported graph), rounds interleaved. Load average "
+        "of the same exported graph), rounds interleaved (the contenders' order reversed every "
+        "round). Load average "
         f"{load[0]:.1f} before, {load[1]:.1f} after (2 cores, shared with other sessions); "
         f"{_priority()}.",
         "",
@@ -281,20 +399,36 @@ def render(rows: list[dict[str, object]], rounds: int, load: tuple[float, float]
         "the same instrumented graph): `bookkeeping` is the trace with the statistics "
         "replaced by a constant; `reductions` four bare reductions (min, max, sum, dot) of "
         "every value, with NaN/inf counts where min/max are not finite (inf column); "
-        "`+ binning` those plus subtract/scale/`bincount` of each value's strided sample.",
+        "`+ binning` those plus subtract/scale/`bincount` of each value's strided sample; "
+        "`compiled` one pass of a C kernel (`fused_floor.c`: min, max, sum, sum of squares) "
+        "over the same values, without bookkeeping, for the plain and the inf-weight program: "
+        "what a compiled kernel could reach (hawknb ships none).",
         "",
         "| model | forward (ms) | stats | + 32-bin histograms | inf weight "
-        "| floor: bookkeeping | floor: reductions | floor: + binning | floor: reductions, inf |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| floor: bookkeeping | floor: reductions | floor: + binning | floor: reductions, inf "
+        "| floor: compiled | floor: compiled, inf |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [
-            f"{r[f'{k}_cpu']:.2f}x / {r[f'{k}_wall']:.2f}x"
-            for k in ("stats", "hist", "inf", "book", "red", "bin", "red_inf")
-        ]
+        cells = [_cell(r, k) for k in _COLUMNS]
         model = f"{r['model']} ({r['reps']} calls a round)" if r["reps"] > 1 else r["model"]
         lines.append(f"| {model} | {r['forward_ms']:.1f} | " + " | ".join(cells) + " |")
+        if base is not None and "stats_base_cpu" in r:
+            old = [_cell(r, f"{k}_base") for k in _TRACES]
+            lines.append(f"| same, at `{base}` | | " + " | ".join(old) + " |" + " |" * 6)
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict[str, object], key: str) -> str:
+    if f"{key}_cpu" not in row:
+        return "-"
+    return f"{row[f'{key}_cpu']:.2f}x / {row[f'{key}_wall']:.2f}x"
+
+
+_COLUMNS = ("stats", "hist", "inf", "book", "red", "bin", "red_inf", "fused", "fused_inf")
+
+
+_TRACES = ("stats", "hist", "inf")
 
 
 def _priority() -> str:
@@ -311,11 +445,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--only", default="", help="run the models whose name contains this")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier ratios)")
+    ap.add_argument("--baseline", default=None, help="also time the trace at this git revision")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    base = (args.baseline, baseline(args.baseline)) if args.baseline else None
     before = os.getloadavg()[0]
-    rows = bench(args.rounds, args.only)
-    text = render(rows, args.rounds, (before, os.getloadavg()[0]))
+    rows = bench(args.rounds, args.only, base)
+    text = render(rows, args.rounds, (before, os.getloadavg()[0]), args.baseline)
     print(text)
     if args.out:
         args.out.write_text(text)

@@ -124,3 +124,18 @@ def test_records_equal_constructed_stats() -> None:
     built = ts.TensorStats(**{k: getattr(s, k) for k in vars(s)})
     assert s == built and hash(s) == hash(built) and repr(s) == repr(built)
     assert set(vars(s)) == set(vars(built))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sums_of_one_signed_blocks_take_blas_asum(dtype: type) -> None:
+    rng = np.random.default_rng(12)
+    v = rng.normal(0, 3, 50_000).astype(dtype)
+    for block in (np.abs(v), -np.abs(v), np.maximum(v, 0), np.zeros(9, dtype), v):
+        exact = float(block.astype(np.float64).sum())
+        got = ts._sum(block, float(block.min()), float(block.max()))
+        assert got == pytest.approx(exact, rel=1e-6, abs=1e-6)
+    relu = np.maximum(v, 0).reshape(500, 100)  # a big ReLU output, with and without bounds
+    for bounds in (None, (0.0, float(relu.max()))):
+        s = ts.tensor_stats(torch.from_numpy(relu), bounds=bounds)
+        assert s.mean == pytest.approx(relu.mean(dtype=np.float64), rel=1e-6)
+        assert s.std == pytest.approx(relu.std(dtype=np.float64), rel=1e-5)

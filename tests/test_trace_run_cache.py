@@ -128,3 +128,34 @@ def test_empty_integer_and_in_place_changed_parameters() -> None:
     params[1][1].add_(10)  # an in-place change of an integer parameter
     again = trace_run._param_stats(params, 3)
     assert again[1].max == 14.0 and again == batch_stats([v for _, v in params], 3)
+
+
+def test_unchanged_nodes_keep_their_records_and_changed_ones_are_rebuilt() -> None:
+    ep = _export()
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    first = trace_activations(ep, x)
+    again = trace_activations(ep, x)
+    for a, b in zip(first.nodes, again.nodes, strict=True):
+        assert a == b
+        # a parameter's statistics are reused, and with them its record; an op's are new
+        assert (a is b) == (a.kind == "parameter"), a.name
+    fewer = trace_activations(ep, x[:7])  # another batch: new shapes, same parameters
+    assert [n.shape for n in fewer.nodes if n.kind == "parameter"] == [
+        n.shape for n in first.nodes if n.kind == "parameter"
+    ]
+    assert fewer.node("x").shape == (7, 5) and fewer.node("x") is not first.node("x")
+    ep.state_dict["b.bias"].detach().numpy()[0] = 9.0
+    changed = trace_activations(ep, x)
+    assert changed.node("p_b_bias").stats.max == 9.0  # type: ignore[union-attr]
+    assert changed.node("p_b_bias") is not first.node("p_b_bias")
+    assert changed.node("p_a_weight") == first.node("p_a_weight")  # summarized again, equal
+    assert first.node("p_b_bias").stats.max != 9.0  # type: ignore[union-attr]
+
+
+def test_default_feature_names_follow_the_batch_width() -> None:
+    ep = _export()
+    x = np.zeros((3, 5), np.float32)
+    assert trace_activations(ep, x).feature_names == ("x0", "x1", "x2", "x3", "x4")
+    named = trace_activations(ep, x, feature_names=list("abcde"))
+    assert named.feature_names == tuple("abcde")

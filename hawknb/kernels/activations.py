@@ -323,13 +323,9 @@ def trace_activations(
             found=f"{arr.shape[0]} rows",
             fix="re-export with dynamic_shapes={'x': {0: torch.export.Dim('batch')}}",
         )
-    names = (
-        tuple(feature_names)
-        if feature_names is not None
-        else tuple(f"x{i}" for i in range(arr.shape[1]))
-    )
+    names = tuple(feature_names) if feature_names is not None else _default_names(arr.shape[1])
     x = torch.from_numpy(arr)
-    static, edges, outputs = _layout(pg)
+    static, edges, outputs, last = _layout(pg)
     tracer = Recorder(
         histogram_bins, arr.shape[0], extreme, frozenset(outputs), frozenset(pg.bound)
     )
@@ -342,18 +338,8 @@ def trace_activations(
             _Namer(pg.module, garbage_collect_values=True).run(*args)  # raises, naming the node
             raise  # the replay ran: keep the first error
 
-    shapes, dtypes, stats = tracer.shapes, tracer.dtypes, tracer.stats
-    nodes = tuple(
-        _node_trace(
-            info,
-            tuple(shapes[info["name"]]) if info["name"] in shapes else None,
-            _dtype_name(dtypes.get(info["name"])),
-            stats.get(info["name"]),
-        )
-        for info in static
-    )
     return ActivationTrace(
-        nodes=nodes,
+        nodes=_node_traces(static, tracer, last),
         edges=tuple(edges),
         outputs=outputs,
         input_node=in_name,
@@ -376,6 +362,46 @@ def _node_trace(
     node = object.__new__(NodeTrace)
     node.__dict__.update(info, shape=shape, dtype=dtype, stats=stats)
     return node
+
+
+def _node_traces(
+    static: tuple[dict[str, Any], ...], tracer: Recorder, last: list[NodeTrace | None]
+) -> tuple[NodeTrace, ...]:
+    """The trace's records in graph order. A node whose statistics are the very object of the
+    previous trace of this graph (a parameter's statistics, kept while it is unchanged) with
+    the same shape and dtype keeps that trace's record, which is immutable; ``last`` is
+    replaced by this trace's records (a record read from a concurrent trace is reused only
+    where it equals the one this trace would build)."""
+    shapes, dtypes, stats = tracer.shapes, tracer.dtypes, tracer.stats
+    out = []
+    for info, prev in zip(static, last, strict=True):
+        name = info["name"]
+        s, shape, dtype = stats.get(name), shapes.get(name), _dtype_name(dtypes.get(name))
+        reuse = (
+            prev is not None
+            and s is not None
+            and prev.stats is s
+            and prev.shape == shape
+            and prev.dtype == dtype
+        )
+        out.append(prev if reuse else _node_trace(info, _shape(shape), dtype, s))
+    last[:] = out
+    return tuple(out)  # type: ignore[arg-type]
+
+
+def _shape(shape: torch.Size | None) -> tuple[int, ...] | None:
+    return None if shape is None else tuple(shape)
+
+
+_NAMES: dict[int, tuple[str, ...]] = {}
+
+
+def _default_names(width: int) -> tuple[str, ...]:
+    """``x0 .. x{width-1}``, the feature names of a batch given without names (cached)."""
+    names = _NAMES.get(width)
+    if names is None:
+        names = _NAMES[width] = tuple(f"x{i}" for i in range(width))
+    return names
 
 
 _BOUND: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], Any, Any]] = (
@@ -402,11 +428,22 @@ def _bound_graph(program: Any) -> tuple[Any, tuple[str, int | None, int | None]]
     return pg, spec
 
 
+_DTYPE_NAMES: dict[torch.dtype | None, str | None] = {None: None}
+
+
 def _dtype_name(dtype: torch.dtype | None) -> str | None:
-    return None if dtype is None else str(dtype).removeprefix("torch.")
+    name = _DTYPE_NAMES.get(dtype, "")
+    if name == "":
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
 
 
-_Layout = tuple[tuple[dict[str, Any], ...], tuple[tuple[str, str], ...], tuple[str, ...]]
+_Layout = tuple[
+    tuple[dict[str, Any], ...],
+    tuple[tuple[str, str], ...],
+    tuple[str, ...],
+    list[NodeTrace | None],
+]
 _LAYOUTS: weakref.WeakKeyDictionary[torch.fx.GraphModule, tuple[Any, _Layout]] = (
     weakref.WeakKeyDictionary()
 )
@@ -414,8 +451,9 @@ _LAYOUTS: weakref.WeakKeyDictionary[torch.fx.GraphModule, tuple[Any, _Layout]] =
 
 def _layout(pg: Any) -> _Layout:
     """The per-node fields that do not depend on the inputs (name, target, layer, module
-    stack, inputs, kind), the edges and the outputs; built once per graph (re-walking
-    ``nn_module_stack`` metadata every call costs more than a small model's forward pass)."""
+    stack, inputs, kind), the edges, the outputs and the previous trace's records (see
+    :func:`_node_traces`); built once per graph (re-walking ``nn_module_stack`` metadata every
+    call costs more than a small model's forward pass)."""
     key = (tuple(sorted(pg.bound)), tuple(sorted(pg.param_of.items())))
     hit = _LAYOUTS.get(pg.module)
     if hit is not None and hit[0] == key:
@@ -443,7 +481,7 @@ def _layout(pg: Any) -> _Layout:
             }
         )
         edges.extend((a.name, n.name) for a in n.all_input_nodes)
-    layout = (tuple(static), tuple(edges), outputs)
+    layout = (tuple(static), tuple(edges), outputs, [None] * len(static))
     _LAYOUTS[pg.module] = (key, layout)
     return layout
 

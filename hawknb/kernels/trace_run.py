@@ -127,9 +127,10 @@ class Recorder:
         if s is None:
             s = tensor_stats(value, self.bins)
         self.stats[name] = s
-        if (s.nonfinite or s.max_abs >= self.extreme) and self.first_bad is None:
-            self._flush()  # a smaller node before this one may be the first bad one
-        self._detail(name, value, s, per_row)
+        if s.nonfinite or s.max_abs >= self.extreme:  # only a bad value needs more
+            if self.first_bad is None:
+                self._flush()  # a smaller node before this one may be the first bad one
+            self._detail(name, value, s, per_row)
 
     def _derived(self, value: torch.Tensor, hint: tuple[str, str] | None) -> TensorStats | None:
         """Statistics that follow from the input's, or None."""
