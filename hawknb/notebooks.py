@@ -420,6 +420,59 @@ def _clean_parameters(template: Template, parameters: Mapping[str, Any]) -> dict
     return out
 
 
+def _notebook_parameters(
+    tpl: Template, parameters: Mapping[str, Any] | None, workspace: str | os.PathLike[str] | None
+) -> dict[str, Any]:
+    """The template's parameters with the workspace set (it is required: a notebook without
+    one fails in its first cell, far from the cause)."""
+    params = _clean_parameters(tpl, dict(parameters or {}))
+    if workspace is not None:
+        params["workspace"] = os.fspath(workspace)
+    if not params.get("workspace"):
+        raise HawknbError(
+            f"template '{tpl.name}' needs a workspace; Fix: pass --workspace DIR "
+            "(or parameters={'workspace': DIR})"
+        )
+    params["workspace"] = os.fspath(params["workspace"])
+    return params
+
+
+def _run_papermill(
+    tpl: Template,
+    tmp: Path,
+    out: Path,
+    params: dict[str, Any],
+    execute: bool,
+    kernel_name: str | None,
+    timeout: float | None,
+    progress: bool,
+) -> NotebookExecutionError | None:
+    """Write (and with ``execute`` run) the notebook into ``tmp``; a failed cell is returned,
+    not raised, so that the partly run notebook is still moved into place for inspection."""
+    import papermill as pm
+
+    try:
+        pm.execute_notebook(
+            str(tpl.path),
+            str(tmp),
+            parameters=params,
+            prepare_only=not execute,
+            kernel_name=kernel_name,
+            progress_bar={"file": sys.stderr, "desc": out.name} if progress else False,
+            cwd=str(out.resolve().parent),
+            store_widget_state=True,
+            execution_timeout=timeout,
+        )
+    except pm.PapermillExecutionError as exc:
+        evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
+        failed = NotebookExecutionError(
+            f"{out}: cell {exc.exec_count} failed: {exc.ename}: {evalue}"
+        )
+        failed.__cause__ = exc
+        return failed
+    return None
+
+
 def instantiate(
     template: str,
     output: str | os.PathLike[str] | None = None,
@@ -449,43 +502,14 @@ def instantiate(
     """
     import time
 
-    import papermill as pm
-
     tpl = get_template(template)
-    params = _clean_parameters(tpl, dict(parameters or {}))
-    if workspace is not None:
-        params["workspace"] = os.fspath(workspace)
-    if not params.get("workspace"):
-        raise HawknbError(
-            f"template '{tpl.name}' needs a workspace; Fix: pass --workspace DIR "
-            "(or parameters={'workspace': DIR})"
-        )
-    params["workspace"] = os.fspath(params["workspace"])
+    params = _notebook_parameters(tpl, parameters, workspace)
     out = Path(output) if output is not None else Path(f"{tpl.name}.ipynb")
     if out.resolve() == tpl.path.resolve():
         raise HawknbError(f"{out}: refusing to overwrite the template; Fix: pass -o another path")
     t0 = time.perf_counter()
-    failed: NotebookExecutionError | None = None
     with replacing_file(out, force=force, record=record) as tmp:
-        try:
-            pm.execute_notebook(
-                str(tpl.path),
-                str(tmp),
-                parameters=params,
-                prepare_only=not execute,
-                kernel_name=kernel_name,
-                progress_bar={"file": sys.stderr, "desc": out.name} if progress else False,
-                cwd=str(out.resolve().parent),
-                store_widget_state=True,
-                execution_timeout=timeout,
-            )
-        except pm.PapermillExecutionError as exc:
-            # the partly run notebook is still moved into place, for inspection
-            evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
-            failed = NotebookExecutionError(
-                f"{out}: cell {exc.exec_count} failed: {exc.ename}: {evalue}"
-            )
-            failed.__cause__ = exc
+        failed = _run_papermill(tpl, tmp, out, params, execute, kernel_name, timeout, progress)
     if failed is not None:
         raise failed
     seconds = time.perf_counter() - t0

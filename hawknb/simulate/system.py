@@ -176,13 +176,21 @@ def _draw_traffic_shares(rng: np.random.Generator, models: list[ModelSpec]) -> N
                 m.share = float(s)
 
 
-def build_system(rng: np.random.Generator, n_models: int, features_per_model: int) -> System:
-    """Draw the world: lineage (sources -> tables -> transforms -> features), models, names."""
-    if n_models < 2:
-        raise ValueError(f"n_models={n_models}: the simulator needs at least 2 models")
-    if features_per_model < 4:
-        raise ValueError(f"features_per_model={features_per_model}: use at least 4")
-    total_feats_est = int(n_models * features_per_model * 0.85) + 1
+@dataclass
+class _Drawn:
+    """What the model-drawing phase accumulates: features and the transforms producing them."""
+
+    features: list[FeatureSpec] = field(default_factory=list)
+    transforms: list[str] = field(default_factory=list)
+    transform_kind: list[str] = field(default_factory=list)
+    transform_tables: list[tuple[int, ...]] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+
+
+def _draw_tables(
+    rng: np.random.Generator, total_feats_est: int
+) -> tuple[list[str], list[str], list[int], list[float], list[float]]:
+    """Sources and the 1-3 tables read from each, with their autocorrelation and volume."""
     n_src = int(np.clip(total_feats_est // 6, 6, len(_SOURCES)))
     sources = [str(s) for s in rng.choice(_SOURCES, size=n_src, replace=False)]
     tables: list[str] = []
@@ -194,12 +202,42 @@ def build_system(rng: np.random.Generator, n_models: int, features_per_model: in
     n_tab = len(tables)
     table_rho = [float(rng.uniform(0.2, 0.6)) for _ in range(n_tab)]
     table_volume = [float(rng.uniform(2e4, 5e6)) for _ in range(n_tab)]
+    return sources, tables, table_source, table_rho, table_volume
 
-    used: set[str] = set()
-    features: list[FeatureSpec] = []
-    transforms: list[str] = []
-    transform_kind: list[str] = []
-    transform_tables: list[tuple[int, ...]] = []
+
+def _draw_model_features(
+    rng: np.random.Generator, drawn: _Drawn, features_per_model: int, n_tab: int
+) -> list[int]:
+    """One model's feature indices: a few shared with earlier models (several models read
+    the same columns), the rest new, made by new transforms of 1-2 tables each."""
+    chosen: list[int] = []
+    features = drawn.features
+    if features:
+        n_shared = int(rng.integers(1, max(2, features_per_model // 6) + 1))
+        n_shared = min(n_shared, len(features))
+        chosen += [int(i) for i in rng.choice(len(features), size=n_shared, replace=False)]
+    while len(chosen) < features_per_model:
+        n_out = int(min(rng.choice([1, 1, 2, 3, 4]), features_per_model - len(chosen)))
+        n_in = int(rng.choice([1, 2]))
+        tabs = tuple(int(t) for t in rng.choice(n_tab, size=n_in, replace=False))
+        xi = len(drawn.transforms)
+        kind = str(rng.choice(TRANSFORM_KINDS))
+        drawn.transforms.append(
+            f"{rng.choice(_ENTITIES)}_{['feat', 'agg', 'join', 'norm'][xi % 4]}_{xi:02d}"
+        )
+        drawn.transform_kind.append(kind)
+        drawn.transform_tables.append(tabs)
+        for _ in range(n_out):
+            features.append(_draw_feature(rng, drawn.used, xi, tabs))
+            chosen.append(len(features) - 1)
+    return [int(i) for i in rng.permutation(chosen)]
+
+
+def _draw_models(
+    rng: np.random.Generator, drawn: _Drawn, n_models: int, features_per_model: int, n_tab: int
+) -> list[ModelSpec]:
+    """Models named by role, each with its features and their importance (a quarter barely
+    matter), then their traffic shares."""
     models: list[ModelSpec] = []
     pools = {r: list(rng.permutation(_MODEL_NAMES[r])) for r in ROLES}
     role_count: dict[str, int] = {}
@@ -209,27 +247,7 @@ def build_system(rng: np.random.Generator, n_models: int, features_per_model: in
         role_count[role] = k + 1
         base = str(pools[role][k % len(pools[role])])
         name = base if k < len(pools[role]) else f"{base}_{k}"
-        chosen: list[int] = []
-        # share some existing features (several models read the same columns)
-        if features:
-            n_shared = int(rng.integers(1, max(2, features_per_model // 6) + 1))
-            n_shared = min(n_shared, len(features))
-            chosen += [int(i) for i in rng.choice(len(features), size=n_shared, replace=False)]
-        while len(chosen) < features_per_model:
-            n_out = int(min(rng.choice([1, 1, 2, 3, 4]), features_per_model - len(chosen)))
-            n_in = int(rng.choice([1, 2]))
-            tabs = tuple(int(t) for t in rng.choice(n_tab, size=n_in, replace=False))
-            xi = len(transforms)
-            kind = str(rng.choice(TRANSFORM_KINDS))
-            transforms.append(
-                f"{rng.choice(_ENTITIES)}_{['feat', 'agg', 'join', 'norm'][xi % 4]}_{xi:02d}"
-            )
-            transform_kind.append(kind)
-            transform_tables.append(tabs)
-            for _ in range(n_out):
-                features.append(_draw_feature(rng, used, xi, tabs))
-                chosen.append(len(features) - 1)
-        chosen = [int(i) for i in rng.permutation(chosen)]
+        chosen = _draw_model_features(rng, drawn, features_per_model, n_tab)
         imp = rng.lognormal(0.0, 0.8, size=len(chosen))
         weak = rng.random(len(chosen)) < 0.25  # features that barely matter
         imp[weak] *= 0.03
@@ -244,9 +262,23 @@ def build_system(rng: np.random.Generator, n_models: int, features_per_model: in
             )
         )
     _draw_traffic_shares(rng, models)
+    return models
+
+
+def build_system(rng: np.random.Generator, n_models: int, features_per_model: int) -> System:
+    """Draw the world: lineage (sources -> tables -> transforms -> features), models, names.
+    The phases draw from ``rng`` in a fixed order, so a seed always gives the same world."""
+    if n_models < 2:
+        raise ValueError(f"n_models={n_models}: the simulator needs at least 2 models")
+    if features_per_model < 4:
+        raise ValueError(f"features_per_model={features_per_model}: use at least 4")
+    total_feats_est = int(n_models * features_per_model * 0.85) + 1
+    sources, tables, table_source, table_rho, table_volume = _draw_tables(rng, total_feats_est)
+    drawn = _Drawn()
+    models = _draw_models(rng, drawn, n_models, features_per_model, len(tables))
     # dead-end reporting tables: upstream changes there feed no model
     n_rep = int(rng.integers(2, 5))
-    report_table = [int(t) for t in rng.choice(n_tab, size=n_rep, replace=True)]
+    report_table = [int(t) for t in rng.choice(len(tables), size=n_rep, replace=True)]
     reports = [f"{tables[t]}_report_{i}" for i, t in enumerate(report_table)]
     exps = _EXPERIMENTS[int(rng.integers(len(_EXPERIMENTS)))]
     return System(
@@ -255,13 +287,13 @@ def build_system(rng: np.random.Generator, n_models: int, features_per_model: in
         table_source=table_source,
         table_rho=table_rho,
         table_volume=table_volume,
-        transforms=transforms,
-        transform_kind=transform_kind,
-        transform_tables=transform_tables,
-        features=features,
+        transforms=drawn.transforms,
+        transform_kind=drawn.transform_kind,
+        transform_tables=drawn.transform_tables,
+        features=drawn.features,
         reports=reports,
         report_table=report_table,
         models=models,
         experiments=(str(exps[0]), str(exps[1])),
-        feature_names=[f.name for f in features],
+        feature_names=[f.name for f in drawn.features],
     )
