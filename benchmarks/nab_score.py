@@ -4,6 +4,7 @@
     python benchmarks/nab_score.py --tune          # grid-search CausalConfig on the tuning half
     python benchmarks/nab_score.py --tune-only     # score the tune half only (no held-out peek)
     python benchmarks/nab_score.py --tune-only --proxies  # + offset and short-piece proxies
+    python benchmarks/nab_score.py --tune-only --noise    # + false alarms on synthetic noise
     python benchmarks/nab_score.py --cv            # 2-fold cross-validation inside the tune half
     python benchmarks/nab_score.py --cv --cv-knob z_min  # + does tuning that knob generalise?
     python benchmarks/nab_score.py --check-results PATH/TO/NAB/results/numenta
@@ -42,6 +43,7 @@ from benchmarks.nab_scorer import (  # noqa: E402
     load_corpus,
     load_profiles,
     score_corpus,
+    sweep_file,
 )
 from hawknb.kernels.anomaly import CausalConfig, anomaly_scores  # noqa: E402
 
@@ -229,6 +231,78 @@ def print_cv(data: dict, wins: dict, profiles: dict, cfg: CausalConfig) -> CVRes
     return out
 
 
+@dataclass(frozen=True)
+class LossBreakdown:
+    """Where a corpus score loses against the perfect detector, in raw NAB points."""
+
+    missed: int  # windows without a detection
+    miss_cost: float  # missed x (tp + fn): the reward not earned plus the penalty paid
+    late_cost: float  # sum over hit windows of tp minus the reward of the earliest detection
+    fp_cost: float  # penalties of detections outside every window
+
+    @property
+    def total(self) -> float:
+        return self.miss_cost + self.late_cost + self.fp_cost
+
+
+def loss_breakdown(scores: dict, wins: dict, cost: CostMatrix, threshold: float) -> LossBreakdown:
+    """Split perfect - raw into missed windows, late detections and false positives.
+
+    Why: the three call for different changes (a missed window needs a signal that sees it, a
+    late one an earlier signal, false positives a stricter one), and a change that trades one
+    for another shows up here while the total barely moves.
+    """
+    missed, late, fp = 0, 0.0, 0.0
+    for k in sorted(scores):
+        s = sweep_file(scores[k], wins[k], cost, name=k)
+        det = s.scorable & (s.scores >= threshold)
+        for w in {int(v) for v in s.window[s.scorable & (s.window >= 0)]}:
+            rows = det & (s.window == w)
+            if rows.any():
+                late += cost.tp - max(float(s.sweep[rows].max()), -cost.fn)
+            else:
+                missed += 1
+        fp -= float(s.sweep[det & (s.window < 0)].sum())
+    return LossBreakdown(missed, missed * (cost.tp + cost.fn), late, fp)
+
+
+NOISE_ROWS = 4032  # the length of NAB's artificial files
+NOISE_SEEDS = 8
+
+
+def noise_families(rng: np.random.Generator, n: int = NOISE_ROWS) -> dict[str, np.ndarray]:
+    """Anomaly-free synthetic series: symmetric, heavy-tailed, integer, correlated, periodic.
+
+    Why: every alarm on them is false, whatever a data set's labels say, so they judge a
+    detector's false-alarm rate apart from NAB's windows (and its artificialNoAnomaly files).
+    """
+    t = np.arange(n)
+    day = np.sin(2 * np.pi * t / 288)
+    ar = np.convolve(rng.normal(size=n + 50), 0.9 ** np.arange(50))[50 : n + 50]
+    return {
+        "gaussian": rng.normal(size=n),
+        "laplace": rng.laplace(size=n),
+        "lognormal": rng.lognormal(0.0, 1.0, n),
+        "poisson(3)": rng.poisson(3, n).astype(float),
+        "rounded gaussian": np.round(2.0 * rng.normal(size=n)),
+        "AR(1) 0.9": ar,
+        "random walk": np.cumsum(rng.normal(size=n)),
+        "daily sine + noise": 10.0 * day + rng.normal(size=n),
+        "daily sine": 10.0 * day,
+    }
+
+
+def noise_alarms(cfg: CausalConfig, threshold: float) -> dict[str, float]:
+    """Alarms per file (mean over NOISE_SEEDS seeds) after NAB's probation, per noise family."""
+    skip = int(0.15 * NOISE_ROWS)
+    out: dict[str, float] = {}
+    for seed in range(NOISE_SEEDS):
+        for name, x in noise_families(np.random.default_rng(1000 + seed)).items():
+            s = anomaly_scores(x, causal=True, config=cfg)
+            out[name] = out.get(name, 0.0) + float((s[skip:] >= threshold).sum()) / NOISE_SEEDS
+    return out
+
+
 GRID = {
     "window": (400, 1000, 2000),
     "memory": (600, 1000, 1500, 2000),
@@ -339,7 +413,12 @@ def pieces(data: dict, wins: dict, length: int) -> tuple[dict, dict]:
 
 
 def print_tune_half(
-    data: dict, wins: dict, profiles: dict, cfg: CausalConfig, with_proxies: bool = False
+    data: dict,
+    wins: dict,
+    profiles: dict,
+    cfg: CausalConfig,
+    with_proxies: bool = False,
+    with_noise: bool = False,
 ) -> int:
     """Score the tune half alone, so a change can be judged without seeing the held-out half."""
     names = [k for k in data if split_half(k) == "tune"]
@@ -353,7 +432,18 @@ def print_tune_half(
             f"tune half {p:20s} {cs.normalized:6.2f}  threshold {cs.threshold:.4f}  "
             f"windows {cs.windows_hit}/{sum(f.windows for f in cs.files)}  FP rows {cs.fp}"
         )
+    std = score_corpus(scores, w, profiles["standard"])
+    lb = loss_breakdown(scores, w, profiles["standard"], std.threshold)
+    print(
+        f"tune half standard loss: {lb.missed} windows missed ({lb.miss_cost:.2f}), "
+        f"late {lb.late_cost:.2f}, false positives {lb.fp_cost:.2f} (raw points)"
+    )
     print(f"detector {dt:.1f} s on {len(names)} files", file=sys.stderr)
+    if with_noise:
+        alarms = noise_alarms(cfg, std.threshold)
+        print(f"false alarms per {NOISE_ROWS}-row noise file at the tune threshold:")
+        for k, v in alarms.items():
+            print(f"  {k:20s} {v:5.2f}")
     if with_proxies:
         for k, v in proxies(data, wins, profiles["standard"], cfg).items():
             print(f"tune half standard, {k:14s} {v:6.2f}")
@@ -429,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --tune-only: also score late starts and short pieces of the tune files",
     )
     ap.add_argument(
+        "--noise",
+        action="store_true",
+        help="with --tune-only: also count false alarms on synthetic anomaly-free series",
+    )
+    ap.add_argument(
         "--cv", action="store_true", help="2-fold cross-validation inside the tune half only"
     )
     ap.add_argument(
@@ -449,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(knob_cv(data, wins, profiles["standard"], key, GRID[key])))
         return 0
     if args.tune_only:
-        return print_tune_half(data, wins, profiles, cfg, args.proxies)
+        return print_tune_half(data, wins, profiles, cfg, args.proxies, args.noise)
 
     t1 = time.perf_counter()
     scores = run_detector(data, cfg)
