@@ -227,5 +227,7 @@ def test_many_inputs_stepping_at_once_lead_when_the_predictions_stay_flat():
 
 def test_inputs_that_only_wander_lead_nowhere():
     assert input_peaks(_serving(None).lazy(), FEATURES, "1h") == []
-    # a model whose features are not in the log has nothing to count
+    # a model without features, or whose features.json names columns the log lacks, has
+    # nothing to count
     assert input_peaks(_serving(None).lazy(), {"c": []}, "1h") == []
+    assert input_peaks(_serving(AT).lazy(), {"b": ["not_logged"]}, "1h") == []

@@ -121,7 +121,9 @@ def input_peaks(
     at least INPUT_MIN_BROKEN and so unlikely for the model's own mean count (Poisson) that
     fewer than INPUT_CHANCE such times are expected over everything scanned; one peak per
     model and run of such times (its largest count). z is that chance as a normal quantile."""
-    features = {m: list(dict.fromkeys(fs)) for m, fs in features.items() if fs}
+    schema = serving.collect_schema()
+    features = {m: [f for f in dict.fromkeys(fs) if f in schema] for m, fs in features.items()}
+    features = {m: fs for m, fs in features.items() if fs}
     cols = sorted({f for fs in features.values() for f in fs})
     if not cols:
         return []
