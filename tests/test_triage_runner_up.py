@@ -90,3 +90,19 @@ def test_no_side_walk_when_the_suspect_has_a_cause(monkeypatch):
     mine = [Hypothesis("upstream_data", 0.3, model="a"), Hypothesis("none", 0.1, model="a")]
     assert run._runner_up(None, choice.anomaly, choice, mine) is None  # type: ignore[arg-type]
     assert not called
+
+
+def test_inputs_override_moved_predictions_only_when_unusual_for_their_history():
+    """A few features drifting at once happens at ordinary times too: the inputs name the
+    model over predictions that moved somewhat only when an input peak (a break unusual for
+    the model's own history) lies near the onset."""
+    from hawknb.triage.models import _unusual_inputs, health_every
+
+    a = Anomaly("revenue", T0, T0 + timedelta(hours=2), -1, 5.0, 0.9, timedelta(minutes=30))
+    key = ("input-peaks", health_every(a))
+    near = {key: [(9.0, T0 + timedelta(hours=1), "b", "12 of b's input features stepped")]}
+    far = {key: [(9.0, T0 + timedelta(days=3), "b", "12 of b's input features stepped")]}
+    assert _unusual_inputs(None, a, "b", near)  # type: ignore[arg-type]
+    assert not _unusual_inputs(None, a, "a", near)  # type: ignore[arg-type]
+    assert not _unusual_inputs(None, a, "b", far)  # type: ignore[arg-type]
+    assert not _unusual_inputs(None, a, "b", {key: []})  # type: ignore[arg-type]

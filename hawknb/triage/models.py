@@ -15,7 +15,7 @@ from ..kernels.health import HEALTH_SERIES, prediction_health
 from ..kernels.isolation import ModelIsolation, rank_model_experiments
 from ..workspace import Workspace
 from ..workspace import contract as c
-from . import row_evidence, upstream
+from . import led, row_evidence, upstream
 from .findings import Finding
 from .topline import Anomaly
 
@@ -116,7 +116,8 @@ def isolate_model(
             rows.model, rows.experiment, rows.degraded, rows.experiment_specific, rows.confidence
         )
         return suspect, rows.finding, health, iso
-    named = _input_named(ws, anomaly, iso) if iso.top is None or iso.confidence < CLEAR else None
+    low = iso.top is None or iso.confidence < CLEAR
+    named = _input_named(ws, anomaly, iso, cache) if low else None
     if named is not None:
         return named[0], named[1], health, iso
     if iso.top is None or iso.confidence < MODEL_CONFIDENCE:
@@ -133,25 +134,32 @@ def isolate_model(
 
 
 def _input_named(
-    ws: Workspace, anomaly: Anomaly, iso: ModelIsolation
+    ws: Workspace, anomaly: Anomaly, iso: ModelIsolation, cache: dict
 ) -> tuple[Suspect, Finding] | None:
-    """The model named by its inputs breaking at the onset, when that is clearer evidence
-    than its predictions (a few dozen rows an hour, labels hours late, keep a data break
-    inside the predictions' noise): the model whose predictions moved most, when its own
-    inputs broke too (both kinds of evidence agree), else the one with the most broken
-    inputs. None when no model's inputs broke, or the predictions are clearer."""
+    """The model named by its inputs breaking at the onset: the model whose predictions moved
+    most, when its own inputs broke too (both kinds of evidence agree), else the one with the
+    most broken inputs. None when no model's inputs broke.
+
+    When the predictions moved somewhat (MODEL_CONFIDENCE..CLEAR), the inputs override them
+    only when the break is unusual for the model's own history (an input peak, led.py, near
+    the onset): a few features drifting at once happens at ordinary times too, and so does a
+    mean prediction wandering; only an unusual break is clearer evidence than a prediction
+    that moved. Only then are its broken features handed on as feature evidence."""
     brk = upstream.input_suspect(ws, anomaly)
     if brk is None or brk.confidence <= max(iso.confidence, MODEL_CONFIDENCE):
         return None
     top = iso.top[0] if iso.top is not None else None
     same = [b for b in brk.breaks if b.model == top and b.n_broken >= upstream.MIN_BROKEN]
     pick = same[0] if same else brk.breaks[0]
+    unusual = _unusual_inputs(ws, anomaly, pick.model, cache)
+    if iso.confidence >= MODEL_CONFIDENCE and not unusual:
+        return None
     conf = max(upstream.confidence(pick.n_broken), iso.confidence if same else 0.0)
     experiment = brk.experiment if pick.model == brk.model else iso.top[1]  # type: ignore[index]
     if experiment == ALL_EXPERIMENTS:
         window = upstream.compare_window(anomaly)
         experiment = upstream.busiest_experiment(ws, pick.model, anomaly, window)
-    inputs = tuple(pick.top(LINEAGE_INPUTS))
+    inputs = tuple(pick.top(LINEAGE_INPUTS)) if unusual else ()
     finding = brk.finding
     if pick.model != brk.model:
         finding.decision = (
@@ -160,8 +168,27 @@ def _input_named(
             + finding.decision
         )
         finding.evidence.update(model=pick.model, experiment=experiment)
+    finding.evidence["unusual_for_its_history"] = unusual
     finding.confidence = conf
     return Suspect(pick.model, experiment, (experiment,), False, conf, inputs=inputs), finding
+
+
+def input_peaks(ws: Workspace, every: str, cache: dict) -> list[led.Peak]:
+    """led.input_peaks of the workspace at health windows of ``every``, computed once."""
+    key = ("input-peaks", every)
+    if key not in cache:
+        cache[key] = led.input_peaks(ws.serving, {m: ws.features(m) for m in ws.models()}, every)
+    return cache[key]
+
+
+def _unusual_inputs(ws: Workspace, anomaly: Anomaly, model: str, cache: dict) -> bool:
+    """Whether the model's inputs broke near the onset by more than they ever do by chance
+    (an input peak within STEP_SPAN health windows of it)."""
+    tol = led.STEP_SPAN * health_step(anomaly)
+    return any(
+        m == model and anomaly.onset - tol <= t <= anomaly.onset + tol  # type: ignore[operator]
+        for _, t, m, _ in input_peaks(ws, health_every(anomaly), cache)
+    )
 
 
 def _model_suspect(

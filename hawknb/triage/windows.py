@@ -98,7 +98,7 @@ def weigh_windows(
         health, _ = models.health_tables(ws, every, cache)
         step = models.health_step(candidates[0][0])
         known = [a for a, _, _ in candidates]
-        inputs = led.input_peaks(ws.serving, {m: ws.features(m) for m in ws.models()}, every)
+        inputs = models.input_peaks(ws, every, cache)
         candidates = candidates + led.led_windows(health, step, results, series, known, inputs)
     changes = rollout_changes(ws)
     span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
