@@ -14,6 +14,7 @@ from hawknb.kernels.anomaly import detect_anomalies
 from hawknb.triage.led import (
     HEALTH_STEP_Z,
     METRIC_STEP_Z,
+    input_peaks,
     led_windows,
     standardized_steps,
 )
@@ -172,3 +173,61 @@ def test_a_led_window_convicts_only_as_far_as_its_metric_moved():
     assert h_clear.support == pytest.approx(h_quiet.support)  # a clear step: no extra doubt
     assert any("health step" in e for e in h_weak.evidence_against)
     assert calibrated(h_weak, None) < 0.3 < calibrated(h_quiet, None)
+
+
+def _serving(break_at: int | None, seed: int = 5, rows_per_step: int = 12) -> pl.DataFrame:
+    """A sampled serving log of two models with 12 features each over the metric's span;
+    from ``break_at`` on (a metric step index) six of model b's features lose a third of
+    their value (an upstream source lost rows), while its predictions stay as noisy as ever."""
+    rng = np.random.default_rng(seed)
+    n = N * rows_per_step
+    step_idx = np.repeat(np.arange(N), rows_per_step)
+    ts = [T0 + STEP * (i + 0.5) for i in step_idx]
+    frames = []
+    for model in ("a", "b"):
+        x = rng.gamma(4.0, 1.0, size=(n, 12))
+        if model == "b" and break_at is not None:
+            x[step_idx >= break_at, :6] *= 0.67
+        cols = {f"{model}_f{k}": x[:, k] for k in range(12)}
+        frames.append(
+            pl.DataFrame(
+                {
+                    "ts": ts,
+                    "model": model,
+                    "experiment": "ctl",
+                    "snapshot": "s1",
+                    "prediction": 0.1 + 0.01 * rng.standard_normal(n),
+                    "label": None,
+                    **cols,
+                }
+            )
+        )
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+FEATURES = {m: [f"{m}_f{k}" for k in range(12)] for m in ("a", "b")}
+
+
+def test_many_inputs_stepping_at_once_lead_when_the_predictions_stay_flat():
+    """Labels hours late and a mean prediction within its noise: the health has no step, but
+    six of model b's inputs stepped in the same hour, which leads to the metric's small drop."""
+    series, results, health = _world(drop=0.02, step_at=None)
+    peaks = input_peaks(_serving(AT).lazy(), FEATURES, "1h")
+    assert peaks and peaks[0][2] == "b"
+    assert abs(peaks[0][1] - _ts()[AT]) <= timedelta(hours=2)
+    assert len({p[2] for p in peaks}) == 1, "model a's inputs did not break"
+    # without the input evidence there is nothing to lead (the health is flat) ...
+    assert led_windows(health, STEP, results, series, known=[]) == []
+    # ... with it the drop becomes a candidate
+    got = led_windows(health, STEP, results, series, known=[], inputs=peaks)
+    assert got and got[0][0].metric == "revenue"
+    assert abs(got[0][0].onset - _ts()[AT]) <= 2 * STEP
+    assert "input features stepped" in got[0][1].evidence["led_by"]
+
+
+def test_inputs_that_only_wander_lead_nowhere():
+    assert input_peaks(_serving(None).lazy(), FEATURES, "1h") == []
+    # a model without features, or whose features.json names columns the log lacks, has
+    # nothing to count
+    assert input_peaks(_serving(None).lazy(), {"c": []}, "1h") == []
+    assert input_peaks(_serving(AT).lazy(), {"b": ["not_logged"]}, "1h") == []

@@ -139,8 +139,11 @@ def _sources(ws: Workspace, ranking: FeatureRanking) -> str:
 
 
 def upstream(
-    ws: Workspace, ranking: FeatureRanking, anomaly: Anomaly
+    ws: Workspace, ranking: FeatureRanking, anomaly: Anomaly, broken: Iterable[str] = ()
 ) -> tuple[RootCauseResult | None, Finding]:
+    """Walk the lineage above the features that explain the shift: the ranking's confident
+    features, else the ``broken`` inputs that named the model (a break the predictions hid),
+    else the ranking's first feature."""
     graph = ws.lineage()
     if graph is None or not ws.has("lineage_stats"):
         missing = "lineage.json" if graph is None else "lineage_stats.parquet"
@@ -152,9 +155,8 @@ def upstream(
         )
     table = ranking.table
     strong = table.filter(pl.col("confidence") >= TARGET_CONFIDENCE)["feature"].to_list()
-    targets = [f for f in (strong or table["feature"].to_list()[:1]) if f in graph][
-        :LINEAGE_TARGETS
-    ]
+    pick = strong or list(broken) or table["feature"].to_list()[:1]
+    targets = [f for f in pick if f in graph][:LINEAGE_TARGETS]
     if not targets:
         return None, Finding(
             "lineage",

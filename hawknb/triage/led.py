@@ -1,5 +1,5 @@
-"""Model-led candidate windows: times where a model's predictions got worse and a top-line
-metric stepped with them.
+"""Model-led candidate windows: times where a model's predictions got worse, or many of its
+input features stepped at once, and a top-line metric stepped with them.
 
 The top-line detector looks at each metric alone. A 3-6% drop of a noisy metric with weekly
 swings the daily profile does not model can stay within a couple of robust sigmas of its
@@ -11,6 +11,12 @@ the history, so a smaller step is unusual) makes it a candidate incident. The wi
 (windows.py) then decides between it and the detector's windows by how well a model explains
 each, exactly as for any other candidate.
 
+A model's predictions are not the only independent evidence. Labels that arrive many hours
+late leave calibration and NE blind to an incident in its first hours, and a data break that
+changes which rows score high can keep the mean prediction inside its noise on a few dozen
+rows an hour; yet the inputs show it at once: many of the model's features step in the same
+hour, which by chance they (nearly) never do. Such a time leads like a health step does.
+
 Both steps are measured against the series' own history (the spread of the same before/after
 difference at every other time), so neither a metric's noise, its autocorrelation nor a
 health series' units set the scale.
@@ -19,11 +25,14 @@ health series' units set the scale.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
 import polars as pl
+from scipy.special import ndtri, pdtrc
 
+from ..engine import collect
 from ..kernels.anomaly import AnomalyResult, AnomalyWindow
 from ..kernels.health import HEALTH_SERIES, WORSE_WHEN_HIGHER
 from ..workspace import contract as c
@@ -39,7 +48,17 @@ HEALTH_STEP_Z = 5.0
 #: tested at a few times only (those the models point at), so a smaller step counts
 METRIC_STEP_Z = 2.0
 #: at most this many model-led windows are put to model isolation (each costs one)
-LED_WINDOWS = 2
+LED_WINDOWS = 3
+#: a feature's windowed mean stepped when its standardized step reaches this
+FEATURE_STEP_Z = 4.0
+#: a model's inputs broke at a time when at least this many features stepped there at once ...
+INPUT_MIN_BROKEN = 3
+#: ... and that many is this unlikely by chance over every model and time scanned (the
+#: count's chance rate is the model's own mean count of stepping features per time)
+INPUT_CHANCE = 0.01
+
+#: one lead: (strength as a z, time, model, what moved)
+Peak = tuple[float, object, str, str]
 
 
 def standardized_steps(x: np.ndarray, span: int) -> np.ndarray:
@@ -71,9 +90,9 @@ def standardized_steps(x: np.ndarray, span: int) -> np.ndarray:
     return out
 
 
-def _health_peaks(health: pl.DataFrame) -> list[tuple[float, object, str]]:
-    """(z, ts, model) of the clearest worse-going health steps, one per model and time."""
-    peaks: list[tuple[float, object, str]] = []
+def _health_peaks(health: pl.DataFrame) -> list[Peak]:
+    """(z, ts, model, what) of the clearest worse-going health steps, one per model and time."""
+    peaks: list[Peak] = []
     if health.is_empty():
         return peaks
     for (model, _exp), part in health.sort(c.TS).group_by(
@@ -87,9 +106,56 @@ def _health_peaks(health: pl.DataFrame) -> list[tuple[float, object, str]]:
             zs = zs if s in WORSE_WHEN_HIGHER else np.abs(zs)
             zs = np.nan_to_num(zs, nan=0.0)
             for j in np.flatnonzero(zs >= HEALTH_STEP_Z):
-                peaks.append((float(zs[j]), ts[int(j)], str(model)))
+                what = f"{model}'s prediction health ({s}) stepped worse"
+                peaks.append((float(zs[j]), ts[int(j)], str(model), what))
     peaks.sort(key=lambda p: -p[0])
     return peaks
+
+
+def input_peaks(
+    serving: pl.LazyFrame, features: dict[str, Sequence[str]], every: str
+) -> list[Peak]:
+    """(z, ts, model, what) of the times where many of a model's input features stepped at
+    once: each feature's mean per ``every`` window, its standardized step (own history), and
+    the count of features stepping by FEATURE_STEP_Z at each time. A count counts when it is
+    at least INPUT_MIN_BROKEN and so unlikely for the model's own mean count (Poisson) that
+    fewer than INPUT_CHANCE such times are expected over everything scanned; one peak per
+    model and run of such times (its largest count). z is that chance as a normal quantile."""
+    schema = serving.collect_schema()
+    features = {m: [f for f in dict.fromkeys(fs) if f in schema] for m, fs in features.items()}
+    features = {m: fs for m, fs in features.items() if fs}
+    cols = sorted({f for fs in features.values() for f in fs})
+    if not cols:
+        return []
+    means = collect(
+        serving.filter(pl.col(c.MODEL).is_in(list(features)))
+        .group_by(pl.col(c.MODEL).cast(pl.String), pl.col(c.TS).dt.truncate(every))
+        .agg([pl.col(f).cast(pl.Float64).mean() for f in cols])
+        .sort(c.MODEL, c.TS)
+    )
+    counts = {}
+    for (model,), part in means.group_by([c.MODEL], maintain_order=True):
+        fs = [f for f in features[str(model)] if f in part.columns]
+        z = np.stack([np.abs(standardized_steps(part[f].to_numpy(), STEP_SPAN)) for f in fs])
+        counts[str(model)] = (part[c.TS], (np.nan_to_num(z, nan=0.0) >= FEATURE_STEP_Z).sum(0))
+    scanned = sum(n.size for _, n in counts.values())
+    peaks: list[Peak] = []
+    for model, (ts, n) in counts.items():
+        chance = pdtrc(n - 1, max(float(n.mean()), 1e-3)) * scanned
+        hot = (n >= INPUT_MIN_BROKEN) & (chance <= INPUT_CHANCE)
+        for lo, hi in _runs(hot):
+            j = lo + int(np.argmax(n[lo:hi]))
+            z = float(ndtri(1.0 - max(float(chance[j]) / scanned, 1e-300)))
+            what = f"{int(n[j])} of {model}'s input features stepped"
+            peaks.append((min(z, 40.0), ts[j], model, what))
+    peaks.sort(key=lambda p: -p[0])
+    return peaks
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _metric_steps(
@@ -116,14 +182,17 @@ def led_windows(
     results: dict[str, AnomalyResult],
     series: pl.DataFrame,
     known: list[Anomaly],
+    inputs: list[Peak] | None = None,
 ) -> list[tuple[Anomaly, Finding, float]]:
     """Up to LED_WINDOWS candidate windows (anomaly, top-line finding, evidence mass) where a
-    model-experiment's health stepped worse and some metric stepped at the same time (within
-    one health window), skipping times a known candidate of that metric already covers."""
+    model-experiment's health stepped worse, or its inputs broke (``inputs``: input_peaks),
+    and some metric stepped at the same time (within one health window), skipping times a
+    known candidate of that metric already covers; the clearest leads first."""
     steps = _metric_steps(results)
     out: list[tuple[Anomaly, Finding, float]] = []
     used: list[tuple[int, str]] = []
-    for hz, t, _model in _health_peaks(health):
+    leads = sorted([*_health_peaks(health), *(inputs or [])], key=lambda p: -p[0])
+    for hz, t, _model, moved in leads:
         if len(out) >= LED_WINDOWS:
             break
         t_us = int(pl.Series([t]).cast(pl.Datetime("us", "UTC")).cast(pl.Int64)[0])
@@ -148,9 +217,8 @@ def led_windows(
         w = AnomalyWindow(onset, _to_dt(us[end_j]), _to_dt(us[peak]), d, sev, max(0.0, conf))
         mass = float(np.clip(d * z[j : end_j + 1], 0.0, None).sum())
         why = (
-            f"a model's prediction health stepped worse at {onset:%Y-%m-%d %H:%M} "
-            f"({hz:.1f} of its history's step spread) and {name} stepped "
-            f"{sev:.1f} of its own"
+            f"{moved} at {onset:%Y-%m-%d %H:%M} (a {hz:.1f}-sigma event for its history) "
+            f"and {name} stepped {sev:.1f} of its own step spread"
         )
         anomaly, finding = describe_window(series, name, w, mass, why)
         out.append((anomaly, finding, mass))

@@ -15,7 +15,7 @@ from ..kernels.health import HEALTH_SERIES, prediction_health
 from ..kernels.isolation import ModelIsolation, rank_model_experiments
 from ..workspace import Workspace
 from ..workspace import contract as c
-from . import row_evidence, upstream
+from . import led, row_evidence, upstream
 from .findings import Finding
 from .topline import Anomaly
 
@@ -23,6 +23,8 @@ from .topline import Anomaly
 MODEL_CONFIDENCE = 0.15
 #: from this confidence a model clearly explains the anomaly (no other window is tried)
 CLEAR = 0.5
+#: broken input features a suspect named by its inputs hands to the features step
+LINEAGE_INPUTS = 10
 #: the experiment name of a model's pooled health (all experiments together): pooling doubles
 #: the rows per window, so a model-wide degradation too small to see per experiment shows
 ALL_EXPERIMENTS = "(all experiments)"
@@ -39,6 +41,9 @@ class Suspect:
     #: how often the same health series moved as much at other times of the history (nan:
     #: not measured, e.g. a suspect named by its rows rather than its health series)
     base_rate: float = math.nan
+    #: the input features that broke at the onset, most surprising first, when the model was
+    #: named by its inputs (upstream.input_suspect) rather than by its predictions
+    inputs: tuple[str, ...] = ()
 
 
 def health_step(anomaly: Anomaly) -> timedelta:
@@ -111,12 +116,11 @@ def isolate_model(
             rows.model, rows.experiment, rows.degraded, rows.experiment_specific, rows.confidence
         )
         return suspect, rows.finding, health, iso
+    low = iso.top is None or iso.confidence < CLEAR
+    named = _input_named(ws, anomaly, iso, cache) if low else None
+    if named is not None:
+        return named[0], named[1], health, iso
     if iso.top is None or iso.confidence < MODEL_CONFIDENCE:
-        brk = upstream.input_suspect(ws, anomaly)
-        if brk is not None:
-            # predictions too noisy to tell, but a model's inputs broke at the onset
-            suspect = Suspect(brk.model, brk.experiment, (brk.experiment,), False, brk.confidence)
-            return suspect, brk.finding, health, iso
         finding = Finding(
             "models",
             checked=checked,
@@ -127,6 +131,64 @@ def isolate_model(
         )
         return None, finding, health, iso
     return _model_suspect(iso, health, pooled, checked, evidence)
+
+
+def _input_named(
+    ws: Workspace, anomaly: Anomaly, iso: ModelIsolation, cache: dict
+) -> tuple[Suspect, Finding] | None:
+    """The model named by its inputs breaking at the onset: the model whose predictions moved
+    most, when its own inputs broke too (both kinds of evidence agree), else the one with the
+    most broken inputs. None when no model's inputs broke.
+
+    When the predictions moved somewhat (MODEL_CONFIDENCE..CLEAR), the inputs override them
+    only when the break is unusual for the model's own history (an input peak, led.py, near
+    the onset): a few features drifting at once happens at ordinary times too, and so does a
+    mean prediction wandering; only an unusual break is clearer evidence than a prediction
+    that moved. Only then are its broken features handed on as feature evidence."""
+    brk = upstream.input_suspect(ws, anomaly)
+    if brk is None or brk.confidence <= max(iso.confidence, MODEL_CONFIDENCE):
+        return None
+    top = iso.top[0] if iso.top is not None else None
+    same = [b for b in brk.breaks if b.model == top and b.n_broken >= upstream.MIN_BROKEN]
+    pick = same[0] if same else brk.breaks[0]
+    unusual = _unusual_inputs(ws, anomaly, pick.model, cache)
+    if iso.confidence >= MODEL_CONFIDENCE and not unusual:
+        return None
+    conf = max(upstream.confidence(pick.n_broken), iso.confidence if same else 0.0)
+    experiment = brk.experiment if pick.model == brk.model else iso.top[1]  # type: ignore[index]
+    if experiment == ALL_EXPERIMENTS:
+        window = upstream.compare_window(anomaly)
+        experiment = upstream.busiest_experiment(ws, pick.model, anomaly, window)
+    inputs = tuple(pick.top(LINEAGE_INPUTS)) if unusual else ()
+    finding = brk.finding
+    if pick.model != brk.model:
+        finding.decision = (
+            f"{pick.model}'s predictions moved most (confidence {iso.confidence:.2f}) and "
+            f"{pick.n_broken} of its own inputs broke too, so it is the suspect; "
+            + finding.decision
+        )
+        finding.evidence.update(model=pick.model, experiment=experiment)
+    finding.evidence["unusual_for_its_history"] = unusual
+    finding.confidence = conf
+    return Suspect(pick.model, experiment, (experiment,), False, conf, inputs=inputs), finding
+
+
+def input_peaks(ws: Workspace, every: str, cache: dict) -> list[led.Peak]:
+    """led.input_peaks of the workspace at health windows of ``every``, computed once."""
+    key = ("input-peaks", every)
+    if key not in cache:
+        cache[key] = led.input_peaks(ws.serving, {m: ws.features(m) for m in ws.models()}, every)
+    return cache[key]
+
+
+def _unusual_inputs(ws: Workspace, anomaly: Anomaly, model: str, cache: dict) -> bool:
+    """Whether the model's inputs broke near the onset by more than they ever do by chance
+    (an input peak within STEP_SPAN health windows of it)."""
+    tol = led.STEP_SPAN * health_step(anomaly)
+    return any(
+        m == model and anomaly.onset - tol <= t <= anomaly.onset + tol  # type: ignore[operator]
+        for _, t, m, _ in input_peaks(ws, health_every(anomaly), cache)
+    )
 
 
 def _model_suspect(
@@ -203,3 +265,29 @@ def explanation_base_rate(
 
 def _us(t: object) -> int:
     return int(pl.Series([t]).cast(pl.Datetime("us", "UTC")).cast(pl.Int64)[0])
+
+
+def runner_up(choice_iso: ModelIsolation, suspect: Suspect) -> Suspect | None:
+    """The next model (not the suspect's) whose predictions moved at the onset, as a competing
+    suspect, or None when no other model moved beyond MODEL_CONFIDENCE. Its confidence is
+    its own, capped at the suspect's: it explains the window no better than the top model
+    (whose confidence was already corrected for chance)."""
+    ranking = choice_iso.ranking
+    if ranking.is_empty():
+        return None
+    others = ranking.filter(
+        (pl.col(c.MODEL) != suspect.model) & (pl.col("confidence") >= MODEL_CONFIDENCE)
+    )
+    if others.is_empty():
+        return None
+    row = others.row(0, named=True)
+    model, experiment = str(row[c.MODEL]), str(row[c.EXPERIMENT])
+    level = choice_iso.model_level.get(model)
+    arms = [e for e in (level.experiments if level else ()) if e != ALL_EXPERIMENTS]
+    degraded = tuple(e for e in (level.degraded if level else ()) if e != ALL_EXPERIMENTS)
+    if experiment == ALL_EXPERIMENTS:
+        own = others.filter((pl.col(c.MODEL) == model) & (pl.col(c.EXPERIMENT) != ALL_EXPERIMENTS))
+        experiment = str(own[c.EXPERIMENT][0]) if own.height else (arms[0] if arms else "")
+    specific = 0 < len(degraded) < len(arms)
+    conf = min(float(row["confidence"]), suspect.confidence)
+    return Suspect(model, experiment, degraded or (experiment,), specific, conf)

@@ -6,6 +6,8 @@ of following the first plausible branch: several anomaly windows (across all met
 put to model isolation and the one a model explains best is explained; then every cause
 (each snapshot rolled out near the onset, a data break, nothing) is scored by the evidence
 for and against it, and the best supported one is the verdict, with the runner-up recorded.
+When none of the suspect model's causes explains the window, the causes of the next model
+whose predictions moved compete too (a canary on another model can sit one rank lower).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, TypeVar
 
 from ..kernels.isolation import strength
 from ..workspace import Workspace, WorkspaceWarning
-from . import causes, features, snapshot, topline, windows
+from . import causes, features, models, snapshot, topline, windows
 from .calibration import calibrated, wording
 from .diagnosis import Diagnosis
 from .findings import Finding, Verdict
@@ -152,10 +154,60 @@ def _walk(
         v.summary = f"{anomaly.metric} moved, but no model's predictions moved with it"
         v.confidence = max(0.0, min(0.3, choice.isolation.confidence))
         return
+    hyps = _model_hypotheses(ws, inv, anomaly, suspect, bar)
+    side = _runner_up(ws, anomaly, choice, hyps)
+    hyps += side.get(HypothesesResult).hypotheses if side is not None else []
+    _window_doubt(hyps, choice)
+    hyps = ranked(hyps)
+    if side is not None and any(h is hyps[0] for h in side.get(HypothesesResult).hypotheses):
+        _adopt(inv, side, suspect)
+    _conclude(inv, hyps, [w.brief() for w in choices])
+
+
+def _model_hypotheses(
+    ws: Workspace, inv: Investigation, anomaly: Anomaly, suspect: Suspect, bar: _Progress
+) -> list[Hypothesis]:
+    """Every cause one suspect model can have: each recent snapshot, and a data break."""
     hyps = _snapshot_hypotheses(ws, inv, anomaly, suspect, bar)
     hyps.append(_data_hypothesis(ws, inv, anomaly, suspect, bar))
-    _window_doubt(hyps, choice)
-    _conclude(inv, ranked(hyps), [w.brief() for w in choices])
+    return hyps
+
+
+def _runner_up(
+    ws: Workspace, anomaly: Anomaly, choice: windows.WindowChoice, hyps: list[Hypothesis]
+) -> Investigation | None:
+    """When nothing about the suspect model explains the window (its best cause is `none`),
+    the next model whose predictions moved is a competing suspect: its causes are weighed
+    too, walked in a side investigation (its findings and results, which replace the main
+    walk's when one of its causes wins), with its hypotheses recorded as its result."""
+    suspect = choice.suspect
+    if suspect is None or ranked(hyps)[0].cause != "none":
+        return None
+    alt = models.runner_up(choice.isolation, suspect)
+    if alt is None:
+        return None
+    side = Investigation(workspace=ws)
+    side.record(HypothesesResult(_model_hypotheses(ws, side, anomaly, alt, _Progress(False))))
+    side.record(ModelsResult(choice.health, choice.isolation, alt))
+    return side
+
+
+def _adopt(inv: Investigation, side: Investigation, first: Suspect) -> None:
+    """The runner-up model's cause won: its step findings and results replace the first
+    suspect's, and the models finding says the first suspect's causes explained nothing."""
+    steps = {f.step for f in side.findings}
+    inv.findings[:] = [f for f in inv.findings if f.step not in steps]
+    inv.findings.extend(side.findings)
+    for kind, result in side.results.items():
+        if kind is not HypothesesResult:
+            inv.record(result)
+    alt = side.get(ModelsResult)
+    models_finding = inv.finding("models")
+    if alt is not None and alt.suspect is not None and models_finding is not None:
+        models_finding.decision += (
+            f"; none of {first.model}'s causes explains it, so the next model whose "
+            f"predictions moved, {alt.suspect.model}, was examined too"
+        )
 
 
 def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:
@@ -174,7 +226,8 @@ def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:
         factor *= strength(choice.anomaly.severity)
         for h in hyps:
             h.evidence_against.append(
-                f"the window was found from a model's health step; {choice.anomaly.metric} "
+                f"the window was found from a model's health step or input break; "
+                f"{choice.anomaly.metric} "
                 f"itself stepped only {choice.anomaly.severity:.1f} of its history's spread"
             )
     if factor >= 1.0:
@@ -252,7 +305,10 @@ def _data_hypothesis(
         h.experiment = experiment
         return h
     feat_conf = float(ranking.table["confidence"][0]) if ranking.table.height else 0.0
-    result, f = _timed(inv, lambda: features.upstream(ws, ranking, anomaly))
+    if suspect.inputs:
+        # the model was named by its inputs breaking: that is feature evidence in itself
+        feat_conf = max(feat_conf, suspect.confidence)
+    result, f = _timed(inv, lambda: features.upstream(ws, ranking, anomaly, suspect.inputs))
     inv.findings.append(f)
     inv.record(LineageResult(result))
     bar.step("lineage")

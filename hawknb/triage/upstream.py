@@ -70,7 +70,7 @@ def input_suspect(ws: Workspace, anomaly: Anomaly) -> InputSuspect | None:
     conf = confidence(best.n_broken)
     if conf <= 0:
         return None
-    experiment = _busiest_experiment(ws, best.model, anomaly, window)
+    experiment = busiest_experiment(ws, best.model, anomaly, window)
     others = [f"{b.model} ({b.n_broken})" for b in breaks[1:] if b.n_broken >= MIN_BROKEN]
     finding = Finding(
         "models",
@@ -97,7 +97,8 @@ def input_suspect(ws: Workspace, anomaly: Anomaly) -> InputSuspect | None:
     return InputSuspect(best.model, experiment, conf, breaks, finding)
 
 
-def _busiest_experiment(ws: Workspace, model: str, anomaly: Anomaly, window: timedelta) -> str:
+def busiest_experiment(ws: Workspace, model: str, anomaly: Anomaly, window: timedelta) -> str:
+    """The experiment with most of the model's rows in the window after the onset."""
     rows = collect(
         ws.serving.filter(
             (pl.col(c.MODEL) == model)

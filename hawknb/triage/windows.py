@@ -94,10 +94,12 @@ def weigh_windows(
     time asked for), windows the models point at (led.py) join the candidates."""
     cache: dict = {}
     if results and candidates:
-        health, _ = models.health_tables(ws, models.health_every(candidates[0][0]), cache)
+        every = models.health_every(candidates[0][0])
+        health, _ = models.health_tables(ws, every, cache)
         step = models.health_step(candidates[0][0])
         known = [a for a, _, _ in candidates]
-        candidates = candidates + led.led_windows(health, step, results, series, known)
+        inputs = models.input_peaks(ws, every, cache)
+        candidates = candidates + led.led_windows(health, step, results, series, known, inputs)
     changes = rollout_changes(ws)
     span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
     top_mass = max((m for _, _, m in candidates), default=1.0) or 1.0
