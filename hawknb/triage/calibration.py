@@ -192,9 +192,13 @@ def settle_none(inv: Investigation) -> None:
     v.confidence = none_confidence(ev)
     v.summary = none_summary(_unworded(v.summary), v.confidence, ev)
     hyps = inv.get(HypothesesResult)
-    for h in hyps.hypotheses if hyps else []:
+    weighed = hyps.hypotheses if hyps else []
+    for h in weighed:
         if h.cause == "none":
             _argue(h, ev)
+    listed = inv.finding("hypotheses")
+    if listed is not None and weighed:
+        listed.evidence["hypotheses"] = [h.brief() for h in weighed[:6]]
     f = inv.finding("verdict")
     if f is not None:
         f.confidence = v.confidence
