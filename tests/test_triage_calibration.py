@@ -147,6 +147,8 @@ def test_low_confidence_none_is_worded_with_its_strongest_lead():
     assert "the strongest lead was bad_snapshot (v2) (support 0.18)" in text
     step_only = none_summary("ctr moved", LOW - 0.1, NoneEvidence(anomaly=1.0, severity=7.5))
     assert "the strongest lead was the top line's step (7.5 of its spread)" in step_only
+    moved = none_summary("ctr moved", LOW - 0.1, NoneEvidence(anomaly=1.0, moved=0.8))
+    assert "the strongest lead was a model's predictions moving with it (0.80)" in moved
     assert none_summary("no top-line anomaly", MODERATE, NoneEvidence()) == "no top-line anomaly"
     assert none_summary("x", MODERATE - 0.01, ev) == "moderate confidence: x"
 
@@ -194,8 +196,9 @@ def test_write_puts_the_knots_into_calibration_py(tmp_path, monkeypatch):
 
 
 def _workspace(path: Path, drop: float) -> Path:
-    """Two weeks of an hourly top line and a model whose predictions never move; the top line
-    drops by ``drop`` (a share) for the last eight hours (0: noise only)."""
+    """Two weeks of an hourly top line and one model; for the last eight hours the top line
+    drops by ``drop`` (a share; 0: noise only) and the model's predictions by as much, while
+    its inputs stay as they were: an incident nothing in the workspace explains."""
     rng = np.random.default_rng(7)
     ts = pd.date_range("2026-03-01", periods=14 * 24, freq="h", tz="UTC")
     value = 1000 + rng.normal(0, 5, len(ts))
@@ -206,9 +209,9 @@ def _workspace(path: Path, drop: float) -> Path:
     )
     m = len(ts) * 20
     serving = {"ts": ts.repeat(20), "model": "ranker", "experiment": "control", "snapshot": "s1"}
-    serving.update(
-        prediction=rng.normal(0.3, 0.02, m), f_a=rng.normal(0, 1, m), f_b=rng.normal(0, 1, m)
-    )
+    prediction = rng.normal(0.3, 0.02, m)
+    prediction[-8 * 20 :] *= 1 - drop
+    serving.update(prediction=prediction, f_a=rng.normal(0, 1, m), f_b=rng.normal(0, 1, m))
     pd.DataFrame(serving).to_parquet(path / "serving.parquet")
     return path
 

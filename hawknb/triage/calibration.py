@@ -147,7 +147,7 @@ def doubt(ev: NoneEvidence) -> float:
 
 
 #: the weight of a top-line step that no model's predictions moved with in `doubt`
-UNEXPLAINED_STEP = 0.5
+UNEXPLAINED_STEP = 0.25
 
 
 def none_confidence(ev: NoneEvidence) -> float:
@@ -166,6 +166,8 @@ def none_summary(summary: str, confidence: float, ev: NoneEvidence) -> str:
         out = f"{note}: no cause found ({summary})" if summary else f"{note}: no cause found"
         if ev.lead_label:
             out += f"; the strongest lead was {ev.lead_label} (support {ev.lead:.2f})"
+        elif ev.moved >= 0.5:
+            out += f"; the strongest lead was a model's predictions moving with it ({ev.moved:.2f})"
         elif ev.anomaly > 0:
             out += f"; the strongest lead was the top line's step ({ev.severity:.1f} of its spread)"
         return out
