@@ -47,6 +47,8 @@ KNOTS = 6
 #: the fitted confidence never reaches certainty either way
 FLOOR, CEILING = 0.02, 0.97
 CALIBRATION_PY = Path(calibration.__file__)
+#: the last tuning seed of the simulator (True) and of the independent generator (False)
+TUNING = {True: 24, False: 99}
 
 
 def fit(points: list[tuple[float, bool]], increasing: bool = True) -> list[tuple[float, float]]:
@@ -180,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows = [r for p in args.runs for r in json.loads(Path(p).read_text())]
     rows = [r for r in rows if not r.get("error")]
-    if any(s >= 3000 for s in (r["seed"] for r in rows if not r.get("difficulty"))) or any(
-        r["seed"] >= 100000 for r in rows if r.get("difficulty")
-    ):
-        raise SystemExit("held-out seeds among the runs: fit on tuning seeds only")
+    held = [r for r in rows if not 0 <= r["seed"] <= TUNING[group(r) == "simulator"]]
+    if held:
+        raise SystemExit(
+            f"{len(held)} runs on seeds outside the tuning seeds (simulator 0-{TUNING[True]}, "
+            f"independent generator 0-{TUNING[False]}): fit on tuning seeds only"
+        )
     nones = [r for r in rows if is_none(r)]
     print(f"# {len(rows) - len(nones)} cause verdicts, {len(nones)} none verdicts")
     cause, none = fit_maps(rows)
