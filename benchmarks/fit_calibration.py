@@ -1,23 +1,35 @@
-"""Fit the map from hypothesis support to verdict confidence on tuning runs.
+"""Fit the maps from the triage's evidence to verdict confidence on tuning runs.
 
-Reads the ``--json`` output of `benchmarks/triage_accuracy.py` runs on TUNING seeds (the
-simulator's and, with ``--dirs``, the independent generator's), fits an isotonic regression of
-"the verdict was right" on the best hypothesis' support for the verdicts that name a cause,
-and prints the knots for `hawknb/triage/calibration.py`, then a reliability table and the
-expected calibration error of the fitted map on those runs, and a two-fold cross-fitted ECE
-(fit on half the runs, judge on the other half): a map judged only on the runs it was fitted
-on flatters itself.
+Reads the ``--json`` output of `benchmarks/triage_accuracy.py` and `benchmarks/indep_accuracy.py`
+runs on TUNING seeds only (simulator 0-24, independent generator 0-99) and fits two monotone
+maps (isotonic regression, summarised as a handful of knots):
 
-    python benchmarks/fit_calibration.py runs_sim.json runs_indep.json
+* ``CAUSE_KNOTS``: "the verdict was right" (cause and model) on the best hypothesis' support,
+  for the verdicts that name a cause (increasing);
+* ``NONE_KNOTS``: "the `none` verdict was right" (there was no incident) on
+  `calibration.doubt` of the evidence of an incident the run recorded (decreasing).
 
-Run it with the calibration the runs were made with in place: a close call (a runner-up for
-another cause near the winner) is recognised by the recorded confidence falling short of
-that map.
+It prints the knots, the expected calibration error over all verdicts and over those naming a
+cause (per data set: simulator, independent easy/medium/hard) as run, with the fitted maps on
+the runs they were fitted on, and cross-fitted (each fold judged by the maps fitted on the other
+folds: a map judged only on the runs it was fitted on flatters itself). ``--write`` puts the
+knots into `hawknb/triage/calibration.py`.
+
+The refit recipe (benchmarks/results/calibration.md):
+
+    python benchmarks/triage_accuracy.py --seeds 0-11 --jobs 1 --json runs_sim.json
+    python benchmarks/indep_accuracy.py --seeds 0-7 --jobs 1 --json runs_indep.json
+    python benchmarks/fit_calibration.py runs_sim.json runs_indep.json --write
+
+Verdicts do not depend on the maps (only confidences do), so the runs need not be redone
+after writing them.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,43 +38,80 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.triage_accuracy import reliability, right
+from benchmarks.triage_accuracy import calibration_report, reliability, right
 from hawknb.triage import calibration
+from hawknb.triage.calibration import NoneEvidence
 
 #: knots kept per map: few, so the map cannot memorise single runs
 KNOTS = 6
+#: the fitted confidence never reaches certainty either way
+FLOOR, CEILING = 0.02, 0.97
+CALIBRATION_PY = Path(calibration.__file__)
+#: the last tuning seed of the simulator (True) and of the independent generator (False)
+TUNING = {True: 24, False: 99}
 
 
-def fit(points: list[tuple[float, bool]]) -> list[tuple[float, float]]:
-    """Isotonic fit of right-or-not on support, summarised as KNOTS (support, confidence)."""
+def fit(points: list[tuple[float, bool]], increasing: bool = True) -> list[tuple[float, float]]:
+    """Isotonic fit of right-or-not on a score, summarised as KNOTS (score, confidence)."""
     if len(points) < 4:
-        return [(0.0, 0.5), (1.0, 0.5)]
+        share = sum(p[1] for p in points) / len(points) if points else 0.5
+        return [(0.0, round(share, 3)), (1.0, round(share, 3))]
     x = np.array([p[0] for p in points])
     y = np.array([float(p[1]) for p in points])
-    iso = IsotonicRegression(y_min=0.02, y_max=0.98, out_of_bounds="clip").fit(x, y)
+    iso = IsotonicRegression(
+        y_min=FLOOR, y_max=CEILING, increasing=increasing, out_of_bounds="clip"
+    ).fit(x, y)
     qs = np.unique(np.concatenate([[0.0], np.quantile(x, np.linspace(0, 1, KNOTS)), [1.0]]))
     return [(round(float(q), 3), round(float(iso.predict([q])[0]), 3)) for q in qs]
 
 
+def is_none(row: dict[str, Any]) -> bool:
+    return row["verdict"]["cause"] == "none"
+
+
+def doubt_of(row: dict[str, Any]) -> float | None:
+    """`calibration.doubt` of the evidence the run recorded (None for runs made before the
+    evidence was recorded, or that crashed)."""
+    ev = row.get("evidence")
+    if not ev:
+        return None
+    return calibration.doubt(NoneEvidence(**ev))
+
+
 def _close_call(row: dict[str, Any]) -> bool:
-    """Whether the run's confidence was lowered for a close runner-up: the recorded
-    confidence is clearly below the map of the calibration the run was made with (the
-    support is recorded rounded, so a small difference is rounding, not a close call)."""
+    """Whether the run's confidence is lowered for a close runner-up for another cause (as
+    `calibration.calibrated` does), from the supports the run recorded."""
+    hyps = row.get("hypotheses")
+    if hyps:
+        if len(hyps) < 2 or hyps[0][1] <= 0:
+            return False
+        (cause, best), (other, second) = hyps[0], hyps[1]
+        return other != cause and second / best >= calibration.CLOSE_CALL
+    # older runs: the recorded confidence falls clearly short of the map in place
     base = calibration._interp(calibration.CAUSE_KNOTS, max(0.0, min(1.0, row["support"])))
     return base - float(row["verdict"]["confidence"]) > 0.02
 
 
-def apply(rows: list[dict[str, Any]], knots: list[tuple[float, float]]) -> list[dict[str, Any]]:
-    """The rows with their cause verdicts' confidence recomputed with ``knots`` (a close
-    call halves the distance to a coin flip, as `calibration.calibrated` does)."""
+def apply(
+    rows: list[dict[str, Any]],
+    cause_knots: list[tuple[float, float]],
+    none_knots: list[tuple[float, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """The rows with their confidence recomputed with the knots: a cause verdict's from its
+    support (a close call halves the distance to a coin flip), a `none` verdict's from the
+    doubt of its evidence (kept as run when it recorded none, or without ``none_knots``)."""
     out = []
     for r in rows:
-        if r["verdict"]["cause"] == "none":
-            out.append(r)
-            continue
-        conf = calibration._interp(tuple(knots), max(0.0, min(1.0, r["support"])))
-        if _close_call(r) and conf > 0.5:
-            conf = 0.5 + (conf - 0.5) * 0.5
+        if is_none(r):
+            d = doubt_of(r)
+            if none_knots is None or d is None:
+                out.append(r)
+                continue
+            conf = calibration._interp(tuple(none_knots), d)
+        else:
+            conf = calibration._interp(tuple(cause_knots), max(0.0, min(1.0, r["support"])))
+            if _close_call(r) and conf > 0.5:
+                conf = 0.5 + (conf - 0.5) * 0.5
         out.append({**r, "verdict": {**r["verdict"], "confidence": conf}})
     return out
 
@@ -73,51 +122,95 @@ def group(row: dict[str, Any]) -> str:
     return f"independent {level}" if level else "simulator"
 
 
+def fit_maps(
+    rows: list[dict[str, Any]],
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(CAUSE_KNOTS, NONE_KNOTS) fitted on these rows."""
+    cause = fit([(r["support"], right(r)) for r in rows if not is_none(r)])
+    nones = [(d, right(r)) for r in rows if is_none(r) and (d := doubt_of(r)) is not None]
+    return cause, fit(nones, increasing=False)
+
+
+def folds_of(rows: list[dict[str, Any]], folds: int) -> list[list[dict[str, Any]]]:
+    """Rows dealt round-robin into folds after sorting by data set, kind and seed, so every
+    fold holds a share of every data set."""
+    order = sorted(rows, key=lambda r: (group(r), str(r.get("kind")), r.get("seed", 0)))
+    return [order[i::folds] for i in range(folds)]
+
+
 def cross_fitted(rows: list[dict[str, Any]], folds: int = 2) -> list[dict[str, Any]]:
-    """Every row judged by a map fitted on the other folds only (rows dealt round-robin in
-    their given order), so no run's confidence comes from a map it helped fit."""
+    """Every row judged by maps fitted on the other folds only, so no run's confidence comes
+    from a map it helped fit."""
+    parts = folds_of(rows, folds)
     judged = []
-    for i in range(folds):
-        held = rows[i::folds]
-        train = [
-            r
-            for j in range(folds)
-            if j != i
-            for r in rows[j::folds]
-            if r["verdict"]["cause"] != "none"
-        ]
-        judged += apply(held, fit([(r["support"], right(r)) for r in train]))
+    for i, held in enumerate(parts):
+        train = [r for j, part in enumerate(parts) if j != i for r in part]
+        judged += apply(held, *fit_maps(train))
     return judged
 
 
 def by_group(rows: list[dict[str, Any]]) -> str:
     """Expected calibration error per data set (see `group`), with the counts behind it."""
-    lines = ["| data | verdicts naming a cause | right | ECE |", "|---|---|---|---|"]
-    for name in sorted({group(r) for r in rows}):
-        rs = [r for r in rows if group(r) == name]
-        cause = [r for r in rs if r["verdict"]["cause"] != "none"]
-        _, ece = reliability(rs)
-        lines.append(f"| {name} | {len(cause)} | {sum(map(right, cause))} | {ece:.3f} |")
-    return "\n".join(lines)
+    return calibration_report(rows, group).split("\n\nAll verdicts:")[0]
 
 
-def main(paths: list[str]) -> int:
-    rows = [r for p in paths for r in json.loads(Path(p).read_text())]
-    cause = [r for r in rows if r["verdict"]["cause"] != "none"]
-    print(f"# {len(cause)} cause verdicts, {len(rows) - len(cause)} none verdicts")
-    knots = fit([(r["support"], right(r)) for r in cause])
-    print(f"CAUSE_KNOTS = {tuple(knots)}")
-    table, ece = reliability(rows)
-    print(f"\nas run (current map): ECE {ece:.3f}\n{table}")
-    table, ece = reliability(apply(rows, knots))
-    print(f"\nfitted map, on the runs it was fitted on: ECE {ece:.3f}\n{table}")
-    judged = cross_fitted(rows)
-    table, ece = reliability(judged)
-    print(f"\ntwo-fold cross-fitted (each half judged by the other half's map): ECE {ece:.3f}")
-    print(table)
-    print(f"\ncross-fitted, per data set:\n{by_group(judged)}")
+def _knots_text(name: str, knots: list[tuple[float, float]]) -> str:
+    body = "".join(f"    ({x}, {y}),\n" for x, y in knots)
+    return f"{name}: tuple[tuple[float, float], ...] = (\n{body})"
+
+
+def write(cause: list[tuple[float, float]], none: list[tuple[float, float]], note: str) -> None:
+    """Replace CAUSE_KNOTS and NONE_KNOTS (and the fit's note above them) in calibration.py."""
+    text = CALIBRATION_PY.read_text()
+    for name, knots in (("CAUSE_KNOTS", cause), ("NONE_KNOTS", none)):
+        pattern = re.compile(rf"^{name}: tuple\[.*?^\)", re.S | re.M)
+        if not pattern.search(text):
+            raise SystemExit(f"{name} not found in {CALIBRATION_PY}")
+        text = pattern.sub(_knots_text(name, knots), text, count=1)
+    fitted = re.compile(
+        r"^#: fitted by benchmarks/fit_calibration.py.*?\n(?=CAUSE_KNOTS)", re.S | re.M
+    )
+    text = fitted.sub(lambda _: note, text, count=1)
+    CALIBRATION_PY.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", help="--json outputs of the accuracy benchmarks")
+    ap.add_argument("--folds", type=int, default=2, help="folds of the cross-fitted ECE")
+    ap.add_argument("--write", action="store_true", help="write the knots into calibration.py")
+    args = ap.parse_args(argv)
+    rows = [r for p in args.runs for r in json.loads(Path(p).read_text())]
+    rows = [r for r in rows if not r.get("error")]
+    held = [r for r in rows if not 0 <= r["seed"] <= TUNING[group(r) == "simulator"]]
+    if held:
+        raise SystemExit(
+            f"{len(held)} runs on seeds outside the tuning seeds (simulator 0-{TUNING[True]}, "
+            f"independent generator 0-{TUNING[False]}): fit on tuning seeds only"
+        )
+    nones = [r for r in rows if is_none(r)]
+    print(f"# {len(rows) - len(nones)} cause verdicts, {len(nones)} none verdicts")
+    cause, none = fit_maps(rows)
+    print(_knots_text("CAUSE_KNOTS", cause))
+    print(_knots_text("NONE_KNOTS", none))
+    print(f"\n## as run\n\n{calibration_report(rows, group)}")
+    fitted = apply(rows, cause, none)
+    print(f"\n## fitted maps, on the runs they were fitted on\n\n{by_group(fitted)}")
+    judged = cross_fitted(rows, args.folds)
+    print(f"\n## {args.folds}-fold cross-fitted (each fold judged by the others' maps)\n")
+    print(calibration_report(judged, group))
+    if args.write:
+        n_sim = sum(1 for r in rows if group(r) == "simulator")
+        note = (
+            f"#: fitted by benchmarks/fit_calibration.py on {len(rows)} tuning runs "
+            f"({n_sim} simulator, {len(rows) - n_sim} independent generator); ECE over all\n"
+            f"#: verdicts {reliability(fitted)[1]:.3f} on those runs, {args.folds}-fold "
+            f"cross-fitted {reliability(judged)[1]:.3f} (benchmarks/results/calibration.md)\n"
+        )
+        write(cause, none, note)
+        print(f"\nwrote the knots into {CALIBRATION_PY}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

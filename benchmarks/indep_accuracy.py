@@ -42,7 +42,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.indepgen import DIFFICULTIES, KINDS, TRUTH_KEYS, generate  # noqa: E402
-from benchmarks.triage_accuracy import SPAWN, parse_seeds, score  # noqa: E402
+from benchmarks.triage_accuracy import (  # noqa: E402
+    SPAWN,
+    calibration_report,
+    evidence_of,
+    parse_seeds,
+    score,
+)
 
 TUNE_SEEDS = "0-3"
 HELDOUT_SEEDS = "100000-100003"
@@ -79,10 +85,12 @@ def run_one(job: tuple[str, int, str, dict[str, Any], str, bool]) -> dict[str, A
             hyp = inv.finding("hypotheses")
             # the best hypothesis' support, which benchmarks/fit_calibration.py maps
             support = hyp.evidence["hypotheses"][0]["support"] if hyp else verdict["confidence"]
+            recorded = evidence_of(inv)
             error = None
         except Exception as exc:  # a crash is a wrong answer, recorded with its message
             verdict = {"cause": "error", "confidence": 0.0}
             support = 0.0
+            recorded = {"evidence": {}, "hypotheses": []}
             error = f"{type(exc).__name__}: {exc}"[:300]
         t2 = time.perf_counter()
         truth["model_features"] = {
@@ -100,6 +108,7 @@ def run_one(job: tuple[str, int, str, dict[str, Any], str, bool]) -> dict[str, A
         "level": level,
         "verdict": verdict,
         "support": support,
+        **recorded,
         "error": error,
         "score": scored,
         "truth": {k: truth.get(k) for k in (*TRUTH_KEYS, "metric", "kind")},
@@ -264,6 +273,12 @@ def main() -> int:
             f"`{cmd}` ({split} seeds {args.seeds}; scored with benchmarks/triage_accuracy.py's rules)",
             "",
             curve(rows, f"{split.capitalize()} seeds {args.seeds}", levels, knob),
+            "",
+            "### Calibration of the verdict confidence",
+            "",
+            calibration_report(
+                [r for r in rows if not r["error"]], lambda r: f"independent {r['level']}"
+            ),
             "",
         ]
     )

@@ -20,6 +20,7 @@ import multiprocessing
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def run_dir(where: str, kind: str | None = None, seed: int | None = None) -> dic
     verdict = inv.verdict.to_dict()
     hyp = inv.finding("hypotheses")
     return {
+        **evidence_of(inv),
         "kind": kind or truth.get("kind") or truth["cause"],
         "seed": seed if seed is not None else truth.get("seed", -1),
         "where": str(base),
@@ -121,6 +123,18 @@ def run_dir(where: str, kind: str | None = None, seed: int | None = None) -> dic
     }
 
 
+def evidence_of(inv: Any) -> dict[str, Any]:
+    """What a run records for benchmarks/fit_calibration.py besides the verdict: the evidence
+    of an incident the walk had (what a `none` verdict's confidence is fitted on) and the
+    supports of the hypotheses it weighed."""
+    from hawknb.triage.calibration import none_evidence
+    from hawknb.triage.results import HypothesesResult
+
+    hyps = inv.get(HypothesesResult)
+    weighed = [(h.cause, round(h.support, 4)) for h in (hyps.hypotheses if hyps else [])]
+    return {"evidence": none_evidence(inv).as_dict(), "hypotheses": weighed}
+
+
 def right(row: dict[str, Any]) -> bool:
     """Whether the verdict is right in what its confidence is about: the cause, and for a real
     incident the model (a `none` incident is right only when answered `none`)."""
@@ -130,16 +144,20 @@ def right(row: dict[str, Any]) -> bool:
     return bool(row["score"]["cause"] and row["score"]["model"])
 
 
-def reliability(rows: list[dict[str, Any]], bins: int = 5) -> tuple[str, float]:
+def reliability(
+    rows: list[dict[str, Any]], bins: int = 5, causes_only: bool = False
+) -> tuple[str, float]:
     """A reliability table (confidence bins: mean confidence vs share right) and the expected
-    calibration error (the bins' |share right - mean confidence| weighted by their size)."""
+    calibration error (the bins' |share right - mean confidence| weighted by their size),
+    over every verdict: a `none` verdict's confidence is the probability that "no cause
+    found" is right. ``causes_only`` keeps the verdicts that name a cause (the number
+    reported before `none` verdicts were calibrated, kept for continuity)."""
     lines = [
         "| confidence | n | mean confidence | share right |",
         "|---|---|---|---|",
     ]
-    nones = [r for r in rows if r["verdict"]["cause"] == "none"]
-    # a `none` verdict's confidence says how little it claims, not how likely it is right
-    rows = [r for r in rows if r["verdict"]["cause"] != "none"]
+    if causes_only:
+        rows = [r for r in rows if r["verdict"]["cause"] != "none"]
     ece, n = 0.0, len(rows)
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
@@ -156,10 +174,37 @@ def reliability(rows: list[dict[str, Any]], bins: int = 5) -> tuple[str, float]:
         acc = sum(right(r) for r in rs) / len(rs)
         ece += len(rs) / n * abs(acc - conf)
         lines.append(f"| {lo:.1f}-{hi:.1f} | {len(rs)} | {conf:.2f} | {acc:.2f} |")
-    lines.append(
-        f"\n`none` verdicts (not in the table): {sum(right(r) for r in nones)} of {len(nones)} right."
-    )
     return "\n".join(lines), ece
+
+
+def calibration_report(rows: list[dict[str, Any]], group: Callable[[dict[str, Any]], str]) -> str:
+    """The expected calibration error per data set (``group`` names a row's) and overall,
+    over all verdicts and, for continuity, over those that name a cause, then the
+    reliability table over all verdicts and one for `none` verdicts alone."""
+    lines = [
+        "| data | verdicts | right | ECE (all verdicts) | naming a cause | ECE (cause only) "
+        "| `none` right | `none` mean confidence |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    names = sorted({group(r) for r in rows})
+    for name in [*names, "all"] if len(names) > 1 else names:
+        rs = [r for r in rows if name in ("all", group(r))]
+        cause = [r for r in rs if r["verdict"]["cause"] != "none"]
+        nones = [r for r in rs if r["verdict"]["cause"] == "none"]
+        ece = reliability(rs)[1]
+        cece = f"{reliability(cause)[1]:.3f}" if cause else "–"
+        mean = sum(r["verdict"]["confidence"] for r in nones) / len(nones) if nones else None
+        lines.append(
+            f"| {name} | {len(rs)} | {sum(map(right, rs))} | {ece:.3f} | {len(cause)} | {cece} "
+            f"| {sum(map(right, nones))}/{len(nones)} | "
+            + (f"{mean:.2f} |" if mean is not None else "– |")
+        )
+    table, _ = reliability(rows)
+    nones = [r for r in rows if r["verdict"]["cause"] == "none"]
+    lines += ["", "All verdicts:", "", table]
+    if nones:
+        lines += ["", "`none` verdicts alone:", "", reliability(nones)[0]]
+    return "\n".join(lines)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -195,6 +240,11 @@ def table(rows: list[dict[str, Any]], title: str) -> str:
             f"{frac(rs, 'snapshot')} | {frac(rs, 'features')} | {frac(rs, 'root')} | {frac(rs, 'layer')} | {secs:.1f} |"
         )
     return "\n".join(lines)
+
+
+def split_of(row: dict[str, Any]) -> str:
+    """The seed split a simulator row belongs to (tuning 0-999, held-out 1000 and up)."""
+    return "simulator, tuning seeds" if 0 <= row["seed"] < 1000 else "simulator, held-out seeds"
 
 
 def main() -> int:
@@ -248,15 +298,13 @@ def main() -> int:
     if held:
         parts += [table(held, "Held-out seeds (never looked at while tuning)"), ""]
     if args.reliability:
-        tab, ece = reliability(rows)
         parts += [
             "### Calibration of the verdict confidence",
             "",
-            "Verdicts that name a cause: right when the cause and the model are right.",
+            "A verdict that names a cause is right when the cause and the model are right; a",
+            "`none` verdict when there was no incident (its confidence: that nothing is wrong).",
             "",
-            tab,
-            "",
-            f"Expected calibration error: **{ece:.3f}** over the verdicts that name a cause.",
+            calibration_report(rows, split_of),
             "",
         ]
     text = "\n".join(parts)

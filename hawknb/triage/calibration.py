@@ -4,24 +4,33 @@ The support of the best hypothesis is a product of evidence factors; it ranks ve
 but is not a probability. `calibrated` maps it onto the share of verdicts right at that level:
 a monotone piecewise-linear map fitted (isotonic regression, a handful of knots) on TUNING
 runs of both the simulator and the independent generator (benchmarks/fit_calibration.py),
-and judged on other seeds with `benchmarks/triage_accuracy.py --reliability`. `none`
-verdicts keep the project's convention: their confidence is how strongly the best lead
-pointed at a cause (mapped the same way), capped at `NONE_CAP`, so "nothing found" never
-claims much.
+and judged on other seeds with `benchmarks/triage_accuracy.py --reliability`.
+
+A `none` verdict ("no cause found / nothing wrong") is a claim like any other, and its
+confidence is the probability that it is right: that there was no incident to find. It is
+read from the evidence of an incident the walk had (`NoneEvidence`: how far the top line
+stepped, whether a model's predictions moved with it, how strongly the best cause
+hypothesis was supported), combined into one `doubt` score and mapped by a decreasing
+isotonic fit on the same tuning runs (`NONE_KNOTS`). A `none` verdict with a strong
+unexplained top-line step is worded as the weak answer it is ("low confidence: no cause
+found; the strongest lead was ...").
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .hypotheses import Hypothesis
 
-#: (support, confidence) knots for verdicts that name a cause. Refitted (isotonic,
-#: benchmarks/fit_calibration.py) on 108 tuning runs of this code: simulator seeds 0-5 (36)
-#: and the independent generator's seeds 0-3 at easy, medium and hard (72); 89 name a cause.
-#: Support below 0.02 was right (cause and model) almost never, about 0.12 about 2 in 5,
-#: from 0.3 nearly always; the top (0.98) is held at 0.95 because few runs back it. ECE on
-#: those runs 0.077 (two-fold cross-fitted 0.088); benchmarks/results/topline_tune.md.
+if TYPE_CHECKING:
+    from .investigation import Investigation
+
+#: (support, confidence) knots for verdicts that name a cause, and (doubt, confidence) knots
+#: for `none` verdicts: the share right at each level, isotonic, a handful of knots.
+#: fitted by benchmarks/fit_calibration.py (placeholder: rewritten by its --write)
 CAUSE_KNOTS: tuple[tuple[float, float], ...] = (
     (0.0, 0.02),
     (0.015, 0.02),
@@ -29,8 +38,11 @@ CAUSE_KNOTS: tuple[tuple[float, float], ...] = (
     (0.307, 0.95),
     (1.0, 0.95),
 )
-#: the most a `none` verdict claims
-NONE_CAP = 0.25
+NONE_KNOTS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.9),
+    (0.5, 0.5),
+    (1.0, 0.1),
+)
 #: a runner-up this close to the winner (support ratio) halves the distance to a coin flip
 CLOSE_CALL = 0.8
 #: below this calibrated confidence a verdict is worded as a weak lead, not a finding
@@ -44,10 +56,10 @@ def _interp(knots: tuple[tuple[float, float], ...], x: float) -> float:
 
 def calibrated(best: Hypothesis, runner_up: Hypothesis | None) -> float:
     """The verdict's confidence from its support, lowered when the runner-up is a close call
-    for a different cause (two explanations nearly as good: either could be right)."""
+    for a different cause (two explanations nearly as good: either could be right). A `none`
+    verdict gets its final confidence from `settle_none` once the walk is over (its support
+    is not evidence that nothing is wrong); this is only its placeholder."""
     conf = _interp(CAUSE_KNOTS, max(0.0, min(1.0, best.support)))
-    if best.cause == "none":
-        return min(NONE_CAP, conf)
     if (
         runner_up is not None
         and runner_up.cause != best.cause
@@ -65,3 +77,145 @@ def wording(confidence: float) -> str:
     if confidence < MODERATE:
         return "moderate confidence"
     return ""
+
+
+@dataclass(frozen=True)
+class NoneEvidence:
+    """What speaks against "no cause found / nothing wrong": the evidence of an incident the
+    walk had, each 0..1 (0: nothing of it)."""
+
+    #: the explained window's top-line step (`kernels.isolation.strength` of its robust z:
+    #: 0 at noise, 1 from 6 spreads); 0 when no top-line anomaly was found
+    anomaly: float = 0.0
+    #: that step's robust z itself (unbounded; recorded for the fit)
+    severity: float = 0.0
+    #: the explained window's detector confidence (0 when none)
+    anomaly_confidence: float = 0.0
+    #: how clearly some model's predictions moved with it (the model step's confidence)
+    moved: float = 0.0
+    #: the best cause hypothesis' support: how strongly the best lead pointed at a cause
+    lead: float = 0.0
+    #: the label of that lead ('' when no cause was weighed)
+    lead_label: str = ""
+    #: the window was found only as a sustained shift, or from a model's health step
+    sustained: bool = False
+    led: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe, rounded (what the benchmarks record for the fit)."""
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def none_evidence(inv: Investigation) -> NoneEvidence:
+    """The evidence of an incident in a finished walk, read from its typed results (the same
+    numbers whether the verdict is `none` or names a cause)."""
+    from ..kernels.isolation import strength
+    from .results import HypothesesResult, ModelsResult, ToplineResult
+
+    top, models, hyps = inv.get(ToplineResult), inv.get(ModelsResult), inv.get(HypothesesResult)
+    anomaly = top.anomaly if top is not None else None
+    if anomaly is None:
+        return NoneEvidence()
+    moved = 0.0
+    if models is not None:
+        moved = models.suspect.confidence if models.suspect else models.isolation.confidence
+    causes = [h for h in (hyps.hypotheses if hyps else []) if h.cause != "none"]
+    best = max(causes, key=lambda h: h.support, default=None)
+    return NoneEvidence(
+        anomaly=strength(anomaly.severity),
+        severity=float(anomaly.severity) if np.isfinite(anomaly.severity) else 99.0,
+        anomaly_confidence=float(anomaly.confidence),
+        moved=float(max(0.0, min(1.0, moved))),
+        lead=float(best.support) if best else 0.0,
+        lead_label=best.label if best else "",
+        sustained=bool(anomaly.sustained),
+        led=bool(anomaly.led),
+    )
+
+
+def doubt(ev: NoneEvidence) -> float:
+    """How strongly the walk's evidence says there WAS an incident (0..1), which a `none`
+    verdict leaves unexplained: a noisy-or of the best cause hypothesis' support, a top-line
+    step that some model's predictions moved with, and the step on its own at
+    `UNEXPLAINED_STEP` weight (a step no model moved with is often a metric's own noise or a
+    business change, but not always). Fixed, not fitted: only the map of it onto confidence
+    (`NONE_KNOTS`) is fitted, so it stays monotone in every piece of evidence."""
+    lead = max(0.0, min(1.0, ev.lead))
+    step = max(0.0, min(1.0, ev.anomaly))
+    moved = max(0.0, min(1.0, ev.moved))
+    return 1.0 - (1.0 - lead) * (1.0 - step * moved) * (1.0 - UNEXPLAINED_STEP * step)
+
+
+#: the weight of a top-line step that no model's predictions moved with in `doubt`
+UNEXPLAINED_STEP = 0.25
+
+
+def none_confidence(ev: NoneEvidence) -> float:
+    """The probability that "no cause found / nothing wrong" is right, given the evidence of
+    an incident the walk had (decreasing in every piece of it)."""
+    return max(0.0, min(1.0, _interp(NONE_KNOTS, doubt(ev))))
+
+
+def none_summary(summary: str, confidence: float, ev: NoneEvidence) -> str:
+    """A `none` verdict's summary, worded by its confidence: a low one says that no cause was
+    found and names the strongest lead, so nobody reads it as "all clear"."""
+    note = wording(confidence)
+    if not note:
+        return summary
+    if note == "low confidence":
+        out = f"{note}: no cause found ({summary})" if summary else f"{note}: no cause found"
+        if ev.lead_label:
+            out += f"; the strongest lead was {ev.lead_label} (support {ev.lead:.2f})"
+        elif ev.moved >= 0.5:
+            out += f"; the strongest lead was a model's predictions moving with it ({ev.moved:.2f})"
+        elif ev.anomaly > 0:
+            out += f"; the strongest lead was the top line's step ({ev.severity:.1f} of its spread)"
+        return out
+    return f"{note}: {summary}"
+
+
+def _unworded(summary: str) -> str:
+    for note in ("low confidence", "moderate confidence"):
+        if summary.startswith(f"{note}: "):
+            return summary[len(note) + 2 :]
+    return summary
+
+
+def settle_none(inv: Investigation) -> None:
+    """Give a finished walk's `none` verdict its confidence (`none_confidence`) and wording,
+    and put the evidence behind it on the `none` hypothesis and the verdict finding. A verdict
+    that names a cause is left as it is."""
+    v = inv.verdict
+    if v.cause != "none":
+        return
+    from .results import HypothesesResult
+
+    ev = none_evidence(inv)
+    v.confidence = none_confidence(ev)
+    v.summary = none_summary(_unworded(v.summary), v.confidence, ev)
+    hyps = inv.get(HypothesesResult)
+    weighed = hyps.hypotheses if hyps else []
+    for h in weighed:
+        if h.cause == "none":
+            _argue(h, ev)
+    listed = inv.finding("hypotheses")
+    if listed is not None and weighed:
+        listed.evidence["hypotheses"] = [h.brief() for h in weighed[:6]]
+    f = inv.finding("verdict")
+    if f is not None:
+        f.confidence = v.confidence
+        f.decision = f"{v.cause}: {v.summary}"
+        f.evidence.update(confidence=round(v.confidence, 3), none_evidence=ev.as_dict())
+
+
+def _argue(h: Hypothesis, ev: NoneEvidence) -> None:
+    """The evidence for and against "nothing the workspace shows" in words."""
+    strong = 0.5
+    if ev.anomaly >= strong:
+        h.evidence_against.append(f"the top line stepped {ev.severity:.1f} of its spread")
+    else:
+        h.evidence_for.append(f"the top line stepped only {ev.severity:.1f} of its spread")
+    if ev.moved >= strong:
+        h.evidence_against.append(f"a model's predictions moved with it ({ev.moved:.2f})")
+    if ev.lead_label:
+        h.evidence_against.append(f"the strongest lead: {ev.lead_label} (support {ev.lead:.2f})")

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from ..kernels.isolation import strength
 from ..workspace import Workspace, WorkspaceWarning
 from . import causes, features, models, snapshot, topline, windows
-from .calibration import calibrated, wording
+from .calibration import calibrated, settle_none, wording
 from .diagnosis import Diagnosis
 from .findings import Finding, Verdict
 from .hypotheses import Hypothesis, hypotheses_finding, ranked
@@ -108,6 +108,7 @@ def triage(
             ws.validate()
         inv.record(WarningsResult([str(w.message) for w in caught]))
         _walk(ws, inv, metric, _utc(start), bar, _utc(end))
+        settle_none(inv)  # a `none` verdict's confidence: that nothing is wrong
     finally:
         bar.close()
     _cite_serving_source(inv, ws)
