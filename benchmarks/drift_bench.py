@@ -4,8 +4,9 @@ Contenders on the same float32 columns (current window vs reference window):
 
 * ``hawknb drift``: :func:`hawknb.kernels.drift.drift` -- both samples counted on a fine grid
   over the reference's bulk, exact KS and PSI, W1 within 1e-4 IQR (sorting neither sample),
-  columns on a thread pool (``hawknb drift, one thread``: the same on one thread, to show
-  what the second thread buys);
+  its passes over the values compiled by numba, columns on a thread pool (``hawknb drift,
+  one thread``: the same on one thread, to show what the second thread buys; ``numpy
+  passes (before)``: the same with the numpy passes it had before numba, same bits);
 * ``numpy sort-based``: the same kernel's exact path (a sort of both samples per column),
   same threads;
 * ``fine-grid binning``: np.histogram of both samples on a uniform 20,000-cell grid, KS and
@@ -45,6 +46,8 @@ from hawknb.kernels import drift as drift_module
 from hawknb.kernels import drift_binned
 from hawknb.kernels.drift import drift
 
+#: rows that take the binned path (a warm-up before the timed rounds)
+BINNED_ROWS = drift_module.BINNED_FROM
 #: significance levels at which hawknb's KS flags are compared with scipy's
 ALPHAS = (0.05, 0.01, 0.001)
 
@@ -97,6 +100,14 @@ def contenders(ref: pl.DataFrame, cur: pl.DataFrame) -> dict:
         finally:
             drift_module.BINNED_FROM = old
 
+    def numpy_passes():
+        old = drift_binned.USE_JIT
+        drift_binned.USE_JIT = False
+        try:
+            return drift(ref, cur)
+        finally:
+            drift_binned.USE_JIT = old
+
     def one_thread():
         old = drift_module.MAX_THREADS
         drift_module.MAX_THREADS = 1
@@ -111,6 +122,7 @@ def contenders(ref: pl.DataFrame, cur: pl.DataFrame) -> dict:
         ],
         "hawknb drift": lambda: drift(ref, cur),
         "hawknb drift, one thread": one_thread,
+        "hawknb drift, numpy passes (before)": numpy_passes,
         "hawknb distances (numpy columns)": lambda: _threads(
             lambda k: drift_module.distances(ref[k].to_numpy(), cur[k].to_numpy()), cols
         ),
@@ -296,6 +308,7 @@ def main() -> None:
     args = ap.parse_args()
     ref, cur = make(args.features, args.rows, args.ref)
     runs = {k: v for k, v in contenders(ref, cur).items() if k not in args.skip}
+    drift(ref.head(BINNED_ROWS), cur.head(BINNED_ROWS))  # numba's compile (or cache load)
     times: dict[str, list[float]] = {k: [] for k in runs}
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     load0 = os.getloadavg()[0]

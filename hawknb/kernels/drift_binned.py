@@ -50,8 +50,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _drift_jit as _jit
 from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scale, spread_scale
 
+#: count and pull with the compiled passes of :mod:`hawknb.kernels._drift_jit` where numba
+#: is installed (the numpy passes give the same bits; tests compare them)
+USE_JIT = True
 #: cell width in reference IQRs (the W1 error is at most this)
 GRID_WIDTH = 1e-4
 #: reference values that guess the grid's span and the heavy cells' repeated values
@@ -282,7 +286,8 @@ class _Cells:
 
     def __init__(self, x: np.ndarray, grid: Grid, key: str) -> None:
         self.x, self.grid, self.key = x, grid, key
-        self.whole = grid(x, key) if x.size <= _CHUNK else None
+        self.jit = USE_JIT and _jit.READY  # one compiled pass each (see _drift_jit)
+        self.whole = grid(x, key) if x.size <= _CHUNK and not self.jit else None
         self.kept: np.ndarray | None = None
 
     def __iter__(self):  # (offset, cells of x[offset : offset + their length])
@@ -304,6 +309,11 @@ class _Cells:
         self.kept = keep  # (only once every chunk was computed)
 
     def counts(self, size: int) -> np.ndarray:
+        if self.jit:  # cells kept as int32 up to _KEEP values, else computed again
+            n = self.x.size
+            keep = _scratch(self.key + " int32", n if n <= _KEEP else 0, np.dtype(np.int32))
+            self.kept = keep
+            return _jit.count(self.x, self.grid, keep)
         if self.whole is not None:
             return np.bincount(self.whole, minlength=size)
         out = np.zeros(size, dtype=np.intp)
@@ -377,11 +387,26 @@ def _pulled(
     arrays of all cells but the returned one."""
     on = np.flatnonzero(wanted)
     on = on[counts[on] > 0]
-    kn = on[~np.isnan(atoms[on])]
+    known = ~np.isnan(atoms[on])
+    if cells.jit:  # one pass: the values, less the copies of known repeated values
+        v, vi, n_atoms = _jit.pull(x, cells.kept, cells.grid, on, atoms[on], counts[on])
+        if known.any():
+            has = n_atoms > 0
+            return (*_merge(*_runs(np.sort(v)), atoms[on[has]], n_atoms[has]), atoms)
+        return _first_atoms(v, vi, on, atoms)
+    kn = on[known]
     if kn.size:
         return (*_pull_known(x, cells, on, kn, counts, atoms), atoms)
     at, vi = _select(cells, on, wanted.size)
-    v = x[at]
+    return _first_atoms(x[at], vi, on, atoms)
+
+
+def _first_atoms(
+    v: np.ndarray, vi: np.ndarray, on: np.ndarray, atoms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_pulled's answer from the pulled values ``v`` (sample order) and their cells ``vi``
+    when no repeated value of the cells ``on`` is known (``atoms``: NaN there): many pulled
+    values try each cell's first."""
     if v.size < _ATOMS_FROM:
         return (*_runs(np.sort(v)), atoms)
     loc = np.searchsorted(on, vi)  # every pulled value's cell is in ``on``
@@ -390,7 +415,7 @@ def _pulled(
     same = v == first[loc]
     n_same = np.bincount(loc[same], minlength=on.size)
     has = n_same > 0
-    found = np.full(wanted.size, np.nan, dtype=v.dtype)
+    found = np.full(atoms.size, np.nan, dtype=v.dtype)
     heavy = n_same >= _ATOM_MIN  # worth a gather over the current sample
     found[on[heavy]] = first[heavy]
     # no value of the rest is the repeated value of its cell
