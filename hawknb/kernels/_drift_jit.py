@@ -35,17 +35,16 @@ def _jit(fn):
 
 @_jit
 def _count(x, base, inv, top, counts, keep):  # pragma: no cover - compiled
-    """counts[cell] += 1 for every value; keep[i] = its cell when keep is not empty. Odd
-    and even values count into two halves of ``counts`` (2 x cells): a point mass
-    increments one counter for most values, each increment waiting for the one before."""
+    """counts[cell] += 1 for every value; keep[i] = its cell when keep is not empty. (Not
+    split into two halves for odd and even values against the chain of increments a point
+    mass makes: 0.2 ms less per million values on 40% zeros, 0.4 ms more on continuous.)"""
     zero = top - top
     kept = keep.size > 0
-    half = counts.size // 2
     for i in range(x.size):
         c = np.int32(min(max((x[i] - base) * inv, zero), top))
         if kept:
             keep[i] = c
-        counts[c + (i & 1) * half] += 1
+        counts[c] += 1
 
 
 @_jit
@@ -96,12 +95,10 @@ def count(x: np.ndarray, grid, keep: np.ndarray) -> np.ndarray:
     """Every cell's count (intp) of the values ``x`` on ``grid``, keeping each value's
     cell in ``keep`` (int32, x.size values, or empty: not kept)."""
     t = grid.dtype.type
-    size = grid.cells + 2
-    two = np.zeros(2 * size, dtype=np.int32 if x.size < 2**31 else np.int64)
-    _count(x, t(grid.base), t(grid.inv), t(grid.cells + 1), two, keep)
-    out = two[:size].astype(np.intp)
-    out += two[size:]
-    return out
+    # int32 counters: half the cache lines of int64 (1.3 vs 1.6 ms per million values)
+    out = np.zeros(grid.cells + 2, dtype=np.int32 if x.size < 2**31 else np.int64)
+    _count(x, t(grid.base), t(grid.inv), t(grid.cells + 1), out, keep)
+    return out.astype(np.intp)
 
 
 def pull(
