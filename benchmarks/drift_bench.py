@@ -4,8 +4,9 @@ Contenders on the same float32 columns (current window vs reference window):
 
 * ``hawknb drift``: :func:`hawknb.kernels.drift.drift` -- both samples counted on a fine grid
   over the reference's bulk, exact KS and PSI, W1 within 1e-4 IQR (sorting neither sample),
-  columns on a thread pool (``hawknb drift, one thread``: the same on one thread, to show
-  what the second thread buys);
+  its passes over the values compiled by numba, columns on a thread pool (``hawknb drift,
+  one thread``: the same on one thread, to show what the second thread buys; ``numpy
+  passes (before)``: the same with the numpy passes it had before numba, same bits);
 * ``numpy sort-based``: the same kernel's exact path (a sort of both samples per column),
   same threads;
 * ``fine-grid binning``: np.histogram of both samples on a uniform 20,000-cell grid, KS and
@@ -22,7 +23,8 @@ the exact sort-based path (PSI, W1, mean shift), each contender's voluntary cont
 grid and both counts, the rest). On a shared machine run it under real-time priority (the
 scheduling is reported), when no other real-time job holds a core:
 
-    chrt -f 1 .venv/bin/python benchmarks/drift_bench.py [--features 100] [--rows 1000000]
+    chrt -f 1 .venv/bin/python benchmarks/drift_bench.py [--features 100] [--rows 1000000] \\
+        [--wait-quiet 2]
     chrt -f 1 .venv/bin/python benchmarks/drift_bench.py --features 20 --rows 10000000 \\
         --ref 2000000 --skip "numpy sort-based" "scipy ks_2samp loop" --agree-features 5 \\
         --out benchmarks/results/drift_10m.md
@@ -45,6 +47,8 @@ from hawknb.kernels import drift as drift_module
 from hawknb.kernels import drift_binned
 from hawknb.kernels.drift import drift
 
+#: rows that take the binned path (a warm-up before the timed rounds)
+BINNED_ROWS = drift_module.BINNED_FROM
 #: significance levels at which hawknb's KS flags are compared with scipy's
 ALPHAS = (0.05, 0.01, 0.001)
 
@@ -97,6 +101,14 @@ def contenders(ref: pl.DataFrame, cur: pl.DataFrame) -> dict:
         finally:
             drift_module.BINNED_FROM = old
 
+    def numpy_passes():
+        old = drift_binned.USE_JIT
+        drift_binned.USE_JIT = False
+        try:
+            return drift(ref, cur)
+        finally:
+            drift_binned.USE_JIT = old
+
     def one_thread():
         old = drift_module.MAX_THREADS
         drift_module.MAX_THREADS = 1
@@ -111,6 +123,7 @@ def contenders(ref: pl.DataFrame, cur: pl.DataFrame) -> dict:
         ],
         "hawknb drift": lambda: drift(ref, cur),
         "hawknb drift, one thread": one_thread,
+        "hawknb drift, numpy passes (before)": numpy_passes,
         "hawknb distances (numpy columns)": lambda: _threads(
             lambda k: drift_module.distances(ref[k].to_numpy(), cur[k].to_numpy()), cols
         ),
@@ -275,6 +288,21 @@ def _other_realtime() -> int:
     return n
 
 
+def _wait_quiet(seconds: float, limit: float = 120.0) -> None:
+    """Wait (at most ``limit`` s) until no other real-time process has run for ``seconds``:
+    on a machine shared with other sessions that benchmark under real-time priority too,
+    one of theirs on a core leaves two threads one core."""
+    start, quiet_since = time.monotonic(), None
+    while seconds > 0 and time.monotonic() - start < limit:
+        if _other_realtime():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= seconds:
+            return
+        time.sleep(0.1)
+
+
 def _priority() -> str:
     """How the process was scheduled: under real-time priority (``chrt -f 1``) the other
     sessions' threads stay off the cores it runs on (they still share caches and memory)."""
@@ -293,9 +321,16 @@ def main() -> None:
         "--agree-features", type=int, default=0, help="check agreement on this many (0: all)"
     )
     ap.add_argument("--out", default="benchmarks/results/drift.md")
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="before each timed run, wait until no other real-time process ran for this long",
+    )
     args = ap.parse_args()
     ref, cur = make(args.features, args.rows, args.ref)
     runs = {k: v for k, v in contenders(ref, cur).items() if k not in args.skip}
+    drift(ref.head(BINNED_ROWS), cur.head(BINNED_ROWS))  # numba's compile (or cache load)
     times: dict[str, list[float]] = {k: [] for k in runs}
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     load0 = os.getloadavg()[0]
@@ -303,6 +338,7 @@ def main() -> None:
     rt_seen = []
     for _ in range(args.rounds):
         for name, fn in runs.items():
+            _wait_quiet(args.wait_quiet)
             rt_seen.append(_other_realtime())
             sw = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
             c, t = time.process_time(), time.perf_counter()
@@ -318,7 +354,7 @@ def main() -> None:
         f"{args.features} float32 features, {args.rows:,} current rows vs {args.ref:,} "
         f"reference rows, {args.rounds} rounds, {os.cpu_count()} cores, {_priority()}, "
         f"other real-time processes running before {sum(x > 0 for x in rt_seen)} of "
-        f"{len(rt_seen)} timed runs, "
+        f"{len(rt_seen)} timed runs (each run waited for {args.wait_quiet:g} s without any), "
         f"load average {load0:.1f} at the start and {load:.1f} at the end (a shared machine: "
         "absolute seconds are inflated; ratios are medians of per-round ratios; CPU time is "
         "this process's, which other processes do not inflate; context switches are the "

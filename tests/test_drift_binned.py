@@ -195,6 +195,7 @@ def test_chunked_binning_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch)
             rng.lognormal(0.02, 1.5, 200_000).astype(np.float32),
         ),
     ]
+    monkeypatch.setattr(drift_binned, "USE_JIT", False)  # the numpy passes are chunked
     monkeypatch.setattr(drift_binned, "_CHUNK", 1 << 30)
     whole = [distances(r, c) for r, c in cases]
     monkeypatch.setattr(drift_binned, "_CHUNK", 4096)
@@ -202,6 +203,41 @@ def test_chunked_binning_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(drift_binned, "_KEEP", keep)
         for (r, c), want in zip(cases, whole, strict=True):
             assert distances(r, c) == want, keep
+
+
+def test_compiled_passes_give_the_numpy_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numba passes (counts, and the pull of wanted cells: sparse, and dense where a
+    wanted cell holds a point mass) must give every distance the numpy passes give, to the
+    bit, with each value's cell kept or computed again, in both dtypes, values near the
+    float32 limit included."""
+    from hawknb.kernels import _drift_jit, drift_binned
+
+    if not _drift_jit.READY:
+        pytest.skip("numba is not installed: only the numpy passes run")
+    rng = np.random.default_rng(30)
+    near = rng.normal(0, 1, 200_000).astype(np.float32)
+    near[:20] = np.float32(3e38)
+    near[20:40] = np.float32(-3e38)
+    cases = [
+        (rng.normal(0, 1, 60_000), rng.normal(0.02, 1, 200_000)),
+        (  # 40% zeros: the dense pull
+            np.where(rng.random(60_000) < 0.4, 0.0, rng.normal(1, 1, 60_000)),
+            np.where(rng.random(200_000) < 0.4, 0.0, rng.normal(1.05, 1, 200_000)),
+        ),
+        (rng.poisson(5, 60_000).astype(np.float32), rng.poisson(5.2, 200_000).astype(np.float32)),
+        (
+            rng.lognormal(0, 1.5, 60_000).astype(np.float32),
+            rng.lognormal(0.02, 1.5, 200_000).astype(np.float32),
+        ),
+        (rng.normal(0, 1, 60_000).astype(np.float32), near),
+    ]
+    monkeypatch.setattr(drift_binned, "USE_JIT", False)
+    want = [distances(r, c) for r, c in cases]
+    monkeypatch.setattr(drift_binned, "USE_JIT", True)
+    for keep in (1 << 24, 0):  # cells kept as int32, or computed again
+        monkeypatch.setattr(drift_binned, "_KEEP", keep)
+        for (r, c), w in zip(cases, want, strict=True):
+            assert distances(r, c) == w, keep
 
 
 def _mad_cases() -> dict[str, np.ndarray]:
@@ -249,19 +285,22 @@ def test_mad_read_off_the_grid_is_numpys(case: str, monkeypatch: pytest.MonkeyPa
         assert seen, f"{case}: the MAD was not read off the grid"
 
 
+@pytest.mark.parametrize("jit", [True, False])
 @pytest.mark.parametrize("keep", [1 << 24, 0])
 @pytest.mark.parametrize("cells", [1 << 10, 1 << 12, 1 << 16])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_chunked_counts_equal_one_bincount_of_every_cell(
-    cells: int, dtype: type, keep: int, monkeypatch: pytest.MonkeyPatch
+    cells: int, dtype: type, keep: int, jit: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chunks are counted by a bincount each on grids up to _CHUNK cells (here 2,048: the
     1,024-cell grid); finer grids' kept cells by a bincount per span of twice the cells
     (4,096 cells: two spans; 65,536: one), else (cells not kept) by np.add.at: each must
     give one bincount of all the cells, values far outside the grid (the tails, magnitudes
-    whose cell arithmetic overflows) and two-valued data included."""
+    whose cell arithmetic overflows) and two-valued data included; so must the compiled
+    count (``jit``), which has no chunks."""
     from hawknb.kernels import drift_binned
 
+    monkeypatch.setattr(drift_binned, "USE_JIT", jit)
     monkeypatch.setattr(drift_binned, "_CHUNK", 2048)
     monkeypatch.setattr(drift_binned, "_KEEP", keep)
     rng = np.random.default_rng(21)

@@ -507,7 +507,8 @@ def drift(
 
     workers = min(len(cols), os.cpu_count() or 1, MAX_THREADS)
     if workers > 1 and cur.height >= BINNED_FROM:
-        # numpy's sorts, lookups and ufuncs release the GIL: columns run on every core
+        # the binned kernel's passes over the values are compiled and release the GIL for
+        # their whole length (numba; numpy's release it call by call): columns on every core
         with ThreadPoolExecutor(workers) as pool:
             out = tuple(pool.map(one, cols))
     else:

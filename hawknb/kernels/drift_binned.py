@@ -50,8 +50,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _drift_jit as _jit
 from .drift import DEFAULT_BINS, PSI_EPS, psi_bins, psi_from_counts, robust_scale, spread_scale
 
+#: count and pull with the compiled passes of :mod:`hawknb.kernels._drift_jit` where numba
+#: is installed (the numpy passes give the same bits; tests compare them)
+USE_JIT = True
 #: cell width in reference IQRs (the W1 error is at most this)
 GRID_WIDTH = 1e-4
 #: reference values that guess the grid's span and the heavy cells' repeated values
@@ -282,7 +286,8 @@ class _Cells:
 
     def __init__(self, x: np.ndarray, grid: Grid, key: str) -> None:
         self.x, self.grid, self.key = x, grid, key
-        self.whole = grid(x, key) if x.size <= _CHUNK else None
+        self.jit = USE_JIT and _jit.READY  # one compiled pass each (see _drift_jit)
+        self.whole = grid(x, key) if x.size <= _CHUNK and not self.jit else None
         self.kept: np.ndarray | None = None
 
     def __iter__(self):  # (offset, cells of x[offset : offset + their length])
@@ -304,6 +309,11 @@ class _Cells:
         self.kept = keep  # (only once every chunk was computed)
 
     def counts(self, size: int) -> np.ndarray:
+        if self.jit:  # cells kept as int32 up to _KEEP values, else computed again
+            n = self.x.size
+            keep = _scratch(self.key + " int32", n if n <= _KEEP else 0, np.dtype(np.int32))
+            self.kept = keep
+            return _jit.count(self.x, self.grid, keep)
         if self.whole is not None:
             return np.bincount(self.whole, minlength=size)
         out = np.zeros(size, dtype=np.intp)
@@ -377,11 +387,26 @@ def _pulled(
     arrays of all cells but the returned one."""
     on = np.flatnonzero(wanted)
     on = on[counts[on] > 0]
-    kn = on[~np.isnan(atoms[on])]
+    known = ~np.isnan(atoms[on])
+    if cells.jit:  # one pass: the values, less the copies of known repeated values
+        v, vi, n_atoms = _jit.pull(x, cells.kept, cells.grid, on, atoms[on], counts[on])
+        if known.any():
+            has = n_atoms > 0
+            return (*_merge(*_runs(np.sort(v)), atoms[on[has]], n_atoms[has]), atoms)
+        return _first_atoms(v, vi, on, atoms)
+    kn = on[known]
     if kn.size:
         return (*_pull_known(x, cells, on, kn, counts, atoms), atoms)
     at, vi = _select(cells, on, wanted.size)
-    v = x[at]
+    return _first_atoms(x[at], vi, on, atoms)
+
+
+def _first_atoms(
+    v: np.ndarray, vi: np.ndarray, on: np.ndarray, atoms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_pulled's answer from the pulled values ``v`` (sample order) and their cells ``vi``
+    when no repeated value of the cells ``on`` is known (``atoms``: NaN there): many pulled
+    values try each cell's first."""
     if v.size < _ATOMS_FROM:
         return (*_runs(np.sort(v)), atoms)
     loc = np.searchsorted(on, vi)  # every pulled value's cell is in ``on``
@@ -390,7 +415,7 @@ def _pulled(
     same = v == first[loc]
     n_same = np.bincount(loc[same], minlength=on.size)
     has = n_same > 0
-    found = np.full(wanted.size, np.nan, dtype=v.dtype)
+    found = np.full(atoms.size, np.nan, dtype=v.dtype)
     heavy = n_same >= _ATOM_MIN  # worth a gather over the current sample
     found[on[heavy]] = first[heavy]
     # no value of the rest is the repeated value of its cell
@@ -680,6 +705,68 @@ def _refine(n: int, m: int) -> float:
     return float(np.clip(np.sqrt(n * m / (n + m) / _REFINE_FROM), 1.0, _REFINE_MAX))
 
 
+def _grid_ks(
+    rs: _Side, cs: _Side
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """KS on the grid, then the cells where a larger gap could hide: the CDF gap x n m at
+    each cell's start (signed and absolute), its largest, both samples' counts scaled
+    alike, and the cells to pull. Inside cell j the gap runs between signed - cn and
+    signed + rm (its values, in whatever order, move it by at most their counts): the cells
+    where that could beat the best gap on the boundaries, and the tails (for W1)."""
+    n, m = rs.n, cs.n
+    signed = rs.cum * m
+    signed -= cs.cum * n
+    gaps = np.abs(signed)
+    best = int(gaps.max())
+    rm, cn = rs.counts * m, cs.counts * n
+    start = signed[:-1]
+    reach = start + rm
+    wanted = reach > best
+    np.subtract(cn, start, out=reach)
+    wanted |= reach > best
+    wanted[[0, -1]] = True
+    return signed, gaps, best, rm, cn, wanted
+
+
+def _rank_cells(
+    wanted: np.ndarray, rs: _Side, lo_k: np.ndarray, hi_k: np.ndarray
+) -> tuple[int, int, tuple[int, int] | None]:
+    """Mark the cells that hold the reference's quantile ranks and its MAD's; returns the
+    median's cells (cm .. cm + g) and the MAD's window (:func:`_mad_window`)."""
+    for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
+        wanted[a : b + 1] = True
+    cm = int(rs.rank_cells(lo_k[1:2])[0])
+    g = int(rs.rank_cells(hi_k[1:2])[0]) - cm
+    win = _mad_window(rs, cm, g)
+    if win is not None:
+        d1, d2 = win
+        wanted[max(cm - d2, 0) : cm - d1 + 1] = True
+        wanted[cm + d1 : cm + d2 + 1] = True
+    return cm, g, win
+
+
+def _pull_reference(rs: _Side, wanted: np.ndarray, grid: Grid, sub: np.ndarray) -> np.ndarray:
+    """Pull the reference's wanted cells, its heavy ones' repeated values guessed from the
+    subsample; returns each cell's repeated value (NaN if none) for the current sample."""
+    on = np.flatnonzero(wanted)
+    heavy = on[rs.counts[on] >= max(_ATOM_MIN, rs.n >> 6)]
+    return rs.pull(wanted, grid, _guess_atoms(sub, grid, heavy, wanted.size))
+
+
+def _robust_shift(r, cur, rs: _Side, grid: Grid, q, cm: int, g: int, win, sums) -> float:
+    """The mean shift over the robust scale (1.4826 MAD, read off the grid when
+    :func:`_mad_window` found its cells), from exact float64 sums."""
+    med = float(q[1])
+    mad = 1.4826 * (
+        _median_abs_dev(r, med) if win is None else _mad_on_grid(rs, grid, med, cm, g, win)
+    )
+    robust = mad if mad > 0 else robust_scale(r)
+    sr, sc = sums if sums is not None else (None, None)
+    sr = float(r.sum(dtype=np.float64)) if sr is None else sr
+    sc = float(cur.sum(dtype=np.float64)) if sc is None else sc
+    return (sc / cur.size - sr / r.size) / robust
+
+
 def binned_distances(
     r: np.ndarray,
     cur: np.ndarray,
@@ -698,70 +785,34 @@ def binned_distances(
     n, m = r.size, cur.size
     scale, spans, sub = _rough_spans(r)
     psi_q = np.linspace(0.0, 1.0, psi_bins(n, m, n_bins) + 1)[1:-1]
-    qs = np.concatenate([[0.25, 0.5, 0.75], psi_q])
-    lo_k, hi_k, gamma = _ranks(n, qs)
+    lo_k, hi_k, gamma = _ranks(n, np.concatenate([[0.25, 0.5, 0.75], psi_q]))
     refine = _refine(n, m)
     max_cells = int(MAX_CELLS * refine)
     for _ in range(2):  # a second time only if the rough IQR made the grid too coarse
         grid = make_grid(spans, 0.8 * scale / refine, r.dtype, max_cells)
         rs, cs = _Side(r, grid, "ref"), _Side(cur, grid, "cur")
-        # KS on the grid, then the cells where a larger gap could hide
-        signed = rs.cum * m  # CDF gap x n m at each cell's start
-        signed -= cs.cum * n
-        gaps = np.abs(signed)
-        best = int(gaps.max())
-        rm, cn = rs.counts * m, cs.counts * n
-        # inside cell j the gap runs between signed - cn and signed + rm (its values, in
-        # whatever order, move it by at most their counts): pull the cells where that
-        # could beat the best gap on the boundaries
-        start = signed[:-1]
-        reach = start + rm
-        wanted = reach > best
-        np.subtract(cn, start, out=reach)
-        wanted |= reach > best
-        wanted[[0, -1]] = True  # the tails, for W1
-        for a, b in zip(rs.rank_cells(lo_k), rs.rank_cells(hi_k), strict=True):
-            wanted[a : b + 1] = True  # the reference's quantiles
-        cm = int(rs.rank_cells(lo_k[1:2])[0])
-        g = int(rs.rank_cells(hi_k[1:2])[0]) - cm  # the median lies in cells cm .. cm + g
-        win = _mad_window(rs, cm, g)
-        if win is not None:  # the cells that hold the MAD's ranks
-            d1, d2 = win
-            wanted[max(cm - d2, 0) : cm - d1 + 1] = True
-            wanted[cm + d1 : cm + d2 + 1] = True
-        on = np.flatnonzero(wanted)
-        heavy = on[rs.counts[on] >= max(_ATOM_MIN, n >> 6)]
-        guess = _guess_atoms(sub, grid, heavy, wanted.size)
-        atoms = rs.pull(wanted, grid, guess)
+        signed, gaps, best, rm, cn, wanted = _grid_ks(rs, cs)
+        cm, g, win = _rank_cells(wanted, rs, lo_k, hi_k)
+        atoms = _pull_reference(rs, wanted, grid, sub)
         q = _lerp(rs.at_rank(lo_k), rs.at_rank(hi_k), gamma)
         spread = float(q[2] - q[0]) if q[2] > q[0] else spread_scale(r)
         if grid.width <= GRID_WIDTH * spread * (1 + 1e-6) or grid.cells == max_cells:
             break
         scale = spread
+    # the cells of the PSI edges and those W1's error bound needs, then the current sample
     edges = np.unique(q[3:])
     e_lo, e_hi = _edge_cells(edges, grid)
     more = wanted.copy()
     for a, b in zip(e_lo, e_hi, strict=True):
         more[a : b + 1] = True
     more[_crossings(signed, rm, cn, more, grid.width, GRID_WIDTH * spread, n, m)] = True
-    if np.count_nonzero(more) != on.size:  # more holds every wanted cell: any added?
-        on = np.flatnonzero(more)
-        heavy = on[rs.counts[on] >= max(_ATOM_MIN, n >> 6)]
-        atoms = rs.pull(more, grid, _guess_atoms(sub, grid, heavy, more.size))
+    if np.count_nonzero(more) != np.count_nonzero(wanted):  # (more holds every wanted cell)
+        atoms = _pull_reference(rs, more, grid, sub)
     cs.pull(more, grid, atoms)
-    med = float(q[1])
-    mad = 1.4826 * (
-        _median_abs_dev(r, med) if win is None else _mad_on_grid(rs, grid, med, cm, g, win)
-    )
-    robust = mad if mad > 0 else robust_scale(r)
     pts, gp = _gaps_at_pulled(rs, cs, grid)
     ks = max(best, int(np.abs(gp).max(initial=0))) / (float(n) * m)
     rb = np.concatenate([[0], rs.below(edges, e_lo, "left"), [n]])
     cb = np.concatenate([[0], cs.below(edges, e_lo, "left"), [m]])
     p = float(psi_from_counts(np.diff(rb), np.diff(cb), eps))
     w = _w1(rs, cs, grid, gaps, more, pts, gp) / (float(n) * m * spread)
-    sr, sc = sums if sums is not None else (None, None)
-    sr = float(r.sum(dtype=np.float64)) if sr is None else sr
-    sc = float(cur.sum(dtype=np.float64)) if sc is None else sc
-    ms = (sc / m - sr / n) / robust
-    return p, w, ks, ms
+    return p, w, ks, _robust_shift(r, cur, rs, grid, q, cm, g, win, sums)
