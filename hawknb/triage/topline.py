@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -257,22 +258,7 @@ def find_anomaly(
     if metric is not None and metric not in names:
         raise HawknbError(f"metric {metric!r} is not in {ws.where('metrics')}; it has {names[:20]}")
     wanted = [metric] if metric else names
-    results: dict[str, AnomalyResult] = {}
-    candidates: list[tuple[str, AnomalyWindow, float]] = []
-    quiet: list[tuple[str, datetime]] = []
-    for name in wanted:
-        s = series.filter(pl.col(c.METRIC) == name).select(c.TS, c.VALUE)
-        if s.height < 8:
-            continue
-        res = detect_anomalies(s, min_severity=TOPLINE_SEVERITY)
-        results[name] = res
-        merged = merge_episodes(res, _cadence(s[c.TS]))
-        candidates += [(name, w, m) for w, m in merged]
-        quiet += [
-            (name, w.onset)
-            for w, _ in merged
-            if not any(d.onset <= w.end and w.onset <= d.end for d in res.windows)
-        ]
+    results, candidates, quiet = _detect_all(series, wanted)
     checked = f"{len(wanted)} top-line metric(s) for seasonal anomalies: {', '.join(wanted[:8])}"
     chosen: tuple[str, AnomalyWindow, float] | None = None
     pool = sorted(candidates, key=lambda cand: -cand[2])
@@ -287,31 +273,7 @@ def find_anomaly(
     ]
     if chosen is None and start is not None:
         name = wanted[0] if metric else (names[0] if names else "")
-        s = series.filter(pl.col(c.METRIC) == name)
-        cad = _cadence(s[c.TS]) if s.height else timedelta(hours=1)
-        last = s[c.TS].max() if s.height else start
-        if not (s.height and s[c.TS].min() <= start <= last):
-            raise HawknbError(
-                f"--start {start.isoformat()} is outside the data of metric {name!r}"
-                + (f" ({s[c.TS].min()} .. {last})" if s.height else "")
-            )
-        stop = min(last, end if end is not None and end > start else start + timedelta(hours=6))
-        asked = (
-            f"{start.isoformat()} to {stop.isoformat()}"
-            if end is not None and end > start
-            else "the 6 hours from it"
-        )
-        anomaly = Anomaly(name, start, stop, 0, float("nan"), 0.5, cad, True)
-        finding = Finding(
-            "topline",
-            checked=checked,
-            decision=f"no detected anomaly contains {start.isoformat()}; investigating "
-            f"{asked} on {name!r} as asked",
-            status="warning",
-            confidence=0.5,
-            evidence={"metric": name, "onset": start, "detected": others},
-            next_step="models",
-        )
+        anomaly, finding = _asked_window(series, name, start, end, checked, others)
         return anomaly, finding, results, series
     if chosen is None:
         finding = Finding(
@@ -367,3 +329,69 @@ def describe_window(
     )
     finding.evidence["led_by"] = why
     return replace(anomaly, led=True), finding
+
+
+def _detect_all(
+    series: pl.DataFrame, wanted: list[str]
+) -> tuple[
+    dict[str, AnomalyResult], list[tuple[str, AnomalyWindow, float]], list[tuple[str, datetime]]
+]:
+    """Every metric's detected anomalies, its merged episodes as (metric, window, mass)
+    candidates, and the episodes no detected window overlaps (found only as sustained
+    shifts)."""
+    results: dict[str, AnomalyResult] = {}
+    candidates: list[tuple[str, AnomalyWindow, float]] = []
+    quiet: list[tuple[str, datetime]] = []
+    for name in wanted:
+        s = series.filter(pl.col(c.METRIC) == name).select(c.TS, c.VALUE)
+        if s.height < 8:
+            continue
+        res = detect_anomalies(s, min_severity=TOPLINE_SEVERITY)
+        results[name] = res
+        merged = merge_episodes(res, _cadence(s[c.TS]))
+        candidates += [(name, w, m) for w, m in merged]
+        quiet += [
+            (name, w.onset)
+            for w, _ in merged
+            if not any(d.onset <= w.end and w.onset <= d.end for d in res.windows)
+        ]
+    return results, candidates, quiet
+
+
+def _asked_window(
+    series: pl.DataFrame,
+    name: str,
+    start: datetime,
+    end: datetime | None,
+    checked: str,
+    others: list[dict[str, Any]],
+) -> tuple[Anomaly, Finding]:
+    """The window a person asked for when no detected anomaly contains ``start``: ``start``
+    to ``end`` (a brushed window) or the 6 hours from ``start``, at low confidence, so the
+    walk follows the person rather than refusing."""
+    s = series.filter(pl.col(c.METRIC) == name)
+    cad = _cadence(s[c.TS]) if s.height else timedelta(hours=1)
+    last = s[c.TS].max() if s.height else start
+    if not (s.height and s[c.TS].min() <= start <= last):
+        raise HawknbError(
+            f"--start {start.isoformat()} is outside the data of metric {name!r}"
+            + (f" ({s[c.TS].min()} .. {last})" if s.height else "")
+        )
+    stop = min(last, end if end is not None and end > start else start + timedelta(hours=6))
+    asked = (
+        f"{start.isoformat()} to {stop.isoformat()}"
+        if end is not None and end > start
+        else "the 6 hours from it"
+    )
+    anomaly = Anomaly(name, start, stop, 0, float("nan"), 0.5, cad, True)
+    finding = Finding(
+        "topline",
+        checked=checked,
+        decision=f"no detected anomaly contains {start.isoformat()}; investigating "
+        f"{asked} on {name!r} as asked",
+        status="warning",
+        confidence=0.5,
+        evidence={"metric": name, "onset": start, "detected": others},
+        next_step="models",
+    )
+    return anomaly, finding
