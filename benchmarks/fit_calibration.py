@@ -202,10 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         n_sim = sum(1 for r in rows if group(r) == "simulator")
         note = (
-            f"#: fitted by benchmarks/fit_calibration.py on {len(rows)} tuning runs "
-            f"({n_sim} simulator, {len(rows) - n_sim} independent generator); ECE over all\n"
-            f"#: verdicts {reliability(fitted)[1]:.3f} on those runs, {args.folds}-fold "
-            f"cross-fitted {reliability(judged)[1]:.3f} (benchmarks/results/calibration.md)\n"
+            f"#: fitted by benchmarks/fit_calibration.py on {len(rows)} tuning runs\n"
+            f"#: ({n_sim} simulator, {len(rows) - n_sim} independent generator); ECE over all "
+            f"verdicts {reliability(fitted)[1]:.3f}\n"
+            f"#: on those runs, {args.folds}-fold cross-fitted {reliability(judged)[1]:.3f} "
+            "(benchmarks/results/calibration.md)\n"
         )
         write(cause, none, note)
         print(f"\nwrote the knots into {CALIBRATION_PY}")
