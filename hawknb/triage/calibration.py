@@ -31,24 +31,24 @@ if TYPE_CHECKING:
 #: (support, confidence) knots for verdicts that name a cause, and (doubt, confidence) knots
 #: for `none` verdicts: the share right at each level, isotonic, a handful of knots.
 #: fitted by benchmarks/fit_calibration.py on 132 tuning runs
-#: (60 simulator, 72 independent generator); ECE over all verdicts 0.065
-#: on those runs, 2-fold cross-fitted 0.063 (benchmarks/results/calibration.md)
+#: (60 simulator, 72 independent generator); ECE over all verdicts 0.072
+#: on those runs, 2-fold cross-fitted 0.034 (benchmarks/results/calibration.md)
 CAUSE_KNOTS: tuple[tuple[float, float], ...] = (
     (0.0, 0.02),
     (0.002, 0.02),
-    (0.214, 0.97),
-    (0.445, 0.97),
-    (0.613, 0.97),
-    (0.805, 0.97),
+    (0.213, 0.97),
+    (0.428, 0.97),
+    (0.609, 0.97),
+    (0.802, 0.97),
     (0.999, 0.97),
     (1.0, 0.97),
 )
 NONE_KNOTS: tuple[tuple[float, float], ...] = (
     (0.0, 0.97),
-    (0.183, 0.643),
-    (0.234, 0.643),
-    (0.25, 0.643),
-    (0.28, 0.643),
+    (0.191, 0.733),
+    (0.236, 0.733),
+    (0.25, 0.733),
+    (0.269, 0.733),
     (0.725, 0.02),
     (1.0, 0.02),
 )

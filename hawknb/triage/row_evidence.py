@@ -12,6 +12,7 @@ out in the same hour, the one whose served rows differ.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -182,3 +183,103 @@ def row_suspect(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> R
     return RowSuspect(
         model, top[c.EXPERIMENT], snap, degraded, specific, float(top["confidence"]), finding
     )
+
+
+# -- rollouts as leads --------------------------------------------------------------------------
+#: a newly served snapshot leads a candidate window when its first hours' rows differ from its
+#: neighbours' this clearly (the bar at which it is a suspect on its own: every rollout of the
+#: history is tested, so a plain 2-3 sigma would lead to benign ones by chance)
+LEAD_Z = ROW_Z
+#: the hours after its first serve in which a snapshot's rows are compared for a lead
+LEAD_SPAN = timedelta(hours=6)
+#: leads are capped at this z (a saturated blow-up's tail z is astronomic; the order of leads
+#: only needs "very clear")
+LEAD_Z_CAP = 40.0
+
+
+def rollout_rows(ws: Workspace, cache: dict | None = None) -> pl.DataFrame:
+    """(model, snapshot, first_ts, z, what) of every snapshot first served after the log's
+    first day: how clearly its rows in its first LEAD_SPAN differ from its neighbours' (its
+    clearest arm's z, or the arms' z combined, Stouffer, when it went out in several arms at
+    once: their rows are independent). Whether the rows were compared with the same hours' or
+    with the rows before does not matter here: this says only whether what it served changed,
+    not what caused a window."""
+    key = ("rollout-rows",)
+    if cache is not None and key in cache:
+        return cache[key]
+    cols = [c.TS, c.MODEL, c.EXPERIMENT, c.SNAPSHOT, c.PREDICTION]
+    if c.LABEL in ws.serving.collect_schema():
+        cols.append(c.LABEL)
+    ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
+    firsts = collect(
+        ws.serving.group_by(pl.col(c.MODEL).cast(pl.String), pl.col(c.SNAPSHOT).cast(pl.String))
+        .agg(ts.min().alias("first"))
+        .sort("first", c.MODEL, c.SNAPSHOT)
+    )
+    found: dict[tuple[str, str], dict] = {}
+    if firsts.height:
+        start = firsts["first"].min() + ROW_BEFORE
+        for model, snap, first in firsts.filter(pl.col("first") >= start).iter_rows():
+            if (model, snap) in found:
+                continue
+            rows = ws.serving.select(cols).filter(
+                (pl.col(c.MODEL).cast(pl.String) == model)
+                & ts.is_between(first - ROW_BEFORE - timedelta(hours=1), first + LEAD_SPAN)
+            )
+            shifts = compare_snapshot_rows(
+                rows, onset=first, end=first + LEAD_SPAN, lookback=timedelta(0), before=ROW_BEFORE
+            )
+            for lead in _leads(shifts, model):
+                k = (model, lead["snapshot"])
+                if k not in found or found[k]["z"] < lead["z"]:
+                    found[k] = lead
+    out = pl.DataFrame(
+        list(found.values()),
+        schema={
+            c.MODEL: pl.String,
+            c.SNAPSHOT: pl.String,
+            "first_ts": pl.Datetime("us", "UTC"),
+            "z": pl.Float64,
+            "what": pl.String,
+        },
+    )
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def _leads(shifts: pl.DataFrame, model: str) -> list[dict]:
+    """Each snapshot of ``shifts`` with its z (see `rollout_rows`) and what it served."""
+    out = []
+    for (snap,), part in shifts.group_by([c.SNAPSHOT], maintain_order=True):
+        zs = [z for z in part["z"].to_list() if z is not None and math.isfinite(z)]
+        if not zs:
+            continue
+        top = part.sort("z", descending=True, nulls_last=True).row(0, named=True)
+        what = (
+            f"{model}'s snapshot {snap} served {top['tail_share']:.0%} of its first "
+            f"{top['rows']} rows outside its neighbours' central 98%"
+        )
+        z = max(max(zs), sum(zs) / math.sqrt(len(zs)))
+        out.append(
+            {c.MODEL: model, c.SNAPSHOT: snap, "first_ts": top["first_ts"], "z": z, "what": what}
+        )
+    return out
+
+
+def rollout_peaks(ws: Workspace, cache: dict | None = None) -> list[tuple[float, object, str, str]]:
+    """(z, first serve, model, what) of the snapshots of `rollout_rows` whose rows differ by
+    LEAD_Z or more, the clearest first.
+
+    Why: a bad snapshot on a canary of one arm, with labels that arrive hours after the
+    serve, leaves the pooled prediction health flat and moves the top line by a few percent,
+    inside a noisy metric's weekly swings: neither the metric nor the health series find the
+    time. The snapshot's own rows show it at once, whatever its traffic share, so a rollout
+    whose rows differ is independent evidence that something happened then, exactly as a
+    health step is; led.py makes a candidate window of it when a metric stepped with it.
+    """
+    rows = rollout_rows(ws, cache).filter(pl.col("z") >= LEAD_Z).sort("z", descending=True)
+    return [
+        (min(float(z), LEAD_Z_CAP), t, m, what)
+        for m, t, z, what in rows.select(c.MODEL, "first_ts", "z", "what").iter_rows()
+    ]

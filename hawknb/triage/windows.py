@@ -22,7 +22,7 @@ from ..kernels.anomaly import AnomalyResult
 from ..kernels.base_rate import chance_corrected
 from ..kernels.isolation import ModelIsolation
 from ..workspace import contract as c
-from . import led, models
+from . import led, models, row_evidence
 from .findings import Finding
 from .models import Suspect
 from .topline import Anomaly
@@ -34,6 +34,9 @@ MASS_WEIGHT = 0.25
 #: it when no model's pooled predictions moved: a canary on a few % of traffic, or labels
 #: that arrive hours late, leave the pooled health flat while the top line already drops
 ROLLOUT_EXPLAINS = 0.35
+#: how much a rollout at the onset explains when its first rows look like its neighbours'
+#: (against one whose rows clearly differ; row_evidence.rollout_rows)
+QUIET_ROLLOUT = 0.5
 #: a window found only as a sustained shift (no row alerted) is weaker evidence of an
 #: incident: its explanation counts this much (a detector window a model explains as well wins)
 SUSTAINED_WEIGHT = 0.6
@@ -98,9 +101,10 @@ def weigh_windows(
         health, _ = models.health_tables(ws, every, cache)
         step = models.health_step(candidates[0][0])
         known = [a for a, _, _ in candidates]
-        inputs = models.input_peaks(ws, every, cache)
+        inputs = models.input_peaks(ws, every, cache) + row_evidence.rollout_peaks(ws, cache)
         candidates = candidates + led.led_windows(health, step, results, series, known, inputs)
     changes = rollout_changes(ws)
+    rows = row_evidence.rollout_rows(ws, cache) if changes.height else None
     span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
     top_mass = max((m for _, _, m in candidates), default=1.0) or 1.0
     isolated = [
@@ -128,7 +132,7 @@ def weigh_windows(
         # worth only as much as a rollout that close to a random time would be unlikely
         # (none at all when a random time is as likely as not to have one that close)
         chance = _chance(changes, anomaly, span)
-        weight = ROLLOUT_EXPLAINS * max(0.0, 1 - 2 * chance) * (near.height > 0)
+        weight = ROLLOUT_EXPLAINS * max(0.0, 1 - 2 * chance) * _rollout_weight(near, rows)
         explained = 1 - (1 - explained) * (1 - weight)
         if anomaly.sustained:
             explained *= SUSTAINED_WEIGHT
@@ -229,6 +233,26 @@ def _chance(changes: pl.DataFrame, anomaly: Anomaly, span: tuple | None) -> floa
             covered += hi - lo
             last = hi
     return min(1.0, covered / (span[1] - span[0]))
+
+
+def _rollout_weight(near: pl.DataFrame, rows: pl.DataFrame | None) -> float:
+    """How much the rollouts at a window's onset can explain it (0..1): fully when what the
+    new snapshots among them served is unknown or changed (row-level z from `row_evidence.rollout_rows`),
+    QUIET_ROLLOUT when every one served rows like its neighbours' did. A retrain on bad data
+    can serve ordinary-looking predictions, so a quiet rollout is not cleared, only weaker
+    evidence than a rollout whose rows moved."""
+    if near.is_empty():
+        return 0.0
+    if rows is None or rows.is_empty() or c.SNAPSHOT not in near.columns:
+        return 1.0
+    z = {(m, s): v for m, s, v in rows.select(c.MODEL, c.SNAPSHOT, "z").iter_rows()}
+    # the snapshots a cut-over retires were served from the start: only the new ones say
+    # what changed, and without any compared the rollouts keep their full weight
+    known = [z[k] for k in near.select(c.MODEL, c.SNAPSHOT).iter_rows() if k in z]
+    if not known:
+        return 1.0
+    share = min(1.0, max(0.0, max(known) / row_evidence.ROW_Z))
+    return QUIET_ROLLOUT + (1.0 - QUIET_ROLLOUT) * share
 
 
 def _near(changes: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
