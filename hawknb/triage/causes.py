@@ -19,7 +19,7 @@ from ..kernels.lineage import UNCHANGED
 from ..kernels.rollout import SnapshotIsolation
 from ..workspace import Workspace
 from ..workspace import contract as c
-from . import diagnosis, snapshot
+from . import diagnosis, row_evidence, snapshot
 from .diagnosis import Diagnosis
 from .findings import Finding
 from .hypotheses import Hypothesis
@@ -132,6 +132,13 @@ def snapshot_hypothesis(
     """Diagnose one snapshot and score the hypothesis that it caused the degradation."""
     diag, found = diagnosis.diagnose_snapshot(ws, suspect.model, snap, anomaly.onset)
     ab_for, ab_against = _ab_support(iso, snap)
+    row_z = _row_z(ws, anomaly, suspect.model, snap) if ab_against > 0 else None
+    if row_z is not None:
+        # the window A/B weighs the snapshot's few rows by window means; compared one by
+        # one, its rows clearly differ from the rows around it: the A/B cannot clear it (nor
+        # convict it: a data break that began with it moves its rows too), so only its
+        # mechanism and the competing data hypothesis decide
+        ab_against = 0.0
     cause, mech, layer, what = _mechanism(diag, ab_for > 0)
     # the A/B and the mechanism are evidence about the snapshot; that it explains THIS
     # window rests on the model's move at the onset (chance-corrected by the window step),
@@ -173,6 +180,11 @@ def snapshot_hypothesis(
             f"it serves only {', '.join(elsewhere)}, which kept its health; the degradation is "
             f"in {', '.join(suspect.degraded)}"
         )
+    if row_z is not None:
+        h.evidence_for.append(
+            f"its rows differ from the rows around it (z {row_z:.1f}), too few for a same-hours "
+            "A/B of window means to clear it"
+        )
     if what:
         h.evidence_for.append(what)
     else:
@@ -183,6 +195,15 @@ def snapshot_hypothesis(
         h.evidence_against.append("no input feature separates the rows it breaks on")
     h.summary = _snapshot_summary(snap, suspect.model, cause, what, h.features, ab_for > 0)
     return h, diag, found
+
+
+def _row_z(ws: Workspace, anomaly: Anomaly, model: str, snap: str) -> float | None:
+    """The row-level z of ``snap`` when its served rows make it a suspect on their own
+    (row_evidence.row_suspects: z >= ROW_Z against same hours' or the rows before), else
+    None."""
+    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
+    mine = sus.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snap))
+    return None if mine.is_empty() else float(mine["z"].max())
 
 
 #: what is left of a snapshot's support when it serves none of the arms that degraded (not
