@@ -217,17 +217,30 @@ def rollout_rows(ws: Workspace, cache: dict | None = None) -> pl.DataFrame:
         .sort("first", c.MODEL, c.SNAPSHOT)
     )
     found: dict[tuple[str, str], dict] = {}
-    if firsts.height:
-        start = firsts["first"].min() + ROW_BEFORE
-        for model, snap, first in firsts.filter(pl.col("first") >= start).iter_rows():
+    new = (
+        firsts.filter(pl.col("first") >= firsts["first"].min() + ROW_BEFORE)
+        if firsts.height
+        else firsts
+    )
+    reach = ROW_BEFORE + timedelta(hours=1)
+    for (model,), snaps in new.group_by([c.MODEL], maintain_order=True):
+        # one read of the model's rows around all its new snapshots; each is then compared
+        # on its own slice in memory (a read per snapshot rescans the log every time)
+        lo, hi = snaps["first"].min() - reach, snaps["first"].max() + LEAD_SPAN
+        rows = collect(
+            ws.serving.select(cols)
+            .with_columns(ts.alias(c.TS), pl.col(c.MODEL).cast(pl.String))
+            .filter((pl.col(c.MODEL) == model) & pl.col(c.TS).is_between(lo, hi))
+        )
+        for snap, first in snaps.select(c.SNAPSHOT, "first").iter_rows():
             if (model, snap) in found:
                 continue
-            rows = ws.serving.select(cols).filter(
-                (pl.col(c.MODEL).cast(pl.String) == model)
-                & ts.is_between(first - ROW_BEFORE - timedelta(hours=1), first + LEAD_SPAN)
-            )
             shifts = compare_snapshot_rows(
-                rows, onset=first, end=first + LEAD_SPAN, lookback=timedelta(0), before=ROW_BEFORE
+                rows.filter(pl.col(c.TS).is_between(first - reach, first + LEAD_SPAN)),
+                onset=first,
+                end=first + LEAD_SPAN,
+                lookback=timedelta(0),
+                before=ROW_BEFORE,
             )
             for lead in _leads(shifts, model):
                 k = (model, lead["snapshot"])
@@ -242,7 +255,7 @@ def rollout_rows(ws: Workspace, cache: dict | None = None) -> pl.DataFrame:
             "z": pl.Float64,
             "what": pl.String,
         },
-    )
+    ).sort("first_ts", c.MODEL, c.SNAPSHOT)
     if cache is not None:
         cache[key] = out
     return out
