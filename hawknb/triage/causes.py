@@ -128,11 +128,14 @@ def snapshot_hypothesis(
     suspect: Suspect,
     iso: SnapshotIsolation | None,
     snap: str,
+    cache: dict | None = None,
 ) -> tuple[Hypothesis, Diagnosis, list[Finding]]:
-    """Diagnose one snapshot and score the hypothesis that it caused the degradation."""
+    """Diagnose one snapshot and score the hypothesis that it caused the degradation.
+    ``cache``: the walk's row-level comparisons (row_evidence.row_shifts), shared with the
+    snapshot step, so each candidate does not read the window's rows again."""
     diag, found = diagnosis.diagnose_snapshot(ws, suspect.model, snap, anomaly.onset)
     ab_for, ab_against = _ab_support(iso, snap)
-    row_z = _row_z(ws, anomaly, suspect.model, snap) if ab_against > 0 else None
+    row_z = _row_z(ws, anomaly, suspect.model, snap, cache) if ab_against > 0 else None
     if row_z is not None:
         # the window A/B weighs the snapshot's few rows by window means; compared one by
         # one, its rows clearly differ from the rows around it: the A/B cannot clear it (nor
@@ -197,11 +200,13 @@ def snapshot_hypothesis(
     return h, diag, found
 
 
-def _row_z(ws: Workspace, anomaly: Anomaly, model: str, snap: str) -> float | None:
+def _row_z(
+    ws: Workspace, anomaly: Anomaly, model: str, snap: str, cache: dict | None = None
+) -> float | None:
     """The row-level z of ``snap`` when its served rows make it a suspect on their own
     (row_evidence.row_suspects: z >= ROW_Z against same hours' or the rows before), else
     None."""
-    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
+    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly, cache), anomaly)
     mine = sus.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snap))
     return None if mine.is_empty() else float(mine["z"].max())
 

@@ -273,7 +273,8 @@ def _snapshot_hypotheses(
     ws: Workspace, inv: Investigation, anomaly: Anomaly, suspect: Suspect, bar: _Progress
 ) -> list[Hypothesis]:
     """Isolate the snapshots (same-hours A/B) and diagnose each candidate."""
-    iso, f, by_snap = _timed(inv, lambda: snapshot.isolate(ws, anomaly, suspect))
+    rows: dict = {}  # the window's row-level comparison, read once for every snapshot
+    iso, f, by_snap = _timed(inv, lambda: snapshot.isolate(ws, anomaly, suspect, rows))
     inv.findings.append(f)
     inv.record(SnapshotResult(iso, by_snap))
     bar.step("snapshot")
@@ -281,7 +282,8 @@ def _snapshot_hypotheses(
     out: list[Hypothesis] = []
     for snap in causes.snapshot_candidates(ws, anomaly, suspect, iso):
         h, diag, found = _timed(
-            inv, lambda snap=snap: causes.snapshot_hypothesis(ws, anomaly, suspect, iso, snap)
+            inv,
+            lambda snap=snap: causes.snapshot_hypothesis(ws, anomaly, suspect, iso, snap, rows),
         )
         h.experiment = causes.snapshot_experiment(ws, suspect.model, snap, fallback)
         h.diagnosis, h.findings = diag, found

@@ -19,9 +19,10 @@ from .topline import Anomaly
 
 
 def isolate(
-    ws: Workspace, anomaly: Anomaly, suspect: Suspect
+    ws: Workspace, anomaly: Anomaly, suspect: Suspect, cache: dict | None = None
 ) -> tuple[SnapshotIsolation | None, Finding, pl.DataFrame]:
-    """Run snapshot isolation for each degraded experiment of the model; keep the strongest."""
+    """Run snapshot isolation for each degraded experiment of the model; keep the strongest.
+    ``cache`` keeps the window's row-level comparison for the snapshot hypotheses."""
     every = health_every(anomaly)
     by_snap = prediction_health(
         ws.serving.filter(pl.col(c.MODEL) == suspect.model), every=every, by_snapshot=True
@@ -43,7 +44,7 @@ def isolate(
         )
     results = _veto_without_control(ws, anomaly, suspect, results)
     # one row-level comparison serves both the convictions and the "not convicted" wording
-    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly), anomaly)
+    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly, cache), anomaly)
     results = _row_convictions(sus, suspect.model, results)
     convicted = [r for r in results if r.is_snapshot_cause]
     best = max(convicted or results, key=lambda r: r.confidence)

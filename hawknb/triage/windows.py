@@ -237,8 +237,9 @@ def _chance(changes: pl.DataFrame, anomaly: Anomaly, span: tuple | None) -> floa
 
 def _rollout_weight(near: pl.DataFrame, rows: pl.DataFrame | None) -> float:
     """How much the rollouts at a window's onset can explain it (0..1): fully when what the
-    new snapshots among them served is unknown or changed (row-level z from `row_evidence.rollout_rows`),
-    QUIET_ROLLOUT when every one served rows like its neighbours' did. A retrain on bad data
+    new snapshots among them served is unknown or changed (row-level z from
+    `row_evidence.rollout_rows`), QUIET_ROLLOUT when every one served rows like its
+    neighbours' did. A retrain on bad data
     can serve ordinary-looking predictions, so a quiet rollout is not cleared, only weaker
     evidence than a rollout whose rows moved."""
     if near.is_empty():
