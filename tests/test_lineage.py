@@ -559,3 +559,74 @@ def test_any_graph_any_ids_any_mode_never_crashes_and_keeps_its_invariants(case,
     reach = [bool(cand.targets_explained) for cand in res.candidates]
     assert reach == sorted(reach, reverse=True)  # connected candidates first
     assert res.to_frame().height == len(res.candidates)
+
+
+def _outage_and_slow_cache(seed: int) -> tuple[pl.DataFrame, datetime]:
+    """frontend -> api -> {payments, cache}, 5-minute steps: payments starts failing 30% of
+    its calls at the onset (the outage the front end alerts on), while in the same step a
+    cache flush makes the cache 5x slower, which every caller waits for (a few sigmas of
+    their latency, far fewer than the outage moves availability)."""
+    rng = np.random.default_rng(seed)
+    n, post = 3 * 288 + 40, 4
+    late = np.arange(n) >= n - post
+    cache = 5 * (1 + rng.normal(0, 0.03, n)) * np.where(late, 5.0, 1.0)
+    pay = 40 * (1 + rng.normal(0, 0.03, n))
+    api = 30 * (1 + rng.normal(0, 0.03, n)) + cache + pay
+    fe = 10 * (1 + rng.normal(0, 0.03, n)) + api
+    pay_ok = np.clip(0.999 + rng.normal(0, 0.0005, n) - np.where(late, 0.3, 0.0), 0, 1)
+    api_ok = pay_ok * np.clip(0.9995 + rng.normal(0, 0.0003, n), 0, 1)
+    fe_ok = api_ok * np.clip(0.9995 + rng.normal(0, 0.0003, n), 0, 1)
+    cache_ok = np.clip(0.9995 + rng.normal(0, 0.0003, n), 0, 1)
+    series = {
+        ("frontend", "latency"): fe,
+        ("frontend", "availability"): fe_ok,
+        ("api", "latency"): api,
+        ("api", "availability"): api_ok,
+        ("payments", "latency"): pay,
+        ("payments", "availability"): pay_ok,
+        ("cache", "latency"): cache,
+        ("cache", "availability"): cache_ok,
+    }
+    step = timedelta(minutes=5)
+    return _frame(series, step), START + step * (n - post)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_outage_is_read_in_the_symptoms_statistic_not_in_latency_that_moved_elsewhere(
+    seed: int,
+) -> None:
+    """PetShop's availability incidents: every kind of statistic moves somewhere at the
+    onset, and a large latency change off the outage's path outranked the failing service
+    when every statistic counted. By default the call-graph ranking reads the statistic the
+    target alerted in."""
+    calls = nx.DiGraph([("frontend", "api"), ("api", "payments"), ("api", "cache")])
+    stats, onset = _outage_and_slow_cache(seed)
+    res = root_cause(calls, stats, ["frontend"], onset, mode="call_graph")
+    assert res.symptom == ("availability",)
+    assert res.top.node == "payments"
+    assert "cache" not in {cand.node for cand in res.candidates}
+    every = root_cause(calls, stats, ["frontend"], onset, mode="call_graph", symptom=None)
+    assert every.symptom == ()
+    # every statistic: the slow cache ties the outage (two saturated changes that reach the
+    # target) and the tie goes to it by name -- the outage is not the answer
+    assert every.top.node == "cache"
+    named = root_cause(calls, stats, ["frontend"], onset, mode="call_graph", symptom="latency")
+    assert named.symptom == ("latency",) and named.top.node == "cache"
+
+
+def test_symptom_argument_errors_name_the_argument() -> None:
+    calls = nx.DiGraph([("frontend", "api"), ("api", "payments"), ("api", "cache")])
+    stats, onset = _outage_and_slow_cache(0)
+    with pytest.raises(ValueError, match=r"symptom='errors'.*availability"):
+        root_cause(calls, stats, ["frontend"], onset, mode="call_graph", symptom="errors")
+    with pytest.raises(ValueError, match=r"symptom=\(\)"):
+        root_cause(calls, stats, ["frontend"], onset, mode="call_graph", symptom=[])
+
+
+def test_lineage_mode_reads_every_statistic_by_default() -> None:
+    g = nx.DiGraph([("src", "mid"), ("mid", "feat")])
+    res = root_cause(
+        g, _stats(list(g.nodes), {"src": 10.0, "mid": 10.0, "feat": 10.0}), ["feat"], ONSET
+    )
+    assert res.symptom == ()
+    assert res.top.node == "src"
