@@ -237,54 +237,6 @@ class RootCauseResult:
         )
 
 
-#: node change score (strength x timing) from which a node counts as changed
-_CHANGED_AT = 0.25
-#: discount of a changed node that another changed node explains
-_EXPLAINED_DISCOUNT = 0.3
-#: ``symptom="auto"``: the targets' statistics whose |z| is at least this share of their
-#: largest are the symptom
-_SYMPTOM_SHARE = 0.5
-
-
-def _symptom_stats(
-    changes: dict[str, list[StatChange]], targets: list[str], symptom: object, mode: str
-) -> tuple[str, ...]:
-    """The statistics the ranking reads (empty: all). ``"auto"`` in the two-way modes: the
-    targets' statistics whose change is comparable to their largest (|z| at least
-    _SYMPTOM_SHARE of it) -- the alert itself. In a service graph every kind of statistic
-    moves with load and retries (a failing service's callers slow down, its callees see fewer
-    requests), so a node that changed a lot in latency is no evidence about an outage seen
-    in availability: on PetShop's tuning issues, reading only the symptom took top-1 from
-    0.32 to 0.56. In lineage mode the walk already matches statistics along edges, and a
-    source's row count legitimately explains a feature's null rate, so "auto" reads all."""
-    if symptom is None or (symptom == "auto" and mode == "lineage"):
-        return ()
-    if symptom != "auto":
-        return (symptom,) if isinstance(symptom, str) else tuple(symptom)
-    zs = [
-        (abs(sc.z), sc.stat)
-        for t in targets
-        for sc in changes.get(t, ())
-        if np.isfinite(sc.z) and sc.z != 0
-    ]
-    if not zs:
-        return ()
-    top = max(z for z, _ in zs)
-    return tuple(sorted({stat for z, stat in zs if z >= _SYMPTOM_SHARE * top}))
-
-
-def _only_stats(
-    changes: dict[str, list[StatChange]], refs: dict, keep: tuple[str, ...]
-) -> tuple[dict[str, list[StatChange]], dict]:
-    """``changes`` and ``refs`` with only the statistics in ``keep`` (all when it is empty);
-    a node left without any is unobserved (unknown: passable, as for a node without stats)."""
-    if not keep:
-        return changes, refs
-    wanted = set(keep)
-    out = {n: [sc for sc in cs if sc.stat in wanted] for n, cs in changes.items()}
-    return {n: cs for n, cs in out.items() if cs}, {k: v for k, v in refs.items() if k[1] in wanted}
-
-
 _DIRECTIONS = (
     "mode='lineage' reads edges as source -> derived (a change flows along them); a service "
     "call graph (edges caller -> callee) needs mode='call_graph' (or graph.reverse() in lineage "
