@@ -87,8 +87,8 @@ def _blocks(rng: np.random.Generator, n: int, dtype: type) -> dict[str, np.ndarr
 def test_jit_equals_numpy_path(dtype: type, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(n)
     for name, a in _blocks(rng, n, dtype).items():
-        fast, slow = _both(torch.from_numpy(a), monkeypatch)
-        _same(fast, slow)
+        fast, slow = _both(torch.from_numpy(a), monkeypatch, bins=16)
+        _same(fast, slow)  # histograms too: all values binned up to HIST_SAMPLE, a sample above
         assert fast.numel == n, name
         fin = a[np.isfinite(a)]
         if fin.size:  # and both equal the plain truth for counts and extremes

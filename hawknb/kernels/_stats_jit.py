@@ -26,6 +26,8 @@ on the first tensor above ``SMALL`` values, never by ``import hawknb``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 try:  # pragma: no cover - exercised by whichever branch the environment has
@@ -143,6 +145,24 @@ def _sums(x, block):  # pragma: no cover - compiled
     return s, q
 
 
+def _exact(fn):
+    """No fast-math: the bins' arithmetic must round as numpy's does."""
+    return numba.njit(nogil=True, cache=True)(fn) if READY else fn
+
+
+@_exact
+def _bin_sample(x, step, lo, scale, bins, counts):  # pragma: no cover - compiled
+    """counts[cell] += 1 for every ``step``-th finite value, its cell ``int((v - lo) * scale)``
+    in the values' dtype as :func:`~hawknb.kernels.tensor_stats._bin_counts` computes it, the
+    top edge (and rounding past it) in the last bin."""
+    last = bins - 1
+    for i in range(0, x.size, step):
+        v = x[i]
+        if math.isfinite(v):
+            c = np.int32((v - lo) * scale)
+            counts[min(c, last)] += 1
+
+
 def usable(v: np.ndarray) -> bool:
     """Whether the kernels take ``v``: a non-empty contiguous float32/float64 array (other
     layouts would compile another signature for a rare case; numpy's path takes them)."""
@@ -159,3 +179,15 @@ def block_moments(v: np.ndarray, block: int) -> tuple[float, float, float, float
 def block_sums(v: np.ndarray, block: int) -> tuple[float, float]:
     """(sum, sum of squares) of a :func:`usable` all-finite ``v`` in one pass per block."""
     return _sums(v, block)
+
+
+def sample_counts(v: np.ndarray, step: int, lo: float, span: float, bins: int) -> np.ndarray:
+    """Counts of the finite values among every ``step``-th of a :func:`usable` ``v`` in
+    ``bins`` equal bins from its finite minimum ``lo`` over ``span`` (0 < span < float32 max
+    / 2, bins < 2^20: as numpy's path, which gathers, subtracts, scales, casts and counts in
+    five calls: measured 47 -> 24 us for a 26k-value sample of 131k float32 values, 75 ->
+    37 us for 32k of 4M). The same cells as numpy's to the bit: no fast-math here."""
+    counts = np.zeros(bins, np.int64)
+    t = v.dtype.type
+    _bin_sample(v, step, t(lo), t(bins / span), bins, counts)
+    return counts

@@ -388,9 +388,14 @@ def _histogram(
     """A histogram of a tensor of more than SMALL values, from an evenly strided sample of
     about HIST_SAMPLE of them scaled to the finite count."""
     n = v.size
-    sample = v[:: _step(n, shape)] if n > HIST_SAMPLE else v
-    counts = _bin_counts(sample, lo, hi, bins, finite == n)
-    if sample.size < n and counts.sum():
+    step = _step(n, shape) if n > HIST_SAMPLE else 1
+    span = (hi if hi > lo else lo + 1.0) - lo
+    jit = _fused()
+    if jit is not None and jit.usable(v) and 0.0 < span < _F32_MAX / 2 and bins < _FOLD_BINS:
+        counts = jit.sample_counts(v, step, lo, span, bins)  # one compiled loop, same counts
+    else:
+        counts = _bin_counts(v[::step], lo, hi, bins, finite == n)
+    if step > 1 and counts.sum():
         return _edges(lo, hi, bins), _scaled(counts, finite)
     return _edges(lo, hi, bins), tuple(counts.tolist())
 
