@@ -25,7 +25,7 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
   redone around the mean where the variance cancels (~1e-8 relative accuracy);
 - histograms bin with a multiply and one ``bincount`` (all small tensors' histograms in one
   call, segment-offset bins), on an evenly strided sample of ~32k values for bigger tensors
-  (the shape is what is displayed).
+  (the shape is what is displayed), which numba bins in one loop where it is installed.
 """
 
 from __future__ import annotations
