@@ -32,7 +32,9 @@ before and after in one process, so that both meet the same load.
 Models: a 12x512 MLP, a small conv net on 16x16 "images" and the simulator's snapshot MLP.
 Run with ``.venv/bin/python benchmarks/activation_bench.py [--rounds 9] [--baseline REV]
 [--out FILE]``; on a shared machine ``OPENBLAS_NUM_THREADS=1 chrt -f 1`` in front keeps the other
-load off the timed core.
+load off the timed core. From a git worktree put ``PYTHONPATH=<worktree>`` in front too: the
+script's folder, not the tree's root, leads ``sys.path``, so the venv's editable install (the
+main checkout) would be timed otherwise (it warns).
 """
 
 from __future__ import annotations
@@ -402,7 +404,7 @@ def render(
         "`+ binning` those plus subtract/scale/`bincount` of each value's strided sample; "
         "`compiled` one pass of a C kernel (`fused_floor.c`: min, max, sum, sum of squares) "
         "over the same values, without bookkeeping, for the plain and the inf-weight program: "
-        "what a compiled kernel could reach (hawknb ships none).",
+        "what a compiled C kernel reaches (hawknb's own are numba's, `kernels/_stats_jit.py`).",
         "",
         "| model | forward (ms) | stats | + 32-bin histograms | inf weight "
         "| floor: bookkeeping | floor: reductions | floor: + binning | floor: reductions, inf "
@@ -447,6 +449,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier ratios)")
     ap.add_argument("--baseline", default=None, help="also time the trace at this git revision")
     args = ap.parse_args()
+    timed = Path(sys.modules["hawknb"].__file__ or "").resolve().parents[1]
+    if timed != Path(__file__).resolve().parents[1]:  # e.g. run from a git worktree
+        print(f"warning: timing the hawknb of {timed}, not this tree's (set PYTHONPATH)")
     torch.set_num_threads(args.threads)
     base = (args.baseline, baseline(args.baseline)) if args.baseline else None
     before = os.getloadavg()[0]

@@ -13,7 +13,11 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
   sum of a block whose values share a sign (a ReLU's output) is BLAS ``?asum``, a third of
   torch's sum;
   min/max propagate NaN and show inf, so finite extremes prove an all-finite block and NaN/inf
-  are only counted in blocks where they are not;
+  are only counted in blocks where they are not; where numba is installed (a dependency) the
+  same reductions of a contiguous float32/float64 tensor run compiled, one pass per block for
+  the extremes and one for the sums (:mod:`hawknb.kernels._stats_jit`: ~2.4x faster on a
+  block in L2, 2-2.4x on a tensor read from memory, ~3-10x on a block holding NaN/inf);
+  numpy's path otherwise;
 - tensors of at most :data:`SMALL` values (parameters, per-row outputs, the layers of a small
   model) are summarized together: one concatenation into a float64 buffer and segmented
   reductions (``np.minimum.reduceat``, ...) over it, so a few hundred of them cost a handful of
@@ -21,7 +25,7 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
   redone around the mean where the variance cancels (~1e-8 relative accuracy);
 - histograms bin with a multiply and one ``bincount`` (all small tensors' histograms in one
   call, segment-offset bins), on an evenly strided sample of ~32k values for bigger tensors
-  (the shape is what is displayed).
+  (the shape is what is displayed), which numba bins in one loop where it is installed.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -253,6 +258,29 @@ def _big_stats(
     v: np.ndarray, shape: tuple[int, ...], bins: int, bounds: tuple[float, float] | None
 ) -> TensorStats:
     n = v.size
+    jit = _fused()
+    if jit is not None and jit.usable(v):  # one compiled pass per block
+        if bounds is None:
+            lo, hi, s, q, finite, nan_count = jit.block_moments(v, BLOCK)
+        else:
+            (lo, hi), (s, q), finite, nan_count = bounds, jit.block_sums(v, BLOCK), n, 0
+    else:
+        lo, hi, s, q, finite, nan_count = _numpy_moments(v, bounds)
+    inf_count = n - finite - nan_count
+    if finite == 0:
+        return _record(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
+    mean, std = _mean_std(v, s, q, finite, n - finite)
+    hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
+    max_abs = max(abs(lo), abs(hi)) if finite == n else math.inf
+    return _record(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
+
+
+def _numpy_moments(
+    v: np.ndarray, bounds: tuple[float, float] | None
+) -> tuple[float, float, float, float, int, int]:
+    """(min, max, sum, sum of squares, finite count, NaN count) of ``v`` over its finite
+    values with numpy, block by block (where the compiled kernels are not available)."""
+    n = v.size
     if bounds is not None:  # known finite extremes: only the sums are left
         lo, hi = bounds
         parts = [
@@ -262,20 +290,27 @@ def _big_stats(
     else:
         parts = [_block_moments(v[i : i + BLOCK]) for i in range(0, n, BLOCK)]
     if len(parts) == 1:
-        lo, hi, s, q, finite, nan_count = parts[0]
-    else:
-        finite = sum(p[4] for p in parts)
-        nan_count = sum(p[5] for p in parts)
-        lo = min((p[0] for p in parts if p[4]), default=_NAN)
-        hi = max((p[1] for p in parts if p[4]), default=_NAN)
-        s, q = sum(p[2] for p in parts), sum(p[3] for p in parts)
-    inf_count = n - finite - nan_count
-    if finite == 0:
-        return _record(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
-    mean, std = _mean_std(v, s, q, finite, n - finite)
-    hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
-    max_abs = max(abs(lo), abs(hi)) if finite == n else math.inf
-    return _record(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
+        return parts[0]
+    finite = sum(p[4] for p in parts)
+    lo = min((p[0] for p in parts if p[4]), default=_NAN)
+    hi = max((p[1] for p in parts if p[4]), default=_NAN)
+    s, q = sum(p[2] for p in parts), sum(p[3] for p in parts)
+    return lo, hi, s, q, finite, sum(p[5] for p in parts)
+
+
+#: :mod:`hawknb.kernels._stats_jit` once imported (it imports numba: ~0.2 s)
+_JIT: ModuleType | None = None
+
+
+def _fused() -> ModuleType | None:
+    """The compiled kernels' module, or None where numba is missing (imported on first use, so
+    that importing this module does not import numba)."""
+    global _JIT
+    if _JIT is None:
+        from . import _stats_jit
+
+        _JIT = _stats_jit
+    return _JIT if _JIT.READY else None
 
 
 _STEPS: dict[tuple[int, tuple[int, ...]], int] = {}
@@ -353,9 +388,14 @@ def _histogram(
     """A histogram of a tensor of more than SMALL values, from an evenly strided sample of
     about HIST_SAMPLE of them scaled to the finite count."""
     n = v.size
-    sample = v[:: _step(n, shape)] if n > HIST_SAMPLE else v
-    counts = _bin_counts(sample, lo, hi, bins, finite == n)
-    if sample.size < n and counts.sum():
+    step = _step(n, shape) if n > HIST_SAMPLE else 1
+    span = (hi if hi > lo else lo + 1.0) - lo
+    jit = _fused()
+    if jit is not None and jit.usable(v) and 0.0 < span < _F32_MAX / 2 and bins < _FOLD_BINS:
+        counts = jit.sample_counts(v, step, lo, span, bins)  # one compiled loop, same counts
+    else:
+        counts = _bin_counts(v[::step], lo, hi, bins, finite == n)
+    if step > 1 and counts.sum():
         return _edges(lo, hi, bins), _scaled(counts, finite)
     return _edges(lo, hi, bins), tuple(counts.tolist())
 

@@ -1,0 +1,193 @@
+"""Moments of a big tensor in two compiled passes per block, for :mod:`.tensor_stats`.
+
+Why: with numpy a block of :data:`~hawknb.kernels.tensor_stats.BLOCK` values costs four passes
+(min, max, a sum, a dot), each a call of its own. Measured on one thread, 128k float32 values in
+L2: numpy's four 21-24 us, :func:`block_moments` 10 us (a pass for the extremes, one for the
+sums: 8.4 us fused into one, but see :func:`_block_sums`); a ReLU's sums alone (its extremes
+known) 3 us against 7-10 us for ``?asum`` and a dot; a block holding NaN/inf 27 us against
+75-320 us for numpy's counting path. The conv net's tensors of 2-8M values, read from memory
+as after the op that wrote them: 2.2-2.4x less time for all four, 1.7-2x for a ReLU's sums.
+
+How: float reductions vectorize only when they may be reassociated, so the kernels carry
+numba's fast-math flags ``reassoc``, ``contract``, ``nsz`` and ``arcp`` -- never ``nnan`` or
+``ninf``: NaN and inf still flow through the arithmetic as IEEE says. Float min/max do not
+vectorize even so (LLVM wants no-NaN for them), so the extremes are taken on integer keys: a
+float's bits with the magnitude bits flipped when the sign bit is set order exactly as the
+floats do (-0.0 just below +0.0), with NaN beyond -inf/+inf, and integer min/max vectorize with
+no flag at all. A block whose extreme keys are finite therefore holds only finite values (a NaN
+or an inf would be an extreme); any other block is summed again, counting NaN/inf and skipping
+them, as numpy's path does. Each block's sums are in the tensor's precision (several lanes,
+the rounding class of numpy's and BLAS's vectorized sums) and are added up in float64.
+
+``READY`` is False where numba cannot be imported; :mod:`~hawknb.kernels.tensor_stats` then
+takes its numpy path. Compiled code is cached on disk (``cache=True``); this module is imported
+on the first tensor above ``SMALL`` values, never by ``import hawknb``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by whichever branch the environment has
+    import numba
+except ImportError:  # pragma: no cover
+    numba = None
+
+READY = numba is not None
+
+#: reassociation for the sums (several accumulators, hence SIMD); no nnan/ninf, so NaN and inf
+#: propagate into the sums and keys as without fast-math
+FASTMATH = frozenset({"reassoc", "contract", "nsz", "arcp"})
+
+
+def _jit(fn):
+    return numba.njit(nogil=True, cache=True, fastmath=set(FASTMATH))(fn) if READY else fn
+
+
+#: per float dtype: its bits' integer dtype, and (sign shift, magnitude mask, exponent of
+#: inf/NaN, one) in that integer dtype
+_BITS = {
+    np.dtype(np.float32): np.array([31, 0x7FFFFFFF, 0x7F800000, 1], dtype=np.int32),
+    np.dtype(np.float64): np.array([63, 0x7FFFFFFFFFFFFFFF, 0x7FF0000000000000, 1], dtype=np.int64),
+}
+
+
+@_jit
+def _keys(bits, c):  # pragma: no cover - compiled
+    """(min key, max key) of a non-empty block's values."""
+    sign, mag = c[0], c[1]
+    lo, hi = mag, -mag
+    for i in range(bits.size):
+        b = bits[i]
+        k = b ^ ((b >> sign) & mag)
+        lo = min(lo, k)
+        hi = max(hi, k)
+    return lo, hi
+
+
+@_jit
+def _block_sums(x):  # pragma: no cover - compiled
+    """(sum, sum of squares) of a block in its dtype: the one loop both :func:`_moments` and
+    :func:`_sums` run, so a ReLU's sums with known extremes equal its sums without, bit for
+    bit (a loop fused with the keys' would be vectorized, so rounded, differently)."""
+    s = q = np.float32(0.0)  # unified with x's dtype by numba
+    for i in range(x.size):
+        v = x[i]
+        s += v
+        q += v * v
+    return s, q
+
+
+@_jit
+def _careful(x, bits, c):  # pragma: no cover - compiled
+    """:func:`_keys` and :func:`_block_sums` in one pass over the finite values only, with the
+    finite and NaN counts (branch-free selects, so it vectorizes too). With no finite value the
+    keys are NaN's."""
+    sign, mag, inf, one = c[0], c[1], c[2], c[3]
+    nil = one - one
+    lo, hi = mag, -mag
+    s = q = np.float32(0.0)
+    finite = nan = nil
+    for i in range(x.size):
+        b = bits[i]
+        a = b & mag
+        fin = a < inf
+        v = x[i] if fin else np.float32(0.0)
+        k = b ^ ((b >> sign) & mag)
+        lo = min(lo, k if fin else mag)
+        hi = max(hi, k if fin else -mag)
+        s += v
+        q += v * v
+        finite += one if fin else nil
+        nan += one if a > inf else nil
+    return lo, hi, s, q, finite, nan
+
+
+@_jit
+def _moments(x, bits, c, block):  # pragma: no cover - compiled
+    """(min, max, sum, sum of squares, finite count, NaN count) over the finite values of a
+    non-empty ``x``, block by block (min/max NaN when none is finite)."""
+    sign, mag, inf = c[0], c[1], c[2]
+    lo, hi = mag, -mag
+    s = q = 0.0
+    finite = nan = 0
+    for a in range(0, x.size, block):
+        xb, bb = x[a : a + block], bits[a : a + block]
+        klo, khi = _keys(bb, c)
+        if klo >= -inf and khi < inf:  # finite extremes: no NaN/inf (the block is in L2 now)
+            bs, bq = _block_sums(xb)
+            f, nn = xb.size, 0
+        else:  # NaN or inf among the extremes: count them, sum the finite values
+            klo, khi, bs, bq, f, nn = _careful(xb, bb, c)
+        if f:
+            lo, hi = min(lo, klo), max(hi, khi)
+        s += bs
+        q += bq
+        finite += f
+        nan += nn
+    out = np.empty(2, x.dtype)
+    keys = out.view(bits.dtype)
+    keys[0] = lo ^ ((lo >> sign) & mag)  # a key back to the float's bits
+    keys[1] = hi ^ ((hi >> sign) & mag)
+    return out[0], out[1], s, q, finite, nan
+
+
+@_jit
+def _sums(x, block):  # pragma: no cover - compiled
+    """(sum, sum of squares) of ``x``: each block's in its dtype, added up in float64."""
+    s = q = 0.0
+    for a in range(0, x.size, block):
+        bs, bq = _block_sums(x[a : a + block])
+        s += bs
+        q += bq
+    return s, q
+
+
+def _exact(fn):
+    """No fast-math: the bins' arithmetic must round as numpy's does."""
+    return numba.njit(nogil=True, cache=True)(fn) if READY else fn
+
+
+@_exact
+def _bin_sample(x, step, lo, scale, bins, counts):  # pragma: no cover - compiled
+    """counts[cell] += 1 for every ``step``-th finite value, its cell ``int((v - lo) * scale)``
+    in the values' dtype as :func:`~hawknb.kernels.tensor_stats._bin_counts` computes it, the
+    top edge (and rounding past it) in the last bin."""
+    last = bins - 1
+    for i in range(0, x.size, step):
+        v = x[i]
+        if math.isfinite(v):
+            c = np.int32((v - lo) * scale)
+            counts[min(c, last)] += 1
+
+
+def usable(v: np.ndarray) -> bool:
+    """Whether the kernels take ``v``: a non-empty contiguous float32/float64 array (other
+    layouts would compile another signature for a rare case; numpy's path takes them)."""
+    return READY and v.dtype in _BITS and v.size > 0 and v.flags.c_contiguous
+
+
+def block_moments(v: np.ndarray, block: int) -> tuple[float, float, float, float, int, int]:
+    """(min, max, sum, sum of squares, finite count, NaN count) over the finite values of a
+    :func:`usable` ``v``, each ``block`` values reduced in one pass."""
+    c = _BITS[v.dtype]
+    return _moments(v, v.view(c.dtype), c, block)
+
+
+def block_sums(v: np.ndarray, block: int) -> tuple[float, float]:
+    """(sum, sum of squares) of a :func:`usable` all-finite ``v`` in one pass per block."""
+    return _sums(v, block)
+
+
+def sample_counts(v: np.ndarray, step: int, lo: float, span: float, bins: int) -> np.ndarray:
+    """Counts of the finite values among every ``step``-th of a :func:`usable` ``v`` in
+    ``bins`` equal bins from its finite minimum ``lo`` over ``span`` (0 < span < float32 max
+    / 2, bins < 2^20: as numpy's path, which gathers, subtracts, scales, casts and counts in
+    five calls: measured 47 -> 24 us for a 26k-value sample of 131k float32 values, 75 ->
+    37 us for 32k of 4M). The same cells as numpy's to the bit: no fast-math here."""
+    counts = np.zeros(bins, np.int64)
+    t = v.dtype.type
+    _bin_sample(v, step, t(lo), t(bins / span), bins, counts)
+    return counts
