@@ -23,7 +23,7 @@ from hawknb.triage.windows import (
     WindowChoice,
     _certainty,
     _chance_corrected,
-    _distinct,
+    distinct,
     rollout_changes,
 )
 
@@ -132,8 +132,8 @@ def test_the_history_base_rate_discounts_a_model_that_moves_all_the_time():
 def test_windows_of_one_incident_on_two_metrics_are_not_rivals():
     a = _anomaly(3, "clicks")
     b = replace(a, metric="revenue", onset=a.onset + timedelta(hours=1))
-    assert not _distinct(a, b)
-    assert _distinct(a, _anomaly(5))
+    assert not distinct(a, b)
+    assert distinct(a, _anomaly(5))
     # the other metric's window is the same incident: it neither discounts nor competes
     _, rate = _chance_corrected(_suspect("m", 0.6), a, [(a, "m", 0.6), (b, "m", 0.9)])
     assert rate == 0.0

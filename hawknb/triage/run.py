@@ -7,7 +7,9 @@ put to model isolation and the one a model explains best is explained; then ever
 (each snapshot rolled out near the onset, a data break, nothing) is scored by the evidence
 for and against it, and the best supported one is the verdict, with the runner-up recorded.
 When none of the suspect model's causes explains the window, the causes of the next model
-whose predictions moved compete too (a canary on another model can sit one rank lower).
+whose predictions moved compete too (a canary on another model can sit one rank lower), and
+then those of the next window that is another incident (a distractor can move some model's
+predictions by chance and still have no cause behind it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -162,6 +165,14 @@ def _walk(
     hyps = ranked(hyps)
     if side is not None and any(h is hyps[0] for h in side.get(HypothesesResult).hypotheses):
         _adopt(inv, side, suspect)
+    other = None if asked else _next_window(ws, choices, hyps)
+    if other is not None:
+        nxt, walked, theirs = other
+        merged = ranked(hyps + theirs)
+        if merged[0].cause != "none" and any(h is merged[0] for h in theirs):
+            _adopt_window(inv, top, nxt, walked, choices[0])
+            v.metric, v.onset = nxt.anomaly.metric, nxt.anomaly.onset
+            hyps = merged
     _conclude(inv, hyps, [w.brief() for w in choices])
 
 
@@ -209,6 +220,65 @@ def _adopt(inv: Investigation, side: Investigation, first: Suspect) -> None:
             f"; none of {first.model}'s causes explains it, so the next model whose "
             f"predictions moved, {alt.suspect.model}, was examined too"
         )
+
+
+def _next_window(
+    ws: Workspace, choices: list[windows.WindowChoice], hyps: list[Hypothesis]
+) -> tuple[windows.WindowChoice, Investigation, list[Hypothesis]] | None:
+    """When no cause of the chosen window explains it (its best hypothesis is `none`), the
+    next window that is another incident and that a model explains competes: the window
+    choice weighs how well a model's predictions moved, but a distractor (another metric, or
+    another day) can move some model's predictions by chance and still have no cause behind
+    it, while the incident's own window, smaller or only a sustained shift, has one. Its
+    causes are walked in a side investigation, their supports scaled by that window's own
+    doubt (its share of the windows' scores), so they win only with the evidence to carry
+    the weaker window. Not when a metric or time was asked for: the person chose the window."""
+    if ranked(hyps)[0].cause != "none":
+        return None
+    first = choices[0]
+    nxt = next(
+        (
+            w
+            for w in choices[1:]
+            if w.suspect is not None and windows.distinct(w.anomaly, first.anomaly)
+        ),
+        None,
+    )
+    if nxt is None or nxt.suspect is None:
+        return None
+    side = Investigation(workspace=ws)
+    theirs = _model_hypotheses(ws, side, nxt.anomaly, nxt.suspect, _Progress(False))
+    _window_doubt(theirs, nxt)
+    return nxt, side, theirs
+
+
+def _adopt_window(
+    inv: Investigation,
+    top: ToplineResult,
+    nxt: windows.WindowChoice,
+    side: Investigation,
+    first: windows.WindowChoice,
+) -> None:
+    """The next window's cause won: its top-line, models and later findings and results
+    replace the chosen window's, and the top-line finding says why the window changed."""
+    steps = {f.step for f in side.findings} | {"topline", "models"}
+    kept = [f for f in inv.findings if f.step not in steps]
+    topline_finding = replace(
+        nxt.topline,
+        decision=(
+            f"{nxt.topline.decision}; explained by {nxt.suspect.model if nxt.suspect else '?'}'s "
+            f"predictions. Walked after {first.anomaly.metric} at "
+            f"{first.anomaly.onset:%Y-%m-%d %H:%M} (the window first chosen, score "
+            f"{first.score:.2f} vs {nxt.score:.2f}), whose causes explained nothing"
+        ),
+        evidence={**nxt.topline.evidence, "first_window": first.brief()},
+    )
+    inv.findings[:] = [topline_finding, nxt.finding, *kept, *side.findings]
+    for kind, result in side.results.items():
+        if kind is not HypothesesResult:
+            inv.record(result)
+    inv.record(ModelsResult(nxt.health, nxt.isolation, nxt.suspect))
+    top.anomaly = nxt.anomaly
 
 
 def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:

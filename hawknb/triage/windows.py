@@ -159,7 +159,7 @@ def weigh_windows(
     return ranked
 
 
-def _distinct(a: Anomaly, b: Anomaly) -> bool:
+def distinct(a: Anomaly, b: Anomaly) -> bool:
     """Two windows are different incidents when neither onset lies within the other's span
     (padded by the rollout tolerance): one incident's windows on several metrics are not."""
     pad = max(_tolerance(a), _tolerance(b))
@@ -179,7 +179,7 @@ def _chance_corrected(
     towards zero by WINDOW_PRIOR, counting those it explains at least as clearly (a culprit that
     also moved a little at some blip keeps its incident). A model whose predictions follow
     every anomaly explains none of them specifically. Chance-corrected as Cohen's kappa: (p - rate) / (1 - rate)."""
-    others = [(m, p) for a, m, p in explained_by if _distinct(a, anomaly)]
+    others = [(m, p) for a, m, p in explained_by if distinct(a, anomaly)]
     # as the history's base rate: the other incidents it explains at least as clearly
     cross = sum(m == suspect.model and p >= suspect.confidence for m, p in others) / (
         len(others) + WINDOW_PRIOR
@@ -195,7 +195,7 @@ def _certainty(ranked: list[WindowChoice]) -> None:
     between two windows that different evidence explains leaves either at about one half,
     and the verdict's confidence carries that (a near-tie cannot convict at 0.8)."""
     for w in ranked:
-        rivals = [o.score for o in ranked if o is not w and _distinct(o.anomaly, w.anomaly)]
+        rivals = [o.score for o in ranked if o is not w and distinct(o.anomaly, w.anomaly)]
         total = w.score + sum(rivals)
         w.certainty = w.score / total if total > 0 else 1.0
 
