@@ -101,3 +101,14 @@ def test_a_log_shorter_than_a_day_has_no_leads():
     rng = np.random.default_rng(1)
     frame = _rows(rng, T0, 12, "a", "s0").with_columns(pl.col(c.TS).cast(pl.Datetime("us", "UTC")))
     assert row_evidence.rollout_peaks(_Ws(frame.lazy())) == []
+
+
+@pytest.mark.parametrize("only", [{("ranker", "bad")}, {("ranker", "ok")}, set()])
+def test_only_some_snapshots_read_the_same_z_as_all(ws, only):
+    """A walk on an asked window reads just the snapshots at its onset; each keeps the z it
+    has among all (its clearest over every comparison that holds its first serve)."""
+    every = row_evidence.rollout_rows(ws)
+    some = row_evidence.rollout_rows(ws, only=frozenset(only))
+    assert set(some.select(c.MODEL, c.SNAPSHOT).iter_rows()) == only
+    want = every.filter(pl.col(c.SNAPSHOT).is_in([s for _, s in only]))
+    assert some.sort(c.SNAPSHOT).equals(want.sort(c.SNAPSHOT))

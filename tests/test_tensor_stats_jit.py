@@ -22,9 +22,6 @@ from hawknb.kernels.tensor_stats import BLOCK, SMALL, TensorStats, tensor_stats
 
 pytestmark = [
     pytest.mark.skipif(not _stats_jit.READY, reason="numba is not installed"),
-    # float64 values of ~1e200 over SMALL: the deviations' dot in _mean_std overflows (std inf
-    # on both paths; small tensors take theirs in units of the largest value, big ones do not)
-    pytest.mark.filterwarnings("ignore:overflow encountered in dot:RuntimeWarning"),
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,3 +173,25 @@ def test_importing_the_statistics_does_not_import_numba() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) is False
+
+
+@pytest.mark.parametrize("n", [SMALL + 1, BLOCK + 13])
+@pytest.mark.parametrize("nan", [False, True])
+def test_float64_values_whose_squares_overflow_keep_a_finite_std(n: int, nan: bool) -> None:
+    """Deviations of ~1e200 square past float64's range: the std is taken in units of the
+    largest (it was inf), on both paths, as the small tensors' is."""
+    rng = np.random.default_rng(n)
+    a = rng.normal(0.0, 1.0, n) * 1e200
+    if nan:
+        a[n // 3] = np.nan
+    fin = a[np.isfinite(a)]
+    want = float(np.std(fin / 1e200)) * 1e200
+    for jit in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            if not jit:
+                mp.setattr(_stats_jit, "READY", False)
+            got = tensor_stats(torch.from_numpy(a.copy()))
+        assert math.isfinite(got.std)
+        assert got.std == pytest.approx(want, rel=1e-9)
+        assert got.mean == pytest.approx(float(np.mean(fin / 1e200)) * 1e200, rel=1e-6, abs=1e192)
+        assert got.nan_count == int(nan)

@@ -194,8 +194,16 @@ def _mean_std(v: np.ndarray, s: float, q: float, count: int, zeroed: int) -> tup
         s = float(y.sum())
         mean = s / count
         y -= mean
-        var = max(float(np.dot(y, y)) - zeroed * mean * mean, 0.0) / count
-        return mean, math.sqrt(var)
+        with np.errstate(over="ignore"):
+            dev = float(np.dot(y, y))
+        if math.isfinite(dev):
+            return mean, math.sqrt(max(dev - zeroed * mean * mean, 0.0) / count)
+        # float64 deviations whose squares overflow (values past ~1e154): in units of the
+        # largest, as the small tensors' moments are
+        unit = float(np.max(np.abs(y)))
+        y /= unit
+        m = mean / unit
+        return mean, math.sqrt(max(float(np.dot(y, y)) - zeroed * m * m, 0.0) / count) * unit
     mean = s / count
     return mean, math.sqrt(max(q / count - mean * mean, 0.0))
 

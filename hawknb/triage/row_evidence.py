@@ -197,14 +197,17 @@ LEAD_SPAN = timedelta(hours=6)
 LEAD_Z_CAP = 40.0
 
 
-def rollout_rows(ws: Workspace, cache: dict | None = None) -> pl.DataFrame:
+def rollout_rows(
+    ws: Workspace, cache: dict | None = None, only: frozenset[tuple[str, str]] | None = None
+) -> pl.DataFrame:
     """(model, snapshot, first_ts, z, what) of every snapshot first served after the log's
     first day: how clearly its rows in its first LEAD_SPAN differ from its neighbours' (its
     clearest arm's z, or the arms' z combined, Stouffer, when it went out in several arms at
     once: their rows are independent). Whether the rows were compared with the same hours' or
     with the rows before does not matter here: this says only whether what it served changed,
-    not what caused a window."""
-    key = ("rollout-rows",)
+    not what caused a window. ``only``: just these (model, snapshot) pairs (a walk on a window
+    the person asked for needs the rollouts at its onset, not every one of the history)."""
+    key = ("rollout-rows", only)
     if cache is not None and key in cache:
         return cache[key]
     cols = [c.TS, c.MODEL, c.EXPERIMENT, c.SNAPSHOT, c.PREDICTION]
@@ -222,6 +225,8 @@ def rollout_rows(ws: Workspace, cache: dict | None = None) -> pl.DataFrame:
         if firsts.height
         else firsts
     )
+    if only is not None:
+        new = _slices_reaching(new, only)
     reach = ROW_BEFORE + timedelta(hours=1)
     for (model,), snaps in new.group_by([c.MODEL], maintain_order=True):
         # one read of the model's rows around all its new snapshots; each is then compared
@@ -256,9 +261,33 @@ def rollout_rows(ws: Workspace, cache: dict | None = None) -> pl.DataFrame:
             "what": pl.String,
         },
     ).sort("first_ts", c.MODEL, c.SNAPSHOT)
+    if only is not None:
+        out = out.filter(
+            pl.struct(c.MODEL, c.SNAPSHOT).is_in(
+                [dict(zip((c.MODEL, c.SNAPSHOT), p, strict=True)) for p in only]
+            )
+        )
     if cache is not None:
         cache[key] = out
     return out
+
+
+def _slices_reaching(new: pl.DataFrame, only: frozenset[tuple[str, str]]) -> pl.DataFrame:
+    """The new snapshots whose first LEAD_SPAN holds the first serve of one in ``only`` (a
+    snapshot is compared in each of those slices and keeps its clearest z, so these are the
+    comparisons its z can come from)."""
+    wanted = new.join(
+        pl.DataFrame(list(only), schema={c.MODEL: pl.String, c.SNAPSHOT: pl.String}, orient="row"),
+        on=[c.MODEL, c.SNAPSHOT],
+        how="semi",
+    ).select(c.MODEL, pl.col("first").alias("_w"))
+    return (
+        new.join(wanted, on=c.MODEL, how="inner")
+        .filter(pl.col("first").is_between(pl.col("_w") - LEAD_SPAN, pl.col("_w")))
+        .select(new.columns)
+        .unique()
+        .sort("first", c.MODEL, c.SNAPSHOT)
+    )
 
 
 def _leads(shifts: pl.DataFrame, model: str) -> list[dict]:

@@ -104,7 +104,7 @@ def weigh_windows(
         inputs = models.input_peaks(ws, every, cache) + row_evidence.rollout_peaks(ws, cache)
         candidates = candidates + led.led_windows(health, step, results, series, known, inputs)
     changes = rollout_changes(ws)
-    rows = row_evidence.rollout_rows(ws, cache) if changes.height else None
+    rows = _rollout_rows(ws, changes, [a for a, _, _ in candidates], cache, every=bool(results))
     span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
     top_mass = max((m for _, _, m in candidates), default=1.0) or 1.0
     isolated = [
@@ -254,6 +254,20 @@ def _rollout_weight(near: pl.DataFrame, rows: pl.DataFrame | None) -> float:
         return 1.0
     share = min(1.0, max(0.0, max(known) / row_evidence.ROW_Z))
     return QUIET_ROLLOUT + (1.0 - QUIET_ROLLOUT) * share
+
+
+def _rollout_rows(
+    ws: Any, changes: pl.DataFrame, windows: list[Anomaly], cache: dict, every: bool
+) -> pl.DataFrame | None:
+    """`row_evidence.rollout_rows` of the snapshots `_rollout_weight` reads: those rolled
+    out at some window's onset, or every one when the leads (which read them all) were made."""
+    if not changes.height:
+        return None
+    if every or c.SNAPSHOT not in changes.columns:
+        return row_evidence.rollout_rows(ws, cache)
+    near = [_near(changes, a).select(c.MODEL, c.SNAPSHOT) for a in windows]
+    pairs = frozenset(pl.concat(near).iter_rows()) if near else frozenset()
+    return row_evidence.rollout_rows(ws, cache, only=pairs)
 
 
 def _near(changes: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
