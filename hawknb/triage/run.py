@@ -189,13 +189,16 @@ def _runner_up(
     ws: Workspace, anomaly: Anomaly, choice: windows.WindowChoice, hyps: list[Hypothesis]
 ) -> Investigation | None:
     """When nothing about the suspect model explains the window (its best cause is `none`),
-    the next model whose predictions moved is a competing suspect: its causes are weighed
+    the next model whose predictions moved (else the model of a rollout at the onset whose
+    rows clearly differ, `windows.rollout_suspect`) is a competing suspect: its causes are weighed
     too, walked in a side investigation (its findings and results, which replace the main
     walk's when one of its causes wins), with its hypotheses recorded as its result."""
     suspect = choice.suspect
     if suspect is None or ranked(hyps)[0].cause != "none":
         return None
-    alt = models.runner_up(choice.isolation, suspect)
+    alt = models.runner_up(choice.isolation, suspect) or windows.rollout_suspect(
+        ws, anomaly, suspect
+    )
     if alt is None:
         return None
     side = Investigation(workspace=ws)

@@ -270,6 +270,36 @@ def _rollout_rows(
     return row_evidence.rollout_rows(ws, cache, only=pairs)
 
 
+def rollout_suspect(ws: Any, anomaly: Anomaly, suspect: Suspect) -> Suspect | None:
+    """Another model's snapshot rolled out at the window's onset whose first hours' rows
+    clearly differ from its neighbours' (`row_evidence.rollout_rows` z >= LEAD_Z), as a
+    competing suspect, or None.
+
+    Why: a blow-up on a few % of one model's rows, with labels hours late, can leave its
+    window health flat while some other model's health moves a little at the same hour by
+    chance; model isolation then names the other model, whose causes explain nothing. The
+    rollout's own rows (its first hours, more than the window's) still show it. Its
+    confidence is capped at the suspect's, as the next model by health is: it explains the
+    window no better than the model isolation chose."""
+    changes = rollout_changes(ws)
+    if changes.is_empty() or c.SNAPSHOT not in changes.columns:
+        return None
+    near = _near(changes, anomaly).filter(pl.col(c.MODEL) != suspect.model)
+    if near.is_empty():
+        return None
+    pairs = frozenset(near.select(c.MODEL, c.SNAPSHOT).iter_rows())
+    rows = row_evidence.rollout_rows(ws, only=pairs).filter(pl.col("z") >= row_evidence.LEAD_Z)
+    if rows.is_empty():
+        return None
+    top = rows.sort("z", descending=True).row(0, named=True)
+    model, snap = top[c.MODEL], top[c.SNAPSHOT]
+    arms = sorted(
+        set(near.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snap))[c.EXPERIMENT])
+    )
+    every = set(changes.filter(pl.col(c.MODEL) == model)[c.EXPERIMENT])
+    return Suspect(model, arms[0], tuple(arms), len(arms) < len(every), suspect.confidence)
+
+
 def _near(changes: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
     tol = _tolerance(anomaly)
     if changes.is_empty():
