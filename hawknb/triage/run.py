@@ -149,7 +149,11 @@ def _walk(
         return
     # the models may point at other windows only when no metric or time was asked for
     asked = metric is not None or start is not None
-    choices = _timed(inv, lambda: _pick_window(inv, ws, f, anomaly, top, asked))
+    t0 = time.perf_counter()
+    choices = _pick_window(inv, ws, f, anomaly, top, asked)
+    # weighing the windows is the models step (the model behind each candidate window): its
+    # time is the models finding's (a list of choices carries no finding for `_timed`)
+    choices[0].finding.seconds = time.perf_counter() - t0
     choice = choices[0]
     anomaly, suspect = choice.anomaly, choice.suspect
     v.metric, v.onset = anomaly.metric, anomaly.onset
@@ -266,6 +270,7 @@ def _adopt_window(
     replace the chosen window's, and the top-line finding says why the window changed."""
     steps = {f.step for f in side.findings} | {"topline", "models"}
     kept = [f for f in inv.findings if f.step not in steps]
+    spent = {f.step: f.seconds for f in inv.findings if f.step in ("topline", "models")}
     topline_finding = replace(
         nxt.topline,
         decision=(
@@ -275,7 +280,9 @@ def _adopt_window(
             f"{first.score:.2f} vs {nxt.score:.2f}), whose causes explained nothing"
         ),
         evidence={**nxt.topline.evidence, "first_window": first.brief()},
+        seconds=spent.get("topline", 0.0),
     )
+    nxt.finding.seconds = spent.get("models", 0.0)  # the windows were weighed together
     inv.findings[:] = [topline_finding, nxt.finding, *kept, *side.findings]
     for kind, result in side.results.items():
         if kind is not HypothesesResult:
@@ -334,6 +341,7 @@ def _pick_window(
     choices = windows.weigh_windows(ws, candidates, top.series, led_by)
     windows.note_choice(choices)
     best = choices[0]
+    best.topline.seconds = f.seconds  # the top-line step's time stays with its finding
     inv.findings[inv.findings.index(f)] = best.topline
     top.anomaly = best.anomaly
     top.candidates = [w.anomaly for w in choices]
