@@ -225,8 +225,12 @@ def rollout_rows(
         if firsts.height
         else firsts
     )
+    wanted = None
     if only is not None:
-        new = _slices_reaching(new, only)
+        wanted = pl.DataFrame(
+            list(only), schema={c.MODEL: pl.String, c.SNAPSHOT: pl.String}, orient="row"
+        )
+        new = _slices_reaching(new, wanted)
     reach = ROW_BEFORE + timedelta(hours=1)
     for (model,), snaps in new.group_by([c.MODEL], maintain_order=True):
         # one read of the model's rows around all its new snapshots; each is then compared
@@ -261,28 +265,22 @@ def rollout_rows(
             "what": pl.String,
         },
     ).sort("first_ts", c.MODEL, c.SNAPSHOT)
-    if only is not None:
-        out = out.filter(
-            pl.struct(c.MODEL, c.SNAPSHOT).is_in(
-                [dict(zip((c.MODEL, c.SNAPSHOT), p, strict=True)) for p in only]
-            )
-        )
+    if wanted is not None:  # the other snapshots of the slices were compared, not asked for
+        out = out.join(wanted, on=[c.MODEL, c.SNAPSHOT], how="semi", maintain_order="left")
     if cache is not None:
         cache[key] = out
     return out
 
 
-def _slices_reaching(new: pl.DataFrame, only: frozenset[tuple[str, str]]) -> pl.DataFrame:
-    """The new snapshots whose first LEAD_SPAN holds the first serve of one in ``only`` (a
-    snapshot is compared in each of those slices and keeps its clearest z, so these are the
-    comparisons its z can come from)."""
-    wanted = new.join(
-        pl.DataFrame(list(only), schema={c.MODEL: pl.String, c.SNAPSHOT: pl.String}, orient="row"),
-        on=[c.MODEL, c.SNAPSHOT],
-        how="semi",
-    ).select(c.MODEL, pl.col("first").alias("_w"))
+def _slices_reaching(new: pl.DataFrame, wanted: pl.DataFrame) -> pl.DataFrame:
+    """The new snapshots whose first LEAD_SPAN holds the first serve of one in ``wanted``
+    (model, snapshot pairs: a snapshot is compared in each of those slices and keeps its
+    clearest z, so these are the comparisons its z can come from)."""
+    firsts = new.join(wanted, on=[c.MODEL, c.SNAPSHOT], how="semi").select(
+        c.MODEL, pl.col("first").alias("_w")
+    )
     return (
-        new.join(wanted, on=c.MODEL, how="inner")
+        new.join(firsts, on=c.MODEL, how="inner")
         .filter(pl.col("first").is_between(pl.col("_w") - LEAD_SPAN, pl.col("_w")))
         .select(new.columns)
         .unique()
