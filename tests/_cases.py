@@ -19,3 +19,17 @@ def simulated_case(
     root = factory.mktemp(name)
     simulate(root / "ws", incident=kind, seed=seed, truth_path=root / "truth.json")
     return root / "ws", json.loads((root / "truth.json").read_text())
+
+
+def generated_walk(
+    factory: pytest.TempPathFactory, kind: str, seed: int, difficulty: str = "hard"
+) -> tuple[dict[str, Any], Any, Any]:
+    """Generate ``kind`` with the independent generator (benchmarks.indepgen, a tuning seed)
+    into a fresh folder and triage it; returns (truth, workspace, investigation)."""
+    import hawknb
+    from benchmarks.indepgen import generate
+
+    root = factory.mktemp(f"{kind}_{seed}")
+    truth = generate(root / "ws", root / "truth.json", kind, seed, difficulty)
+    ws = hawknb.Workspace.open(root / "ws")
+    return truth, ws, hawknb.triage(ws, progress=False)

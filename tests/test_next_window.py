@@ -10,17 +10,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from _cases import generated_walk
 
 import hawknb
-from benchmarks.indepgen import generate
 
 
 @pytest.fixture(scope="module")
 def walked(tmp_path_factory):
-    root = tmp_path_factory.mktemp("nextwin")
-    truth = generate(root / "ws", root / "truth.json", "activation_blowup", 6, "hard")
-    ws = hawknb.Workspace.open(root / "ws")
-    return truth, ws, hawknb.triage(ws, progress=False)
+    return generated_walk(tmp_path_factory, "activation_blowup", 6)
 
 
 def test_the_incidents_window_and_its_cause_win(walked):

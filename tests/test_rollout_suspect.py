@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from _cases import generated_walk
 
-import hawknb
-from benchmarks.indepgen import generate
 from hawknb.triage import windows
 from hawknb.triage.models import Suspect
 from hawknb.triage.results import ToplineResult
@@ -19,10 +18,7 @@ from hawknb.triage.results import ToplineResult
 
 @pytest.fixture(scope="module")
 def walked(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rollsus")
-    truth = generate(root / "ws", root / "truth.json", "activation_blowup", 11, "hard")
-    ws = hawknb.Workspace.open(root / "ws")
-    return truth, ws, hawknb.triage(ws, progress=False)
+    return generated_walk(tmp_path_factory, "activation_blowup", 11)
 
 
 def test_the_blown_up_snapshot_is_the_verdict(walked):

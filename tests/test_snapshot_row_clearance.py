@@ -8,16 +8,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
-import hawknb
-from benchmarks.indepgen import generate
+from _cases import generated_walk
 
 
 @pytest.fixture(scope="module")
 def walked(tmp_path_factory):
-    root = tmp_path_factory.mktemp("canary")
-    truth = generate(root / "ws", root / "truth.json", "bad_snapshot", 8, "hard")
-    inv = hawknb.triage(hawknb.Workspace.open(root / "ws"), progress=False)
+    truth, _, inv = generated_walk(tmp_path_factory, "bad_snapshot", 8)
     return truth, inv
 
 
