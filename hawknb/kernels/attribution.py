@@ -59,6 +59,55 @@ def _static_batch(program: Any) -> int | None:
     return None
 
 
+def _has_hooks(module: torch.nn.Module) -> bool:
+    """Whether calling ``module`` runs anything besides its ``forward``: its own forward
+    (pre-)hooks or the process-wide ones (``register_module_forward_hook``)."""
+    from torch.nn.modules import module as mod
+
+    own = module._forward_hooks or module._forward_pre_hooks
+    glob = getattr(mod, "_global_forward_hooks", {}) or getattr(
+        mod, "_global_forward_pre_hooks", {}
+    )
+    return bool(own or glob)
+
+
+@dataclass(frozen=True)
+class _LinearHead:
+    """A model that is ``rest(first(x))`` with ``first`` an ``nn.Linear`` on the whole feature
+    vector. Ablating feature j to ``b_j`` then moves the first layer's output by the rank-1
+    term ``(b_j - x[:, j]) * W[:, j]``: the ablated first layer is one fused multiply-add on
+    the unablated one, and only ``rest`` runs per ablated feature (no input copy, no
+    first-layer matmul)."""
+
+    weight: torch.Tensor  # [hidden, f], as nn.Linear stores it
+    weight_t: torch.Tensor  # [f, hidden] contiguous: row j is what ablating feature j scales
+    weight_max: torch.Tensor  # [f] max_i |W[i, j]|: bounds feature j's update over the units
+    bias: torch.Tensor | None
+    rest: _Forward  # the layers after the first, on [rows, hidden]
+
+
+def _linear_head(model: Any) -> _LinearHead | None:
+    """The model's first ``nn.Linear`` and the rest of it, when that split is verifiably the
+    model's own computation: an exact ``nn.Sequential`` (no subclass: its ``forward`` could
+    differ) whose first module is an exact float32 CPU ``nn.Linear`` and with no forward hooks
+    on either. Anything else (ExportedPrograms, custom modules, callables) returns None and
+    takes the plain path."""
+    if type(model) is not torch.nn.Sequential or len(model) == 0:
+        return None
+    first = model[0]
+    if type(first) is not torch.nn.Linear or _has_hooks(model) or _has_hooks(first):
+        return None
+    w, bias = first.weight.detach(), first.bias
+    if w.dtype != torch.float32 or w.device.type != "cpu" or w.ndim != 2:
+        return None
+    if bias is not None:
+        bias = bias.detach()
+        if bias.dtype != torch.float32 or bias.device.type != "cpu":
+            return None
+    rest = _Forward(model[1:] if len(model) > 1 else torch.nn.Identity())
+    return _LinearHead(w, w.T.contiguous(), w.abs().amax(dim=0), bias, rest)
+
+
 class _Forward:
     """Calls the model on any batch size and returns one float per example."""
 
@@ -77,6 +126,7 @@ class _Forward:
                 f"got {type(model).__name__}"
             )
         self.model: Callable[[torch.Tensor], torch.Tensor] = model
+        self.head: _LinearHead | None = _linear_head(model)
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)
@@ -290,6 +340,95 @@ def _attributions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-example ablation attributions [n, f] (prediction minus the prediction with the
     feature set to its baseline, as captum's ``FeatureAblation``) and predictions [n].
+
+    A model that starts with an ``nn.Linear`` on the features (:func:`_linear_head`) takes the
+    rank-1 path; any other model, and any row that path leaves non-finite, the plain one.
+    """
+    head = fwd.head
+    if head is None or head.weight.shape[1] != x.shape[1]:
+        return _attributions_plain(fwd, x, baseline, batch_size)
+    attrs_t, preds, redo = _attributions_rank1(head, x, baseline, batch_size)
+    # rows the rank-1 update cannot vouch for (a NaN/inf input, which it turns into NaN where
+    # the plain path replaces it; cancellation) or whose result is not finite are computed the
+    # plain way, so the two paths agree on every row, finite or not
+    if not math.isfinite(float(attrs_t.sum()) + float(preds.sum())):
+        redo |= ~(torch.isfinite(attrs_t).all(dim=0) & torch.isfinite(preds))
+    idx = torch.nonzero(redo)[:, 0]
+    if idx.numel():
+        a_bad, p_bad = _attributions_plain(fwd, x[idx], baseline, batch_size)
+        attrs_t[:, idx] = torch.from_numpy(a_bad.T.astype(np.float32))
+        preds[idx] = torch.from_numpy(p_bad.astype(np.float32))
+    return attrs_t.numpy().T.astype(np.float64), preds.double().numpy()
+
+
+#: the rank-1 update is used for a row only where no feature's update exceeds this many times
+#: a lower bound of the ablated first layer's largest output (see :func:`_cancels`)
+CANCEL_RATIO = 16.0
+
+
+def _cancels(head: _LinearHead, h0: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Rows [c] where some ablated first layer ``h0 + delta_j * W[:, j]`` may be mostly
+    cancellation (an outlier feature whose term dominates ``h0``, set back to its baseline):
+    there the update's float32 rounding, ~eps * (|h0| + |update|), is not small against the
+    result, where the plain path's is. Elsewhere the error is within ~(2 * CANCEL_RATIO + 2)
+    eps of the ablated output's largest unit. The bound is checked per (row, feature) from
+    two lower bounds of that largest unit: the row's largest unablated unit after the update,
+    and |h0|'s max minus the update's max. NaN/inf inputs are flagged too."""
+    habs = h0.abs()
+    top = habs.argmax(dim=1)  # [c] the row's largest unit
+    rows = torch.arange(h0.shape[0])
+    h_top = h0[rows, top]
+    upd = delta.abs() * head.weight_max[:, None]  # [f, c] bound of |update| over units
+    lower = torch.maximum(
+        (h_top + delta * head.weight[top].T).abs(), habs[rows, top] - upd
+    )  # [f, c]
+    ok = (upd <= CANCEL_RATIO * lower) & torch.isfinite(upd)
+    return ~ok.all(dim=0)
+
+
+def _attributions_rank1(
+    head: _LinearHead, x: torch.Tensor, baseline: np.ndarray, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Feature-major float32 attributions [f, n], predictions [n] and the rows to recompute
+    the plain way (:func:`_cancels`) of a model ``rest(linear(x))``, each ablated first layer
+    computed as ``h0 + (b_j - x_j) * W[:, j]`` (one ``addcmul`` over the unablated ``h0``).
+
+    Each ``rest`` call holds up to ``batch_size`` rows, a row chunk repeated for a group of
+    features, as in the plain path.
+    """
+    n, f = x.shape
+    hidden = head.weight.shape[0]
+    base = torch.from_numpy(baseline.astype(np.float32))
+    chunk = max(1, min(batch_size, n))
+    group = max(1, min(f, batch_size // chunk))
+    attrs_t = torch.empty(f, n)
+    preds = torch.empty(n)
+    redo = torch.empty(n, dtype=torch.bool)
+    flat = torch.empty(group * chunk * hidden)  # [group, rows, hidden], viewed per call
+    with torch.no_grad():
+        for start in range(0, n, chunk):
+            xb = x[start : start + chunk]
+            c = xb.shape[0]
+            h0 = torch.nn.functional.linear(xb, head.weight, head.bias)
+            p0 = head.rest(h0)
+            preds[start : start + c] = p0
+            delta = base[:, None] - xb.T  # [f, c]: how far each feature moves when ablated
+            redo[start : start + c] = _cancels(head, h0, delta)
+            for j0 in range(0, f, group):
+                g = min(group, f - j0)
+                h = flat[: g * c * hidden].view(g, c, hidden)
+                torch.addcmul(
+                    h0, delta[j0 : j0 + g, :, None], head.weight_t[j0 : j0 + g, None], out=h
+                )
+                out = head.rest(h.view(g * c, hidden)).view(g, c)
+                torch.sub(p0, out, out=attrs_t[j0 : j0 + g, start : start + c])
+    return attrs_t, preds, redo
+
+
+def _attributions_plain(
+    fwd: _Forward, x: torch.Tensor, baseline: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example ablation attributions [n, f] and predictions [n] of any model.
 
     Each forward call holds up to ``batch_size`` rows: a chunk of rows repeated once per
     feature of a group, each copy with one feature ablated. The copies live in one buffer that
