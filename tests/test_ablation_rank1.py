@@ -173,3 +173,60 @@ def test_outlier_rows_are_recomputed_and_only_they() -> None:
     want = _attributions_plain(_Forward(m), x, b, 4096)
     assert abs(float(a_fast[6, 30]) - want[0][30, 6]) > 1e-5  # the update alone is off
     _same(_attributions(_Forward(m), x, b, 4096), want)
+
+
+class _Skip(nn.Module):
+    """Uses its input twice (a skip connection): the first layer is not all of x's use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(F, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)[:, 0] + x[:, 0]
+
+
+def _export(m: nn.Module, dynamic: bool = True) -> torch.export.ExportedProgram:
+    shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic else None
+    return torch.export.export(m.eval(), (torch.zeros(4, F),), dynamic_shapes=shapes)
+
+
+def test_exported_program_takes_the_rank1_path_and_matches() -> None:
+    ep = _export(_mlp(act=nn.ReLU, depth=2))
+    fwd = _Forward(ep)
+    assert fwd.head is not None
+    x = _rows(300)
+    x[5, 1] = math.nan
+    b = _base(x)
+    _same(_attributions(fwd, x, b, 128), _attributions_plain(fwd, x, b, 128))
+
+
+@pytest.mark.parametrize(
+    ("model", "dynamic"),
+    [
+        (_mlp, False),  # static batch: padded chunks, plain path
+        (_Skip, True),  # the input is used past the first layer
+        (lambda: nn.Sequential(nn.Tanh(), nn.Linear(F, 1)), True),
+    ],
+)
+def test_exported_programs_it_cannot_split_take_the_plain_path(
+    model: object, dynamic: bool
+) -> None:
+    m = model()  # type: ignore[operator]
+    ep = _export(m, dynamic)
+    assert _Forward(ep).head is None
+    x = _rows(50).numpy()
+    res = ablation_importance(ep, x, n_bootstrap=0, batch_size=64)
+    ref = ablation_importance(lambda t: m(t), x, n_bootstrap=0, batch_size=64)
+    np.testing.assert_allclose(res.importance, ref.importance, rtol=1e-5, atol=1e-7)
+
+
+def test_a_split_that_does_not_reproduce_the_model_is_refused() -> None:
+    from hawknb.kernels.attribution import _head_matches
+
+    m = _mlp()
+    head = _Forward(m).head
+    assert head is not None and _head_matches(head, m)
+    assert not _head_matches(head, lambda t: m(t) + 1e-3)  # a different model
+    assert not _head_matches(head, lambda t: m(t)[:2])  # a wrong shape
+    assert not _head_matches(head, lambda t: 1 / 0)  # a model that fails

@@ -108,14 +108,103 @@ def _linear_head(model: Any) -> _LinearHead | None:
     return _LinearHead(w, w.T.contiguous(), w.abs().amax(dim=0), bias, rest)
 
 
+def _program_tensors(program: Any) -> dict[str, torch.Tensor] | None:
+    """The ExportedProgram's lifted tensors (parameters, buffers, constants) by placeholder
+    name, or None when it takes anything else besides one user input (custom objects,
+    tokens) or returns anything besides one output (mutated buffers)."""
+    from torch.export.graph_signature import InputKind, OutputKind
+
+    sig = program.graph_signature
+    if len(sig.user_inputs) != 1 or [o.kind for o in sig.output_specs] != [OutputKind.USER_OUTPUT]:
+        return None
+    out: dict[str, torch.Tensor] = {}
+    for spec in sig.input_specs:
+        if spec.kind == InputKind.USER_INPUT:
+            continue
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            value = program.state_dict.get(spec.target)
+            if value is None:  # a non-persistent buffer
+                value = program.constants.get(spec.target)
+        elif spec.kind == InputKind.CONSTANT_TENSOR:
+            value = program.constants.get(spec.target)
+        else:
+            return None
+        if not isinstance(value, torch.Tensor):
+            return None
+        out[spec.arg.name] = value.detach()
+    return out
+
+
+def _exported_linear_head(program: Any, module: Callable[..., Any]) -> _LinearHead | None:
+    """The split of :func:`_linear_head` for a dynamic-batch ExportedProgram whose input's
+    only use is ``aten.linear(x, W, b)`` with ``W``, ``b`` lifted tensors: ``rest`` is the
+    program's graph with that node turned into the input. Checked on a few random rows
+    against the program's ``module``; any doubt returns None (the plain path)."""
+    tensors = _program_tensors(program)
+    if tensors is None:
+        return None
+    graph = program.graph
+    (x_name,) = program.graph_signature.user_inputs
+    x = next((n for n in graph.nodes if n.op == "placeholder" and n.name == x_name), None)
+    if x is None or len(x.users) != 1:
+        return None
+    (lin,) = x.users
+    args = list(lin.args)
+    if lin.target != torch.ops.aten.linear.default or lin.kwargs or not 2 <= len(args) <= 3:
+        return None
+    if args[0] is not x or any(getattr(a, "name", None) not in tensors for a in args[1:]):
+        return None
+    w = tensors[args[1].name]
+    bias = tensors[args[2].name] if len(args) == 3 else None
+    if w.ndim != 2 or w.dtype != torch.float32 or w.device.type != "cpu":
+        return None
+    if bias is not None and (bias.dtype != torch.float32 or bias.shape != (w.shape[0],)):
+        return None
+    holder, rest = torch.nn.Module(), torch.fx.Graph()
+    env: dict[torch.fx.Node, torch.fx.Node] = {lin: rest.placeholder("h")}
+    for node in graph.nodes:
+        if node is x or node is lin:
+            continue
+        if node.op == "placeholder":  # a lifted tensor: an attribute of the new module
+            attr = f"t{len(env)}"
+            holder.register_buffer(attr, tensors[node.name])
+            env[node] = rest.get_attr(attr)
+        else:
+            env[node] = rest.node_copy(node, lambda n: env[n])
+    rest.eliminate_dead_code()  # the first layer's own tensors
+    head = _LinearHead(
+        w, w.T.contiguous(), w.abs().amax(dim=0), bias, _Forward(torch.fx.GraphModule(holder, rest))
+    )
+    return head if _head_matches(head, module) else None
+
+
+def _head_matches(head: _LinearHead, model: Callable[[torch.Tensor], Any]) -> bool:
+    """Whether ``rest(linear(x))`` reproduces ``model(x)`` on a few random rows."""
+    g = torch.Generator().manual_seed(0)
+    probe = torch.randn(5, head.weight.shape[1], generator=g)
+    try:
+        with torch.no_grad():
+            want = model(probe)
+            want = want[0] if isinstance(want, (tuple, list)) else want
+            got = head.rest(torch.nn.functional.linear(probe, head.weight, head.bias))
+            return bool(torch.allclose(got, want.reshape(-1).to(got.dtype), 1e-5, 1e-6))
+    except Exception:  # any failure means: not verified, take the plain path
+        return False
+
+
 class _Forward:
     """Calls the model on any batch size and returns one float per example."""
 
     def __init__(self, model: Any) -> None:
         self.static_batch: int | None = None
+        head: _LinearHead | None = None
         if isinstance(model, torch.export.ExportedProgram):
             self.static_batch = _static_batch(model)
-            model = model.module()
+            program, model = model, model.module()
+            if self.static_batch is None:
+                head = _exported_linear_head(program, model)
+        else:
+            head = _linear_head(model)
         if isinstance(model, torch.nn.Module):
             # ep.module() refuses eval(): an exported graph is already in its inference form
             with contextlib.suppress(NotImplementedError):
@@ -126,7 +215,7 @@ class _Forward:
                 f"got {type(model).__name__}"
             )
         self.model: Callable[[torch.Tensor], torch.Tensor] = model
-        self.head: _LinearHead | None = _linear_head(model)
+        self.head = head
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)
