@@ -29,10 +29,6 @@ A fifth, context-novelty signal (:mod:`hawknb.kernels.anomaly_context`) fires on
 never-seen sequence of coarse value levels in ``memory`` rows: it catches a changed *pattern*
 (a daily curve with a new shape) whose single values stay inside the usual spread.
 
-A sixth, flat-run signal (:mod:`hawknb.kernels.anomaly_flat`) fires when a run of one repeated
-value becomes longer than every earlier run: a stuck or stopped metric whose value is an
-ordinary one (a write rate that is often 0 and now stays 0).
-
 After a firing the next ``suppress`` rows are silenced: one alert per incident.
 """
 
@@ -51,7 +47,6 @@ from .anomaly_core import (
     trailing_median_scale,
     trailing_robust_z,
 )
-from .anomaly_flat import flat_novelty
 
 
 @dataclass(frozen=True)
@@ -81,8 +76,6 @@ class CausalConfig:
     context_orders: tuple[int, ...] = (3, 4, 5)  # lengths of the level sequences checked
     context_ratio: float = 1.2  # record ratio given to a context-novel row (score 0.55)
     context_young_share: float = 0.8  # young series: quiet for this share of the rows seen
-    flat_min_run: int = 20  # flat-run novelty: shortest run of one value that may fire (0: off)
-    flat_ratio: float = 1.5  # record ratio given to a flat-run record (score 0.6)
 
 
 def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
@@ -187,10 +180,6 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
         novel &= _drift_or_jump(x, scale, season, cfg)
         novel[: cfg.warmup] = False
         ratio = np.where(novel, np.fmax(ratio, cfg.spatial_ratio), ratio)
-    if cfg.flat_min_run > 0:
-        # the raw values: a stretch of missing rows, carried forward in x, is no flat run
-        flat = flat_novelty(values, min_run=cfg.flat_min_run, memory=cfg.memory)
-        ratio = np.where(flat, np.fmax(ratio, cfg.flat_ratio), ratio)
     score = ratio / (1.0 + ratio)
     score[: cfg.warmup] = 0.0
     if cfg.suppress > 0:
