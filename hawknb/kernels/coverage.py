@@ -161,14 +161,31 @@ def input_breaks(
     each feature's placebo tests, so the rows read span ``(placebos + 3 + lookback) * window``
     before the onset's window.
     """
-    if onset.tzinfo is None:
-        raise ValueError("input_breaks(onset=...): pass a timezone-aware UTC datetime")
-    if window <= dt.timedelta(0):
-        raise ValueError(f"input_breaks(window={window!r}) must be a positive duration")
-    if placebos < 1:
-        raise ValueError(f"input_breaks(placebos={placebos}) must be at least 1")
-    if lookback < 0:
-        raise ValueError(f"input_breaks(lookback={lookback}) must be 0 or more")
+    return input_breaks_many(
+        serving, models, [(onset, window)], placebos=placebos, lookback=lookback, ts=ts
+    )[0]
+
+
+def input_breaks_many(
+    serving: Any,
+    models: Mapping[str, Sequence[str]],
+    onsets: Sequence[tuple[dt.datetime, dt.timedelta]],
+    *,
+    placebos: int = PLACEBOS,
+    lookback: int = 1,
+    ts: str = c.TS,
+) -> list[list[InputBreak]]:
+    """`input_breaks` at each (onset, window) of ``onsets``, in their order, decoding the
+    feature columns once per group of overlapping ranges.
+
+    Why: the walk weighs a dozen candidate windows, mostly within a day or two of each other,
+    and decoding every feature column of each window's rows (most of which the per-window
+    subsample drops) was most of its cost. The rows each test keeps are chosen from the cheap
+    (model, ts) columns first, exactly as `input_breaks` alone chooses them, and only those
+    rows' features are decoded, so the answers are the same and the memory is the kept rows.
+    """
+    for onset, window in onsets:
+        _check(onset, window, placebos, lookback)
     lf = as_lazy(serving)
     schema = lf.collect_schema()
     for col in (ts, c.MODEL):
@@ -180,20 +197,114 @@ def input_breaks(
             )
     # placebo windows, their two references, the onset's window and the lookback windows
     n_win = placebos + 3 + lookback
-    lo, hi = onset - (n_win - 1) * window, onset + window
     wanted = {m: [f for f in dict.fromkeys(fs) if f in schema] for m, fs in models.items()}
+    spans = [(o - (n_win - 1) * w, o + w) for o, w in onsets]
+    out: list[list[InputBreak]] = [[] for _ in onsets]
+    for group in span_groups(spans):
+        frames = _kept_rows(lf, wanted, [(spans[i], onsets[i][1]) for i in group], n_win, ts)
+        for i, df in zip(group, frames, strict=True):
+            onset, window = onsets[i]
+            found = [
+                _model_break(df, m, fs, n_win, lookback, onset, window) for m, fs in wanted.items()
+            ]
+            out[i] = sorted(found, key=lambda b: (-b.n_broken, -_mass(b), b.model))
+    return out
+
+
+def _check(onset: dt.datetime, window: dt.timedelta, placebos: int, lookback: int) -> None:
+    if onset.tzinfo is None:
+        raise ValueError("input_breaks(onset=...): pass a timezone-aware UTC datetime")
+    if window <= dt.timedelta(0):
+        raise ValueError(f"input_breaks(window={window!r}) must be a positive duration")
+    if placebos < 1:
+        raise ValueError(f"input_breaks(placebos={placebos}) must be at least 1")
+    if lookback < 0:
+        raise ValueError(f"input_breaks(lookback={lookback}) must be 0 or more")
+
+
+#: overlapping ranges are read together while the group spans at most this many times its
+#: longest range: a chain of windows across the whole history must not become one whole-log read
+GROUP_SPAN = 4
+
+
+def span_groups(spans: Sequence[tuple[Any, Any]]) -> list[list[int]]:
+    """Indices of ``spans`` ((lo, hi) pairs) grouped so that each group's ranges overlap one
+    another's union and the union spans at most GROUP_SPAN times its longest range; each
+    group is then read once (a range alone is its own group)."""
+    order = sorted(range(len(spans)), key=lambda i: (spans[i][0], spans[i][1]))
+    groups: list[list[int]] = []
+    lo = hi = longest = None
+    for i in order:
+        a, b = spans[i]
+        if groups and a <= hi and max(hi, b) - lo <= GROUP_SPAN * max(longest, b - a):
+            groups[-1].append(i)
+            hi, longest = max(hi, b), max(longest, b - a)
+        else:
+            groups.append([i])
+            lo, hi, longest = a, b, b - a
+    return groups
+
+
+def _kept_rows(
+    lf: pl.LazyFrame,
+    wanted: Mapping[str, list[str]],
+    requests: list[tuple[tuple[dt.datetime, dt.datetime], dt.timedelta]],
+    n_win: int,
+    ts: str,
+) -> list[pl.DataFrame]:
+    """Per request ((lo, hi), window): its rows (model, __w and the features as Float64, in
+    the log's order), subsampled to MAX_WINDOW_ROWS per window and model as `_model_break`
+    would. One cheap read of (model, ts) over the requests' union picks the rows; one read of
+    the features decodes only those."""
+    lo = min(r[0][0] for r in requests)
+    hi = max(r[0][1] for r in requests)
     cols = sorted({f for fs in wanted.values() for f in fs})
-    df = collect(
-        lf.filter(pl.col(c.MODEL).is_in(list(wanted)))
-        .filter((pl.col(ts) >= lo) & (pl.col(ts) < hi))
-        .select(
+    base = lf.filter(pl.col(c.MODEL).is_in(list(wanted))).filter(
+        (pl.col(ts) >= lo) & (pl.col(ts) < hi)
+    )
+    index = collect(
+        base.select(pl.col(c.MODEL).cast(pl.String), pl.col(ts).alias("__ts")).with_row_index("__p")
+    )
+    keeps = [_keep(index, list(wanted), a, b, w, n_win) for (a, b), w in requests]
+    union = pl.concat(keeps).unique()
+    feats = collect(
+        base.select(
             pl.col(c.MODEL).cast(pl.String),
-            ((pl.col(ts) - lo).dt.total_microseconds() // _us(window)).cast(pl.Int64).alias("__w"),
+            pl.col(ts).alias("__ts"),
             *[pl.col(f).cast(pl.Float64) for f in cols],
         )
+        .with_row_index("__p")
+        .filter(pl.col("__p").is_in(union.implode()))
     )
-    out = [_model_break(df, m, fs, n_win, lookback, onset, window) for m, fs in wanted.items()]
-    return sorted(out, key=lambda b: (-b.n_broken, -_mass(b), b.model))
+    out = []
+    for ((a, _), w), keep in zip(requests, keeps, strict=True):
+        rows = feats.filter(pl.col("__p").is_in(keep.implode()))
+        window = ((pl.col("__ts") - a).dt.total_microseconds() // _us(w)).cast(pl.Int64)
+        out.append(rows.select(c.MODEL, window.alias("__w"), *cols))
+    return out
+
+
+def _keep(
+    index: pl.DataFrame,
+    models: list[str],
+    lo: dt.datetime,
+    hi: dt.datetime,
+    window: dt.timedelta,
+    n_win: int,
+) -> pl.Series:
+    """The positions (``__p``) of the rows one request's tests use: its range's rows of each
+    model, at most MAX_WINDOW_ROWS per window (the same deterministic subsample, on the rows
+    in the same order, as `input_breaks` of that request alone)."""
+    rows = index.filter((pl.col("__ts") >= lo) & (pl.col("__ts") < hi)).with_columns(
+        ((pl.col("__ts") - lo).dt.total_microseconds() // _us(window)).cast(pl.Int64).alias("__w")
+    )
+    parts = [index["__p"].head(0)]
+    for model in models:
+        part = rows.filter(pl.col(c.MODEL) == model)
+        if part.height > MAX_WINDOW_ROWS * n_win:
+            part = part.filter(pl.int_range(pl.len()).shuffle(seed=0).over("__w") < MAX_WINDOW_ROWS)
+        parts.append(part["__p"])
+    return pl.concat(parts)
 
 
 def _mass(b: InputBreak) -> float:
@@ -240,4 +351,4 @@ def _model_break(
     return InputBreak(model, tuple(broken), len(features), rows.height, start)
 
 
-__all__ = ["FeatureBreak", "InputBreak", "input_breaks"]
+__all__ = ["FeatureBreak", "InputBreak", "input_breaks", "input_breaks_many", "span_groups"]
