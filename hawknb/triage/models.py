@@ -79,12 +79,50 @@ def isolate_model(
     ws: Workspace,
     anomaly: Anomaly,
     metric_series: pl.DataFrame,
-    health_cache: dict[str, tuple[pl.DataFrame, pl.DataFrame]] | None = None,
+    health_cache: dict | None = None,
 ) -> tuple[Suspect | None, Finding, pl.DataFrame, ModelIsolation]:
-    """``health_cache`` (window width -> per-experiment and pooled health) lets the walk try
-    several anomaly windows with one pass over the serving log per width."""
+    """``health_cache`` (window width -> per-experiment and pooled health, and the other
+    reads of the walk) lets the walk try several anomaly windows with one pass over the
+    serving log per width."""
+    return isolate_models(ws, [anomaly], metric_series, health_cache)[0]
+
+
+def isolate_models(
+    ws: Workspace,
+    anomalies: list[Anomaly],
+    metric_series: pl.DataFrame,
+    cache: dict | None = None,
+) -> list[tuple[Suspect | None, Finding, pl.DataFrame, ModelIsolation]]:
+    """`isolate_model` of each anomaly, in their order, with what the steps read from the log
+    read once for all of them: the row-level comparisons of every window
+    (`row_evidence.prefetch_row_shifts`), then the input breaks of the windows whose
+    predictions do not settle them (`upstream.prefetch_breaks`). The answers are those of
+    one window at a time; only the reads are shared."""
+    cache = {} if cache is None else cache
+    row_evidence.prefetch_row_shifts(ws, anomalies, cache)
+    staged = [_health_isolation(ws, a, metric_series, cache) for a in anomalies]
+    unsettled = [a for a, st in zip(anomalies, staged, strict=True) if _needs_inputs(st)]
+    if unsettled:
+        upstream.prefetch_breaks(ws, unsettled, cache)
+    return [_settle(ws, a, st, cache) for a, st in zip(anomalies, staged, strict=True)]
+
+
+@dataclass
+class _Staged:
+    """One window's prediction-health isolation and row-level suspect, before the inputs."""
+
+    iso: ModelIsolation
+    health: pl.DataFrame
+    pooled: pl.DataFrame
+    checked: str
+    evidence: dict[str, Any]
+    rows: row_evidence.RowSuspect | None
+
+
+def _health_isolation(
+    ws: Workspace, anomaly: Anomaly, metric_series: pl.DataFrame, cache: dict
+) -> _Staged:
     every = health_every(anomaly)
-    cache = {} if health_cache is None else health_cache
     health, pooled = health_tables(ws, every, cache)
     metric = (
         metric_series.filter(pl.col(c.METRIC) == anomaly.metric)
@@ -110,27 +148,45 @@ def isolate_model(
         f"{ranking.height} model-experiments around the onset"
     )
     rows = row_evidence.row_suspect(ws, anomaly, cache)
-    if rows is not None and rows.confidence > max(iso.confidence, MODEL_CONFIDENCE):
-        # a canary or partial blow-up the window means dilute: its rows name the model
+    return _Staged(iso, health, pooled, checked, evidence, rows)
+
+
+def _rows_win(st: _Staged) -> bool:
+    """A canary or partial blow-up the window means dilute: its rows name the model."""
+    return st.rows is not None and st.rows.confidence > max(st.iso.confidence, MODEL_CONFIDENCE)
+
+
+def _needs_inputs(st: _Staged) -> bool:
+    """Whether `_settle` asks the inputs (the predictions did not clearly name a model)."""
+    return not _rows_win(st) and (st.iso.top is None or st.iso.confidence < CLEAR)
+
+
+def _settle(
+    ws: Workspace, anomaly: Anomaly, st: _Staged, cache: dict
+) -> tuple[Suspect | None, Finding, pl.DataFrame, ModelIsolation]:
+    """The window's suspect from its rows, its inputs or its predictions, in that order."""
+    iso, health = st.iso, st.health
+    if _rows_win(st):
+        rows = st.rows
+        assert rows is not None
         suspect = Suspect(
             rows.model, rows.experiment, rows.degraded, rows.experiment_specific, rows.confidence
         )
         return suspect, rows.finding, health, iso
-    low = iso.top is None or iso.confidence < CLEAR
-    named = _input_named(ws, anomaly, iso, cache) if low else None
+    named = _input_named(ws, anomaly, iso, cache) if _needs_inputs(st) else None
     if named is not None:
         return named[0], named[1], health, iso
     if iso.top is None or iso.confidence < MODEL_CONFIDENCE:
         finding = Finding(
             "models",
-            checked=checked,
+            checked=st.checked,
             decision="no model's predictions moved with the metric: the anomaly is not "
             "explained by a model (look at traffic, product or logging changes)",
             confidence=1.0 - iso.confidence,
-            evidence=evidence,
+            evidence=st.evidence,
         )
         return None, finding, health, iso
-    return _model_suspect(iso, health, pooled, checked, evidence)
+    return _model_suspect(iso, health, st.pooled, st.checked, st.evidence)
 
 
 def _input_named(
@@ -145,7 +201,7 @@ def _input_named(
     the onset): a few features drifting at once happens at ordinary times too, and so does a
     mean prediction wandering; only an unusual break is clearer evidence than a prediction
     that moved. Only then are its broken features handed on as feature evidence."""
-    brk = upstream.input_suspect(ws, anomaly)
+    brk = upstream.input_suspect(ws, anomaly, cache)
     if brk is None or brk.confidence <= max(iso.confidence, MODEL_CONFIDENCE):
         return None
     top = iso.top[0] if iso.top is not None else None
@@ -158,7 +214,7 @@ def _input_named(
     experiment = brk.experiment if pick.model == brk.model else iso.top[1]  # type: ignore[index]
     if experiment == ALL_EXPERIMENTS:
         window = upstream.compare_window(anomaly)
-        experiment = upstream.busiest_experiment(ws, pick.model, anomaly, window)
+        experiment = upstream.busiest_experiment(ws, pick.model, anomaly, window, cache)
     inputs = tuple(pick.top(LINEAGE_INPUTS)) if unusual else ()
     finding = brk.finding
     if pick.model != brk.model:
@@ -177,7 +233,7 @@ def input_peaks(ws: Workspace, every: str, cache: dict) -> list[led.Peak]:
     """led.input_peaks of the workspace at health windows of ``every``, computed once."""
     key = ("input-peaks", every)
     if key not in cache:
-        cache[key] = led.input_peaks(ws.serving, {m: ws.features(m) for m in ws.models()}, every)
+        cache[key] = led.input_peaks(ws.serving, upstream.model_features(ws, cache), every)
     return cache[key]
 
 

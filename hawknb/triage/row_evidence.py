@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from ..engine import collect
+from ..kernels.coverage import span_groups
 from ..kernels.snapshot_rows import compare_snapshot_rows
 from ..workspace import Workspace
 from ..workspace import contract as c
@@ -44,26 +45,70 @@ def row_shifts(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> pl
 
     Window means dilute a canary by its traffic share and a partial blow-up by its row share;
     the row-level comparison (tails, matured-label loss) does not. ``cache`` (keyed by the
-    window) lets the walk weigh several windows with one read per window.
+    window) lets the walk weigh several windows with one read per window, or one read for
+    all of them (`prefetch_row_shifts`).
     """
+    cache = {} if cache is None else cache
+    key = _shift_key(anomaly)
+    if key not in cache:
+        prefetch_row_shifts(ws, [anomaly], cache)
+    return cache[key]
+
+
+def _shift_key(anomaly: Anomaly) -> tuple:
+    end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
+    return ("row-shifts", anomaly.onset, end)
+
+
+def _row_span(anomaly: Anomaly) -> tuple[datetime, datetime]:
+    """The serving rows `row_shifts` compares: from a day (and the look-back) before the
+    onset to the window's end."""
     lookback = ROW_LOOKBACK_SAMPLES * anomaly.cadence
     end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
-    key = ("row-shifts", anomaly.onset, end)
-    if cache is not None and key in cache:
-        return cache[key]
-    since = anomaly.onset - lookback - ROW_BEFORE - timedelta(hours=1)
+    return anomaly.onset - lookback - ROW_BEFORE - timedelta(hours=1), end
+
+
+def _row_span_rows(ws: Workspace, since: datetime, end: datetime) -> pl.DataFrame:
     cols = [c.TS, c.MODEL, c.EXPERIMENT, c.SNAPSHOT, c.PREDICTION]
     if c.LABEL in ws.serving.collect_schema():
         cols.append(c.LABEL)
-    rows = ws.serving.select(cols).filter(
-        pl.col(c.TS).cast(pl.Datetime("us", "UTC")).is_between(since, end)
+    return collect(
+        ws.serving.select(cols).filter(
+            pl.col(c.TS).cast(pl.Datetime("us", "UTC")).is_between(since, end)
+        )
     )
-    out = compare_snapshot_rows(
-        rows, onset=anomaly.onset, end=end, lookback=lookback, before=ROW_BEFORE
+
+
+def _shifts(ws: Workspace, anomaly: Anomaly, rows: pl.DataFrame) -> pl.DataFrame:
+    """`compare_snapshot_rows` of the window, on rows covering at least its `_row_span`."""
+    since, end = _row_span(anomaly)
+    mine = rows.filter(pl.col(c.TS).cast(pl.Datetime("us", "UTC")).is_between(since, end))
+    return compare_snapshot_rows(
+        mine,
+        onset=anomaly.onset,
+        end=end,
+        lookback=ROW_LOOKBACK_SAMPLES * anomaly.cadence,
+        before=ROW_BEFORE,
     )
-    if cache is not None:
-        cache[key] = out
-    return out
+
+
+def prefetch_row_shifts(ws: Workspace, anomalies: list[Anomaly], cache: dict) -> None:
+    """`row_shifts` of every anomaly into ``cache``, reading the log's prediction columns
+    once per group of overlapping windows (`coverage.span_groups`, bounded in span) instead
+    of once per window: the dozen windows a walk weighs mostly share their day before.
+    Each window is compared on exactly the rows a read of its own would return."""
+    todo: dict[tuple, Anomaly] = {}
+    for a in anomalies:  # the first window of a key answers for it, as one read at a time did
+        if _shift_key(a) not in cache:
+            todo.setdefault(_shift_key(a), a)
+    pending = list(todo.values())
+    spans = [_row_span(a) for a in pending]
+    for group in span_groups(spans):
+        lo = min(spans[i][0] for i in group)
+        hi = max(spans[i][1] for i in group)
+        rows = _row_span_rows(ws, lo, hi)
+        for i in group:
+            cache[_shift_key(pending[i])] = _shifts(ws, pending[i], rows)
 
 
 #: a before/after comparison (a full cut-over: nothing served beside it) is weighed this much:
@@ -117,6 +162,21 @@ def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
     )
 
 
+def model_arms(ws: Workspace, model: str, cache: dict | None = None) -> set[str]:
+    """The experiments the model served anywhere in the log (a scan; once per walk)."""
+    key = ("arms", model)
+    if cache is not None and key in cache:
+        return cache[key]
+    arms = set(
+        collect(ws.serving.filter(pl.col(c.MODEL) == model).select(pl.col(c.EXPERIMENT).unique()))[
+            c.EXPERIMENT
+        ].to_list()
+    )
+    if cache is not None:
+        cache[key] = arms
+    return arms
+
+
 @dataclass(frozen=True)
 class RowSuspect:
     """The snapshot whose served rows differ most from its neighbours', as a model suspect."""
@@ -142,11 +202,7 @@ def row_suspect(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> R
     model, snap = top[c.MODEL], top[c.SNAPSHOT]
     mine = sus.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snap))
     degraded = tuple(sorted(mine[c.EXPERIMENT].to_list()))
-    arms = set(
-        collect(ws.serving.filter(pl.col(c.MODEL) == model).select(pl.col(c.EXPERIMENT).unique()))[
-            c.EXPERIMENT
-        ].to_list()
-    )
+    arms = model_arms(ws, model, cache)
     served = set(shifts.filter(pl.col(c.SNAPSHOT) == snap)[c.EXPERIMENT].to_list())
     specific = bool(served) and served < arms
     where = f"in {', '.join(degraded)}" if specific else "in every experiment it served"
@@ -210,16 +266,7 @@ def rollout_rows(
     key = ("rollout-rows", only)
     if cache is not None and key in cache:
         return cache[key]
-    cols = [c.TS, c.MODEL, c.EXPERIMENT, c.SNAPSHOT, c.PREDICTION]
-    if c.LABEL in ws.serving.collect_schema():
-        cols.append(c.LABEL)
-    ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
-    firsts = collect(
-        ws.serving.group_by(pl.col(c.MODEL).cast(pl.String), pl.col(c.SNAPSHOT).cast(pl.String))
-        .agg(ts.min().alias("first"))
-        .sort("first", c.MODEL, c.SNAPSHOT)
-    )
-    found: dict[tuple[str, str], dict] = {}
+    firsts = _snapshot_firsts(ws, cache)
     new = (
         firsts.filter(pl.col("first") >= firsts["first"].min() + ROW_BEFORE)
         if firsts.height
@@ -231,27 +278,18 @@ def rollout_rows(
             list(only), schema={c.MODEL: pl.String, c.SNAPSHOT: pl.String}, orient="row"
         )
         new = _slices_reaching(new, wanted)
-    reach = ROW_BEFORE + timedelta(hours=1)
+    # each slice's comparison is the walk's (``cache``): weighing every rollout and then
+    # those at one onset (windows.rollout_suspect) compares each slice once
+    slices = cache.setdefault("rollout-slices", {}) if cache is not None else {}
+    found: dict[tuple[str, str], dict] = {}
     for (model,), snaps in new.group_by([c.MODEL], maintain_order=True):
-        # one read of the model's rows around all its new snapshots; each is then compared
-        # on its own slice in memory (a read per snapshot rescans the log every time)
-        lo, hi = snaps["first"].min() - reach, snaps["first"].max() + LEAD_SPAN
-        rows = collect(
-            ws.serving.select(cols)
-            .with_columns(ts.alias(c.TS), pl.col(c.MODEL).cast(pl.String))
-            .filter((pl.col(c.MODEL) == model) & pl.col(c.TS).is_between(lo, hi))
-        )
+        read = _ModelRows(ws, model, snaps)
         for snap, first in snaps.select(c.SNAPSHOT, "first").iter_rows():
             if (model, snap) in found:
                 continue
-            shifts = compare_snapshot_rows(
-                rows.filter(pl.col(c.TS).is_between(first - reach, first + LEAD_SPAN)),
-                onset=first,
-                end=first + LEAD_SPAN,
-                lookback=timedelta(0),
-                before=ROW_BEFORE,
-            )
-            for lead in _leads(shifts, model):
+            if (model, snap, first) not in slices:
+                slices[(model, snap, first)] = _slice_leads(read.rows(), model, first)
+            for lead in slices[(model, snap, first)]:
                 k = (model, lead["snapshot"])
                 if k not in found or found[k]["z"] < lead["z"]:
                     found[k] = lead
@@ -270,6 +308,62 @@ def rollout_rows(
     if cache is not None:
         cache[key] = out
     return out
+
+
+#: how far before a snapshot's first serve its slice's reference rows reach
+_REACH = ROW_BEFORE + timedelta(hours=1)
+
+
+def _snapshot_firsts(ws: Workspace, cache: dict | None) -> pl.DataFrame:
+    """(model, snapshot, first) of every snapshot in the log, by first serve (a scan of the
+    whole log; once per walk with ``cache``)."""
+    if cache is not None and "snapshot-firsts" in cache:
+        return cache["snapshot-firsts"]
+    ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
+    firsts = collect(
+        ws.serving.group_by(pl.col(c.MODEL).cast(pl.String), pl.col(c.SNAPSHOT).cast(pl.String))
+        .agg(ts.min().alias("first"))
+        .sort("first", c.MODEL, c.SNAPSHOT)
+    )
+    if cache is not None:
+        cache["snapshot-firsts"] = firsts
+    return firsts
+
+
+class _ModelRows:
+    """One model's rows around all its new snapshots, read on first use: one read for all its
+    slices (a read per snapshot rescans the log every time), none when all are known."""
+
+    def __init__(self, ws: Workspace, model: str, snaps: pl.DataFrame) -> None:
+        self.ws, self.model = ws, model
+        self.lo, self.hi = snaps["first"].min() - _REACH, snaps["first"].max() + LEAD_SPAN
+        self._rows: pl.DataFrame | None = None
+
+    def rows(self) -> pl.DataFrame:
+        if self._rows is None:
+            cols = [c.TS, c.MODEL, c.EXPERIMENT, c.SNAPSHOT, c.PREDICTION]
+            if c.LABEL in self.ws.serving.collect_schema():
+                cols.append(c.LABEL)
+            ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
+            self._rows = collect(
+                self.ws.serving.select(cols)
+                .with_columns(ts.alias(c.TS), pl.col(c.MODEL).cast(pl.String))
+                .filter((pl.col(c.MODEL) == self.model) & pl.col(c.TS).is_between(self.lo, self.hi))
+            )
+        return self._rows
+
+
+def _slice_leads(rows: pl.DataFrame, model: str, first: datetime) -> list[dict]:
+    """The leads (`_leads`) of the snapshots first served in the LEAD_SPAN after ``first``,
+    compared on the model's rows of that slice."""
+    shifts = compare_snapshot_rows(
+        rows.filter(pl.col(c.TS).is_between(first - _REACH, first + LEAD_SPAN)),
+        onset=first,
+        end=first + LEAD_SPAN,
+        lookback=timedelta(0),
+        before=ROW_BEFORE,
+    )
+    return _leads(shifts, model)
 
 
 def _slices_reaching(new: pl.DataFrame, wanted: pl.DataFrame) -> pl.DataFrame:

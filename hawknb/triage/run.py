@@ -150,7 +150,8 @@ def _walk(
     # the models may point at other windows only when no metric or time was asked for
     asked = metric is not None or start is not None
     t0 = time.perf_counter()
-    choices = _pick_window(inv, ws, f, anomaly, top, asked)
+    reads: dict = {}  # the walk's reads of the log, shared by the window weighing and later steps
+    choices = _pick_window(inv, ws, f, anomaly, top, asked, reads)
     # weighing the windows is the models step (the model behind each candidate window): its
     # time is the models finding's (a list of choices carries no finding for `_timed`)
     choices[0].finding.seconds = time.perf_counter() - t0
@@ -163,7 +164,7 @@ def _walk(
         v.confidence = max(0.0, min(0.3, choice.isolation.confidence))
         return
     hyps = _model_hypotheses(ws, inv, anomaly, suspect, bar)
-    side = _runner_up(ws, anomaly, choice, hyps)
+    side = _runner_up(ws, anomaly, choice, hyps, reads)
     hyps += side.get(HypothesesResult).hypotheses if side is not None else []
     _window_doubt(hyps, choice)
     hyps = ranked(hyps)
@@ -190,7 +191,11 @@ def _model_hypotheses(
 
 
 def _runner_up(
-    ws: Workspace, anomaly: Anomaly, choice: windows.WindowChoice, hyps: list[Hypothesis]
+    ws: Workspace,
+    anomaly: Anomaly,
+    choice: windows.WindowChoice,
+    hyps: list[Hypothesis],
+    reads: dict | None = None,
 ) -> Investigation | None:
     """When nothing about the suspect model explains the window (its best cause is `none`),
     the next model whose predictions moved (else the model of a rollout at the onset whose
@@ -201,7 +206,7 @@ def _runner_up(
     if suspect is None or ranked(hyps)[0].cause != "none":
         return None
     alt = models.runner_up(choice.isolation, suspect) or windows.rollout_suspect(
-        ws, anomaly, suspect
+        ws, anomaly, suspect, reads
     )
     if alt is None:
         return None
@@ -334,11 +339,13 @@ def _pick_window(
     anomaly: Anomaly,
     top: ToplineResult,
     asked: bool = False,
+    reads: dict | None = None,
 ) -> list[windows.WindowChoice]:
-    """Weigh the candidate windows and keep the one a model explains best."""
+    """Weigh the candidate windows and keep the one a model explains best (``reads``: the
+    walk's cache of log reads, kept for the steps after it)."""
     candidates = f.result or [(anomaly, f, float("nan"))]
     led_by = None if asked else top.anomalies
-    choices = windows.weigh_windows(ws, candidates, top.series, led_by)
+    choices = windows.weigh_windows(ws, candidates, top.series, led_by, reads)
     windows.note_choice(choices)
     best = choices[0]
     best.topline.seconds = f.seconds  # the top-line step's time stays with its finding

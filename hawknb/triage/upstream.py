@@ -19,7 +19,7 @@ from datetime import timedelta
 import polars as pl
 
 from ..engine import collect
-from ..kernels.coverage import InputBreak, input_breaks
+from ..kernels.coverage import InputBreak, input_breaks_many
 from ..workspace import Workspace
 from ..workspace import contract as c
 from .findings import Finding
@@ -58,19 +58,52 @@ def confidence(n_broken: int) -> float:
     return MAX_CONFIDENCE * (1.0 - math.exp(-n_broken / BROKEN_SCALE))
 
 
-def input_suspect(ws: Workspace, anomaly: Anomaly) -> InputSuspect | None:
-    """The model whose input features broke at the anomaly's onset, or None when none did."""
+def model_features(ws: Workspace, cache: dict | None = None) -> dict[str, list[str]]:
+    """Each model with input features -> its features; read once per walk (``cache``): without
+    a features.json each model's features are found by a scan of the log."""
+    if cache is not None and "model-features" in cache:
+        return cache["model-features"]
     models = {m: ws.features(m) for m in ws.models()}
     models = {m: fs for m, fs in models.items() if fs}
+    if cache is not None:
+        cache["model-features"] = models
+    return models
+
+
+def prefetch_breaks(ws: Workspace, anomalies: list[Anomaly], cache: dict) -> None:
+    """The input breaks at every anomaly's onset into ``cache``, the log's feature columns
+    decoded once per group of overlapping windows (`input_breaks_many`) rather than per
+    window: the walk asks for them at a dozen onsets, mostly near one another."""
+    models = model_features(ws, cache)
+    todo = {}
+    for a in anomalies:
+        key = ("input-breaks", a.onset, compare_window(a))
+        if key not in cache:
+            todo[key] = (a.onset, compare_window(a))
+    if not models or not todo:
+        return
+    found = input_breaks_many(ws.serving, models, list(todo.values()))
+    for key, breaks in zip(todo, found, strict=True):
+        cache[key] = tuple(breaks)
+
+
+def input_suspect(
+    ws: Workspace, anomaly: Anomaly, cache: dict | None = None
+) -> InputSuspect | None:
+    """The model whose input features broke at the anomaly's onset, or None when none did.
+    ``cache``: the walk's (`prefetch_breaks`), so a window weighed again reads nothing."""
+    cache = {} if cache is None else cache
+    models = model_features(ws, cache)
     if not models:
         return None
     window = compare_window(anomaly)
-    breaks = tuple(input_breaks(ws.serving, models, anomaly.onset, window=window))
+    prefetch_breaks(ws, [anomaly], cache)
+    breaks = cache[("input-breaks", anomaly.onset, window)]
     best = breaks[0]
     conf = confidence(best.n_broken)
     if conf <= 0:
         return None
-    experiment = busiest_experiment(ws, best.model, anomaly, window)
+    experiment = busiest_experiment(ws, best.model, anomaly, window, cache)
     others = [f"{b.model} ({b.n_broken})" for b in breaks[1:] if b.n_broken >= MIN_BROKEN]
     finding = Finding(
         "models",
@@ -97,8 +130,14 @@ def input_suspect(ws: Workspace, anomaly: Anomaly) -> InputSuspect | None:
     return InputSuspect(best.model, experiment, conf, breaks, finding)
 
 
-def busiest_experiment(ws: Workspace, model: str, anomaly: Anomaly, window: timedelta) -> str:
-    """The experiment with most of the model's rows in the window after the onset."""
+def busiest_experiment(
+    ws: Workspace, model: str, anomaly: Anomaly, window: timedelta, cache: dict | None = None
+) -> str:
+    """The experiment with most of the model's rows in the window after the onset
+    (``cache``: asked once per model and window in a walk, it is a scan of the log)."""
+    key = ("busiest", model, anomaly.onset, window)
+    if cache is not None and key in cache:
+        return cache[key]
     rows = collect(
         ws.serving.filter(
             (pl.col(c.MODEL) == model)
@@ -109,7 +148,17 @@ def busiest_experiment(ws: Workspace, model: str, anomaly: Anomaly, window: time
         .agg(pl.len().alias("n"))
         .sort(["n", c.EXPERIMENT], descending=[True, False])
     )
-    return str(rows[c.EXPERIMENT][0]) if rows.height else ""
+    out = str(rows[c.EXPERIMENT][0]) if rows.height else ""
+    if cache is not None:
+        cache[key] = out
+    return out
 
 
-__all__ = ["InputSuspect", "compare_window", "confidence", "input_suspect"]
+__all__ = [
+    "InputSuspect",
+    "compare_window",
+    "confidence",
+    "input_suspect",
+    "model_features",
+    "prefetch_breaks",
+]

@@ -87,6 +87,7 @@ def weigh_windows(
     candidates: list[tuple[Anomaly, Finding, float]],
     series: pl.DataFrame,
     results: dict[str, AnomalyResult] | None = None,
+    cache: dict | None = None,
 ) -> list[WindowChoice]:
     """Isolate the model behind each candidate window and score the windows, best first.
 
@@ -94,8 +95,10 @@ def weigh_windows(
     predictions moved at its onset and whether a model's serving changed (a rollout step)
     at it; its own size only scales that, so a big shift nothing explains loses to a
     smaller one something does. With every metric's detector ``results`` (no metric or
-    time asked for), windows the models point at (led.py) join the candidates."""
-    cache: dict = {}
+    time asked for), windows the models point at (led.py) join the candidates. ``cache``:
+    the walk's reads (health tables, rollouts, row comparisons), which later steps of the
+    same walk reuse (`rollout_suspect`)."""
+    cache = {} if cache is None else cache
     if results and candidates:
         every = models.health_every(candidates[0][0])
         health, _ = models.health_tables(ws, every, cache)
@@ -103,14 +106,12 @@ def weigh_windows(
         known = [a for a, _, _ in candidates]
         inputs = models.input_peaks(ws, every, cache) + row_evidence.rollout_peaks(ws, cache)
         candidates = candidates + led.led_windows(health, step, results, series, known, inputs)
-    changes = rollout_changes(ws)
+    changes = rollout_changes(ws, cache)
     rows = _rollout_rows(ws, changes, [a for a, _, _ in candidates], cache, every=bool(results))
     span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
     top_mass = max((m for _, _, m in candidates), default=1.0) or 1.0
-    isolated = [
-        (anomaly, top_finding, mass, *models.isolate_model(ws, anomaly, series, cache))
-        for anomaly, top_finding, mass in candidates
-    ]
+    found = models.isolate_models(ws, [a for a, _, _ in candidates], series, cache)
+    isolated = [(*cand, *iso) for cand, iso in zip(candidates, found, strict=True)]
     explained_by = [
         (a, s.model if s else None, s.confidence if s else 0.0) for a, _, _, s, *_ in isolated
     ]
@@ -200,17 +201,23 @@ def _certainty(ranked: list[WindowChoice]) -> None:
         w.certainty = w.score / total if total > 0 else 1.0
 
 
-def rollout_changes(ws: Any) -> pl.DataFrame:
+def rollout_changes(ws: Any, cache: dict | None = None) -> pl.DataFrame:
     """(ts, model, experiment, snapshot) of every change of a snapshot's traffic share (its
     first row counts as a change from nothing, except at the table's first time: that is
-    the state the history starts in, not a change); empty without a rollouts table."""
+    the state the history starts in, not a change); empty without a rollouts table.
+    ``cache``: the walk's, read once."""
+    if cache is not None and "rollout-changes" in cache:
+        return cache["rollout-changes"]
     if not ws.has("rollouts"):
         return pl.DataFrame(schema={c.TS: pl.Datetime("us", "UTC"), c.MODEL: pl.String})
     key = [c.MODEL, c.EXPERIMENT, c.SNAPSHOT]
     t = collect(ws.table("rollouts").select(c.TS, *key, c.TRAFFIC).sort(c.TS))
     prev = pl.col(c.TRAFFIC).shift(1).over(key)
     t = t.filter(prev.is_null() | (prev != pl.col(c.TRAFFIC))).select(c.TS, *key)
-    return t.filter(pl.col(c.TS) > t[c.TS].min()) if t.height else t
+    out = t.filter(pl.col(c.TS) > t[c.TS].min()) if t.height else t
+    if cache is not None:
+        cache["rollout-changes"] = out
+    return out
 
 
 def _tolerance(anomaly: Anomaly) -> timedelta:
@@ -265,15 +272,31 @@ def _rollout_rows(
         return None
     if every or c.SNAPSHOT not in changes.columns:
         return row_evidence.rollout_rows(ws, cache)
-    near = [_near(changes, a).select(c.MODEL, c.SNAPSHOT) for a in windows]
-    pairs = frozenset(pl.concat(near).iter_rows()) if near else frozenset()
-    return row_evidence.rollout_rows(ws, cache, only=pairs)
+    return row_evidence.rollout_rows(ws, cache, only=_near_pairs(changes, windows)[1])
 
 
-def rollout_suspect(ws: Any, anomaly: Anomaly, suspect: Suspect) -> Suspect | None:
+def _near_pairs(
+    changes: pl.DataFrame, windows: list[Anomaly], other_than: str | None = None
+) -> tuple[pl.DataFrame, frozenset[tuple[str, str]]]:
+    """The rollout steps at any of the windows' onsets (of models other than ``other_than``)
+    and their (model, snapshot) pairs: the rollouts whose rows `rollout_rows` compares for
+    the window weighing and for `rollout_suspect` alike."""
+    near = [_near(changes, a) for a in windows]
+    if not near:
+        return changes.clear(), frozenset()
+    steps = pl.concat(near)
+    if other_than is not None:
+        steps = steps.filter(pl.col(c.MODEL) != other_than)
+    return steps, frozenset(steps.select(c.MODEL, c.SNAPSHOT).iter_rows())
+
+
+def rollout_suspect(
+    ws: Any, anomaly: Anomaly, suspect: Suspect, cache: dict | None = None
+) -> Suspect | None:
     """Another model's snapshot rolled out at the window's onset whose first hours' rows
     clearly differ from its neighbours' (`row_evidence.rollout_rows` z >= LEAD_Z), as a
-    competing suspect, or None.
+    competing suspect, or None. ``cache``: the walk's (`weigh_windows`), whose rollouts and
+    row comparisons this reuses.
 
     Why: a blow-up on a few % of one model's rows, with labels hours late, can leave its
     window health flat while some other model's health moves a little at the same hour by
@@ -281,14 +304,14 @@ def rollout_suspect(ws: Any, anomaly: Anomaly, suspect: Suspect) -> Suspect | No
     rollout's own rows (its first hours, more than the window's) still show it. Its
     confidence is capped at the suspect's, as the next model by health is: it explains the
     window no better than the model isolation chose."""
-    changes = rollout_changes(ws)
+    changes = rollout_changes(ws, cache)
     if changes.is_empty() or c.SNAPSHOT not in changes.columns:
         return None
-    near = _near(changes, anomaly).filter(pl.col(c.MODEL) != suspect.model)
+    near, pairs = _near_pairs(changes, [anomaly], other_than=suspect.model)
     if near.is_empty():
         return None
-    pairs = frozenset(near.select(c.MODEL, c.SNAPSHOT).iter_rows())
-    rows = row_evidence.rollout_rows(ws, only=pairs).filter(pl.col("z") >= row_evidence.LEAD_Z)
+    rows = row_evidence.rollout_rows(ws, cache, only=pairs)
+    rows = rows.filter(pl.col("z") >= row_evidence.LEAD_Z)
     if rows.is_empty():
         return None
     top = rows.sort("z", descending=True).row(0, named=True)
