@@ -79,9 +79,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", default=None)
     ap.add_argument("--baseline", default=None, help="an earlier --json: before/after columns")
-    ap.add_argument(
-        "--changed", default="validate,lineage", help="steps for the before/after table"
-    )
+    ap.add_argument("--changed", default="models,features", help="steps for the before/after table")
     ap.add_argument("--render", default=None, help="only render an earlier --json")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "triage_scale.md"))
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -160,8 +158,9 @@ def _cell(steps: dict, step: str) -> str:
 def render(
     results: list[dict], baseline: list[dict] | None, repeat: int, changed: list[str]
 ) -> str:
+    factors = ", ".join(f"x{f}" for f in sorted({r.get("factor", 1) for r in results}))
     lines = [
-        f"# Triage scaling (serving rows x1, x10, x40; best of {repeat}, 2-core machine)",
+        f"# Triage scaling (serving rows {factors}; best of {repeat}, 2-core machine)",
         "",
         "`python benchmarks/triage_scale.py` — seconds per step; `validate` is the workspace "
         "check `triage` runs first (timed on its own, included in triage s); rows/s is serving rows over the whole triage.",
