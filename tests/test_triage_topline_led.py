@@ -231,3 +231,35 @@ def test_inputs_that_only_wander_lead_nowhere():
     # nothing to count
     assert input_peaks(_serving(None).lazy(), {"c": []}, "1h") == []
     assert input_peaks(_serving(AT).lazy(), {"b": ["not_logged"]}, "1h") == []
+
+
+def _noisy_health(shift: float, at: int, spike: bool, seed: int) -> pl.DataFrame:
+    """One model's mean prediction on few rows per window (noisy), with a level ``shift``
+    from ``at`` on that stays, or (``spike``) that lasts only three windows."""
+    rng = np.random.default_rng(seed)
+    mean = 0.15 + 0.05 * rng.standard_normal(N)
+    mean[at : at + 3 if spike else N] += shift
+    return pl.DataFrame(
+        {"model": "b", "experiment": "trt", "ts": _ts(), "mean_prediction": mean, "ne": 0.8}
+    )
+
+
+def test_a_level_shift_that_stays_leads_even_when_six_windows_cannot_tell_it_from_noise():
+    from hawknb.triage.led import STEP_SPAN, _health_peaks
+
+    shift = 0.11  # ~4 sigma of a 6-window step, ~5.7 of a 12-window one
+    health = _noisy_health(shift, AT, spike=False, seed=5)
+    z6 = np.nanmax(np.abs(standardized_steps(health["mean_prediction"].to_numpy(), STEP_SPAN)))
+    assert z6 < HEALTH_STEP_Z, "the premise: the short span alone does not lead"
+    peaks = _health_peaks(health)
+    assert peaks, "a shift that stays is clear over twice the span"
+    z, t, model, _ = peaks[0]
+    assert model == "b" and z >= HEALTH_STEP_Z
+    assert abs(t - _ts()[AT]) <= 3 * STEP
+
+
+def test_a_short_blip_of_the_same_size_does_not_lead():
+    from hawknb.triage.led import _health_peaks
+
+    health = _noisy_health(0.11, AT, spike=True, seed=5)
+    assert _health_peaks(health) == []

@@ -90,6 +90,21 @@ def standardized_steps(x: np.ndarray, span: int) -> np.ndarray:
     return out
 
 
+def _steps_either_span(x: np.ndarray, signed: bool) -> np.ndarray:
+    """The larger of the standardized steps over STEP_SPAN and twice that many windows.
+
+    Why: a few dozen rows per health window make a health series noisy; a level shift that
+    stays (a retrain that doubled the mean prediction) is as clear as a short blip over
+    STEP_SPAN windows but twice as clear (in its own history's spreads) over a span twice as
+    long, while a blip is not. ``signed``: keep the sign (worse is higher), else |z|."""
+    out = np.full(np.asarray(x).size, np.nan)
+    for span in (STEP_SPAN, 2 * STEP_SPAN):
+        z = standardized_steps(x, span)
+        z = z if signed else np.abs(z)
+        out = np.fmax(out, z)
+    return out
+
+
 def _health_peaks(health: pl.DataFrame) -> list[Peak]:
     """(z, ts, model, what) of the clearest worse-going health steps, one per model and time."""
     peaks: list[Peak] = []
@@ -102,8 +117,7 @@ def _health_peaks(health: pl.DataFrame) -> list[Peak]:
         for s in HEALTH_SERIES:
             if s not in part.columns:
                 continue
-            zs = standardized_steps(part[s].cast(pl.Float64).to_numpy(), STEP_SPAN)
-            zs = zs if s in WORSE_WHEN_HIGHER else np.abs(zs)
+            zs = _steps_either_span(part[s].cast(pl.Float64).to_numpy(), s in WORSE_WHEN_HIGHER)
             zs = np.nan_to_num(zs, nan=0.0)
             for j in np.flatnonzero(zs >= HEALTH_STEP_Z):
                 what = f"{model}'s prediction health ({s}) stepped worse"
