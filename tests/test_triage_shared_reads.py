@@ -102,6 +102,18 @@ def test_prefetched_row_shifts_equal_one_read_per_window(walked):
         assert row_evidence.row_shifts(ws, a, shared).equals(row_evidence.row_shifts(ws, a))
 
 
+def test_row_shifts_of_another_cadence_are_not_answered_from_the_cache(walked):
+    """Same onset and end, a finer cadence: a shorter look-back, so another comparison."""
+    from dataclasses import replace
+
+    ws, candidates, _ = walked
+    a = candidates[0]
+    fine = replace(a, cadence=a.cadence / 6)
+    shared: dict = {}
+    row_evidence.row_shifts(ws, a, shared)
+    assert row_evidence.row_shifts(ws, fine, shared).equals(row_evidence.row_shifts(ws, fine))
+
+
 def test_prefetched_input_breaks_equal_one_read_per_window(walked):
     ws, candidates, _ = walked
     shared: dict = {}

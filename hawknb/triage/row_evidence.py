@@ -56,8 +56,10 @@ def row_shifts(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> pl
 
 
 def _shift_key(anomaly: Anomaly) -> tuple:
+    """The comparison depends on the onset, the end and (through the look-back) the cadence:
+    two metrics' windows with the same onset and end but different cadences differ."""
     end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
-    return ("row-shifts", anomaly.onset, end)
+    return ("row-shifts", anomaly.onset, end, anomaly.cadence)
 
 
 def _row_span(anomaly: Anomaly) -> tuple[datetime, datetime]:
