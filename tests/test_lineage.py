@@ -249,6 +249,13 @@ def _frame(series: dict, step: timedelta, start: datetime = START) -> pl.DataFra
     return pl.concat(parts)
 
 
+def _five_minutes(series: dict, n: int, post: int) -> tuple[pl.DataFrame, datetime]:
+    """The rows of ``n``-point series at 5-minute steps and the onset ``post`` points from
+    the end."""
+    step = timedelta(minutes=5)
+    return _frame(series, step), START + step * (n - post)
+
+
 def _chain_series(nodes: list, n: int, onset: int, moved: dict, seed: int = 0) -> dict:
     """White-noise 'value' series per node; ``moved`` nodes step by that many sigmas."""
     rng = np.random.default_rng(seed)
@@ -380,8 +387,7 @@ def _services(kind_seed: int, days: int = 3, fault: str = "api"):
         ("db", "requests"): req_db,
         ("db", "latency"): db,
     }
-    step = timedelta(minutes=5)
-    return _frame(series, step), START + step * (n - post)
+    return _five_minutes(series, n, post)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -426,6 +432,73 @@ def test_by_default_a_slow_callee_is_the_root_even_when_its_caller_moves_more(se
     assert abs(by["api"].changed_stats[0].z) > 2 * abs(by["db"].changed_stats[0].z)
     loud = root_cause(calls, stats, ["frontend"], onset, mode="call_graph", magnitude=True)
     assert loud.top.node != "db"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_slow_service_is_the_root_not_the_callee_its_retries_load(seed: int) -> None:
+    """api slows 3x; its retried calls load db, whose latency rises at the same step. db
+    (level ~26 ms) can pass on at most its own rise per call, or its share of api's time
+    (api's level / db's): api's rise (~60 ms over ~56 ms) is beyond that, so db does not
+    explain api. Before: the tie went to the callee and db was ranked first."""
+    calls = nx.DiGraph([("frontend", "api"), ("api", "db")])  # caller -> callee
+    stats, onset = _services(seed)
+    res = root_cause(calls, stats, ["frontend"], onset, mode="call_graph")
+    assert res.top.node == "api" and res.top.is_root
+    assert "frontend" in res.top.targets_explained or "frontend" in res.top.aliases
+    by = {cand.node: cand for cand in res.candidates}
+    assert not by["db"].targets_explained  # db's change does not reach the alert
+    # lineage mode on the reversed graph has no such check: the callee still wins there
+    flat = root_cause(calls.reverse(copy=True), stats, ["frontend"], onset)
+    assert flat.top.node == "db"
+
+
+def _slow_service_and_a_db_that_twitched(seed: int):
+    """payforadoption-like: api's own work slows by 200 ms (level 200 ms); its database's
+    latency (level 4 ms, very quiet) rises 1.5 ms one step earlier. One call's worth of the
+    db's rise, or its share of api's time (50x), is ~75 ms at most: api moved far more."""
+    rng = np.random.default_rng(seed)
+    n, post = 3 * 288 + 60, 4
+    t = np.arange(n)
+    db = 4 * (1 + rng.normal(0, 0.02, n)) + np.where(t >= n - post - 1, 1.5, 0.0)
+    api_own = 200 * (1 + rng.normal(0, 0.02, n)) + np.where(t >= n - post, 200.0, 0.0)
+    api = api_own + db
+    fe = 20 * (1 + rng.normal(0, 0.02, n)) + api
+    series = {("frontend", "latency"): fe, ("api", "latency"): api, ("db", "latency"): db}
+    return _five_minutes(series, n, post)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_earlier_tiny_rise_at_a_callee_does_not_explain_its_callers_large_one(
+    seed: int,
+) -> None:
+    """The callee changed first, which used to decide; but it cannot carry the caller's
+    rise, so the caller is the root (before: the database was ranked first)."""
+    calls = nx.DiGraph([("frontend", "api"), ("api", "db")])
+    stats, onset = _slow_service_and_a_db_that_twitched(seed)
+    res = root_cause(calls, stats, ["frontend"], onset, mode="call_graph")
+    assert res.top.node == "api"
+    by = {cand.node: cand for cand in res.candidates}
+    assert "db" not in by or "api" not in by["db"].explained
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_callee_rise_passed_on_one_to_one_is_carried_even_above_the_callers_mean(
+    seed: int,
+) -> None:
+    """Real traces (PetShop's lambda behind its API stage): the caller's mean latency is
+    below its callee's, yet the callee's +280 ms shows 1:1 in the caller. One call's worth
+    is always within capacity: the callee stays the root."""
+    rng = np.random.default_rng(seed)
+    n, post = 3 * 288 + 60, 4
+    late = np.arange(n) >= n - post
+    fn = 70 * (1 + rng.normal(0, 0.05, n)) + np.where(late, 280.0, 0.0)
+    stage = 47 * (1 + rng.normal(0, 0.05, n)) + np.where(late, 280.0, 0.0)
+    fe = 100 * (1 + rng.normal(0, 0.02, n)) + np.where(late, 250.0, 0.0)
+    series = {("frontend", "latency"): fe, ("stage", "latency"): stage, ("fn", "latency"): fn}
+    stats, onset = _five_minutes(series, n, post)
+    calls = nx.DiGraph([("frontend", "stage"), ("stage", "fn")])
+    res = root_cause(calls, stats, ["frontend"], onset, mode="call_graph")
+    assert res.top.node == "fn"
 
 
 def test_cadence_at_five_minutes_sets_windows_and_no_profile_from_three_days() -> None:
@@ -587,8 +660,7 @@ def _outage_and_slow_cache(seed: int) -> tuple[pl.DataFrame, datetime]:
         ("cache", "latency"): cache,
         ("cache", "availability"): cache_ok,
     }
-    step = timedelta(minutes=5)
-    return _frame(series, step), START + step * (n - post)
+    return _five_minutes(series, n, post)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -17,7 +17,9 @@ the series' own sampling steps, see :mod:`hawknb.kernels.lineage_series`), then 
   row-count drop upstream does not explain a shifted mean downstream whose row count held);
 * in the two-way modes, of two neighbours that changed together the one with the earlier,
   broader or clearly larger change explains the other (a failing service's callees move with
-  it -- fewer calls, retries -- but do not explain it);
+  it -- fewer calls, retries -- but do not explain it); in a call graph a callee never
+  explains a caller whose rise (latency, failure rate) is clearly more than its callees can
+  carry, measured in the statistic's own units, not in z;
 * neighbours whose series move identically (a load balancer and its service) are aliases:
   one candidate stands for the group and lists the others;
 * a changed node nothing else explains is a root; roots that reach a target rank above all
@@ -49,6 +51,7 @@ from .lineage_graph import (
     alias_groups,
     causes_of,
     effect_graph,
+    own_excess,
     representative,
     roots_of,
     walk,
@@ -434,6 +437,13 @@ def _score_nodes(
     return changes, refs
 
 
+def _amount(sc: StatChange) -> tuple[float, float, float]:
+    """(change, expected level in the post window, reference spread), in the statistic's
+    units."""
+    spread = abs(sc.delta / sc.z) if sc.z and np.isfinite(sc.z) else 0.0
+    return float(sc.delta), float(sc.after - sc.delta), float(spread)
+
+
 def _node_changes(
     g: nx.DiGraph,
     changes: dict[str, list[StatChange]],
@@ -463,6 +473,7 @@ def _node_changes(
         step_us=step_us,
         mode=mode,
         magnitude=magnitude,
+        amount={n: {sc.stat: _amount(sc) for sc in cs} for n, cs in changes.items()},
     )
 
 
@@ -639,7 +650,11 @@ def root_cause(
     downstream, ``source -> derived``, and a change flows along them only; ``"call_graph"``
     -- edges point ``caller -> callee``; a failing callee shows in its callers and a failing
     caller moves its callees (fewer calls, retries), so changes travel both ways and the
-    evidence (earlier / broader / larger change) decides who explains whom; a service call
+    evidence decides who explains whom: a callee never explains a caller whose rise is
+    clearly more than its callees' rises can carry (a callee's rise d reaches its caller as
+    at least d once and at most d times the ratio of their levels; a caller above 1.15x that
+    and 3 reference spreads changed on its own, and is no alias of its callee), then the
+    earlier (or, with ``magnitude``, larger) change, then the callee; a service call
     graph in lineage mode must be reversed first. ``"bidirectional"``: both ways, no
     preferred direction.
 
@@ -699,6 +714,7 @@ def root_cause(
         )
     changes, refs = _only_stats(changes, refs, read)
     info = _node_changes(g, changes, tgt, step, mode, magnitude)
+    info.beyond = own_excess(g, info)
     region = _region(g, tgt, mode)
     alias = _aliases(g, info, refs, mode)
     rows, reach = _candidates(g, info, changes, region, alias)

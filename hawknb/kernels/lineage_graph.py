@@ -10,10 +10,13 @@ Direction conventions (``mode``):
 * ``"call_graph"``: edges point ``caller -> callee``. A failing callee shows in its callers'
   latency and errors (the main direction, against the edges), but a failing caller also moves
   its callees (fewer calls, retries, slower client-side calls: along the edges). Which of two
-  neighbours that changed together explains the other is decided by evidence: the earlier
-  change point; with ``magnitude`` on, also the clearly larger change on the statistics both
-  moved in, else the one whose changed statistics include the other's; a tie falls back to
-  the main direction. ``magnitude`` is off by default: on the PetShop benchmark's real
+  neighbours that changed together explains the other is decided by evidence: first
+  capacity -- a callee never explains a caller whose rise is clearly more than its callees'
+  rises can carry (one call's worth of the rise, or the callee's share of the caller's time
+  by their levels, whichever is larger: :func:`own_excess`), however early the callee moved;
+  then the earlier change point; with ``magnitude`` on, also the clearly larger change on
+  the statistics both moved in, else the one whose changed statistics include the other's;
+  a tie falls back to the main direction. ``magnitude`` is off by default: on the PetShop benchmark's real
   incidents an effect's robust z was as often larger than its cause's as smaller (noise
   levels differ from node to node), and the magnitude rule cut top-1 from 11 to 4 of 34
   tuning issues (benchmarks/results/rca_petshop.md); our own service simulation, where a slow
@@ -26,7 +29,7 @@ Direction conventions (``mode``):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -35,6 +38,10 @@ CHANGED, UNCHANGED, UNKNOWN = "changed", "unchanged", "unknown"
 MODES = ("lineage", "call_graph", "bidirectional")
 #: a change this many times larger (in robust z) than its neighbour's explains it
 _DOMINANT_Z = 1.2
+#: call graph: a caller whose rise exceeds what its callees can carry by this share of it
+#: and by this many reference spreads has a change of its own (see ``own_excess``)
+_OWN_EXCESS = 1.15
+_OWN_EXCESS_Z = 3.0
 #: correlation of step-to-step differences in the reference from which two nodes are aliases
 _ALIAS_CORR = 0.95
 
@@ -54,6 +61,11 @@ class NodeChanges:
     mode: str
     #: whether a clearly larger change (robust z) counts as evidence of being the cause
     magnitude: bool = False
+    #: per node and statistic: (change, expected level at the onset, reference spread) in
+    #: the statistic's own units, for the call-graph capacity check (:func:`own_excess`)
+    amount: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
+    #: call graph: changed nodes whose change is more than their callees can carry
+    beyond: frozenset[str] = frozenset()
 
 
 def neighbours(g: nx.DiGraph, u: str, mode: str) -> list[tuple[str, bool]]:
@@ -119,10 +131,74 @@ def _larger(a: str, b: str, info: NodeChanges) -> int:
     return 0
 
 
+def _carriers(g: nx.DiGraph, u: str, stat: str, info: NodeChanges) -> list[str]:
+    """u's callees that report ``stat`` around the onset, looking through callees that do
+    not (an unmonitored hop passes its callees' change on)."""
+    out, seen, stack = [], {u}, list(g.successors(u))
+    while stack:
+        w = stack.pop()
+        if w in seen:
+            continue
+        seen.add(w)
+        if stat in info.amount.get(w, {}):
+            out.append(w)
+        else:
+            stack.extend(g.successors(w))
+    return out
+
+
+def _beyond(g: nx.DiGraph, u: str, stat: str, info: NodeChanges) -> bool:
+    """Whether u's rise in ``stat`` is clearly more than its callees' rises can carry.
+
+    A caller's latency is its own time plus its calls' (its failure rate: its own plus its
+    calls'). A callee that rose by d passes on d per call: at least d once (a call made on
+    every request; real traces show this 1:1 transfer even where the caller's mean is below
+    the callee's), and at most ``level(u) / level(w)`` times d (the calls' shares of the
+    caller's time add up to at most all of it). The capacity is the larger of the two for
+    the callee that carries most; u is beyond it when its rise exceeds it by more than
+    ``_OWN_EXCESS`` of it and by ``_OWN_EXCESS_Z`` combined reference spreads. Rises only:
+    what adds up along calls (time, failures) grows with a fault, while what drops with one
+    (availability, a success rate) is the complement of such a sum. Never for a node
+    without a monitored callee or with a callee whose level is not positive."""
+    d_u, lvl_u, sd_u = info.amount[u][stat]
+    if not (lvl_u > 0 and d_u > 0):
+        return False
+    cap, noise, found = 0.0, 0.0, False
+    for w in _carriers(g, u, stat, info):
+        d_w, lvl_w, sd_w = info.amount[w][stat]
+        if not lvl_w > 0:
+            return False
+        found = True
+        gain = max(1.0, lvl_u / lvl_w)
+        if gain * d_w > cap:
+            cap, noise = gain * d_w, gain * sd_w
+    if not found:
+        return False
+    spread = max(float(np.hypot(sd_u, noise)), 1e-12)
+    return d_u > _OWN_EXCESS * cap and d_u - cap >= _OWN_EXCESS_Z * spread
+
+
+def own_excess(g: nx.DiGraph, info: NodeChanges) -> frozenset[str]:
+    """Call graph: the changed nodes whose rise, in a statistic they moved in, is clearly
+    more than their callees can carry (:func:`_beyond`): no callee explains them, whatever
+    the timing, and they are no alias of a callee."""
+    if info.mode != "call_graph":
+        return frozenset()
+    return frozenset(
+        u
+        for u, state in info.status.items()
+        if state == CHANGED and any(_beyond(g, u, s, info) for s in info.moved.get(u, ()))
+    )
+
+
 def _hop(a: str, b: str, main: bool, info: NodeChanges) -> bool:
-    """May the change of ``a`` explain its changed neighbour ``b`` over this edge?"""
+    """May the change of ``a`` explain its changed neighbour ``b`` over this edge? In a call
+    graph a callee never explains a caller whose rise its callees cannot carry
+    (:func:`own_excess`), whatever the timing."""
     if info.mode == "lineage":
         return True
+    if info.mode == "call_graph" and main and b in info.beyond:
+        return False
     d = dominance(a, b, info)
     if info.mode == "call_graph":
         return d > 0 or (d == 0 and main)
@@ -216,6 +292,8 @@ def alias_groups(
     for u, v in g.edges:
         if info.status.get(u) != CHANGED or info.status.get(v) != CHANGED or u == v:
             continue
+        if u in info.beyond:
+            continue  # a caller that moved more than its calls can carry is not their view
         if not info.moved[u] or info.moved[u] != info.moved[v]:
             continue
         pairs = [(reference.get((u, s)), reference.get((v, s))) for s in info.moved[u]]
@@ -245,6 +323,7 @@ __all__ = [
     "dominance",
     "effect_graph",
     "neighbours",
+    "own_excess",
     "representative",
     "roots_of",
     "walk",
