@@ -25,7 +25,9 @@ elementwise op -- so NaN/inf are counted with numpy's ``isnan``/``isfinite``. He
   redone around the mean where the variance cancels (~1e-8 relative accuracy);
 - histograms bin with a multiply and one ``bincount`` (all small tensors' histograms in one
   call, segment-offset bins), on an evenly strided sample of ~32k values for bigger tensors
-  (the shape is what is displayed), which numba bins in one loop where it is installed.
+  (the shape is what is displayed); where numba is installed one compiled loop bins (and
+  scales) a big tensor's sample, and one bins every small tensor of a batch, with the same
+  arithmetic, so the same counts.
 """
 
 from __future__ import annotations
@@ -400,9 +402,9 @@ def _histogram(
     span = (hi if hi > lo else lo + 1.0) - lo
     jit = _fused()
     if jit is not None and jit.usable(v) and 0.0 < span < _F32_MAX / 2 and bins < _FOLD_BINS:
-        counts = jit.sample_counts(v, step, lo, span, bins)  # one compiled loop, same counts
-    else:
-        counts = _bin_counts(v[::step], lo, hi, bins, finite == n)
+        counts = jit.sample_histogram(v, step, lo, span, bins, finite)  # same counts, scaled
+        return _edges(lo, hi, bins), tuple(counts.tolist())
+    counts = _bin_counts(v[::step], lo, hi, bins, finite == n)
     if step > 1 and counts.sum():
         return _edges(lo, hi, bins), _scaled(counts, finite)
     return _edges(lo, hi, bins), tuple(counts.tolist())
@@ -478,8 +480,8 @@ def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
         lo = np.minimum.reduceat(np.where(fin, buf, np.inf), starts).tolist()
         hi = np.maximum.reduceat(np.where(fin, buf, -np.inf), starts).tolist()
     mean, std = _segment_moments(y, fin, first, sizes, finite, lo, hi)
-    hists = None
-    if bins and fin is None and len(sizes) <= _FEW:
+    hists = _compiled_histograms(buf, first, sizes, lo, hi, finite, bins) if bins else None
+    if bins and hists is None and fin is None and len(sizes) <= _FEW:
         hists = _few_histograms(buf, first, sizes, lo, hi, bins)
     if bins and hists is None:
         hists = _segment_histograms(
@@ -569,6 +571,45 @@ def _few_histograms(
         counts[bins - 1] += counts[bins]  # the top edge (and rounding past it)
         out.append((_edges(low, high, bins), tuple(counts[:bins].tolist())))
     return out
+
+
+def _compiled_histograms(
+    buf: np.ndarray,
+    first: list[int],
+    sizes: list[int],
+    lo: list[float],
+    hi: list[float],
+    finite: list[int],
+    bins: int,
+) -> list[tuple[tuple[float, ...], tuple[int, ...]] | None] | None:
+    """Every segment's histogram binned in one compiled loop (the same cells as numpy's
+    :func:`_few_histograms` and :func:`_segment_histograms`, whose 5-15 numpy calls cost
+    more than the simulator MLP's ops); None without numba, or where a range is too wide or
+    narrow to scale (numpy's paths handle those). Ranges on Python floats, as there."""
+    jit = _fused()
+    if jit is None or bins >= _FOLD_BINS:
+        return None
+    lows, tops, scales = [], [], []
+    for a, b, f in zip(lo, hi, finite, strict=True):
+        low, top = (a, b if b > a else a + 1.0) if f else (0.0, 1.0)
+        span = top - low
+        if not (0.0 < span < math.inf and bins / span < math.inf):
+            return None
+        lows.append(low)
+        tops.append(top)
+        scales.append(bins / span)
+    counts = jit.segment_counts(
+        buf,
+        np.array(first, np.intp),
+        np.array(sizes, np.intp),
+        np.array(lows),
+        np.array(scales),
+        bins,
+    ).tolist()
+    return [
+        (_edges(low, top, bins), tuple(c)) if f else None
+        for low, top, c, f in zip(lows, tops, counts, finite, strict=True)
+    ]
 
 
 def _segment_histograms(
