@@ -52,7 +52,8 @@ def _health_only(shared: dict, windows_: list) -> dict:
     """A cache holding only the prediction-health tables of ``shared``: polars' parallel
     sums can differ in the last bit between two computations of the same table, and those
     tables are not what these tests are about."""
-    return {e: shared[e] for e in {models.health_every(a) for a in windows_}}
+    keys = {models.health_key(models.health_every(a)) for a in windows_}
+    return {k: shared[k] for k in keys}
 
 
 def test_batched_isolation_equals_one_window_at_a_time(walked):

@@ -18,6 +18,7 @@ from ..workspace import contract as c
 from . import led, row_evidence, upstream
 from .findings import Finding
 from .topline import Anomaly
+from .walk_cache import memo
 
 #: below this model-isolation confidence no model's predictions explain the anomaly
 MODEL_CONFIDENCE = 0.15
@@ -59,20 +60,20 @@ def health_every(anomaly: Anomaly) -> str:
     return "1h" if step == timedelta(hours=1) else f"{int(step / timedelta(minutes=1))}m"
 
 
-def health_tables(
-    ws: Workspace, every: str, cache: dict[str, tuple[pl.DataFrame, pl.DataFrame]]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def health_key(every: str) -> tuple[str, str]:
+    """The walk-cache key of `health_tables` at windows of ``every``."""
+    return ("health", every)
+
+
+def health_tables(ws: Workspace, every: str, cache: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per-experiment and pooled prediction health at windows of ``every``, computed once per
     width (``cache``: one pass over the serving log per width for all windows weighed)."""
-    if every not in cache:
-        cache[every] = (
-            prediction_health(ws.serving, every=every),
-            prediction_health(
-                ws.serving.with_columns(pl.lit(ALL_EXPERIMENTS).alias(c.EXPERIMENT)),
-                every=every,
-            ),
-        )
-    return cache[every]
+
+    def read() -> tuple[pl.DataFrame, pl.DataFrame]:
+        pooled = ws.serving.with_columns(pl.lit(ALL_EXPERIMENTS).alias(c.EXPERIMENT))
+        return prediction_health(ws.serving, every=every), prediction_health(pooled, every=every)
+
+    return memo(cache, health_key(every), read)
 
 
 def isolate_model(
@@ -231,10 +232,11 @@ def _input_named(
 
 def input_peaks(ws: Workspace, every: str, cache: dict) -> list[led.Peak]:
     """led.input_peaks of the workspace at health windows of ``every``, computed once."""
-    key = ("input-peaks", every)
-    if key not in cache:
-        cache[key] = led.input_peaks(ws.serving, upstream.model_features(ws, cache), every)
-    return cache[key]
+    return memo(
+        cache,
+        ("input-peaks", every),
+        lambda: led.input_peaks(ws.serving, upstream.model_features(ws, cache), every),
+    )
 
 
 def _unusual_inputs(ws: Workspace, anomaly: Anomaly, model: str, cache: dict) -> bool:

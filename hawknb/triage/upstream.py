@@ -24,6 +24,7 @@ from ..workspace import Workspace
 from ..workspace import contract as c
 from .findings import Finding
 from .topline import Anomaly
+from .walk_cache import memo
 
 #: a model's inputs broke when at least this many of its features did
 MIN_BROKEN = 3
@@ -61,13 +62,12 @@ def confidence(n_broken: int) -> float:
 def model_features(ws: Workspace, cache: dict | None = None) -> dict[str, list[str]]:
     """Each model with input features -> its features; read once per walk (``cache``): without
     a features.json each model's features are found by a scan of the log."""
-    if cache is not None and "model-features" in cache:
-        return cache["model-features"]
-    models = {m: ws.features(m) for m in ws.models()}
-    models = {m: fs for m, fs in models.items() if fs}
-    if cache is not None:
-        cache["model-features"] = models
-    return models
+
+    def read() -> dict[str, list[str]]:
+        models = {m: ws.features(m) for m in ws.models()}
+        return {m: fs for m, fs in models.items() if fs}
+
+    return memo(cache, "model-features", read)
 
 
 def prefetch_breaks(ws: Workspace, anomalies: list[Anomaly], cache: dict) -> None:
@@ -135,23 +135,19 @@ def busiest_experiment(
 ) -> str:
     """The experiment with most of the model's rows in the window after the onset
     (``cache``: asked once per model and window in a walk, it is a scan of the log)."""
-    key = ("busiest", model, anomaly.onset, window)
-    if cache is not None and key in cache:
-        return cache[key]
-    rows = collect(
-        ws.serving.filter(
-            (pl.col(c.MODEL) == model)
-            & (pl.col(c.TS) >= anomaly.onset)
-            & (pl.col(c.TS) < anomaly.onset + window)
+
+    def read() -> str:
+        during = (pl.col(c.TS) >= anomaly.onset) & (pl.col(c.TS) < anomaly.onset + window)
+        top = collect(
+            ws.serving.filter((pl.col(c.MODEL) == model) & during)
+            .group_by(c.EXPERIMENT)
+            .agg(pl.len().alias("n"))
+            .sort(["n", c.EXPERIMENT], descending=[True, False])
+            .head(1)
         )
-        .group_by(c.EXPERIMENT)
-        .agg(pl.len().alias("n"))
-        .sort(["n", c.EXPERIMENT], descending=[True, False])
-    )
-    out = str(rows[c.EXPERIMENT][0]) if rows.height else ""
-    if cache is not None:
-        cache[key] = out
-    return out
+        return str(top[c.EXPERIMENT][0]) if top.height else ""
+
+    return memo(cache, ("busiest", model, anomaly.onset, window), read)
 
 
 __all__ = [

@@ -26,6 +26,7 @@ from . import led, models, row_evidence
 from .findings import Finding
 from .models import Suspect
 from .topline import Anomaly
+from .walk_cache import memo
 
 #: how much of a window's score its own evidence (its summed robust z relative to the
 #: strongest candidate) contributes; the rest is how well a model explains it
@@ -100,12 +101,7 @@ def weigh_windows(
     same walk reuse (`rollout_suspect`)."""
     cache = {} if cache is None else cache
     if results and candidates:
-        every = models.health_every(candidates[0][0])
-        health, _ = models.health_tables(ws, every, cache)
-        step = models.health_step(candidates[0][0])
-        known = [a for a, _, _ in candidates]
-        inputs = models.input_peaks(ws, every, cache) + row_evidence.rollout_peaks(ws, cache)
-        candidates = candidates + led.led_windows(health, step, results, series, known, inputs)
+        candidates = candidates + _led(ws, candidates, series, results, cache)
     changes = rollout_changes(ws, cache)
     rows = _rollout_rows(ws, changes, [a for a, _, _ in candidates], cache, every=bool(results))
     span = (series[c.TS].min(), series[c.TS].max()) if series.height else None
@@ -126,17 +122,8 @@ def weigh_windows(
                 "base_rate": round(rate, 3),
                 "explained": round(suspect.confidence, 3),
             }
-        # a rollout at the onset helps choose the window, but does not name a suspect by
-        # itself: a simulator `none` workspace has metric blips at its daily rollout hour
         near = _near(changes, anomaly)
-        explained = suspect.confidence if suspect is not None else 0.0
-        # worth only as much as a rollout that close to a random time would be unlikely
-        # (none at all when a random time is as likely as not to have one that close)
-        chance = _chance(changes, anomaly, span)
-        weight = ROLLOUT_EXPLAINS * max(0.0, 1 - 2 * chance) * _rollout_weight(near, rows)
-        explained = 1 - (1 - explained) * (1 - weight)
-        if anomaly.sustained:
-            explained *= SUSTAINED_WEIGHT
+        explained = _explained(suspect, anomaly, near, changes, rows, span)
         rel = min(1.0, mass / top_mass) if top_mass > 0 else 0.0
         score = explained * ((1 - MASS_WEIGHT) + MASS_WEIGHT * rel)
         out.append(
@@ -158,6 +145,45 @@ def weigh_windows(
     ranked = sorted(out, key=lambda w: -round(w.score, 6))
     _certainty(ranked)
     return ranked
+
+
+def _led(
+    ws: Any,
+    candidates: list[tuple[Anomaly, Finding, float]],
+    series: pl.DataFrame,
+    results: dict[str, AnomalyResult],
+    cache: dict,
+) -> list[tuple[Anomaly, Finding, float]]:
+    """The windows the models point at (led.py): their health steps, input peaks and
+    rollouts whose rows differ, where some metric stepped with them."""
+    every = models.health_every(candidates[0][0])
+    health, _ = models.health_tables(ws, every, cache)
+    step = models.health_step(candidates[0][0])
+    known = [a for a, _, _ in candidates]
+    inputs = models.input_peaks(ws, every, cache) + row_evidence.rollout_peaks(ws, cache)
+    return led.led_windows(health, step, results, series, known, inputs)
+
+
+def _explained(
+    suspect: Suspect | None,
+    anomaly: Anomaly,
+    near: pl.DataFrame,
+    changes: pl.DataFrame,
+    rows: pl.DataFrame | None,
+    span: tuple | None,
+) -> float:
+    """How well the window is explained: the suspect's chance-corrected confidence and the
+    rollouts ``near`` its onset, as independent evidence; a sustained-only window less.
+
+    A rollout at the onset helps choose the window, but does not name a suspect by itself:
+    a simulator `none` workspace has metric blips at its daily rollout hour."""
+    explained = suspect.confidence if suspect is not None else 0.0
+    # worth only as much as a rollout that close to a random time would be unlikely
+    # (none at all when a random time is as likely as not to have one that close)
+    chance = _chance(changes, anomaly, span)
+    weight = ROLLOUT_EXPLAINS * max(0.0, 1 - 2 * chance) * _rollout_weight(near, rows)
+    explained = 1 - (1 - explained) * (1 - weight)
+    return explained * SUSTAINED_WEIGHT if anomaly.sustained else explained
 
 
 def distinct(a: Anomaly, b: Anomaly) -> bool:
@@ -206,18 +232,17 @@ def rollout_changes(ws: Any, cache: dict | None = None) -> pl.DataFrame:
     first row counts as a change from nothing, except at the table's first time: that is
     the state the history starts in, not a change); empty without a rollouts table.
     ``cache``: the walk's, read once."""
-    if cache is not None and "rollout-changes" in cache:
-        return cache["rollout-changes"]
+    return memo(cache, "rollout-changes", lambda: _rollout_changes(ws))
+
+
+def _rollout_changes(ws: Any) -> pl.DataFrame:
     if not ws.has("rollouts"):
         return pl.DataFrame(schema={c.TS: pl.Datetime("us", "UTC"), c.MODEL: pl.String})
     key = [c.MODEL, c.EXPERIMENT, c.SNAPSHOT]
     t = collect(ws.table("rollouts").select(c.TS, *key, c.TRAFFIC).sort(c.TS))
     prev = pl.col(c.TRAFFIC).shift(1).over(key)
     t = t.filter(prev.is_null() | (prev != pl.col(c.TRAFFIC))).select(c.TS, *key)
-    out = t.filter(pl.col(c.TS) > t[c.TS].min()) if t.height else t
-    if cache is not None:
-        cache["rollout-changes"] = out
-    return out
+    return t.filter(pl.col(c.TS) > t[c.TS].min()) if t.height else t
 
 
 def _tolerance(anomaly: Anomaly) -> timedelta:
