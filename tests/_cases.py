@@ -33,3 +33,11 @@ def generated_walk(
     truth = generate(root / "ws", root / "truth.json", kind, seed, difficulty)
     ws = hawknb.Workspace.open(root / "ws")
     return truth, ws, hawknb.triage(ws, progress=False)
+
+
+def assert_verdict(inv: Any, truth: dict[str, Any], cause: str, fields: tuple[str, ...]) -> None:
+    """The walk's verdict names ``cause`` and, for each of ``fields``, the truth's value."""
+    v = inv.verdict.to_dict()
+    got = (v["cause"], *(v[f] for f in fields))
+    want = (cause, *(truth[f] for f in fields))
+    assert got == want, json.dumps(v, default=str)[:400]

@@ -7,10 +7,8 @@ generated hard workspace (benchmarks.indepgen, a tuning seed)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from _cases import generated_walk
+from _cases import assert_verdict, generated_walk
 
 from hawknb.triage.results import ToplineResult
 
@@ -22,10 +20,7 @@ def walked(tmp_path_factory):
 
 def test_the_retrain_on_bad_labels_is_the_verdict(walked):
     truth, _, inv = walked
-    v = inv.verdict.to_dict()
-    got = (v["cause"], v["metric"], v["model"], v["snapshot"])
-    want = ("training_data", truth["metric"], truth["model"], truth["snapshot"])
-    assert got == want, json.dumps(v, default=str)[:400]
+    assert_verdict(inv, truth, "training_data", ("metric", "model", "snapshot"))
 
 
 def test_the_window_was_led_by_the_arm_that_moved(walked):

@@ -26,9 +26,6 @@ from .hypotheses import Hypothesis
 from .models import Suspect
 from .topline import Anomaly
 
-#: snapshots first served this many metric samples before the onset are still candidates
-#: (labels that arrive late delay a label-based metric behind the rollout that broke it)
-LOOKBACK_SAMPLES = 12
 #: snapshots diagnosed besides the one the A/B convicted
 MAX_CANDIDATES = 3
 
@@ -36,7 +33,7 @@ MAX_CANDIDATES = 3
 def recent_snapshots(ws: Workspace, anomaly: Anomaly, model: str) -> list[str]:
     """Snapshots of ``model`` first served between a little before the onset and the window's
     end, nearest the onset first."""
-    lo = anomaly.onset - LOOKBACK_SAMPLES * anomaly.cadence
+    lo = anomaly.onset - row_evidence.lookback(anomaly, wide=True)
     hi = max(anomaly.end, anomaly.onset + 3 * anomaly.cadence)
     first = collect(
         ws.serving.filter(pl.col(c.MODEL) == model)
@@ -206,7 +203,8 @@ def _row_z(
     """The row-level z of ``snap`` when its served rows make it a suspect on their own
     (row_evidence.row_suspects: z >= ROW_Z against same hours' or the rows before), else
     None."""
-    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly, cache), anomaly)
+    shifts = row_evidence.row_shifts(ws, anomaly, cache, wide=True)
+    sus = row_evidence.row_suspects(shifts, anomaly, wide=True)
     mine = sus.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snap))
     return None if mine.is_empty() else float(mine["z"].max())
 

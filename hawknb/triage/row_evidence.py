@@ -25,6 +25,7 @@ from ..workspace import Workspace
 from ..workspace import contract as c
 from .findings import Finding
 from .topline import Anomaly
+from .walk_cache import memo
 
 # -- row-level evidence -------------------------------------------------------------------------
 #: row-level worse-direction z from which a newly served snapshot is a suspect on its own (a
@@ -36,38 +37,57 @@ ROW_Z_FULL = 20.0
 #: how long before the onset a newly served snapshot is still a suspect, in metric samples
 #: (late labels delay a label-based metric behind the rollout that broke it)
 ROW_LOOKBACK_SAMPLES = 12
+#: ... and, once a window is chosen and its causes are sought (``wide``), at least this long
+#: whatever the cadence: a blow-up that only some inputs trigger grows with the hours those
+#: inputs peak, and labels arrive hours late, so the window a model's health leads to can
+#: open many samples after the rollout that broke it
+ROW_LOOKBACK_MIN = timedelta(hours=12)
 #: how far back a full cut-over's reference rows reach
 ROW_BEFORE = timedelta(days=1)
 
 
-def row_shifts(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> pl.DataFrame:
+def row_shifts(
+    ws: Workspace, anomaly: Anomaly, cache: dict | None = None, wide: bool = False
+) -> pl.DataFrame:
     """:func:`compare_snapshot_rows` of every snapshot first served around the anomaly.
 
     Window means dilute a canary by its traffic share and a partial blow-up by its row share;
     the row-level comparison (tails, matured-label loss) does not. ``cache`` (keyed by the
     window) lets the walk weigh several windows with one read per window, or one read for
-    all of them (`prefetch_row_shifts`).
+    all of them (`prefetch_row_shifts`). ``wide``: the look-back of a chosen window's causes
+    (`lookback`).
     """
     cache = {} if cache is None else cache
-    key = _shift_key(anomaly)
+    key = _shift_key(anomaly, wide)
     if key not in cache:
-        prefetch_row_shifts(ws, [anomaly], cache)
+        prefetch_row_shifts(ws, [anomaly], cache, wide)
     return cache[key]
 
 
-def _shift_key(anomaly: Anomaly) -> tuple:
-    """The comparison depends on the onset, the end and (through the look-back) the cadence:
-    two metrics' windows with the same onset and end but different cadences differ."""
+def lookback(anomaly: Anomaly, wide: bool = False) -> timedelta:
+    """How long before the onset a newly served snapshot is still a suspect of the window.
+
+    Two answers, for two questions. Which window is the incident (``wide`` False): a rollout
+    many hours before a window is weak evidence that this window is its doing, and a later
+    window of the same incident, its comparison grown over more of the snapshot's rows, would
+    take the choice from the window at its onset. What caused the chosen window (``wide``):
+    every snapshot that could have, including one rolled out ROW_LOOKBACK_MIN before it."""
+    samples = ROW_LOOKBACK_SAMPLES * anomaly.cadence
+    return max(samples, ROW_LOOKBACK_MIN) if wide else samples
+
+
+def _shift_key(anomaly: Anomaly, wide: bool) -> tuple:
+    """The comparison depends on the onset, the end and the look-back (its cadence and
+    width): two metrics' windows with the same onset and end but different cadences differ."""
     end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
-    return ("row-shifts", anomaly.onset, end, anomaly.cadence)
+    return ("row-shifts", anomaly.onset, end, anomaly.cadence, wide)
 
 
-def _row_span(anomaly: Anomaly) -> tuple[datetime, datetime]:
+def _row_span(anomaly: Anomaly, wide: bool) -> tuple[datetime, datetime]:
     """The serving rows `row_shifts` compares: from a day (and the look-back) before the
     onset to the window's end."""
-    lookback = ROW_LOOKBACK_SAMPLES * anomaly.cadence
     end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
-    return anomaly.onset - lookback - ROW_BEFORE - timedelta(hours=1), end
+    return anomaly.onset - lookback(anomaly, wide) - ROW_BEFORE - timedelta(hours=1), end
 
 
 def _row_span_rows(ws: Workspace, since: datetime, end: datetime) -> pl.DataFrame:
@@ -81,36 +101,38 @@ def _row_span_rows(ws: Workspace, since: datetime, end: datetime) -> pl.DataFram
     )
 
 
-def _shifts(ws: Workspace, anomaly: Anomaly, rows: pl.DataFrame) -> pl.DataFrame:
+def _shifts(anomaly: Anomaly, rows: pl.DataFrame, wide: bool) -> pl.DataFrame:
     """`compare_snapshot_rows` of the window, on rows covering at least its `_row_span`."""
-    since, end = _row_span(anomaly)
+    since, end = _row_span(anomaly, wide)
     mine = rows.filter(pl.col(c.TS).cast(pl.Datetime("us", "UTC")).is_between(since, end))
     return compare_snapshot_rows(
         mine,
         onset=anomaly.onset,
         end=end,
-        lookback=ROW_LOOKBACK_SAMPLES * anomaly.cadence,
+        lookback=lookback(anomaly, wide),
         before=ROW_BEFORE,
     )
 
 
-def prefetch_row_shifts(ws: Workspace, anomalies: list[Anomaly], cache: dict) -> None:
+def prefetch_row_shifts(
+    ws: Workspace, anomalies: list[Anomaly], cache: dict, wide: bool = False
+) -> None:
     """`row_shifts` of every anomaly into ``cache``, reading the log's prediction columns
     once per group of overlapping windows (`coverage.span_groups`, bounded in span) instead
     of once per window: the dozen windows a walk weighs mostly share their day before.
     Each window is compared on exactly the rows a read of its own would return."""
     todo: dict[tuple, Anomaly] = {}
     for a in anomalies:  # the first window of a key answers for it, as one read at a time did
-        if _shift_key(a) not in cache:
-            todo.setdefault(_shift_key(a), a)
+        if _shift_key(a, wide) not in cache:
+            todo.setdefault(_shift_key(a, wide), a)
     pending = list(todo.values())
-    spans = [_row_span(a) for a in pending]
+    spans = [_row_span(a, wide) for a in pending]
     for group in span_groups(spans):
         lo = min(spans[i][0] for i in group)
         hi = max(spans[i][1] for i in group)
         rows = _row_span_rows(ws, lo, hi)
         for i in group:
-            cache[_shift_key(pending[i])] = _shifts(ws, pending[i], rows)
+            cache[_shift_key(pending[i], wide)] = _shifts(pending[i], rows, wide)
 
 
 #: a before/after comparison (a full cut-over: nothing served beside it) is weighed this much:
@@ -118,7 +140,9 @@ def prefetch_row_shifts(ws: Workspace, anomalies: list[Anomaly], cache: dict) ->
 BEFORE_WEIGHT = 0.6
 
 
-def row_confidence(z: float, first_ts: datetime, anomaly: Anomaly, reference: str) -> float:
+def row_confidence(
+    z: float, first_ts: datetime, anomaly: Anomaly, reference: str, wide: bool = False
+) -> float:
     """A row-level z as a confidence that the snapshot broke the window: 0 below ROW_Z, 0.5 at
     it, growing to 0.95 at ROW_Z_FULL, and lower the further its first serve is from the
     onset (within the look-back) and when it was compared with the rows before it."""
@@ -128,13 +152,14 @@ def row_confidence(z: float, first_ts: datetime, anomaly: Anomaly, reference: st
     if reference != "same hours":
         base *= BEFORE_WEIGHT
     gap = abs((first_ts - anomaly.onset).total_seconds())
-    horizon = (ROW_LOOKBACK_SAMPLES * anomaly.cadence).total_seconds() or 1.0
+    horizon = lookback(anomaly, wide).total_seconds() or 1.0
     return base * (0.7 + 0.3 * max(0.0, 1.0 - gap / horizon))
 
 
-def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
-    """The (model, experiment, snapshot) rows of ``shifts`` whose row-level evidence makes them
-    suspects, with a ``confidence`` column, most confident first."""
+def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly, wide: bool = False) -> pl.DataFrame:
+    """The (model, experiment, snapshot) rows of ``shifts`` (`row_shifts` with the same
+    ``wide``) whose row-level evidence makes them suspects, with a ``confidence`` column, most
+    confident first."""
     if shifts.is_empty():
         return shifts.with_columns(pl.lit(0.0).alias("confidence"))
     # a release cut over in several arms at once is compared arm by arm with the rows before
@@ -148,7 +173,7 @@ def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
         .alias("_z")
     )
     conf = [
-        row_confidence(float(z), ts, anomaly, ref)
+        row_confidence(float(z), ts, anomaly, ref, wide)
         for z, ts, ref in zip(
             shifts["_z"].to_list(),
             shifts["first_ts"].to_list(),
@@ -166,17 +191,12 @@ def row_suspects(shifts: pl.DataFrame, anomaly: Anomaly) -> pl.DataFrame:
 
 def model_arms(ws: Workspace, model: str, cache: dict | None = None) -> set[str]:
     """The experiments the model served anywhere in the log (a scan; once per walk)."""
-    key = ("arms", model)
-    if cache is not None and key in cache:
-        return cache[key]
-    arms = set(
-        collect(ws.serving.filter(pl.col(c.MODEL) == model).select(pl.col(c.EXPERIMENT).unique()))[
-            c.EXPERIMENT
-        ].to_list()
-    )
-    if cache is not None:
-        cache[key] = arms
-    return arms
+
+    def read() -> set[str]:
+        served = ws.serving.filter(pl.col(c.MODEL) == model).select(pl.col(c.EXPERIMENT).unique())
+        return set(collect(served)[c.EXPERIMENT].to_list())
+
+    return memo(cache, ("arms", model), read)
 
 
 @dataclass(frozen=True)
@@ -265,9 +285,12 @@ def rollout_rows(
     with the rows before does not matter here: this says only whether what it served changed,
     not what caused a window. ``only``: just these (model, snapshot) pairs (a walk on a window
     the person asked for needs the rollouts at its onset, not every one of the history)."""
-    key = ("rollout-rows", only)
-    if cache is not None and key in cache:
-        return cache[key]
+    return memo(cache, ("rollout-rows", only), lambda: _rollout_rows(ws, cache, only))
+
+
+def _rollout_rows(
+    ws: Workspace, cache: dict | None, only: frozenset[tuple[str, str]] | None
+) -> pl.DataFrame:
     firsts = _snapshot_firsts(ws, cache)
     new = (
         firsts.filter(pl.col("first") >= firsts["first"].min() + ROW_BEFORE)
@@ -307,8 +330,6 @@ def rollout_rows(
     ).sort("first_ts", c.MODEL, c.SNAPSHOT)
     if wanted is not None:  # the other snapshots of the slices were compared, not asked for
         out = out.join(wanted, on=[c.MODEL, c.SNAPSHOT], how="semi", maintain_order="left")
-    if cache is not None:
-        cache[key] = out
     return out
 
 
@@ -319,17 +340,14 @@ _REACH = ROW_BEFORE + timedelta(hours=1)
 def _snapshot_firsts(ws: Workspace, cache: dict | None) -> pl.DataFrame:
     """(model, snapshot, first) of every snapshot in the log, by first serve (a scan of the
     whole log; once per walk with ``cache``)."""
-    if cache is not None and "snapshot-firsts" in cache:
-        return cache["snapshot-firsts"]
-    ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
-    firsts = collect(
-        ws.serving.group_by(pl.col(c.MODEL).cast(pl.String), pl.col(c.SNAPSHOT).cast(pl.String))
-        .agg(ts.min().alias("first"))
-        .sort("first", c.MODEL, c.SNAPSHOT)
-    )
-    if cache is not None:
-        cache["snapshot-firsts"] = firsts
-    return firsts
+
+    def read() -> pl.DataFrame:
+        ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
+        by = (pl.col(c.MODEL).cast(pl.String), pl.col(c.SNAPSHOT).cast(pl.String))
+        firsts = ws.serving.group_by(*by).agg(ts.min().alias("first"))
+        return collect(firsts.sort("first", c.MODEL, c.SNAPSHOT))
+
+    return memo(cache, "snapshot-firsts", read)
 
 
 class _ModelRows:

@@ -44,7 +44,9 @@ def isolate(
         )
     results = _veto_without_control(ws, anomaly, suspect, results)
     # one row-level comparison serves both the convictions and the "not convicted" wording
-    sus = row_evidence.row_suspects(row_evidence.row_shifts(ws, anomaly, cache), anomaly)
+    # the chosen window's causes: every snapshot that could have broken it (the wide look-back)
+    shifts = row_evidence.row_shifts(ws, anomaly, cache, wide=True)
+    sus = row_evidence.row_suspects(shifts, anomaly, wide=True)
     results = _row_convictions(sus, suspect.model, results)
     convicted = [r for r in results if r.is_snapshot_cause]
     best = max(convicted or results, key=lambda r: r.confidence)
