@@ -115,6 +115,28 @@ def test_row_shifts_of_another_cadence_are_not_answered_from_the_cache(walked):
     assert row_evidence.row_shifts(ws, fine, shared).equals(row_evidence.row_shifts(ws, fine))
 
 
+def test_a_wide_look_back_as_long_as_the_narrow_one_reuses_its_comparison(walked):
+    """Hourly metrics: twelve samples are twelve hours, so the chosen window's causes (the
+    wide look-back) read the comparison the window weighing made, as does a half-hour
+    window's wide look-back (also twelve hours); a two-hour cadence's is a day, compared
+    anew on its own rows."""
+    from dataclasses import replace
+
+    ws, candidates, _ = walked
+    hourly = replace(candidates[0], cadence=dt.timedelta(hours=1))
+    shared: dict = {}
+    narrow = row_evidence.row_shifts(ws, hourly, shared)
+    n = len(shared)
+    assert row_evidence.row_shifts(ws, hourly, shared, wide=True) is narrow
+    assert len(shared) == n
+    half_hour = replace(hourly, cadence=dt.timedelta(minutes=30))
+    assert row_evidence.row_shifts(ws, half_hour, shared, wide=True) is narrow
+    coarse = replace(hourly, cadence=dt.timedelta(hours=2))
+    wide = row_evidence.row_shifts(ws, coarse, shared, wide=True)
+    assert len(shared) == n + 1
+    assert wide.equals(row_evidence.row_shifts(ws, coarse, wide=True))
+
+
 def test_prefetched_input_breaks_equal_one_read_per_window(walked):
     ws, candidates, _ = walked
     shared: dict = {}

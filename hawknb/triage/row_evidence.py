@@ -77,10 +77,11 @@ def lookback(anomaly: Anomaly, wide: bool = False) -> timedelta:
 
 
 def _shift_key(anomaly: Anomaly, wide: bool) -> tuple:
-    """The comparison depends on the onset, the end and the look-back (its cadence and
-    width): two metrics' windows with the same onset and end but different cadences differ."""
+    """The comparison depends on the onset, the end and the look-back, nothing else: two
+    metrics' windows with the same onset and end but different cadences differ, while a wide
+    look-back as long as the narrow one (hourly metrics) reuses its comparison."""
     end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
-    return ("row-shifts", anomaly.onset, end, anomaly.cadence, wide)
+    return ("row-shifts", anomaly.onset, end, lookback(anomaly, wide))
 
 
 def _row_span(anomaly: Anomaly, wide: bool) -> tuple[datetime, datetime]:
