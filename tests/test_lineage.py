@@ -501,6 +501,55 @@ def test_a_callee_rise_passed_on_one_to_one_is_carried_even_above_the_callers_me
     assert res.top.node == "fn"
 
 
+def _table_with_a_slow_tail(seed: int):
+    """frontend -> api -> db, each reporting its mean and p95 latency. db slows by 40 ms on
+    average (a few % of its calls very slow): api's mean rises by the same 40 ms (one call
+    a request), but its p95 by 80 ms while db's p95 moves 5 ms -- a tail that few calls
+    reach shows in the p95 of a caller that makes several of them."""
+    rng = np.random.default_rng(seed)
+    n, post = 3 * 288 + 60, 4
+    late = np.arange(n) >= n - post
+
+    def noisy(level: float, rise: float, sd: float) -> np.ndarray:
+        return level + rng.normal(0, sd, n) + np.where(late, rise, 0.0)
+
+    db_mean, db_p95 = noisy(20, 40, 0.5), noisy(60, 5, 1.0)
+    api_mean = noisy(100, 0, 1.0) + db_mean
+    api_p95 = noisy(100, 0, 1.0) + db_p95 + np.where(late, 75.0, 0.0)
+    series = {
+        ("db", "latency_mean"): db_mean,
+        ("db", "latency_p95"): db_p95,
+        ("api", "latency_mean"): api_mean,
+        ("api", "latency_p95"): api_p95,
+        ("frontend", "latency_mean"): noisy(10, 0, 0.5) + api_mean,
+        ("frontend", "latency_p95"): noisy(20, 0, 0.5) + api_p95,
+    }
+    return _five_minutes(series, n, post)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_callers_percentile_beyond_capacity_does_not_clear_it_of_its_callee(seed: int) -> None:
+    """Percentiles do not add up along calls, means do: api's mean rise is db's, one call's
+    worth, so db explains it, however far api's p95 outran db's (before: one statistic
+    beyond capacity was enough, and api was ranked first -- PetShop's petInfo table)."""
+    calls = nx.DiGraph([("frontend", "api"), ("api", "db")])
+    stats, onset = _table_with_a_slow_tail(seed)
+    res = root_cause(calls, stats, ["frontend"], onset, mode="call_graph", symptom=None)
+    assert res.top.node == "db"
+    by = {cand.node: cand for cand in res.candidates}
+    assert "db" in by["api"].explained_by
+
+
+def test_only_means_rates_and_sums_count_as_adding_up_along_calls() -> None:
+    from hawknb.kernels.lineage_graph import adds_up
+
+    for stat in ("latency_ms", "latency_Average", "availability", "requests_Sum", "mean"):
+        assert adds_up(stat), stat
+    for stat in ("latency_p95", "p99_ms", "latency_P99.9", "median", "latency_max", "pct90"):
+        assert not adds_up(stat), stat
+    assert adds_up("minutes") and adds_up("latency_maximal_ms") is adds_up("x_maximal")
+
+
 def test_cadence_at_five_minutes_sets_windows_and_no_profile_from_three_days() -> None:
     stats, onset = _services(3)
     res = root_cause(

@@ -11,9 +11,10 @@ Direction conventions (``mode``):
   latency and errors (the main direction, against the edges), but a failing caller also moves
   its callees (fewer calls, retries, slower client-side calls: along the edges). Which of two
   neighbours that changed together explains the other is decided by evidence: first
-  capacity -- a callee never explains a caller whose rise is clearly more than its callees'
-  rises can carry (one call's worth of the rise, or the callee's share of the caller's time
-  by their levels, whichever is larger: :func:`own_excess`), however early the callee moved;
+  capacity -- a callee never explains a caller whose mean (not a percentile) rose clearly
+  more than its callees' rises can carry (one call's worth of the rise, or the callee's
+  share of the caller's time by their levels, whichever is larger: :func:`own_excess`),
+  however early the callee moved;
   then the earlier change point; with ``magnitude`` on, also the clearly larger change on
   the statistics both moved in, else the one whose changed statistics include the other's;
   a tie falls back to the main direction. ``magnitude`` is off by default: on the PetShop benchmark's real
@@ -28,6 +29,7 @@ Direction conventions (``mode``):
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -42,6 +44,14 @@ _DOMINANT_Z = 1.2
 #: and by this many reference spreads has a change of its own (see ``own_excess``)
 _OWN_EXCESS = 1.15
 _OWN_EXCESS_Z = 3.0
+#: statistics named as a percentile or an extreme (``latency_p95``, ``p99_ms``, ``median``,
+#: ``max``): they do not add up along calls, so the capacity check does not read them
+_NOT_ADDITIVE = re.compile(
+    r"(?:^|[^a-z0-9])"
+    r"(?:p\d{1,3}(?:\.\d+)?|pct\d*|percentile|quantile|median|max(?:imum)?|min(?:imum)?)"
+    r"(?:[^a-z0-9]|$)",
+    re.IGNORECASE,
+)
 #: correlation of step-to-step differences in the reference from which two nodes are aliases
 _ALIAS_CORR = 0.95
 
@@ -179,16 +189,30 @@ def _beyond(g: nx.DiGraph, u: str, stat: str, info: NodeChanges) -> bool:
 
 
 def own_excess(g: nx.DiGraph, info: NodeChanges) -> frozenset[str]:
-    """Call graph: the changed nodes whose rise, in a statistic they moved in, is clearly
-    more than their callees can carry (:func:`_beyond`): no callee explains them, whatever
-    the timing, and they are no alias of a callee."""
+    """Call graph: the changed nodes whose rise, in a statistic they moved in that adds up
+    along calls (:func:`adds_up`), is clearly more than their callees can carry
+    (:func:`_beyond`): no callee explains them, whatever the timing, and they are no alias
+    of a callee. Percentiles are not read: a caller's p95 is not its own p95 plus its
+    calls' (4% slow calls leave the callee's p95 where it was and, at three calls a
+    request, move 12% of the caller's requests: its p95 by the whole slowdown), so one
+    percentile over capacity says nothing (PetShop's petInfo table lost its top rank to
+    its caller PetSearch, whose p95 rose beyond the table's while its mean did not)."""
     if info.mode != "call_graph":
         return frozenset()
     return frozenset(
         u
         for u, state in info.status.items()
-        if state == CHANGED and any(_beyond(g, u, s, info) for s in info.moved.get(u, ()))
+        if state == CHANGED
+        and any(_beyond(g, u, s, info) for s in info.moved.get(u, ()) if adds_up(s))
     )
+
+
+def adds_up(stat: str) -> bool:
+    """Whether a statistic may add up along calls -- a mean, a rate, a sum -- rather than
+    a percentile or an extreme, judged by its name (:data:`_NOT_ADDITIVE`): the kernel
+    knows statistics only by name, and a mean is what the capacity bounds hold for (the
+    mean of a sum is the sum of the means; a percentile of it is not)."""
+    return not _NOT_ADDITIVE.search(stat)
 
 
 def _hop(a: str, b: str, main: bool, info: NodeChanges) -> bool:
@@ -318,6 +342,7 @@ __all__ = [
     "UNCHANGED",
     "UNKNOWN",
     "NodeChanges",
+    "adds_up",
     "alias_groups",
     "causes_of",
     "dominance",
