@@ -550,6 +550,29 @@ def test_only_means_rates_and_sums_count_as_adding_up_along_calls() -> None:
     assert adds_up("minutes") and adds_up("latency_maximal_ms") is adds_up("x_maximal")
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_slow_service_is_the_root_when_its_callee_is_noisier_than_its_share(seed: int) -> None:
+    """api's own work (100 ms, quiet) doubles; its retried calls load db (20 ms, noisy),
+    which rises 150% -- relatively more than api. By levels db could be 6x api's time
+    (120 / 20) and carry api's +130 ms; but db's noise reaches api times its share, and
+    api is barely noisier than db: db is about one call's worth of api, and api's rise is
+    beyond it (before: within capacity, the tie went to the callee and db was first; the
+    service simulation's tuning seeds 17 and 28)."""
+    rng = np.random.default_rng(seed)
+    n, post = 3 * 288 + 60, 4
+    late = np.arange(n) >= n - post
+    db = 20 * (1 + rng.normal(0, 0.1, n)) * np.where(late, 2.5, 1.0)
+    api = 100 * (1 + rng.normal(0, 0.01, n)) * np.where(late, 2.0, 1.0) + db
+    fe = 10 * (1 + rng.normal(0, 0.02, n)) + api
+    series = {("frontend", "latency"): fe, ("api", "latency"): api, ("db", "latency"): db}
+    stats, onset = _five_minutes(series, n, post)
+    calls = nx.DiGraph([("frontend", "api"), ("api", "db")])
+    res = root_cause(calls, stats, ["frontend"], onset, mode="call_graph")
+    assert res.top.node == "api" and res.top.is_root
+    by = {cand.node: cand for cand in res.candidates}
+    assert "api" not in by["db"].explained
+
+
 def test_cadence_at_five_minutes_sets_windows_and_no_profile_from_three_days() -> None:
     stats, onset = _services(3)
     res = root_cause(

@@ -13,8 +13,8 @@ Direction conventions (``mode``):
   neighbours that changed together explains the other is decided by evidence: first
   capacity -- a callee never explains a caller whose mean (not a percentile) rose clearly
   more than its callees' rises can carry (one call's worth of the rise, or the callee's
-  share of the caller's time by their levels, whichever is larger: :func:`own_excess`),
-  however early the callee moved;
+  share of the caller's time, bounded by their levels and by their reference noise,
+  whichever is larger: :func:`own_excess`), however early the callee moved;
   then the earlier change point; with ``magnitude`` on, also the clearly larger change on
   the statistics both moved in, else the one whose changed statistics include the other's;
   a tie falls back to the main direction. ``magnitude`` is off by default: on the PetShop benchmark's real
@@ -163,9 +163,16 @@ def _beyond(g: nx.DiGraph, u: str, stat: str, info: NodeChanges) -> bool:
     A caller's latency is its own time plus its calls' (its failure rate: its own plus its
     calls'). A callee that rose by d passes on d per call: at least d once (a call made on
     every request; real traces show this 1:1 transfer even where the caller's mean is below
-    the callee's), and at most ``level(u) / level(w)`` times d (the calls' shares of the
-    caller's time add up to at most all of it). The capacity is the larger of the two for
-    the callee that carries most; u is beyond it when its rise exceeds it by more than
+    the callee's), and at most the share of the caller's time the calls take, which is
+    bounded twice: by ``level(u) / level(w)`` (the calls' shares add up to at most all of
+    the caller's time) and by ``spread(u) / spread(w)`` (the callee's own reference noise
+    reaches the caller times the share, and the caller's noise is at least that: a callee
+    ten times noisier than its caller cannot be a large part of it). Without the second
+    bound a slow service over a callee that its retries slowed as much, relatively, was
+    within the level bound and the tie of their change points credited the callee (service
+    simulation tuning seeds 17 and 28: rise 1.30x and 1.50x the noise bound, 0.89x and
+    1.05x the level bound). The capacity is the larger of one call and the share bound,
+    for the callee that carries most; u is beyond it when its rise exceeds it by more than
     ``_OWN_EXCESS`` of it and by ``_OWN_EXCESS_Z`` combined reference spreads. Rises only:
     what adds up along calls (time, failures) grows with a fault, while what drops with one
     (availability, a success rate) is the complement of such a sum. Never for a node
@@ -179,7 +186,10 @@ def _beyond(g: nx.DiGraph, u: str, stat: str, info: NodeChanges) -> bool:
         if not lvl_w > 0:
             return False
         found = True
-        gain = max(1.0, lvl_u / lvl_w)
+        share = lvl_u / lvl_w
+        if sd_u > 0 and sd_w > 0:
+            share = min(share, sd_u / sd_w)
+        gain = max(1.0, share)
         if gain * d_w > cap:
             cap, noise = gain * d_w, gain * sd_w
     if not found:
