@@ -131,7 +131,9 @@ def evidence_of(inv: Any) -> dict[str, Any]:
     from hawknb.triage.results import HypothesesResult
 
     hyps = inv.get(HypothesesResult)
-    weighed = [(h.cause, round(h.support, 4)) for h in (hyps.hypotheses if hyps else [])]
+    weighed = [
+        (h.cause, round(h.support, 4), round(h.window, 4)) for h in (hyps.hypotheses if hyps else [])
+    ]
     return {"evidence": none_evidence(inv).as_dict(), "hypotheses": weighed}
 
 

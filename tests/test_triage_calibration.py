@@ -224,3 +224,56 @@ def test_a_strong_unexplained_drop_makes_none_less_sure_than_a_quiet_workspace(t
     assert drop.metric == "orders"
     if drop.confidence < LOW:
         assert drop.summary.startswith("low confidence: no cause found"), drop.summary
+
+
+# -- the logistic alternative (judged by fit_calibration.py --logistic, not shipped) ----------
+
+
+def _fit_row(support: float, window: float, ok: bool, level: str | None = None) -> dict:
+    r = {**_row(0.5, ok), "support": support, "hypotheses": [("bad_snapshot", support, window)]}
+    if level:
+        r["difficulty"] = level
+    return r
+
+
+def test_logistic_alternative_tells_a_faint_incident_from_a_cause_that_barely_explains():
+    """A small support from a faint window that the cause fully explains, and a small support
+    from a cause that barely explains a sure window: one map on the support gives both the
+    same confidence, the logistic map on both factors separates them when the runs do."""
+    from benchmarks.fit_calibration import fit_logit, generator_weights, logit_confidence
+
+    rng = np.random.default_rng(0)
+    faint = [_fit_row(0.8 * w, w, True, "hard") for w in rng.uniform(0.02, 0.08, 40)]
+    weak = [_fit_row(s, 1.0, False) for s in rng.uniform(0.02, 0.08, 40)]
+    sure = [_fit_row(s, 1.0, True) for s in rng.uniform(0.5, 1.0, 40)]
+    logit = fit_logit(faint + weak + sure)
+    assert all(w >= 0 for w in logit[1:])
+    assert min(logit_confidence(logit, r) for r in faint) > 0.8
+    assert max(logit_confidence(logit, r) for r in weak) < 0.2
+    assert min(logit_confidence(logit, r) for r in sure) > 0.8
+    # each generator weighs the same in the fit, however many runs it has
+    w = generator_weights(faint + weak + sure)
+    assert w[:40].sum() == pytest.approx(w[40:].sum())
+
+
+def test_logistic_alternative_never_lets_confidence_fall_as_evidence_grows():
+    from benchmarks.fit_calibration import fit_logit
+
+    # runs where a larger window share goes with wrong verdicts: that weight is dropped
+    rows = [_fit_row(0.5 * w, w, w < 0.5) for w in np.linspace(0.05, 1.0, 40)]
+    _, b, c = fit_logit(rows)
+    assert c == 0.0 and b >= 0.0
+    # too few runs, or all alike: a constant at their share
+    assert fit_logit(rows[:3])[1:] == (0.0, 0.0)
+    assert fit_logit([_fit_row(0.5, 1.0, True)] * 10)[1:] == (0.0, 0.0)
+
+
+def test_benign_changes_named_are_counted_by_the_accuracy_rule():
+    from benchmarks.fit_calibration import benign_named
+
+    def sim_none(cause: str, conf: float) -> dict:
+        return {"verdict": {"cause": cause, "confidence": conf}, "truth": {"cause": "none"}}
+
+    rows = [sim_none("none", 0.7), sim_none("upstream_data", 0.2), sim_none("bad_snapshot", 0.9)]
+    assert benign_named(rows) == "2/3"
+    assert benign_named([{**rows[0], "difficulty": "hard"}]) == "0/0"

@@ -176,3 +176,7 @@ def test_a_sustained_only_window_supports_its_verdict_less():
     _window_doubt([q], quiet)
     assert a.support == pytest.approx(0.6)
     assert q.support == pytest.approx(0.6 * SUSTAINED_WEIGHT)
+    # the share the window left is kept apart from the cause's own support (what the
+    # calibration fit reads): support / window is how well the cause explains its window
+    assert a.window == 1.0 and q.window == pytest.approx(SUSTAINED_WEIGHT)
+    assert q.support / q.window == pytest.approx(0.6)

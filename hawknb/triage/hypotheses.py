@@ -32,6 +32,10 @@ class Hypothesis:
     features: list[str] = field(default_factory=list)
     upstream: list[str] = field(default_factory=list)
     summary: str = ""
+    #: the share of the support that the window choice left (`run._window_doubt`: 1 when the
+    #: window is surely the incident); support / window is how well the cause explains the
+    #: window, window how surely the window is an incident at all
+    window: float = 1.0
     evidence_for: list[str] = field(default_factory=list)
     evidence_against: list[str] = field(default_factory=list)
     #: the snapshot diagnosis behind a snapshot hypothesis, and its step findings

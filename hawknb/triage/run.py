@@ -324,6 +324,7 @@ def _window_doubt(hyps: list[Hypothesis], choice: windows.WindowChoice) -> None:
     )
     for h in hyps:
         h.support *= factor
+        h.window *= factor
         if choice.certainty < WINDOW_DOUBT:
             h.evidence_against.append(doubt)
 
