@@ -132,7 +132,8 @@ def evidence_of(inv: Any) -> dict[str, Any]:
 
     hyps = inv.get(HypothesesResult)
     weighed = [
-        (h.cause, round(h.support, 4), round(h.window, 4)) for h in (hyps.hypotheses if hyps else [])
+        (h.cause, round(h.support, 4), round(h.window, 4))
+        for h in (hyps.hypotheses if hyps else [])
     ]
     return {"evidence": none_evidence(inv).as_dict(), "hypotheses": weighed}
 
