@@ -268,7 +268,13 @@ def data_hypothesis(
         if h.upstream:
             h.evidence_for.append(f"upstream {h.upstream[0]} changed at the onset")
     support = lineage_support(result)
-    h.support = suspect.confidence * (0.5 + 0.5 * feature_conf) * support
+    base = suspect.confidence * (0.5 + 0.5 * feature_conf) * support
+    changed = input_change(ranking, h.features)
+    h.support = base * changed_factor(changed)
+    if changed < PSI_NO_CHANGE:
+        h.evidence_against.append(
+            f"its features' values barely moved (largest PSI {changed:.2f}, under {PSI_NO_CHANGE})"
+        )
     if feature_conf >= FEATURE_EVIDENCE:
         h.evidence_for.append(f"{h.features[0]} moved with the predictions ({feature_conf:.2f})")
     else:
@@ -280,20 +286,64 @@ def data_hypothesis(
         + (f" ({', '.join(h.features[:3])})" if h.features else "")
         + (f", caused upstream by {h.upstream[0]}" if h.upstream else "")
     )
-    if feature_conf < FEATURE_EVIDENCE and not h.upstream:
+    if (feature_conf < FEATURE_EVIDENCE and not h.upstream) or changed < PSI_NO_CHANGE:
         # the model moved, but nothing examined explains it: say so, and do not list features
         # that explain nothing as if they were the culprits (the ranking stays in its finding)
-        h.cause, h.features = "none", []
-        h.support = min(h.support, 0.25)
-        h.summary = (
-            f"{suspect.model}'s predictions moved at the onset, but no input feature or "
-            "upstream node explains it"
+        h.cause, h.features, h.upstream = "none", [], []
+        h.support = min(base, 0.25)
+        why = (
+            "its input features barely moved"
+            if changed < PSI_NO_CHANGE
+            else "no input feature or upstream node explains it"
         )
+        h.summary = f"{suspect.model}'s predictions moved at the onset, but {why}"
     return h
 
 
 #: below this confidence of the top feature, no feature explains the prediction shift
 FEATURE_EVIDENCE = 0.2
+#: population stability index, as it is commonly read: under 0.1 no significant change of a
+#: distribution, from 0.25 a significant one
+PSI_NO_CHANGE, PSI_SIGNIFICANT = 0.1, 0.25
+
+
+def input_change(ranking: Any, features: list[str]) -> float:
+    """How much the named features' inputs changed between the windows, as a PSI: the larger
+    of their values' PSI and the PSI of their null indicator (a coverage break can leave the
+    values that remain as they were). Infinite when the ranking cannot say (no table, or a
+    named feature without a PSI: no finite value on one side is a change of its own): no
+    evidence against a break."""
+    table = getattr(ranking, "table", None)
+    if table is None or not features or "drift_psi" not in table.columns:
+        return float("inf")
+    rows = table.filter(pl.col("feature").is_in(features))
+    psi = rows["drift_psi"].fill_nan(None)
+    if psi.null_count() or not psi.len():
+        return float("inf")
+    if "null_rate_before" in rows.columns and "null_rate_after" in rows.columns:
+        nulls = rows.select(
+            _null_psi(pl.col("null_rate_before"), pl.col("null_rate_after")).alias("p")
+        )["p"].fill_nan(None)
+        psi = pl.concat([psi, nulls.drop_nulls()])
+    return float(psi.max()) if psi.len() else float("inf")
+
+
+def _null_psi(before: pl.Expr, after: pl.Expr) -> pl.Expr:
+    """PSI of a two-bin distribution (null or not) between two null rates."""
+    p, q = before.clip(1e-4, 1 - 1e-4), after.clip(1e-4, 1 - 1e-4)
+    return (q - p) * (q / p).log() + (p - q) * ((1 - q) / (1 - p)).log()
+
+
+def changed_factor(psi: float) -> float:
+    """The share of an upstream data break's support its inputs' change leaves: a break the
+    features did not show (PSI under PSI_NO_CHANGE) is not the model's inputs changing, a
+    significant change (PSI_SIGNIFICANT and above) counts in full, linear between. Why: a
+    benign upstream change (a source's mean moving 3%) moved no feature that the model
+    reads beyond noise, and still carried the verdict whenever its model's calibration moved
+    for another reason; a real break, however faint at the top line, moves its features."""
+    if not psi >= PSI_NO_CHANGE:  # (and NaN, which input_change never gives)
+        return 0.0
+    return min(1.0, (psi - PSI_NO_CHANGE) / (PSI_SIGNIFICANT - PSI_NO_CHANGE))
 
 
 def none_hypothesis(suspect: Suspect | None, why: str, support: float) -> Hypothesis:
