@@ -273,7 +273,7 @@ def data_hypothesis(
     h.support = base * changed_factor(changed)
     if changed < PSI_NO_CHANGE:
         h.evidence_against.append(
-            f"its features' values barely moved (largest PSI {changed:.2f}, under {PSI_NO_CHANGE})"
+            f"its features' values barely moved (largest PSI {changed:.3f}, under {PSI_NO_CHANGE})"
         )
     if feature_conf >= FEATURE_EVIDENCE:
         h.evidence_for.append(f"{h.features[0]} moved with the predictions ({feature_conf:.2f})")
