@@ -57,4 +57,4 @@ bundle-check: js
 
 test: setup browser java lint bundle-check
 	cd js && npm test --silent
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
