@@ -18,15 +18,24 @@ from hawknb.triage.causes import (
 from hawknb.triage.models import Suspect
 
 
-def _ranking(psi: list[float], null_before: list[float] | None = None, null_after=None):
+def _ranking(
+    psi: list[float],
+    null_before: list[float] | None = None,
+    null_after: list[float] | None = None,
+    w1: list[float] | None = None,
+    nonfinite_after: list[float] | None = None,
+):
     n = len(psi)
     table = pl.DataFrame(
         {
             "feature": [f"f{i}" for i in range(n)],
             "confidence": [0.8] + [0.1] * (n - 1),
             "drift_psi": psi,
+            "drift_wasserstein": w1 or [0.01] * n,
             "null_rate_before": null_before or [0.0] * n,
             "null_rate_after": null_after or [0.0] * n,
+            "nonfinite_rate_before": [0.0] * n,
+            "nonfinite_rate_after": nonfinite_after or [0.0] * n,
         }
     )
     return SimpleNamespace(table=table, top=lambda k=5: table["feature"].head(k).to_list())
@@ -46,6 +55,12 @@ def test_input_change_is_the_largest_psi_of_the_named_features_values_or_nulls()
     cov = _ranking([0.01, 0.01], null_before=[0.0, 0.0], null_after=[0.3, 0.0])
     assert input_change(cov, ["f0"]) > PSI_SIGNIFICANT
     assert input_change(cov, ["f1"]) < PSI_NO_CHANGE
+    # a NaN flood in a fifth of the rows: the finite values left are as they were
+    nan = _ranking([0.01], nonfinite_after=[0.2])
+    assert input_change(nan, ["f0"]) > PSI_SIGNIFICANT
+    # 5% of the rows turned extreme: a quantile-binned PSI barely moves, W1 does
+    extreme = _ranking([0.03], w1=[3.0])
+    assert input_change(extreme, ["f0"]) > PSI_SIGNIFICANT
     # nothing to judge by: no evidence either way
     assert input_change(None, ["f0"]) == float("inf")
     assert input_change(r, []) == float("inf")

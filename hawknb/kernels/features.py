@@ -75,6 +75,8 @@ _COLUMNS: dict[str, pl.DataType] = {
     "explained_share": pl.Float64,
     "null_rate_before": pl.Float64,
     "null_rate_after": pl.Float64,
+    "nonfinite_rate_before": pl.Float64,
+    "nonfinite_rate_after": pl.Float64,
     "evidence": pl.String,
 }
 
@@ -763,6 +765,8 @@ def _table(
             "explained_share": scored.e_share,
             "null_rate_before": drift.null_before,
             "null_rate_after": drift.null_after,
+            "nonfinite_rate_before": drift.nonfin_before,
+            "nonfinite_rate_after": drift.nonfin_after,
             "evidence": [_evidence(j, drift, corr, imp, scored.e_share) for j in range(nf)],
         },
         schema=_COLUMNS,
