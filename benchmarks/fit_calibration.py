@@ -158,8 +158,7 @@ def fit_logit(rows: list[dict[str, Any]]) -> Logit:
     weight kept non-negative (a negative one is dropped and the rest refitted)."""
     y = np.array([right(r) for r in rows], dtype=int)
     if len(rows) < 4 or y.min() == y.max():
-        share = float(np.clip(y.mean() if len(y) else 0.5, FLOOR, CEILING))
-        return (float(np.log(share / (1 - share))), 0.0, 0.0)
+        return _constant_logit(y)
     x, weights, keep = np.array([features_of(r) for r in rows]), generator_weights(rows), [0, 1]
     while keep:
         model = LogisticRegression().fit(x[:, keep], y, sample_weight=weights)
@@ -167,7 +166,12 @@ def fit_logit(rows: list[dict[str, Any]]) -> Logit:
         if all(v >= 0 for v in coef.values()):
             return (float(model.intercept_[0]), float(coef.get(0, 0.0)), float(coef.get(1, 0.0)))
         keep = [k for k in keep if coef[k] >= 0]
-    share = float(np.clip(y.mean(), FLOOR, CEILING))
+    return _constant_logit(y)
+
+
+def _constant_logit(y: np.ndarray) -> Logit:
+    """The map that gives every run the share right (0.5 without runs), within the bounds."""
+    share = float(np.clip(y.mean() if len(y) else 0.5, FLOOR, CEILING))
     return (float(np.log(share / (1 - share))), 0.0, 0.0)
 
 

@@ -166,6 +166,11 @@ def _choose_bucket(span: dt.timedelta, anomaly: dt.timedelta) -> tuple[str, dt.t
     return _BUCKETS[idx]
 
 
+#: the drift magnitudes a feature's PSI and its Wasserstein-1 distance (in the reference's
+#: interquartile ranges) count at the same weight: PSI_SCALE of one is W1_SCALE of the other
+PSI_SCALE, W1_SCALE = 0.25, 0.5
+
+
 def _squash(x: np.ndarray, scale: float) -> np.ndarray:
     """Map a non-negative distance to [0, 1): 1 - exp(-x/scale); NaN -> 0."""
     return 1.0 - np.exp(-np.nan_to_num(np.abs(x), nan=0.0) / scale)
@@ -661,7 +666,9 @@ def _combine(
     d_null = np.abs(drift.null_after - drift.null_before) + np.abs(
         drift.nonfin_after - drift.nonfin_before
     )
-    drift_mag = np.clip(np.maximum.reduce([_squash(psi_v, 0.25), _squash(w1_v, 0.5), d_null]), 0, 1)
+    drift_mag = np.clip(
+        np.maximum.reduce([_squash(psi_v, PSI_SCALE), _squash(w1_v, W1_SCALE), d_null]), 0, 1
+    )
     own = own_change(
         ks_v,
         d_null,

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ..engine import collect
+from ..kernels.drift import psi_from_counts
+from ..kernels.features import PSI_SCALE, W1_SCALE
 from ..kernels.lineage import UNCHANGED
 from ..kernels.rollout import SnapshotIsolation
 from ..workspace import Workspace
@@ -309,40 +312,29 @@ PSI_NO_CHANGE, PSI_SIGNIFICANT = 0.1, 0.25
 
 def input_change(ranking: Any, features: list[str]) -> float:
     """How much the named features' inputs changed between the windows, as a PSI: the largest
-    of their values' PSI, their Wasserstein-1 distance on the PSI scale (`W1_PER_PSI`: a few %
-    of rows turned extreme barely move a quantile-binned PSI), and the PSI of their null and
-    non-finite indicators (a coverage break or a NaN flood can leave the finite values that
-    remain as they were). Infinite when the ranking cannot say (no table, or a named feature
-    without a PSI: no finite value on one side is a change of its own): no evidence against a
-    break."""
-    table = getattr(ranking, "table", None)
-    if table is None or not features or "drift_psi" not in table.columns:
+    of their values' PSI, their Wasserstein-1 distance on the PSI scale (the ranking's own
+    equivalence, `kernels.features.PSI_SCALE` / `W1_SCALE`: a few % of rows turned extreme
+    barely move a quantile-binned PSI), and the PSI of their null and non-finite indicators (a
+    coverage break or a NaN flood can leave the finite values that remain as they were).
+    Infinite when the ranking cannot say (no ranking, or a named feature without a PSI: no
+    finite value on one side is a change of its own): no evidence against a break."""
+    if ranking is None or not features:
         return float("inf")
-    rows = table.filter(pl.col("feature").is_in(features))
+    rows = ranking.table.filter(pl.col("feature").is_in(features))
     psi = rows["drift_psi"].fill_nan(None)
     if psi.null_count() or not psi.len():
         return float("inf")
-    parts = [psi]
-    if "drift_wasserstein" in rows.columns:
-        parts.append(rows["drift_wasserstein"].fill_nan(None).drop_nulls() / W1_PER_PSI)
-    for kind in ("null_rate", "nonfinite_rate"):
-        if f"{kind}_before" in rows.columns and f"{kind}_after" in rows.columns:
-            rates = rows.select(
-                _rate_psi(pl.col(f"{kind}_before"), pl.col(f"{kind}_after")).alias("p")
-            )["p"]
-            parts.append(rates.fill_nan(None).drop_nulls())
-    return float(pl.concat(parts).max())
+    w1 = rows["drift_wasserstein"].fill_nan(None).drop_nulls() * (PSI_SCALE / W1_SCALE)
+    rates = [
+        psi_from_counts(*(_two_bins(rows[f"{kind}_{w}"].to_numpy()) for w in ("before", "after")))
+        for kind in ("null_rate", "nonfinite_rate")
+    ]
+    return float(max(psi.max(), w1.max() or 0.0, *(np.nanmax(r, initial=0.0) for r in rates)))
 
 
-#: a Wasserstein-1 distance (in the reference's interquartile ranges) of this many per unit of
-#: PSI: the feature ranking's own scale (`kernels.features`: W1 0.5 weighs as PSI 0.25)
-W1_PER_PSI = 2.0
-
-
-def _rate_psi(before: pl.Expr, after: pl.Expr) -> pl.Expr:
-    """PSI of a two-bin distribution (null or not; finite or not) between two rates."""
-    p, q = before.clip(1e-4, 1 - 1e-4), after.clip(1e-4, 1 - 1e-4)
-    return (q - p) * (q / p).log() + (p - q) * ((1 - q) / (1 - p)).log()
+def _two_bins(rate: np.ndarray) -> np.ndarray:
+    """A rate (null, non-finite) as the shares of a two-bin distribution."""
+    return np.stack([1.0 - rate, rate], axis=-1)
 
 
 def changed_factor(psi: float) -> float:
