@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 import pytest
+from _serving_rows import serving_rows
 
 from hawknb.triage import row_evidence, windows
 from hawknb.workspace import contract as c
@@ -26,33 +27,19 @@ class _Ws:
     serving: pl.LazyFrame
 
 
-def _rows(rng, start, hours, arm, snap, n_per_hour=60, broken=0.0):
-    n = hours * n_per_hour
-    ts = [start + timedelta(seconds=float(s)) for s in np.sort(rng.uniform(0, hours * 3600, n))]
-    p = rng.beta(2, 8, n)
-    p[rng.random(n) < broken] = 0.9999
-    return pl.DataFrame(
-        {
-            c.TS: ts,
-            c.MODEL: ["ranker"] * n,
-            c.EXPERIMENT: [arm] * n,
-            c.SNAPSHOT: [snap] * n,
-            c.PREDICTION: p,
-        }
-    )
-
-
 @pytest.fixture(scope="module")
 def ws():
     rng = np.random.default_rng(7)
     end = T0 + timedelta(days=3)
     parts = [
         # arm a: s0, then a cut-over to `bad` that saturates 30% of its rows
-        _rows(rng, T0, int((BAD_AT - T0).total_seconds() // 3600), "a", "s0"),
-        _rows(rng, BAD_AT, int((end - BAD_AT).total_seconds() // 3600), "a", "bad", broken=0.3),
+        serving_rows(rng, T0, int((BAD_AT - T0).total_seconds() // 3600), "a", "s0"),
+        serving_rows(
+            rng, BAD_AT, int((end - BAD_AT).total_seconds() // 3600), "a", "bad", broken=0.3
+        ),
         # arm b: s0, then a cut-over to `ok`, a retrain serving the same distribution
-        _rows(rng, T0, int((OK_AT - T0).total_seconds() // 3600), "b", "s0"),
-        _rows(rng, OK_AT, int((end - OK_AT).total_seconds() // 3600), "b", "ok"),
+        serving_rows(rng, T0, int((OK_AT - T0).total_seconds() // 3600), "b", "s0"),
+        serving_rows(rng, OK_AT, int((end - OK_AT).total_seconds() // 3600), "b", "ok"),
     ]
     frame = pl.concat(parts).with_columns(pl.col(c.TS).cast(pl.Datetime("us", "UTC")))
     return _Ws(frame.sort(c.TS).lazy())
@@ -99,7 +86,9 @@ def test_a_quiet_rollout_explains_less_than_one_whose_rows_moved(ws):
 
 def test_a_log_shorter_than_a_day_has_no_leads():
     rng = np.random.default_rng(1)
-    frame = _rows(rng, T0, 12, "a", "s0").with_columns(pl.col(c.TS).cast(pl.Datetime("us", "UTC")))
+    frame = serving_rows(rng, T0, 12, "a", "s0").with_columns(
+        pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
+    )
     assert row_evidence.rollout_peaks(_Ws(frame.lazy())) == []
 
 

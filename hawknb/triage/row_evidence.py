@@ -91,6 +91,12 @@ def _row_span(anomaly: Anomaly, wide: bool) -> tuple[datetime, datetime]:
     return anomaly.onset - lookback(anomaly, wide) - ROW_BEFORE - timedelta(hours=1), end
 
 
+def _read_span(anomaly: Anomaly, wide: bool) -> tuple[datetime, datetime]:
+    """The rows `_shifts` reads: `_row_span`, and the CANARY_SPAN after the onset."""
+    since, end = _row_span(anomaly, wide)
+    return since, max(end, anomaly.onset + CANARY_SPAN)
+
+
 def _row_span_rows(ws: Workspace, since: datetime, end: datetime) -> pl.DataFrame:
     cols = [c.TS, c.MODEL, c.EXPERIMENT, c.SNAPSHOT, c.PREDICTION]
     if c.LABEL in ws.serving.collect_schema():
@@ -103,16 +109,33 @@ def _row_span_rows(ws: Workspace, since: datetime, end: datetime) -> pl.DataFram
 
 
 def _shifts(anomaly: Anomaly, rows: pl.DataFrame, wide: bool) -> pl.DataFrame:
-    """`compare_snapshot_rows` of the window, on rows covering at least its `_row_span`."""
+    """`compare_snapshot_rows` of the window, on rows covering at least its `_read_span`.
+
+    A snapshot that served fewer than LEAD_ROWS rows in the window (a canary on a few % of
+    one arm) is compared over the CANARY_SPAN after the onset instead, as its lead is
+    (`rollout_rows`): a window a few samples long holds a handful of its rows, too few for
+    any tail share to count, however bad they are."""
     since, end = _row_span(anomaly, wide)
-    mine = rows.filter(pl.col(c.TS).cast(pl.Datetime("us", "UTC")).is_between(since, end))
-    return compare_snapshot_rows(
-        mine,
-        onset=anomaly.onset,
-        end=end,
-        lookback=lookback(anomaly, wide),
-        before=ROW_BEFORE,
-    )
+    ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
+
+    def compare(until: datetime) -> pl.DataFrame:
+        return compare_snapshot_rows(
+            rows.filter(ts.is_between(since, until)),
+            onset=anomaly.onset,
+            end=until,
+            lookback=lookback(anomaly, wide),
+            before=ROW_BEFORE,
+        )
+
+    shifts = compare(end)
+    longer_end = anomaly.onset + CANARY_SPAN
+    thin = shifts.filter(pl.col("rows") < LEAD_ROWS).select(c.MODEL, c.EXPERIMENT, c.SNAPSHOT)
+    if thin.is_empty() or longer_end <= end:
+        return shifts
+    key = [c.MODEL, c.EXPERIMENT, c.SNAPSHOT]
+    longer = compare(longer_end).join(thin, on=key, how="semi")
+    kept = shifts.join(longer, on=key, how="anti")
+    return pl.concat([kept, longer]).sort("first_ts", *key)
 
 
 def prefetch_row_shifts(
@@ -127,7 +150,7 @@ def prefetch_row_shifts(
         if _shift_key(a, wide) not in cache:
             todo.setdefault(_shift_key(a, wide), a)
     pending = list(todo.values())
-    spans = [_row_span(a, wide) for a in pending]
+    spans = [_read_span(a, wide) for a in pending]
     for group in span_groups(spans):
         lo = min(spans[i][0] for i in group)
         hi = max(spans[i][1] for i in group)
@@ -271,6 +294,11 @@ def row_suspect(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> R
 LEAD_Z = ROW_Z
 #: the hours after its first serve in which a snapshot's rows are compared for a lead
 LEAD_SPAN = timedelta(hours=6)
+#: a snapshot that served fewer rows than this in LEAD_SPAN (a canary on a few % of one arm)
+#: is compared over up to CANARY_SPAN instead: its evidence is its rows, not its hours, and a
+#: tail share of a few rows cannot reach LEAD_Z however bad they are
+LEAD_ROWS = 50
+CANARY_SPAN = 2 * LEAD_SPAN
 #: leads are capped at this z (a saturated blow-up's tail z is astronomic; the order of leads
 #: only needs "very clear")
 LEAD_Z_CAP = 40.0
@@ -357,7 +385,7 @@ class _ModelRows:
 
     def __init__(self, ws: Workspace, model: str, snaps: pl.DataFrame) -> None:
         self.ws, self.model = ws, model
-        self.lo, self.hi = snaps["first"].min() - _REACH, snaps["first"].max() + LEAD_SPAN
+        self.lo, self.hi = snaps["first"].min() - _REACH, snaps["first"].max() + CANARY_SPAN
         self._rows: pl.DataFrame | None = None
 
     def rows(self) -> pl.DataFrame:
@@ -376,15 +404,27 @@ class _ModelRows:
 
 def _slice_leads(rows: pl.DataFrame, model: str, first: datetime) -> list[dict]:
     """The leads (`_leads`) of the snapshots first served in the LEAD_SPAN after ``first``,
-    compared on the model's rows of that slice."""
-    shifts = compare_snapshot_rows(
-        rows.filter(pl.col(c.TS).is_between(first - _REACH, first + LEAD_SPAN)),
+    compared on the model's rows of that slice; those that served fewer than LEAD_ROWS rows
+    in it (canaries) compared over CANARY_SPAN instead."""
+    shifts = _compare_slice(rows, first, LEAD_SPAN)
+    thin = shifts.filter(pl.col("rows") < LEAD_ROWS).select(c.EXPERIMENT, c.SNAPSHOT)
+    if thin.height:
+        longer = _compare_slice(rows, first, CANARY_SPAN)
+        longer = longer.join(thin, on=[c.EXPERIMENT, c.SNAPSHOT], how="semi")
+        kept = shifts.join(longer, on=[c.EXPERIMENT, c.SNAPSHOT], how="anti")
+        shifts = pl.concat([kept, longer]).sort("first_ts", c.EXPERIMENT, c.SNAPSHOT)
+    return _leads(shifts, model)
+
+
+def _compare_slice(rows: pl.DataFrame, first: datetime, span: timedelta) -> pl.DataFrame:
+    """`compare_snapshot_rows` of the snapshots first served in ``span`` after ``first``."""
+    return compare_snapshot_rows(
+        rows.filter(pl.col(c.TS).is_between(first - _REACH, first + span)),
         onset=first,
-        end=first + LEAD_SPAN,
+        end=first + span,
         lookback=timedelta(0),
         before=ROW_BEFORE,
     )
-    return _leads(shifts, model)
 
 
 def _slices_reaching(new: pl.DataFrame, wanted: pl.DataFrame) -> pl.DataFrame:
