@@ -263,3 +263,63 @@ def test_a_short_blip_of_the_same_size_does_not_lead():
 
     health = _noisy_health(0.11, AT, spike=True, seed=5)
     assert _health_peaks(health) == []
+
+
+def _plain_metric(name: str, seed: int, at: int, drop: float) -> pl.DataFrame:
+    """A daily cycle with 1% independent noise; ``drop`` (relative) from ``at`` on."""
+    rng = np.random.default_rng(seed)
+    hour = (np.arange(N) % 48) / 2
+    x = 1000 * (1 + 0.2 * np.cos(2 * np.pi * hour / 24)) * (1 + 0.01 * rng.standard_normal(N))
+    x[at:] *= 1 - drop
+    return pl.DataFrame({"metric": name, "ts": _ts(), "value": x})
+
+
+def _two_metric_world(seed: int = 4):
+    """Revenue drops 5% at AT; latency shifts 15% five hours earlier, for its own reasons."""
+    series = pl.concat(
+        [
+            _plain_metric("revenue", seed, AT, 0.05),
+            _plain_metric("latency", seed + 1, AT - 10, -0.15),
+        ]
+    )
+    results = {
+        name: detect_anomalies(
+            series.filter(pl.col("metric") == name).select("ts", "value"),
+            min_severity=TOPLINE_SEVERITY,
+        )
+        for name in ("revenue", "latency")
+    }
+    return series, results
+
+
+def test_a_metric_steps_against_the_same_hours_a_day_before():
+    from hawknb.triage.led import _day_over_day_steps, _metric_steps
+
+    series, results = _two_metric_world()
+    value = series.filter(pl.col("metric") == "revenue")["value"].to_numpy()
+    day = _day_over_day_steps(value, STEP)
+    near = slice(AT - 1, AT + 2)
+    assert np.nanmin(day[near]) <= -4.0
+    # at other times it is noise on its own history's scale
+    assert np.nanquantile(np.abs(day[48 : AT - 48]), 0.95) < 3.0
+    # the led step is the clearer of it and the step of the detector's own robust z
+    _, z, steps, _ = _metric_steps(results)["revenue"]
+    own = standardized_steps(z, 6)
+    clearer = np.where(np.abs(np.nan_to_num(day)) > np.abs(np.nan_to_num(own)), day, own)
+    np.testing.assert_allclose(steps, clearer)
+    # a history of fewer than DAY_OVER_DAY_MIN_DAYS days has no day before to trust
+    assert np.isnan(_day_over_day_steps(np.ones(48 * 3), STEP)).all()
+
+
+def test_leads_hours_apart_may_lead_to_different_metrics():
+    series, results = _two_metric_world()
+    ts = _ts()
+    leads = [(12.0, ts[AT - 10], "a", "a's inputs stepped"), (9.0, ts[AT], "b", "b's rows")]
+    got = led_windows(_health(None, 4), STEP, results, series, known=[], inputs=leads)
+    found = {a.metric: a.onset for a, _, _ in got}
+    assert set(found) == {"latency", "revenue"}, found
+    assert abs(found["revenue"] - ts[AT]) <= 2 * STEP
+    # and a second lead near the first to the same metric is the same incident
+    again = [*leads, (8.0, ts[AT + 1], "b", "b's health")]
+    got = led_windows(_health(None, 4), STEP, results, series, known=[], inputs=again)
+    assert sorted(a.metric for a, _, _ in got) == ["latency", "revenue"]

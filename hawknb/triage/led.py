@@ -186,7 +186,35 @@ def _metric_steps(
         cad = timedelta(microseconds=int(np.median(np.diff(us)))) if us.size > 1 else None
         if cad is None or cad <= timedelta(0):
             continue
-        out[name] = (us, z, standardized_steps(z, STEP_SPAN), cad)
+        steps = standardized_steps(z, STEP_SPAN)
+        if "value" in b.columns:
+            day = _day_over_day_steps(b["value"].cast(pl.Float64).to_numpy(), cad)
+            steps = np.where(np.abs(np.nan_to_num(day)) > np.abs(np.nan_to_num(steps)), day, steps)
+        out[name] = (us, z, steps, cad)
+    return out
+
+
+#: days of history the day-over-day step needs (the first day has nothing to compare with)
+DAY_OVER_DAY_MIN_DAYS = 4
+
+
+def _day_over_day_steps(value: np.ndarray, cad: timedelta) -> np.ndarray:
+    """The standardized step (over STEP_SPAN and twice that) of the metric minus itself a
+    day before; nan where undefined or with fewer than DAY_OVER_DAY_MIN_DAYS of history.
+
+    Why: the detector's baseline follows a shift within hours, so its robust z, and any
+    step of it, fade while a 3-6% drop is still there; and the raw metric swings with the
+    hour of day. The same hours a day before are a baseline that does neither, and a drop
+    that lasts grows clearer over the longer span instead of fading."""
+    per = round(timedelta(days=1) / cad) if cad > timedelta(0) else 0
+    out = np.full(value.size, np.nan)
+    if per < 1 or value.size < DAY_OVER_DAY_MIN_DAYS * per:
+        return out
+    diff = np.full(value.size, np.nan)
+    diff[per:] = value[per:] - value[:-per]
+    for span in (STEP_SPAN, 2 * STEP_SPAN):
+        zs = standardized_steps(diff, span)
+        out = np.where(np.abs(np.nan_to_num(zs)) > np.abs(np.nan_to_num(out)), zs, out)
     return out
 
 
@@ -211,12 +239,16 @@ def led_windows(
             break
         t_us = int(pl.Series([t]).cast(pl.Datetime("us", "UTC")).cast(pl.Int64)[0])
         tol = int(every / timedelta(microseconds=1))
-        if any(abs(t_us - u) <= 2 * STEP_SPAN * tol for u, _ in used):
-            continue
         best = _best_metric(steps, t_us, tol)
         if best is None:
             continue
         name, j, zs = best
+        # one window per incident and metric: a lead near one already used for this metric
+        # is the same incident, but one hours after it that points at another metric is not
+        # (a health step can lead to a metric that stepped by chance in the hours before
+        # the rollout whose rows then lead to the metric that broke)
+        if any(abs(t_us - u) <= 2 * STEP_SPAN * tol and m == name for u, m in used):
+            continue
         us, z, _, cad = steps[name]
         onset = _to_dt(us[j])
         if any(k.metric == name and k.onset - 2 * cad <= onset <= k.end + 2 * cad for k in known):
