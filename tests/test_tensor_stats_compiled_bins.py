@@ -173,4 +173,7 @@ def test_blocks_with_nothing_finite_are_counted_as_the_careful_pass_counts(fill)
     assert got[4] == sum(int(w[4]) for w in want) and got[5] == sum(int(w[5]) for w in want)
     fin = a[np.isfinite(a)]
     assert (got[0], got[1]) == (fin.min(), fin.max())
-    assert got[2] == sum(float(w[2]) for w in want) and got[3] == sum(float(w[3]) for w in want)
+    # float32 sums: the compiled loop may vectorize them another way on another CPU (AVX-512
+    # against AVX2), so they agree to the rounding of float32 accumulation, not bit for bit
+    assert got[2] == pytest.approx(sum(float(w[2]) for w in want), rel=1e-5)
+    assert got[3] == pytest.approx(sum(float(w[3]) for w in want), rel=1e-5)
