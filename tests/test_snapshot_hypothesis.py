@@ -50,7 +50,11 @@ def _anomaly() -> Anomaly:
 def anomalous_training(monkeypatch):
     """Every snapshot diagnosed as trained on anomalous partitions (the same partitions)."""
     training = SimpleNamespace(
-        verdict=True, volume_only=False, reasons=("label mean 0.40 vs usual 0.12",), confidence=0.99
+        verdict=True,
+        volume_only=False,
+        loss_only=False,
+        reasons=("label mean 0.40 vs usual 0.12",),
+        confidence=0.99,
     )
 
     def fake(ws, model, snap, onset):
@@ -203,3 +207,37 @@ def test_a_whole_node_blowup_before_the_trigger_rows_names_the_earlier_layer():
     diag = Diagnosis(weights=weights, blowup=blowup)
     assert causes._mechanism(diag, True)[2] == "net.2"
     assert causes._mechanism(Diagnosis(blowup=blowup), False)[2] == "net.2"
+
+
+def _trained(loss_only: bool) -> SimpleNamespace:
+    why = "final loss 0.33 vs other snapshots' 0.30" if loss_only else "label mean 0.40 vs 0.12"
+    return SimpleNamespace(
+        verdict=True, volume_only=False, loss_only=loss_only, reasons=(why,), confidence=0.8
+    )
+
+
+def _one_layer_changed() -> SimpleNamespace:
+    """Weights of one layer changed ~290x their usual snapshot-to-snapshot change."""
+    return SimpleNamespace(
+        suspect=True, suspect_layers=(SimpleNamespace(layer="proj", score=286.0),), tensors=()
+    )
+
+
+@pytest.mark.parametrize("convicted", [True, False])
+def test_a_run_that_ended_worse_yields_to_a_layer_that_changed(convicted):
+    """A final loss above the others' is what a snapshot with one corrupted layer shows too:
+    the layer explains it; shifted labels still name the training data, and a higher loss
+    with nothing inside the snapshot still does."""
+    weights = _one_layer_changed()
+    cause, strength, layer, _ = causes._mechanism(
+        Diagnosis(training=_trained(loss_only=True), weights=weights), convicted
+    )
+    assert (cause, layer) == ("bad_snapshot", "proj") and strength > 0.4
+    cause, _, layer, _ = causes._mechanism(
+        Diagnosis(training=_trained(loss_only=False), weights=weights), convicted
+    )
+    assert (cause, layer) == ("training_data", None)
+    cause, strength, _, _ = causes._mechanism(
+        Diagnosis(training=_trained(loss_only=True)), convicted
+    )
+    assert cause == "training_data" and strength >= 0.6

@@ -227,3 +227,14 @@ def test_any_inflated_partition_is_found_and_order_does_not_matter(
     assert d.anomalous_partitions == (target,)
     assert d.verdict
     assert not math.isnan(d.confidence)
+
+
+def test_a_final_loss_above_the_others_alone_is_loss_only_evidence() -> None:
+    drift = _curves(bad="s5", kind="drift")
+    d = _diag(_training(), drift)
+    assert d.verdict and d.curve is not None and d.curve.diverged and not d.curve.exploded
+    assert d.loss_only and not d.volume_only
+    # with shifted labels, or a loss that exploded, the data or the run is the evidence
+    assert not _diag(_set(_training(), dt.date(2026, 4, 6), c.LABEL_MEAN, 0.15), drift).loss_only
+    assert not _diag(_training(), _curves(bad="s5", kind="nan")).loss_only
+    assert not _diag(_training(), _curves()).loss_only  # nothing found is not "loss only"

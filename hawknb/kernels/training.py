@@ -103,6 +103,11 @@ class TrainingDiagnosis:
     #: a snapshot whose weights changed far more than usual, while shifted labels or a loss
     #: that exploded do
     volume_only: bool = False
+    #: True when a final loss above the other snapshots' (not exploded) is the only evidence:
+    #: it says the run ended worse, not that its data was different, and a snapshot broken
+    #: some other way (one corrupted layer) ends there too, so it explains a snapshot only
+    #: when nothing inside the snapshot does; shifted labels or an exploded loss still do
+    loss_only: bool = False
 
     @property
     def suspect(self) -> bool:
@@ -426,6 +431,12 @@ def _diagnosis(
         confidence=float(min(max(confidence, 0.0), 1.0)),
         reasons=tuple(ev.reasons),
         volume_only=verdict and not ev.content,
+        loss_only=verdict
+        and not any(ch.anomalous for ch in checks)
+        and not (label_shift is not None and label_shift.suspect)
+        and curve is not None
+        and curve.diverged
+        and not curve.exploded,
     )
 
 

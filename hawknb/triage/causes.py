@@ -76,9 +76,8 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
         f = b = None
     if f is not None:
         return "bad_snapshot", 0.95, f.layer, f"{f.kind} activations at {f.layer or f.node}"
-    if t is not None and t.verdict and not t.volume_only:
-        why = "; ".join(t.reasons[:2])
-        return "training_data", max(0.6, t.confidence), None, f"trained on anomalous data: {why}"
+    if t is not None and t.verdict and not t.volume_only and not t.loss_only:
+        return _trained_on_anomalous_data(t)
     if b is not None and b.reference == "previous snapshot" and w is not None and w.suspect:
         # rows that blow up against the previous snapshot on the same inputs locate the
         # broken layer directly; the weights' ranking of relative changes only corroborates
@@ -115,11 +114,19 @@ def _mechanism(diag: Diagnosis, convicted: bool) -> tuple[Any, float, str | None
             b.whole_layer or b.layer or diag.blowup_layer,
             (f"{b.bad_fraction:.1%} of its rows blow up at {b.layer or b.node}"),
         )
+    if t is not None and t.verdict and t.loss_only:
+        # a run that ended worse, and nothing inside the snapshot that explains it otherwise
+        return _trained_on_anomalous_data(t)
     if t is not None and t.verdict and convicted:
         # fewer rows of the same data only explain a snapshot the A/B already convicted
         why = "; ".join(t.reasons[:2])
         return "training_data", min(0.6, t.confidence), None, f"unusual data volumes: {why}"
     return "bad_snapshot", 0.0, None, ""
+
+
+def _trained_on_anomalous_data(t: Any) -> tuple[Any, float, str | None, str]:
+    why = "; ".join(t.reasons[:2])
+    return "training_data", max(0.6, t.confidence), None, f"trained on anomalous data: {why}"
 
 
 def snapshot_hypothesis(
