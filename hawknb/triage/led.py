@@ -189,7 +189,7 @@ def _metric_steps(
         steps = standardized_steps(z, STEP_SPAN)
         if "value" in b.columns:
             day = _day_over_day_steps(b["value"].cast(pl.Float64).to_numpy(), cad)
-            steps = np.where(np.abs(np.nan_to_num(day)) > np.abs(np.nan_to_num(steps)), day, steps)
+            steps = _larger_step(day, steps)
         out[name] = (us, z, steps, cad)
     return out
 
@@ -214,8 +214,13 @@ def _day_over_day_steps(value: np.ndarray, cad: timedelta) -> np.ndarray:
     diff[per:] = value[per:] - value[:-per]
     for span in (STEP_SPAN, 2 * STEP_SPAN):
         zs = standardized_steps(diff, span)
-        out = np.where(np.abs(np.nan_to_num(zs)) > np.abs(np.nan_to_num(out)), zs, out)
+        out = _larger_step(zs, out)
     return out
+
+
+def _larger_step(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per index, whichever of two signed steps is larger in magnitude (a nan counts as 0)."""
+    return np.where(np.abs(np.nan_to_num(a)) > np.abs(np.nan_to_num(b)), a, b)
 
 
 def led_windows(

@@ -13,6 +13,7 @@ out in the same hour, the one whose served rows differ.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -118,22 +119,37 @@ def _shifts(anomaly: Anomaly, rows: pl.DataFrame, wide: bool) -> pl.DataFrame:
     since, end = _row_span(anomaly, wide)
     ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
 
-    def compare(until: datetime) -> pl.DataFrame:
+    def compare(some: pl.DataFrame, until: datetime) -> pl.DataFrame:
         return compare_snapshot_rows(
-            rows.filter(ts.is_between(since, until)),
+            some.filter(ts.is_between(since, until)),
             onset=anomaly.onset,
             end=until,
             lookback=lookback(anomaly, wide),
             before=ROW_BEFORE,
         )
 
-    shifts = compare(end)
+    shifts = compare(rows, end)
     longer_end = anomaly.onset + CANARY_SPAN
-    thin = shifts.filter(pl.col("rows") < LEAD_ROWS).select(c.MODEL, c.EXPERIMENT, c.SNAPSHOT)
-    if thin.is_empty() or longer_end <= end:
+    if longer_end <= end:
         return shifts
+    return _canaries_compared_longer(shifts, rows, lambda arms: compare(arms, longer_end))
+
+
+def _canaries_compared_longer(
+    shifts: pl.DataFrame, rows: pl.DataFrame, compare_longer: Callable[[pl.DataFrame], pl.DataFrame]
+) -> pl.DataFrame:
+    """``shifts`` with the snapshots that served fewer than LEAD_ROWS rows replaced by their
+    comparison over the longer span (``compare_longer`` of the rows). Only the arms holding
+    such a canary are compared again: each (model, experiment) is compared on its own rows."""
     key = [c.MODEL, c.EXPERIMENT, c.SNAPSHOT]
-    longer = compare(longer_end).join(thin, on=key, how="semi")
+    thin = shifts.filter(pl.col("rows") < LEAD_ROWS).select(key)
+    if thin.is_empty():
+        return shifts
+    arms = rows.filter(
+        pl.col(c.MODEL).cast(pl.String).is_in(thin[c.MODEL].unique().implode())
+        & pl.col(c.EXPERIMENT).cast(pl.String).is_in(thin[c.EXPERIMENT].unique().implode())
+    )
+    longer = compare_longer(arms).join(thin, on=key, how="semi")
     kept = shifts.join(longer, on=key, how="anti")
     return pl.concat([kept, longer]).sort("first_ts", *key)
 
@@ -407,12 +423,9 @@ def _slice_leads(rows: pl.DataFrame, model: str, first: datetime) -> list[dict]:
     compared on the model's rows of that slice; those that served fewer than LEAD_ROWS rows
     in it (canaries) compared over CANARY_SPAN instead."""
     shifts = _compare_slice(rows, first, LEAD_SPAN)
-    thin = shifts.filter(pl.col("rows") < LEAD_ROWS).select(c.EXPERIMENT, c.SNAPSHOT)
-    if thin.height:
-        longer = _compare_slice(rows, first, CANARY_SPAN)
-        longer = longer.join(thin, on=[c.EXPERIMENT, c.SNAPSHOT], how="semi")
-        kept = shifts.join(longer, on=[c.EXPERIMENT, c.SNAPSHOT], how="anti")
-        shifts = pl.concat([kept, longer]).sort("first_ts", c.EXPERIMENT, c.SNAPSHOT)
+    shifts = _canaries_compared_longer(
+        shifts, rows, lambda arms: _compare_slice(arms, first, CANARY_SPAN)
+    )
     return _leads(shifts, model)
 
 
