@@ -275,16 +275,24 @@ def _bookkeeping(ep: torch.export.ExportedProgram, x: torch.Tensor) -> Callable[
     """The full trace with the statistics replaced by a constant (what is left is the pass,
     the recorder's bookkeeping and the trace's records)."""
     trace = _trace(ep, x, 0, trace_activations)
-    real = (trace_run.tensor_stats, trace_run.batch_stats, trace_run._param_stats)
+    names = ("tensor_stats", "batch_stats", "_param_stats", "stats_and_positive", "relu_stats")
+    real = {k: getattr(trace_run, k) for k in names}
+    fake = {
+        "tensor_stats": lambda v, bins=0, bounds=None: _ZERO,
+        "batch_stats": lambda vs, bins=0: [_ZERO] * len(vs),
+        "_param_stats": lambda ps, bins: [_ZERO] * len(ps),
+        "stats_and_positive": lambda v, bins=0: (_ZERO, None),
+        "relu_stats": lambda y, bins, bounds, positive: _ZERO,
+    }
 
     def go() -> object:
-        trace_run.tensor_stats = lambda v, bins=0, bounds=None: _ZERO
-        trace_run.batch_stats = lambda vs, bins=0: [_ZERO] * len(vs)
-        trace_run._param_stats = lambda ps, bins: [_ZERO] * len(ps)
+        for k, f in fake.items():
+            setattr(trace_run, k, f)
         try:
             return trace()
         finally:
-            trace_run.tensor_stats, trace_run.batch_stats, trace_run._param_stats = real
+            for k, f in real.items():
+                setattr(trace_run, k, f)
 
     return go
 

@@ -93,6 +93,7 @@ def test_small_histograms_equal_both_numpy_paths(monkeypatch) -> None:
         fast = ts.batch_stats(tensors, bins)
         with monkeypatch.context() as m:
             m.setattr(ts, "_compiled_histograms", lambda *a: None)
+            m.setattr(ts, "SMALL_JIT", False)
             slow = ts.batch_stats(tensors, bins)
         assert [s.histogram for s in fast] == [s.histogram for s in slow]
 
@@ -167,7 +168,7 @@ def test_blocks_with_nothing_finite_are_counted_as_the_careful_pass_counts(fill)
     for i in range(0, a.size, block):
         x, bits = a[i : i + block], a[i : i + block].view(np.int32)
         if np.isfinite(x).all():
-            want.append((0, 0, *_stats_jit._block_sums(x), x.size, 0))
+            want.append((0, 0, *_stats_jit._block_sums(x)[:2], x.size, 0))
         else:
             want.append(_stats_jit._careful(x, bits, c))
     assert got[4] == sum(int(w[4]) for w in want) and got[5] == sum(int(w[5]) for w in want)

@@ -105,15 +105,24 @@ def _classes32(bits):  # pragma: no cover - compiled
 
 @_jit
 def _block_sums(x):  # pragma: no cover - compiled
-    """(sum, sum of squares) of a block in its dtype: the one loop both :func:`_moments` and
-    :func:`_sums` run, so a ReLU's sums with known extremes equal its sums without, bit for
-    bit (a loop fused with the keys' would be vectorized, so rounded, differently)."""
-    s = q = np.float32(0.0)  # unified with x's dtype by numba
+    """(sum, sum of squares, and the same of ``max(x, 0)``) of a block in its dtype: the one
+    loop both :func:`_moments` and :func:`_sums` run, so a ReLU's sums with known extremes
+    equal its sums without, bit for bit (a loop fused with the keys' would be vectorized, so
+    rounded, differently). The positive parts are a ReLU's sums taken from its input: one
+    loop vectorizes its four reductions alike (the same lanes and the same final adds), so
+    for a ReLU's input they equal the ReLU's own sums (its values are ``max(x, 0)``) bit for
+    bit, and for values >= 0 they equal the plain sums; they cost ~0.6 us a 128k-value block
+    (3.4 us against 2.8 us), where the ReLU's own pass costs ~5 us."""
+    s = q = sp = qp = np.float32(0.0)  # unified with x's dtype by numba
+    zero = np.float32(0.0)
     for i in range(x.size):
         v = x[i]
+        w = v if v > zero else zero
         s += v
         q += v * v
-    return s, q
+        sp += w
+        qp += w * w
+    return s, q, sp, qp
 
 
 @_jit
@@ -143,11 +152,12 @@ def _careful(x, bits, c):  # pragma: no cover - compiled
 
 @_jit
 def _moments(x, bits, c, block):  # pragma: no cover - compiled
-    """(min, max, sum, sum of squares, finite count, NaN count) over the finite values of a
-    non-empty ``x``, block by block (min/max NaN when none is finite)."""
+    """(min, max, sum, sum of squares, finite count, NaN count, sum and sum of squares of the
+    positive parts) over the finite values of a non-empty ``x``, block by block (min/max NaN
+    when none is finite; the positive parts' sums are only meaningful when all are)."""
     sign, mag, inf = c[0], c[1], c[2]
     lo, hi = mag, -mag
-    s = q = 0.0
+    s = q = sp = qp = 0.0
     finite = nan = 0
     for a in range(0, x.size, block):
         xb, bb = x[a : a + block], bits[a : a + block]
@@ -156,7 +166,9 @@ def _moments(x, bits, c, block):  # pragma: no cover - compiled
         else:
             klo, khi = _keys(bb, c)
         if klo >= -inf and khi < inf:  # finite extremes: no NaN/inf (the block is in L2 now)
-            bs, bq = _block_sums(xb)
+            bs, bq, bp, bpq = _block_sums(xb)
+            sp += bp
+            qp += bpq
             f, nn = xb.size, 0
         else:  # NaN or inf among the extremes: count them, sum the finite values
             f, nn = _classes32(bb) if bb.itemsize == 4 else (1, 0)
@@ -174,18 +186,22 @@ def _moments(x, bits, c, block):  # pragma: no cover - compiled
     keys = out.view(bits.dtype)
     keys[0] = lo ^ ((lo >> sign) & mag)  # a key back to the float's bits
     keys[1] = hi ^ ((hi >> sign) & mag)
-    return out[0], out[1], s, q, finite, nan
+    return out[0], out[1], s, q, finite, nan, sp, qp
 
 
 @_jit
 def _sums(x, block):  # pragma: no cover - compiled
-    """(sum, sum of squares) of ``x``: each block's in its dtype, added up in float64."""
-    s = q = 0.0
+    """(sum, sum of squares, and the same of the positive parts) of ``x``: each block's in its
+    dtype, added up in float64 (all four returned, so that the loop compiled here is
+    :func:`_moments`' and rounds as it does)."""
+    s = q = sp = qp = 0.0
     for a in range(0, x.size, block):
-        bs, bq = _block_sums(x[a : a + block])
+        bs, bq, bp, bpq = _block_sums(x[a : a + block])
         s += bs
         q += bq
-    return s, q
+        sp += bp
+        qp += bpq
+    return s, q, sp, qp
 
 
 def _exact(fn):
@@ -260,13 +276,22 @@ def usable(v: np.ndarray) -> bool:
 def block_moments(v: np.ndarray, block: int) -> tuple[float, float, float, float, int, int]:
     """(min, max, sum, sum of squares, finite count, NaN count) over the finite values of a
     :func:`usable` ``v``, each ``block`` values reduced in one pass."""
+    return block_moments_positive(v, block)[:6]
+
+
+def block_moments_positive(
+    v: np.ndarray, block: int
+) -> tuple[float, float, float, float, int, int, float, float]:
+    """:func:`block_moments` and, from the same pass, the sum and sum of squares of
+    ``max(v, 0)`` (meaningful when every value is finite): a ReLU of ``v``'s sums, equal bit
+    for bit to those :func:`block_sums` takes of the ReLU's values (see :func:`_block_sums`)."""
     c = _BITS[v.dtype]
     return _moments(v, v.view(c.dtype), c, block)
 
 
 def block_sums(v: np.ndarray, block: int) -> tuple[float, float]:
     """(sum, sum of squares) of a :func:`usable` all-finite ``v`` in one pass per block."""
-    return _sums(v, block)
+    return _sums(v, block)[:2]
 
 
 def sample_histogram(

@@ -46,10 +46,13 @@ __all__ = [
     "BLOCK",
     "HIST_SAMPLE",
     "SMALL",
+    "Positive",
     "RowUnitBad",
     "TensorStats",
     "batch_stats",
+    "relu_stats",
     "row_unit_bad",
+    "stats_and_positive",
     "tensor_stats",
 ]
 
@@ -276,6 +279,20 @@ def _big_stats(
             (lo, hi), (s, q), finite, nan_count = bounds, jit.block_sums(v, BLOCK), n, 0
     else:
         lo, hi, s, q, finite, nan_count = _numpy_moments(v, bounds)
+    return _big_record(v, shape, bins, (lo, hi, s, q, finite, nan_count))
+
+
+def _big_record(
+    v: np.ndarray,
+    shape: tuple[int, ...],
+    bins: int,
+    moments: tuple[float, float, float, float, int, int],
+) -> TensorStats:
+    """The statistics of a big tensor from its (min, max, sum, sum of squares, finite count,
+    NaN count): mean and std (``v`` read again only where the float32 sums cannot give them),
+    the histogram of its sample."""
+    lo, hi, s, q, finite, nan_count = moments
+    n = v.size
     inf_count = n - finite - nan_count
     if finite == 0:
         return _record(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
@@ -283,6 +300,39 @@ def _big_stats(
     hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
     max_abs = max(abs(lo), abs(hi)) if finite == n else math.inf
     return _record(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
+
+
+#: the sum and sum of squares of ``max(x, 0)`` over a big tensor's float32/float64 blocks
+Positive = tuple[float, float]
+
+
+def stats_and_positive(x: torch.Tensor, bins: int = 0) -> tuple[TensorStats, Positive | None]:
+    """:func:`tensor_stats` of ``x`` and, when the compiled kernels reduced it and every value
+    is finite, the sums of its positive parts from the same pass: what :func:`relu_stats`
+    needs to summarize a ReLU of ``x`` without a pass of its own (on the simulator's MLP a
+    ReLU's pass and its Python cost ~7 us, 3% of the forward pass, each)."""
+    n = x.numel()
+    if n <= SMALL:
+        return tensor_stats(x, bins), None
+    v = _flat(x)
+    jit = _fused()
+    if jit is None or not jit.usable(v):
+        return _big_stats(v, tuple(x.shape), bins, None), None
+    *moments, sp, qp = jit.block_moments_positive(v, BLOCK)
+    stats = _big_record(v, tuple(x.shape), bins, tuple(moments))  # type: ignore[arg-type]
+    return stats, ((sp, qp) if moments[4] == n else None)
+
+
+def relu_stats(
+    y: torch.Tensor, bins: int, bounds: tuple[float, float], positive: Positive
+) -> TensorStats:
+    """:func:`tensor_stats` of ``y = relu(x)`` (a big tensor) from ``x``'s finite extremes
+    clamped at 0 and ``x``'s :func:`stats_and_positive` sums: ``y``'s values are ``max(x, 0)``
+    in the same order, and the kernels' one loop sums them in the same lanes as ``x``'s
+    positive parts, so these equal ``tensor_stats(y)`` to the bit; ``y`` is only read for
+    its histogram's sample (or where the float32 sums cannot give mean and std)."""
+    v = _flat(y)
+    return _big_record(v, tuple(y.shape), bins, (*bounds, *positive, v.size, 0))
 
 
 def _numpy_moments(
@@ -442,21 +492,75 @@ def tensor_stats(
 def batch_stats(tensors: Sequence[torch.Tensor], bins: int = 0) -> list[TensorStats]:
     """:func:`tensor_stats` of each tensor; those of at most :data:`SMALL` values are computed
     together in one float64 buffer with segmented reductions (a handful of numpy calls for
-    the whole batch), the others one by one."""
+    the whole batch), or where numba is installed by one compiled call each with the same
+    results (:mod:`hawknb.kernels._small_jit`), the others one by one."""
     out: list[TensorStats | None] = [None] * len(tensors)
     small: list[int] = []
+    flat: list[np.ndarray] = []
+    fast = _small_kernels()
     for i, t in enumerate(tensors):
         n = t.numel()
         if n == 0:
             out[i] = _EMPTY
         elif n <= SMALL:
-            small.append(i)
+            v = _flat(t)
+            s = _small_summary(fast, v, bins) if fast is not None and fast.usable(v) else None
+            if s is None:
+                small.append(i)
+                flat.append(v)
+            else:
+                out[i] = s
         else:
             out[i] = tensor_stats(t, bins)
     if small:
-        for i, s in zip(small, _segments([_flat(tensors[i]) for i in small], bins), strict=True):
+        for i, s in zip(small, _segments(flat, bins), strict=True):
             out[i] = s
     return out  # type: ignore[return-value]
+
+
+#: False sends small tensors through the segmented numpy path even where numba is installed
+#: (tests compare the two)
+SMALL_JIT = True
+_SMALL_JIT: ModuleType | None = None
+
+
+def _small_kernels() -> ModuleType | None:
+    """:mod:`hawknb.kernels._small_jit` where it and the big tensors' kernels are usable
+    (imported on first use, as :func:`_fused` is), else None."""
+    global _SMALL_JIT
+    if not SMALL_JIT or _fused() is None:
+        return None
+    if _SMALL_JIT is None:
+        from . import _small_jit
+
+        _SMALL_JIT = _small_jit
+    return _SMALL_JIT if _SMALL_JIT.READY else None
+
+
+def _small_summary(fast: ModuleType, v: np.ndarray, bins: int) -> TensorStats | None:
+    """The segmented path's statistics of one small float32/float64 array from one compiled
+    call; None where its histogram needs numpy's binning (a range too wide to scale)."""
+    lo, hi, s, q, f, nan, counts, binned = fast.summary(v, bins)
+    n = v.size
+    if not binned:
+        return None
+    if f == 0:
+        return _record(n, nan, n - nan, _NAN, _NAN, _NAN, _NAN, math.inf)
+    mean, std = _moment(s, q, f, lo, hi, lambda: _zeroed(v, f < n))
+    hist = (_edges(lo, hi, bins), tuple(counts.tolist())) if bins else None
+    max_abs = max(abs(lo), abs(hi)) if f == n else math.inf
+    return _record(n, nan, n - f - nan, lo, hi, mean, std, max_abs, hist)
+
+
+def _zeroed(v: np.ndarray, masked: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``v`` as float64 with NaN/inf set to 0, and its finite mask where it has NaN/inf (the
+    segmented path's ``y`` and ``fin`` for this tensor)."""
+    y = v.astype(np.float64)
+    if not masked:
+        return y, None
+    fin = np.isfinite(y)
+    y[~fin] = 0.0
+    return y, fin
 
 
 def _segments(arrays: list[np.ndarray], bins: int) -> list[TensorStats]:
@@ -527,26 +631,49 @@ def _segment_moments(
             sums, squares = _sum_squares(y, starts)
     mean, std = [], []
     for i, (s, q, f) in enumerate(zip(sums, squares, finite, strict=True)):
-        if f == 0 or lo[i] == hi[i]:
-            mean.append(lo[i] if f else _NAN)
-            std.append(0.0 if f else _NAN)
-            continue
-        m, e2 = s / f, q / f
-        var, unit = e2 - m * m, 1.0
-        if not var >= _CANCEL64 * e2 or e2 == math.inf:  # cancels or overflowed: around the mean
-            a, n = first[i], sizes[i]
-            # squares that overflowed are taken in units of the largest |value|
-            unit = max(abs(lo[i]), abs(hi[i])) if e2 == math.inf else 1.0
-            with np.errstate(over="ignore", invalid="ignore"):
-                d = y[a : a + n] - m
-                if fin is not None:
-                    d[~fin[a : a + n]] = 0.0
-                if unit != 1.0:
-                    d /= unit
-                var = float(np.dot(d, d)) / f
+        a, n = first[i], sizes[i]
+        m, d = _moment(
+            s,
+            q,
+            f,
+            lo[i],
+            hi[i],
+            lambda a=a, n=n: (y[a : a + n], None if fin is None else fin[a : a + n]),
+        )
         mean.append(m)
-        std.append(math.sqrt(max(var, 0.0)) * unit if var == var else _NAN)  # NaN stays NaN
+        std.append(d)
     return mean, std
+
+
+def _moment(
+    s: float,
+    q: float,
+    f: int,
+    lo: float,
+    hi: float,
+    values: Callable[[], tuple[np.ndarray, np.ndarray | None]],
+) -> tuple[float, float]:
+    """mean and std of a small tensor's ``f`` finite values from their float64 sum ``s`` and
+    sum of squares ``q``, redone around the mean where the variance cancels below
+    ``_CANCEL64`` of E[x^2] or the squares overflowed (``values()``: the float64 values with
+    NaN/inf as 0, and the finite mask or None); a constant tensor (``lo == hi``: a scalar
+    bias, saturated outputs) is its own mean."""
+    if f == 0 or lo == hi:
+        return (lo if f else _NAN), (0.0 if f else _NAN)
+    m, e2 = s / f, q / f
+    var, unit = e2 - m * m, 1.0
+    if not var >= _CANCEL64 * e2 or e2 == math.inf:  # cancels or overflowed: around the mean
+        y, fin = values()
+        # squares that overflowed are taken in units of the largest |value|
+        unit = max(abs(lo), abs(hi)) if e2 == math.inf else 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = y - m
+            if fin is not None:
+                d[~fin] = 0.0
+            if unit != 1.0:
+                d /= unit
+            var = float(np.dot(d, d)) / f
+    return m, (math.sqrt(max(var, 0.0)) * unit if var == var else _NAN)  # NaN stays NaN
 
 
 #: up to this many all-finite small tensors are binned one by one (four numpy calls each)

@@ -36,7 +36,16 @@ import numpy as np
 import torch
 import torch.fx
 
-from .tensor_stats import SMALL, TensorStats, batch_stats, row_unit_bad, tensor_stats
+from .tensor_stats import (
+    SMALL,
+    Positive,
+    TensorStats,
+    batch_stats,
+    relu_stats,
+    row_unit_bad,
+    stats_and_positive,
+    tensor_stats,
+)
 
 __all__ = ["Recorder", "instrumented"]
 
@@ -99,12 +108,15 @@ class Recorder:
         self._pending: list[tuple[str, torch.Tensor, bool, tuple[str, str] | None]] = []
         self._pending_size = 0
         self._params: list[tuple[str, torch.Tensor]] = []
+        #: the positive parts' sums of big all-finite values, for a ReLU of them
+        self._positive: dict[str, Positive] = {}
 
     def settle(self) -> None:
         """Summarize the kept small values now (the instrumented graph calls this before an
-        in-place op, which may overwrite them)."""
+        in-place op, which may overwrite them, or the values a ReLU's sums are taken from)."""
         self._flush_params()
         self._flush()
+        self._positive.clear()
 
     def record(self, name: str, value: Any, per_row: bool, hint: tuple[str, str] | None) -> None:
         """Statistics of one node's value; ``hint`` is ("same", input) for a view-like op and
@@ -125,7 +137,9 @@ class Recorder:
             return
         s = self._derived(value, hint)
         if s is None:
-            s = tensor_stats(value, self.bins)
+            s, positive = stats_and_positive(value, self.bins)
+            if positive is not None:
+                self._positive[name] = positive
         self.stats[name] = s
         if s.nonfinite or s.max_abs >= self.extreme:  # only a bad value needs more
             if self.first_bad is None:
@@ -142,7 +156,11 @@ class Recorder:
         if hint[0] == "same":
             return src
         if src.nonfinite == 0:  # relu of a finite tensor: extremes clamped at 0
-            return tensor_stats(value, self.bins, bounds=(max(src.min, 0.0), max(src.max, 0.0)))
+            bounds = (max(src.min, 0.0), max(src.max, 0.0))
+            positive = self._positive.get(hint[1])
+            if positive is not None:  # and its sums from the input's pass
+                return relu_stats(value, self.bins, bounds, positive)
+            return tensor_stats(value, self.bins, bounds=bounds)
         return None
 
     def _detail(self, name: str, value: torch.Tensor, s: TensorStats, per_row: bool) -> None:
