@@ -60,10 +60,30 @@ def test_reduceat_order_is_numpys() -> None:
     for n in list(range(1, 300)) + [int(k) for k in rng.integers(300, 40000, 40)]:
         y = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 9, n)
         expect = (np.add.reduceat(y, [0])[0], np.add.reduceat(y * y, [0])[0])
-        assert _small_jit._PLAIN_SUMS(y) == expect, n
+        assert _small_jit._reduceat_sums(y) == expect, n
         z = y.astype(np.float32)
         w = z.astype(np.float64)
-        assert _small_jit._MASKED_SUMS(z) == (
+        assert _small_jit._reduceat_sums(z) == (
             np.add.reduceat(w, [0])[0],
             np.add.reduceat(w * w, [0])[0],
         ), n
+
+
+@pytest.mark.parametrize("shape", [(5,), (64, 1), (64, 7), (8, 3, 5), (300, 33)])
+def test_compiled_row_unit_bad_equals_numpys(
+    shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(len(shape))
+    a = (rng.standard_normal(shape) * 10.0 ** rng.integers(0, 9, shape)).astype(np.float32)
+    flat = a.reshape(-1)
+    flat[rng.integers(0, flat.size, 4)] = [np.nan, np.inf, -np.inf, -0.0]
+    x = torch.from_numpy(a)
+    for extreme in (1e6, 3.5, 1e30):
+        fast = ts.row_unit_bad(x, shape[0], extreme)
+        with monkeypatch.context() as m:
+            m.setattr(ts, "ROWS_JIT", False)
+            slow = ts.row_unit_bad(x, shape[0], extreme)
+        assert fast.row_max_abs.dtype == slow.row_max_abs.dtype
+        assert fast.row_max_abs.tolist() == slow.row_max_abs.tolist()
+        assert fast.unit_bad.dtype == slow.unit_bad.dtype == np.int64
+        assert fast.unit_bad.tolist() == slow.unit_bad.tolist()

@@ -790,6 +790,13 @@ def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
     """Per-row and per-unit badness of a [n_rows, ...] tensor from one ``|x|`` copy (numpy:
     torch's bool-producing comparisons cost ~8 elementwise ops on CPU)."""
     plain = x.dtype == torch.float32 and x.is_cpu and not x.requires_grad  # no conversion
+    fast = _row_kernels()
+    width = max(x.shape[-1], 1) if x.dim() >= 2 else 1
+    if plain and fast is not None and x.dim() >= 1 and x.shape[0] == n_rows > 0 and x.numel():
+        edge = np.float32(extreme)
+        if float(edge) == extreme:  # compared as numpy compares: in float32
+            row, units = fast.row_unit(_flat(x), n_rows, width, edge)
+            return RowUnitBad(row, units)
     t = x if plain else x.detach().to(torch.float32).cpu()
     a = t.abs().nan_to_num_(nan=math.inf, posinf=math.inf).numpy().reshape(-1)  # NaN -> inf
     per_row = a.size // n_rows if n_rows else 0
@@ -797,8 +804,25 @@ def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
         row = a
     else:  # torch: numpy's max over a short inner axis runs one small reduction per row
         row = torch.from_numpy(a).view(n_rows, per_row).amax(1).numpy()
-    width = max(x.shape[-1], 1) if x.dim() >= 2 else 1
     return RowUnitBad(row, _column_counts(a >= extreme, width))
+
+
+#: False sends row_unit_bad through torch and numpy even where numba is installed (tests)
+ROWS_JIT = True
+_ROWS_JIT: ModuleType | None = None
+
+
+def _row_kernels() -> ModuleType | None:
+    """:mod:`hawknb.kernels._small_jit` (its :func:`row_unit`) where numba is usable
+    (imported on first use)."""
+    global _ROWS_JIT
+    if not ROWS_JIT:
+        return None
+    if _ROWS_JIT is None:
+        from . import _small_jit
+
+        _ROWS_JIT = _small_jit
+    return _ROWS_JIT if _ROWS_JIT.READY else None
 
 
 def _column_counts(bad: np.ndarray, width: int) -> np.ndarray:
