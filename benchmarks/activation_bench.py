@@ -181,7 +181,7 @@ class _BareSink:
             v = value.numpy().reshape(-1)
         else:
             v = value.detach().float().contiguous().reshape(-1).numpy()
-        if hint is not None:  # a ReLU: its extremes are its input's, clamped at 0
+        if hint is not None and hint[0] == "relu":  # type: ignore[index]  # extremes known
             torch.from_numpy(v).sum(), np.dot(v, v)
             lo, hi = 0.0, 1.0
         else:
@@ -281,7 +281,7 @@ def _bookkeeping(ep: torch.export.ExportedProgram, x: torch.Tensor) -> Callable[
         "tensor_stats": lambda v, bins=0, bounds=None: _ZERO,
         "batch_stats": lambda vs, bins=0: [_ZERO] * len(vs),
         "_param_stats": lambda ps, bins: [_ZERO] * len(ps),
-        "stats_and_positive": lambda v, bins=0: (_ZERO, None),
+        "stats_and_positive": lambda v, bins=0, relu=False: (_ZERO, None),
         "relu_stats": lambda y, bins, bounds, positive: _ZERO,
     }
 

@@ -252,6 +252,36 @@ def _sample_histogram(x, step, lo, scale, bins, total):  # pragma: no cover - co
 
 
 @_exact
+def _relu_sample_histograms(
+    x, step, lo, scale, lo_r, scale_r, bins, total
+):  # pragma: no cover - compiled
+    """:func:`_sample_histogram`'s counts of an all-finite ``x`` and of ``max(x, 0)`` (a ReLU
+    of it: the same sample positions, from ``lo_r`` at ``scale_r``) from one pass over the
+    sample, each value's cells computed as there. The ReLU's zeros share one cell, counted
+    at the end; its other cells are kept in a buffer advanced only past a positive value,
+    so the loop has no branch on the sign (a test mispredicts on every other value of a
+    layer's output: 93 us instead of ~45 for a 131k-value layer's sample)."""
+    counts = np.zeros(bins, np.int64)
+    relu = np.zeros(bins, np.int64)
+    last = bins - 1
+    cells = np.empty((x.size + step - 1) // step, np.int32)
+    zero = lo_r - lo_r  # the ReLU's 0 in the values' dtype
+    k = 0
+    for i in range(0, x.size, step):
+        v = x[i]
+        counts[min(np.int32((v - lo) * scale), last)] += 1
+        positive = v > zero
+        cells[k] = min(np.int32(((v if positive else zero) - lo_r) * scale_r), last)
+        k += 1 if positive else 0
+    for a in range(k):
+        relu[cells[a]] += 1
+    relu[min(np.int32((zero - lo_r) * scale_r), last)] += cells.size - k
+    if step > 1:
+        return _scale(counts, total), _scale(relu, total)
+    return counts, relu
+
+
+@_exact
 def _segment_cells(buf, first, sizes, lo, scale, bins, counts):  # pragma: no cover - compiled
     """counts[s, cell] += 1 for every finite value of segment ``s`` of ``buf``, its cell
     ``int((v - lo[s]) * scale[s])`` in float64, the top edge (and rounding past it) in the
@@ -305,6 +335,25 @@ def sample_histogram(
     fast-math) and the same rounding as :func:`~hawknb.kernels.tensor_stats._scaled`."""
     t = v.dtype.type
     return _sample_histogram(v, step, t(lo), t(bins / span), bins, total)
+
+
+def relu_sample_histograms(
+    v: np.ndarray,
+    step: int,
+    lo: float,
+    span: float,
+    lo_r: float,
+    span_r: float,
+    bins: int,
+    total: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sample_histogram` of an all-finite :func:`usable` ``v`` (``total`` values) and
+    of its ReLU (extremes clamped at 0: from ``lo_r`` over ``span_r``) in one pass: the same
+    counts as :func:`sample_histogram` of each (the same sample, cells, scaling)."""
+    t = v.dtype.type
+    return _relu_sample_histograms(
+        v, step, t(lo), t(bins / span), t(lo_r), t(bins / span_r), bins, total
+    )
 
 
 def segment_counts(

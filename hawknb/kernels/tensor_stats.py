@@ -287,52 +287,86 @@ def _big_record(
     shape: tuple[int, ...],
     bins: int,
     moments: tuple[float, float, float, float, int, int],
+    hist: tuple[tuple[float, ...], tuple[int, ...]] | None = None,
 ) -> TensorStats:
     """The statistics of a big tensor from its (min, max, sum, sum of squares, finite count,
     NaN count): mean and std (``v`` read again only where the float32 sums cannot give them),
-    the histogram of its sample."""
+    the histogram of its sample (``hist`` when it was binned already)."""
     lo, hi, s, q, finite, nan_count = moments
     n = v.size
     inf_count = n - finite - nan_count
     if finite == 0:
         return _record(n, nan_count, inf_count, _NAN, _NAN, _NAN, _NAN, math.inf)
     mean, std = _mean_std(v, s, q, finite, n - finite)
-    hist = _histogram(v, shape, lo, hi, bins, finite) if bins > 0 else None
+    if bins > 0 and hist is None:
+        hist = _histogram(v, shape, lo, hi, bins, finite)
     max_abs = max(abs(lo), abs(hi)) if finite == n else math.inf
     return _record(n, nan_count, inf_count, lo, hi, mean, std, max_abs, hist)
 
 
-#: the sum and sum of squares of ``max(x, 0)`` over a big tensor's float32/float64 blocks
-Positive = tuple[float, float]
+_Hist = tuple[tuple[float, ...], tuple[int, ...]]
+#: the sum and sum of squares of ``max(x, 0)`` over a big tensor's float32/float64 blocks,
+#: and that ReLU's histogram when it was binned with ``x``'s
+Positive = tuple[float, float, _Hist | None]
 
 
-def stats_and_positive(x: torch.Tensor, bins: int = 0) -> tuple[TensorStats, Positive | None]:
+def stats_and_positive(
+    x: torch.Tensor, bins: int = 0, relu: bool = False
+) -> tuple[TensorStats, Positive | None]:
     """:func:`tensor_stats` of ``x`` and, when the compiled kernels reduced it and every value
     is finite, the sums of its positive parts from the same pass: what :func:`relu_stats`
     needs to summarize a ReLU of ``x`` without a pass of its own (on the simulator's MLP a
-    ReLU's pass and its Python cost ~7 us, 3% of the forward pass, each)."""
+    ReLU's pass and its Python cost ~7 us, 3% of the forward pass, each). With ``relu`` (a
+    ReLU of ``x`` follows) and ``bins``, the ReLU's histogram is binned in ``x``'s pass over
+    its sample too (~20 us less a ReLU there)."""
     n = x.numel()
     if n <= SMALL:
         return tensor_stats(x, bins), None
     v = _flat(x)
     jit = _fused()
+    shape = tuple(x.shape)
     if jit is None or not jit.usable(v):
-        return _big_stats(v, tuple(x.shape), bins, None), None
-    *moments, sp, qp = jit.block_moments_positive(v, BLOCK)
-    stats = _big_record(v, tuple(x.shape), bins, tuple(moments))  # type: ignore[arg-type]
-    return stats, ((sp, qp) if moments[4] == n else None)
+        return _big_stats(v, shape, bins, None), None
+    lo, hi, s, q, finite, nan, sp, qp = jit.block_moments_positive(v, BLOCK)
+    both = _relu_histograms(v, shape, lo, hi, bins) if relu and bins and finite == n else None
+    hist, relu_hist = both if both is not None else (None, None)
+    stats = _big_record(v, shape, bins, (lo, hi, s, q, finite, nan), hist)
+    return stats, ((sp, qp, relu_hist) if finite == n else None)
+
+
+def _relu_histograms(
+    v: np.ndarray, shape: tuple[int, ...], lo: float, hi: float, bins: int
+) -> tuple[_Hist, _Hist] | None:
+    """:func:`_histogram` of an all-finite ``v`` and of its ReLU from one compiled pass over
+    the sample (the same counts and edges as each on its own), or None where either range
+    takes numpy's binning."""
+    n = v.size
+    lo_r, hi_r = max(lo, 0.0), max(hi, 0.0)  # the ReLU's extremes, as the recorder takes them
+    span = (hi if hi > lo else lo + 1.0) - lo
+    span_r = (hi_r if hi_r > lo_r else lo_r + 1.0) - lo_r
+    if not (0.0 < span < _F32_MAX / 2 and 0.0 < span_r < _F32_MAX / 2 and bins < _FOLD_BINS):
+        return None
+    step = _step(n, shape) if n > HIST_SAMPLE else 1
+    jit = _fused()
+    counts, relu = jit.relu_sample_histograms(v, step, lo, span, lo_r, span_r, bins, n)  # type: ignore[union-attr]
+    return (_edges(lo, hi, bins), tuple(counts.tolist())), (
+        _edges(lo_r, hi_r, bins),
+        tuple(relu.tolist()),
+    )
 
 
 def relu_stats(
     y: torch.Tensor, bins: int, bounds: tuple[float, float], positive: Positive
 ) -> TensorStats:
     """:func:`tensor_stats` of ``y = relu(x)`` (a big tensor) from ``x``'s finite extremes
-    clamped at 0 and ``x``'s :func:`stats_and_positive` sums: ``y``'s values are ``max(x, 0)``
-    in the same order, and the kernels' one loop sums them in the same lanes as ``x``'s
-    positive parts, so these equal ``tensor_stats(y)`` to the bit; ``y`` is only read for
-    its histogram's sample (or where the float32 sums cannot give mean and std)."""
+    clamped at 0 and ``x``'s :func:`stats_and_positive` sums (and histogram): ``y``'s values
+    are ``max(x, 0)`` in the same order, and the kernels' one loop sums them in the same lanes
+    as ``x``'s positive parts, so these equal ``tensor_stats(y)`` to the bit; ``y`` is only
+    read for its histogram's sample when that was not binned with ``x``'s (or where the
+    float32 sums cannot give mean and std)."""
     v = _flat(y)
-    return _big_record(v, tuple(y.shape), bins, (*bounds, *positive, v.size, 0))
+    sp, qp, hist = positive
+    return _big_record(v, tuple(y.shape), bins, (*bounds, sp, qp, v.size, 0), hist)
 
 
 def _numpy_moments(

@@ -137,7 +137,8 @@ class Recorder:
             return
         s = self._derived(value, hint)
         if s is None:
-            s, positive = stats_and_positive(value, self.bins)
+            relu = hint is not None and hint[0] == "positive"  # a ReLU of it follows
+            s, positive = stats_and_positive(value, self.bins, relu)
             if positive is not None:
                 self._positive[name] = positive
         self.stats[name] = s
@@ -148,7 +149,7 @@ class Recorder:
 
     def _derived(self, value: torch.Tensor, hint: tuple[str, str] | None) -> TensorStats | None:
         """Statistics that follow from the input's, or None."""
-        if hint is None:
+        if hint is None or hint[0] == "positive":
             return None
         src = self.stats.get(hint[1])
         if src is None or src.numel != value.numel() or self.dtypes[hint[1]] != value.dtype:
@@ -244,7 +245,8 @@ def _param_stats(params: list[tuple[str, torch.Tensor]], bins: int) -> list[Tens
 
 
 def _hint(n: torch.fx.Node) -> tuple[str, str] | None:
-    """("same", input) / ("relu", input) for ops whose statistics follow from their input's."""
+    """("same", input) / ("relu", input) for ops whose statistics follow from their input's
+    (:func:`_hints` adds ("positive", node) for the inputs of such ReLUs)."""
     if n.op != "call_function" or not n.args or not isinstance(n.args[0], torch.fx.Node):
         return None
     packet = getattr(n.target, "_overloadpacket", None)
@@ -254,6 +256,17 @@ def _hint(n: torch.fx.Node) -> tuple[str, str] | None:
     if op == "relu":
         return ("relu", n.args[0].name)
     return None
+
+
+def _hints(nodes: list[torch.fx.Node]) -> dict[str, tuple[str, str] | None]:
+    """Every node's :func:`_hint`, and ("positive", node) for a node without one that a ReLU
+    with a hint reads (its recorder also bins the ReLU's histogram from its own sample)."""
+    hints = {n.name: _hint(n) for n in nodes}
+    fed = {h[1] for h in hints.values() if h is not None and h[0] == "relu"}
+    for name in fed:
+        if name in hints and hints[name] is None:
+            hints[name] = ("positive", name)
+    return hints
 
 
 def _mutates(n: torch.fx.Node) -> bool:
@@ -274,10 +287,11 @@ def _instrument(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     nodes = list(g.nodes)
     placeholders = [n for n in nodes if n.op == "placeholder"]
     first_op = next(n for n in nodes if n.op != "placeholder")
+    hints = _hints(nodes)
     with g.inserting_before(first_op):
         sink = g.placeholder("_hawknb_sink")
         for p in placeholders:  # placeholders stay first: observe them after the last one
-            g.call_method("record", (sink, p.name, p, True, None))
+            g.call_method("record", (sink, p.name, p, True, hints[p.name]))
     for n in nodes:
         if n.op in ("placeholder", "output"):
             continue
@@ -285,7 +299,7 @@ def _instrument(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
             with g.inserting_before(n):
                 g.call_method("settle", (sink,))
         with g.inserting_after(n):
-            g.call_method("record", (sink, n.name, n, n.op != "get_attr", _hint(n)))
+            g.call_method("record", (sink, n.name, n, n.op != "get_attr", hints[n.name]))
     new.recompile()
     return new
 
