@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _node_values import node_values
 
 from hawknb.kernels import _stats_jit, trace_run
 from hawknb.kernels.activations import trace_activations
-from hawknb.kernels.graph import program_graph
 from hawknb.kernels.tensor_stats import tensor_stats
 
 
@@ -25,23 +25,6 @@ class _Relus(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.a(x))
         return torch.relu(self.b(h)).sum(-1)
-
-
-def _values(ep: torch.export.ExportedProgram, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    pg = program_graph(ep)
-    values: dict[str, torch.Tensor] = {}
-
-    class Keep(torch.fx.Interpreter):
-        def run_node(self, n: torch.fx.Node) -> object:
-            out = super().run_node(n)
-            values[n.name] = out
-            return out
-
-    with torch.no_grad():
-        Keep(pg.module).run(
-            *[x if p == pg.user_inputs[0] else pg.bound[p] for p in pg.placeholders]
-        )
-    return values
 
 
 @pytest.mark.parametrize(("width", "rows"), [(64, 400), (256, 300), (128, 1024)])
@@ -64,7 +47,7 @@ def test_relu_stats_from_the_input_pass_equal_direct(
     trace = trace_activations(ep, x.numpy(), histogram_bins=bins)
     if _stats_jit.READY:
         assert fused == [bool(bins)] * 2
-    values = _values(ep, x)
+    values = node_values(ep, x)
     relus = [n for n in trace.nodes if n.target.split(".")[0] == "relu"]
     assert len(relus) == 2
     for n in trace.nodes:

@@ -10,9 +10,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from _node_values import node_values
 
 from hawknb.kernels.activations import trace_activations
-from hawknb.kernels.graph import program_graph
 from hawknb.kernels.tensor_stats import (
     BLOCK,
     HIST_SAMPLE,
@@ -143,19 +143,7 @@ def test_trace_derived_stats_equal_direct_stats(poison: bool) -> None:
     x = torch.randn(32, 8)
     ep = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("b", min=2)},))
     trace = trace_activations(ep, x.numpy(), histogram_bins=8)
-    pg = program_graph(ep)
-    values: dict[str, torch.Tensor] = {}
-
-    class Keep(torch.fx.Interpreter):
-        def run_node(self, n: torch.fx.Node) -> object:
-            out = super().run_node(n)
-            values[n.name] = out
-            return out
-
-    with torch.no_grad():
-        Keep(pg.module).run(
-            *[x if p == pg.user_inputs[0] else pg.bound[p] for p in pg.placeholders]
-        )
+    values = node_values(ep, x)
     derived = [n for n in trace.nodes if n.target.split(".")[0] in ("relu", "permute", "view")]
     assert len(derived) >= 2
     for n in trace.nodes:
