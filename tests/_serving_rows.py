@@ -3,6 +3,7 @@ a snapshot on one arm, at a steady rate, with beta(2, 8) predictions and some ro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -48,3 +49,10 @@ def serving_rows(
             c.PREDICTION: p,
         }
     )
+
+
+@dataclass
+class RowsWorkspace:
+    """What the row-evidence functions read of a workspace: its serving rows."""
+
+    serving: pl.LazyFrame

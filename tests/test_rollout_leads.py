@@ -4,12 +4,12 @@ snapshot saturates a share of its rows, one serves rows like its predecessor's."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
 import pytest
+from _serving_rows import RowsWorkspace as _Ws
 from _serving_rows import serving_rows
 
 from hawknb.triage import row_evidence, windows
@@ -18,13 +18,6 @@ from hawknb.workspace import contract as c
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 BAD_AT = T0 + timedelta(days=2, hours=12)
 OK_AT = T0 + timedelta(days=2, hours=6)
-
-
-@dataclass
-class _Ws:
-    """What the functions read of a workspace: its serving rows."""
-
-    serving: pl.LazyFrame
 
 
 @pytest.fixture(scope="module")

@@ -90,6 +90,44 @@ def test_partial_blowup_of_a_full_cutover_against_the_rows_before():
     assert row["z"] > 5
 
 
+def _collapsed(rng, centre=0.12, width=0.01):
+    """Predictions squeezed into a narrow band inside the healthy range (a saturated unit)."""
+    return lambda n: rng.uniform(centre - width, centre + width, n)
+
+
+def test_a_collapsed_canary_narrows_its_rank_spread_inside_the_tails():
+    rng = np.random.default_rng(5)
+    out = compare_snapshot_rows(_world(rng, _collapsed(rng), canary_rows=30), onset=ONSET, end=END)
+    by = {r["snapshot"]: r for r in out.iter_rows(named=True)}
+    canary, benign = by["s-canary"], by["s-benign"]
+    assert canary["tail_z"] < 3  # every row inside the neighbours' central 98%
+    assert canary["spread_ratio"] < 0.05
+    assert canary["spread_z"] > 3.5
+    assert 0.7 < benign["spread_ratio"] < 1.3
+    assert abs(benign["spread_z"]) < 3
+
+
+def test_rank_spread_is_indifferent_to_clumped_references():
+    # half of every side's predictions are exactly 0.05 (a clump a raw spread would read as
+    # a collapse of the whole distribution); the same distribution on both sides reads ~1
+    rng = np.random.default_rng(6)
+    healthy = _healthy(rng)
+
+    def clumped(n):
+        return np.where(rng.uniform(size=n) < 0.5, 0.05, healthy(n))
+
+    parts = [
+        _rows(rng, 3000, T0, 48, "m", "B", "s-old", clumped),
+        _rows(rng, 600, ONSET, 6, "m", "B", "s-old", clumped),
+        _rows(rng, 200, ONSET, 6, "m", "B", "s-new", clumped),
+    ]
+    row = compare_snapshot_rows(pl.concat(parts).sort("ts"), onset=ONSET, end=END).row(
+        0, named=True
+    )
+    assert 0.7 < row["spread_ratio"] < 1.3
+    assert abs(row["spread_z"]) < 3
+
+
 def test_late_labels_only_matured_rows_enter_the_loss():
     rng = np.random.default_rng(3)
     # the canary's predictions look ordinary but are wrong: labels follow 3x its prediction

@@ -14,14 +14,19 @@ cut-over with no such rows, with the (model, experiment)'s rows just before it t
 * loss on matured rows: where labels have arrived (late labels leave the newest rows
   unlabeled; those rows are simply not used), the per-row log loss (squared error for
   non-probability models) against the reference's, hour by hour; only against same-hours
-  rows (label rates drift over a day, so a before/after loss says nothing about a snapshot).
+  rows (label rates drift over a day, so a before/after loss says nothing about a snapshot);
+* ks: the two-sample Kolmogorov-Smirnov distance of the predictions (reported, not scored: a
+  benign retrain moves the whole distribution a little too);
+* spread: the snapshot's prediction ranks' variance against the reference's, ranked together
+  hour of day by hour of day (a broken unit can squeeze every output into a narrow band
+  *inside* the neighbours' range, where the tail share sees nothing), with a z of how far
+  below 1 it lies (reported with ``z`` untouched: how narrow counts as a collapse is the
+  caller's bar).
 
 Same-hours statistics are stratified by hour: each hour's snapshot rows are held against the
 reference rows of that hour, so a data break that starts in the middle of a ramp hits both
 sides alike. A before/after comparison cannot separate the snapshot from anything else that
 changed when it took over; callers weigh it less.
-* ks: the two-sample Kolmogorov-Smirnov distance of the predictions (reported, not scored: a
-  benign retrain moves the whole distribution a little too).
 
 Pure function over a frame of rows; nothing here reads a workspace.
 """
@@ -49,6 +54,8 @@ MIN_ROWS = 8
 MIN_LABELED = 8
 #: the reference's central share; rows outside it are "tail" rows
 TAIL_QUANTILE = 0.01
+#: fewest reference rows of an hour for its rows to be placed among them (spread)
+MIN_STRATUM_REFERENCE = 20
 #: pseudo-rows of the pooled reference tail share added to each hour's own (shrinkage)
 STRATUM_PRIOR = 20.0
 #: probabilities are clipped here before the log loss (an exact 0 or 1 is not infinitely wrong)
@@ -69,6 +76,8 @@ ROW_SHIFT_SCHEMA = {
     "loss_delta": pl.Float64,
     "loss_z": pl.Float64,
     "ks": pl.Float64,
+    "spread_ratio": pl.Float64,
+    "spread_z": pl.Float64,
     "z": pl.Float64,
 }
 
@@ -103,6 +112,51 @@ def _tail_z(
     if n == 0 or not var > 0:
         return math.nan, math.nan, math.nan
     return obs / n, exp / n, (obs - exp) / math.sqrt(var)
+
+
+def _pooled_ranks(p: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mid-ranks of ``p`` and of ``ref`` in their pooled sample, scaled to (0, 1]: under "same
+    distribution" the two are a random split of one set of ranks (ties share theirs)."""
+    pooled = np.sort(np.concatenate([p, ref]))
+    n = pooled.size
+
+    def rank(x: np.ndarray) -> np.ndarray:
+        lo = np.searchsorted(pooled, x, side="left")
+        hi = np.searchsorted(pooled, x, side="right")
+        return (lo + hi + 1) / (2.0 * n)
+
+    return rank(p), rank(ref)
+
+
+def _spread_z(p: np.ndarray, ref: np.ndarray, b: np.ndarray, rb: np.ndarray) -> tuple[float, float]:
+    """(spread ratio, collapse z): how narrow the snapshot's predictions are against the
+    reference's, in rank space. Each stratum's rows are ranked together with its reference
+    rows; under "same distribution" the snapshot's ranks are a random draw of the pooled ranks,
+    so both sides' rank variances (about their own means: a collapse anywhere in the range
+    counts, not only at the centre) estimate one number, whatever the predictions' shape
+    (heavy tails and clumps of equal values count as ranks, not as raw spreads would). The
+    ratio is the snapshot's rank variance over the reference's; z how many standard errors
+    (from the pooled ranks' kurtosis and the snapshot's rows) it lies below 1."""
+    u_parts, v_parts = [], []
+    for m, rm in _strata(b, rb):
+        if int(rm.sum()) < MIN_STRATUM_REFERENCE:
+            continue
+        u, v = _pooled_ranks(p[m], ref[rm])
+        u_parts.append(u)
+        v_parts.append(v)
+    if not u_parts:
+        return math.nan, math.nan
+    u, v = np.concatenate(u_parts), np.concatenate(v_parts)
+    n = u.size
+    if n < MIN_ROWS or v.size < 2:
+        return math.nan, math.nan
+    var_v = float(v.var(ddof=1))
+    if not var_v > 0:
+        return math.nan, math.nan
+    ratio = float(u.var(ddof=1)) / var_v
+    kurt = float(((v - v.mean()) ** 4).mean()) / float(v.var()) ** 2
+    se = math.sqrt(max(kurt - (n - 3) / (n - 1), 1e-12) / n)
+    return ratio, (1.0 - ratio) / se
 
 
 def _row_loss(p: np.ndarray, y: np.ndarray, probabilities: bool) -> np.ndarray:
@@ -228,11 +282,16 @@ def _compare_one(
         b, rb = np.zeros(p.size, np.int64), np.zeros(rp.size, np.int64)
     y = mine[LABEL].to_numpy().astype(np.float64)
     ry = ref[LABEL].to_numpy().astype(np.float64)
+    hod, rhod = mine["_us"].to_numpy()[fin], ref["_us"].to_numpy()[rfin]
     p, y, b, rp, ry, rb = p[fin], y[fin], b[fin], rp[rfin], ry[rfin], rb[rfin]
     share, p0, tz = _tail_z(p, rp, b, rb)
     if math.isnan(tz):
         return None
     n_lab, loss_delta, lz = _loss_z(p, y, rp, ry, b, rb)
+    # by hour of day, also against the day before: a few hours of a day spread less than
+    # a whole day does, whatever the snapshot
+    day_us = 24 * 3600 * 10**6
+    spread, sz = _spread_z(p, rp, hod % day_us // bucket_us, rhod % day_us // bucket_us)
     if kind != "same hours":
         # label rates drift over a day (and with any data break): a before/after loss is
         # not evidence about the snapshot
@@ -250,5 +309,7 @@ def _compare_one(
         "loss_delta": None if math.isnan(loss_delta) else loss_delta,
         "loss_z": None if math.isnan(lz) else lz,
         "ks": ks_distance(p, rp),
+        "spread_ratio": None if math.isnan(spread) else spread,
+        "spread_z": None if math.isnan(sz) else sz,
         "z": z,
     }

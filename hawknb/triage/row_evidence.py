@@ -45,6 +45,54 @@ ROW_LOOKBACK_SAMPLES = 12
 ROW_LOOKBACK_MIN = timedelta(hours=12)
 #: how far back a full cut-over's reference rows reach
 ROW_BEFORE = timedelta(days=1)
+#: a snapshot whose predictions spread, in rank space, over at most this share of the
+#: variance its neighbours' do has collapsed into a narrow band of their range: a broken
+#: layer that saturates or zeroes a hidden unit squeezes every output together. Such rows
+#: stay inside the neighbours' central 98%, so the tail share cannot see them, and with a few
+#: dozen rows of a canary their spread z stays small; it has its own bar (COLLAPSE_Z), met
+#: only below this ratio. Tuning seeds of both generators: the missed collapsed canaries read
+#: 0.11-0.20, snapshots fine-tuned on other data 0.35 and up, benign retrains 0.42 and up
+#: (one at 0.27, with a spread z of 1.9)
+COLLAPSE_RATIO = 0.3
+#: the collapse's own bar, in standard errors of the rank-variance ratio: a collapse z of
+#: COLLAPSE_Z counts as a row z of ROW_Z
+COLLAPSE_Z = 3.0
+#: fewest rows for a collapse to count (eight uniform ranks fall in a narrow band by chance
+#: once in a few hundred snapshots; sixteen almost never)
+COLLAPSE_MIN_ROWS = 16
+
+
+def _compare_rows(rows: pl.DataFrame, **kwargs: object) -> pl.DataFrame:
+    """`compare_snapshot_rows`, its z raised to the collapse's (on the row z's scale, see
+    COLLAPSE_RATIO) where the snapshot's predictions collapsed; ``collapse`` says where."""
+    shifts = compare_snapshot_rows(rows, **kwargs)  # type: ignore[arg-type]
+    collapsed = (
+        (pl.col("spread_ratio") <= COLLAPSE_RATIO)
+        & (pl.col("rows") >= COLLAPSE_MIN_ROWS)
+        & (pl.col("spread_z") * (ROW_Z / COLLAPSE_Z) > pl.col("z"))
+    ).fill_null(False)
+    return shifts.with_columns(
+        pl.when(collapsed)
+        .then(pl.col("spread_z") * (ROW_Z / COLLAPSE_Z))
+        .otherwise("z")
+        .alias("z"),
+        collapsed.alias("collapse"),
+    )
+
+
+def rows_differ(row: dict, *, among: str = "") -> str:
+    """What a compared snapshot's rows show, in words: how many collapsed into a narrow band,
+    or how many fell outside the central 98% of ``among`` (default: the row's reference)."""
+    among = among or f"the {row['reference']} rows"
+    if row.get("collapse"):
+        return (
+            f"{row[c.SNAPSHOT]} serves its {row['rows']} rows in a narrow band of {among} "
+            f"(rank spread {row['spread_ratio']:.0%} of theirs; z {row['z']:.1f})"
+        )
+    return (
+        f"{row[c.SNAPSHOT]} serves {row['tail_share']:.0%} of its {row['rows']} rows outside "
+        f"the central 98% of {among} ({row['tail_expected']:.0%} expected; z {row['z']:.1f})"
+    )
 
 
 def row_shifts(
@@ -120,7 +168,7 @@ def _shifts(anomaly: Anomaly, rows: pl.DataFrame, wide: bool) -> pl.DataFrame:
     ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
 
     def compare(some: pl.DataFrame, until: datetime) -> pl.DataFrame:
-        return compare_snapshot_rows(
+        return _compare_rows(
             some.filter(ts.is_between(since, until)),
             onset=anomaly.onset,
             end=until,
@@ -272,9 +320,7 @@ def row_suspect(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> R
         "models",
         checked=f"serving rows of {shifts.height} snapshot(s) first served around the onset, "
         "row by row against the rows their neighbours served in the same hours (or before)",
-        decision=f"{model}'s predictions changed {where}: snapshot {snap} serves "
-        f"{top['tail_share']:.0%} of its {top['rows']} rows outside the central 98% of "
-        f"{top['reference']} rows ({top['tail_expected']:.0%} expected; z {top['z']:.1f}); "
+        decision=f"{model}'s predictions changed {where}: snapshot {rows_differ(top)}; "
         "check its snapshots",
         confidence=float(top["confidence"]),
         evidence={
@@ -289,6 +335,8 @@ def row_suspect(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> R
                 "tail_expected",
                 "tail_z",
                 "loss_z",
+                "spread_ratio",
+                "collapse",
                 "confidence",
             )
             .to_dicts(),
@@ -430,8 +478,8 @@ def _slice_leads(rows: pl.DataFrame, model: str, first: datetime) -> list[dict]:
 
 
 def _compare_slice(rows: pl.DataFrame, first: datetime, span: timedelta) -> pl.DataFrame:
-    """`compare_snapshot_rows` of the snapshots first served in ``span`` after ``first``."""
-    return compare_snapshot_rows(
+    """`_compare_rows` of the snapshots first served in ``span`` after ``first``."""
+    return _compare_rows(
         rows.filter(pl.col(c.TS).is_between(first - _REACH, first + span)),
         onset=first,
         end=first + span,
@@ -464,10 +512,7 @@ def _leads(shifts: pl.DataFrame, model: str) -> list[dict]:
         if not zs:
             continue
         top = part.sort("z", descending=True, nulls_last=True).row(0, named=True)
-        what = (
-            f"{model}'s snapshot {snap} served {top['tail_share']:.0%} of its first "
-            f"{top['rows']} rows outside its neighbours' central 98%"
-        )
+        what = f"{model}'s snapshot {rows_differ(top, among='its neighbours')} in its first hours"
         z = max(max(zs), sum(zs) / math.sqrt(len(zs)))
         out.append(
             {c.MODEL: model, c.SNAPSHOT: snap, "first_ts": top["first_ts"], "z": z, "what": what}

@@ -141,10 +141,9 @@ def _not_convicted(
         return Finding(
             "snapshot",
             checked=checked,
-            decision=f"undecided: {top[c.SNAPSHOT]} took over with no same-hours overlap and "
-            f"serves {top['tail_share']:.0%} of its rows outside the central 98% of the rows "
-            f"before it ({top['tail_expected']:.0%} expected), which a data break at the same "
-            "hour would do too; diagnose it",
+            decision=f"undecided: {top[c.SNAPSHOT]} took over with no same-hours overlap, and "
+            f"{row_evidence.rows_differ(top, among='the rows before it')}, which a data break "
+            "at the same hour would do too; diagnose it",
             confidence=0.5,
             evidence={**evidence, "suspect": top[c.SNAPSHOT], "row_z": round(top["z"], 2)},
             next_step="weights",
@@ -189,10 +188,8 @@ def _row_convictions(
             out.append(r)
             continue
         top = mine.row(0, named=True)
-        note = (
-            f"{top[c.SNAPSHOT]} serves {top['tail_share']:.0%} of its {top['rows']} rows outside "
-            f"the central 98% of the {top['reference']} rows of the other snapshots "
-            f"({top['tail_expected']:.0%} expected; z {top['z']:.1f})"
+        note = row_evidence.rows_differ(
+            top, among=f"the {top['reference']} rows of the other snapshots"
         )
         out.append(
             replace(
