@@ -157,13 +157,15 @@ def test_a_near_tie_halves_the_window_certainty_and_the_verdict_confidence():
         _window_doubt([h], choice)
         return calibrated(h, None)
 
-    # a moderate case (the support a snapshot convicted on its A/B alone gets)
-    sure = verdict_confidence(clear[0], 0.25)
-    tied = verdict_confidence(near[0], 0.25)
+    # a verdict that just convicts on an uncontested window: the least support whose
+    # calibrated confidence reaches 0.7 (found on the map in place, whatever its knots)
+    support = next(s / 1000 for s in range(1001) if verdict_confidence(clear[0], s / 1000) >= 0.7)
+    sure = verdict_confidence(clear[0], support)
+    tied = verdict_confidence(near[0], support)
     assert sure >= 0.7, "the same evidence on an uncontested window convicts"
     assert tied < sure - 0.15, "a near-tie between windows cannot convict as firmly"
     assert tied == pytest.approx(
-        calibrated(Hypothesis("bad_snapshot", 0.25 * near[0].certainty, snapshot="s"), None)
+        calibrated(Hypothesis("bad_snapshot", support * near[0].certainty, snapshot="s"), None)
     )
 
 
