@@ -138,3 +138,40 @@ def test_indep_same_verdict_from_any_start_or_a_brushed_window(indep_incident):
         again = hawknb.triage(ws, start=start, end=end, progress=False)
         assert _key(again) == _key(inv), (start, end, again.verdict.summary)
         assert again.verdict.metric == inv.verdict.metric
+
+
+# -- a canary whose predictions collapse inside its neighbours' range (independent generator,
+# hard tuning seed 13: 32 rows in its first 12 hours, none of them in the tails; only the
+# rank spread of its rows shows it, triage.row_evidence.COLLAPSE_RATIO)
+
+
+@pytest.fixture(scope="module")
+def collapsed_canary(tmp_path_factory):
+    from benchmarks.indepgen import generate
+
+    root = tmp_path_factory.mktemp("stab_collapse")
+    truth = generate(root / "ws", root / "truth.json", "bad_snapshot", 13, "hard")
+    ws = hawknb.Workspace.open(root / "ws")
+    return ws, truth, hawknb.triage(ws, progress=False)
+
+
+def test_a_collapsed_canary_is_named_from_its_rows(collapsed_canary):
+    _, truth, inv = collapsed_canary
+    v = inv.verdict
+    assert (v.cause, v.model, v.snapshot) == ("bad_snapshot", truth["model"], truth["snapshot"])
+    said = " ".join(f.decision for f in inv.findings)
+    assert "narrow band" in said, said
+
+
+def test_a_collapsed_canary_keeps_its_verdict_from_any_start(collapsed_canary):
+    ws, _, inv = collapsed_canary
+    onset = inv.verdict.onset
+    assert onset is not None
+    half = timedelta(minutes=30)
+    for start, end in [
+        (onset - half, None),
+        (onset + 4 * half, None),
+        (onset + half, onset + 4 * half),
+    ]:
+        again = hawknb.triage(ws, start=start, end=end, progress=False)
+        assert _key(again) == _key(inv), (start, end, again.verdict.summary)
