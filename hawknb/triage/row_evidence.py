@@ -372,7 +372,8 @@ def rollout_rows(
     ws: Workspace, cache: dict | None = None, only: frozenset[tuple[str, str]] | None = None
 ) -> pl.DataFrame:
     """(model, snapshot, first_ts, z, what) of every snapshot first served after the log's
-    first day: how clearly its rows in its first LEAD_SPAN differ from its neighbours' (its
+    first day: how clearly its rows in its first LEAD_SPAN differ from its neighbours' (tails,
+    matured loss, a collapse, or a moved distribution: `_lead_z`; its
     clearest arm's z, or the arms' z combined, Stouffer, when it went out in several arms at
     once: their rows are independent). Whether the rows were compared with the same hours' or
     with the rows before does not matter here: this says only whether what it served changed,
