@@ -558,17 +558,22 @@ SMALL_JIT = True
 _SMALL_JIT: ModuleType | None = None
 
 
-def _small_kernels() -> ModuleType | None:
-    """:mod:`hawknb.kernels._small_jit` where it and the big tensors' kernels are usable
-    (imported on first use, as :func:`_fused` is), else None."""
+def _small_jit_module() -> ModuleType | None:
+    """:mod:`hawknb.kernels._small_jit` where numba is usable (imported on first use, as
+    :func:`_fused` is), else None."""
     global _SMALL_JIT
-    if not SMALL_JIT or _fused() is None:
-        return None
     if _SMALL_JIT is None:
         from . import _small_jit
 
         _SMALL_JIT = _small_jit
     return _SMALL_JIT if _SMALL_JIT.READY else None
+
+
+def _small_kernels() -> ModuleType | None:
+    """:func:`_small_jit_module` where the big tensors' kernels are usable too, else None."""
+    if not SMALL_JIT or _fused() is None:
+        return None
+    return _small_jit_module()
 
 
 def _small_summary(fast: ModuleType, v: np.ndarray, bins: int) -> TensorStats | None:
@@ -843,20 +848,11 @@ def row_unit_bad(x: torch.Tensor, n_rows: int, extreme: float) -> RowUnitBad:
 
 #: False sends row_unit_bad through torch and numpy even where numba is installed (tests)
 ROWS_JIT = True
-_ROWS_JIT: ModuleType | None = None
 
 
 def _row_kernels() -> ModuleType | None:
-    """:mod:`hawknb.kernels._small_jit` (its :func:`row_unit`) where numba is usable
-    (imported on first use)."""
-    global _ROWS_JIT
-    if not ROWS_JIT:
-        return None
-    if _ROWS_JIT is None:
-        from . import _small_jit
-
-        _ROWS_JIT = _small_jit
-    return _ROWS_JIT if _ROWS_JIT.READY else None
+    """:func:`_small_jit_module` (its :func:`row_unit`) unless ``ROWS_JIT`` is off."""
+    return _small_jit_module() if ROWS_JIT else None
 
 
 def _column_counts(bad: np.ndarray, width: int) -> np.ndarray:

@@ -66,17 +66,16 @@ def _compare_rows(rows: pl.DataFrame, **kwargs: object) -> pl.DataFrame:
     """`compare_snapshot_rows`, its z raised to the collapse's (on the row z's scale, see
     COLLAPSE_RATIO) where the snapshot's predictions collapsed; ``collapse`` says where."""
     shifts = compare_snapshot_rows(rows, **kwargs)  # type: ignore[arg-type]
-    collapsed = (
-        (pl.col("spread_ratio") <= COLLAPSE_RATIO)
-        & (pl.col("rows") >= COLLAPSE_MIN_ROWS)
-        & (pl.col("spread_z") * (ROW_Z / COLLAPSE_Z) > pl.col("z"))
-    ).fill_null(False)
+    applies = (pl.col("spread_ratio") <= COLLAPSE_RATIO) & (pl.col("rows") >= COLLAPSE_MIN_ROWS)
+    return _raise_z(shifts, pl.col("spread_z") * (ROW_Z / COLLAPSE_Z), applies, "collapse")
+
+
+def _raise_z(shifts: pl.DataFrame, other: pl.Expr, applies: pl.Expr, flag: str) -> pl.DataFrame:
+    """``shifts`` with z raised to ``other`` (a z on the row z's scale) where ``applies`` and
+    it is larger, and a ``flag`` column saying where (a null in either reads as no)."""
+    raised = (applies & (other > pl.col("z"))).fill_null(False)
     return shifts.with_columns(
-        pl.when(collapsed)
-        .then(pl.col("spread_z") * (ROW_Z / COLLAPSE_Z))
-        .otherwise("z")
-        .alias("z"),
-        collapsed.alias("collapse"),
+        pl.when(raised).then(other).otherwise("z").alias("z"), raised.alias(flag)
     )
 
 
@@ -519,12 +518,8 @@ SHIFT_KS = 0.4
 def _lead_z(shifts: pl.DataFrame) -> pl.DataFrame:
     """``shifts`` with z raised to a shift's (KS at SHIFT_KS counts as ROW_Z) where the
     predictions' distribution moved (``shifted`` says where)."""
-    shift_z = pl.col("ks") * (ROW_Z / SHIFT_KS)
-    shifted = (pl.col("ks") >= SHIFT_KS) & (pl.col("rows") >= LEAD_ROWS) & (shift_z > pl.col("z"))
-    shifted = shifted.fill_null(False)
-    return shifts.with_columns(
-        pl.when(shifted).then(shift_z).otherwise("z").alias("z"), shifted.alias("shifted")
-    )
+    applies = (pl.col("ks") >= SHIFT_KS) & (pl.col("rows") >= LEAD_ROWS)
+    return _raise_z(shifts, pl.col("ks") * (ROW_Z / SHIFT_KS), applies, "shifted")
 
 
 def _leads(shifts: pl.DataFrame, model: str) -> list[dict]:
