@@ -80,3 +80,34 @@ def test_seasonal_gain_bad_and_constant_input():
     with pytest.raises(ValueError, match="period"):
         seasonal_gain(np.zeros(10), 10)
     assert seasonal_gain(np.zeros(10), 3) == 0.0  # constant: a perfect (trivial) forecast
+
+
+def _day_with_a_night_gap(seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """14 noisy days of 5-minute rows with 50 night rows of day 8 missing; (values, ts, gap row).
+
+    The gap starts and ends at night, so the values on both sides match: nothing but the phase
+    of the rows after it changes. It comes after the 2048-row checkpoint, so the period in use
+    was found on gap-free rows.
+    """
+    rng = np.random.default_rng(seed)
+    steps = np.arange(14 * DAY)
+    missing = (steps >= 8 * DAY + 10) & (steps < 8 * DAY + 60)
+    x = _day_curve(steps.size) + rng.normal(0, 1, steps.size)
+    ts = np.datetime64("2026-01-01T00:00") + steps * np.timedelta64(5, "m")
+    return x[~missing], ts[~missing], 8 * DAY + 10
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_missing_rows_do_not_shift_the_seasonal_phase_with_timestamps(seed):
+    """A row lag of one day reaches 50 steps too far back after the gap and meets the morning
+    rise with a night value (residual about 60 sd): the seasonal signal fires on a normal day.
+    With the timestamps the lag is one day in time, the residual stays noise, nothing fires."""
+    x, ts, gap = _day_with_a_night_gap(seed)
+    after = slice(gap, gap + 2 * DAY)  # the rows whose row lags cross the gap
+    by_row = _seasonal_residual(x, CausalConfig())
+    by_time = _seasonal_residual(x, CausalConfig(), ts.astype(np.int64).astype(float))
+    assert np.nanmax(np.abs(by_row[after])) > 40
+    assert np.nanmax(np.abs(by_time[after])) < 6
+    cfg = CausalConfig(level_scales=(), context_bins=0, spatial_tol=-1.0)  # point and season
+    assert (causal_scores(x, cfg)[after] >= 0.5).any()  # the morning rise after the gap
+    assert not (causal_scores(x, cfg, timestamps=ts)[after] >= 0.5).any()

@@ -120,7 +120,8 @@ def anomaly_scores(
     ``causal=True``: row i's score depends only on rows 0..i (streaming; what NAB scores).
     ``causal=False``: |robust z| of :func:`detect_anomalies` mapped by z / (z + 5), using the
     whole series. Non-finite values are treated as missing. ``timestamps`` (optional, same
-    length, non-decreasing) give the offline detector its cadence.
+    length, non-decreasing) give the offline detector its cadence, and the causal scorer
+    its seasonal lag in time (missing rows do not shift the phase).
     """
     x = as_values(values)
     if timestamps is not None:
@@ -130,7 +131,7 @@ def anomaly_scores(
                 f"timestamps has {tt.len()} rows but values has {x.size}; give one per value"
             )
     if causal:
-        return np.clip(causal_scores(x, config), 0.0, 1.0)
+        return np.clip(causal_scores(x, config, timestamps=timestamps), 0.0, 1.0)
     if timestamps is None:  # no clock: pretend hourly, which only affects period candidates
         tt = pl.Series(TS, np.arange(x.size, dtype=np.int64) * 3_600_000_000).cast(
             pl.Datetime("us", "UTC")

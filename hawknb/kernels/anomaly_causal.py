@@ -78,24 +78,116 @@ class CausalConfig:
     context_young_share: float = 0.8  # young series: quiet for this share of the rows seen
 
 
-def _seasonal_residual(x: np.ndarray, cfg: CausalConfig) -> np.ndarray:
+def _seasonal_residual(x: np.ndarray, cfg: CausalConfig, t: np.ndarray | None = None) -> np.ndarray:
+    """Residual of each row against the median of the same phase in the previous periods.
+
+    The period is decided at doubling checkpoints from the rows before each checkpoint. With
+    timestamps ``t`` (see :func:`time_axis`) it is found in steps of the median time step
+    (:func:`on_time_grid`) and the phase is looked up one, two, ... periods earlier *in time*
+    (:func:`time_lag_rows`), so missing rows shift neither; without timestamps a period of
+    P rows means "P rows earlier".
+    """
     n = x.size
     out = np.full(n, np.nan)  # undefined until a period is known
     checkpoints = [int(c) for c in 2 ** np.arange(6, 40) if c < n] + [n]
-    start, period = 0, None
+    start, period, step = 0, None, None
     for c in checkpoints:
         if period is not None:
             seg = slice(start, c)
-            lagged = np.stack([shift(x, j * period)[seg] for j in range(1, cfg.n_seasons + 1)])
+            if step is None:
+                lagged = np.stack([shift(x, j * period)[seg] for j in range(1, cfg.n_seasons + 1)])
+            else:
+                rows = np.arange(start, c)
+                lagged = np.stack(
+                    [
+                        _take(x, time_lag_rows(t, rows, j * period * step, step))
+                        for j in range(1, cfg.n_seasons + 1)
+                    ]
+                )
             with np.errstate(all="ignore"):
                 has = np.isfinite(lagged).any(axis=0)
                 base = np.where(has, np.nanmedian(np.where(has, lagged, 0.0), axis=0), np.nan)
             out[seg] = x[seg] - base
         if c >= 64:
-            # the period used from row c on is decided from rows < c only
-            period = _past_period(x[:c], cfg)
+            # the period (and the time step) used from row c on come from rows < c only
+            step = None if t is None else _median_step(t[:c])
+            if step is None:
+                period = _past_period(x[:c], cfg)
+            else:
+                grid = on_time_grid(x[:c], t[:c], step)
+                period = None if grid is None else _past_period(grid, cfg)
         start = c
     return out
+
+
+def on_time_grid(h: np.ndarray, t: np.ndarray, step: float) -> np.ndarray | None:
+    """History ``h`` on a regular grid of ``step`` from ``t[0]``, missing steps carried forward.
+
+    Why: the period is found from the autocorrelation at lags in *rows*. Where steps are
+    missing, P rows span more than P steps (with a third of the steps missing at random, a
+    288-step day is found at about 200 rows), so a row period times the step is not the
+    series' period in time. On the grid, lags are steps again; without gaps the grid is ``h``
+    itself. None if the grid would be over 16 times longer than ``h`` (a guard on memory for
+    a series with a huge hole, where almost every step would be filled anyway).
+    """
+    g = np.rint((t - t[0]) / step).astype(np.int64)
+    size = int(g[-1]) + 1
+    if size > 16 * h.size:
+        return None
+    out = np.full(size, np.nan)
+    out[g] = h  # two rows on one step: the later one (as a forward fill would keep it)
+    return fill_missing(out)
+
+
+def time_axis(timestamps: object) -> np.ndarray | None:
+    """Timestamps as float64 ticks (a datetime's own unit), or None if they cannot order rows.
+
+    None (the seasonal lag then counts rows) for timestamps with a null or non-finite entry,
+    or that ever go backwards: a causal scorer takes the rows in the order they arrived, and
+    "one period earlier in time" is only a row before the current one if time runs forward.
+    """
+    if isinstance(timestamps, np.ndarray) and timestamps.dtype.kind in "mM":
+        if np.isnat(timestamps).any():
+            return None
+        t = timestamps.astype(np.int64).astype(float)  # ticks of any numpy unit
+    else:
+        s = timestamps if isinstance(timestamps, pl.Series) else pl.Series(timestamps)
+        if s.dtype.is_temporal():
+            s = s.to_physical()  # integer ticks of the type's own unit; only ratios matter
+        elif not s.dtype.is_numeric():
+            return None
+        t = s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    if not np.isfinite(t).all() or np.any(np.diff(t) < 0):
+        return None
+    return t
+
+
+def _median_step(t: np.ndarray) -> float | None:
+    """Median positive time step of ``t``: the cadence, as the offline detector takes it."""
+    d = np.diff(t)
+    d = d[d > 0]
+    return float(np.median(d)) if d.size else None
+
+
+def time_lag_rows(t: np.ndarray, rows: np.ndarray, lag: float, step: float) -> np.ndarray:
+    """For each row in ``rows``, the earlier row nearest to ``t[row] - lag``; -1 if none.
+
+    A row counts only if its timestamp lies within half a ``step`` of the target time (a gap
+    in the data leaves that phase missing rather than standing in a row of another phase) and
+    it comes before the current row (causal). Vectorized with ``np.searchsorted`` on the
+    non-decreasing ``t``.
+    """
+    target = t[rows] - lag
+    hi = np.searchsorted(t, target, side="left").clip(max=t.size - 1)  # first t >= target
+    lo = (hi - 1).clip(min=0)  # last t < target (or row 0)
+    pick = np.where(np.abs(t[lo] - target) <= np.abs(t[hi] - target), lo, hi)
+    ok = (np.abs(t[pick] - target) <= 0.5 * step) & (pick < rows)
+    return np.where(ok, pick, -1)
+
+
+def _take(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """x[idx] with NaN where idx is -1 (a missing lag)."""
+    return np.where(idx >= 0, x[idx.clip(min=0)], np.nan)
 
 
 def _past_period(h: np.ndarray, cfg: CausalConfig) -> int | None:
@@ -144,9 +236,20 @@ def refine_period(x: np.ndarray, period: int) -> int:
     return lags[best] if err[best] < err[0] else period
 
 
-def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.ndarray:
-    """Anomaly score in [0, 1] per row, causal; 0.5 = as surprising as the recent maximum."""
+def causal_scores(
+    values: np.ndarray, cfg: CausalConfig | None = None, *, timestamps: object | None = None
+) -> np.ndarray:
+    """Anomaly score in [0, 1] per row, causal; 0.5 = as surprising as the recent maximum.
+
+    ``timestamps`` (optional, one per row, non-decreasing) put the seasonal lag in time, so
+    missing rows do not shift the phase; without them (or if they go backwards) it counts rows.
+    """
     cfg = cfg or CausalConfig()
+    t = None if timestamps is None else time_axis(timestamps)
+    if t is not None and t.size != np.size(values):
+        raise ValueError(
+            f"timestamps has {t.size} rows but values has {np.size(values)}; give one per value"
+        )
     x = fill_missing(values)
     n = x.size
     med, scale = trailing_median_scale(
@@ -158,7 +261,7 @@ def causal_scores(values: np.ndarray, cfg: CausalConfig | None = None) -> np.nda
     signals += [np.abs(_level_z(x, k, cfg)) for k in cfg.level_scales if k > 1]
     season = np.zeros(n)
     if cfg.season_weight > 0:
-        resid = _seasonal_residual(x, cfg)
+        resid = _seasonal_residual(x, cfg, t)
         z = trailing_robust_z(resid, cfg.window, min_samples=cfg.min_samples, sd_floor=cfg.sd_floor)
         season = cfg.season_weight * np.abs(z)
         signals.append(season)
@@ -336,4 +439,13 @@ def _suppress(score: np.ndarray, fire_at: float, rows: int) -> np.ndarray:
     return out
 
 
-__all__ = ["CausalConfig", "causal_scores", "range_novelty", "refine_period", "seasonal_gain"]
+__all__ = [
+    "CausalConfig",
+    "causal_scores",
+    "on_time_grid",
+    "range_novelty",
+    "refine_period",
+    "seasonal_gain",
+    "time_axis",
+    "time_lag_rows",
+]
