@@ -75,9 +75,10 @@ def test_regular_timestamps_give_exactly_the_row_lag():
         _minutes(5).astype("datetime64[m]"),  # numpy units polars does not take
         np.arange(5) * 300,
         [0.0, 300.0, 600.0, 900.0, 1200.0],
+        [f"2026-01-01 00:{m:02d}:00" for m in range(0, 25, 5)],  # a CSV read as text
     ],
 )
-def test_time_axis_reads_datetimes_and_numbers(ts):
+def test_time_axis_reads_datetimes_numbers_and_date_strings(ts):
     t = time_axis(ts)
     assert t is not None
     d = np.diff(t)
@@ -91,6 +92,7 @@ def test_time_axis_reads_datetimes_and_numbers(ts):
         [0.0, None, 600.0],  # a null
         np.array(["2026-01-01", "NaT", "2026-01-03"], dtype="datetime64[D]"),
         ["a", "b", "c"],
+        ["2026-01-01 00:00:00", "not a time", "2026-01-01 00:10:00"],
     ],
 )
 def test_unusable_timestamps_fall_back_to_the_row_lag(ts):
@@ -146,6 +148,8 @@ def test_anomaly_scores_passes_timestamps_to_the_causal_scorer():
     got = anomaly_scores(x, ts, causal=True)
     assert np.array_equal(got, np.clip(causal_scores(x, timestamps=ts), 0, 1))
     assert not np.array_equal(got, anomaly_scores(x, causal=True))  # the gap matters
+    as_text = ts.dt.strftime("%Y-%m-%d %H:%M:%S")  # what `hawknb anomalies` reads from a CSV
+    assert np.array_equal(anomaly_scores(x, as_text, causal=True), got)
 
 
 def test_timestamps_of_the_wrong_length_are_refused():

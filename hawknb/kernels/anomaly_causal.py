@@ -142,8 +142,9 @@ def on_time_grid(h: np.ndarray, t: np.ndarray, step: float) -> np.ndarray | None
 def time_axis(timestamps: object) -> np.ndarray | None:
     """Timestamps as float64 ticks (a datetime's own unit), or None if they cannot order rows.
 
-    None (the seasonal lag then counts rows) for timestamps with a null or non-finite entry,
-    or that ever go backwards: a causal scorer takes the rows in the order they arrived, and
+    Datetimes, numbers, and strings polars can parse as datetimes are read. None (the seasonal
+    lag then counts rows) for other strings, timestamps with a null or non-finite entry, or
+    ones that ever go backwards: a causal scorer takes the rows in the order they arrived, and
     "one period earlier in time" is only a row before the current one if time runs forward.
     """
     if isinstance(timestamps, np.ndarray) and timestamps.dtype.kind in "mM":
@@ -152,6 +153,11 @@ def time_axis(timestamps: object) -> np.ndarray | None:
         t = timestamps.astype(np.int64).astype(float)  # ticks of any numpy unit
     else:
         s = timestamps if isinstance(timestamps, pl.Series) else pl.Series(timestamps)
+        if s.dtype == pl.String:  # a CSV read without date parsing (the CLI reads NAB files so)
+            try:
+                s = s.str.to_datetime(time_unit="us")
+            except pl.exceptions.PolarsError:
+                return None
         if s.dtype.is_temporal():
             s = s.to_physical()  # integer ticks of the type's own unit; only ratios matter
         elif not s.dtype.is_numeric():
