@@ -4,6 +4,7 @@ the same time; without the model's step, or without the metric's, it does not.""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -323,3 +324,39 @@ def test_leads_hours_apart_may_lead_to_different_metrics():
     again = [*leads, (8.0, ts[AT + 1], "b", "b's health")]
     got = led_windows(_health(None, 4), STEP, results, series, known=[], inputs=again)
     assert sorted(a.metric for a, _, _ in got) == ["latency", "revenue"]
+
+
+def test_the_input_chance_does_not_saturate():
+    """A count far beyond a model's usual one is a chance below 1e-300; its log is still read
+    (pdtrc alone underflows to 0), so stronger evidence stays stronger."""
+    from scipy.special import pdtrc
+
+    from hawknb.triage.led import _poisson_log_sf
+
+    n = np.array([0, 1, 3, 12, 40, 200, 2000])
+    for mu in (1e-3, 0.05, 0.7, 3.0):
+        got = _poisson_log_sf(n, mu)
+        assert got[0] == 0.0 and np.all(np.isfinite(got)) and np.all(np.diff(got) < 0)
+        with np.errstate(divide="ignore"):
+            exact = np.log(pdtrc(n - 1, mu))
+        ok = exact > -600
+        under = ~ok & (n > 0)
+        np.testing.assert_allclose(got[ok], exact[ok], rtol=1e-9)
+        # where it underflows: the first term bounds it from below, within log(2)
+        first = -mu + n * np.log(mu) - np.array([math.lgamma(k + 1) for k in n])
+        assert under.any()
+        assert np.all(got[under] >= first[under])
+        assert np.all(got[under] <= first[under] + math.log(2))
+
+
+def test_equally_strong_leads_go_by_time_not_by_name():
+    """Two models whose inputs broke at the cap: the earlier break leads, whatever the names."""
+    from hawknb.triage.led import MAX_LEAD_Z, _by_strength
+
+    t0, t1 = _ts()[AT], _ts()[AT + 2]
+    peaks = [
+        (MAX_LEAD_Z, t1, "aaa", "later"),
+        (MAX_LEAD_Z, t0, "zzz", "earlier"),
+        (9.0, t0, "m", ""),
+    ]
+    assert [p[3] for p in _by_strength(peaks)] == ["earlier", "later", ""]

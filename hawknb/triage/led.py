@@ -30,7 +30,7 @@ from datetime import timedelta
 
 import numpy as np
 import polars as pl
-from scipy.special import ndtri, pdtrc
+from scipy.special import gammaln, ndtri_exp, pdtrc
 
 from ..engine import collect
 from ..kernels.anomaly import AnomalyResult, AnomalyWindow
@@ -56,6 +56,10 @@ INPUT_MIN_BROKEN = 3
 #: ... and that many is this unlikely by chance over every model and time scanned (the
 #: count's chance rate is the model's own mean count of stepping features per time)
 INPUT_CHANCE = 0.01
+
+#: a lead's strength is capped here: past it, how unlikely a step was by chance says nothing
+#: more about whether the metric moved with it
+MAX_LEAD_Z = 40.0
 
 #: one lead: (strength as a z, time, model, what moved)
 Peak = tuple[float, object, str, str]
@@ -122,8 +126,7 @@ def _health_peaks(health: pl.DataFrame) -> list[Peak]:
             for j in np.flatnonzero(zs >= HEALTH_STEP_Z):
                 what = f"{model}'s prediction health ({s}) stepped worse"
                 peaks.append((float(zs[j]), ts[int(j)], str(model), what))
-    peaks.sort(key=lambda p: -p[0])
-    return peaks
+    return _by_strength(peaks)
 
 
 def input_peaks(
@@ -155,15 +158,37 @@ def input_peaks(
     scanned = sum(n.size for _, n in counts.values())
     peaks: list[Peak] = []
     for model, (ts, n) in counts.items():
-        chance = pdtrc(n - 1, max(float(n.mean()), 1e-3)) * scanned
-        hot = (n >= INPUT_MIN_BROKEN) & (chance <= INPUT_CHANCE)
+        log_sf = _poisson_log_sf(n, max(float(n.mean()), 1e-3))
+        hot = (n >= INPUT_MIN_BROKEN) & (log_sf + math.log(scanned) <= math.log(INPUT_CHANCE))
         for lo, hi in _runs(hot):
             j = lo + int(np.argmax(n[lo:hi]))
-            z = float(ndtri(1.0 - max(float(chance[j]) / scanned, 1e-300)))
+            z = float(-ndtri_exp(log_sf[j]))
             what = f"{int(n[j])} of {model}'s input features stepped"
-            peaks.append((min(z, 40.0), ts[j], model, what))
-    peaks.sort(key=lambda p: -p[0])
-    return peaks
+            peaks.append((min(z, MAX_LEAD_Z), ts[j], model, what))
+    return _by_strength(peaks)
+
+
+def _by_strength(peaks: list[Peak]) -> list[Peak]:
+    """Clearest first; at equal strength the earlier time, then the model's name.
+
+    Why: an upstream break steps the inputs of every model that reads it, often at the cap;
+    the first of those steps is the incident's onset, and a tie left to the order models
+    happen to be listed in (their names) would move the window with a rename."""
+    return sorted(peaks, key=lambda p: (-p[0], p[1], p[2]))
+
+
+def _poisson_log_sf(n: np.ndarray, mu: float) -> np.ndarray:
+    """log P(X >= n) for X ~ Poisson(mu), finite where the probability underflows.
+
+    Why: a few dozen features stepping in a model whose features (nearly) never step is a
+    chance far below 1e-300; read as 0 it made every such peak the same capped strength.
+    Where ``pdtrc`` underflows n is far above mu, so the tail is its first term times at
+    most 1 / (1 - mu / (n + 1))."""
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = np.log(pdtrc(n - 1, mu))
+    first = -mu + n * math.log(mu) - gammaln(n + 1) - np.log1p(-np.minimum(mu / (n + 1), 0.5))
+    return np.where(n <= 0, 0.0, np.where(direct > -650.0, direct, first))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -238,7 +263,7 @@ def led_windows(
     steps = _metric_steps(results)
     out: list[tuple[Anomaly, Finding, float]] = []
     used: list[tuple[int, str]] = []
-    leads = sorted([*_health_peaks(health), *(inputs or [])], key=lambda p: -p[0])
+    leads = _by_strength([*_health_peaks(health), *(inputs or [])])
     for hz, t, _model, moved in leads:
         if len(out) >= LED_WINDOWS:
             break
