@@ -130,3 +130,29 @@ def test_a_whole_node_blowup_before_the_minority_is_kept_as_the_first_bad_layer(
     cur[0] = ref[0]
     alone = find_outlier_rows(RowMagnitudes(("n_a", "n_b"), ("a", "b"), cur), reference)
     assert alone is not None and alone.whole_layer is None
+
+
+def test_tied_inputs_rank_the_same_in_any_row_order():
+    """Count-like inputs tie often; tied values share their mean rank, so the AUC is the
+    pairwise P(bad > good) + P(tie)/2 and the drivers do not depend on the rows' order."""
+    from scipy.stats import rankdata
+
+    from hawknb.kernels.activation_drivers import _auc, _average_ranks
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, size=(600, 6)).astype(np.float64)
+    bad = rng.random(600) < 0.1
+    x[bad, 2] += rng.integers(0, 2, size=int(bad.sum()))  # feature 2 drives them, with ties
+    np.testing.assert_array_equal(_average_ranks(x), rankdata(x, axis=0))
+    xb, xg = x[bad], x[~bad]
+    pairwise = [
+        np.mean(xb[:, j, None] > xg[None, :, j]) + 0.5 * np.mean(xb[:, j, None] == xg[None, :, j])
+        for j in range(6)
+    ]
+    np.testing.assert_allclose(_auc(xb, xg), pairwise, rtol=1e-12)
+    names = [f"n{j}" for j in range(6)]
+    want = rank_drivers(x, bad, names)
+    assert want[0].feature == "n2"
+    for seed in range(3):
+        perm = np.random.default_rng(seed).permutation(600)
+        assert rank_drivers(x[perm], bad[perm], names) == want

@@ -5,7 +5,10 @@ reordered: tests/_metamorphic.py) get the same verdict, read back in the origina
 The independent generator's hard upstream break (tuning seed 1) steps the inputs of all four
 models at once; their input leads were equally strong (a chance under 1e-16 read as the same
 capped z) and the first model by name set the window, so renaming the models moved the onset
-by an hour and changed the features named. Both generators are covered, every transform at once.
+by an hour and changed the features named. The simulator's activation blow-up (seed 0) named
+other trigger features when the log's rows were reversed: the traced rows were sampled by
+position and tied input values ranked by position. Both generators are covered, every
+transform at once.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ CASES = [
     pytest.param(_indep, "upstream_data", 1, frozenset({"rename"}), id="indep-upstream-rename"),
     pytest.param(_indep, "bad_snapshot", 1, TRANSFORMS, id="indep-bad-snapshot-all"),
     pytest.param(_sim, "upstream_data", 4, TRANSFORMS, id="sim-upstream-all"),
+    pytest.param(_sim, "activation_blowup", 0, frozenset({"reorder"}), id="sim-blowup-reorder"),
 ]
 
 

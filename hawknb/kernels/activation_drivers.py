@@ -245,11 +245,30 @@ class DriverFeature:
     good_beyond: float
 
 
+def _average_ranks(a: np.ndarray) -> np.ndarray:
+    """Per column, 1-based ranks of finite values, tied values sharing their mean rank (as
+    scipy.stats.rankdata(method="average", axis=0), without importing scipy.stats)."""
+    n = a.shape[0]
+    order = np.argsort(a, axis=0, kind="stable")
+    ordered = np.take_along_axis(a, order, axis=0)
+    pos = np.broadcast_to(np.arange(n)[:, None], a.shape)
+    starts = np.ones(a.shape, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    ends = np.ones(a.shape, dtype=bool)
+    ends[:-1] = starts[1:]
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=0)
+    last = np.minimum.accumulate(np.where(ends, pos, n - 1)[::-1], axis=0)[::-1]
+    ranks = np.empty(a.shape, dtype=np.float64)
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=0)
+    return ranks
+
+
 def _auc(bad: np.ndarray, good: np.ndarray) -> np.ndarray:
     """Per column, P(bad value > good value) (ties half), via ranks: [features]."""
     both = np.concatenate([bad, good], axis=0)
-    ranks = np.argsort(np.argsort(both, axis=0, kind="stable"), axis=0).astype(np.float64) + 1
-    # average ranks of ties are not needed for a ranking; exact ties are rare in real features
+    # tied values share their average rank: counts, flags and clipped features tie often, and
+    # ranks by position would make the AUC depend on the order the log lists its rows in
+    ranks = _average_ranks(both)
     r_bad = ranks[: bad.shape[0]].sum(axis=0)
     nb, ng = bad.shape[0], good.shape[0]
     return (r_bad - nb * (nb + 1) / 2) / (nb * ng)

@@ -138,20 +138,11 @@ def recent_inputs(
     ws: Workspace, model: str, snapshot: str, since: datetime, features: list[str]
 ) -> np.ndarray:
     """Serving rows the snapshot answered after ``since`` (a deterministic sample)."""
-    rows = collect(
-        ws.serving.filter(
-            (pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snapshot) & (pl.col(c.TS) >= since)
-        ).select(features)
-    )
+    mine = (pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snapshot)
+    rows = collect(ws.serving.filter(mine & (pl.col(c.TS) >= since)).select(c.TS, *features))
     if rows.height == 0:
-        rows = collect(
-            ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.SNAPSHOT) == snapshot))
-            .select(features)
-            .tail(TRACE_ROWS)
-        )
-    if rows.height > TRACE_ROWS:
-        rows = rows.sample(TRACE_ROWS, seed=0)
-    return rows.select(pl.all().cast(pl.Float32)).to_numpy()
+        rows = collect(ws.serving.filter(mine).select(c.TS, *features).top_k(TRACE_ROWS, by=c.TS))
+    return _sample(rows, features)
 
 
 def earlier_inputs(ws: Workspace, model: str, until: datetime, features: list[str]) -> np.ndarray:
@@ -159,12 +150,24 @@ def earlier_inputs(ws: Workspace, model: str, until: datetime, features: list[st
     saw while healthy (a deterministic sample of the most recent ones)."""
     rows = collect(
         ws.serving.filter((pl.col(c.MODEL) == model) & (pl.col(c.TS) < until))
-        .select(features)
-        .tail(4 * TRACE_ROWS)
+        .select(c.TS, *features)
+        .top_k(4 * TRACE_ROWS, by=c.TS)
     )
+    return _sample(rows, features)
+
+
+def _sample(rows: pl.DataFrame, features: list[str]) -> np.ndarray:
+    """At most TRACE_ROWS of ``rows`` as float32 inputs, the same ones whatever order the log
+    lists them in.
+
+    Why: a sample by position picks other rows when a pipeline writes the same log in another
+    order (by model, reversed, another engine's partitions), and the traced activations, the
+    bad rows and the features named as their trigger would change with it. Rows are put in time
+    order (then by value) first; the most recent ones are picked by time, not by position."""
+    rows = rows.sort([c.TS, *features], nulls_last=True, maintain_order=True)
     if rows.height > TRACE_ROWS:
         rows = rows.sample(TRACE_ROWS, seed=0)
-    return rows.select(pl.all().cast(pl.Float32)).to_numpy()
+    return rows.select(pl.col(features).cast(pl.Float32)).to_numpy()
 
 
 def _reproduces(
