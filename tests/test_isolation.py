@@ -183,3 +183,28 @@ def test_series_shift_recovers_planted_step(shift: float, at: int, seed: int) ->
         us, y, onset_us=int(us[at]), end_us=int(us[-1]), ref_start_us=0, tolerance_us=7_200_000_000
     )
     assert quiet is not None and abs(quiet.z) < 3 and strength(quiet.z) < 0.3
+
+
+def test_the_window_that_holds_the_onset_counts_on_neither_side(planted: pl.DataFrame) -> None:
+    """An onset inside a health window: that window mixes rows from before and after, so what
+    it holds must not set the evidence (where the onset falls in the windows would)."""
+    onset = ONSET + timedelta(minutes=20)  # inside the ONSET window [9:00, 10:00)
+    inside = pl.col(c.TS) == ONSET
+    wild = planted.with_columns(
+        pl.when(inside).then(pl.col(col) * 50).otherwise(pl.col(col)).alias(col)
+        for col in ("mean_prediction", "median_prediction", "p90_prediction", "calibration")
+    )
+    ranked = [
+        rank_model_experiments(h, onset=onset, end=END).ranking.select(
+            c.MODEL, c.EXPERIMENT, "confidence"
+        )
+        for h in (planted, wild)
+    ]
+    assert ranked[0].equals(ranked[1])
+    # the ONSET window itself (with the onset at its start) is after: the wild one moves it
+    moved = rank_model_experiments(wild, onset=ONSET, end=END).ranking
+    assert not moved.select(c.MODEL, c.EXPERIMENT, "confidence").equals(
+        rank_model_experiments(planted, onset=ONSET, end=END).ranking.select(
+            c.MODEL, c.EXPERIMENT, "confidence"
+        )
+    )

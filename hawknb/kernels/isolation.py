@@ -500,7 +500,8 @@ def rank_model_experiments(
     """Rank (model, experiment) pairs by how well their prediction degradation explains a
     top-line anomaly in [onset, end].
 
-    ``health`` is :func:`hawknb.kernels.health.prediction_health` output (pandas or polars).
+    ``health`` is :func:`hawknb.kernels.health.prediction_health` output (pandas or polars),
+    each row a window labelled by its start; a window that contains the onset is left out.
     ``reference`` is the baseline: a (start, end) pair, a duration before the onset, or None
     for the 7 days before the onset. ``metric_series`` (optional; columns ts, value on the same
     window grid) adds the |correlation| of each health series with the metric over the reference
@@ -523,6 +524,11 @@ def rank_model_experiments(
     # noisy per window, so timing tolerates a few windows or half the anomaly
     tolerance = max(3 * step, (end_us - onset_us) // 2)
     metric = _metric_frame(metric_series)
+    # a window that straddles the onset holds rows of both states: it is on neither side (else
+    # where the onset falls inside the health windows, not the change, would set the evidence)
+    straddles = (pl.col("_us") < onset_us) & (pl.col("_us") + step > onset_us)
+    df = df.filter(~straddles)
+    metric = metric.filter(~straddles) if metric is not None else None
     sdf = pl.DataFrame(
         [
             row
