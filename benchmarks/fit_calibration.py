@@ -105,10 +105,12 @@ def apply(
     rows: list[dict[str, Any]],
     cause_knots: list[tuple[float, float]],
     none_knots: list[tuple[float, float]] | None = None,
+    blind_knots: list[tuple[float, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows with their confidence recomputed with the knots: a cause verdict's from its
-    support (a close call halves the distance to a coin flip), a `none` verdict's from the
-    doubt of its evidence (kept as run when it recorded none, or without ``none_knots``)."""
+    support (with ``blind_knots`` where its labels were blind; a close call halves the
+    distance to a coin flip), a `none` verdict's from the doubt of its evidence (kept as run
+    when it recorded none, or without ``none_knots``)."""
     out = []
     for r in rows:
         if is_none(r):
@@ -118,7 +120,8 @@ def apply(
                 continue
             conf = calibration._interp(tuple(none_knots), d)
         else:
-            conf = calibration._interp(tuple(cause_knots), max(0.0, min(1.0, r["support"])))
+            knots = blind_knots if blind_knots is not None and blind(r) else cause_knots
+            conf = calibration._interp(tuple(knots), max(0.0, min(1.0, r["support"])))
             if _close_call(r) and conf > 0.5:
                 conf = 0.5 + (conf - 0.5) * 0.5
         out.append({**r, "verdict": {**r["verdict"], "confidence": conf}})
@@ -212,13 +215,31 @@ def group(row: dict[str, Any]) -> str:
     return f"independent {level}" if level else "simulator"
 
 
-def fit_maps(
-    rows: list[dict[str, Any]],
-) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(CAUSE_KNOTS, NONE_KNOTS) fitted on these rows."""
-    cause = fit([(r["support"], right(r)) for r in rows if not is_none(r)])
+def blind(row: dict[str, Any]) -> bool:
+    """Whether the run's window had its labels blind (`calibration.cause_knots`): runs
+    recorded before the label share was count as seen."""
+    seen = row.get("labels_seen")
+    return seen is not None and seen < calibration.LABELS_BLIND
+
+
+Maps = tuple[list[tuple[float, float]], list[tuple[float, float]], list[tuple[float, float]]]
+
+
+#: fit only BLIND_CAUSE_KNOTS and keep the other two maps as they are (`--blind-only`)
+BLIND_ONLY = False
+
+
+def fit_maps(rows: list[dict[str, Any]]) -> Maps:
+    """(CAUSE_KNOTS, NONE_KNOTS, BLIND_CAUSE_KNOTS) fitted on these rows: the cause maps each
+    on the cause verdicts whose labels were seen / blind (with BLIND_ONLY, the first two are
+    the maps in place)."""
+    causes = [r for r in rows if not is_none(r)]
+    blind_cause = fit([(r["support"], right(r)) for r in causes if blind(r)])
+    if BLIND_ONLY:
+        return list(calibration.CAUSE_KNOTS), list(calibration.NONE_KNOTS), blind_cause
+    cause = fit([(r["support"], right(r)) for r in causes if not blind(r)])
     nones = [(d, right(r)) for r in rows if is_none(r) and (d := doubt_of(r)) is not None]
-    return cause, fit(nones, increasing=False)
+    return cause, fit(nones, increasing=False), blind_cause
 
 
 def folds_of(rows: list[dict[str, Any]], folds: int) -> list[list[dict[str, Any]]]:
@@ -235,7 +256,8 @@ def cross_fitted(rows: list[dict[str, Any]], folds: int = 2) -> list[dict[str, A
     judged = []
     for i, held in enumerate(parts):
         train = [r for j, part in enumerate(parts) if j != i for r in part]
-        judged += apply(held, *fit_maps(train))
+        cause, none, blind_cause = fit_maps(train)
+        judged += apply(held, cause, none, blind_cause)
     return judged
 
 
@@ -249,18 +271,27 @@ def _knots_text(name: str, knots: list[tuple[float, float]]) -> str:
     return f"{name}: tuple[tuple[float, float], ...] = (\n{body})"
 
 
-def write(cause: list[tuple[float, float]], none: list[tuple[float, float]], note: str) -> None:
-    """Replace CAUSE_KNOTS and NONE_KNOTS (and the fit's note above them) in calibration.py."""
+def write(maps: Maps, note: str | None, blind_note: str | None = None) -> None:
+    """Replace CAUSE_KNOTS, NONE_KNOTS and BLIND_CAUSE_KNOTS in calibration.py, and the fit's
+    note above CAUSE_KNOTS (``note``) and above BLIND_CAUSE_KNOTS (``blind_note``): a None
+    note leaves the note in place. With BLIND_ONLY only the blind map is written."""
     text = CALIBRATION_PY.read_text()
-    for name, knots in (("CAUSE_KNOTS", cause), ("NONE_KNOTS", none)):
+    names = ("CAUSE_KNOTS", "NONE_KNOTS", "BLIND_CAUSE_KNOTS")
+    for name, knots in zip(names, maps, strict=True):
+        if BLIND_ONLY and name != "BLIND_CAUSE_KNOTS":
+            continue
         pattern = re.compile(rf"^{name}: tuple\[.*?^\)", re.S | re.M)
         if not pattern.search(text):
             raise SystemExit(f"{name} not found in {CALIBRATION_PY}")
         text = pattern.sub(_knots_text(name, knots), text, count=1)
-    fitted = re.compile(
-        r"^#: fitted by benchmarks/fit_calibration.py.*?\n(?=CAUSE_KNOTS)", re.S | re.M
-    )
-    text = fitted.sub(lambda _: note, text, count=1)
+    for name, new in (("CAUSE_KNOTS", note), ("BLIND_CAUSE_KNOTS", blind_note)):
+        if new is None:
+            continue
+        fitted = re.compile(
+            rf"^#: fitted by benchmarks/fit_calibration.py[^\n]*\n(?:#:[^\n]*\n)*?(?={name}:)",
+            re.M,
+        )
+        text = fitted.sub(lambda _, new=new: new, text, count=1)
     CALIBRATION_PY.write_text(text)
 
 
@@ -272,7 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--logistic", action="store_true", help="also judge the logistic alternative (not shipped)"
     )
+    ap.add_argument(
+        "--blind-only",
+        action="store_true",
+        help="fit (and write) only BLIND_CAUSE_KNOTS, keeping the other maps in place",
+    )
     args = ap.parse_args(argv)
+    global BLIND_ONLY
+    BLIND_ONLY = args.blind_only
     rows = [r for p in args.runs for r in json.loads(Path(p).read_text())]
     rows = [r for r in rows if not r.get("error")]
     held = [r for r in rows if not 0 <= r["seed"] <= TUNING[group(r) == "simulator"]]
@@ -283,11 +321,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     nones = [r for r in rows if is_none(r)]
     print(f"# {len(rows) - len(nones)} cause verdicts, {len(nones)} none verdicts")
-    cause, none = fit_maps(rows)
-    print(_knots_text("CAUSE_KNOTS", cause))
-    print(_knots_text("NONE_KNOTS", none))
+    maps = fit_maps(rows)
+    n_blind = sum(1 for r in rows if not is_none(r) and blind(r))
+    print(f"# {n_blind} of the cause verdicts with their labels blind")
+    for name, knots in zip(("CAUSE_KNOTS", "NONE_KNOTS", "BLIND_CAUSE_KNOTS"), maps, strict=True):
+        print(_knots_text(name, knots))
     print(f"\n## as run\n\n{calibration_report(rows, group)}")
-    fitted = apply(rows, cause, none)
+    fitted = apply(rows, maps[0], maps[1], maps[2])
     print(f"\n## fitted maps, on the runs they were fitted on\n\n{by_group(fitted)}")
     judged = cross_fitted(rows, args.folds)
     print(f"\n## {args.folds}-fold cross-fitted (each fold judged by the others' maps)\n")
@@ -312,7 +352,12 @@ def main(argv: list[str] | None = None) -> int:
             f"#: on those runs, {args.folds}-fold cross-fitted {reliability(judged)[1]:.3f} "
             "(benchmarks/results/calibration.md)\n"
         )
-        write(cause, none, note)
+        n_blind_runs = sum(1 for r in rows if not is_none(r) and blind(r))
+        blind_note = (
+            f"#: fitted by benchmarks/fit_calibration.py on the {n_blind_runs} cause verdicts "
+            f"of {len(rows)} tuning runs\n#: whose labels were blind\n"
+        )
+        write(maps, None if BLIND_ONLY else note, blind_note)
         print(f"\nwrote the knots into {CALIBRATION_PY}")
     return 0
 

@@ -125,8 +125,8 @@ def run_dir(where: str, kind: str | None = None, seed: int | None = None) -> dic
 
 def evidence_of(inv: Any) -> dict[str, Any]:
     """What a run records for benchmarks/fit_calibration.py besides the verdict: the evidence
-    of an incident the walk had (what a `none` verdict's confidence is fitted on) and the
-    supports of the hypotheses it weighed."""
+    of an incident the walk had (what a `none` verdict's confidence is fitted on), the
+    supports of the hypotheses it weighed and the share of labels its window had."""
     from hawknb.triage.calibration import none_evidence
     from hawknb.triage.results import HypothesesResult
 
@@ -135,7 +135,9 @@ def evidence_of(inv: Any) -> dict[str, Any]:
         (h.cause, round(h.support, 4), round(h.window, 4))
         for h in (hyps.hypotheses if hyps else [])
     ]
-    return {"evidence": none_evidence(inv).as_dict(), "hypotheses": weighed}
+    verdict = inv.finding("verdict")
+    seen = verdict.evidence.get("labels_seen") if verdict is not None else None
+    return {"evidence": none_evidence(inv).as_dict(), "hypotheses": weighed, "labels_seen": seen}
 
 
 def right(row: dict[str, Any]) -> bool:

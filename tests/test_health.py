@@ -181,3 +181,28 @@ def test_matches_numpy_reference(preds: list[float], seed: int) -> None:
             assert row["calibration"] is None
         model_rows = (hours == row[c.TS].hour).sum()
         assert row["traffic_share"] == pytest.approx(sel.sum() / model_rows)
+
+
+def test_label_coverage_counts_the_labels_that_arrived_in_the_window() -> None:
+    from hawknb.kernels.health import label_coverage
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ts = [t0 + timedelta(hours=i) for i in range(8)]
+    frame = pl.DataFrame(
+        {
+            "ts": ts,
+            "model": ["a"] * 4 + ["b"] * 4,
+            "label": [1.0, None, None, 0.0, None, None, None, None],
+        }
+    )
+    end = t0 + timedelta(hours=8)
+    assert label_coverage(frame, "a", t0, end) == 0.5
+    assert label_coverage(frame.lazy(), "b", t0, end) == 0.0
+    assert label_coverage(frame, None, t0, end) == 0.25
+    # the window is [start, end): the row at `end` is outside
+    assert label_coverage(frame, "a", t0 + timedelta(hours=1), t0 + timedelta(hours=3)) == 0.0
+    # in another zone the times are compared as instants
+    other = frame.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Tokyo"))
+    assert label_coverage(other, "a", t0, end) == 0.5
+    assert label_coverage(frame, "zzz", t0, end) is None
+    assert label_coverage(frame.drop("label"), "a", t0, end) is None

@@ -27,8 +27,13 @@ def test_the_incidents_window_and_its_cause_win(walked):
     want = ("bad_snapshot", truth["metric"], truth["model"], truth["snapshot"], truth["layer"])
     assert got == want, json.dumps(v, default=str)[:400]
     assert truth["features"][0] in v["features"]
-    # the window had to be carried: it is a weak verdict, worded as such
-    assert v["confidence"] < 0.4
+    # the window had to be carried and its runner-up is a close call for another cause: not
+    # stated as certain. (Its labels were blind, so its support is read with the blind map,
+    # on which every such tuning verdict was right: benchmarks/results/calibration.md; with
+    # the map for seen labels it read under 0.4.)
+    evidence = inv.finding("verdict").evidence
+    assert evidence["labels_seen"] < 0.5
+    assert v["confidence"] < 0.8
 
 
 def test_the_findings_say_which_window_was_walked_first_and_why_not(walked):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ import pytest
 import hawknb
 from benchmarks.triage_accuracy import calibration_report, reliability
 from hawknb.triage.calibration import (
+    BLIND_CAUSE_KNOTS,
     CAUSE_KNOTS,
+    LABELS_BLIND,
     LOW,
     MODERATE,
     NONE_KNOTS,
@@ -127,7 +130,7 @@ def test_none_confidence_falls_with_every_piece_of_evidence_of_an_incident():
 
 
 def test_fitted_maps_are_monotone_probabilities():
-    for knots, increasing in ((CAUSE_KNOTS, True), (NONE_KNOTS, False)):
+    for knots, increasing in ((CAUSE_KNOTS, True), (NONE_KNOTS, False), (BLIND_CAUSE_KNOTS, True)):
         xs = [x for x, _ in knots]
         ys = [y for _, y in knots]
         assert xs == sorted(xs) and xs[0] == 0.0 and xs[-1] == 1.0
@@ -176,8 +179,7 @@ def test_write_puts_the_knots_into_calibration_py(tmp_path, monkeypatch):
     copy.write_text(Path(calibration.__file__).read_text())
     monkeypatch.setattr(fc, "CALIBRATION_PY", copy)
     fc.write(
-        [(0.0, 0.1), (1.0, 0.9)],
-        [(0.0, 0.8), (1.0, 0.3)],
+        ([(0.0, 0.1), (1.0, 0.9)], [(0.0, 0.8), (1.0, 0.3)], [(0.0, 0.6), (1.0, 0.7)]),
         "#: fitted by benchmarks/fit_calibration.py on test\n",
     )
     text = copy.read_text()
@@ -188,6 +190,7 @@ def test_write_puts_the_knots_into_calibration_py(tmp_path, monkeypatch):
     }
     assert knots["CAUSE_KNOTS"] == ((0.0, 0.1), (1.0, 0.9))
     assert knots["NONE_KNOTS"] == ((0.0, 0.8), (1.0, 0.3))
+    assert knots["BLIND_CAUSE_KNOTS"] == ((0.0, 0.6), (1.0, 0.7))
     assert "#: fitted by benchmarks/fit_calibration.py on test\nCAUSE_KNOTS" in text
     # the isotonic fit of a decreasing relation is decreasing
     pts = [(i / 20, i < 10) for i in range(21)]
@@ -277,3 +280,56 @@ def test_benign_changes_named_are_counted_by_the_accuracy_rule():
     rows = [sim_none("none", 0.7), sim_none("upstream_data", 0.2), sim_none("bad_snapshot", 0.9)]
     assert benign_named(rows) == "2/3"
     assert benign_named([{**rows[0], "difficulty": "hard"}]) == "0/0"
+
+
+def test_a_window_whose_labels_were_blind_reads_its_support_with_its_own_map():
+    """Late labels leave calibration and NE blind: the same support is read with the map
+    fitted on such windows; a window with its labels, or none measured, with the usual one."""
+    from hawknb.triage.calibration import cause_knots
+
+    best = Hypothesis("upstream_data", 0.05)
+    assert cause_knots(None) == cause_knots(1.0) == cause_knots(LABELS_BLIND) == CAUSE_KNOTS
+    assert cause_knots(LABELS_BLIND - 0.01) == cause_knots(0.0) == BLIND_CAUSE_KNOTS
+    assert calibrated(best, None, 0.0) == pytest.approx(_interp(BLIND_CAUSE_KNOTS, 0.05))
+    assert calibrated(best, None, 0.9) == calibrated(best, None) == _interp(CAUSE_KNOTS, 0.05)
+
+
+def test_the_fit_reads_blind_windows_apart():
+    """fit_calibration fits the blind map on the blind runs only and applies it to them."""
+    from benchmarks.fit_calibration import apply, blind, fit_maps
+
+    def row(support: float, ok: bool, seen: float | None) -> dict:
+        return {**_row(0.5, ok), "support": support, "labels_seen": seen}
+
+    # with labels: faint support is wrong; blind: faint support is as right as strong support
+    rows = [row(0.02, False, 1.0) for _ in range(10)] + [row(0.8, True, 1.0) for _ in range(10)]
+    rows += [row(0.02, i % 5 != 0, 0.2) for i in range(10)] + [
+        row(0.8, True, 0.2) for _ in range(5)
+    ]
+    assert not blind(rows[0]) and blind(rows[-1]) and not blind(row(0.1, True, None))
+    cause, _none, blind_map = fit_maps(rows)
+    assert _interp(tuple(cause), 0.02) < 0.1 < 0.7 < _interp(tuple(blind_map), 0.02)
+    judged = apply(rows, cause, None, blind_map)
+    faint = [r["verdict"]["confidence"] for r in judged if r["support"] == 0.02]
+    assert max(faint[:10]) < 0.1 and min(faint[10:]) > 0.7
+
+
+def test_the_verdict_records_how_many_labels_its_window_had(tmp_path):
+    """Labels that have not arrived for the hours after the onset are recorded on the verdict
+    finding (what the blind map is chosen by); with every label in, the share is 1."""
+    path = _workspace(tmp_path / "ws", 0.3)
+    serving = pd.read_parquet(path / "serving.parquet")
+    rng = np.random.default_rng(1)
+    serving["label"] = (rng.random(len(serving)) < serving["prediction"]).astype(float)
+    full = tmp_path / "full"
+    shutil.copytree(path, full)
+    serving.to_parquet(full / "serving.parquet")
+    late = serving.copy()
+    late.loc[late.index[-10 * 20 :], "label"] = np.nan  # the last ten hours: not arrived yet
+    late.to_parquet(path / "serving.parquet")
+    seen = {}
+    for name, ws in (("full", full), ("late", path)):
+        inv = hawknb.triage(ws, progress=False)
+        seen[name] = inv.finding("verdict").evidence["labels_seen"]
+    assert seen["full"] == 1.0
+    assert seen["late"] < LABELS_BLIND

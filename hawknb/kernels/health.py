@@ -261,3 +261,29 @@ def finish(agg: pl.LazyFrame, keys: list[str], by_snapshot: bool) -> pl.DataFram
         )
         cols.append("snapshot_share")
     return collect(out.select(cols).sort([*keys, TS]))
+
+
+def label_coverage(serving: Any, model: str | None, start: Any, end: Any) -> float | None:
+    """The share of ``model``'s serving rows in [start, end) whose label has arrived (all
+    models' rows when ``model`` is None); None when there are no such rows or no label column.
+
+    Why: labels that arrive hours late leave calibration and NE blind to the first hours of an
+    incident, so the evidence a verdict can gather there is weaker by construction; the
+    verdict's confidence is read with that in mind (`triage.calibration.calibrated`)."""
+    lf = as_lazy(serving)
+    schema = lf.collect_schema()
+    if LABEL not in schema or TS not in schema:
+        return None
+    ts = pl.col(TS)
+    if getattr(schema[TS], "time_zone", None) is not None:
+        ts = ts.dt.convert_time_zone("UTC")
+    mask = (ts >= start) & (ts < end)
+    if model is not None:
+        mask = mask & (pl.col(MODEL) == model)
+    got = collect(
+        lf.filter(mask).select(
+            pl.len().alias("rows"), pl.col(LABEL).is_not_null().sum().alias("labeled")
+        )
+    )
+    rows = int(got["rows"][0])
+    return float(got["labeled"][0]) / rows if rows else None

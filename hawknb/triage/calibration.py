@@ -19,6 +19,7 @@ found; the strongest lead was ...").
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +53,26 @@ NONE_KNOTS: tuple[tuple[float, float], ...] = (
     (0.725, 0.02),
     (1.0, 0.02),
 )
+#: (support, confidence) knots for verdicts that name a cause where the labels were blind:
+#: fewer than LABELS_BLIND of the suspect's rows in the LABEL_WINDOW after the onset had their
+#: label yet. Calibration and NE cannot move there, so a real incident's support is small by
+#: construction and the support says less about whether the verdict is right.
+#: fitted by benchmarks/fit_calibration.py on the 87 cause verdicts of 228 tuning runs
+#: whose labels were blind
+BLIND_CAUSE_KNOTS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.97),
+    (0.002, 0.97),
+    (0.052, 0.97),
+    (0.127, 0.97),
+    (0.266, 0.97),
+    (0.389, 0.97),
+    (0.797, 0.97),
+    (1.0, 0.97),
+)
+#: the labels are blind when fewer than this share of the rows had one ...
+LABELS_BLIND = 0.5
+#: ... in this long after the onset
+LABEL_WINDOW = timedelta(hours=6)
 #: a runner-up this close to the winner (support ratio) halves the distance to a coin flip
 CLOSE_CALL = 0.8
 #: below this calibrated confidence a verdict is worded as a weak lead, not a finding
@@ -63,12 +84,25 @@ def _interp(knots: tuple[tuple[float, float], ...], x: float) -> float:
     return float(np.interp(x, xs, ys))
 
 
-def calibrated(best: Hypothesis, runner_up: Hypothesis | None) -> float:
-    """The verdict's confidence from its support, lowered when the runner-up is a close call
-    for a different cause (two explanations nearly as good: either could be right). A `none`
-    verdict gets its final confidence from `settle_none` once the walk is over (its support
-    is not evidence that nothing is wrong); this is only its placeholder."""
-    conf = _interp(CAUSE_KNOTS, max(0.0, min(1.0, best.support)))
+def cause_knots(labels_seen: float | None) -> tuple[tuple[float, float], ...]:
+    """The support-to-confidence map for a cause verdict whose window had this share of its
+    labels (None: not measured, e.g. no label column)."""
+    return BLIND_CAUSE_KNOTS if _blind(labels_seen) else CAUSE_KNOTS
+
+
+def _blind(labels_seen: float | None) -> bool:
+    return labels_seen is not None and labels_seen < LABELS_BLIND
+
+
+def calibrated(
+    best: Hypothesis, runner_up: Hypothesis | None, labels_seen: float | None = None
+) -> float:
+    """The verdict's confidence from its support (read with the map for its window's label
+    coverage, `cause_knots`), lowered when the runner-up is a close call for a different
+    cause (two explanations nearly as good: either could be right). A `none` verdict gets
+    its final confidence from `settle_none` once the walk is over (its support is not
+    evidence that nothing is wrong); this is only its placeholder."""
+    conf = _interp(cause_knots(labels_seen), max(0.0, min(1.0, best.support)))
     if (
         runner_up is not None
         and runner_up.cause != best.cause

@@ -22,10 +22,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from ..kernels.health import label_coverage
 from ..kernels.isolation import strength
 from ..workspace import Workspace, WorkspaceWarning
 from . import causes, features, models, snapshot, topline, windows
-from .calibration import calibrated, settle_none, wording
+from .calibration import LABEL_WINDOW, calibrated, settle_none, wording
 from .diagnosis import Diagnosis
 from .findings import Finding, Verdict
 from .hypotheses import Hypothesis, hypotheses_finding, ranked
@@ -416,7 +417,8 @@ def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -
     v = inv.verdict
     best = hyps[0]
     best.fill(v)
-    v.confidence = calibrated(best, hyps[1] if len(hyps) > 1 else None)
+    seen = _labels_seen(inv, v)
+    v.confidence = calibrated(best, hyps[1] if len(hyps) > 1 else None, seen)
     note = wording(v.confidence)
     if note:
         v.summary = f"{note}: {v.summary}"
@@ -430,11 +432,21 @@ def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -
     inv.record(HypothesesResult(hyps))
     assert v.metric is not None and v.onset is not None
     inv.findings.append(hypotheses_finding(hyps, v.metric, v.onset, weighed))
-    inv.findings.append(_verdict_finding(v, hyps))
+    inv.findings.append(_verdict_finding(v, hyps, seen))
 
 
-def _verdict_finding(v: Verdict, hyps: list[Hypothesis]) -> Finding:
+def _labels_seen(inv: Investigation, v: Verdict) -> float | None:
+    """The share of the verdict model's rows with a label in the LABEL_WINDOW after the onset
+    (`kernels.health.label_coverage`); the verdict finding records it."""
+    if v.onset is None or inv.workspace is None:
+        return None
+    return label_coverage(inv.workspace.serving, v.model, v.onset, v.onset + LABEL_WINDOW)
+
+
+def _verdict_finding(v: Verdict, hyps: list[Hypothesis], labels_seen: float | None) -> Finding:
     evidence = {k: val for k, val in v.to_dict().items() if k != "summary"}
+    if labels_seen is not None:
+        evidence["labels_seen"] = round(labels_seen, 3)
     if len(hyps) > 1:
         evidence["runner_up"] = hyps[1].brief()
     return Finding(
