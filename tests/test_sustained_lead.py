@@ -36,3 +36,5 @@ def test_the_window_was_led_by_the_arm_that_moved(walked):
     # benchmarks/results/calibration.md; with the map for seen labels it read under 0.5)
     assert inv.finding("verdict").evidence["labels_seen"] < 0.5
     assert inv.verdict.confidence > 0.9
+    # and the summary says where that confidence comes from
+    assert "labels had arrived" in inv.verdict.summary

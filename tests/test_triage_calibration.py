@@ -333,3 +333,12 @@ def test_the_verdict_records_how_many_labels_its_window_had(tmp_path):
         seen[name] = inv.finding("verdict").evidence["labels_seen"]
     assert seen["full"] == 1.0
     assert seen["late"] < LABELS_BLIND
+
+
+def test_a_blind_window_says_so_in_the_summary():
+    from hawknb.triage.calibration import blind_note
+
+    note = blind_note("bad_snapshot", 0.12)
+    assert "12% of its labels" in note and "6 h" in note
+    assert blind_note("none", 0.1) == ""
+    assert blind_note("bad_snapshot", LABELS_BLIND) == blind_note("upstream_data", None) == ""
