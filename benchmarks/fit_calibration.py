@@ -218,24 +218,19 @@ def group(row: dict[str, Any]) -> str:
 def blind(row: dict[str, Any]) -> bool:
     """Whether the run's window had its labels blind (`calibration.cause_knots`): runs
     recorded before the label share was count as seen."""
-    seen = row.get("labels_seen")
-    return seen is not None and seen < calibration.LABELS_BLIND
+    return calibration._blind(row.get("labels_seen"))
 
 
 Maps = tuple[list[tuple[float, float]], list[tuple[float, float]], list[tuple[float, float]]]
 
 
-#: fit only BLIND_CAUSE_KNOTS and keep the other two maps as they are (`--blind-only`)
-BLIND_ONLY = False
-
-
-def fit_maps(rows: list[dict[str, Any]]) -> Maps:
+def fit_maps(rows: list[dict[str, Any]], blind_only: bool = False) -> Maps:
     """(CAUSE_KNOTS, NONE_KNOTS, BLIND_CAUSE_KNOTS) fitted on these rows: the cause maps each
-    on the cause verdicts whose labels were seen / blind (with BLIND_ONLY, the first two are
+    on the cause verdicts whose labels were seen / blind (``blind_only``: the first two are
     the maps in place)."""
     causes = [r for r in rows if not is_none(r)]
     blind_cause = fit([(r["support"], right(r)) for r in causes if blind(r)])
-    if BLIND_ONLY:
+    if blind_only:
         return list(calibration.CAUSE_KNOTS), list(calibration.NONE_KNOTS), blind_cause
     cause = fit([(r["support"], right(r)) for r in causes if not blind(r)])
     nones = [(d, right(r)) for r in rows if is_none(r) and (d := doubt_of(r)) is not None]
@@ -249,15 +244,16 @@ def folds_of(rows: list[dict[str, Any]], folds: int) -> list[list[dict[str, Any]
     return [order[i::folds] for i in range(folds)]
 
 
-def cross_fitted(rows: list[dict[str, Any]], folds: int = 2) -> list[dict[str, Any]]:
+def cross_fitted(
+    rows: list[dict[str, Any]], folds: int = 2, blind_only: bool = False
+) -> list[dict[str, Any]]:
     """Every row judged by maps fitted on the other folds only, so no run's confidence comes
     from a map it helped fit."""
     parts = folds_of(rows, folds)
     judged = []
     for i, held in enumerate(parts):
         train = [r for j, part in enumerate(parts) if j != i for r in part]
-        cause, none, blind_cause = fit_maps(train)
-        judged += apply(held, cause, none, blind_cause)
+        judged += apply(held, *fit_maps(train, blind_only))
     return judged
 
 
@@ -271,14 +267,16 @@ def _knots_text(name: str, knots: list[tuple[float, float]]) -> str:
     return f"{name}: tuple[tuple[float, float], ...] = (\n{body})"
 
 
-def write(maps: Maps, note: str | None, blind_note: str | None = None) -> None:
+def write(
+    maps: Maps, note: str | None, blind_note: str | None = None, blind_only: bool = False
+) -> None:
     """Replace CAUSE_KNOTS, NONE_KNOTS and BLIND_CAUSE_KNOTS in calibration.py, and the fit's
     note above CAUSE_KNOTS (``note``) and above BLIND_CAUSE_KNOTS (``blind_note``): a None
-    note leaves the note in place. With BLIND_ONLY only the blind map is written."""
+    note leaves the note in place. ``blind_only``: only the blind map is written."""
     text = CALIBRATION_PY.read_text()
     names = ("CAUSE_KNOTS", "NONE_KNOTS", "BLIND_CAUSE_KNOTS")
     for name, knots in zip(names, maps, strict=True):
-        if BLIND_ONLY and name != "BLIND_CAUSE_KNOTS":
+        if blind_only and name != "BLIND_CAUSE_KNOTS":
             continue
         pattern = re.compile(rf"^{name}: tuple\[.*?^\)", re.S | re.M)
         if not pattern.search(text):
@@ -309,8 +307,6 @@ def main(argv: list[str] | None = None) -> int:
         help="fit (and write) only BLIND_CAUSE_KNOTS, keeping the other maps in place",
     )
     args = ap.parse_args(argv)
-    global BLIND_ONLY
-    BLIND_ONLY = args.blind_only
     rows = [r for p in args.runs for r in json.loads(Path(p).read_text())]
     rows = [r for r in rows if not r.get("error")]
     held = [r for r in rows if not 0 <= r["seed"] <= TUNING[group(r) == "simulator"]]
@@ -321,15 +317,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     nones = [r for r in rows if is_none(r)]
     print(f"# {len(rows) - len(nones)} cause verdicts, {len(nones)} none verdicts")
-    maps = fit_maps(rows)
+    maps = fit_maps(rows, args.blind_only)
     n_blind = sum(1 for r in rows if not is_none(r) and blind(r))
     print(f"# {n_blind} of the cause verdicts with their labels blind")
     for name, knots in zip(("CAUSE_KNOTS", "NONE_KNOTS", "BLIND_CAUSE_KNOTS"), maps, strict=True):
         print(_knots_text(name, knots))
     print(f"\n## as run\n\n{calibration_report(rows, group)}")
-    fitted = apply(rows, maps[0], maps[1], maps[2])
+    fitted = apply(rows, *maps)
     print(f"\n## fitted maps, on the runs they were fitted on\n\n{by_group(fitted)}")
-    judged = cross_fitted(rows, args.folds)
+    judged = cross_fitted(rows, args.folds, args.blind_only)
     print(f"\n## {args.folds}-fold cross-fitted (each fold judged by the others' maps)\n")
     print(calibration_report(judged, group))
     if args.logistic:
@@ -352,12 +348,11 @@ def main(argv: list[str] | None = None) -> int:
             f"#: on those runs, {args.folds}-fold cross-fitted {reliability(judged)[1]:.3f} "
             "(benchmarks/results/calibration.md)\n"
         )
-        n_blind_runs = sum(1 for r in rows if not is_none(r) and blind(r))
         blind_note = (
-            f"#: fitted by benchmarks/fit_calibration.py on the {n_blind_runs} cause verdicts "
+            f"#: fitted by benchmarks/fit_calibration.py on the {n_blind} cause verdicts "
             f"of {len(rows)} tuning runs\n#: whose labels were blind\n"
         )
-        write(maps, None if BLIND_ONLY else note, blind_note)
+        write(maps, None if args.blind_only else note, blind_note, args.blind_only)
         print(f"\nwrote the knots into {CALIBRATION_PY}")
     return 0
 
