@@ -206,3 +206,36 @@ def test_label_coverage_counts_the_labels_that_arrived_in_the_window() -> None:
     assert label_coverage(other, "a", t0, end) == 0.5
     assert label_coverage(frame, "zzz", t0, end) is None
     assert label_coverage(frame.drop("label"), "a", t0, end) is None
+
+
+def test_windows_move_with_the_offset_and_a_shifted_log_gives_the_same_health() -> None:
+    """An offset puts the windows on the data's phase: the log moved by 17 minutes, with its
+    windows moved by 17 minutes too, has the same health per window, moved (the clock's
+    own grid would have split its rows differently)."""
+    rng = np.random.default_rng(3)
+    n = 4_000
+    log = pl.DataFrame(
+        {
+            c.TS: [T0 + timedelta(seconds=int(s)) for s in rng.integers(0, 6 * 3600, n)],
+            c.MODEL: rng.choice(["a", "b"], n),
+            c.EXPERIMENT: "e",
+            c.PREDICTION: rng.beta(2, 5, n),
+            c.LABEL: (rng.random(n) < 0.3).astype(float),
+        }
+    )
+    shift = timedelta(minutes=17)
+    moved = log.with_columns(pl.col(c.TS) + shift)
+    base = prediction_health(log, every="1h").sort(c.MODEL, c.TS)
+    same = prediction_health(moved, every="1h", offset=shift).sort(c.MODEL, c.TS)
+    assert (same[c.TS] - base[c.TS]).unique().to_list() == [shift]
+    assert same.drop(c.TS).equals(base.drop(c.TS))
+    # the clock's grid cuts the moved log elsewhere: the window counts differ
+    grid = prediction_health(moved, every="1h").sort(c.MODEL, c.TS)
+    assert grid["rows"].to_list() != base["rows"].to_list()
+    assert all(t.minute == 0 for t in grid[c.TS])
+    # an offset of a whole window is no offset
+    assert (
+        prediction_health(log, every="1h", offset=timedelta(hours=1))
+        .sort(c.MODEL, c.TS)
+        .equals(base)
+    )

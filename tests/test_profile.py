@@ -217,3 +217,23 @@ def test_union_of_sketches_is_deterministic_and_exact_where_they_are() -> None:
     )
     assert gap.max() <= err
     assert Union([]).is_empty() and np.isnan(Union([]).get_quantiles([0.5])[0])
+
+
+def test_profile_health_windows_start_at_the_offset_floored_to_a_bucket() -> None:
+    """A profile summed its rows per bucket, so a health window can only start on a bucket:
+    an offset of 20 minutes on 15-minute buckets starts the windows 15 minutes after the hour,
+    and their rows are the log's rows in those windows."""
+    from hawknb.kernels.health import prediction_health
+    from hawknb.profile.view import serving_view
+
+    log = _log(20_000)
+    view = serving_view(profile(log, bucket="15m", sample_rows=32))
+    got = prediction_health(view, every="1h", offset=dt.timedelta(minutes=20)).sort(
+        "model", "experiment", "ts"
+    )
+    assert {t.minute for t in got["ts"]} == {15}
+    want = prediction_health(log, every="1h", offset=dt.timedelta(minutes=15)).sort(
+        "model", "experiment", "ts"
+    )
+    assert got["rows"].to_list() == want["rows"].to_list()
+    np.testing.assert_allclose(got["mean_prediction"], want["mean_prediction"], rtol=1e-9)

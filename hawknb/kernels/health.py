@@ -9,6 +9,7 @@ serving log so that it runs in the streaming engine on logs larger than memory.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
@@ -59,6 +60,19 @@ def _check_columns(schema: pl.Schema, ts: str, by_snapshot: bool) -> None:
         )
 
 
+def window_start(col: pl.Expr, every: str, offset: timedelta | None = None) -> pl.Expr:
+    """The start of the ``every`` window holding each timestamp, windows starting ``offset``
+    after the epoch's grid (``offset`` 0: the plain ``dt.truncate``).
+
+    Why an offset: a grid fixed to the clock splits an incident that starts at 14:17 into a
+    quarter-hour window and a full one, while the same incident at 14:00 fills one window; the
+    triage puts its windows on the phase of the workspace's metric stamps, so moving every
+    timestamp by the same amount moves the windows with them and changes no verdict."""
+    if not offset:
+        return col.dt.truncate(every)
+    return (col - offset).dt.truncate(every) + offset
+
+
 def prediction_health(
     serving: object,
     *,
@@ -66,12 +80,14 @@ def prediction_health(
     ts: str = TS,
     by_snapshot: bool = False,
     exact_quantiles: bool | None = None,
+    offset: timedelta | None = None,
 ) -> pl.DataFrame:
     """Per (model, experiment[, snapshot], window) prediction health, in one streaming pass.
 
     ``serving`` is a pandas or polars (lazy) frame following the serving contract; ``every`` is
     a polars duration string (``"1h"``, ``"15m"``, ``"1d"``); windows start at the truncated
-    timestamp, which is returned in the column ``ts``.
+    timestamp (moved by ``offset``, see :func:`window_start`; a profile floors it to its
+    bucket), which is returned in the column ``ts``.
 
     Columns: model, experiment, [snapshot], ts, rows, labeled_rows, mean_prediction,
     std_prediction (row-level spread, so a comparison of two windows' means can be tested),
@@ -104,14 +120,19 @@ def prediction_health(
 
     keys = [MODEL, EXPERIMENT] + ([SNAPSHOT] if by_snapshot else [])
     from_profile = getattr(lf, "hawknb_window_sums", None)
-    agg = from_profile(every, keys) if from_profile is not None else None
+    agg = from_profile(every, keys, offset) if from_profile is not None else None
     if agg is None:
-        agg = _aggregate_rows(lf, schema, keys, ts, every, exact_quantiles)
+        agg = _aggregate_rows(lf, schema, keys, ts, every, exact_quantiles, offset)
     return finish(agg, keys, by_snapshot)
 
 
 def _row_terms(
-    lf: pl.LazyFrame, schema: pl.Schema, keys: list[str], ts: str, every: str
+    lf: pl.LazyFrame,
+    schema: pl.Schema,
+    keys: list[str],
+    ts: str,
+    every: str,
+    offset: timedelta | None = None,
 ) -> pl.LazyFrame:
     p = pl.col(PREDICTION).cast(pl.Float64)
     if LABEL in schema and schema[LABEL] != pl.Null:
@@ -125,7 +146,7 @@ def _row_terms(
     p_clip = p_lab.clip(_EPS, 1.0 - _EPS)
     ll_term = -(y_lab * p_clip.log() + (1.0 - y_lab) * (1.0 - p_clip).log())
     return lf.select(
-        pl.col(ts).dt.truncate(every).alias(TS),
+        window_start(pl.col(ts), every, offset).alias(TS),
         *[pl.col(k).cast(pl.String) for k in keys],
         finite.alias("_fin"),
         labeled.alias("_lab"),
@@ -146,10 +167,11 @@ def _aggregate_rows(
     ts: str,
     every: str,
     exact_quantiles: bool | None,
+    offset: timedelta | None = None,
 ) -> pl.LazyFrame:
     """Per-window sums and moments in one streaming pass (sums, counts, means: memory bounded
     by the number of windows), joined with the windows' median and p90."""
-    rows = _row_terms(lf, schema, keys, ts, every)
+    rows = _row_terms(lf, schema, keys, ts, every, offset)
     agg = collect(
         rows.group_by([*keys, TS]).agg(
             pl.len().cast(pl.Int64).alias("rows"),

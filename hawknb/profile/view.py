@@ -16,13 +16,14 @@ warning).
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
 
 from ..engine import collect
 from ..kernels import kll
-from ..kernels.health import quantile_columns
+from ..kernels.health import quantile_columns, window_start
 from ..workspace import contract as c
 from ..workspace.errors import WorkspaceError, WorkspaceWarning
 from .schema import Profile, merge_moments
@@ -49,9 +50,13 @@ class ProfiledServing(pl.LazyFrame):
         out = super().with_columns(*args, **kwargs)
         return self._derive(out, ("with_columns", args, kwargs))  # type: ignore[arg-type]
 
-    def hawknb_window_sums(self, every: str, keys: list[str]) -> pl.LazyFrame | None:
+    def hawknb_window_sums(
+        self, every: str, keys: list[str], offset: timedelta | None = None
+    ) -> pl.LazyFrame | None:
         """Per (keys, window) sums in the columns ``kernels.health.finish`` reads, from the
-        profile; None when this frame's rows cannot be mapped onto the profile's moments."""
+        profile; None when this frame's rows cannot be mapped onto the profile's moments.
+        Windows start ``offset`` after the grid, floored to the profile's bucket (its rows
+        were summed per bucket, so no window can start inside one)."""
         prof = self.hawknb_profile
         if prof is None or self._hawknb_ops is None:
             warnings.warn(
@@ -69,13 +74,20 @@ class ProfiledServing(pl.LazyFrame):
             picked = collect(moments)
         except pl.exceptions.ColumnNotFoundError:
             self._hawknb_ops = None
-            return self.hawknb_window_sums(every, keys)
-        return window_sums(picked, every, keys)
+            return self.hawknb_window_sums(every, keys, offset)
+        return window_sums(picked, every, keys, _floor(offset, prof.meta["bucket"]))
 
 
 def _us(duration: str) -> int:
     t0 = pl.lit(0).cast(pl.Datetime("us", "UTC"))
     return int(pl.select(t0.dt.offset_by(duration).dt.epoch("us")).item())
+
+
+def _floor(offset: timedelta | None, bucket: str) -> timedelta | None:
+    if not offset:
+        return None
+    step = timedelta(microseconds=_us(bucket))
+    return offset - offset % step
 
 
 def _check_every(every: str, bucket: str) -> None:
@@ -87,10 +99,14 @@ def _check_every(every: str, bucket: str) -> None:
         )
 
 
-def window_sums(moments: pl.DataFrame, every: str, keys: list[str]) -> pl.LazyFrame:
-    """Moments rows rolled up to ``every`` windows per ``keys``, as health's window sums."""
+def window_sums(
+    moments: pl.DataFrame, every: str, keys: list[str], offset: timedelta | None = None
+) -> pl.LazyFrame:
+    """Moments rows rolled up to ``every`` windows per ``keys`` (starting ``offset`` after the
+    grid, a multiple of the bucket), as health's window sums."""
     group = [*keys, c.TS]
-    windowed = moments.with_columns(pl.col(c.TS).dt.truncate(every), *[pl.col(k) for k in keys])
+    start = window_start(pl.col(c.TS), every, offset)
+    windowed = moments.with_columns(start, *[pl.col(k) for k in keys])
     # the sums merge; the quantiles come from the union of each window's bucket sketches
     # (a DataSketches merge flips coins: two calls would answer different medians)
     rolled = merge_moments(windowed.with_columns(pl.lit(None, pl.Binary).alias("p_sketch")), group)

@@ -34,7 +34,7 @@ from scipy.special import gammaln, ndtri_exp, pdtrc
 
 from ..engine import collect
 from ..kernels.anomaly import AnomalyResult, AnomalyWindow
-from ..kernels.health import HEALTH_SERIES, WORSE_WHEN_HIGHER
+from ..kernels.health import HEALTH_SERIES, WORSE_WHEN_HIGHER, window_start
 from ..workspace import contract as c
 from .findings import Finding
 from .topline import Anomaly, describe_window
@@ -130,14 +130,18 @@ def _health_peaks(health: pl.DataFrame) -> list[Peak]:
 
 
 def input_peaks(
-    serving: pl.LazyFrame, features: dict[str, Sequence[str]], every: str
+    serving: pl.LazyFrame,
+    features: dict[str, Sequence[str]],
+    every: str,
+    offset: timedelta | None = None,
 ) -> list[Peak]:
     """(z, ts, model, what) of the times where many of a model's input features stepped at
     once: each feature's mean per ``every`` window, its standardized step (own history), and
     the count of features stepping by FEATURE_STEP_Z at each time. A count counts when it is
     at least INPUT_MIN_BROKEN and so unlikely for the model's own mean count (Poisson) that
     fewer than INPUT_CHANCE such times are expected over everything scanned; one peak per
-    model and run of such times (its largest count). z is that chance as a normal quantile."""
+    model and run of such times (its largest count). z is that chance as a normal quantile.
+    Windows start ``offset`` after the grid (`kernels.health.window_start`)."""
     schema = serving.collect_schema()
     features = {m: [f for f in dict.fromkeys(fs) if f in schema] for m, fs in features.items()}
     features = {m: fs for m, fs in features.items() if fs}
@@ -146,7 +150,7 @@ def input_peaks(
         return []
     means = collect(
         serving.filter(pl.col(c.MODEL).is_in(list(features)))
-        .group_by(pl.col(c.MODEL).cast(pl.String), pl.col(c.TS).dt.truncate(every))
+        .group_by(pl.col(c.MODEL).cast(pl.String), window_start(pl.col(c.TS), every, offset))
         .agg([pl.col(f).cast(pl.Float64).mean() for f in cols])
         .sort(c.MODEL, c.TS)
     )

@@ -14,7 +14,7 @@ from ..workspace import Workspace
 from ..workspace import contract as c
 from . import row_evidence
 from .findings import Finding
-from .models import Suspect, health_every
+from .models import Suspect, health_every, health_phase
 from .topline import Anomaly
 
 
@@ -25,7 +25,10 @@ def isolate(
     ``cache`` keeps the window's row-level comparison for the snapshot hypotheses."""
     every = health_every(anomaly)
     by_snap = prediction_health(
-        ws.serving.filter(pl.col(c.MODEL) == suspect.model), every=every, by_snapshot=True
+        ws.serving.filter(pl.col(c.MODEL) == suspect.model),
+        every=every,
+        by_snapshot=True,
+        offset=health_phase(ws, every, cache),
     )
     rollouts = ws.table("rollouts") if ws.has("rollouts") else None
     end = max(anomaly.end, anomaly.onset + timedelta(hours=3))
