@@ -489,7 +489,9 @@ def per_file_rows(tune: CorpusScore) -> list[str]:
 
 
 def check_results(results_dir: Path, wins: dict, profiles: dict, data: dict) -> None:
-    """Score another detector's NAB results directory (validates this scorer against NAB)."""
+    """Score another detector's NAB results directory: the whole corpus (validates this scorer
+    against NAB's own numbers) and our tune/held-out split, so a peer is read on the same half
+    as hawknb's detector (its threshold found on the tune half, as ours)."""
     det = results_dir.name
     scores = {}
     for name in data:
@@ -498,7 +500,12 @@ def check_results(results_dir: Path, wins: dict, profiles: dict, data: dict) -> 
         scores[name] = df["anomaly_score"].to_numpy()
     for p in PROFILES:
         cs = score_corpus(scores, wins, profiles[p])
-        print(f"{det:20s} {p:20s} {cs.normalized:7.2f} (threshold {cs.threshold:.6f})")
+        split = evaluate_split(scores, wins, profiles[p])
+        print(
+            f"{det:20s} {p:20s} {cs.normalized:7.2f} (threshold {cs.threshold:.6f}); "
+            f"tune half {split['tune'].normalized:.2f}, held-out half at its threshold "
+            f"{split['held-out'].normalized:.2f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -198,3 +198,32 @@ def test_tune_grid_names_real_settings_and_includes_the_defaults():
     assert set(GRID) <= set(defaults)
     for key, values in GRID.items():
         assert defaults[key] in values, key  # the search can always stay where it is
+
+
+def test_check_results_reads_a_peer_on_our_split(tmp_path, capsys):
+    """A NAB results directory is scored on the whole corpus and on our halves (its threshold
+    found on the tune half): a peer that detects every window at its start scores 100 on all
+    three, one that flags the first row of every file scores less on the whole and the tune
+    half than 100."""
+    import polars as pl
+
+    from benchmarks.nab_score import check_results
+
+    names = [f"cat/f{i}.csv" for i in range(8)]
+    wins = {n: [(300, 349)] for n in names}
+    data = {n: _frame(N) for n in names}
+    profiles = {p: STD for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate")}
+    for det, row in (("perfect", 300), ("early", 0)):
+        for n in names:
+            cat, fname = n.split("/")
+            (tmp_path / det / cat).mkdir(parents=True, exist_ok=True)
+            s = np.zeros(N)
+            s[row] = 1.0
+            pl.DataFrame({"anomaly_score": s}).write_csv(tmp_path / det / cat / f"{det}_{fname}")
+        check_results(tmp_path / det, wins, profiles, data)
+    out = capsys.readouterr().out.splitlines()
+    perfect = next(x for x in out if x.startswith("perfect") and "standard" in x)
+    assert "100.00 (threshold" in perfect
+    assert "tune half 100.00, held-out half at its threshold 100.00" in perfect
+    early = next(x for x in out if x.startswith("early") and "standard" in x)
+    assert "tune half 100.00" not in early
