@@ -104,3 +104,42 @@ def test_a_snapshot_with_enough_rows_keeps_the_window_span(rows):
     assert n6 >= row_evidence.LEAD_ROWS
     served = int(what.split(" of its ")[1].split()[0])
     assert served <= n6  # at most its first LEAD_SPAN's rows, not CANARY_SPAN's
+
+
+@pytest.fixture(scope="module")
+def sparse() -> pl.DataFrame:
+    """Arm `a` serves its main snapshot at 60 rows an hour and, from RARE_AT, a canary at one
+    row an hour whose every second row saturates: fewer rows in a 2-hour window or its first
+    6 hours than any comparison takes (MIN_ROWS), enough over CANARY_SPAN."""
+    rng = np.random.default_rng(5)
+    parts = [
+        _rows(rng, T0, END, "a", "s0", 60),
+        _rows(rng, RARE_AT, END, "a", "rare", 1, broken_every=2),
+    ]
+    return pl.concat(parts).with_columns(pl.col(c.TS).cast(pl.Datetime("us", "UTC"))).sort(c.TS)
+
+
+RARE_AT = T0 + timedelta(days=2, hours=2, minutes=10)
+
+
+def test_a_canary_too_thin_for_any_short_comparison_is_compared_over_its_longer_span(sparse):
+    """A canary with fewer rows in the short span than a comparison needs was dropped from
+    it, and so never reached the longer span meant for canaries: a 1% canary of a sampled
+    log was invisible. Now it is compared over CANARY_SPAN, in a window and as a lead."""
+    short = compare_snapshot_rows(
+        sparse.filter(pl.col(c.TS) <= RARE_AT + row_evidence.LEAD_SPAN),
+        onset=RARE_AT,
+        end=RARE_AT + row_evidence.LEAD_SPAN,
+        lookback=timedelta(0),
+    )
+    assert "rare" not in short[c.SNAPSHOT].to_list()  # too few rows: no comparison at all
+    n, z = _z_over(sparse, "rare", RARE_AT, row_evidence.CANARY_SPAN)
+    assert z >= row_evidence.LEAD_Z
+    window = Anomaly("m", RARE_AT, RARE_AT + timedelta(hours=2), -1, 4.0, 0.9, timedelta(hours=1))
+    shifts = row_evidence.row_shifts(_Ws(sparse.lazy()), window, {})
+    rare = shifts.filter(pl.col(c.SNAPSHOT) == "rare").row(0, named=True)
+    assert (rare["rows"], rare["z"]) == (n, z)
+    assert row_evidence.row_suspects(shifts, window)[c.SNAPSHOT].to_list() == ["rare"]
+    leads = row_evidence.rollout_rows(_Ws(sparse.lazy()))
+    assert leads[c.SNAPSHOT].to_list() == ["rare"]
+    assert leads["z"][0] >= row_evidence.LEAD_Z

@@ -179,17 +179,40 @@ def _shifts(anomaly: Anomaly, rows: pl.DataFrame, wide: bool) -> pl.DataFrame:
     longer_end = anomaly.onset + CANARY_SPAN
     if longer_end <= end:
         return shifts
-    return _canaries_compared_longer(shifts, rows, lambda arms: compare(arms, longer_end))
+    new = _first_served(rows, since, anomaly.onset - lookback(anomaly, wide), end)
+    return _canaries_compared_longer(shifts, rows, lambda arms: compare(arms, longer_end), new)
+
+
+def _first_served(rows: pl.DataFrame, since: datetime, lo: datetime, hi: datetime) -> pl.DataFrame:
+    """(model, experiment, snapshot) first served in [lo, hi] among ``rows`` from ``since``:
+    the snapshots a comparison of that span is asked about (`compare_snapshot_rows`' "new")."""
+    ts = pl.col(c.TS).cast(pl.Datetime("us", "UTC"))
+    key = [pl.col(k).cast(pl.String) for k in (c.MODEL, c.EXPERIMENT, c.SNAPSHOT)]
+    return (
+        rows.filter(ts.is_between(since, hi))
+        .group_by(key)
+        .agg(ts.min().alias("_first"))
+        .filter(pl.col("_first") >= lo)
+        .drop("_first")
+    )
 
 
 def _canaries_compared_longer(
-    shifts: pl.DataFrame, rows: pl.DataFrame, compare_longer: Callable[[pl.DataFrame], pl.DataFrame]
+    shifts: pl.DataFrame,
+    rows: pl.DataFrame,
+    compare_longer: Callable[[pl.DataFrame], pl.DataFrame],
+    new: pl.DataFrame,
 ) -> pl.DataFrame:
     """``shifts`` with the snapshots that served fewer than LEAD_ROWS rows replaced by their
-    comparison over the longer span (``compare_longer`` of the rows). Only the arms holding
-    such a canary are compared again: each (model, experiment) is compared on its own rows."""
+    comparison over the longer span (``compare_longer`` of the rows), and the snapshots of
+    ``new`` (first served in the short span) that it could not compare at all added from it:
+    a canary with fewer rows than any comparison needs in the short span is the canary the
+    longer span is for (a 1% canary of a sampled log served 5 rows in a 3-hour window and
+    was dropped without a word). Only the arms holding such a canary are compared again: each
+    (model, experiment) is compared on its own rows."""
     key = [c.MODEL, c.EXPERIMENT, c.SNAPSHOT]
-    thin = shifts.filter(pl.col("rows") < LEAD_ROWS).select(key)
+    unseen = new.select(key).join(shifts.select(key), on=key, how="anti")
+    thin = pl.concat([shifts.filter(pl.col("rows") < LEAD_ROWS).select(key), unseen])
     if thin.is_empty():
         return shifts
     arms = rows.filter(
@@ -471,8 +494,9 @@ def _slice_leads(rows: pl.DataFrame, model: str, first: datetime) -> list[dict]:
     compared on the model's rows of that slice; those that served fewer than LEAD_ROWS rows
     in it (canaries) compared over CANARY_SPAN instead."""
     shifts = _compare_slice(rows, first, LEAD_SPAN)
+    new = _first_served(rows, first - _REACH, first, first + LEAD_SPAN)
     shifts = _canaries_compared_longer(
-        shifts, rows, lambda arms: _compare_slice(arms, first, CANARY_SPAN)
+        shifts, rows, lambda arms: _compare_slice(arms, first, CANARY_SPAN), new
     )
     return _leads(shifts, model)
 
