@@ -43,8 +43,13 @@ class Suspect:
     #: not measured, e.g. a suspect named by its rows rather than its health series)
     base_rate: float = math.nan
     #: the input features that broke at the onset, most surprising first, when the model was
-    #: named by its inputs (upstream.input_suspect) rather than by its predictions
+    #: named by its inputs (upstream.input_suspect) rather than by its predictions, and the
+    #: break was unusual for its history (feature evidence in itself)
     inputs: tuple[str, ...] = ()
+    #: the same inputs whether or not their break was unusual: where the lineage walk starts
+    #: when no feature of the ranking explains the shift (a break too small to be unusual on a
+    #: sampled log still points at the right upstream better than an unexplained top feature)
+    broken: tuple[str, ...] = ()
 
 
 def health_step(anomaly: Anomaly) -> timedelta:
@@ -249,7 +254,8 @@ def _input_named(
     if experiment == ALL_EXPERIMENTS:
         window = upstream.compare_window(anomaly)
         experiment = upstream.busiest_experiment(ws, pick.model, anomaly, window, cache)
-    inputs = tuple(pick.top(LINEAGE_INPUTS)) if unusual else ()
+    broken = tuple(pick.top(LINEAGE_INPUTS))
+    inputs = broken if unusual else ()
     finding = brk.finding
     if pick.model != brk.model:
         finding.decision = (
@@ -260,7 +266,10 @@ def _input_named(
         finding.evidence.update(model=pick.model, experiment=experiment)
     finding.evidence["unusual_for_its_history"] = unusual
     finding.confidence = conf
-    return Suspect(pick.model, experiment, (experiment,), False, conf, inputs=inputs), finding
+    suspect = Suspect(
+        pick.model, experiment, (experiment,), False, conf, inputs=inputs, broken=broken
+    )
+    return suspect, finding
 
 
 def input_peaks(ws: Workspace, every: str, cache: dict) -> list[led.Peak]:

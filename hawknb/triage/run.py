@@ -401,7 +401,8 @@ def _data_hypothesis(
     if suspect.inputs:
         # the model was named by its inputs breaking: that is feature evidence in itself
         feat_conf = max(feat_conf, suspect.confidence)
-    result, f = _timed(inv, lambda: features.upstream(ws, ranking, anomaly, suspect.inputs))
+    walk_from = suspect.inputs or suspect.broken
+    result, f = _timed(inv, lambda: features.upstream(ws, ranking, anomaly, walk_from))
     inv.findings.append(f)
     inv.record(LineageResult(result))
     bar.step("lineage")
