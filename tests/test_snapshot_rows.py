@@ -199,3 +199,37 @@ def test_row_suspects_thresholds_and_arms_of_a_cut_over():
     out = row_suspects(same, anomaly)
     assert out["snapshot"].to_list() == ["s", "t"]
     assert out["confidence"][0] > out["confidence"][1] > 0
+
+
+def test_a_thin_arm_keeps_the_same_hours_comparison_and_its_tail_z_stays_calibrated():
+    """A sampled log's canary arm serves about 70 rows of its old snapshot beside the canary
+    in those hours: enough for the like-with-like comparison (MIN_REFERENCE_ROWS), which
+    used to fall back to the rows before below 100. The tail share expected comes from the
+    same small reference with its variance widened, so healthy canaries do not reach large z
+    more often than against a reference of 300 rows (200 worlds each), while a bad one does."""
+    from hawknb.kernels.snapshot_rows import MIN_REFERENCE_ROWS
+
+    def world(rng, pred, reference_rows=70):
+        return pl.concat(
+            [
+                _rows(rng, 1500, T0, 48, "m", "B", "s-old", _healthy(rng)),
+                _rows(rng, reference_rows, ONSET, 6, "m", "B", "s-old", _healthy(rng)),
+                _rows(rng, 20, ONSET, 6, "m", "B", "s-canary", pred),
+            ]
+        ).sort("ts")
+
+    rng = np.random.default_rng(4)
+    bad = compare_snapshot_rows(world(rng, _saturated(rng, 0.6)), onset=ONSET, end=END)
+    row = bad.row(0, named=True)
+    assert (row["snapshot"], row["reference"]) == ("s-canary", "same hours")
+    assert MIN_REFERENCE_ROWS <= row["reference_rows"] < 100
+    assert row["z"] > 8
+    for reference_rows in (70, 300):
+        zs = []
+        for seed in range(200):
+            rng = np.random.default_rng(100 + seed)
+            out = compare_snapshot_rows(
+                world(rng, _healthy(rng), reference_rows), onset=ONSET, end=END
+            )
+            zs.append(out["tail_z"][0])
+        assert np.mean(np.asarray(zs) > 5) <= 0.01, reference_rows

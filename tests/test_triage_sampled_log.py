@@ -1,11 +1,15 @@
 """Verdicts on a sampled serving log: the independent generator's hard workspaces with half of
 their serving rows kept (a deterministic hash of the row number), as a team that logs a
 sample would hand them over. Half the rows is half the evidence, so some verdicts may weaken;
-these two were lost to rules that counted rows, not to missing evidence:
+these three were lost to rules that counted rows, not to missing evidence:
 
 - a one-arm bad snapshot (seed 0) served 5 rows in its 3-hour window, fewer than the 8 any
   row comparison takes, and was dropped *before* the longer span meant for canaries was tried
   (`row_evidence._canaries_compared_longer`);
+- a one-arm bad snapshot (seed 3) kept about 60 rows of its arm's old snapshot in the same
+  hours, under the 100 the same-hours comparison took, so it was compared with the rows
+  before, weighed 0.6 as a possible data break, and lost its window to a distractor
+  (`kernels.snapshot_rows.MIN_REFERENCE_ROWS`, now 50: the least any comparison takes);
 - an upstream break (seed 2) named its model by the inputs that broke, but the break was too
   small on half the rows to be unusual for that model's history, so the lineage walk started
   from the ranking's top feature (confidence 0, unrelated) instead of the broken inputs
@@ -48,6 +52,7 @@ def _sampled(root: Path, kind: str, seed: int) -> tuple[Path, dict]:
     ("kind", "seed", "fields"),
     [
         pytest.param("bad_snapshot", 0, ("cause", "model", "snapshot", "layer"), id="canary"),
+        pytest.param("bad_snapshot", 3, ("cause", "model", "snapshot"), id="thin-arm"),
         pytest.param("upstream_data", 2, ("cause",), id="upstream"),
     ],
 )

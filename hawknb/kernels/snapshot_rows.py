@@ -46,8 +46,14 @@ from .isolation import _from_us, _to_us
 
 __all__ = ["ROW_SHIFT_SCHEMA", "compare_snapshot_rows"]
 
-#: reference rows needed before the same-hours comparison is used (else: the rows before)
-MIN_REFERENCE_ROWS = 100
+#: fewest reference rows of any comparison, and so the same-hours comparison is used whenever
+#: its rows reach it (else: the rows before). Why not more for the same hours: the tail share
+#: expected is measured on the same reference rows, with its variance widened by their
+#: number, so a smaller reference gives a wider, not a wrong, z; the rows before (weighed
+#: less by the triage: a data break moves them too) are the weaker comparison. At 100, half
+#: of a canary arm's rows (a sampled log) fell back to the rows before and lost its window
+#: to a distractor
+MIN_REFERENCE_ROWS = 50
 #: fewest rows of the snapshot for any comparison
 MIN_ROWS = 8
 #: fewest matured (labeled) rows on each side for the loss comparison
@@ -274,7 +280,7 @@ def _compare_one(
     p = mine[PREDICTION].to_numpy()
     rp = ref[PREDICTION].to_numpy()
     fin, rfin = np.isfinite(p), np.isfinite(rp)
-    if fin.sum() < MIN_ROWS or rfin.sum() < MIN_REFERENCE_ROWS // 2:
+    if fin.sum() < MIN_ROWS or rfin.sum() < MIN_REFERENCE_ROWS:
         return None
     if kind == "same hours":  # like with like: hour by hour
         b, rb = mine["_us"].to_numpy() // bucket_us, ref["_us"].to_numpy() // bucket_us
