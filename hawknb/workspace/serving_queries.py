@@ -88,6 +88,8 @@ class ServingQueries:
         if before is not None:
             cond &= pl.col(c.TS) < before
         if self.profile is None:
+            if c.LABEL not in self.serving.collect_schema():  # labels are optional
+                return None
             out = collect(self.serving.filter(cond).select(pl.col(c.LABEL).mean()))
             return out[0, 0]
         m = collect(
