@@ -156,3 +156,28 @@ def test_tied_inputs_rank_the_same_in_any_row_order():
     for seed in range(3):
         perm = np.random.default_rng(seed).permutation(600)
         assert rank_drivers(x[perm], bad[perm], names) == want
+
+
+def test_a_dozen_rows_show_a_whole_node_blowup_but_no_minority(batch):
+    """A canary of a sampled log served a dozen rows: each of them measured against itself
+    under the previous snapshot shows a whole-node blow-up (MIN_ROWS), while a minority needs
+    MIN_MINORITY_ROWS to say what a typical row is."""
+    from hawknb.kernels.activation_drivers import MIN_MINORITY_ROWS, MIN_ROWS
+
+    few = batch[:12]
+    assert MIN_ROWS <= few.shape[0] < MIN_MINORITY_ROWS
+    x = torch.randn(8, N_FEAT)
+    dims = {"x": {0: torch.export.Dim("batch")}}
+    broken = torch.export.export(_Scaled(300.0, 0), (x,), dynamic_shapes=dims)
+    out = find_outlier_rows(row_magnitudes(broken, few), row_magnitudes(_program(1.0), few))
+    assert out is not None and out.bad_fraction > 0.9 and out.ratio > 8
+    # the triggered minority of the partial blow-up: two rows of twelve made to trigger
+    trig = few.copy()
+    trig[:2, TRIGGER] = 3.0
+    trig[2:, TRIGGER] = 0.0
+    cur = row_magnitudes(_program(50.0), trig)
+    ref = row_magnitudes(_program(1.0, seed=1), trig)
+    assert find_outlier_rows(cur, ref) is None
+    seen = find_outlier_rows(cur, ref, min_minority_rows=MIN_ROWS)
+    assert seen is not None and seen.bad[:2].all() and not seen.bad[2:].any()
+    assert find_outlier_rows(row_magnitudes(broken, few[:MIN_ROWS - 1]), None) is None

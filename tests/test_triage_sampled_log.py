@@ -1,7 +1,7 @@
 """Verdicts on a sampled serving log: the independent generator's hard workspaces with half of
 their serving rows kept (a deterministic hash of the row number), as a team that logs a
 sample would hand them over. Half the rows is half the evidence, so some verdicts may weaken;
-these three were lost to rules that counted rows, not to missing evidence:
+these four were lost to rules that counted rows, not to missing evidence:
 
 - a one-arm bad snapshot (seed 0) served 5 rows in its 3-hour window, fewer than the 8 any
   row comparison takes, and was dropped *before* the longer span meant for canaries was tried
@@ -10,6 +10,10 @@ these three were lost to rules that counted rows, not to missing evidence:
   hours, under the 100 the same-hours comparison took, so it was compared with the rows
   before, weighed 0.6 as a possible data break, and lost its window to a distractor
   (`kernels.snapshot_rows.MIN_REFERENCE_ROWS`, now 50: the least any comparison takes);
+- a bad snapshot (seed 1) served 16 rows after its onset, under the 32 the activation replay
+  took before looking for rows that blew up at all, so the layer came from the weights alone
+  (the head, whose bias moved) instead of the embedding whose every row blew up 200 times its
+  previous snapshot (`activation_drivers.MIN_ROWS`: a whole-node blow-up from 8 rows);
 - an upstream break (seed 2) named its model by the inputs that broke, but the break was too
   small on half the rows to be unusual for that model's history, so the lineage walk started
   from the ranking's top feature (confidence 0, unrelated) instead of the broken inputs
@@ -53,6 +57,7 @@ def _sampled(root: Path, kind: str, seed: int) -> tuple[Path, dict]:
     [
         pytest.param("bad_snapshot", 0, ("cause", "model", "snapshot", "layer"), id="canary"),
         pytest.param("bad_snapshot", 3, ("cause", "model", "snapshot"), id="thin-arm"),
+        pytest.param("bad_snapshot", 1, ("cause", "snapshot", "layer"), id="few-rows-layer"),
         pytest.param("upstream_data", 2, ("cause",), id="upstream"),
     ],
 )

@@ -50,6 +50,12 @@ MAX_SHARE = 0.5
 #: ... and at least this share: on thousands of rows a handful always sit far from their
 #: reference where an activation is near zero under one snapshot and not under the other
 MIN_SHARE = 0.005
+#: fewest rows for a whole-node blow-up: each row is measured against itself under the
+#: previous snapshot, so no spread has to be estimated
+MIN_ROWS = 8
+#: fewest rows for a minority: "typical" and its robust spread need more of them (with 12 rows
+#: a minority of two is a sixth of them and its MAD a guess)
+MIN_MINORITY_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -158,13 +164,17 @@ def find_outlier_rows(
     ratio: float = OUTLIER_RATIO,
     min_z: float = OUTLIER_Z,
     max_share: float = MAX_SHARE,
+    min_minority_rows: int = MIN_MINORITY_ROWS,
 ) -> OutlierRows | None:
     """The first node whose rows split into a typical majority and a minority ``ratio`` times
     (and ``min_z`` robust sigmas) larger. With ``reference`` (the previous snapshot on the same
     rows, same graph), each row is measured against itself under the reference, so rows that
     are naturally large do not count; without such a minority anywhere, the first node where
     most rows are ``ratio`` times their reference magnitude is a whole-node blow-up
-    (bad_fraction above ``max_share``). None when no node has either."""
+    (bad_fraction above ``max_share``). None when no node has either. A minority is looked
+    for on ``min_minority_rows`` finite rows or more, a whole-node blow-up on MIN_ROWS: a
+    canary of a sampled log may have served a dozen rows, enough to show every one of them
+    hundreds of times its previous snapshot, too few to say what a typical row is."""
     if not ratio > 1 or not 0 < max_share < 1:
         raise ValueError(f"need ratio > 1 and 0 < max_share < 1, got {ratio}, {max_share}")
     ref_rows = {}
@@ -184,7 +194,7 @@ def find_outlier_rows(
             whole = _whole_node(node, current.layers[i], vals, ref, log_ratio)
         excess = _log_excess(current.values[i], ref)
         finite = excess[np.isfinite(excess)]
-        if finite.size < 8:
+        if finite.size < max(MIN_ROWS, min_minority_rows):
             continue
         mad = float(np.median(np.abs(finite))) * 1.4826
         cut = max(log_ratio, min_z * mad)
@@ -216,7 +226,7 @@ def _whole_node(
         raw = np.log(np.maximum(vals, _floor(vals))) - np.log(np.maximum(ref, _floor(ref)))
     raw = np.where(np.isnan(vals), np.inf, raw)
     finite = raw[~np.isnan(raw)]
-    if finite.size < 8 or not float(np.median(finite)) >= log_ratio:
+    if finite.size < MIN_ROWS or not float(np.median(finite)) >= log_ratio:
         return None
     bad = raw >= log_ratio
     return OutlierRows(

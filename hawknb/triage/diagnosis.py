@@ -11,6 +11,7 @@ import polars as pl
 
 from ..engine import collect
 from ..kernels.activation_drivers import (
+    MIN_ROWS,
     DriverFeature,
     OutlierRows,
     find_outlier_rows,
@@ -408,8 +409,9 @@ def _partial_blowup(
     diag: Diagnosis,
 ) -> None:
     """Look for a minority of rows that blow up (no absolute cut-off), measured against the
-    previous snapshot on the same rows when it has a program, and name their trigger features."""
-    if x.shape[0] < 32:
+    previous snapshot on the same rows when it has a program, and name their trigger features
+    (a whole-node blow-up from fewer rows: `find_outlier_rows`)."""
+    if x.shape[0] < MIN_ROWS:
         return
     try:
         current = row_magnitudes(program, x)
