@@ -180,4 +180,4 @@ def test_a_dozen_rows_show_a_whole_node_blowup_but_no_minority(batch):
     assert find_outlier_rows(cur, ref) is None
     seen = find_outlier_rows(cur, ref, min_minority_rows=MIN_ROWS)
     assert seen is not None and seen.bad[:2].all() and not seen.bad[2:].any()
-    assert find_outlier_rows(row_magnitudes(broken, few[:MIN_ROWS - 1]), None) is None
+    assert find_outlier_rows(row_magnitudes(broken, few[: MIN_ROWS - 1]), None) is None
