@@ -233,19 +233,3 @@ def test_a_thin_arm_keeps_the_same_hours_comparison_and_its_tail_z_stays_calibra
             )
             zs.append(out["tail_z"][0])
         assert np.mean(np.asarray(zs) > 5) <= 0.01, reference_rows
-
-
-def test_moving_the_clock_by_minutes_changes_no_comparison():
-    """The hour strata (and hours of the day) are counted from the onset: the same rows and
-    onset moved by 17 minutes compare exactly alike (on the clock's hours, rows near an hour's
-    edge changed stratum, and the tail z with them)."""
-    rng = np.random.default_rng(1)
-    rows = _world(rng, _saturated(rng, 0.1), canary_rows=60)
-    onset = ONSET + timedelta(minutes=23)
-    shift = timedelta(minutes=17)
-    base = compare_snapshot_rows(rows, onset=onset, end=END)
-    moved = compare_snapshot_rows(
-        rows.with_columns(pl.col("ts") + shift), onset=onset + shift, end=END + shift
-    )
-    assert base.height == 2
-    assert moved.drop("first_ts").equals(base.drop("first_ts"))

@@ -200,17 +200,16 @@ def _loss_z(
 
 
 def _reference(
-    g: pl.DataFrame, snap: str, first_us: int, end_us: int, grid: tuple[int, int], before_us: int
+    g: pl.DataFrame, snap: str, first_us: int, end_us: int, bucket_us: int, before_us: int
 ) -> tuple[pl.DataFrame, str]:
     """The other snapshots' rows in the hours the snapshot served, else the rows before it."""
-    origin_us, bucket_us = grid
     mine = g.filter((pl.col(SNAPSHOT) == snap) & (pl.col("_us") >= first_us))
-    buckets = ((mine["_us"] - origin_us) // bucket_us).unique()
+    buckets = (mine["_us"] // bucket_us).unique()
     same = g.filter(
         (pl.col(SNAPSHOT) != snap)
         & (pl.col("_us") >= first_us)
         & (pl.col("_us") <= end_us)
-        & ((pl.col("_us") - origin_us) // bucket_us).is_in(buckets.implode())
+        & (pl.col("_us") // bucket_us).is_in(buckets.implode())
     )
     if same.height >= MIN_REFERENCE_ROWS:
         return same, "same hours"
@@ -267,35 +266,29 @@ def compare_snapshot_rows(
         firsts = g.group_by(SNAPSHOT).agg(pl.col("_us").min().alias("first"))
         new = firsts.filter(pl.col("first") >= lo_us).sort("first", SNAPSHOT)
         for snap, first_us in new.iter_rows():
-            grid = (onset_us, int(bucket / us))
-            r = _compare_one(g, snap, first_us, end_us, grid, int(before / us))
+            r = _compare_one(g, snap, first_us, end_us, int(bucket / us), int(before / us))
             if r is not None:
                 out.append({MODEL: model, EXPERIMENT: exp, SNAPSHOT: snap, **r})
     return pl.DataFrame(out, schema=ROW_SHIFT_SCHEMA)
 
 
 def _compare_one(
-    g: pl.DataFrame, snap: str, first_us: int, end_us: int, grid: tuple[int, int], before_us: int
+    g: pl.DataFrame, snap: str, first_us: int, end_us: int, bucket_us: int, before_us: int
 ) -> dict | None:
-    """One snapshot against its reference. ``grid``: (origin, width) of the hour buckets, in
-    microseconds; the origin is the onset, so the strata (and the hours of the day) fall on
-    the data wherever the clock's hours do: a workspace moved by 17 minutes compares alike."""
-    origin_us, bucket_us = grid
     mine = g.filter((pl.col(SNAPSHOT) == snap) & (pl.col("_us") >= first_us))
-    ref, kind = _reference(g, snap, first_us, end_us, grid, first_us - before_us)
+    ref, kind = _reference(g, snap, first_us, end_us, bucket_us, first_us - before_us)
     p = mine[PREDICTION].to_numpy()
     rp = ref[PREDICTION].to_numpy()
     fin, rfin = np.isfinite(p), np.isfinite(rp)
     if fin.sum() < MIN_ROWS or rfin.sum() < MIN_REFERENCE_ROWS:
         return None
     if kind == "same hours":  # like with like: hour by hour
-        b = (mine["_us"].to_numpy() - origin_us) // bucket_us
-        rb = (ref["_us"].to_numpy() - origin_us) // bucket_us
+        b, rb = mine["_us"].to_numpy() // bucket_us, ref["_us"].to_numpy() // bucket_us
     else:  # one stratum: the rows after against the rows before
         b, rb = np.zeros(p.size, np.int64), np.zeros(rp.size, np.int64)
     y = mine[LABEL].to_numpy().astype(np.float64)
     ry = ref[LABEL].to_numpy().astype(np.float64)
-    hod, rhod = mine["_us"].to_numpy()[fin] - origin_us, ref["_us"].to_numpy()[rfin] - origin_us
+    hod, rhod = mine["_us"].to_numpy()[fin], ref["_us"].to_numpy()[rfin]
     p, y, b, rp, ry, rb = p[fin], y[fin], b[fin], rp[rfin], ry[rfin], rb[rfin]
     share, p0, tz = _tail_z(p, rp, b, rb)
     if math.isnan(tz):
