@@ -21,6 +21,24 @@ def simulated_case(
     return root / "ws", json.loads((root / "truth.json").read_text())
 
 
+def simulated_into(root: Path, kind: str, seed: int, name: str = "ws") -> Path:
+    """Simulate ``kind`` with ``seed`` into ``root / name`` (truth beside it); returns the
+    workspace. For tests that build several variants of one case under one folder."""
+    simulate(root / name, incident=kind, seed=seed, truth_path=root / "truth.json")
+    return root / name
+
+
+def generated_into(
+    root: Path, kind: str, seed: int, name: str = "ws", difficulty: str = "hard", **knobs: Any
+) -> Path:
+    """Generate ``kind`` with the independent generator (a tuning seed; ``knobs`` override
+    the difficulty's) into ``root / name`` (truth beside it); returns the workspace."""
+    from benchmarks.indepgen import generate
+
+    generate(root / name, root / "truth.json", kind, seed, difficulty, **knobs)
+    return root / name
+
+
 def generated_walk(
     factory: pytest.TempPathFactory, kind: str, seed: int, difficulty: str = "hard"
 ) -> tuple[dict[str, Any], Any, Any]:

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cases import generated_into, simulated_into
 from _metamorphic import TRANSFORMS, twin
 
 import hawknb
-from hawknb.simulate import simulate
 
 #: the verdict's fields that must be equal on the twin (confidence within float rounding)
 SAME = (
@@ -47,24 +47,18 @@ def _verdict(path: Path) -> dict[str, Any]:
     return dataclasses.asdict(inv.verdict)
 
 
-def _indep(root: Path, kind: str, seed: int) -> Path:
-    from benchmarks.indepgen import generate
-
-    generate(root / "ws", root / "truth.json", kind, seed, "hard")
-    return root / "ws"
-
-
-def _sim(root: Path, kind: str, seed: int) -> Path:
-    simulate(root / "ws", incident=kind, seed=seed, truth_path=root / "truth.json")
-    return root / "ws"
-
-
 CASES = [
-    pytest.param(_indep, "upstream_data", 1, frozenset({"rename"}), id="indep-upstream-rename"),
-    pytest.param(_indep, "bad_snapshot", 1, TRANSFORMS, id="indep-bad-snapshot-all"),
-    pytest.param(_sim, "upstream_data", 4, TRANSFORMS, id="sim-upstream-all"),
-    pytest.param(_sim, "activation_blowup", 0, frozenset({"reorder"}), id="sim-blowup-reorder"),
-    pytest.param(_indep, "activation_blowup", 2, frozenset({"shift"}), id="indep-blowup-shift"),
+    pytest.param(
+        generated_into, "upstream_data", 1, frozenset({"rename"}), id="indep-upstream-rename"
+    ),
+    pytest.param(generated_into, "bad_snapshot", 1, TRANSFORMS, id="indep-bad-snapshot-all"),
+    pytest.param(simulated_into, "upstream_data", 4, TRANSFORMS, id="sim-upstream-all"),
+    pytest.param(
+        simulated_into, "activation_blowup", 0, frozenset({"reorder"}), id="sim-blowup-reorder"
+    ),
+    pytest.param(
+        generated_into, "activation_blowup", 2, frozenset({"shift"}), id="indep-blowup-shift"
+    ),
 ]
 #: the confidence may differ this much on a shifted twin: the row comparison's hour strata
 #: (kernels.snapshot_rows) still sit on the clock's hours, and a shift by minutes moves rows
@@ -90,7 +84,7 @@ def test_the_twin_really_differs(tmp_path):
     """The transforms change what they claim to (else the test above proves nothing)."""
     import polars as pl
 
-    original = _sim(tmp_path / "a", "upstream_data", 4)
+    original = simulated_into(tmp_path / "a", "upstream_data", 4)
     mirror = twin(original, tmp_path / "b" / "ws")
     a = pl.read_parquet(original / "metrics.parquet")
     b = pl.read_parquet(mirror.path / "metrics.parquet")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from _cases import generated_into
 
 import hawknb
 
@@ -36,10 +37,7 @@ KEEP = 500
 
 
 def _sampled(root: Path, kind: str, seed: int) -> tuple[Path, dict]:
-    from benchmarks.indepgen import generate
-
-    full, truth = root / "full", root / "truth.json"
-    generate(full, truth, kind, seed, "hard")
+    full, truth = generated_into(root, kind, seed, "full"), root / "truth.json"
     half = root / "half"
     shutil.copytree(full, half)
     log = pl.read_parquet(full / "serving.parquet")

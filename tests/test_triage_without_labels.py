@@ -9,36 +9,27 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import polars as pl
 import pytest
+from _cases import generated_into, simulated_into
 
 import hawknb
-from hawknb.simulate import simulate
-
-
-def _indep(root: Path, kind: str, seed: int) -> Path:
-    from benchmarks.indepgen import generate
-
-    generate(root / "full", root / "truth.json", kind, seed, "hard")
-    return root / "full"
-
-
-def _sim(root: Path, kind: str, seed: int) -> Path:
-    simulate(root / "full", incident=kind, seed=seed, truth_path=root / "truth.json")
-    return root / "full"
 
 
 @pytest.mark.parametrize(
     ("make", "kind", "seed", "fields"),
     [
-        pytest.param(_indep, "bad_snapshot", 0, ("cause", "model", "snapshot"), id="indep-canary"),
-        pytest.param(_sim, "training_data", 0, ("cause", "model", "snapshot"), id="sim-training"),
+        pytest.param(
+            generated_into, "bad_snapshot", 0, ("cause", "model", "snapshot"), id="indep-canary"
+        ),
+        pytest.param(
+            simulated_into, "training_data", 0, ("cause", "model", "snapshot"), id="sim-training"
+        ),
     ],
 )
 def test_a_log_without_labels_is_triaged(tmp_path, make, kind, seed, fields):
-    full = make(tmp_path, kind, seed)
+    full = make(tmp_path, kind, seed, "full")
     truth = json.loads((tmp_path / "truth.json").read_text())
     bare = tmp_path / "bare"
     shutil.copytree(full, bare)
