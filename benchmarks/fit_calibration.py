@@ -216,9 +216,15 @@ def group(row: dict[str, Any]) -> str:
 
 
 def blind(row: dict[str, Any]) -> bool:
-    """Whether the run's window had its labels blind (`calibration.cause_knots`): runs
-    recorded before the label share was count as seen."""
-    return calibration._blind(row.get("labels_seen"))
+    """Whether the run's verdict reads the blind map (`calibration.cause_knots` of
+    `calibration.excused_by_labels`): runs recorded before the label share was count as seen;
+    runs recorded before the mechanism was take a snapshot named without a layer as one with
+    nothing found inside it."""
+    mechanism = row.get("mechanism")
+    if mechanism is None and "mechanism" not in row:
+        v = row["verdict"]
+        mechanism = 0.0 if v["cause"] == "bad_snapshot" and not v.get("layer") else None
+    return calibration._blind(calibration.excused_by_labels(mechanism, row.get("labels_seen")))
 
 
 Maps = tuple[list[tuple[float, float]], list[tuple[float, float]], list[tuple[float, float]]]

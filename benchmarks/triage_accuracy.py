@@ -137,7 +137,13 @@ def evidence_of(inv: Any) -> dict[str, Any]:
     ]
     verdict = inv.finding("verdict")
     seen = verdict.evidence.get("labels_seen") if verdict is not None else None
-    return {"evidence": none_evidence(inv).as_dict(), "hypotheses": weighed, "labels_seen": seen}
+    best = hyps.hypotheses[0] if hyps and hyps.hypotheses else None
+    return {
+        "evidence": none_evidence(inv).as_dict(),
+        "hypotheses": weighed,
+        "labels_seen": seen,
+        "mechanism": best.mechanism if best is not None else None,
+    }
 
 
 def right(row: dict[str, Any]) -> bool:

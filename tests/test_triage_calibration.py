@@ -299,7 +299,8 @@ def test_the_fit_reads_blind_windows_apart():
     from benchmarks.fit_calibration import apply, blind, fit_maps
 
     def row(support: float, ok: bool, seen: float | None) -> dict:
-        return {**_row(0.5, ok), "support": support, "labels_seen": seen}
+        # a snapshot with a mechanism found inside it: the kind the blind map is for
+        return {**_row(0.5, ok), "support": support, "labels_seen": seen, "mechanism": 0.8}
 
     # with labels: faint support is wrong; blind: faint support is as right as strong support
     rows = [row(0.02, False, 1.0) for _ in range(10)] + [row(0.8, True, 1.0) for _ in range(10)]
@@ -342,3 +343,35 @@ def test_a_blind_window_says_so_in_the_summary():
     assert "12% of its labels" in note and "6 h" in note
     assert blind_note("none", 0.1) == ""
     assert blind_note("bad_snapshot", LABELS_BLIND) == blind_note("upstream_data", None) == ""
+
+
+def test_a_snapshot_with_nothing_inside_it_is_not_excused_by_late_labels():
+    """The blind map excuses support that late labels kept small; a snapshot named with no
+    bad activation, weight change or training anomaly inside it is weak for another reason,
+    so it reads the ordinary map even on a blind window (and its summary does not blame the
+    labels); a snapshot with a mechanism, or a data break, still reads the blind map."""
+    from hawknb.triage.calibration import blind_note, excused_by_labels
+
+    empty = Hypothesis("bad_snapshot", 0.12, snapshot="s2", mechanism=0.0)
+    broken = Hypothesis("bad_snapshot", 0.12, snapshot="s2", layer="net.0", mechanism=0.8)
+    data = Hypothesis("upstream_data", 0.12)
+    assert calibrated(empty, None, 0.1) == pytest.approx(_interp(CAUSE_KNOTS, 0.12))
+    blind_read = pytest.approx(_interp(BLIND_CAUSE_KNOTS, 0.12))
+    assert calibrated(broken, None, 0.1) == blind_read and calibrated(data, None, 0.1) == blind_read
+    # with the maps in place the difference is a moderate lead against a near certainty
+    assert calibrated(empty, None, 0.1) < MODERATE < calibrated(broken, None, 0.1)
+    assert excused_by_labels(0.0, 0.1) is None and excused_by_labels(None, 0.1) == 0.1
+    assert blind_note("bad_snapshot", excused_by_labels(0.0, 0.1)) == ""
+
+
+def test_the_fit_reads_an_empty_snapshot_as_seen():
+    """fit_calibration chooses the map as the triage does; runs recorded before the mechanism
+    was take a snapshot named without a layer as one with nothing inside it."""
+    from benchmarks.fit_calibration import blind
+
+    def row(layer: str | None, **extra) -> dict:
+        verdict = {"cause": "bad_snapshot", "layer": layer, "confidence": 0.5}
+        return {"verdict": verdict, "support": 0.1, "labels_seen": 0.1, **extra}
+
+    assert not blind(row(None)) and blind(row("net.0"))
+    assert not blind(row("net.0", mechanism=0.0)) and blind(row(None, mechanism=0.65))

@@ -84,6 +84,21 @@ def _interp(knots: tuple[tuple[float, float], ...], x: float) -> float:
     return float(np.interp(x, xs, ys))
 
 
+def excused_by_labels(mechanism: float | None, labels_seen: float | None) -> float | None:
+    """The label share a cause verdict's map is chosen by: its own, unless it names a
+    snapshot with nothing found inside it (``mechanism`` 0), which reads as if its labels had
+    been seen (None).
+
+    Why: the blind map is for support that late labels kept small (the health step's
+    calibration and NE cannot move without them). A snapshot convicted only by the same-hours
+    comparison, with no bad activation, weight change or training anomaly inside it, is weak
+    for a reason the labels do not excuse: the diagnosis reads weights and replayed inputs,
+    not labels. Such verdicts were right 0 of 5 times on both generators' tuning and held-out
+    runs (each time a benign rollout in the incident hours), one of them stated at 0.97 by
+    the blind map on a foreign cadence."""
+    return None if mechanism == 0 else labels_seen
+
+
 def cause_knots(labels_seen: float | None) -> tuple[tuple[float, float], ...]:
     """The support-to-confidence map for a cause verdict whose window had this share of its
     labels (None: not measured, e.g. no label column)."""
@@ -112,11 +127,13 @@ def calibrated(
     best: Hypothesis, runner_up: Hypothesis | None, labels_seen: float | None = None
 ) -> float:
     """The verdict's confidence from its support (read with the map for its window's label
-    coverage, `cause_knots`), lowered when the runner-up is a close call for a different
+    coverage, `cause_knots`, unless nothing inside a named snapshot explains it:
+    `excused_by_labels`), lowered when the runner-up is a close call for a different
     cause (two explanations nearly as good: either could be right). A `none` verdict gets
     its final confidence from `settle_none` once the walk is over (its support is not
     evidence that nothing is wrong); this is only its placeholder."""
-    conf = _interp(cause_knots(labels_seen), max(0.0, min(1.0, best.support)))
+    seen = excused_by_labels(best.mechanism, labels_seen)
+    conf = _interp(cause_knots(seen), max(0.0, min(1.0, best.support)))
     if (
         runner_up is not None
         and runner_up.cause != best.cause

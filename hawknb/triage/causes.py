@@ -155,7 +155,7 @@ def snapshot_hypothesis(
     # so a snapshot worse than its predecessor does not convict on a window the model's
     # predictions explain no better than chance
     model_factor = suspect.confidence
-    h = Hypothesis(cause, 0.0, model=suspect.model, snapshot=snap, layer=layer)
+    h = Hypothesis(cause, 0.0, model=suspect.model, snapshot=snap, layer=layer, mechanism=mech)
     if diag.reproduces is False:
         h.evidence_against.append("its bad activations do not show on the inputs before the onset")
     if ab_for > 0:

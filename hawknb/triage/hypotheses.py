@@ -38,6 +38,10 @@ class Hypothesis:
     window: float = 1.0
     evidence_for: list[str] = field(default_factory=list)
     evidence_against: list[str] = field(default_factory=list)
+    #: how strongly something found inside a named snapshot (bad activations, weights far
+    #: beyond their usual drift, anomalous training data) explains it, 0 when nothing was;
+    #: None for hypotheses that name no snapshot
+    mechanism: float | None = None
     #: the snapshot diagnosis behind a snapshot hypothesis, and its step findings
     diagnosis: Any = field(default=None, repr=False)
     findings: list[Finding] = field(default_factory=list, repr=False)

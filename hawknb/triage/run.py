@@ -26,7 +26,14 @@ from ..kernels.health import label_coverage
 from ..kernels.isolation import strength
 from ..workspace import Workspace, WorkspaceWarning
 from . import causes, features, models, snapshot, topline, windows
-from .calibration import LABEL_WINDOW, blind_note, calibrated, settle_none, wording
+from .calibration import (
+    LABEL_WINDOW,
+    blind_note,
+    calibrated,
+    excused_by_labels,
+    settle_none,
+    wording,
+)
 from .diagnosis import Diagnosis
 from .findings import Finding, Verdict
 from .hypotheses import Hypothesis, hypotheses_finding, ranked
@@ -420,7 +427,7 @@ def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -
     best.fill(v)
     seen = _labels_seen(inv, v)
     v.confidence = calibrated(best, hyps[1] if len(hyps) > 1 else None, seen)
-    v.summary += blind_note(v.cause, seen)
+    v.summary += blind_note(v.cause, excused_by_labels(best.mechanism, seen))
     note = wording(v.confidence)
     if note:
         v.summary = f"{note}: {v.summary}"
