@@ -51,6 +51,7 @@ from benchmarks.triage_accuracy import calibration_report, reliability, right
 from hawknb.triage import calibration
 from hawknb.triage.calibration import NoneEvidence
 
+Knots = list[tuple[float, float]]
 #: knots kept per map: few, so the map cannot memorise single runs
 KNOTS = 6
 #: the fitted confidence never reaches certainty either way
@@ -72,6 +73,19 @@ def fit(points: list[tuple[float, bool]], increasing: bool = True) -> list[tuple
     ).fit(x, y)
     qs = np.unique(np.concatenate([[0.0], np.quantile(x, np.linspace(0, 1, KNOTS)), [1.0]]))
     return [(round(float(q), 3), round(float(iso.predict([q])[0]), 3)) for q in qs]
+
+
+def fit_capped(points: list[tuple[float, bool]], shape: Knots) -> Knots:
+    """``shape`` (a map in place) capped at the share of ``points`` that were right, except
+    at score 0. For a map fitted on few points: an isotonic fit of two dozen `none` verdicts
+    jumps to the ceiling wherever one or two right ones sit, so only their level is fitted,
+    and the shape (decreasing in doubt) comes from the map fitted on many. Doubt 0 (no
+    top-line anomaly at all) keeps its confidence: with no incident to find, how many rows
+    the log had does not matter."""
+    if not points:
+        return list(shape)
+    share = round(sum(ok for _, ok in points) / len(points), 3)
+    return [(x, y if x == 0 else min(y, max(FLOOR, share))) for x, y in shape]
 
 
 def is_none(row: dict[str, Any]) -> bool:
@@ -106,11 +120,13 @@ def apply(
     cause_knots: list[tuple[float, float]],
     none_knots: list[tuple[float, float]] | None = None,
     blind_knots: list[tuple[float, float]] | None = None,
+    thin_knots: list[tuple[float, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows with their confidence recomputed with the knots: a cause verdict's from its
     support (with ``blind_knots`` where its labels were blind; a close call halves the
-    distance to a coin flip), a `none` verdict's from the doubt of its evidence (kept as run
-    when it recorded none, or without ``none_knots``)."""
+    distance to a coin flip), a `none` verdict's from the doubt of its evidence (with
+    ``thin_knots`` where its log was thin; kept as run when it recorded none, or without
+    ``none_knots``)."""
     out = []
     for r in rows:
         if is_none(r):
@@ -118,7 +134,8 @@ def apply(
             if none_knots is None or d is None:
                 out.append(r)
                 continue
-            conf = calibration._interp(tuple(none_knots), d)
+            knots = thin_knots if thin_knots is not None and thin(r) else none_knots
+            conf = calibration._interp(tuple(knots), d)
         else:
             knots = blind_knots if blind_knots is not None and blind(r) else cause_knots
             conf = calibration._interp(tuple(knots), max(0.0, min(1.0, r["support"])))
@@ -227,20 +244,37 @@ def blind(row: dict[str, Any]) -> bool:
     return calibration._blind(calibration.excused_by_labels(mechanism, row.get("labels_seen")))
 
 
-Maps = tuple[list[tuple[float, float]], list[tuple[float, float]], list[tuple[float, float]]]
+def thin(row: dict[str, Any]) -> bool:
+    """Whether the run's `none` verdict reads the thin-log map (`calibration.none_knots`):
+    runs recorded before the log's density was count as dense."""
+    rate = (row.get("evidence") or {}).get("rows_per_hour")
+    return rate is not None and rate < calibration.THIN_LOG
 
 
-def fit_maps(rows: list[dict[str, Any]], blind_only: bool = False) -> Maps:
-    """(CAUSE_KNOTS, NONE_KNOTS, BLIND_CAUSE_KNOTS) fitted on these rows: the cause maps each
-    on the cause verdicts whose labels were seen / blind (``blind_only``: the first two are
-    the maps in place)."""
+Maps = tuple[Knots, Knots, Knots, Knots]
+MAP_NAMES = ("CAUSE_KNOTS", "NONE_KNOTS", "BLIND_CAUSE_KNOTS", "THIN_NONE_KNOTS")
+
+
+def fit_maps(rows: list[dict[str, Any]], only: str | None = None) -> Maps:
+    """(CAUSE_KNOTS, NONE_KNOTS, BLIND_CAUSE_KNOTS, THIN_NONE_KNOTS) fitted on these rows:
+    the cause maps each on the cause verdicts whose labels were seen / blind, the `none` maps
+    each on the `none` verdicts of dense / thin logs. ``only`` (a map's name): that one is
+    fitted, the others are the maps in place."""
     causes = [r for r in rows if not is_none(r)]
-    blind_cause = fit([(r["support"], right(r)) for r in causes if blind(r)])
-    if blind_only:
-        return list(calibration.CAUSE_KNOTS), list(calibration.NONE_KNOTS), blind_cause
-    cause = fit([(r["support"], right(r)) for r in causes if not blind(r)])
-    nones = [(d, right(r)) for r in rows if is_none(r) and (d := doubt_of(r)) is not None]
-    return cause, fit(nones, increasing=False), blind_cause
+    nones = [(d, right(r), thin(r)) for r in rows if is_none(r) and (d := doubt_of(r)) is not None]
+    fitted = {
+        "CAUSE_KNOTS": lambda: fit([(r["support"], right(r)) for r in causes if not blind(r)]),
+        "NONE_KNOTS": lambda: fit([(d, ok) for d, ok, t in nones if not t], increasing=False),
+        "BLIND_CAUSE_KNOTS": lambda: fit([(r["support"], right(r)) for r in causes if blind(r)]),
+        "THIN_NONE_KNOTS": lambda: fit_capped(
+            [(d, ok) for d, ok, t in nones if t], list(calibration.NONE_KNOTS)
+        ),
+    }
+    out = [
+        fitted[name]() if only in (None, name) else list(getattr(calibration, name))
+        for name in MAP_NAMES
+    ]
+    return out[0], out[1], out[2], out[3]
 
 
 def folds_of(rows: list[dict[str, Any]], folds: int) -> list[list[dict[str, Any]]]:
@@ -251,7 +285,7 @@ def folds_of(rows: list[dict[str, Any]], folds: int) -> list[list[dict[str, Any]
 
 
 def cross_fitted(
-    rows: list[dict[str, Any]], folds: int = 2, blind_only: bool = False
+    rows: list[dict[str, Any]], folds: int = 2, only: str | None = None
 ) -> list[dict[str, Any]]:
     """Every row judged by maps fitted on the other folds only, so no run's confidence comes
     from a map it helped fit."""
@@ -259,7 +293,7 @@ def cross_fitted(
     judged = []
     for i, held in enumerate(parts):
         train = [r for j, part in enumerate(parts) if j != i for r in part]
-        judged += apply(held, *fit_maps(train, blind_only))
+        judged += apply(held, *fit_maps(train, only))
     return judged
 
 
@@ -273,23 +307,21 @@ def _knots_text(name: str, knots: list[tuple[float, float]]) -> str:
     return f"{name}: tuple[tuple[float, float], ...] = (\n{body})"
 
 
-def write(
-    maps: Maps, note: str | None, blind_note: str | None = None, blind_only: bool = False
-) -> None:
-    """Replace CAUSE_KNOTS, NONE_KNOTS and BLIND_CAUSE_KNOTS in calibration.py, and the fit's
-    note above CAUSE_KNOTS (``note``) and above BLIND_CAUSE_KNOTS (``blind_note``): a None
-    note leaves the note in place. ``blind_only``: only the blind map is written."""
+def write(maps: Maps, notes: dict[str, str], only: str | None = None) -> None:
+    """Replace the maps (``only``: that one) in calibration.py, and the fit's note above each
+    map that ``notes`` names (a map without one keeps its note)."""
     text = CALIBRATION_PY.read_text()
-    names = ("CAUSE_KNOTS", "NONE_KNOTS", "BLIND_CAUSE_KNOTS")
-    for name, knots in zip(names, maps, strict=True):
-        if blind_only and name != "BLIND_CAUSE_KNOTS":
+    for name, knots in zip(MAP_NAMES, maps, strict=True):
+        if only not in (None, name):
             continue
-        pattern = re.compile(rf"^{name}: tuple\[.*?^\)", re.S | re.M)
+        pattern = re.compile(
+            rf"^{name}: tuple\[tuple\[float, float\], \.\.\.\] = .*?^\)$", re.S | re.M
+        )
         if not pattern.search(text):
             raise SystemExit(f"{name} not found in {CALIBRATION_PY}")
         text = pattern.sub(_knots_text(name, knots), text, count=1)
-    for name, new in (("CAUSE_KNOTS", note), ("BLIND_CAUSE_KNOTS", blind_note)):
-        if new is None:
+    for name, new in notes.items():
+        if only not in (None, name):
             continue
         fitted = re.compile(
             rf"^#: fitted by benchmarks/fit_calibration.py[^\n]*\n(?:#:[^\n]*\n)*?(?={name}:)",
@@ -312,7 +344,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="fit (and write) only BLIND_CAUSE_KNOTS, keeping the other maps in place",
     )
+    ap.add_argument(
+        "--thin-only",
+        action="store_true",
+        help="fit (and write) only THIN_NONE_KNOTS, keeping the other maps in place",
+    )
     args = ap.parse_args(argv)
+    only = "BLIND_CAUSE_KNOTS" if args.blind_only else "THIN_NONE_KNOTS" if args.thin_only else None
     rows = [r for p in args.runs for r in json.loads(Path(p).read_text())]
     rows = [r for r in rows if not r.get("error")]
     held = [r for r in rows if not 0 <= r["seed"] <= TUNING[group(r) == "simulator"]]
@@ -323,15 +361,17 @@ def main(argv: list[str] | None = None) -> int:
         )
     nones = [r for r in rows if is_none(r)]
     print(f"# {len(rows) - len(nones)} cause verdicts, {len(nones)} none verdicts")
-    maps = fit_maps(rows, args.blind_only)
+    maps = fit_maps(rows, only)
     n_blind = sum(1 for r in rows if not is_none(r) and blind(r))
+    n_thin = sum(1 for r in nones if thin(r))
     print(f"# {n_blind} of the cause verdicts with their labels blind")
-    for name, knots in zip(("CAUSE_KNOTS", "NONE_KNOTS", "BLIND_CAUSE_KNOTS"), maps, strict=True):
+    print(f"# {n_thin} of the none verdicts on a thin log")
+    for name, knots in zip(MAP_NAMES, maps, strict=True):
         print(_knots_text(name, knots))
     print(f"\n## as run\n\n{calibration_report(rows, group)}")
     fitted = apply(rows, *maps)
     print(f"\n## fitted maps, on the runs they were fitted on\n\n{by_group(fitted)}")
-    judged = cross_fitted(rows, args.folds, args.blind_only)
+    judged = cross_fitted(rows, args.folds, only)
     print(f"\n## {args.folds}-fold cross-fitted (each fold judged by the others' maps)\n")
     print(calibration_report(judged, group))
     if args.logistic:
@@ -358,7 +398,13 @@ def main(argv: list[str] | None = None) -> int:
             f"#: fitted by benchmarks/fit_calibration.py on the {n_blind} cause verdicts "
             f"of {len(rows)} tuning runs\n#: whose labels were blind\n"
         )
-        write(maps, None if args.blind_only else note, blind_note, args.blind_only)
+        thin_note = (
+            f"#: fitted by benchmarks/fit_calibration.py on the {n_thin} none verdicts "
+            f"of {len(rows)} tuning runs\n#: whose log was thin: NONE_KNOTS capped at their share "
+            "right (fit_capped)\n"
+        )
+        notes = {"CAUSE_KNOTS": note, "BLIND_CAUSE_KNOTS": blind_note, "THIN_NONE_KNOTS": thin_note}
+        write(maps, notes, only)
         print(f"\nwrote the knots into {CALIBRATION_PY}")
     return 0
 

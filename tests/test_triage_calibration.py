@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -178,10 +179,13 @@ def test_write_puts_the_knots_into_calibration_py(tmp_path, monkeypatch):
     copy = tmp_path / "calibration.py"
     copy.write_text(Path(calibration.__file__).read_text())
     monkeypatch.setattr(fc, "CALIBRATION_PY", copy)
-    fc.write(
-        ([(0.0, 0.1), (1.0, 0.9)], [(0.0, 0.8), (1.0, 0.3)], [(0.0, 0.6), (1.0, 0.7)]),
-        "#: fitted by benchmarks/fit_calibration.py on test\n",
+    maps = (
+        [(0.0, 0.1), (1.0, 0.9)],
+        [(0.0, 0.8), (1.0, 0.3)],
+        [(0.0, 0.6), (1.0, 0.7)],
+        [(0.0, 0.5), (1.0, 0.1)],
     )
+    fc.write(maps, {"CAUSE_KNOTS": "#: fitted by benchmarks/fit_calibration.py on test\n"})
     text = copy.read_text()
     knots = {
         node.target.id: ast.literal_eval(node.value)
@@ -191,7 +195,13 @@ def test_write_puts_the_knots_into_calibration_py(tmp_path, monkeypatch):
     assert knots["CAUSE_KNOTS"] == ((0.0, 0.1), (1.0, 0.9))
     assert knots["NONE_KNOTS"] == ((0.0, 0.8), (1.0, 0.3))
     assert knots["BLIND_CAUSE_KNOTS"] == ((0.0, 0.6), (1.0, 0.7))
+    assert knots["THIN_NONE_KNOTS"] == ((0.0, 0.5), (1.0, 0.1))
     assert "#: fitted by benchmarks/fit_calibration.py on test\nCAUSE_KNOTS" in text
+    # one map only: the others keep their knots
+    fc.write(tuple([(0.0, 0.4), (1.0, 0.4)] for _ in range(4)), {}, only="THIN_NONE_KNOTS")
+    again = copy.read_text()
+    assert "THIN_NONE_KNOTS: tuple[tuple[float, float], ...] = (\n    (0.0, 0.4)," in again
+    assert again.replace("(0.0, 0.4),\n    (1.0, 0.4)", "(0.0, 0.5),\n    (1.0, 0.1)") == text
     # the isotonic fit of a decreasing relation is decreasing
     pts = [(i / 20, i < 10) for i in range(21)]
     knots = fc.fit(pts, increasing=False)
@@ -308,7 +318,7 @@ def test_the_fit_reads_blind_windows_apart():
         row(0.8, True, 0.2) for _ in range(5)
     ]
     assert not blind(rows[0]) and blind(rows[-1]) and not blind(row(0.1, True, None))
-    cause, _none, blind_map = fit_maps(rows)
+    cause, _none, blind_map, _thin = fit_maps(rows)
     assert _interp(tuple(cause), 0.02) < 0.1 < 0.7 < _interp(tuple(blind_map), 0.02)
     judged = apply(rows, cause, None, blind_map)
     faint = [r["verdict"]["confidence"] for r in judged if r["support"] == 0.02]
@@ -375,3 +385,71 @@ def test_the_fit_reads_an_empty_snapshot_as_seen():
 
     assert not blind(row(None)) and blind(row("net.0"))
     assert not blind(row("net.0", mechanism=0.0)) and blind(row(None, mechanism=0.65))
+
+
+def test_rows_per_hour_is_each_models_median_window_scaled_to_an_hour():
+    import polars as pl
+
+    from hawknb.triage.calibration import rows_per_hour
+
+    ts = pd.date_range("2026-03-01", periods=8, freq="30min", tz="UTC")
+    # model a: two experiments of 5 and 7 rows per half hour (24 an hour); model b: 30 rows
+    # per half hour but one window of 2 (its median is still 30: 60 an hour)
+    frames = [
+        pd.DataFrame({"model": "a", "experiment": "x", "ts": ts, "rows": 5}),
+        pd.DataFrame({"model": "a", "experiment": "y", "ts": ts, "rows": 7}),
+        pd.DataFrame({"model": "b", "experiment": "x", "ts": ts, "rows": [30] * 7 + [2]}),
+    ]
+    health = pl.from_pandas(pd.concat(frames))
+    assert rows_per_hour(health) == pytest.approx((24 + 60) / 2)
+    assert rows_per_hour(health.filter(pl.col("ts") == health["ts"].min())) is None
+    assert rows_per_hour(health.head(0)) is None and rows_per_hour(health.drop("rows")) is None
+
+
+def test_a_none_on_a_thin_log_reads_its_own_map():
+    """No cause found on a few rows per model and hour is absence of evidence more often:
+    the same doubt is read with THIN_NONE_KNOTS there, with NONE_KNOTS on a denser log or
+    when the density was not measured."""
+    from hawknb.triage.calibration import THIN_LOG, THIN_NONE_KNOTS, none_knots
+
+    ev = NoneEvidence(anomaly=0.6, moved=0.2)
+    assert none_knots(None) == none_knots(THIN_LOG) == NONE_KNOTS
+    assert none_knots(THIN_LOG - 1) == none_knots(1.0) == THIN_NONE_KNOTS
+    thin = none_confidence(dataclasses.replace(ev, rows_per_hour=THIN_LOG / 2))
+    dense = none_confidence(dataclasses.replace(ev, rows_per_hour=THIN_LOG * 2))
+    assert thin == pytest.approx(_interp(THIN_NONE_KNOTS, doubt(ev)))
+    assert dense == none_confidence(ev) == pytest.approx(_interp(NONE_KNOTS, doubt(ev)))
+
+
+def test_the_fit_reads_thin_logs_apart():
+    from benchmarks.fit_calibration import apply, fit_maps, thin
+
+    def row(ok: bool, rate: float | None) -> dict:
+        verdict = {"cause": "none", "confidence": 0.5}
+        ev = {"anomaly": 0.6, "moved": 0.2, "rows_per_hour": rate}
+        return {
+            "verdict": verdict,
+            "truth": {"cause": "none" if ok else "bad_snapshot"},
+            "score": {"cause": ok, "model": ok},
+            "support": 0.0,
+            "evidence": ev,
+        }
+
+    # dense: 9 of 10 `none` verdicts right; thin: 2 of 10
+    rows = [row(i != 0, 48.0) for i in range(10)] + [row(i < 2, 12.0) for i in range(10)]
+    assert not thin(rows[0]) and thin(rows[-1]) and not thin(row(True, None))
+    _cause, none, _blind, thin_map = fit_maps(rows)
+    d = doubt(NoneEvidence(anomaly=0.6, moved=0.2))
+    assert _interp(tuple(thin_map), d) == pytest.approx(0.2)
+    # the map in place, capped at the thin runs' share right; no anomaly at all stays sure
+    assert _interp(tuple(thin_map), 0.0) == NONE_KNOTS[0][1]
+    assert [x for x, _ in thin_map] == [x for x, _ in NONE_KNOTS]
+    assert _interp(tuple(none), d) == pytest.approx(0.9)
+    judged = apply(rows, list(CAUSE_KNOTS), none, list(BLIND_CAUSE_KNOTS), thin_map)
+    assert [r["verdict"]["confidence"] for r in judged[::10]] == pytest.approx([0.9, 0.2])
+
+
+def test_the_triage_records_how_thin_its_log_was(tmp_path):
+    """The hourly workspace serves 20 rows an hour: recorded on the none evidence."""
+    inv = hawknb.triage(_workspace(tmp_path / "ws", 0.2), progress=False)
+    assert inv.finding("verdict").evidence["none_evidence"]["rows_per_hour"] == 20.0

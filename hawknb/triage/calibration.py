@@ -23,7 +23,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import polars as pl
 
+from ..workspace import contract as c
 from .hypotheses import Hypothesis
 
 if TYPE_CHECKING:
@@ -69,6 +71,24 @@ BLIND_CAUSE_KNOTS: tuple[tuple[float, float], ...] = (
     (0.797, 0.97),
     (1.0, 0.97),
 )
+#: (doubt, confidence) knots for `none` verdicts on a thin serving log: fewer than THIN_LOG
+#: rows per model and hour. There a real incident often moves no health series clearly
+#: enough, so "no cause found" is absence of evidence more often than evidence of absence.
+#: fitted by benchmarks/fit_calibration.py on the 23 none verdicts of 348 tuning runs
+#: whose log was thin: NONE_KNOTS capped at their share right (fit_capped)
+THIN_NONE_KNOTS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.97),
+    (0.191, 0.304),
+    (0.236, 0.304),
+    (0.25, 0.304),
+    (0.269, 0.304),
+    (0.725, 0.02),
+    (1.0, 0.02),
+)
+#: a serving log is thin below this many rows per model and hour (median over models).
+#: Between the thin tuning logs' 12 and 24 (where 7 of 23 `none` verdicts were right) and the
+#: independent generator's usual 48 (where most were); the simulator serves 120
+THIN_LOG = 32.0
 #: the labels are blind when fewer than this share of the rows had one ...
 LABELS_BLIND = 0.5
 #: ... in this long after the onset
@@ -174,6 +194,9 @@ class NoneEvidence:
     #: the window was found only as a sustained shift, or from a model's health step
     sustained: bool = False
     led: bool = False
+    #: serving rows per model and hour (median over models of their median health window,
+    #: scaled to an hour): how much evidence the log could hold; None when not measured
+    rows_per_hour: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe, rounded (what the benchmarks record for the fit)."""
@@ -196,6 +219,7 @@ def none_evidence(inv: Investigation) -> NoneEvidence:
     causes = [h for h in (hyps.hypotheses if hyps else []) if h.cause != "none"]
     best = max(causes, key=lambda h: h.support, default=None)
     return NoneEvidence(
+        rows_per_hour=rows_per_hour(models.health) if models is not None else None,
         anomaly=strength(anomaly.severity),
         severity=float(anomaly.severity) if np.isfinite(anomaly.severity) else 99.0,
         anomaly_confidence=float(anomaly.confidence),
@@ -205,6 +229,32 @@ def none_evidence(inv: Investigation) -> NoneEvidence:
         sustained=bool(anomaly.sustained),
         led=bool(anomaly.led),
     )
+
+
+def rows_per_hour(health: pl.DataFrame) -> float | None:
+    """Serving rows per model and hour from a prediction-health table (model, experiment,
+    ts, rows per window): each model's median window, scaled by the windows' width; the
+    median over models. None when the table cannot say (no rows, one window)."""
+    need = {c.MODEL, c.TS, "rows"}
+    if health.is_empty() or not need <= set(health.columns):
+        return None
+    per = health.group_by(c.MODEL, c.TS).agg(pl.col("rows").sum())
+    stamps = per[c.TS].unique().sort()
+    if stamps.len() < 2:
+        return None
+    width = stamps.diff().drop_nulls().median()
+    hours = width.total_seconds() / 3600.0 if isinstance(width, timedelta) else 0.0
+    if not hours > 0:
+        return None
+    rows = per.group_by(c.MODEL).agg(pl.col("rows").median())["rows"].median()
+    return None if rows is None else float(rows) / hours
+
+
+def none_knots(rows_per_hour: float | None) -> tuple[tuple[float, float], ...]:
+    """The doubt-to-confidence map for a `none` verdict on a log with this many rows per
+    model and hour (None: not measured)."""
+    thin = rows_per_hour is not None and rows_per_hour < THIN_LOG
+    return THIN_NONE_KNOTS if thin else NONE_KNOTS
 
 
 def doubt(ev: NoneEvidence) -> float:
@@ -226,8 +276,9 @@ UNEXPLAINED_STEP = 0.25
 
 def none_confidence(ev: NoneEvidence) -> float:
     """The probability that "no cause found / nothing wrong" is right, given the evidence of
-    an incident the walk had (decreasing in every piece of it)."""
-    return max(0.0, min(1.0, _interp(NONE_KNOTS, doubt(ev))))
+    an incident the walk had (decreasing in every piece of it), read with the map for the
+    log's density (`none_knots`: on a thin log, no cause found is weaker)."""
+    return max(0.0, min(1.0, _interp(none_knots(ev.rows_per_hour), doubt(ev))))
 
 
 def none_summary(summary: str, confidence: float, ev: NoneEvidence) -> str:
