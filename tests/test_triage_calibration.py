@@ -453,3 +453,20 @@ def test_the_triage_records_how_thin_its_log_was(tmp_path):
     """The hourly workspace serves 20 rows an hour: recorded on the none evidence."""
     inv = hawknb.triage(_workspace(tmp_path / "ws", 0.2), progress=False)
     assert inv.finding("verdict").evidence["none_evidence"]["rows_per_hour"] == 20.0
+
+
+def test_a_none_on_a_thin_log_says_the_log_is_thin():
+    """The reader of a hedged `none` on a thin log learns why: more rows, not another
+    hypothesis, is the next step. A confident `none` and a dense log read as before."""
+    from hawknb.triage.calibration import THIN_LOG
+
+    ev = NoneEvidence(anomaly=1.0, severity=7.5, rows_per_hour=12.0)
+    low = none_summary("ctr moved", LOW - 0.1, ev)
+    assert low.startswith("low confidence: no cause found (ctr moved)")
+    assert low.endswith(
+        "about 12 rows per model and hour, too few to show a change on a small arm or a few % of rows"
+    )
+    assert "about 12 rows" in none_summary("ctr moved", MODERATE - 0.1, ev)
+    dense = dataclasses.replace(ev, rows_per_hour=THIN_LOG)
+    assert "rows per model and hour" not in none_summary("ctr moved", LOW - 0.1, dense)
+    assert none_summary("no top-line anomaly", MODERATE, ev) == "no top-line anomaly"

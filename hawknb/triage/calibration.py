@@ -283,7 +283,8 @@ def none_confidence(ev: NoneEvidence) -> float:
 
 def none_summary(summary: str, confidence: float, ev: NoneEvidence) -> str:
     """A `none` verdict's summary, worded by its confidence: a low one says that no cause was
-    found and names the strongest lead, so nobody reads it as "all clear"."""
+    found and names the strongest lead, so nobody reads it as "all clear"; on a thin log it
+    also says so, since then the next step is more rows, not another hypothesis."""
     note = wording(confidence)
     if not note:
         return summary
@@ -295,8 +296,14 @@ def none_summary(summary: str, confidence: float, ev: NoneEvidence) -> str:
             out += f"; the strongest lead was a model's predictions moving with it ({ev.moved:.2f})"
         elif ev.anomaly > 0:
             out += f"; the strongest lead was the top line's step ({ev.severity:.1f} of its spread)"
-        return out
-    return f"{note}: {summary}"
+    else:
+        out = f"{note}: {summary}"
+    if none_knots(ev.rows_per_hour) is THIN_NONE_KNOTS and ev.rows_per_hour is not None:
+        out += (
+            f"; the serving log holds about {ev.rows_per_hour:.0f} rows per model and hour, too "
+            "few to show a change on a small arm or a few % of rows"
+        )
+    return out
 
 
 def _unworded(summary: str) -> str:
