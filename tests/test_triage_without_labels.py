@@ -3,7 +3,8 @@ predictions long before their labels, or never join them). Calibration and NE ha
 read there, so the verdict rests on predictions, rows, weights and inputs; it must still be
 reached. The snapshot diagnosis asked `Workspace.label_mean` for the serving label rate to
 compare with the training data's, and that query selected the missing column: every
-snapshot hypothesis crashed the walk."""
+snapshot hypothesis crashed the walk. Such a log is blind to the incident everywhere, so its
+verdicts read the confidence map of windows whose labels had not arrived."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import pytest
 from _cases import generated_into, simulated_into
 
 import hawknb
+from hawknb.triage.calibration import calibrated
+from hawknb.triage.results import HypothesesResult
 
 
 @pytest.mark.parametrize(
@@ -36,5 +39,12 @@ def test_a_log_without_labels_is_triaged(tmp_path, make, kind, seed, fields):
     pl.read_parquet(full / "serving.parquet").drop("label").write_parquet(bare / "serving.parquet")
     ws = hawknb.Workspace.open(bare)
     assert ws.label_mean(truth["model"]) is None
-    v = hawknb.triage(ws, progress=False).verdict
+    inv = hawknb.triage(ws, progress=False)
+    v = inv.verdict
     assert {f: getattr(v, f) for f in fields} == {f: truth[f] for f in fields}
+    # no label column: blind everywhere, so the support reads the blind windows' map, and
+    # the summary says why (not "0% of its labels had arrived")
+    assert inv.finding("verdict").evidence["labels_seen"] == 0.0
+    hyps = inv.get(HypothesesResult).hypotheses
+    assert v.confidence == calibrated(hyps[0], hyps[1] if len(hyps) > 1 else None, 0.0)
+    assert "the serving log has no labels, so calibration and NE could not show it" in v.summary

@@ -129,16 +129,20 @@ def _blind(labels_seen: float | None) -> bool:
     return labels_seen is not None and labels_seen < LABELS_BLIND
 
 
-def blind_note(cause: str, labels_seen: float | None) -> str:
+def blind_note(cause: str, labels_seen: float | None, labelled: bool = True) -> str:
     """What a cause verdict's summary adds when its window's labels were blind: the reader
     should know the health series could not show the incident and where the confidence comes
-    from ('' otherwise, and for `none`)."""
+    from ('' otherwise, and for `none`). ``labelled``: the log has a label column at all."""
     if cause == "none" or not _blind(labels_seen):
         return ""
     hours = LABEL_WINDOW / timedelta(hours=1)
+    why = (
+        f"only {labels_seen:.0%} of its labels had arrived in the {hours:g} h after the onset"
+        if labelled
+        else "the serving log has no labels"
+    )
     return (
-        f"; only {labels_seen:.0%} of its labels had arrived in the {hours:g} h after the "
-        "onset, so calibration and NE could not show it (confidence: how often verdicts on "
+        f"; {why}, so calibration and NE could not show it (confidence: how often verdicts on "
         "such windows were right)"
     )
 

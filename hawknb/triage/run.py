@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from ..kernels.health import label_coverage
 from ..kernels.isolation import strength
 from ..workspace import Workspace, WorkspaceWarning
+from ..workspace import contract as c
 from . import causes, features, models, snapshot, topline, windows
 from .calibration import (
     LABEL_WINDOW,
@@ -427,7 +428,8 @@ def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -
     best.fill(v)
     seen = _labels_seen(inv, v)
     v.confidence = calibrated(best, hyps[1] if len(hyps) > 1 else None, seen)
-    v.summary += blind_note(v.cause, excused_by_labels(best.mechanism, seen))
+    labelled = inv.workspace is None or _has_labels(inv.workspace)
+    v.summary += blind_note(v.cause, excused_by_labels(best.mechanism, seen), labelled)
     note = wording(v.confidence)
     if note:
         v.summary = f"{note}: {v.summary}"
@@ -446,10 +448,19 @@ def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -
 
 def _labels_seen(inv: Investigation, v: Verdict) -> float | None:
     """The share of the verdict model's rows with a label in the LABEL_WINDOW after the onset
-    (`kernels.health.label_coverage`); the verdict finding records it."""
+    (`kernels.health.label_coverage`); the verdict finding records it. A serving log without a
+    label column has seen none (0.0): calibration and NE can move nowhere in it, the blind
+    windows' case throughout."""
     if v.onset is None or inv.workspace is None:
         return None
-    return label_coverage(inv.workspace.serving, v.model, v.onset, v.onset + LABEL_WINDOW)
+    seen = label_coverage(inv.workspace.serving, v.model, v.onset, v.onset + LABEL_WINDOW)
+    if seen is None and not _has_labels(inv.workspace):
+        return 0.0
+    return seen
+
+
+def _has_labels(ws: Workspace) -> bool:
+    return c.LABEL in ws.serving.collect_schema()
 
 
 def _verdict_finding(v: Verdict, hyps: list[Hypothesis], labels_seen: float | None) -> Finding:
