@@ -141,6 +141,8 @@ def apply(
             conf = calibration._interp(tuple(knots), max(0.0, min(1.0, r["support"])))
             if _close_call(r) and conf > 0.5:
                 conf = 0.5 + (conf - 0.5) * 0.5
+            if unexplained(r):
+                conf = min(conf, calibration.UNEXPLAINED_SNAPSHOT)
         out.append({**r, "verdict": {**r["verdict"], "confidence": conf}})
     return out
 
@@ -232,16 +234,29 @@ def group(row: dict[str, Any]) -> str:
     return f"independent {level}" if level else "simulator"
 
 
+def mechanism_of(row: dict[str, Any]) -> float | None:
+    """The verdict hypothesis' `mechanism` as recorded; runs recorded before it was take a
+    snapshot named without a layer as one with nothing found inside it."""
+    if "mechanism" in row:
+        return row["mechanism"]
+    v = row["verdict"]
+    return 0.0 if v["cause"] == "bad_snapshot" and not v.get("layer") else None
+
+
+def unexplained(row: dict[str, Any]) -> bool:
+    """Whether the run's verdict names a snapshot with nothing found inside it (its
+    confidence is capped at `calibration.UNEXPLAINED_SNAPSHOT`)."""
+    return not is_none(row) and mechanism_of(row) == 0
+
+
 def blind(row: dict[str, Any]) -> bool:
     """Whether the run's verdict reads the blind map (`calibration.cause_knots` of
     `calibration.excused_by_labels`): runs recorded before the label share was count as seen;
     runs recorded before the mechanism was take a snapshot named without a layer as one with
     nothing found inside it."""
-    mechanism = row.get("mechanism")
-    if mechanism is None and "mechanism" not in row:
-        v = row["verdict"]
-        mechanism = 0.0 if v["cause"] == "bad_snapshot" and not v.get("layer") else None
-    return calibration._blind(calibration.excused_by_labels(mechanism, row.get("labels_seen")))
+    return calibration._blind(
+        calibration.excused_by_labels(mechanism_of(row), row.get("labels_seen"))
+    )
 
 
 def thin(row: dict[str, Any]) -> bool:
@@ -366,6 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     n_thin = sum(1 for r in nones if thin(r))
     print(f"# {n_blind} of the cause verdicts with their labels blind")
     print(f"# {n_thin} of the none verdicts on a thin log")
+    empty = [r for r in rows if unexplained(r)]
+    laplace = (sum(right(r) for r in empty) + 1) / (len(empty) + 2)
+    print(
+        f"# {len(empty)} verdicts name a snapshot with nothing inside it, "
+        f"{sum(right(r) for r in empty)} right: UNEXPLAINED_SNAPSHOT (Laplace) {laplace:.2f}, "
+        f"in place {calibration.UNEXPLAINED_SNAPSHOT}"
+    )
     for name, knots in zip(MAP_NAMES, maps, strict=True):
         print(_knots_text(name, knots))
     print(f"\n## as run\n\n{calibration_report(rows, group)}")

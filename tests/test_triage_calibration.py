@@ -21,6 +21,7 @@ from hawknb.triage.calibration import (
     LOW,
     MODERATE,
     NONE_KNOTS,
+    UNEXPLAINED_SNAPSHOT,
     NoneEvidence,
     _interp,
     calibrated,
@@ -69,7 +70,8 @@ def test_ranking_is_deterministic_and_says_why_not():
 def _row(conf: float, ok: bool) -> dict:
     cause = "bad_snapshot"
     return {
-        "verdict": {"cause": cause, "confidence": conf},
+        # a snapshot with its broken layer found (one with nothing inside it is capped)
+        "verdict": {"cause": cause, "confidence": conf, "layer": "net.0"},
         "truth": {"cause": cause},
         "score": {"cause": ok, "model": True},
     }
@@ -365,7 +367,8 @@ def test_a_snapshot_with_nothing_inside_it_is_not_excused_by_late_labels():
     empty = Hypothesis("bad_snapshot", 0.12, snapshot="s2", mechanism=0.0)
     broken = Hypothesis("bad_snapshot", 0.12, snapshot="s2", layer="net.0", mechanism=0.8)
     data = Hypothesis("upstream_data", 0.12)
-    assert calibrated(empty, None, 0.1) == pytest.approx(_interp(CAUSE_KNOTS, 0.12))
+    usual = min(_interp(CAUSE_KNOTS, 0.12), UNEXPLAINED_SNAPSHOT)
+    assert calibrated(empty, None, 0.1) == pytest.approx(usual)
     blind_read = pytest.approx(_interp(BLIND_CAUSE_KNOTS, 0.12))
     assert calibrated(broken, None, 0.1) == blind_read and calibrated(data, None, 0.1) == blind_read
     # with the maps in place the difference is a moderate lead against a near certainty
@@ -470,3 +473,31 @@ def test_a_none_on_a_thin_log_says_the_log_is_thin():
     dense = dataclasses.replace(ev, rows_per_hour=THIN_LOG)
     assert "rows per model and hour" not in none_summary("ctr moved", LOW - 0.1, dense)
     assert none_summary("no top-line anomaly", MODERATE, ev) == "no top-line anomaly"
+
+
+def test_a_snapshot_with_nothing_inside_it_is_never_stated_as_a_finding():
+    """However strong the same-hours comparison, a snapshot verdict with no bad activation,
+    weight change or training anomaly behind it is capped (0 of 5 such tuning verdicts were
+    right), so its summary reads as the weak lead it is; one with a mechanism is not."""
+    for support in (0.05, 0.3, 0.9):
+        empty = Hypothesis("bad_snapshot", support, snapshot="s2", mechanism=0.0)
+        broken = Hypothesis("bad_snapshot", support, snapshot="s2", layer="l", mechanism=0.8)
+        assert calibrated(empty, None) <= UNEXPLAINED_SNAPSHOT < LOW
+        assert calibrated(broken, None) == pytest.approx(_interp(CAUSE_KNOTS, support))
+    assert calibrated(Hypothesis("upstream_data", 0.9), None) == _interp(CAUSE_KNOTS, 0.9)
+
+
+def test_the_fit_caps_an_empty_snapshot_as_the_triage_does():
+    from benchmarks.fit_calibration import apply, unexplained
+
+    def row(layer: str | None, support: float) -> dict:
+        verdict = {"cause": "bad_snapshot", "layer": layer, "confidence": 0.5}
+        hyps = [("bad_snapshot", support, 1.0)]  # no runner-up: no close call
+        return {"verdict": verdict, "support": support, "labels_seen": 1.0, "hypotheses": hyps}
+
+    empty, broken = row(None, 0.9), row("net.0", 0.9)
+    assert unexplained(empty) and not unexplained(broken)
+    assert not unexplained({**empty, "mechanism": 0.7})
+    judged = apply([empty, broken], list(CAUSE_KNOTS))
+    assert judged[0]["verdict"]["confidence"] == UNEXPLAINED_SNAPSHOT
+    assert judged[1]["verdict"]["confidence"] == _interp(CAUSE_KNOTS, 0.9)

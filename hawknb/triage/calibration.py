@@ -93,6 +93,13 @@ THIN_LOG = 32.0
 LABELS_BLIND = 0.5
 #: ... in this long after the onset
 LABEL_WINDOW = timedelta(hours=6)
+#: the most a verdict naming a snapshot with nothing found inside it (no bad activation, weight
+#: change beyond the usual drift or training anomaly: `Hypothesis.mechanism` 0) is stated at:
+#: it rests on the same-hours comparison alone. Such verdicts were right 0 of 5 times on the
+#: tuning runs of both generators (supports 0.02-0.12; benign rollouts in the incident hours);
+#: the cap is Laplace's estimate of that share, (0 + 1) / (5 + 2). Without it a support above
+#: the cause map's step (0.21) read 0.97 however empty the snapshot was
+UNEXPLAINED_SNAPSHOT = 0.14
 #: a runner-up this close to the winner (support ratio) halves the distance to a coin flip
 CLOSE_CALL = 0.8
 #: below this calibrated confidence a verdict is worded as a weak lead, not a finding
@@ -153,7 +160,8 @@ def calibrated(
     """The verdict's confidence from its support (read with the map for its window's label
     coverage, `cause_knots`, unless nothing inside a named snapshot explains it:
     `excused_by_labels`), lowered when the runner-up is a close call for a different
-    cause (two explanations nearly as good: either could be right). A `none` verdict gets
+    cause (two explanations nearly as good: either could be right), and never above
+    UNEXPLAINED_SNAPSHOT for a snapshot with nothing found inside it. A `none` verdict gets
     its final confidence from `settle_none` once the walk is over (its support is not
     evidence that nothing is wrong); this is only its placeholder."""
     seen = excused_by_labels(best.mechanism, labels_seen)
@@ -165,6 +173,8 @@ def calibrated(
         and runner_up.support / best.support >= CLOSE_CALL
     ):
         conf = 0.5 + (conf - 0.5) * 0.5 if conf > 0.5 else conf
+    if best.mechanism == 0:
+        conf = min(conf, UNEXPLAINED_SNAPSHOT)
     return max(0.0, min(1.0, conf))
 
 
