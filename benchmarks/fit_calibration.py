@@ -262,8 +262,7 @@ def blind(row: dict[str, Any]) -> bool:
 def thin(row: dict[str, Any]) -> bool:
     """Whether the run's `none` verdict reads the thin-log map (`calibration.none_knots`):
     runs recorded before the log's density was count as dense."""
-    rate = (row.get("evidence") or {}).get("rows_per_hour")
-    return rate is not None and rate < calibration.THIN_LOG
+    return calibration.thin_log((row.get("evidence") or {}).get("rows_per_hour"))
 
 
 Maps = tuple[Knots, Knots, Knots, Knots]

@@ -264,11 +264,16 @@ def rows_per_hour(health: pl.DataFrame) -> float | None:
     return None if rows is None else float(rows) / hours
 
 
+def thin_log(rows_per_hour: float | None) -> bool:
+    """Whether a log with this many rows per model and hour is thin (None: not measured,
+    read as dense)."""
+    return rows_per_hour is not None and rows_per_hour < THIN_LOG
+
+
 def none_knots(rows_per_hour: float | None) -> tuple[tuple[float, float], ...]:
     """The doubt-to-confidence map for a `none` verdict on a log with this many rows per
     model and hour (None: not measured)."""
-    thin = rows_per_hour is not None and rows_per_hour < THIN_LOG
-    return THIN_NONE_KNOTS if thin else NONE_KNOTS
+    return THIN_NONE_KNOTS if thin_log(rows_per_hour) else NONE_KNOTS
 
 
 def doubt(ev: NoneEvidence) -> float:
@@ -312,7 +317,7 @@ def none_summary(summary: str, confidence: float, ev: NoneEvidence) -> str:
             out += f"; the strongest lead was the top line's step ({ev.severity:.1f} of its spread)"
     else:
         out = f"{note}: {summary}"
-    if none_knots(ev.rows_per_hour) is THIN_NONE_KNOTS and ev.rows_per_hour is not None:
+    if ev.rows_per_hour is not None and thin_log(ev.rows_per_hour):
         out += (
             f"; the serving log holds about {ev.rows_per_hour:.0f} rows per model and hour, too "
             "few to show a change on a small arm or a few % of rows"

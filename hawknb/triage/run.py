@@ -426,9 +426,9 @@ def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -
     v = inv.verdict
     best = hyps[0]
     best.fill(v)
-    seen = _labels_seen(inv, v)
-    v.confidence = calibrated(best, hyps[1] if len(hyps) > 1 else None, seen)
     labelled = inv.workspace is None or _has_labels(inv.workspace)
+    seen = _labels_seen(inv, v, labelled)
+    v.confidence = calibrated(best, hyps[1] if len(hyps) > 1 else None, seen)
     v.summary += blind_note(v.cause, excused_by_labels(best.mechanism, seen), labelled)
     note = wording(v.confidence)
     if note:
@@ -446,17 +446,16 @@ def _conclude(inv: Investigation, hyps: list[Hypothesis], weighed: list[dict]) -
     inv.findings.append(_verdict_finding(v, hyps, seen))
 
 
-def _labels_seen(inv: Investigation, v: Verdict) -> float | None:
+def _labels_seen(inv: Investigation, v: Verdict, labelled: bool) -> float | None:
     """The share of the verdict model's rows with a label in the LABEL_WINDOW after the onset
     (`kernels.health.label_coverage`); the verdict finding records it. A serving log without a
-    label column has seen none (0.0): calibration and NE can move nowhere in it, the blind
-    windows' case throughout."""
+    label column (``labelled`` False) has seen none (0.0): calibration and NE can move nowhere
+    in it, the blind windows' case throughout."""
     if v.onset is None or inv.workspace is None:
         return None
-    seen = label_coverage(inv.workspace.serving, v.model, v.onset, v.onset + LABEL_WINDOW)
-    if seen is None and not _has_labels(inv.workspace):
+    if not labelled:
         return 0.0
-    return seen
+    return label_coverage(inv.workspace.serving, v.model, v.onset, v.onset + LABEL_WINDOW)
 
 
 def _has_labels(ws: Workspace) -> bool:
