@@ -449,28 +449,65 @@ def _run_papermill(
 ) -> NotebookExecutionError | None:
     """Write (and with ``execute`` run) the notebook into ``tmp``; a failed cell is returned,
     not raised, so that the partly run notebook is still moved into place for inspection."""
-    import papermill as pm
+    import tempfile
 
-    try:
-        pm.execute_notebook(
-            str(tpl.path),
-            str(tmp),
-            parameters=params,
-            prepare_only=not execute,
-            kernel_name=kernel_name,
-            progress_bar={"file": sys.stderr, "desc": out.name} if progress else False,
-            cwd=str(out.resolve().parent),
-            store_widget_state=True,
-            execution_timeout=timeout,
-        )
-    except pm.PapermillExecutionError as exc:
-        evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
-        failed = NotebookExecutionError(
-            f"{out}: cell {exc.exec_count} failed: {exc.ename}: {evalue}"
-        )
-        failed.__cause__ = exc
-        return failed
+    import papermill as pm
+    from nbclient.exceptions import DeadKernelError
+
+    with tempfile.TemporaryFile() as kernel_log:
+        try:
+            pm.execute_notebook(
+                str(tpl.path),
+                str(tmp),
+                parameters=params,
+                prepare_only=not execute,
+                kernel_name=kernel_name,
+                kernel_manager_class=_kernel_manager_logging_to(kernel_log),
+                progress_bar={"file": sys.stderr, "desc": out.name} if progress else False,
+                cwd=str(out.resolve().parent),
+                store_widget_state=True,
+                execution_timeout=timeout,
+            )
+        except pm.PapermillExecutionError as exc:
+            evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
+            failed = NotebookExecutionError(
+                f"{out}: cell {exc.exec_count} failed: {exc.ename}: {evalue}"
+            )
+            failed.__cause__ = exc
+            return failed
+        except DeadKernelError as exc:
+            failed = NotebookExecutionError(
+                f"{out}: the kernel died: {_last_line(kernel_log) or exc}"
+            )
+            failed.__cause__ = exc
+            return failed
     return None
+
+
+def _kernel_manager_logging_to(log: Any) -> type:
+    """A kernel manager whose kernel writes its own stderr to ``log``, not to ours.
+
+    A kernel's process stderr holds no cell output (that travels over the protocol), only the
+    kernel's own noise: ipykernel prints a traceback when its sockets close under it during
+    shutdown, a race seen on a loaded machine, which would read as hawknb failing after a
+    notebook that ran fine. The log is kept for the one case where it says something: a kernel
+    that died.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class _KernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw.setdefault("stderr", log)
+            await super().start_kernel(**kw)
+
+    return _KernelManager
+
+
+def _last_line(log: Any) -> str:
+    """The last non-empty line of a binary log file (what a dying kernel said last)."""
+    log.seek(0)
+    lines = [ln.strip() for ln in log.read().decode(errors="replace").splitlines()]
+    return next((ln for ln in reversed(lines) if ln), "")
 
 
 def instantiate(

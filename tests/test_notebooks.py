@@ -221,6 +221,33 @@ def test_bad_parameter_fails_the_first_cell_with_one_line(tiny_ws: Path, tmp_pat
     assert "metric 'nope' is not in the workspace" in err.traceback[0]
 
 
+def test_the_kernels_own_stderr_goes_to_its_log_not_ours(capfd: pytest.CaptureFixture[str]) -> None:
+    """A kernel's process stderr (its log; a traceback when its sockets close under it at
+    shutdown on a loaded machine) must not reach the user as if hawknb had failed: the
+    executing kernel manager sends it to a log. `--debug` makes the kernel write there."""
+    import asyncio
+    import tempfile
+
+    from hawknb.notebooks import _kernel_manager_logging_to
+
+    async def start_and_stop(log) -> None:
+        km = _kernel_manager_logging_to(log)(kernel_name="python3")
+        await km.start_kernel(extra_arguments=["--debug"])
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    with tempfile.TemporaryFile() as log:
+        asyncio.run(start_and_stop(log))
+        log.seek(0)
+        assert b"[IPKernelApp]" in log.read()
+    assert "IPKernelApp" not in capfd.readouterr().err
+
+
 # -- the command line -----------------------------------------------------------------------------
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
