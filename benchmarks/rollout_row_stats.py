@@ -51,7 +51,10 @@ def snapshot_stats(ws_dir: Path, truth: dict[str, Any], tag: str) -> list[dict[s
                 return rows_of._compare_slice(arms, first, rows_of.CANARY_SPAN)
 
             shifts = rows_of._compare_slice(read.rows(), first, rows_of.LEAD_SPAN)
-            shifts = rows_of._canaries_compared_longer(shifts, read.rows(), longer)
+            new = rows_of._first_served(
+                read.rows(), first - rows_of._REACH, first, first + rows_of.LEAD_SPAN
+            )
+            shifts = rows_of._canaries_compared_longer(shifts, read.rows(), longer, new)
             for r in shifts.filter(pl.col(c.SNAPSHOT) == snap).iter_rows(named=True):
                 r["first_ts"] = str(r["first_ts"])
                 bad = snap == truth.get("snapshot") and model == truth.get("model")
@@ -119,7 +122,7 @@ def summary(rows: list[dict[str, Any]], top: int = 8) -> str:
     return "\n".join(parts)
 
 
-STATS = ("tail_z", "ks", "spread_ratio", "spread_z", "z")
+STATS = ("tail_z", "range_z", "ks", "spread_ratio", "spread_z", "z")
 
 
 def main() -> int:

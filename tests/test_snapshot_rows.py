@@ -233,3 +233,61 @@ def test_a_thin_arm_keeps_the_same_hours_comparison_and_its_tail_z_stays_calibra
             )
             zs.append(out["tail_z"][0])
         assert np.mean(np.asarray(zs) > 5) <= 0.01, reference_rows
+
+
+def test_range_z_holds_its_level_when_nothing_changed_and_finds_saturated_rows():
+    """Beyond the reference's whole range: exact under exchangeability, so on rows drawn like
+    the reference's its z passes 3.09 (one-sided 0.1%) at most that often, while 8 of 100
+    rows saturated at 1.0 (a blow-up the central band sees as a few % of extra tail rows)
+    stand out against the same reference."""
+    from hawknb.kernels.snapshot_rows import _range_z
+
+    rng = np.random.default_rng(7)
+    zs = [
+        _range_z(rng.normal(size=100), rng.normal(size=541), *_one_stratum(100, 541))[2]
+        for _ in range(4000)
+    ]
+    assert np.mean(np.array(zs) > 3.09) <= 0.002
+    assert min(zs) >= 0.0
+    ref = 1 / (1 + np.exp(-rng.normal(-2.0, 1.0, 541)))
+    p = 1 / (1 + np.exp(-rng.normal(-2.0, 1.0, 100)))
+    p[:8] = 1.0
+    share, expected, z = _range_z(p, ref, *_one_stratum(100, 541))
+    assert share >= 0.08 and expected == pytest.approx(2 / 542)
+    assert z > 4.5
+    # a tie with the reference's extreme is not beyond it
+    assert _range_z(np.full(20, ref.max()), ref, *_one_stratum(20, 541))[0] == 0.0
+
+
+def test_range_z_is_not_fooled_by_a_retrain_that_only_spreads_wider():
+    """A benign retrain whose predictions spread 1.8x wider puts many rows just past a small
+    reference's extremes (the simulator's benign rollouts: 18% of rows past 68 reference
+    rows); only rows far beyond (past the range widened by its interquartile range, logit
+    scale for probabilities) count, so it stays under the triage's bar (RANGE_Z 4): rows merely
+    past the extremes would pass it in about 15% of such retrains."""
+    from hawknb.kernels.snapshot_rows import _range_z
+
+    rng = np.random.default_rng(11)
+    zs = []
+    for _ in range(300):
+        ref = 1 / (1 + np.exp(-rng.normal(-2.0, 1.0, 68)))
+        p = 1 / (1 + np.exp(-rng.normal(-2.0, 1.8, 292)))
+        zs.append(_range_z(p, ref, *_one_stratum(292, 68))[2])
+    assert np.mean(np.array(zs) >= 4.0) <= 0.01
+
+
+def _one_stratum(m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(m, np.int64), np.zeros(n, np.int64)
+
+
+def test_range_z_holds_rows_only_against_the_hours_both_sides_served():
+    """A snapshot that took over in the hour a data break began shares that hour with the rows
+    it replaced; its later hours' rows, far off on broken data, are not held against them."""
+    from hawknb.kernels.snapshot_rows import _range_z
+
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=200)
+    p = np.concatenate([rng.normal(size=40), rng.normal(50.0, 1.0, size=160)])
+    b = np.concatenate([np.zeros(40, np.int64), np.ones(160, np.int64)])
+    assert _range_z(p, ref, b, np.zeros(200, np.int64))[2] < 2.0
+    assert _range_z(p, ref, np.zeros(200, np.int64), np.zeros(200, np.int64))[2] > 10.0

@@ -15,6 +15,10 @@ cut-over with no such rows, with the (model, experiment)'s rows just before it t
   unlabeled; those rows are simply not used), the per-row log loss (squared error for
   non-probability models) against the reference's, hour by hour; only against same-hours
   rows (label rates drift over a day, so a before/after loss says nothing about a snapshot);
+* far beyond the range: the share of its predictions past the reference's whole range
+  widened by its interquartile range, as an exact z under "drawn like the reference"
+  (reported with ``z`` untouched: a saturated few % of rows, which the tail share counts like
+  rows just outside the band; the caller sets its bar);
 * ks: the two-sample Kolmogorov-Smirnov distance of the predictions (reported, not scored: a
   benign retrain moves the whole distribution a little too);
 * spread: the snapshot's prediction ranks' variance against the reference's, ranked together
@@ -38,6 +42,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+from scipy.special import ndtri_exp
 
 from ..engine import as_lazy, collect
 from ..workspace.contract import EXPERIMENT, LABEL, MODEL, PREDICTION, SNAPSHOT, TS
@@ -84,6 +89,9 @@ ROW_SHIFT_SCHEMA = {
     "ks": pl.Float64,
     "spread_ratio": pl.Float64,
     "spread_z": pl.Float64,
+    "range_share": pl.Float64,
+    "range_expected": pl.Float64,
+    "range_z": pl.Float64,
     "z": pl.Float64,
 }
 
@@ -118,6 +126,62 @@ def _tail_z(
     if n == 0 or not var > 0:
         return math.nan, math.nan, math.nan
     return obs / n, exp / n, (obs - exp) / math.sqrt(var)
+
+
+def _range_z(
+    p: np.ndarray, ref: np.ndarray, b: np.ndarray, rb: np.ndarray
+) -> tuple[float, float, float]:
+    """(share of ``p`` far beyond the reference's whole range, the share expected at most, z),
+    over the strata (``b``/``rb``: hour buckets) both sides have rows in, as the tail z is: a
+    snapshot that took over in the hour a data break began shares one hour with the rows it
+    replaced, and its later hours, broken data and all, are not held against them.
+
+    Why a second tail: the central band counts a row at the reference's 99.5th percentile
+    like one at a value the model never produced, so a blow-up that saturates a few % of
+    rows reads as a few % of extra tail rows, inside what a benign retrain shows. Beyond the
+    range is rarer by construction, and its null needs no shape: if the snapshot's rows were
+    drawn like the reference's (exchangeable), k of its m rows lie above the max of the n
+    reference rows with probability C(m, k) / C(n + m, k), exactly, whatever the
+    distribution (a tie with the extreme is not beyond it). The side with more evidence
+    counts, doubled for having looked at both.
+
+    "Far": a row counts only beyond the range widened by the reference's interquartile range
+    (probabilities on the logit scale, where a saturated 1.0 is far from 0.9 and a spread
+    retrain's rows are not), so a retrain whose predictions merely spread wider (the
+    simulator's benign ones, with a small reference, put 18% of rows just past its extremes)
+    is not read as rows the model never served. The margin only makes the count smaller, so
+    the exact probability stays an upper bound under the null.
+    """
+    p, ref = p[np.isin(b, rb)], ref[np.isin(rb, b)]
+    n, m = ref.size, p.size
+    if n < 2 or m == 0:
+        return math.nan, math.nan, math.nan
+    x, rx = _on_prediction_scale(p, ref)
+    q1, q3 = np.quantile(rx, [0.25, 0.75])
+    margin = float(q3 - q1)
+    lo, hi = float(rx.min()) - margin, float(rx.max()) + margin
+    above, below = int((x > hi).sum()), int((x < lo).sum())
+
+    def log_tail(k: int) -> float:
+        i = np.arange(k, dtype=np.float64)
+        return float(np.sum(np.log(m - i) - np.log(n + m - i)))
+
+    log_p = min(log_tail(above), log_tail(below)) + math.log(2.0)
+    z = -float(ndtri_exp(min(log_p, math.log(0.5))))
+    return (above + below) / m, 2.0 / (n + 1), z
+
+
+def _on_prediction_scale(p: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides on the logit scale when every value is a probability (clipped at LOSS_EPS,
+    as the loss is), else as they are."""
+    if not (np.all((p >= 0) & (p <= 1)) and np.all((ref >= 0) & (ref <= 1))):
+        return p, ref
+
+    def logit(v: np.ndarray) -> np.ndarray:
+        q = np.clip(v, LOSS_EPS, 1.0 - LOSS_EPS)
+        return np.log(q) - np.log1p(-q)
+
+    return logit(p), logit(ref)
 
 
 def _pooled_ranks(p: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -298,6 +362,7 @@ def _compare_one(
     # a whole day does, whatever the snapshot
     day_us = 24 * 3600 * 10**6
     spread, sz = _spread_z(p, rp, hod % day_us // bucket_us, rhod % day_us // bucket_us)
+    range_share, range_expected, rz = _range_z(p, rp, b, rb)
     if kind != "same hours":
         # label rates drift over a day (and with any data break): a before/after loss is
         # not evidence about the snapshot
@@ -317,5 +382,8 @@ def _compare_one(
         "ks": ks_distance(p, rp),
         "spread_ratio": None if math.isnan(spread) else spread,
         "spread_z": None if math.isnan(sz) else sz,
+        "range_share": None if math.isnan(rz) else range_share,
+        "range_expected": None if math.isnan(rz) else range_expected,
+        "range_z": None if math.isnan(rz) else rz,
         "z": z,
     }

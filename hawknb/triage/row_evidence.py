@@ -62,12 +62,28 @@ COLLAPSE_Z = 3.0
 COLLAPSE_MIN_ROWS = 16
 
 
+#: the bar of rows beyond the reference's whole range (`compare_snapshot_rows`' range_z, an
+#: exact z under "drawn like the reference"): a range z of RANGE_Z counts as a row z of ROW_Z.
+#: Why a bar of its own: the tail z counts a row just outside the central 98% like one at a
+#: value never served before, so a blow-up saturating 5-10% of rows read tail z 2.9-11 while
+#: other new snapshots reached 8.3. Far beyond the range (benchmarks/rollout_row_stats.py),
+#: the clearer arm of 13 of the independent generator's 14 tuning blow-ups (hard 0-13) reads
+#: 4.7-7.5, and no other new snapshot reached 1 there (434 comparisons) or 1.8 on the
+#: simulator's seeds 0-9 (2,830). 4 is the null's bar (p 3e-5 a comparison, a few dozen
+#: comparisons a walk), not a gap fitted between the two groups
+RANGE_Z = 4.0
+
+
 def _compare_rows(rows: pl.DataFrame, **kwargs: object) -> pl.DataFrame:
     """`compare_snapshot_rows`, its z raised to the collapse's (on the row z's scale, see
-    COLLAPSE_RATIO) where the snapshot's predictions collapsed; ``collapse`` says where."""
+    COLLAPSE_RATIO) where the snapshot's predictions collapsed (``collapse`` says where), then
+    to its range z's (see RANGE_Z) where rows fell beyond the reference's range
+    (``beyond_range``)."""
     shifts = compare_snapshot_rows(rows, **kwargs)  # type: ignore[arg-type]
     applies = (pl.col("spread_ratio") <= COLLAPSE_RATIO) & (pl.col("rows") >= COLLAPSE_MIN_ROWS)
-    return _raise_z(shifts, pl.col("spread_z") * (ROW_Z / COLLAPSE_Z), applies, "collapse")
+    shifts = _raise_z(shifts, pl.col("spread_z") * (ROW_Z / COLLAPSE_Z), applies, "collapse")
+    beyond = pl.col("range_z") >= RANGE_Z
+    return _raise_z(shifts, pl.col("range_z") * (ROW_Z / RANGE_Z), beyond, "beyond_range")
 
 
 def _raise_z(shifts: pl.DataFrame, other: pl.Expr, applies: pl.Expr, flag: str) -> pl.DataFrame:
@@ -80,9 +96,16 @@ def _raise_z(shifts: pl.DataFrame, other: pl.Expr, applies: pl.Expr, flag: str) 
 
 
 def rows_differ(row: dict, *, among: str = "") -> str:
-    """What a compared snapshot's rows show, in words: how many collapsed into a narrow band,
-    or how many fell outside the central 98% of ``among`` (default: the row's reference)."""
+    """What a compared snapshot's rows show, in words: how many fell far beyond the whole range
+    of ``among`` (default: the row's reference), how many collapsed into a narrow band, or how
+    many fell outside its central 98%: whichever set the row's z."""
     among = among or f"the {row['reference']} rows"
+    if row.get("beyond_range"):
+        return (
+            f"{row[c.SNAPSHOT]} serves {row['range_share']:.0%} of its {row['rows']} rows "
+            f"far beyond the whole range of {among} ({row['range_expected']:.1%} expected at "
+            f"most; z {row['z']:.1f})"
+        )
     if row.get("collapse"):
         return (
             f"{row[c.SNAPSHOT]} serves its {row['rows']} rows in a narrow band of {among} "
@@ -359,6 +382,9 @@ def row_suspect(ws: Workspace, anomaly: Anomaly, cache: dict | None = None) -> R
                 "loss_z",
                 "spread_ratio",
                 "collapse",
+                "range_share",
+                "range_z",
+                "beyond_range",
                 "confidence",
             )
             .to_dicts(),
