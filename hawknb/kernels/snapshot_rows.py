@@ -172,16 +172,27 @@ def _range_z(
 
 
 def _on_prediction_scale(p: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both sides on the logit scale when every value is a probability (clipped at LOSS_EPS,
-    as the loss is), else as they are."""
-    if not (np.all((p >= 0) & (p <= 1)) and np.all((ref >= 0) & (ref <= 1))):
+    """Both sides on the logit scale when every value is a probability (clipped as the loss
+    clips them), else as they are."""
+    if not _all_probabilities(p, ref):
         return p, ref
 
     def logit(v: np.ndarray) -> np.ndarray:
-        q = np.clip(v, LOSS_EPS, 1.0 - LOSS_EPS)
+        q = _clipped(v)
         return np.log(q) - np.log1p(-q)
 
     return logit(p), logit(ref)
+
+
+def _all_probabilities(*xs: np.ndarray) -> bool:
+    """Whether every value of every array lies in [0, 1] (probability predictions or labels:
+    the loss and the prediction scale switch on it)."""
+    return all(bool(np.all((x >= 0) & (x <= 1))) for x in xs)
+
+
+def _clipped(p: np.ndarray) -> np.ndarray:
+    """Probabilities clipped at LOSS_EPS (an exact 0 or 1 is not infinitely wrong or far)."""
+    return np.clip(p, LOSS_EPS, 1.0 - LOSS_EPS)
 
 
 def _pooled_ranks(p: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +242,7 @@ def _spread_z(p: np.ndarray, ref: np.ndarray, b: np.ndarray, rb: np.ndarray) -> 
 
 def _row_loss(p: np.ndarray, y: np.ndarray, probabilities: bool) -> np.ndarray:
     if probabilities:
-        q = np.clip(p, LOSS_EPS, 1.0 - LOSS_EPS)
+        q = _clipped(p)
         return -(y * np.log(q) + (1.0 - y) * np.log(1.0 - q))
     return (p - y) ** 2
 
@@ -245,8 +256,7 @@ def _loss_z(
     n, m = int(ok.sum()), int(rok.sum())
     if n < MIN_LABELED or m < MIN_LABELED:
         return n, math.nan, math.nan
-    probs = bool(np.all((ry[rok] >= 0) & (ry[rok] <= 1)) and np.all((y[ok] >= 0) & (y[ok] <= 1)))
-    probs = probs and bool(np.all((p >= 0) & (p <= 1)) and np.all((rp >= 0) & (rp <= 1)))
+    probs = _all_probabilities(ry[rok], y[ok], p, rp)
     a = _row_loss(p[ok], y[ok], probs)
     r = _row_loss(rp[rok], ry[rok], probs)
     va, vr = float(a.var(ddof=1)), float(r.var(ddof=1))
